@@ -1,0 +1,336 @@
+"""The flow file format as Pydantic models: trigger, `when`, steps, and per-step policies.
+
+A flow file is data. Template strings (`"{{ event.body.id }}"`) stay strings here; they
+are compiled by `flows.compile` once per flow version. `docs/reference/flow-file.md`
+describes every field; `seamflow flow schema` prints the JSON Schema generated from here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
+
+__all__ = [
+    "ActionStep",
+    "Backoff",
+    "BranchStep",
+    "CallStep",
+    "Duration",
+    "EmitSpec",
+    "EmitStep",
+    "Flow",
+    "ForeachStep",
+    "ManualTrigger",
+    "OnError",
+    "RespondSpec",
+    "RespondStep",
+    "Retry",
+    "ScheduleTrigger",
+    "SignatureSpec",
+    "STEP_KINDS",
+    "Step",
+    "TransformStep",
+    "Trigger",
+    "WaitSpec",
+    "WaitStep",
+    "WebhookTrigger",
+    "parse_duration",
+    "step_kind",
+]
+
+_ID = r"^[a-z][a-z0-9_]{0,62}$"
+_FLOW_ID = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"3d"` or a number of seconds.
+
+    Raises:
+        ValueError: the value is not a duration.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 2h or 3d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("expected a duration that is not negative")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_S[match.group(2)])
+    raise ValueError("expected a duration such as 30s, 5m, 2h or 3d")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": ["string", "number"], "examples": ["500ms", "30s", "5m", "2h", "3d"]}),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class OnError(StrEnum):
+    """What happens when a step (or the run) fails after its retries."""
+
+    FAIL = "fail"
+    """The run ends as `failed`."""
+    CONTINUE = "continue"
+    """The step's output is `{"error": ...}` and the run goes on."""
+    DEAD_LETTER = "dead_letter"
+    """The run is parked as a dead letter, to be replayed after a fix."""
+
+
+class Backoff(StrEnum):
+    """How the delay between attempts grows."""
+
+    EXPONENTIAL = "exponential"
+    FIXED = "fixed"
+
+
+class Retry(_Model):
+    """Retry policy of a step for transient failures (timeouts, 429, 5xx)."""
+
+    attempts: int = Field(3, ge=1, le=100, description="total attempts, the first included")
+    backoff: Backoff = Backoff.EXPONENTIAL
+    initial_delay: Duration = timedelta(seconds=1)
+    max_delay: Duration = timedelta(minutes=5)
+    jitter: bool = True
+
+
+class SignatureSpec(_Model):
+    """HMAC-SHA256 signature of the raw request body, checked before an event is accepted."""
+
+    secret: str = Field(description="template resolving to the shared secret, e.g. {{ secrets.crm }}")
+    header: str = "X-Signature"
+    prefix: str = Field("", description="text before the hex digest, e.g. 'sha256='")
+
+
+class WebhookTrigger(_Model):
+    """`POST /hooks/<path>` starts a run; answers 202 with the run id, or waits for `respond`."""
+
+    path: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
+    signature: SignatureSpec | None = None
+    dedupe_key: str | None = Field(None, description="template; the same key twice starts one run")
+    mode: Literal["async", "sync"] = "async"
+    response_timeout: Duration = timedelta(seconds=10)
+
+
+class ScheduleTrigger(_Model):
+    """Start a run on a cron schedule in a time zone, or every fixed interval."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    every: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleTrigger:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of cron or every")
+        return self
+
+
+class ManualTrigger(_Model):
+    """Runs started from the CLI (`seamflow run`) or the API."""
+
+
+class Trigger(_Model):
+    """Exactly one kind of trigger."""
+
+    webhook: WebhookTrigger | None = None
+    schedule: ScheduleTrigger | None = None
+    manual: ManualTrigger | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        given = [k for k in ("webhook", "schedule", "manual") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one trigger of webhook, schedule, manual; got {given or 'none'}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """`webhook`, `schedule` or `manual`."""
+        return next(k for k in ("webhook", "schedule", "manual") if getattr(self, k) is not None)
+
+
+class _StepBase(_Model):
+    id: str = Field(pattern=_ID, description="unique within the flow; outputs are `steps.<id>`")
+    retry: Retry | None = None
+    timeout: Duration | None = None
+    idempotency_key: str | None = Field(None, description="template; default run + step + iteration")
+    on_error: OnError | None = Field(None, description="default: the flow's on_error")
+
+
+class ActionStep(_StepBase):
+    """Call `connection.action` with inputs."""
+
+    action: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    output: Any = Field(
+        None,
+        description="template mapping the action's result (`result`) to the step's output, "
+        "e.g. {id: '{{ result.body.data.id }}'}; default: the result itself",
+    )
+
+
+class TransformStep(_StepBase):
+    """Build a new value (object, list, scalar) from the context; no effect outside."""
+
+    transform: Any
+
+
+class BranchStep(_StepBase):
+    """`if` a condition holds run `then`, else run `else`."""
+
+    if_: str = Field(alias="if")
+    then: list[Step]
+    else_: list[Step] = Field(default_factory=list, alias="else")
+
+
+class ForeachStep(_StepBase):
+    """Run `steps` once per item of a list, at most `concurrency` at a time."""
+
+    foreach: str
+    as_: str = Field("item", alias="as", pattern=_ID)
+    concurrency: int = Field(1, ge=1, le=256)
+    steps: list[Step]
+
+
+class CallStep(_StepBase):
+    """Start another flow as a child run and wait for its result."""
+
+    call: str = Field(pattern=_FLOW_ID)
+    input: Any = None
+
+
+class RespondSpec(_Model):
+    """The answer to a synchronous webhook."""
+
+    status: int = Field(200, ge=200, le=599)
+    body: Any = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class RespondStep(_StepBase):
+    """Answer the synchronous webhook that started the run."""
+
+    respond: RespondSpec
+
+
+class WaitSpec(_Model):
+    """Wait for a duration, until an instant, or for a signal (with a timeout)."""
+
+    duration: Duration | None = None
+    until: str | None = Field(None, description="template giving an ISO-8601 instant")
+    signal: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    key: str | None = Field(None, description="template; the correlation key a signal must match")
+    timeout: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> WaitSpec:
+        given = [k for k in ("duration", "until", "signal") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of duration, until, signal; got {given or 'none'}")
+        if self.signal is None and (self.key is not None or self.timeout is not None):
+            raise ValueError("key and timeout belong to a signal wait")
+        return self
+
+
+class WaitStep(_StepBase):
+    """Park the run durably; no worker is held while it waits."""
+
+    wait: WaitSpec
+
+
+class EmitSpec(_Model):
+    """A business event for the event log: what happened, when, to which objects."""
+
+    activity: str = Field(min_length=1, max_length=200)
+    time: str | None = Field(None, description="template; default: now")
+    objects: dict[str, Any] = Field(default_factory=dict, description="object type -> id or ids")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmitStep(_StepBase):
+    """Append a business event to the event log."""
+
+    emit: EmitSpec
+
+
+STEP_KINDS: dict[str, type[_StepBase]] = {
+    "action": ActionStep,
+    "transform": TransformStep,
+    "if": BranchStep,
+    "foreach": ForeachStep,
+    "call": CallStep,
+    "respond": RespondStep,
+    "wait": WaitStep,
+    "emit": EmitStep,
+}
+"""The key that says which kind a step is; exactly one must be present."""
+
+
+def step_kind(value: Any) -> str | None:
+    """Return the kind key of a raw or parsed step, or None if it has none or several."""
+    if isinstance(value, dict):
+        present = [k for k in STEP_KINDS if k in value]
+        return present[0] if len(present) == 1 else None
+    for key, cls in STEP_KINDS.items():
+        if isinstance(value, cls):
+            return key
+    return None
+
+
+Step = Annotated[
+    Annotated[ActionStep, Tag("action")]
+    | Annotated[TransformStep, Tag("transform")]
+    | Annotated[BranchStep, Tag("if")]
+    | Annotated[ForeachStep, Tag("foreach")]
+    | Annotated[CallStep, Tag("call")]
+    | Annotated[RespondStep, Tag("respond")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[EmitStep, Tag("emit")],
+    Discriminator(
+        step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+class Flow(_Model):
+    """A flow file."""
+
+    id: str = Field(pattern=_FLOW_ID)
+    name: str | None = None
+    description: str | None = None
+    trigger: Trigger
+    when: str | None = Field(None, description="template; the run starts only if it is true")
+    steps: list[Step] = Field(min_length=1)
+    on_error: OnError = OnError.DEAD_LETTER
+    concurrency: int | None = Field(None, ge=1, le=10_000, description="runs of this flow at once")
+
+
+BranchStep.model_rebuild()
+ForeachStep.model_rebuild()
+Flow.model_rebuild()
