@@ -32,6 +32,7 @@ __all__ = [
     "Transient",
     "Unauthorized",
     "redact",
+    "mask_secrets",
     "register_secret",
 ]
 
@@ -221,3 +222,19 @@ class StoreError(SeamflowError):
     """The store failed; the driver's error is in `__cause__`."""
 
     code = "store.error"
+
+
+def mask_secrets(value: object) -> object:
+    """Return `value` (JSON-like) with every registered secret replaced by `***` in its strings."""
+    if not _secrets:
+        return value
+    if isinstance(value, str):
+        for secret in _secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value

@@ -1,0 +1,7 @@
+"""The HTTP interface: webhooks, REST API, health and metrics."""
+
+from __future__ import annotations
+
+from seamflow.api.app import WebhookLimits, create_app, hash_token
+
+__all__ = ["WebhookLimits", "create_app", "hash_token"]

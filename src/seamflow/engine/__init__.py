@@ -1,0 +1,22 @@
+"""The engine: accepts events, executes runs step by step with a journal, fires durable timers."""
+
+from __future__ import annotations
+
+from seamflow.engine.catalog import Catalog, FlowSource
+from seamflow.engine.connections import Pool, load_env, load_secrets
+from seamflow.engine.executor import Executor
+from seamflow.engine.runtime import Engine, EngineOptions, Overloaded
+from seamflow.engine.timers import next_tick
+
+__all__ = [
+    "Catalog",
+    "Engine",
+    "EngineOptions",
+    "Executor",
+    "FlowSource",
+    "Overloaded",
+    "Pool",
+    "load_env",
+    "load_secrets",
+    "next_tick",
+]

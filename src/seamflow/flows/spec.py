@@ -11,7 +11,9 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -20,6 +22,7 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -120,7 +123,9 @@ class Retry(_Model):
 class SignatureSpec(_Model):
     """HMAC-SHA256 signature of the raw request body, checked before an event is accepted."""
 
-    secret: str = Field(description="template resolving to the shared secret, e.g. {{ secrets.crm }}")
+    secret: str = Field(
+        description="template resolving to the shared secret, e.g. {{ secrets.crm }}"
+    )
     header: str = "X-Signature"
     prefix: str = Field("", description="text before the hex digest, e.g. 'sha256='")
 
@@ -138,9 +143,34 @@ class WebhookTrigger(_Model):
 class ScheduleTrigger(_Model):
     """Start a run on a cron schedule in a time zone, or every fixed interval."""
 
-    cron: str | None = None
-    timezone: str = "UTC"
+    cron: str | None = Field(None, description="five fields: minute hour day month weekday")
+    timezone: str = Field("UTC", description="IANA time zone of the cron schedule")
     every: Duration | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(
+                "expected a cron expression such as '0 9 * * 1-5' (minute hour day month weekday)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, ZoneInfoNotFoundError):
+            raise ValueError("expected an IANA time zone such as Asia/Shanghai or UTC") from None
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _positive_every(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(seconds=1):
+            raise ValueError("expected an interval of at least 1s")
+        return value
 
     @model_validator(mode="after")
     def _one_of(self) -> ScheduleTrigger:
@@ -164,7 +194,9 @@ class Trigger(_Model):
     def _exactly_one(self) -> Trigger:
         given = [k for k in ("webhook", "schedule", "manual") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one trigger of webhook, schedule, manual; got {given or 'none'}")
+            raise ValueError(
+                f"give exactly one trigger of webhook, schedule, manual; got {given or 'none'}"
+            )
         return self
 
     @property
@@ -177,7 +209,9 @@ class _StepBase(_Model):
     id: str = Field(pattern=_ID, description="unique within the flow; outputs are `steps.<id>`")
     retry: Retry | None = None
     timeout: Duration | None = None
-    idempotency_key: str | None = Field(None, description="template; default run + step + iteration")
+    idempotency_key: str | None = Field(
+        None, description="template; default run + step + iteration"
+    )
     on_error: OnError | None = Field(None, description="default: the flow's on_error")
 
 

@@ -1,0 +1,49 @@
+"""The store: events, runs, journal, timers and the event log, on SQLite (PostgreSQL next)."""
+
+from __future__ import annotations
+
+from seamflow.store.base import (
+    Accepted,
+    BusinessEvent,
+    DueTimer,
+    JournalEntry,
+    LogEntry,
+    NewEvent,
+    RunFilter,
+    RunFinish,
+    RunState,
+    RunStatus,
+    RunSummary,
+    StepRecord,
+    StepStatus,
+    Store,
+    Timer,
+    TimerKind,
+    Wait,
+)
+from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
+from seamflow.store.sqlite import SqliteStore
+
+__all__ = [
+    "BLOB_THRESHOLD_BYTES",
+    "JOURNAL_ENTRY_LIMIT_BYTES",
+    "Accepted",
+    "BusinessEvent",
+    "DueTimer",
+    "JournalEntry",
+    "LogEntry",
+    "NewEvent",
+    "RunFilter",
+    "RunFinish",
+    "RunState",
+    "RunStatus",
+    "RunSummary",
+    "SqlStore",
+    "SqliteStore",
+    "StepRecord",
+    "StepStatus",
+    "Store",
+    "Timer",
+    "TimerKind",
+    "Wait",
+]

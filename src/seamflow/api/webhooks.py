@@ -1,0 +1,149 @@
+"""`POST /hooks/<path>`: the webhook trigger. Reads the raw body with a size bound, checks the
+signature over the bytes received, parses strictly, and answers only after the event is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from seamflow import codec, engine, errors
+from seamflow.api.problems import problem, problem_from_error
+from seamflow.flows import CompiledFlow
+
+__all__ = ["WebhookLimits", "handle_webhook"]
+
+_DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookLimits:
+    """Bounds for incoming webhook requests."""
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest body accepted, before and after decompression (default 10 MiB)."""
+    json: codec.Limits = codec.Limits()
+
+
+async def handle_webhook(request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]) -> Response:
+    """Accept one webhook request for the flow registered at its path."""
+    path = request.path_params["path"].strip("/")
+    flow = eng.catalog.by_path.get(path)
+    if flow is None:
+        return problem(404, "webhook.unknown_path", f"no flow has the webhook path {errors.redact(path)}")
+    try:
+        raw = await _read_body(request, limits.max_body_bytes)
+        _check_signature(flow, raw, request.headers, context)
+        body = _decode(raw, request.headers, limits)
+        envelope = {
+            "body": body,
+            "headers": {k: v for k, v in request.headers.items() if k not in _DROPPED_HEADERS},
+            "query": dict(request.query_params),
+            "trigger": "webhook",
+        }
+        dedupe_key = request.headers.get("idempotency-key") or _render_key(flow, envelope, context)
+        if flow.when is not None and not flow.when.is_true({**context, "event": envelope}):
+            return Response(codec.dumps({"status": "ignored", "reason": "the flow's when condition is false"}), 200, media_type="application/json")
+        accepted = await eng.accept(flow, envelope, trigger="webhook", dedupe_key=dedupe_key)
+    except errors.SeamflowError as exc:
+        return problem_from_error(exc)
+    except ClientDisconnect:
+        return Response(status_code=499)
+    webhook = flow.spec.trigger.webhook
+    assert webhook is not None
+    if webhook.mode == "sync" and not accepted.is_duplicate:
+        return await _await_response(eng, accepted, webhook.response_timeout.total_seconds())
+    answer = {"run_id": accepted.run_id, "event_id": accepted.event_id, "duplicate": accepted.is_duplicate}
+    return Response(codec.dumps(answer), 200 if accepted.is_duplicate else 202, media_type="application/json")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise errors.PayloadInvalid(f"body of {declared} bytes exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadInvalid(f"body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_signature(flow: CompiledFlow, raw: bytes, headers: Mapping[str, str], context: Mapping[str, object]) -> None:
+    webhook = flow.spec.trigger.webhook
+    if webhook is None or webhook.signature is None or flow.signature_secret is None:
+        return
+    sig = webhook.signature
+    given = headers.get(sig.header.lower())
+    if not given:
+        raise errors.Unauthorized(f"missing signature header {sig.header}", code="webhook.signature_missing")
+    secret = str(flow.signature_secret.render(context))
+    expected = sig.prefix + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise errors.Unauthorized(
+            f"signature in {sig.header} does not match HMAC-SHA256 of the body; expected {sig.prefix or ''}<hex digest>",
+            code="webhook.signature_invalid",
+        )
+
+
+def _decode(raw: bytes, headers: Mapping[str, str], limits: WebhookLimits) -> object:
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        raw = _inflate(raw, encoding, limits.max_body_bytes)
+    elif encoding not in ("identity", ""):
+        raise errors.PayloadInvalid(f"content encoding {errors.redact(encoding)} is not supported; expected gzip, deflate or none", code="payload.encoding", http_status=415)
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not raw and not content_type:
+        return None
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise errors.PayloadInvalid(f"content type {errors.redact(content_type or 'none')} is not supported; expected application/json", code="payload.content_type", http_status=415)
+    return codec.parse_untrusted(raw, limits.json)
+
+
+def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:
+    wbits = 31 if encoding == "gzip" else 15
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise errors.PayloadInvalid(f"body is not valid {encoding} data: {exc}", code="payload.encoding") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise errors.PayloadInvalid(f"decompressed body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
+    if not inflater.eof:
+        raise errors.PayloadInvalid(f"body is truncated {encoding} data", code="payload.encoding")
+    return out
+
+
+def _render_key(flow: CompiledFlow, envelope: object, context: Mapping[str, object]) -> str | None:
+    if flow.dedupe_key is None:
+        return None
+    value = flow.dedupe_key.render({**context, "event": envelope})
+    return None if value in (None, "") else str(value)
+
+
+async def _await_response(eng: engine.Engine, accepted: object, timeout_s: float) -> Response:
+    run_id = accepted.run_id  # type: ignore[attr-defined]  # store.Accepted
+    future = eng.response_for(run_id)
+    try:
+        answer = await asyncio.wait_for(future, timeout_s)
+    except TimeoutError:
+        eng.forget_response(run_id)
+        body = {"run_id": run_id, "duplicate": False, "detail": f"the flow did not respond within {timeout_s:g} s; the run continues"}
+        return Response(codec.dumps(body), 202, media_type="application/json")
+    assert isinstance(answer, dict)
+    content = answer.get("body")
+    headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}  # type: ignore[union-attr]
+    headers.setdefault("X-Seamflow-Run-Id", run_id)
+    status = int(answer.get("status") or 200)  # type: ignore[arg-type]
+    if isinstance(content, str):
+        return Response(content, status, headers=headers, media_type="text/plain; charset=utf-8")
+    return Response(codec.dumps(content), status, headers=headers, media_type="application/json")

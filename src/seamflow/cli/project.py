@@ -1,0 +1,73 @@
+"""A Seamflow project on disk (`flows/`, `connections.yaml`, `.env`, `.seamflow/`) and the engine built from it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from seamflow import engine, store
+from seamflow.flows import expressions, validate
+
+__all__ = ["ProjectPaths", "build_engine", "open_store"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectPaths:
+    """Where a project keeps its files."""
+
+    root: Path
+
+    @property
+    def flows(self) -> Path:
+        return self.root / "flows"
+
+    @property
+    def connections(self) -> Path | None:
+        path = self.root / "connections.yaml"
+        return path if path.exists() else None
+
+    @property
+    def database(self) -> Path:
+        configured = os.environ.get("SEAMFLOW_DATABASE")
+        return Path(configured) if configured else self.root / ".seamflow" / "seamflow.db"
+
+    def load_dotenv(self) -> None:
+        """Put `.env` settings into the environment (real environment variables win)."""
+        env_file = self.root / ".env"
+        if env_file.exists():
+            for key, value in dotenv_values(env_file).items():
+                if value is not None:
+                    os.environ.setdefault(key, value)
+
+
+def open_store(paths: ProjectPaths, database: str | None = None) -> store.SqliteStore:
+    """The project's store (not yet opened)."""
+    durability = os.environ.get("SEAMFLOW_DURABILITY", "full")
+    return store.SqliteStore(Path(database) if database else paths.database, durability=durability)
+
+
+def build_engine(paths: ProjectPaths, db: store.SqlStore, options: engine.EngineOptions) -> tuple[engine.Engine, dict[str, Any]]:
+    """Validate the project and assemble its engine; returns the engine and the template context.
+
+    Raises:
+        errors.FlowInvalid: a flow or connection is invalid (every problem listed).
+    """
+    project = validate.validate_project(paths.flows, paths.connections)
+    sources = {
+        flow_id: engine.FlowSource(
+            spec=loaded.spec,
+            version=loaded.version,
+            source=loaded.path.read_text(encoding="utf-8"),
+            path=str(loaded.path),
+        )
+        for flow_id, loaded in project.flows.items()
+    }
+    secrets = engine.load_secrets()
+    env = engine.load_env()
+    context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
+    pool = engine.Pool(project.connections, secrets=secrets, env=env)
+    return engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options), context

@@ -1,0 +1,102 @@
+"""Durable timers and schedules: retries, waits and cron ticks fire from the store, so they survive restarts.
+
+A schedule keeps its next tick in the store. Firing a tick accepts its event and moves the
+schedule to the following tick in one commit, so a restart neither skips nor doubles a tick:
+ticks missed while the process was down fire once each when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from seamflow import clock, store
+from seamflow.flows import CompiledFlow
+from seamflow.ids import FlowId
+
+if TYPE_CHECKING:
+    from seamflow.engine.runtime import Engine
+
+__all__ = ["TimerLoop", "next_tick"]
+
+log = logging.getLogger("seamflow.timers")
+
+
+def next_tick(flow: CompiledFlow, after: datetime) -> datetime:
+    """The first tick of `flow`'s schedule strictly after `after`."""
+    schedule = flow.spec.trigger.schedule
+    assert schedule is not None
+    if schedule.every is not None:
+        return after + schedule.every
+    local = after.astimezone(ZoneInfo(schedule.timezone))
+    result: datetime = croniter(schedule.cron, local).get_next(datetime)
+    return result
+
+
+class TimerLoop:
+    """Polls the store for due timers and schedule ticks and queues their runs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End the loop after its current round."""
+        self._stopping.set()
+
+    async def register_schedules(self) -> None:
+        """Store each schedule flow's next tick (kept across restarts if its spec is unchanged)."""
+        db = self._engine.db
+        scheduled = [f for f in self._engine.catalog.current.values() if f.spec.trigger.schedule]
+        for flow in scheduled:
+            schedule = flow.spec.trigger.schedule
+            assert schedule is not None
+            spec_text = schedule.model_dump_json()
+            await db.upsert_schedule(FlowId(flow.id), spec_text, next_tick(flow, clock.now()))
+        await db.remove_schedules_except([f.id for f in scheduled])
+
+    async def run(self) -> None:
+        """Fire due timers and ticks until stopped."""
+        poll = self._engine.options.timer_poll.total_seconds()
+        while not self._stopping.is_set():
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must outlive a failed round; the next round retries
+                log.exception("timer round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=poll)
+
+    async def _round(self) -> None:
+        db = self._engine.db
+        now = clock.now()
+        due_at = await db.next_timer_due()
+        if due_at is not None and due_at <= now:
+            fired = await db.claim_due_timers(now, limit=1000)
+            self._engine.wake([t.run_id for t in fired])
+        for flow_id, tick in await db.due_schedules(now):
+            await self._fire(flow_id, tick)
+
+    async def _fire(self, flow_id: FlowId, tick: datetime) -> None:
+        flow = self._engine.catalog.current.get(flow_id)
+        if flow is None or flow.spec.trigger.schedule is None:
+            return
+        envelope = {"body": {"tick": tick.isoformat()}, "trigger": "schedule"}
+        event = store.NewEvent(
+            flow_id=flow_id,
+            flow_version=flow.version,
+            trigger="schedule",
+            body=envelope,
+            received=clock.now(),
+            dedupe_key=f"schedule:{tick.isoformat()}",
+        )
+        accepted = await self._engine.db.fire_schedule(flow_id, tick, next_tick(flow, tick), event)
+        if accepted is not None and not accepted.is_duplicate:
+            self._engine.wake([accepted.run_id])

@@ -1,0 +1,258 @@
+"""The store interface: intent-named operations on events, runs, the journal, timers and the event log.
+
+The engine speaks only this interface. `SqliteStore` is the embedded backend; a PostgreSQL
+backend is a second subclass of `SqlStore` that differs in connection, placeholders and
+claiming hooks, not a rewrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from seamflow.ids import EventId, FlowId, Json, RunId
+
+__all__ = [
+    "Accepted",
+    "BusinessEvent",
+    "DueTimer",
+    "JournalEntry",
+    "LogEntry",
+    "NewEvent",
+    "RunFilter",
+    "RunFinish",
+    "RunState",
+    "RunStatus",
+    "RunSummary",
+    "StepRecord",
+    "StepStatus",
+    "Store",
+    "Timer",
+    "TimerKind",
+    "Wait",
+]
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD_LETTER = "dead_letter"
+
+    @property
+    def is_finished(self) -> bool:
+        """True for completed, failed and dead-lettered runs."""
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.DEAD_LETTER)
+
+
+class StepStatus(StrEnum):
+    """The outcome of one attempt of a step, as journaled."""
+
+    COMPLETED = "completed"
+    """Final: the step's output is known; it is never executed again."""
+    FAILED = "failed"
+    """Final for this generation: the run failed or was dead-lettered at this step."""
+    RETRYING = "retrying"
+    """The attempt failed transiently; a retry timer is set."""
+    WAITING = "waiting"
+    """The step parked the run (wait or child run); a signal or timer will complete it."""
+
+
+class TimerKind(StrEnum):
+    """Why a durable timer exists."""
+
+    RETRY = "retry"
+    WAKE = "wake"
+    """A `wait` for a duration or until an instant."""
+    TIMEOUT = "timeout"
+    """The timeout of a signal wait."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event a trigger wants accepted; accepting it creates a queued run."""
+
+    flow_id: FlowId
+    flow_version: str
+    trigger: str
+    body: Json
+    received: datetime
+    dedupe_key: str | None = None
+    parent_run_id: RunId | None = None
+    parent_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The answer to accepting an event: its run, and whether the dedupe key was seen before."""
+
+    run_id: RunId
+    event_id: EventId
+    is_duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journaled attempt of one step."""
+
+    path: str
+    attempt: int
+    generation: int
+    kind: str
+    status: StepStatus
+    input: Json
+    output: Json
+    error: Json
+    started: datetime
+    finished: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A durable wake-up for a run at a step."""
+
+    path: str
+    kind: TimerKind
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """A run parked at a step until a signal with this name and correlation key arrives."""
+
+    path: str
+    signal: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessEvent:
+    """A business event for the event log (from an `emit` step)."""
+
+    activity: str
+    at: datetime
+    objects: Json
+    attributes: Json
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinish:
+    """How a run ended."""
+
+    status: RunStatus
+    output: Json = None
+    error: Json = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """Everything that commits together when a step attempt ends."""
+
+    run_id: RunId
+    flow_id: FlowId
+    entry: JournalEntry
+    timer: Timer | None = None
+    wait: Wait | None = None
+    emit: BusinessEvent | None = None
+    finish: RunFinish | None = None
+    child: NewEvent | None = None
+    """A child run to start (a `call` step); the step waits for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A timer that fired and was consumed; its run is queued again."""
+
+    run_id: RunId
+    path: str
+    kind: TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """What an executor needs to continue a run: its event and its journal."""
+
+    run_id: RunId
+    flow_id: FlowId
+    flow_version: str
+    status: RunStatus
+    generation: int
+    event_id: EventId
+    event_body: Json
+    received: datetime
+    journal: list[JournalEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run as listed."""
+
+    run_id: RunId
+    flow_id: FlowId
+    flow_version: str
+    status: RunStatus
+    event_id: EventId
+    created: datetime
+    updated: datetime
+    finished: datetime | None
+    error: Json
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs to list."""
+
+    flow_id: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    before_id: str | None = None
+    """Keyset pagination: runs older than this run id."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One row of the event log."""
+
+    seq: int
+    at: datetime
+    kind: str
+    flow_id: str | None
+    run_id: str | None
+    path: str | None
+    activity: str | None
+    objects: Json
+    attributes: Json = field(default=None)
+
+
+class Store(Protocol):
+    """Durable state of Seamflow. Every method commits before it returns."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None: ...
+    async def load_flow_source(self, flow_id: FlowId, version: str) -> str | None: ...
+    async def accept_event(self, event: NewEvent) -> Accepted: ...
+    async def load_run(self, run_id: RunId) -> RunState: ...
+    async def record_step(self, record: StepRecord) -> list[RunId]: ...
+    async def finish_run(self, run_id: RunId, flow_id: FlowId, finish: RunFinish) -> list[RunId]: ...
+    async def claim_due_timers(self, now: datetime, limit: int) -> list[DueTimer]: ...
+    async def deliver_signal(self, signal: str, key: str, payload: Json) -> list[RunId]: ...
+    async def list_unfinished_runs(self) -> list[RunId]: ...
+    async def list_runs(self, query: RunFilter) -> list[RunSummary]: ...
+    async def get_run(self, run_id: RunId) -> tuple[RunSummary, RunState]: ...
+    async def replay_run(self, run_id: RunId) -> None: ...
+    async def list_event_log(self, *, after_seq: int, limit: int, run_id: str | None) -> list[LogEntry]: ...
+    async def upsert_schedule(self, flow_id: FlowId, spec: str, next_due: datetime) -> datetime: ...
+    async def fire_schedule(self, flow_id: FlowId, tick: datetime, next_due: datetime, event: NewEvent) -> Accepted | None: ...
+    async def due_schedules(self, now: datetime) -> list[tuple[FlowId, datetime]]: ...
+    async def add_api_token(self, name: str, token_hash: str) -> None: ...
+    async def has_api_token(self, token_hash: str) -> bool: ...
+    async def count_runs_by_status(self) -> dict[str, int]: ...

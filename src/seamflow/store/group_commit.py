@@ -1,0 +1,164 @@
+"""Group commit: one writer thread runs many units of work per transaction and commits once.
+
+Durability against power loss costs one fsync per commit, so commits are shared: every unit
+queued while the previous commit was syncing goes into the next transaction. Each unit runs
+inside its own SAVEPOINT, so a unit that fails rolls back alone and the others still commit.
+A unit's future resolves only after the transaction holding it committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from seamflow import errors
+
+__all__ = ["DbConnection", "GroupCommitter"]
+
+T = TypeVar("T")
+
+
+class DbConnection(Protocol):
+    """The part of a DB-API connection the writer uses."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Unit(Generic[T]):
+    fn: Callable[[Any], T]
+    future: asyncio.Future[T]
+    result: Any = None
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class GroupCommitter:
+    """Runs units of work in a dedicated writer thread, many per transaction.
+
+    Args:
+        connect: opens the writer's connection (called in the writer thread).
+        begin_sql: the statement that opens a write transaction.
+        max_batch: most units per transaction.
+    """
+
+    def __init__(
+        self, connect: Callable[[], DbConnection], *, begin_sql: str = "BEGIN IMMEDIATE", max_batch: int = 2000
+    ) -> None:
+        self._connect = connect
+        self._begin_sql = begin_sql
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self.commits = 0
+        self.units = 0
+
+    async def start(self) -> None:
+        """Open the writer connection and start the writer thread."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._main, name="seamflow-writer", daemon=True)
+        self._thread.start()
+        await asyncio.to_thread(self._ready.wait)
+        if self._open_error is not None:
+            raise self._open_error
+
+    async def stop(self) -> None:
+        """Finish queued units, commit, close the connection and end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def run(self, fn: Callable[[Any], T]) -> T:
+        """Run `fn(connection)` in the next transaction and return its result once committed."""
+        if self._loop is None or self._thread is None:
+            raise errors.StoreError("the store is not open")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put(_Unit(fn, future))
+        return await future
+
+    def _main(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._open_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                batch, is_stopping = self._take_batch()
+                if batch:
+                    self._commit_batch(conn, batch)
+                if is_stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _take_batch(self) -> tuple[list[_Unit[Any]], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch: list[_Unit[Any]] = [first]  # type: ignore[list-item]  # only _Unit or _STOP are queued
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)  # type: ignore[arg-type]  # only _Unit or _STOP are queued
+        return batch, False
+
+    def _commit_batch(self, conn: DbConnection, batch: list[_Unit[Any]]) -> None:
+        try:
+            conn.execute(self._begin_sql)
+            for unit in batch:
+                self._run_unit(conn, unit)
+            conn.commit()
+        except BaseException as exc:  # the whole transaction failed: every unit learns it
+            try:
+                conn.rollback()
+            except Exception:  # noqa: S110 - the original error is what callers need
+                pass
+            failure = errors.StoreError(f"committing {len(batch)} units failed: {exc}")
+            failure.__cause__ = exc
+            for unit in batch:
+                unit.error = failure
+        self.commits += 1
+        self.units += len(batch)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, batch)
+
+    @staticmethod
+    def _run_unit(conn: DbConnection, unit: _Unit[Any]) -> None:
+        conn.execute("SAVEPOINT unit")
+        try:
+            unit.result = unit.fn(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO unit")
+            unit.error = exc
+        conn.execute("RELEASE unit")
+
+
+def _resolve(batch: list[_Unit[Any]]) -> None:
+    for unit in batch:
+        if unit.future.done():
+            continue
+        if unit.error is not None:
+            unit.future.set_exception(unit.error)
+        else:
+            unit.future.set_result(unit.result)

@@ -1,0 +1,631 @@
+"""The store's SQL, shared by both backends; each operation is one unit of a group commit.
+
+Backends subclass `SqlStore` and provide the connection, the placeholder style and the
+hooks that differ (claiming, wake-ups, error classification).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, LiteralString, TypeVar
+
+from seamflow import codec, errors, ids
+from seamflow.ids import EventId, FlowId, Json, RunId
+from seamflow.store.base import (
+    Accepted,
+    DueTimer,
+    JournalEntry,
+    LogEntry,
+    NewEvent,
+    RunFilter,
+    RunFinish,
+    RunState,
+    RunStatus,
+    RunSummary,
+    StepRecord,
+    StepStatus,
+    TimerKind,
+    Wait,
+)
+from seamflow.store.group_commit import GroupCommitter
+
+__all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
+
+BLOB_THRESHOLD_BYTES = 64 * 1024
+"""Values larger than this are stored once in `blobs`, by content hash, and referenced."""
+JOURNAL_ENTRY_LIMIT_BYTES = 16 * 1024 * 1024
+"""The largest step input or output that can be journaled."""
+_REF = b"\x00blob:"
+
+T = TypeVar("T")
+Conn = Any  # a DB-API connection of the backend
+
+
+def to_ms(instant: datetime) -> int:
+    return int(instant.timestamp() * 1000)
+
+
+def from_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+class SqlStore:
+    """Store operations written once over a DB-API connection; see `store.Store`."""
+
+    def __init__(self) -> None:
+        self._writer: GroupCommitter | None = None
+
+    # -- hooks -----------------------------------------------------------------------
+    def _sql(self, text: LiteralString) -> str:
+        """Adapt placeholder style; SQL in this module is written with `?`."""
+        return text
+
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
+        """Run a read-only function on a reader connection."""
+        raise NotImplementedError  # abstractmethod: each backend has its own readers
+
+    # -- writes ----------------------------------------------------------------------
+    async def _write(self, fn: Callable[[Conn], T]) -> T:
+        if self._writer is None:
+            raise errors.StoreError("the store is not open")
+        return await self._writer.run(fn)
+
+    def _x(self, conn: Conn, sql: LiteralString, params: tuple[Any, ...] = ()) -> Any:
+        return conn.execute(self._sql(sql), params)
+
+    def _pack(self, conn: Conn, value: Json, what: str) -> bytes:
+        data = codec.dumps(value)
+        if len(data) > JOURNAL_ENTRY_LIMIT_BYTES:
+            raise errors.InvalidInput(
+                f"{what} is {len(data)} bytes; expected at most {JOURNAL_ENTRY_LIMIT_BYTES}",
+                code="journal.too_large",
+            )
+        if len(data) <= BLOB_THRESHOLD_BYTES:
+            return data
+        digest = hashlib.sha256(data).hexdigest()
+        self._insert_blob(conn, digest, data)
+        return _REF + digest.encode()
+
+    def _insert_blob(self, conn: Conn, digest: str, data: bytes) -> None:
+        self._x(
+            conn,
+            "INSERT INTO blobs (hash, data, created_ms) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+            (digest, data, to_ms(datetime.now(UTC))),
+        )
+
+    def _unpack(self, conn: Conn, data: bytes | None) -> Json:
+        if data is None:
+            return None
+        data = bytes(data)
+        if data.startswith(_REF):
+            row = self._x(conn, "SELECT data FROM blobs WHERE hash = ?", (data[len(_REF) :].decode(),)).fetchone()
+            data = bytes(row[0])
+        return codec.loads(data)
+
+    def _log(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+        conn.executemany(
+            self._sql(
+                "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            rows,
+        )
+
+    # -- flows -----------------------------------------------------------------------
+    async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None:
+        def unit(conn: Conn) -> None:
+            self._x(
+                conn,
+                "INSERT INTO flow_versions (flow_id, version, source, path, created_ms) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (flow_id, version) DO NOTHING",
+                (flow_id, version, source, path, to_ms(datetime.now(UTC))),
+            )
+
+        await self._write(unit)
+
+    async def load_flow_source(self, flow_id: FlowId, version: str) -> str | None:
+        def read(conn: Conn) -> str | None:
+            row = self._x(
+                conn, "SELECT source FROM flow_versions WHERE flow_id = ? AND version = ?", (flow_id, version)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._read(read)
+
+    # -- inbox -----------------------------------------------------------------------
+    async def accept_event(self, event: NewEvent) -> Accepted:
+        """Store the event and create its queued run, unless its dedupe key was seen."""
+        return await self._write(lambda conn: self._accept(conn, event))
+
+    def _accept(self, conn: Conn, event: NewEvent) -> Accepted:
+        if event.dedupe_key is not None:
+            row = self._x(
+                conn,
+                "SELECT r.id, e.id FROM events e JOIN runs r ON r.event_id = e.id"
+                " WHERE e.flow_id = ? AND e.dedupe_key = ?",
+                (event.flow_id, event.dedupe_key),
+            ).fetchone()
+            if row is not None:
+                return Accepted(RunId(row[0]), EventId(row[1]), is_duplicate=True)
+        event_id = EventId(ids.new_id("evt"))
+        run_id = RunId(ids.new_id("run"))
+        now = to_ms(event.received)
+        body = self._pack(conn, event.body, "the event body")
+        self._x(
+            conn,
+            "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (event_id, event.flow_id, event.trigger, event.dedupe_key, body, now),
+        )
+        self._x(
+            conn,
+            "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
+            " created_ms, updated_ms) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (run_id, event.flow_id, event.flow_version, event_id, event.parent_run_id, event.parent_path, now, now),
+        )
+        attrs = codec.dumps_text({"trigger": event.trigger, "event_id": event_id})
+        self._log(conn, [(now, "run.queued", event.flow_id, run_id, None, None, None, attrs)])
+        return Accepted(run_id, event_id, is_duplicate=False)
+
+    # -- journal ---------------------------------------------------------------------
+    async def load_run(self, run_id: RunId) -> RunState:
+        return await self._read(lambda conn: self._load_run(conn, run_id))
+
+    def _load_run(self, conn: Conn, run_id: RunId) -> RunState:
+        row = self._x(
+            conn,
+            "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms"
+            " FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise errors.NotFound(f"run {run_id} does not exist")
+        entries = [
+            JournalEntry(
+                path=j[0],
+                attempt=j[1],
+                generation=j[2],
+                kind=j[3],
+                status=StepStatus(j[4]),
+                input=self._unpack(conn, j[5]),
+                output=self._unpack(conn, j[6]),
+                error=None if j[7] is None else codec.loads(j[7]),
+                started=from_ms(j[8]),  # type: ignore[arg-type]  # NOT NULL column
+                finished=from_ms(j[9]),  # type: ignore[arg-type]  # NOT NULL column
+            )
+            for j in self._x(
+                conn,
+                "SELECT path, attempt, generation, kind, status, input, output, error, started_ms, finished_ms"
+                " FROM journal WHERE run_id = ? ORDER BY started_ms, attempt",
+                (run_id,),
+            ).fetchall()
+        ]
+        return RunState(
+            run_id=run_id,
+            flow_id=FlowId(row[0]),
+            flow_version=row[1],
+            status=RunStatus(row[2]),
+            generation=row[3],
+            event_id=EventId(row[4]),
+            event_body=self._unpack(conn, row[5]),
+            received=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
+            journal=entries,
+        )
+
+    async def record_step(self, record: StepRecord) -> list[RunId]:
+        """Journal a step attempt with its consequences (timer, wait, event, finish) in one commit.
+
+        Returns:
+            Runs that became runnable as a consequence (a parent whose child finished, or
+            this run if a signal for its wait was already pending).
+        """
+        return await self._write(lambda conn: self._record_step(conn, record))
+
+    def _record_step(self, conn: Conn, record: StepRecord) -> list[RunId]:
+        entry = record.entry
+        now = to_ms(entry.finished)
+        self._x(
+            conn,
+            "INSERT INTO journal (run_id, path, attempt, generation, kind, status, input, output, error,"
+            " started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.run_id,
+                entry.path,
+                entry.attempt,
+                entry.generation,
+                entry.kind,
+                entry.status.value,
+                self._pack(conn, entry.input, f"the input of step {entry.path}"),
+                self._pack(conn, entry.output, f"the output of step {entry.path}"),
+                None if entry.error is None else codec.dumps_text(entry.error),
+                to_ms(entry.started),
+                now,
+            ),
+        )
+        log = [(now, f"step.{entry.status.value}", record.flow_id, record.run_id, entry.path, None, None, None)]
+        woken: list[RunId] = []
+        status = RunStatus.RUNNING
+        if record.timer is not None:
+            self._x(
+                conn,
+                "INSERT INTO timers (run_id, path, kind, due_ms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, path, kind) DO UPDATE SET due_ms = excluded.due_ms",
+                (record.run_id, record.timer.path, record.timer.kind.value, to_ms(record.timer.due)),
+            )
+            status = RunStatus.WAITING
+        wait = record.wait
+        if record.child is not None:
+            accepted = self._accept(conn, record.child)
+            wait = Wait(entry.path, "run.finished", accepted.run_id)
+            if accepted.is_duplicate:  # the child may have finished already: take its outcome
+                woken.extend(self._finished_child(conn, record.run_id, accepted.run_id, now))
+            else:
+                woken.append(accepted.run_id)
+        if wait is not None:
+            status = RunStatus.WAITING
+            self._x(
+                conn,
+                "INSERT INTO waits (run_id, path, signal, key, created_ms) VALUES (?, ?, ?, ?, ?)",
+                (record.run_id, wait.path, wait.signal, wait.key, now),
+            )
+            woken.extend(self._take_pending_signal(conn, record.run_id, wait.signal, wait.key, now))
+        if record.emit is not None:
+            e = record.emit
+            log.append(
+                (
+                    to_ms(e.at),
+                    "business",
+                    record.flow_id,
+                    record.run_id,
+                    entry.path,
+                    e.activity,
+                    codec.dumps_text(e.objects),
+                    codec.dumps_text(e.attributes),
+                )
+            )
+        self._log(conn, log)
+        if record.finish is not None:
+            woken.extend(self._finish(conn, record.run_id, record.flow_id, record.finish, now))
+        else:
+            self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
+        return woken
+
+    async def finish_run(self, run_id: RunId, flow_id: FlowId, finish: RunFinish) -> list[RunId]:
+        """End a run; if it is a child run, complete its parent's waiting `call` step."""
+        return await self._write(lambda conn: self._finish(conn, run_id, flow_id, finish, to_ms(datetime.now(UTC))))
+
+    def _finish(self, conn: Conn, run_id: RunId, flow_id: FlowId, finish: RunFinish, now: int) -> list[RunId]:
+        self._x(
+            conn,
+            "UPDATE runs SET status = ?, output = ?, error = ?, updated_ms = ?, finished_ms = ? WHERE id = ?",
+            (
+                finish.status.value,
+                self._pack(conn, finish.output, "the run output"),
+                None if finish.error is None else codec.dumps_text(finish.error),
+                now,
+                now,
+                run_id,
+            ),
+        )
+        attrs = None if finish.error is None else codec.dumps_text({"error": finish.error})
+        self._log(conn, [(now, f"run.{finish.status.value}", flow_id, run_id, None, None, None, attrs)])
+        payload: Json = {"run_id": run_id, "status": finish.status.value, "output": finish.output, "error": finish.error}
+        return self._signal(conn, "run.finished", run_id, payload, now, keep_if_unmatched=False)
+
+    # -- signals and timers ----------------------------------------------------------
+    async def deliver_signal(self, signal: str, key: str, payload: Json) -> list[RunId]:
+        """Complete every wait on (signal, key); keep the signal if no run waits for it yet."""
+        now = to_ms(datetime.now(UTC))
+        return await self._write(lambda conn: self._signal(conn, signal, key, payload, now, keep_if_unmatched=True))
+
+    def _signal(
+        self, conn: Conn, signal: str, key: str, payload: Json, now: int, *, keep_if_unmatched: bool
+    ) -> list[RunId]:
+        waits = self._x(
+            conn,
+            "SELECT w.run_id, w.path, r.generation, r.flow_id FROM waits w JOIN runs r ON r.id = w.run_id"
+            " WHERE w.signal = ? AND w.key = ?",
+            (signal, key),
+        ).fetchall()
+        if not waits and keep_if_unmatched:
+            self._x(
+                conn,
+                "INSERT INTO pending_signals (signal, key, payload, created_ms) VALUES (?, ?, ?, ?)",
+                (signal, key, codec.dumps(payload), now),
+            )
+        output: Json = {"signal": signal, "key": key, "payload": payload, "timed_out": False}
+        for run_id, path, generation, flow_id in waits:
+            self._resolve_wait(conn, RunId(run_id), path, generation, flow_id, output, now)
+        return [RunId(w[0]) for w in waits]
+
+    def _finished_child(self, conn: Conn, run_id: RunId, child_id: RunId, now: int) -> list[RunId]:
+        row = self._x(conn, "SELECT status, output, error FROM runs WHERE id = ?", (child_id,)).fetchone()
+        if row is None or not RunStatus(row[0]).is_finished:
+            return [child_id]
+        payload: Json = {
+            "run_id": child_id,
+            "status": row[0],
+            "output": self._unpack(conn, row[1]),
+            "error": None if row[2] is None else codec.loads(row[2]),
+        }
+        self._x(
+            conn,
+            "INSERT INTO pending_signals (signal, key, payload, created_ms) VALUES (?, ?, ?, ?)",
+            ("run.finished", child_id, codec.dumps(payload), now),
+        )
+        return []
+
+    def _take_pending_signal(self, conn: Conn, run_id: RunId, signal: str, key: str, now: int) -> list[RunId]:
+        row = self._x(
+            conn,
+            "SELECT id, payload FROM pending_signals WHERE signal = ? AND key = ? ORDER BY id LIMIT 1",
+            (signal, key),
+        ).fetchone()
+        if row is None:
+            return []
+        self._x(conn, "DELETE FROM pending_signals WHERE id = ?", (row[0],))
+        return self._signal_one(conn, run_id, signal, key, codec.loads(bytes(row[1])), now)
+
+    def _signal_one(self, conn: Conn, run_id: RunId, signal: str, key: str, payload: Json, now: int) -> list[RunId]:
+        wait = self._x(
+            conn,
+            "SELECT w.path, r.generation, r.flow_id FROM waits w JOIN runs r ON r.id = w.run_id"
+            " WHERE w.run_id = ? AND w.signal = ? AND w.key = ?",
+            (run_id, signal, key),
+        ).fetchone()
+        output: Json = {"signal": signal, "key": key, "payload": payload, "timed_out": False}
+        self._resolve_wait(conn, run_id, wait[0], wait[1], wait[2], output, now)
+        return [run_id]
+
+    def _resolve_wait(
+        self, conn: Conn, run_id: RunId, path: str, generation: int, flow_id: str, output: Json, now: int
+    ) -> None:
+        attempt = self._next_attempt(conn, run_id, path)
+        self._x(
+            conn,
+            "INSERT INTO journal (run_id, path, attempt, generation, kind, status, input, output, error,"
+            " started_ms, finished_ms) VALUES (?, ?, ?, ?, 'wait', 'completed', NULL, ?, NULL, ?, ?)",
+            (run_id, path, attempt, generation, self._pack(conn, output, f"the output of step {path}"), now, now),
+        )
+        self._x(conn, "DELETE FROM waits WHERE run_id = ? AND path = ?", (run_id, path))
+        self._x(conn, "DELETE FROM timers WHERE run_id = ? AND path = ?", (run_id, path))
+        self._x(conn, "UPDATE runs SET status = 'queued', updated_ms = ? WHERE id = ?", (now, run_id))
+        self._log(conn, [(now, "step.completed", flow_id, run_id, path, None, None, None)])
+
+    def _next_attempt(self, conn: Conn, run_id: RunId, path: str) -> int:
+        row = self._x(
+            conn, "SELECT COALESCE(MAX(attempt), 0) FROM journal WHERE run_id = ? AND path = ?", (run_id, path)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    async def claim_due_timers(self, now: datetime, limit: int) -> list[DueTimer]:
+        """Consume due timers and queue their runs; a timed-out wait is journaled as timed out."""
+        return await self._write(lambda conn: self._claim_timers(conn, to_ms(now), limit))
+
+    def _claim_timers(self, conn: Conn, now: int, limit: int) -> list[DueTimer]:
+        rows = self._x(
+            conn,
+            "SELECT t.run_id, t.path, t.kind, r.generation, r.flow_id FROM timers t JOIN runs r ON r.id = t.run_id"
+            " WHERE t.due_ms <= ? ORDER BY t.due_ms LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        due = []
+        for run_id, path, kind, generation, flow_id in rows:
+            self._x(conn, "DELETE FROM timers WHERE run_id = ? AND path = ? AND kind = ?", (run_id, path, kind))
+            timer_kind = TimerKind(kind)
+            if timer_kind is TimerKind.TIMEOUT:
+                output: Json = {"timed_out": True, "payload": None}
+                self._resolve_wait(conn, RunId(run_id), path, generation, flow_id, output, now)
+            elif timer_kind is TimerKind.WAKE:
+                self._resolve_wait(conn, RunId(run_id), path, generation, flow_id, {"woke_at_ms": now}, now)
+            else:
+                self._x(conn, "UPDATE runs SET status = 'queued', updated_ms = ? WHERE id = ?", (now, run_id))
+            due.append(DueTimer(RunId(run_id), path, timer_kind))
+        return due
+
+    async def next_timer_due(self) -> datetime | None:
+        """When the earliest timer is due, if any."""
+        row = await self._read(lambda conn: self._x(conn, "SELECT MIN(due_ms) FROM timers").fetchone())
+        return from_ms(row[0]) if row and row[0] is not None else None
+
+    # -- recovery and operator views -------------------------------------------------
+    async def list_unfinished_runs(self) -> list[RunId]:
+        """Runs that were queued or executing; on start they continue from their journal."""
+
+        def read(conn: Conn) -> list[RunId]:
+            rows = self._x(
+                conn, "SELECT id FROM runs WHERE status IN ('queued', 'running') ORDER BY created_ms"
+            ).fetchall()
+            return [RunId(r[0]) for r in rows]
+
+        return await self._read(read)
+
+    _SUMMARY_COLUMNS: LiteralString = (
+        "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
+    )
+
+    @staticmethod
+    def _summary(row: Any) -> RunSummary:
+        return RunSummary(
+            run_id=RunId(row[0]),
+            flow_id=FlowId(row[1]),
+            flow_version=row[2],
+            status=RunStatus(row[3]),
+            event_id=EventId(row[4]),
+            created=from_ms(row[5]),  # type: ignore[arg-type]  # NOT NULL column
+            updated=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
+            finished=from_ms(row[7]),
+            error=None if row[8] is None else codec.loads(row[8]),
+        )
+
+    async def list_runs(self, query: RunFilter) -> list[RunSummary]:
+        """Runs matching the filter, newest first."""
+        clauses: list[LiteralString] = ["1 = 1"]
+        params: list[Any] = []
+        if query.flow_id:
+            clauses.append("flow_id = ?")
+            params.append(query.flow_id)
+        if query.statuses:
+            clauses.append("status IN (" + ", ".join("?" for _ in query.statuses) + ")")  # type: ignore[arg-type]  # only placeholders
+            params.extend(s.value for s in query.statuses)
+        if query.since:
+            clauses.append("created_ms >= ?")
+            params.append(to_ms(query.since))
+        if query.until:
+            clauses.append("created_ms < ?")
+            params.append(to_ms(query.until))
+        if query.before_id:
+            clauses.append("id < ?")
+            params.append(query.before_id)
+        sql: LiteralString = (
+            "SELECT " + self._SUMMARY_COLUMNS + " FROM runs WHERE " + " AND ".join(clauses) + " ORDER BY id DESC LIMIT ?"
+        )
+        params.append(query.limit)
+        return await self._read(lambda conn: [self._summary(r) for r in self._x(conn, sql, tuple(params))])
+
+    async def get_run(self, run_id: RunId) -> tuple[RunSummary, RunState]:
+        def read(conn: Conn) -> tuple[RunSummary, RunState]:
+            row = self._x(conn, "SELECT " + self._SUMMARY_COLUMNS + " FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise errors.NotFound(f"run {run_id} does not exist")
+            return self._summary(row), self._load_run(conn, run_id)
+
+        return await self._read(read)
+
+    async def replay_run(self, run_id: RunId) -> None:
+        """Queue a failed or dead-lettered run again; it continues from the failed step."""
+
+        def unit(conn: Conn) -> None:
+            row = self._x(conn, "SELECT status, flow_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise errors.NotFound(f"run {run_id} does not exist")
+            if row[0] not in (RunStatus.DEAD_LETTER.value, RunStatus.FAILED.value):
+                raise errors.Conflict(f"run {run_id} is {row[0]}; only failed or dead_letter runs can be replayed")
+            now = to_ms(datetime.now(UTC))
+            self._x(
+                conn,
+                "UPDATE runs SET status = 'queued', generation = generation + 1, error = NULL,"
+                " finished_ms = NULL, updated_ms = ? WHERE id = ?",
+                (now, run_id),
+            )
+            self._log(conn, [(now, "run.replayed", row[1], run_id, None, None, None, None)])
+
+        await self._write(unit)
+
+    async def list_event_log(self, *, after_seq: int = 0, limit: int = 100, run_id: str | None = None) -> list[LogEntry]:
+        """Rows of the event log in order, after a sequence number."""
+
+        def read(conn: Conn) -> list[LogEntry]:
+            if run_id is None:
+                rows = self._x(
+                    conn,
+                    "SELECT seq, at_ms, kind, flow_id, run_id, path, activity, objects, attributes FROM event_log"
+                    " WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, limit),
+                ).fetchall()
+            else:
+                rows = self._x(
+                    conn,
+                    "SELECT seq, at_ms, kind, flow_id, run_id, path, activity, objects, attributes FROM event_log"
+                    " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (run_id, after_seq, limit),
+                ).fetchall()
+            return [
+                LogEntry(
+                    seq=r[0],
+                    at=from_ms(r[1]),  # type: ignore[arg-type]  # NOT NULL column
+                    kind=r[2],
+                    flow_id=r[3],
+                    run_id=r[4],
+                    path=r[5],
+                    activity=r[6],
+                    objects=None if r[7] is None else codec.loads(r[7]),
+                    attributes=None if r[8] is None else codec.loads(r[8]),
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def count_runs_by_status(self) -> dict[str, int]:
+        def read(conn: Conn) -> dict[str, int]:
+            return {r[0]: r[1] for r in self._x(conn, "SELECT status, COUNT(*) FROM runs GROUP BY status")}
+
+        return await self._read(read)
+
+    # -- schedules -------------------------------------------------------------------
+    async def upsert_schedule(self, flow_id: FlowId, spec: str, next_due: datetime) -> datetime:
+        """Register a flow's schedule; keep its next tick if the spec is unchanged.
+
+        Returns:
+            The next tick that will fire.
+        """
+
+        def unit(conn: Conn) -> datetime:
+            row = self._x(conn, "SELECT spec, next_ms FROM schedules WHERE flow_id = ?", (flow_id,)).fetchone()
+            if row is not None and row[0] == spec:
+                return from_ms(row[1])  # type: ignore[return-value]  # NOT NULL column
+            self._x(
+                conn,
+                "INSERT INTO schedules (flow_id, spec, next_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (flow_id) DO UPDATE SET spec = excluded.spec, next_ms = excluded.next_ms",
+                (flow_id, spec, to_ms(next_due)),
+            )
+            return next_due
+
+        return await self._write(unit)
+
+    async def remove_schedules_except(self, flow_ids: list[str]) -> None:
+        """Forget schedules of flows that no longer have a schedule trigger."""
+
+        def unit(conn: Conn) -> None:
+            for (flow_id,) in self._x(conn, "SELECT flow_id FROM schedules").fetchall():
+                if flow_id not in flow_ids:
+                    self._x(conn, "DELETE FROM schedules WHERE flow_id = ?", (flow_id,))
+
+        await self._write(unit)
+
+    async def due_schedules(self, now: datetime) -> list[tuple[FlowId, datetime]]:
+        def read(conn: Conn) -> list[tuple[FlowId, datetime]]:
+            rows = self._x(conn, "SELECT flow_id, next_ms FROM schedules WHERE next_ms <= ?", (to_ms(now),))
+            return [(FlowId(r[0]), from_ms(r[1])) for r in rows]  # type: ignore[misc]  # NOT NULL column
+
+        return await self._read(read)
+
+    async def fire_schedule(
+        self, flow_id: FlowId, tick: datetime, next_due: datetime, event: NewEvent
+    ) -> Accepted | None:
+        """Accept the event of one tick and move the schedule to the next tick, together.
+
+        Returns None if another process fired this tick already.
+        """
+
+        def unit(conn: Conn) -> Accepted | None:
+            cur = self._x(
+                conn,
+                "UPDATE schedules SET next_ms = ? WHERE flow_id = ? AND next_ms = ?",
+                (to_ms(next_due), flow_id, to_ms(tick)),
+            )
+            if cur.rowcount != 1:
+                return None
+            return self._accept(conn, event)
+
+        return await self._write(unit)
+
+    # -- API tokens ------------------------------------------------------------------
+    async def add_api_token(self, name: str, token_hash: str) -> None:
+        def unit(conn: Conn) -> None:
+            self._x(
+                conn,
+                "INSERT INTO api_tokens (id, name, hash, created_ms) VALUES (?, ?, ?, ?)",
+                (ids.new_id("tok"), name, token_hash, to_ms(datetime.now(UTC))),
+            )
+
+        await self._write(unit)
+
+    async def has_api_token(self, token_hash: str) -> bool:
+        def read(conn: Conn) -> bool:
+            return self._x(conn, "SELECT 1 FROM api_tokens WHERE hash = ?", (token_hash,)).fetchone() is not None
+
+        return await self._read(read)

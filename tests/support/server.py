@@ -1,0 +1,115 @@
+"""`seamflow serve` as a real subprocess on a free port, for acceptance tests that kill -9 it and restart it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import httpx
+
+__all__ = ["Server", "free_port", "make_project"]
+
+TOKEN = "sf_test_token_0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_project(root: Path, flows: Mapping[str, str], connections: str = "") -> Path:
+    """Write a project: `flows/<name>.yaml` files and `connections.yaml`."""
+    (root / "flows").mkdir(parents=True, exist_ok=True)
+    for name, text in flows.items():
+        (root / "flows" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    (root / "connections.yaml").write_text(connections or "{}\n", encoding="utf-8")
+    return root
+
+
+class Server:
+    """One `seamflow serve` process over a project; `restart()` after `kill()` keeps its database."""
+
+    def __init__(self, project: Path, *, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+        self.project = project
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = project / "serve.log"
+
+    async def start(self, timeout_s: float = 20) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "seamflow.cli.commands", "serve", "--project", str(self.project),
+                 "--port", str(self.port), "--log-level", "warning"],
+                stdout=log,
+                stderr=log,
+                env=self.env,
+            )
+        await self.wait_ready(timeout_s)
+        await self._ensure_token()
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        async with httpx.AsyncClient() as client:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"seamflow serve exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.url + "/health", timeout=1)).status_code == 200:
+                        return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"seamflow serve not ready in {timeout_s}s:\n{self.log_path.read_text()[-3000:]}")
+                await asyncio.sleep(0.05)
+
+    async def _ensure_token(self) -> None:
+        import sqlite3
+
+        from seamflow import api
+
+        db = self.project / ".seamflow" / "seamflow.db"
+        conn = sqlite3.connect(db, timeout=30)
+        with conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO api_tokens (id, name, hash, created_ms) VALUES ('tok_test', 'test', ?, 0)",
+                (api.hash_token(TOKEN),),
+            )
+        conn.close()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    async def stop(self) -> None:
+        """Graceful stop (SIGTERM), waiting for the drain."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(self.process.wait, 30)
+
+    async def restart(self) -> None:
+        self.kill()
+        await self.start()
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def serve(project: Path, **kwargs: object) -> AsyncIterator[Server]:
+    server = Server(project, **kwargs)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
