@@ -1,12 +1,13 @@
 """JSON in and out: exact numbers (Decimal, never float money) and strict parsing of untrusted bodies.
 
 `loads`/`dumps` are for our own stored data. `parse_untrusted` is for bytes from outside:
-it refuses invalid UTF-8, NaN/Infinity, duplicate keys, NUL characters, nesting deeper
-than a limit and numbers longer than a limit, each with a message that says where.
+it refuses invalid UTF-8, NaN/Infinity, duplicate keys, NUL characters, lone surrogates,
+nesting deeper than a limit and numbers longer than a limit, each with a message that says where.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,8 @@ from seamflow import errors
 from seamflow.ids import Json
 
 __all__ = ["Limits", "dumps", "dumps_text", "loads", "parse_untrusted"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +33,37 @@ class Limits:
 
 
 def dumps(value: Json) -> bytes:
-    """Encode `value` as compact UTF-8 JSON; Decimal is written as the exact number."""
-    return dumps_text(value).encode()
+    """Encode `value` as compact UTF-8 JSON; Decimal is written as the exact number.
+
+    Raises:
+        errors.PayloadInvalid: `value` holds NaN/Infinity or a lone surrogate (not valid JSON).
+    """
+    text = dumps_text(value)
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        raise errors.PayloadInvalid(
+            f"text holds the lone surrogate {text[exc.start]!r}; expected valid Unicode characters",
+            code="payload.json",
+        ) from None
 
 
 def dumps_text(value: Json) -> str:
-    """Encode `value` as compact JSON text (non-ASCII kept as is)."""
-    return simplejson.dumps(
-        value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
+    """Encode `value` as compact JSON text (non-ASCII kept as is).
+
+    Raises:
+        errors.PayloadInvalid: `value` holds NaN or Infinity, which JSON cannot carry.
+    """
+    try:
+        return simplejson.dumps(
+            value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        raise errors.PayloadInvalid(
+            "NaN or Infinity is not a JSON number; expected a finite number", code="payload.json"
+        ) from None
 
 
 def loads(data: bytes | str) -> Json:
@@ -62,6 +87,8 @@ def parse_untrusted(data: bytes, limits: Limits = Limits()) -> Json:
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    if not text.strip(" \t\r\n"):
+        raise errors.PayloadInvalid("body is empty; expected a JSON document", code="payload.json")
 
     def _int(literal: str) -> int:
         if len(literal) > limits.max_number_chars:
@@ -112,7 +139,7 @@ class _Refused(ValueError):
 
 
 def _check_tree(value: Any, max_depth: int) -> None:
-    """Refuse deep nesting and NUL characters, iteratively (no recursion on hostile input)."""
+    """Refuse deep nesting, NUL characters and lone surrogates, iteratively (no recursion on hostile input)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -124,6 +151,7 @@ def _check_tree(value: Any, max_depth: int) -> None:
             for key, item in node.items():
                 if "\x00" in key:
                     raise errors.PayloadInvalid("NUL character in an object key", code="payload.nul")
+                _check_surrogates(key, "an object key")
                 stack.append((item, depth + 1))
         elif isinstance(node, list):
             if depth > max_depth:
@@ -131,5 +159,19 @@ def _check_tree(value: Any, max_depth: int) -> None:
                     f"JSON nested deeper than {max_depth} levels", code="payload.depth"
                 )
             stack.extend((item, depth + 1) for item in node)
-        elif isinstance(node, str) and "\x00" in node:
-            raise errors.PayloadInvalid("NUL character in a string value", code="payload.nul")
+        elif isinstance(node, str):
+            if "\x00" in node:
+                raise errors.PayloadInvalid("NUL character in a string value", code="payload.nul")
+            _check_surrogates(node, "a string value")
+
+
+def _check_surrogates(text: str, what: str) -> None:
+    """A `\\ud800`-style escape without its pair decodes to a lone surrogate, which is not text."""
+    if text.isascii():
+        return
+    match = _SURROGATE.search(text)
+    if match is not None:
+        raise errors.PayloadInvalid(
+            f"lone surrogate \\u{ord(match.group()):04x} in {what}; expected a complete surrogate pair or a character",
+            code="payload.json",
+        )

@@ -48,7 +48,7 @@ class Server:
     async def start(self, timeout_s: float = 20) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "seamflow.cli.commands", "serve", "--project", str(self.project),
+                [sys.executable, "-m", "seamflow", "serve", "--project", str(self.project),
                  "--port", str(self.port), "--log-level", "warning"],
                 stdout=log,
                 stderr=log,

@@ -351,6 +351,3 @@ def demo(rate: float, duration: float, port: int) -> None:
     except KeyboardInterrupt:
         click.echo("stopped")
 
-
-if __name__ == "__main__":
-    main()

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import yaml
-
 from seamflow import errors, store
-from seamflow.flows import CompiledFlow, compile_flow, spec
+from seamflow.flows import CompiledFlow, compile_flow, load, spec
 from seamflow.ids import FlowId
 
 __all__ = ["Catalog", "FlowSource"]
@@ -68,7 +66,7 @@ class Catalog:
         source = await db.load_flow_source(flow_id, version)
         if source is None:
             raise errors.NotFound(f"flow {flow_id!r} version {version} is not in the store")
-        parsed = spec.Flow.model_validate(yaml.safe_load(source))
+        parsed, _ = load.load_flow_text(source, f"<stored {flow_id}@{version}>")
         compiled = compile_flow(parsed, version=version, source=source, path=f"<stored {flow_id}@{version}>")
         self._old[(flow_id, version)] = compiled
         return compiled

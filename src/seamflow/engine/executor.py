@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,8 @@ from seamflow.flows import CompiledFlow, CompiledStep, spec
 from seamflow.ids import FlowId, Json, RunId
 
 __all__ = ["Executor", "RunEnded"]
+
+log = logging.getLogger("seamflow.executor")
 
 
 class Parked(Exception):
@@ -141,6 +144,12 @@ class Executor:
             return await self._perform(walk, step, scope, path, started)
         except errors.SeamflowError as exc:
             return await self._failed(walk, step, path, exc, started)
+        except (Parked, RunEnded):
+            raise
+        except Exception as exc:  # a bug in connector code: journal it, park the run for a human
+            crash = errors.Permanent(f"{type(exc).__name__}: {exc}", where=path, code="step.crashed")
+            log.exception("step crashed", extra={"run_id": walk.state.run_id, "step": path})
+            return await self._failed(walk, step, path, crash, started)
 
     def _journaled_output(
         self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry

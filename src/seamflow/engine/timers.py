@@ -88,7 +88,8 @@ class TimerLoop:
         flow = self._engine.catalog.current.get(flow_id)
         if flow is None or flow.spec.trigger.schedule is None:
             return
-        envelope = {"body": {"tick": tick.isoformat()}, "trigger": "schedule"}
+        zone = ZoneInfo(flow.spec.trigger.schedule.timezone)
+        envelope = {"body": {"tick": tick.astimezone(zone).isoformat()}, "trigger": "schedule"}
         event = store.NewEvent(
             flow_id=flow_id,
             flow_version=flow.version,

@@ -27,7 +27,7 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.filters import make_attrgetter
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.tests import TESTS as JINJA_TESTS
 from jinja2.utils import missing
@@ -205,6 +205,8 @@ def _as_json(value: object, budget: _Budget, depth: int = 0) -> Json:
         raise _forbidden(_ONE_BY_NAME)
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
+    if isinstance(value, LoopContext):
+        raise errors.ExpressionError("loop is not data; use loop.index", code="expression.type")
     if isinstance(value, list | tuple | range | KeysView | ValuesView | ItemsView | Iterator):
         return [_as_json(item, budget, depth + 1) for item in value]
     raise errors.ExpressionError(
@@ -245,8 +247,7 @@ def _as_text(value: object) -> str:
 def _concat(*parts: object) -> str:
     """The `~` operator, refused before it builds more than the output limit."""
     texts = [_as_text(part) for part in parts]
-    if sum(map(len, texts)) > filters.MAX_OUTPUT_CHARS:
-        raise filters.limit_error(f"text longer than {filters.MAX_OUTPUT_CHARS} characters")
+    filters.check_text_length(sum(map(len, texts)))
     return "".join(texts)
 
 
@@ -289,8 +290,7 @@ def _join(
     for item in items:
         texts.append(_as_text(item))
         size += len(texts[-1]) + len(separator)
-        if size > filters.MAX_OUTPUT_CHARS:
-            raise filters.limit_error(f"text longer than {filters.MAX_OUTPUT_CHARS} characters")
+        filters.check_text_length(size)
     return separator.join(texts)
 
 
@@ -392,6 +392,8 @@ class _Environment(ImmutableSandboxedEnvironment):
             return obj[attribute]
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]  # data first: event.body.items is the key, not dict.items
+        if attribute.startswith("_") or attribute in _FORBIDDEN_ATTRIBUTES:
+            self.unsafe_undefined(obj, attribute)
         try:
             value = getattr(obj, attribute)
         except AttributeError:
@@ -465,8 +467,7 @@ def _check_method_call(obj: object, args: tuple[Any, ...]) -> tuple[Any, ...]:
     if name == "join" and isinstance(owner, str) and args:
         items = list(args[0])
         size = sum(len(item) for item in items if isinstance(item, str))
-        if size + len(owner) * len(items) > filters.MAX_OUTPUT_CHARS:
-            raise filters.limit_error(f"text longer than {filters.MAX_OUTPUT_CHARS} characters")
+        filters.check_text_length(size + len(owner) * len(items))
         args = (items, *args[1:])
     return args
 
@@ -505,9 +506,9 @@ def _check_product(sequence: object, times: object) -> None:
 
 
 def _check_length(sample: object, size: int) -> None:
-    if isinstance(sample, str) and size > filters.MAX_OUTPUT_CHARS:
-        raise filters.limit_error(f"text longer than {filters.MAX_OUTPUT_CHARS} characters")
-    if not isinstance(sample, str) and size > filters.MAX_ITEMS:
+    if isinstance(sample, str):
+        filters.check_text_length(size)
+    elif size > filters.MAX_ITEMS:
         raise filters.limit_error(f"list longer than {filters.MAX_ITEMS} items")
 
 
@@ -573,8 +574,10 @@ def _translate(exc: BaseException) -> tuple[str, str]:
     if match := re.match(r"No (filter|test) named '(\w+)'", text):
         code = "expression.forbidden" if match[2] in _REMOVED_FILTERS else "expression.syntax"
         return f"there is no {match[1]} named {match[2]!r} in flow expressions", code
-    if isinstance(exc, RecursionError | MemoryError | OverflowError | Overflow):
-        return "the expression is too large or nested too deeply", "expression.limit"
+    if isinstance(exc, RecursionError):
+        return "the expression is nested too deeply", "expression.limit"
+    if isinstance(exc, MemoryError | OverflowError | Overflow):
+        return "a number or value is too large", "expression.limit"
     if isinstance(exc, ZeroDivisionError):
         return "division by zero", "expression.value"
     if isinstance(exc, InvalidOperation | DecimalException):
@@ -629,12 +632,11 @@ def _compile_value(
 
 def _collapse(children: list[_Node] | dict[str, _Node]) -> _Node:
     """A list or mapping whose children are all literal is itself one literal."""
-    values = children.values() if isinstance(children, dict) else children
-    if not all(isinstance(child, _Literal) for child in values):
-        return children
     if isinstance(children, dict):
-        return _Literal({key: child.value for key, child in children.items()})  # type: ignore[union-attr]
-    return _Literal([child.value for child in children])  # type: ignore[union-attr]
+        pairs = {k: c.value for k, c in children.items() if isinstance(c, _Literal)}
+        return _Literal(pairs) if len(pairs) == len(children) else children
+    items = [child.value for child in children if isinstance(child, _Literal)]
+    return _Literal(items) if len(items) == len(children) else children
 
 
 def _compile_source(
@@ -643,7 +645,7 @@ def _compile_source(
     """Parse, check and compile one templated string."""
     try:
         tree = _parse(source)
-        _check_tree(tree)
+        _check_tree(tree, names)
         # Jinja's analysis optimises the tree it is given in place, so it gets its own copy.
         free = meta.find_undeclared_variables(_parse(source)) - _GLOBALS
         _check_names(free, names)
@@ -676,14 +678,14 @@ def _parse(source: str) -> nodes.Template:
         raise filters.limit_error(f"expression nested deeper than {MAX_NESTING} levels") from None
 
 
-def _check_tree(tree: nodes.Template) -> None:
+def _check_tree(tree: nodes.Template, names: frozenset[str]) -> None:
     """Refuse statements, names, filters, tests and literals that flow expressions may not use."""
     stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
             raise filters.limit_error(f"expression nested deeper than {MAX_NESTING} levels")
-        _check_node(node)
+        _check_node(node, names)
         stack.extend((child, depth + 1) for child in node.iter_child_nodes())
 
 
@@ -698,7 +700,7 @@ def _check_names(free: set[str], names: frozenset[str]) -> None:
         )
 
 
-def _check_node(node: nodes.Node) -> None:
+def _check_node(node: nodes.Node, names: frozenset[str]) -> None:
     if isinstance(node, nodes.Stmt) and not isinstance(node, _STATEMENTS):
         tag = type(node).__name__.lower()
         raise _forbidden(
@@ -714,6 +716,7 @@ def _check_node(node: nodes.Node) -> None:
     if (
         isinstance(node, nodes.Name)
         and node.ctx == "load"
+        and node.name not in names
         and (node.name in _FORBIDDEN_NAMES or node.name.startswith("_"))
     ):
         raise _forbidden(f"{node.name!r} is not available in flow expressions")
@@ -862,8 +865,9 @@ class Template:
     def is_true(self, context: Mapping[str, object]) -> bool:
         """Evaluate a condition (`when:`, `if:`); it must give true or false.
 
-        The text "true"/"false" (any case) also counts, so that `{{ a }} and {{ b }}`-style
-        text templates work; anything else is an error rather than Python truthiness.
+        The text "true"/"false" (any case) also counts, as a text template such as
+        `{% if a %}true{% else %}false{% endif %}` gives; anything else (text, none, a
+        number) is an error rather than Python truthiness, so "false" is never true.
 
         Raises:
             errors.ExpressionError: as `render`, or `expression.type` for a non-boolean.

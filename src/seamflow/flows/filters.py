@@ -48,6 +48,7 @@ __all__ = [
     "check_number",
     "check_replace",
     "check_size",
+    "check_text_length",
     "limit_error",
     "now",
 ]
@@ -114,8 +115,8 @@ def check_number(value: object) -> None:
 
 def check_size(value: object) -> None:
     """Refuse text longer than `MAX_OUTPUT_CHARS` or a list longer than `MAX_ITEMS`."""
-    if isinstance(value, str) and len(value) > MAX_OUTPUT_CHARS:
-        raise limit_error(f"text longer than {MAX_OUTPUT_CHARS} characters")
+    if isinstance(value, str):
+        check_text_length(len(value))
     if isinstance(value, list | tuple) and len(value) > MAX_ITEMS:
         raise limit_error(f"list longer than {MAX_ITEMS} items")
     check_number(value)
@@ -449,7 +450,8 @@ def lookup(value: object, table: object, default: object = _MISSING) -> object:
 # --- Jinja builtins whose arguments could multiply the output ----------------------------
 
 
-def _refuse_growth(size: int) -> None:
+def check_text_length(size: int) -> None:
+    """Refuse to build text of `size` characters if that is more than `MAX_OUTPUT_CHARS`."""
     if size > MAX_OUTPUT_CHARS:
         raise limit_error(f"text longer than {MAX_OUTPUT_CHARS} characters")
 
@@ -459,7 +461,7 @@ def check_replace(text: str, old: str, new: str, count: int | None = None) -> No
     times = text.count(old) if old else len(text) + 1
     if count is not None and count >= 0:
         times = min(times, count)
-    _refuse_growth(len(text) + times * max(len(new) - len(old), 0))
+    check_text_length(len(text) + times * max(len(new) - len(old), 0))
 
 
 @pass_eval_context
@@ -471,14 +473,14 @@ def replace(eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None
 
 def center(value: str, width: int = 80) -> str:
     """Jinja's `center`, with `width` bounded."""
-    _refuse_growth(width)
+    check_text_length(width)
     return filters.do_center(value, width)
 
 
 def indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
     """Jinja's `indent`, refused before it would build more than 1 MiB of text."""
     pad = len(width) if isinstance(width, str) else width
-    _refuse_growth(len(str(s)) + (str(s).count("\n") + 1) * pad)
+    check_text_length(len(str(s)) + (str(s).count("\n") + 1) * pad)
     return filters.do_indent(s, width, first, blank)
 
 
@@ -492,7 +494,7 @@ def wordwrap(
     break_on_hyphens: bool = True,
 ) -> str:
     """Jinja's `wordwrap`, refused when the wrap string could multiply the text."""
-    _refuse_growth(len(str(s)) * (1 + len(str(wrapstring or "\n"))))
+    check_text_length(len(str(s)) * (1 + len(str(wrapstring or "\n"))))
     return filters.do_wordwrap(
         environment, s, width, break_long_words, wrapstring, break_on_hyphens
     )

@@ -244,8 +244,16 @@ class SqlStore:
             ),
         )
         log = [(now, f"step.{entry.status.value}", record.flow_id, record.run_id, entry.path, None, None, None)]
-        woken: list[RunId] = []
-        status = RunStatus.RUNNING
+        if record.emit is not None:
+            e = record.emit
+            objects, attributes = codec.dumps_text(e.objects), codec.dumps_text(e.attributes)
+            log.append((to_ms(e.at), "business", record.flow_id, record.run_id, entry.path, e.activity, objects, attributes))
+        self._log(conn, log)
+        if record.finish is not None:
+            return self._finish(conn, record.run_id, record.flow_id, record.finish, now)
+        is_parked = record.timer is not None or record.wait is not None or record.child is not None
+        status = RunStatus.WAITING if is_parked else RunStatus.RUNNING
+        self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
         if record.timer is not None:
             self._x(
                 conn,
@@ -253,42 +261,26 @@ class SqlStore:
                 " ON CONFLICT (run_id, path, kind) DO UPDATE SET due_ms = excluded.due_ms",
                 (record.run_id, record.timer.path, record.timer.kind.value, to_ms(record.timer.due)),
             )
-            status = RunStatus.WAITING
+        return self._park(conn, record, now)
+
+    def _park(self, conn: Conn, record: StepRecord, now: int) -> list[RunId]:
+        """Register the wait of a parked step; a signal that arrived earlier completes it at once."""
+        woken: list[RunId] = []
         wait = record.wait
         if record.child is not None:
             accepted = self._accept(conn, record.child)
-            wait = Wait(entry.path, "run.finished", accepted.run_id)
+            wait = Wait(record.entry.path, "run.finished", accepted.run_id)
             if accepted.is_duplicate:  # the child may have finished already: take its outcome
                 woken.extend(self._finished_child(conn, record.run_id, accepted.run_id, now))
             else:
                 woken.append(accepted.run_id)
         if wait is not None:
-            status = RunStatus.WAITING
             self._x(
                 conn,
                 "INSERT INTO waits (run_id, path, signal, key, created_ms) VALUES (?, ?, ?, ?, ?)",
                 (record.run_id, wait.path, wait.signal, wait.key, now),
             )
             woken.extend(self._take_pending_signal(conn, record.run_id, wait.signal, wait.key, now))
-        if record.emit is not None:
-            e = record.emit
-            log.append(
-                (
-                    to_ms(e.at),
-                    "business",
-                    record.flow_id,
-                    record.run_id,
-                    entry.path,
-                    e.activity,
-                    codec.dumps_text(e.objects),
-                    codec.dumps_text(e.attributes),
-                )
-            )
-        self._log(conn, log)
-        if record.finish is not None:
-            woken.extend(self._finish(conn, record.run_id, record.flow_id, record.finish, now))
-        else:
-            self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
         return woken
 
     async def finish_run(self, run_id: RunId, flow_id: FlowId, finish: RunFinish) -> list[RunId]:

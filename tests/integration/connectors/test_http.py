@@ -15,10 +15,10 @@ from email.utils import format_datetime
 
 import pytest
 import pytest_asyncio
-from tests.support.sink import Behaviour, Sink
 
 from seamflow import clock, connectors, errors
 from seamflow.ids import Json
+from tests.support.sink import Behaviour, Sink
 
 SECRET = "tok-s3cr3t-5f1e0c"
 
@@ -245,9 +245,9 @@ async def test_400_is_permanent_and_carries_status_and_body(sink: Sink) -> None:
         with pytest.raises(errors.Permanent) as caught:
             await http.call("post", {"path": "/orders"}, idempotency_key="k")
     message = str(caught.value)
-    assert message.startswith("shop.post: POST")
-    assert "400" in message
+    assert message.startswith("shop.post: HTTP 400 Bad Request: ")
     assert "sku X9 unknown" in message
+    assert f"(POST '{sink.url}/orders')" in message
 
 
 async def test_an_expected_error_status_is_returned_not_raised(sink: Sink) -> None:

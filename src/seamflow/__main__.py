@@ -1,0 +1,7 @@
+"""`python -m seamflow` is the `seamflow` command."""
+
+from __future__ import annotations
+
+from seamflow.cli import main
+
+main()

@@ -1,0 +1,213 @@
+"""The settings of an `http` connection and how its credentials travel.
+
+Credentials go in fixed headers (bearer, basic, API key), a query parameter (API key) or an
+HMAC signature computed per request. Every secret is registered so that error messages and
+httpx/httpcore log records mask it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+
+import httpx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from seamflow import clock, errors
+from seamflow.connectors.base import Connection
+
+__all__ = [
+    "ApiKeyAuth",
+    "Auth",
+    "BasicAuth",
+    "HmacAuth",
+    "HttpConfig",
+    "auth_parts",
+    "guard_library_logs",
+    "problems_of",
+    "sign",
+    "validate_config",
+]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+_LIBRARY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2")
+
+
+class BasicAuth(BaseModel):
+    """HTTP Basic credentials (`Authorization: Basic …`)."""
+
+    model_config = _STRICT
+    username: str
+    password: SecretStr
+
+
+class ApiKeyAuth(BaseModel):
+    """A static API key, sent in a header (`X-API-Key` unless named) or a query parameter."""
+
+    model_config = _STRICT
+    value: SecretStr
+    header: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ApiKeyAuth:
+        if self.header is not None and self.query is not None:
+            raise ValueError("give header or query, not both")
+        return self
+
+
+class HmacAuth(BaseModel):
+    """An HMAC-SHA256 signature of each request, hex in `header` after `prefix`.
+
+    Without `timestamp_header` the signed bytes are the raw request body. With it, the
+    Unix time in seconds is sent in that header and the signed bytes are
+    `<timestamp>.<raw body>` (the timestamp, a full stop, then the body).
+    """
+
+    model_config = _STRICT
+    secret: SecretStr
+    header: str = "X-Signature"
+    prefix: str = ""
+    timestamp_header: str | None = None
+
+
+class Auth(BaseModel):
+    """How the connection authenticates: exactly one of the four kinds."""
+
+    model_config = _STRICT
+    bearer: SecretStr | None = None
+    basic: BasicAuth | None = None
+    api_key: ApiKeyAuth | None = None
+    hmac: HmacAuth | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Auth:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of bearer, basic, api_key, hmac (got {len(given)})")
+        return self
+
+
+class HttpConfig(BaseModel):
+    """The settings of an `http` connection in `connections.yaml`."""
+
+    model_config = _STRICT
+    base_url: str | None = None
+    """Prefix of every step's `path`, e.g. `https://erp.example.com/api/v2`."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Sent with every request; a step's `headers` override them."""
+    auth: Auth | None = None
+    verify_tls: bool = True
+    """Check the server's certificate (turn off only for a self-signed test server)."""
+    max_connections: int = Field(100, ge=1)
+    """Most connections open to the target at once."""
+    response_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    """A larger response body (after content decoding) is a Permanent error."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+def validate_config(connection: Connection) -> HttpConfig:
+    """Return the connection's config as an `HttpConfig`.
+
+    Raises:
+        errors.InvalidInput: naming the connection and every bad field (values not shown).
+    """
+    try:
+        return HttpConfig.model_validate(dict(connection.config))
+    except ValidationError as exc:
+        problems = problems_of(exc, f"{connection.name}.config")
+        failure = errors.InvalidInput(
+            f"connection {connection.name!r} has an invalid http config: "
+            + "; ".join(map(str, problems)),
+            code="connection.invalid",
+        )
+        failure.problems = problems
+        raise failure from None
+
+
+def problems_of(exc: ValidationError, root: str) -> list[errors.Problem]:
+    """Name each bad field and what is wrong, without echoing the values (they may be secret)."""
+    return [
+        errors.Problem(
+            errors.Location(path=".".join([root, *map(str, error["loc"])])), error["msg"]
+        )
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the fixed headers and query parameters that carry the credentials."""
+    if auth is None:
+        return {}, {}
+    if auth.bearer is not None:
+        token = auth.bearer.get_secret_value()
+        _remember_secret(token)
+        return {"Authorization": f"Bearer {token}"}, {}
+    if auth.basic is not None:
+        password = auth.basic.password.get_secret_value()
+        pair = base64.b64encode(f"{auth.basic.username}:{password}".encode()).decode()
+        _remember_secret(password)
+        _remember_secret(pair)  # a server echoing the header must not reveal the pair either
+        return {"Authorization": f"Basic {pair}"}, {}
+    if auth.api_key is not None:
+        key = auth.api_key.value.get_secret_value()
+        _remember_secret(key)
+        if auth.api_key.query is not None:
+            return {}, {auth.api_key.query: key}
+        return {auth.api_key.header or "X-API-Key": key}, {}
+    assert auth.hmac is not None
+    _remember_secret(auth.hmac.secret.get_secret_value())
+    return {}, {}
+
+
+def _remember_secret(value: str) -> None:
+    """Mask `value` (and its query-string form) in error messages and library logs."""
+    errors.register_secret(value)
+    errors.register_secret(str(httpx.QueryParams({"k": value}))[2:])
+
+
+def sign(request: httpx.Request, auth: HmacAuth) -> None:
+    """Add the HMAC signature (and timestamp) headers to a built request (see `HmacAuth`)."""
+    message = request.content
+    if auth.timestamp_header is not None:
+        stamp = str(int(clock.now().timestamp()))
+        request.headers[auth.timestamp_header] = stamp
+        message = stamp.encode() + b"." + message
+    key = auth.secret.get_secret_value().encode()
+    request.headers[auth.header] = auth.prefix + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks registered secrets in records of httpx/httpcore (URLs, echoed headers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = errors.mask_secrets(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+_MASK = _MaskSecrets()
+
+
+def guard_library_logs() -> None:
+    """Mask registered secrets in the log records of httpx and httpcore (they log URLs)."""
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).addFilter(_MASK)  # adding the same filter twice is a no-op
