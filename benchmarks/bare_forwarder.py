@@ -67,12 +67,16 @@ class Forwarder:
         assert self.session is not None
         headers = {"Content-Type": "application/json", "Idempotency-Key": f"fwd:{next(self.ids)}"}
         try:
-            async with self.session.post(self.target, data=json.dumps(mapped), headers=headers) as answer:
+            async with self.session.post(
+                self.target, data=json.dumps(mapped), headers=headers
+            ) as answer:
                 await answer.read()
                 status = 202 if answer.status < 400 else 502
         except aiohttp.ClientError:
             status = 502
-        await _answer(send, status, b'{"forwarded":true}' if status == 202 else b'{"forwarded":false}')
+        await _answer(
+            send, status, b'{"forwarded":true}' if status == 202 else b'{"forwarded":false}'
+        )
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -80,7 +84,9 @@ class Forwarder:
             if message["type"] == "lifespan.startup":
                 connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=60)
                 self.session = aiohttp.ClientSession(
-                    connector=connector, timeout=aiohttp.ClientTimeout(total=5), skip_auto_headers=("User-Agent",)
+                    connector=connector,
+                    timeout=aiohttp.ClientTimeout(total=5),
+                    skip_auto_headers=("User-Agent",),
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -91,16 +97,23 @@ class Forwarder:
 
 
 async def _answer(send: Any, status: int, payload: bytes) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--sink", required=True, help="the sink's base URL")

@@ -44,6 +44,7 @@ ROOT = HERE.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+STAMP = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
 
 FLOW = """\
 id: bench-forward
@@ -139,7 +140,9 @@ def wait_ready(proc: Proc, log: Path, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{proc.name} exited with {proc.popen.returncode}:\n{log.read_text()[-3000:]}"
+            )
         with contextlib.suppress(OSError):
             http_json(proc.url + "/health", timeout_s=1)
             return
@@ -149,7 +152,9 @@ def wait_ready(proc: Proc, log: Path, timeout_s: float = 30) -> None:
 
 def start_sink(workdir: Path) -> Proc:
     log = (workdir / "sink.log").open("wb")
-    popen = subprocess.Popen([PYTHON, HERE / "sink.py", "--port", "0"], stdout=subprocess.PIPE, stderr=log)
+    popen = subprocess.Popen(
+        [PYTHON, HERE / "sink.py", "--port", "0"], stdout=subprocess.PIPE, stderr=log
+    )
     assert popen.stdout is not None
     line = popen.stdout.readline().decode()
     if not line.startswith("SINK_URL "):
@@ -157,13 +162,14 @@ def start_sink(workdir: Path) -> Proc:
     return Proc("sink", popen, line.split()[1])
 
 
-def start_seamflow(workdir: Path, sink_url: str) -> tuple[Proc, Path]:
+def start_seamflow(workdir: Path, sink_url: str, extra_env: dict[str, str]) -> tuple[Proc, Path]:
     project = workdir / "project"
     (project / "flows").mkdir(parents=True)
     (project / "flows" / "forward.yaml").write_text(FLOW, encoding="utf-8")
     (project / "connections.yaml").write_text(CONNECTIONS.format(url=sink_url), encoding="utf-8")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SEAMFLOW_DURABILITY"}  # the default: full
+    env.update(extra_env)
     log_path = project / "serve.log"
     popen = subprocess.Popen(
         [VENV_BIN / "seamflow", "serve", "--project", project, "--port", str(port), "--log-level", "warning"],
@@ -234,7 +240,9 @@ def rss_trend(samples: list[tuple[float, float]], skip_s: float) -> dict[str, An
     }
 
 
-def run_wrk(url: str, concurrency: int, seconds: float, prefix: str) -> tuple[dict[str, Any], float]:
+def run_wrk(
+    url: str, concurrency: int, seconds: float, prefix: str
+) -> tuple[dict[str, Any], float]:
     """Run wrk as a child process; return its WRK_JSON summary and its CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = [
@@ -247,7 +255,9 @@ def run_wrk(url: str, concurrency: int, seconds: float, prefix: str) -> tuple[di
     for line in done.stdout.splitlines():
         if line.startswith("WRK_JSON "):
             return json.loads(line.removeprefix("WRK_JSON ")), cpu
-    raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    raise RuntimeError(
+        f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    )
 
 
 def wait_for_effects(sink: Proc, expected: int, *, stall_s: float = 15) -> tuple[int, float]:
@@ -263,6 +273,16 @@ def wait_for_effects(sink: Proc, expected: int, *, stall_s: float = 15) -> tuple
             last_count, last_change = count, now
         elif now - last_change > stall_s:
             return count, now - start
+        time.sleep(0.1)
+
+
+def settled_db_runs(db_path: Path, prefix: str, timeout_s: float = 30) -> dict[str, int]:
+    """`db_runs` once no run is queued or running any more (the last step is journaled after its effect)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = db_runs(db_path, prefix)
+        if not (runs.get("queued") or runs.get("running")) or time.monotonic() > deadline:
+            return runs
         time.sleep(0.1)
 
 
@@ -294,7 +314,9 @@ class Level:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Namespace, db_path: Path | None) -> Level:
+def measure_level(
+    proc: Proc, sink: Proc, concurrency: int, args: argparse.Namespace, db_path: Path | None
+) -> Level:
     prefix = f"{proc.name}-c{concurrency}-{secrets.token_hex(3)}"
     http_json(sink.url + "/_bench/reset", method="POST")
     has_peak_reset = proc.reset_peak_rss()
@@ -304,13 +326,18 @@ def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Names
         started = time.monotonic()
         wrk, wrk_cpu = run_wrk(proc.url, concurrency, args.warmup + args.duration, prefix)
         wall = time.monotonic() - started
-        cpu = {k: round(100 * (now - cpu[k]) / wall) for k, now in (("server", proc.cpu_s()), ("sink", sink.cpu_s()))}
+        cpu = {
+            k: round(100 * (now - cpu[k]) / wall)
+            for k, now in (("server", proc.cpu_s()), ("sink", sink.cpu_s()))
+        }
         cpu["wrk"] = round(100 * wrk_cpu / wall)
         statuses = {int(k): v for k, v in wrk["statuses"].items()}
         accepted = statuses.get(202, 0) + statuses.get(200, 0)
         effects, drain_s = wait_for_effects(sink, accepted)
     window_start = start_ns + int(args.warmup * 1e9)
-    window = http_json(f"{sink.url}/_bench/window?start_ns={window_start}&end_ns={window_start + int(args.duration * 1e9)}")
+    window = http_json(
+        f"{sink.url}/_bench/window?start_ns={window_start}&end_ns={window_start + int(args.duration * 1e9)}"
+    )
     counts = http_json(sink.url + "/_bench/count")
     socket_errors = sum(wrk["errors"][k] for k in ("connect", "read", "write", "timeout"))
     level = Level(
@@ -337,14 +364,16 @@ def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Names
         "rss": rss_trend(sampler.samples, args.warmup),
     }
     if db_path is not None:
-        runs = db_runs(db_path, prefix)
+        runs = settled_db_runs(db_path, prefix)
         level.details["db_runs"] = runs
         level.errors += sum(v for k, v in runs.items() if k != "completed")
     return level
 
 
 # -- the 1 MiB-payload run -----------------------------------------------------------------
-async def _post_big_events(url: str, count: int, concurrency: int, size: int, prefix: str) -> dict[int, int]:
+async def _post_big_events(
+    url: str, count: int, concurrency: int, size: int, prefix: str
+) -> dict[int, int]:
     import aiohttp  # benchmark-only dependency
 
     statuses: dict[int, int] = {}
@@ -360,7 +389,9 @@ async def _post_big_events(url: str, count: int, concurrency: int, size: int, pr
                 "order_no": f"{prefix}-{i}", "amount": "19.90", "customer": "张伟",
                 "note": f"{i}:" + filler, "sent_ns": time.time_ns(),
             })  # fmt: skip
-            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as answer:
+            async with session.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ) as answer:
                 await answer.read()
                 statuses[answer.status] = statuses.get(answer.status, 0) + 1
 
@@ -370,7 +401,9 @@ async def _post_big_events(url: str, count: int, concurrency: int, size: int, pr
     return statuses
 
 
-def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_path: Path | None) -> dict[str, Any]:
+def measure_big_payload(
+    proc: Proc, sink: Proc, args: argparse.Namespace, db_path: Path | None
+) -> dict[str, Any]:
     prefix = f"{proc.name}-big-{secrets.token_hex(3)}"
     http_json(sink.url + "/_bench/reset", method="POST")
     time.sleep(1)
@@ -378,7 +411,11 @@ def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_pat
     proc.reset_peak_rss()
     with RssSampler(proc, every_s=0.25).running() as sampler:
         started = time.monotonic()
-        statuses = asyncio.run(_post_big_events(proc.url + "/hooks/orders", args.big_events, 16, args.big_bytes, prefix))
+        statuses = asyncio.run(
+            _post_big_events(
+                proc.url + "/hooks/orders", args.big_events, 16, args.big_bytes, prefix
+            )
+        )
         sent_s = time.monotonic() - started
         effects, drain_s = wait_for_effects(sink, statuses.get(202, 0))
     after = proc.rss_mb()
@@ -397,8 +434,74 @@ def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_pat
         "rss_samples": sampler.samples,
     }
     if db_path is not None:
-        result["db_runs"] = db_runs(db_path, prefix)
+        result["db_runs"] = settled_db_runs(db_path, prefix)
     return result
+
+
+# -- profiling ---------------------------------------------------------------------------
+def profile_under_load(
+    proc: Proc, seconds: float, concurrency: int, out: Path, stamp: str
+) -> dict[str, Any]:
+    """Run py-spy on the server under wrk load: a flamegraph (svg) and collapsed stacks (txt)."""
+    spy = VENV_BIN / "py-spy"
+    if not spy.exists():
+        return {"skipped": "py-spy is not installed: .venv/bin/pip install py-spy"}
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"flamegraph": out / f"profile-{proc.name}-c{concurrency}-{stamp}.svg",
+             "raw": out / f"profile-{proc.name}-c{concurrency}-{stamp}.txt"}  # fmt: skip
+    load = threading.Thread(
+        target=run_wrk,
+        args=(proc.url, concurrency, 2 * seconds + 4, f"{proc.name}-prof-{secrets.token_hex(3)}"),
+    )
+    load.start()
+    time.sleep(2)
+    for fmt, path in files.items():
+        subprocess.run(
+            [spy, "record", "-p", str(proc.pid), "-d", f"{seconds:g}", "-r", "250", "--threads", "--nonblocking",
+             "-f", fmt, "-o", path],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    load.join()
+    return {
+        "concurrency": concurrency,
+        "seconds": seconds,
+        **{k: os.path.relpath(v, ROOT) for k, v in files.items()},
+        "summary": summarize_profile(files["raw"]),
+    }
+
+
+def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
+    """Per-thread sample shares and the top functions, self and inclusive, from py-spy's raw stacks.
+
+    Percentages are of all samples of the thread (py-spy skips idle stacks, so they are
+    shares of the thread's busy time; the main thread runs the event loop).
+    """
+    threads: dict[str, int] = {}
+    own: dict[tuple[str, str], int] = {}
+    within: dict[tuple[str, str], int] = {}
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = stack.split(";")
+        thread = frames[0].split(": ", 1)[-1]
+        count = int(count_text)
+        threads[thread] = threads.get(thread, 0) + count
+        names = [f.rsplit(":", 1)[0] + ")" if "(" in f else f for f in frames[1:]]
+        if names:
+            own[thread, names[-1]] = own.get((thread, names[-1]), 0) + count
+        for name in set(names):
+            within[thread, name] = within.get((thread, name), 0) + count
+
+    def ranked(table: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+        rows = sorted(table.items(), key=lambda kv: -kv[1])[:top]
+        return [{"thread": t, "function": f, "percent": round(100 * n / threads[t], 1)} for (t, f), n in rows]
+
+    total = sum(threads.values()) or 1
+    return {
+        "samples": total,
+        "thread_percent": {t: round(100 * n / total, 1) for t, n in threads.items()},
+        "self": ranked(own),
+        "inclusive": ranked(within),
+    }
 
 
 # -- report ------------------------------------------------------------------------------
@@ -416,8 +519,16 @@ def print_table(levels: list[Level]) -> None:
 
 
 def environment() -> dict[str, Any]:
-    git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--short", "--", "src"], cwd=ROOT, capture_output=True, text=True, check=False)
+    git = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--short", "--", "src"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return {
         "host": platform.node(),
         "cpus": os.cpu_count(),
@@ -442,15 +553,40 @@ def targets_check(levels: list[Level], ratios: dict[int, float | None]) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=15, help="measured seconds per level (default 15)")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of load before the window (default 2)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--duration", type=float, default=15, help="measured seconds per level (default 15)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2, help="seconds of load before the window (default 2)"
+    )
     parser.add_argument("--levels", default="1,16,64", help="concurrency levels (default 1,16,64)")
-    parser.add_argument("--big-events", type=int, default=300, help="events in the 1 MiB-payload run (0: skip)")
-    parser.add_argument("--big-bytes", type=int, default=1 << 20, help="size of the large string field")
+    parser.add_argument(
+        "--big-events", type=int, default=300, help="events in the 1 MiB-payload run (0: skip)"
+    )
+    parser.add_argument(
+        "--big-bytes", type=int, default=1 << 20, help="size of the large string field"
+    )
     parser.add_argument("--skip-bare", action="store_true", help="measure Seamflow only")
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        help="after the levels, py-spy the server this many s at c16",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="diagnostics only: an environment variable for the Seamflow server (repeatable)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary project and logs")
-    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON results")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results", help="folder for the JSON results"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -460,16 +596,23 @@ def main() -> None:
     print(f"load average before: {env_info['loadavg_before']}; workdir {workdir}", flush=True)
     levels: list[Level] = []
     big: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
     sink = start_sink(workdir)
     try:
-        server, db_path = start_seamflow(workdir, sink.url)
+        server_env = dict(item.split("=", 1) for item in args.server_env)
+        server, db_path = start_seamflow(workdir, sink.url, server_env)
         try:
             for c in levels_wanted:
                 levels.append(measure_level(server, sink, c, args, db_path))
                 print_table(levels[-1:])
+            if args.profile:
+                profile = profile_under_load(server, args.profile, 16, args.out, STAMP)
             if args.big_events:
                 big = measure_big_payload(server, sink, args, db_path)
-                print(f"1 MiB run: RSS {big['rss_before_mb']} → {big['rss_after_mb']} MB (peak {big['peak_rss_mb']})", flush=True)
+                print(
+                    f"1 MiB run: RSS {big['rss_before_mb']} → {big['rss_after_mb']} MB (peak {big['peak_rss_mb']})",
+                    flush=True,
+                )
         finally:
             server.stop()
         if not args.skip_bare:
@@ -484,10 +627,16 @@ def main() -> None:
         sink.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    report(levels, big, args, env_info)
+    report(levels, big, profile, args, env_info)
 
 
-def report(levels: list[Level], big: dict[str, Any] | None, args: argparse.Namespace, env_info: dict[str, Any]) -> None:
+def report(
+    levels: list[Level],
+    big: dict[str, Any] | None,
+    profile: dict[str, Any] | None,
+    args: argparse.Namespace,
+    env_info: dict[str, Any],
+) -> None:
     print()
     print_table(levels)
     by = {(lv.target, lv.concurrency): lv for lv in levels}
@@ -495,9 +644,14 @@ def report(levels: list[Level], big: dict[str, Any] | None, args: argparse.Names
     for (target, c), lv in by.items():
         if target == "seamflow":
             bare = by.get(("bare", c))
-            ratios[c] = round(lv.runs_per_s / bare.runs_per_s, 3) if bare and bare.runs_per_s else None
+            ratios[c] = (
+                round(lv.runs_per_s / bare.runs_per_s, 3) if bare and bare.runs_per_s else None
+            )
     print()
-    print("seamflow / bare: " + ", ".join(f"c{c} {r if r is not None else '-'}×" for c, r in ratios.items()))
+    print(
+        "seamflow / bare: "
+        + ", ".join(f"c{c} {r if r is not None else '-'}×" for c, r in ratios.items())
+    )
     for lv in levels:
         rss = lv.details["rss"]
         print(
@@ -512,22 +666,27 @@ def report(levels: list[Level], big: dict[str, Any] | None, args: argparse.Names
         )
     checks = targets_check(levels, ratios)
     print(f"targets (DESIGN.md): {checks}")
-    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     result = {
         "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([".venv/bin/python", "benchmarks/throughput.py", *sys.argv[1:]]),
-        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "load_generator": "wrk -t1 (benchmarks/webhook.lua)"},
+        "server_env": args.server_env,
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "load_generator": "wrk -t1 (benchmarks/webhook.lua)",
+        },
         "environment": {**env_info, "loadavg_after": os.getloadavg()},
         "levels": [vars(lv) for lv in levels],
         "ratio_to_bare": {f"c{c}": r for c, r in ratios.items()},
         "targets": checks,
         "big_payload": big,
+        "profile": profile,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False)
-    (args.out / f"throughput-{stamp}.json").write_text(text, encoding="utf-8")
+    (args.out / f"throughput-{STAMP}.json").write_text(text, encoding="utf-8")
     (args.out / "throughput-latest.json").write_text(text, encoding="utf-8")
-    print(f"saved {args.out / f'throughput-{stamp}.json'}")
+    print(f"saved {args.out / f'throughput-{STAMP}.json'}")
 
 
 if __name__ == "__main__":

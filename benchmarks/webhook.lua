@@ -12,9 +12,9 @@ int clock_gettime(int clk_id, bench_timespec *tp);
 local now = ffi.new("bench_timespec")
 
 local threads = {}
-local counter = 0
+counter = 0
 local prefix = "run"
-local statuses = {}
+statuses = {}  -- a global: done() reads it from each thread with thread:get
 
 function setup(thread)
   thread:set("id", #threads)

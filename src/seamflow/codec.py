@@ -139,7 +139,7 @@ class _Refused(ValueError):
 
 
 def _check_tree(value: Any, max_depth: int) -> None:
-    """Refuse deep nesting, NUL characters and lone surrogates, iteratively (no recursion on hostile input)."""
+    """Refuse deep nesting, NUL characters and lone surrogates, iteratively (no recursion)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -172,6 +172,7 @@ def _check_surrogates(text: str, what: str) -> None:
     match = _SURROGATE.search(text)
     if match is not None:
         raise errors.PayloadInvalid(
-            f"lone surrogate \\u{ord(match.group()):04x} in {what}; expected a complete surrogate pair or a character",
+            f"lone surrogate \\u{ord(match.group()):04x} in {what}; "
+            "expected a complete surrogate pair or a character",
             code="payload.json",
         )

@@ -31,8 +31,8 @@ __all__ = [
     "StoreError",
     "Transient",
     "Unauthorized",
-    "redact",
     "mask_secrets",
+    "redact",
     "register_secret",
 ]
 

@@ -9,7 +9,7 @@ from typing import NewType, TypeAlias
 
 __all__ = ["EventId", "FlowId", "Json", "JsonObject", "RunId", "StepPath", "new_id"]
 
-Json: TypeAlias = "None | bool | int | float | Decimal | str | list[Json] | dict[str, Json]"
+Json: TypeAlias = "bool | int | float | Decimal | str | list[Json] | dict[str, Json] | None"
 JsonObject: TypeAlias = "dict[str, Json]"
 
 FlowId = NewType("FlowId", str)

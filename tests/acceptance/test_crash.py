@@ -23,7 +23,9 @@ async def _fire(client: httpx.AsyncClient, numbers: list[int], accepted: dict[st
     for n in numbers:
         order_no = f"SO-{n:05d}"
         try:
-            answer = await client.post("/hooks/orders", json={"order_no": order_no, "amount": "9.90", "customer": "赵敏"})
+            answer = await client.post(
+                "/hooks/orders", json={"order_no": order_no, "amount": "9.90", "customer": "赵敏"}
+            )
         except httpx.HTTPError:
             cut.append(n)
             continue
@@ -74,6 +76,7 @@ async def test_kill_9_three_times_under_load_loses_nothing_and_repeats_nothing(p
     assert stats["effects"] == EVENTS, stats
     with sqlite3.connect(db) as conn:
         doubled = conn.execute(
-            "SELECT run_id, path, COUNT(*) FROM journal WHERE status = 'completed' GROUP BY run_id, path HAVING COUNT(*) > 1"
+            "SELECT run_id, path, COUNT(*) FROM journal WHERE status = 'completed'"
+            " GROUP BY run_id, path HAVING COUNT(*) > 1"
         ).fetchall()
     assert doubled == [], "no step was journaled as completed twice"

@@ -27,7 +27,9 @@ async def test_503_for_a_while_then_201_finishes_with_one_effect(project_dir: Pa
     make_project(project_dir, {"forward": FORWARD}, sink_connection(sink.url))
     sink.behaviour = Behaviour(fail_next=3, fail_status=503)
     async with serve(project_dir) as server, server.client() as client:
-        run_id = (await client.post("/hooks/orders", json={"order_no": "A1", "amount": "1", "customer": "x"})).json()["run_id"]
+        run_id = (await client.post("/hooks/orders", json={"order_no": "A1", "amount": "1", "customer": "x"})).json()[
+            "run_id"
+        ]
         run = await _run_status(client, run_id, "completed")
     attempts = [s for s in run["steps"] if s["step"] == "post"]
     assert [a["status"] for a in attempts] == ["retrying", "retrying", "retrying", "completed"]
@@ -42,7 +44,9 @@ async def test_429_retry_after_is_honoured(project_dir: Path, sink: Sink) -> Non
     make_project(project_dir, {"forward": FORWARD}, sink_connection(sink.url))
     sink.behaviour = Behaviour(fail_next=1, fail_status=429, retry_after="2")
     async with serve(project_dir) as server, server.client() as client:
-        run_id = (await client.post("/hooks/orders", json={"order_no": "A2", "amount": "1", "customer": "x"})).json()["run_id"]
+        run_id = (await client.post("/hooks/orders", json={"order_no": "A2", "amount": "1", "customer": "x"})).json()[
+            "run_id"
+        ]
         run = await _run_status(client, run_id, "completed")
     first, second = [r for r in sink.requests if r.path == "/orders"]
     assert second.arrived_at - first.arrived_at >= 1.9, "the retry waited for Retry-After: 2"
@@ -53,7 +57,9 @@ async def test_400_dead_letters_with_the_body_and_replay_completes_after_the_fix
     make_project(project_dir, {"forward": FORWARD}, sink_connection(sink.url))
     sink.behaviour = Behaviour(fail_next=-1, fail_status=400, fail_body={"error": "客户编号不存在 customer_not_found"})
     async with serve(project_dir) as server, server.client() as client:
-        run_id = (await client.post("/hooks/orders", json={"order_no": "A3", "amount": "1", "customer": "x"})).json()["run_id"]
+        run_id = (await client.post("/hooks/orders", json={"order_no": "A3", "amount": "1", "customer": "x"})).json()[
+            "run_id"
+        ]
         run = await _run_status(client, run_id, "dead_letter")
         assert run["error"]["code"] == "connector.permanent"
         assert "customer_not_found" in run["error"]["message"]
@@ -64,7 +70,9 @@ async def test_400_dead_letters_with_the_body_and_replay_completes_after_the_fix
 
         cli = subprocess.run(
             [sys.executable, "-m", "seamflow", "dead-letters", "--project", str(project_dir)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert run_id in cli.stdout and "customer_not_found" in cli.stdout
 
@@ -83,7 +91,9 @@ async def test_400_dead_letters_with_the_body_and_replay_completes_after_the_fix
 async def test_replay_of_a_completed_run_is_a_conflict(project_dir: Path, sink: Sink) -> None:
     make_project(project_dir, {"forward": FORWARD}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
-        run_id = (await client.post("/hooks/orders", json={"order_no": "A4", "amount": "1", "customer": "x"})).json()["run_id"]
+        run_id = (await client.post("/hooks/orders", json={"order_no": "A4", "amount": "1", "customer": "x"})).json()[
+            "run_id"
+        ]
         await _run_status(client, run_id, "completed")
         answer = await client.post(f"/api/v1/runs/{run_id}/replay")
     assert answer.status_code == 409
@@ -95,7 +105,9 @@ async def test_a_run_waiting_on_a_retry_timer_survives_a_restart(project_dir: Pa
     make_project(project_dir, {"forward": flow}, sink_connection(sink.url))
     sink.behaviour = Behaviour(fail_next=1, fail_status=503)
     async with serve(project_dir) as server, server.client() as client:
-        run_id = (await client.post("/hooks/orders", json={"order_no": "A5", "amount": "1", "customer": "x"})).json()["run_id"]
+        run_id = (await client.post("/hooks/orders", json={"order_no": "A5", "amount": "1", "customer": "x"})).json()[
+            "run_id"
+        ]
         await _run_status(client, run_id, "waiting")
         killed_at = time.monotonic()
         await server.restart()

@@ -42,14 +42,17 @@ async def _status(client, run_id: str, status: str, timeout: float = 20) -> dict
     return await eventually(check, timeout=timeout)
 
 
-async def test_a_run_waiting_for_a_signal_survives_kill_9_and_resumes_on_the_signal(project_dir: Path, sink: Sink) -> None:
+async def test_a_run_waiting_for_a_signal_survives_kill_9_and_resumes_on_the_signal(
+    project_dir: Path, sink: Sink
+) -> None:
     make_project(project_dir, {"approval": APPROVAL.replace("TIMEOUT", "1h")}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
         run_id = (await client.post("/hooks/purchases", json={"request_no": "PR-2026-0042"})).json()["run_id"]
         await _status(client, run_id, "waiting")
         await server.restart()
         answer = await client.post(
-            "/api/v1/signals", json={"name": "approval.decided", "key": "PR-2026-0042", "payload": {"decision": "approved"}}
+            "/api/v1/signals",
+            json={"name": "approval.decided", "key": "PR-2026-0042", "payload": {"decision": "approved"}},
         )
         assert answer.json() == {"delivered_to": [run_id], "kept": False}
         await _status(client, run_id, "completed")
@@ -58,14 +61,18 @@ async def test_a_run_waiting_for_a_signal_survives_kill_9_and_resumes_on_the_sig
     assert not [r for r in sink.requests if r.path == "/escalations"]
 
 
-async def test_a_wait_without_its_signal_takes_the_timeout_branch_also_across_a_restart(project_dir: Path, sink: Sink) -> None:
+async def test_a_wait_without_its_signal_takes_the_timeout_branch_also_across_a_restart(
+    project_dir: Path, sink: Sink
+) -> None:
     make_project(project_dir, {"approval": APPROVAL.replace("TIMEOUT", "3s")}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
         run_id = (await client.post("/hooks/purchases", json={"request_no": "PR-2026-0043"})).json()["run_id"]
         await _status(client, run_id, "waiting")
         await server.restart()
         run = await _status(client, run_id, "completed")
-        late = await client.post("/api/v1/signals", json={"name": "approval.decided", "key": "PR-2026-0043", "payload": {}})
+        late = await client.post(
+            "/api/v1/signals", json={"name": "approval.decided", "key": "PR-2026-0043", "payload": {}}
+        )
     assert [r.path for r in sink.requests] == ["/escalations"]
     assert run["steps"][-2]["output"]["branch"] == "then"
     assert late.json()["kept"] is True, "a signal nobody waits for is kept, not lost"
@@ -74,7 +81,9 @@ async def test_a_wait_without_its_signal_takes_the_timeout_branch_also_across_a_
 async def test_a_signal_sent_before_the_run_waits_is_delivered_when_it_does(project_dir: Path, sink: Sink) -> None:
     make_project(project_dir, {"approval": APPROVAL.replace("TIMEOUT", "1h")}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
-        await client.post("/api/v1/signals", json={"name": "approval.decided", "key": "PR-7", "payload": {"decision": "rejected"}})
+        await client.post(
+            "/api/v1/signals", json={"name": "approval.decided", "key": "PR-7", "payload": {"decision": "rejected"}}
+        )
         run_id = (await client.post("/hooks/purchases", json={"request_no": "PR-7"})).json()["run_id"]
         await _status(client, run_id, "completed")
     assert [codec.loads(r.body) for r in sink.requests] == [{"request": "PR-7", "decision": "rejected"}]
@@ -105,6 +114,7 @@ async def test_cron_in_asia_shanghai_fires_at_9_local_and_a_restart_neither_skip
     server = Server(project_dir, env={"SEAMFLOW_FAKE_CLOCK": str(clock_file)})
     await server.start()
     try:
+
         async def ticks(n: int) -> list[str]:
             got = [codec.loads(r.body)["tick"] for r in sink.requests if r.path == "/reports"]
             assert len(got) >= n, got

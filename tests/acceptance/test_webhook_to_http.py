@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-
-from seamflow import codec
 from pathlib import Path
 
+from seamflow import codec
 from tests.acceptance.flows import FORWARD, sink_connection
 from tests.support.server import make_project, serve
 from tests.support.sink import Sink

@@ -48,8 +48,18 @@ class Server:
     async def start(self, timeout_s: float = 20) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "seamflow", "serve", "--project", str(self.project),
-                 "--port", str(self.port), "--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "seamflow",
+                    "serve",
+                    "--project",
+                    str(self.project),
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
                 stdout=log,
                 stderr=log,
                 env=self.env,
@@ -63,12 +73,16 @@ class Server:
             while True:
                 assert self.process is not None
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"seamflow serve exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"seamflow serve exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}"
+                    )
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(self.url + "/health", timeout=1)).status_code == 200:
                         return
                 if asyncio.get_running_loop().time() > deadline:
-                    raise RuntimeError(f"seamflow serve not ready in {timeout_s}s:\n{self.log_path.read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"seamflow serve not ready in {timeout_s}s:\n{self.log_path.read_text()[-3000:]}"
+                    )
                 await asyncio.sleep(0.05)
 
     async def _ensure_token(self) -> None:

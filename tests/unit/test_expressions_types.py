@@ -336,3 +336,18 @@ def test_errors_inside_an_expression_have_a_code_and_no_traceback(source: str, c
 def test_function_value_is_refused_with_a_hint() -> None:
     with pytest.raises(errors.ExpressionError, match=r"not data \(a function needs its \(\)\)"):
         render("{{ 'abc'.upper }}")
+
+
+def test_loop_object_is_not_data() -> None:
+    with pytest.raises(errors.ExpressionError) as caught:
+        render("{% for x in [1, 2] %}{{ loop }}{% endfor %}")
+    assert caught.value.code == "expression.type"
+    assert render("{% for x in [5, 6] %}{{ loop.index }}{% endfor %}") == "12"
+
+
+def test_an_extra_name_may_be_any_identifier() -> None:
+    template = Template.compile("{{ type.code }}", extra_names=frozenset({"type"}))
+    assert template.render({"type": {"code": "A"}}) == "A"
+    with pytest.raises(errors.ExpressionError) as caught:
+        Template.compile("{{ type }}")
+    assert caught.value.code == "expression.forbidden"

@@ -24,6 +24,9 @@ from seamflow.ids import Json, RunId
 __all__ = ["WebhookLimits", "create_app", "hash_token"]
 
 
+_DEFAULT_LIMITS = WebhookLimits()
+
+
 def hash_token(token: str) -> str:
     """The stored form of an API token (SHA-256; tokens are long random strings, so no salt is needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -48,7 +51,13 @@ def _json(value: Json, status: int = 200) -> Response:
     return Response(codec.dumps(value), status, media_type="application/json")
 
 
-def create_app(eng: engine.Engine, *, limits: WebhookLimits = WebhookLimits(), context: Mapping[str, object], manage_engine: bool = True) -> FastAPI:
+def create_app(
+    eng: engine.Engine,
+    *,
+    limits: WebhookLimits = _DEFAULT_LIMITS,
+    context: Mapping[str, object],
+    manage_engine: bool = True,
+) -> FastAPI:
     """Build the ASGI app around a started (or, with `manage_engine`, lifespan-started) engine."""
 
     @asynccontextmanager
@@ -61,7 +70,9 @@ def create_app(eng: engine.Engine, *, limits: WebhookLimits = WebhookLimits(), c
             if manage_engine:
                 await eng.stop()
 
-    app = FastAPI(title="Seamflow", version="0.1.0", lifespan=lifespan, description="Flows, runs, events, dead letters, signals.")
+    app = FastAPI(
+        title="Seamflow", version="0.1.0", lifespan=lifespan, description="Flows, runs, events, dead letters, signals."
+    )
     known_tokens: set[str] = set()
 
     async def require_token(request: Request) -> None:
@@ -142,7 +153,9 @@ def _flow_routes(app: FastAPI, eng: engine.Engine, api: list[Any], context: Mapp
             raise errors.Conflict(f"flow {flow_id!r} has a {flow.spec.trigger.kind} trigger; expected a manual trigger")
         envelope = {"body": body.input, "trigger": "manual"}
         accepted = await eng.accept(flow, envelope, trigger="manual", dedupe_key=body.idempotency_key)
-        return _json({"run_id": accepted.run_id, "duplicate": accepted.is_duplicate}, 200 if accepted.is_duplicate else 202)
+        return _json(
+            {"run_id": accepted.run_id, "duplicate": accepted.is_duplicate}, 200 if accepted.is_duplicate else 202
+        )
 
     @app.post("/api/v1/signals", dependencies=api, tags=["runs"])
     async def send_signal(body: SignalBody) -> Response:
@@ -151,8 +164,14 @@ def _flow_routes(app: FastAPI, eng: engine.Engine, api: list[Any], context: Mapp
         return _json({"delivered_to": list(woken), "kept": not woken})
 
 
-def _flow_json(flow: Any) -> Json:
-    return {"id": flow.id, "name": flow.spec.name, "version": flow.version, "trigger": flow.spec.trigger.kind, "path": flow.path}
+def _flow_json(flow: Any) -> dict[str, Json]:
+    return {
+        "id": flow.id,
+        "name": flow.spec.name,
+        "version": flow.version,
+        "trigger": flow.spec.trigger.kind,
+        "path": flow.path,
+    }
 
 
 def _run_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
@@ -166,14 +185,18 @@ def _run_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
         before: str | None = None,
     ) -> Response:
         """Runs, newest first, filtered by flow, status and creation time; page with `before`."""
-        query = store.RunFilter(flow_id=flow, statuses=tuple(status or ()), since=since, until=until, limit=limit, before_id=before)
+        query = store.RunFilter(
+            flow_id=flow, statuses=tuple(status or ()), since=since, until=until, limit=limit, before_id=before
+        )
         return _json([_summary_json(r) for r in await eng.db.list_runs(query)])
 
     @app.get("/api/v1/runs/{run_id}", dependencies=api, tags=["runs"])
     async def get_run(run_id: str) -> Response:
         """A run with every journaled step attempt: input, output, error, timing."""
         summary, state = await eng.db.get_run(RunId(run_id))
-        return _json({**_summary_json(summary), "event": state.event_body, "steps": [_entry_json(e) for e in state.journal]})  # type: ignore[dict-item]
+        return _json(
+            {**_summary_json(summary), "event": state.event_body, "steps": [_entry_json(e) for e in state.journal]}
+        )
 
     @app.post("/api/v1/runs/{run_id}/replay", dependencies=api, tags=["runs"])
     async def replay(run_id: str) -> Response:
@@ -188,35 +211,59 @@ def _run_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
         return _json([_summary_json(r) for r in await eng.db.list_runs(query)])
 
     @app.get("/api/v1/events", dependencies=api, tags=["events"])
-    async def event_log(after: int = 0, run: str | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Response:
+    async def event_log(
+        after: int = 0, run: str | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+    ) -> Response:
         """The event log in order: every state change and business event."""
         rows = await eng.db.list_event_log(after_seq=after, limit=limit, run_id=run)
-        return _json([
-            {"seq": r.seq, "at": r.at.isoformat(), "kind": r.kind, "flow": r.flow_id, "run_id": r.run_id, "step": r.path,
-             "activity": r.activity, "objects": r.objects, "attributes": r.attributes}
-            for r in rows
-        ])
+        return _json(
+            [
+                {
+                    "seq": r.seq,
+                    "at": r.at.isoformat(),
+                    "kind": r.kind,
+                    "flow": r.flow_id,
+                    "run_id": r.run_id,
+                    "step": r.path,
+                    "activity": r.activity,
+                    "objects": r.objects,
+                    "attributes": r.attributes,
+                }
+                for r in rows
+            ]
+        )
 
 
 def _summary_json(r: store.RunSummary) -> dict[str, Json]:
     return {
-        "run_id": r.run_id, "flow": r.flow_id, "version": r.flow_version, "status": r.status.value,
-        "event_id": r.event_id, "created": r.created.isoformat(), "updated": r.updated.isoformat(),
-        "finished": r.finished.isoformat() if r.finished else None, "error": r.error,
+        "run_id": r.run_id,
+        "flow": r.flow_id,
+        "version": r.flow_version,
+        "status": r.status.value,
+        "event_id": r.event_id,
+        "created": r.created.isoformat(),
+        "updated": r.updated.isoformat(),
+        "finished": r.finished.isoformat() if r.finished else None,
+        "error": r.error,
     }
 
 
 def _entry_json(e: store.JournalEntry) -> Json:
     return {
-        "step": e.path, "kind": e.kind, "attempt": e.attempt, "generation": e.generation, "status": e.status.value,
-        "input": e.input, "output": e.output, "error": e.error, "started": e.started.isoformat(),
-        "finished": e.finished.isoformat(), "duration_ms": round((e.finished - e.started).total_seconds() * 1000, 3),
+        "step": e.path,
+        "kind": e.kind,
+        "attempt": e.attempt,
+        "generation": e.generation,
+        "status": e.status.value,
+        "input": e.input,
+        "output": e.output,
+        "error": e.error,
+        "started": e.started.isoformat(),
+        "finished": e.finished.isoformat(),
+        "duration_ms": round((e.finished - e.started).total_seconds() * 1000, 3),
     }
 
 
 def _plain(value: Any) -> Json:
     result: Json = codec.loads(codec.dumps(value))
     return result
-
-
-

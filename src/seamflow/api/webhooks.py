@@ -120,6 +120,11 @@ def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:
         raise errors.PayloadInvalid(f"decompressed body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
     if not inflater.eof:
         raise errors.PayloadInvalid(f"body is truncated {encoding} data", code="payload.encoding")
+    if inflater.unused_data:  # trailing bytes or a second gzip member: refused, never silently dropped
+        raise errors.PayloadInvalid(
+            f"{len(inflater.unused_data)} bytes follow the end of the {encoding} data; expected one {encoding} stream",
+            code="payload.encoding",
+        )
     return out
 
 

@@ -25,10 +25,16 @@ __all__ = ["main"]
 
 T = TypeVar("T")
 _project_option = click.option(
-    "--project", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    "--project",
+    "-p",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
     help="the project folder (holds flows/ and connections.yaml)",
 )
-_db_option = click.option("--database", help="SQLite file (default: <project>/.seamflow/seamflow.db or $SEAMFLOW_DATABASE)")
+_db_option = click.option(
+    "--database", help="SQLite file (default: <project>/.seamflow/seamflow.db or $SEAMFLOW_DATABASE)"
+)
 
 
 def _run(coro: Awaitable[T]) -> T:
@@ -54,7 +60,9 @@ def init(directory: Path) -> None:
         raise click.ClickException(f"{directory}/flows already exists; expected a new or empty folder")
     scaffold = resources.files("seamflow.cli").joinpath("scaffold")
     (directory / "flows").mkdir(parents=True)
-    (directory / "flows" / "hello.yaml").write_text(scaffold.joinpath("flows", "hello.yaml").read_text("utf-8"), "utf-8")
+    (directory / "flows" / "hello.yaml").write_text(
+        scaffold.joinpath("flows", "hello.yaml").read_text("utf-8"), "utf-8"
+    )
     (directory / "connections.yaml").write_text(scaffold.joinpath("connections.yaml").read_text("utf-8"), "utf-8")
     (directory / ".env.example").write_text(scaffold.joinpath("env.example").read_text("utf-8"), "utf-8")
     if not (directory / ".env").exists():
@@ -101,7 +109,13 @@ def serve(project: Path, database: str | None, host: str, port: int, workers: in
         await db.open()
         app = api.create_app(eng, context=context)
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, loop="none", http="httptools",
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            loop="none",
+            http="httptools",
             timeout_graceful_shutdown=int(eng.options.drain_timeout.total_seconds()),
         )
         try:
@@ -168,7 +182,13 @@ def flow_list(project: Path) -> None:
         sys.exit(2)
     for flow_id, item in sorted(loaded.flows.items()):
         trigger = item.spec.trigger
-        detail = f"/hooks/{trigger.webhook.path}" if trigger.webhook else (trigger.schedule.cron or str(trigger.schedule.every)) if trigger.schedule else ""
+        detail = (
+            f"/hooks/{trigger.webhook.path}"
+            if trigger.webhook
+            else (trigger.schedule.cron or str(trigger.schedule.every))
+            if trigger.schedule
+            else ""
+        )
         click.echo(f"{flow_id:30} {item.version}  {trigger.kind:9} {detail:30} {item.path}")
 
 
@@ -240,7 +260,9 @@ def runs() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @_project_option
 @_db_option
-def runs_list(flow_id: str | None, status: tuple[str, ...], limit: int, as_json: bool, project: Path, database: str | None) -> None:
+def runs_list(
+    flow_id: str | None, status: tuple[str, ...], limit: int, as_json: bool, project: Path, database: str | None
+) -> None:
     """List runs, newest first."""
     query = store.RunFilter(flow_id=flow_id, statuses=tuple(store.RunStatus(s) for s in status), limit=limit)
     print_runs(_run(_read(ProjectPaths(project), database, lambda db: db.list_runs(query))), as_json=as_json)
@@ -265,7 +287,9 @@ def runs_show(run_id: str, as_json: bool, project: Path, database: str | None) -
 def dead_letters(flow_id: str | None, as_json: bool, project: Path, database: str | None) -> None:
     """List runs parked as dead letters, with their error."""
     query = store.RunFilter(flow_id=flow_id, statuses=(store.RunStatus.DEAD_LETTER,), limit=1000)
-    print_runs(_run(_read(ProjectPaths(project), database, lambda db: db.list_runs(query))), as_json=as_json, with_error=True)
+    print_runs(
+        _run(_read(ProjectPaths(project), database, lambda db: db.list_runs(query))), as_json=as_json, with_error=True
+    )
 
 
 async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.SqlStore], Awaitable[T]]) -> T:
@@ -333,9 +357,6 @@ def signal(name: str, key: str, payload: str, project: Path, database: str | Non
     _run(_with_engine(paths, database, work))
 
 
-
-
-
 @main.command()
 @click.option("--rate", default=50.0, show_default=True, help="orders per second")
 @click.option("--duration", default=10.0, show_default=True, help="seconds of traffic")
@@ -350,4 +371,3 @@ def demo(rate: float, duration: float, port: int) -> None:
         _run(run_demo(rate, duration, port, keep=True))
     except KeyboardInterrupt:
         click.echo("stopped")
-

@@ -50,7 +50,28 @@ steps:
 on_error: dead_letter
 """
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-_GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "华", "建国"]
+_GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "华",
+    "建国",
+]
 _ENGLISH = ["Alice Chen", "Bob Wang", "Grace Liu", "Henry Zhao", "Iris Huang", "Jack Lin"]
 _PREFIXES = ["138", "139", "150", "151", "186", "187", "135", "177", "199"]
 
@@ -62,7 +83,12 @@ class _OrderSystem:
     effects: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
         if scope["type"] != "http":
             return
         body = b""
@@ -76,7 +102,9 @@ class _OrderSystem:
         is_new = key not in self.effects
         self.effects.setdefault(key, codec.loads(body) if body else None)
         status = 201 if is_new else 200
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+        )
         await send({"type": "http.response.body", "body": codec.dumps({"order_id": f"ORD-{len(self.effects):06d}"})})
 
 
@@ -86,16 +114,17 @@ def _order(i: int, rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.3:
         phone = "+86 " + phone[:3] + " " + phone[3:7] + " " + phone[7:]
     amount = Decimal(rng.randrange(990, 2_000_000)) / 100
-    order = {"order_no": f"SO-20261124-{i:05d}", "customer": {"name": name, "phone": phone}, "amount": str(amount)}
     if rng.random() < 0.03:
-        order["customer"]["phone"] = "12345"  # a bad record: not a mainland mobile number
-    return order
+        phone = "12345"  # a bad record: not a mainland mobile number
+    return {"order_no": f"SO-20261124-{i:05d}", "customer": {"name": name, "phone": phone}, "amount": str(amount)}
 
 
 async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, loop="none"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, loop="none")
+    )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
         await asyncio.sleep(0.02)
     return server, task
 
@@ -107,7 +136,8 @@ async def run_demo(rate: float, duration_s: float, port: int, keep: bool) -> Non
     (root / "flows" / "demo-orders.yaml").write_text(_FLOW, encoding="utf-8")
     orders = _OrderSystem()
     (root / "connections.yaml").write_text(
-        f"orders:\n  connector: http\n  base_url: http://127.0.0.1:{port + 1}\n  concurrency: 16\n  timeout: 5s\n", encoding="utf-8"
+        f"orders:\n  connector: http\n  base_url: http://127.0.0.1:{port + 1}\n  concurrency: 16\n  timeout: 5s\n",
+        encoding="utf-8",
     )
     paths = ProjectPaths(root)
     db = open_store(paths)
@@ -143,13 +173,24 @@ async def _drive(eng: engine.Engine, orders: _OrderSystem, port: int, rate: floa
         while loop.time() - start < duration_s:
             sent += 1
             body = codec.dumps(_order(sent, rng))
-            pending.add(asyncio.create_task(client.post("/hooks/shop/orders", content=body, headers={"content-type": "application/json"})))
+            pending.add(
+                asyncio.create_task(
+                    client.post("/hooks/shop/orders", content=body, headers={"content-type": "application/json"})
+                )
+            )
             if rng.random() < 0.02:  # the shop retries a delivery: the dedupe key makes it one run
-                pending.add(asyncio.create_task(client.post("/hooks/shop/orders", content=body, headers={"content-type": "application/json"})))
+                pending.add(
+                    asyncio.create_task(
+                        client.post("/hooks/shop/orders", content=body, headers={"content-type": "application/json"})
+                    )
+                )
             pending = {t for t in pending if not t.done()}
             if loop.time() >= next_report:
                 counts = await eng.db.count_runs_by_status()
-                click.echo(f"  t={loop.time() - start:4.0f}s  sent {sent:6d}  runs {_fmt(counts)}  orders created {len(orders.effects)}")
+                click.echo(
+                    f"  t={loop.time() - start:4.0f}s  sent {sent:6d}  runs {_fmt(counts)}"
+                    f"  orders created {len(orders.effects)}"
+                )
                 next_report += 1
             await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
         await asyncio.gather(*pending)
@@ -174,7 +215,10 @@ async def _summary(eng: engine.Engine, orders: _OrderSystem, root: Path) -> None
     dead = await eng.db.list_runs(store.RunFilter(statuses=(store.RunStatus.DEAD_LETTER,), limit=3))
     click.echo("")
     click.echo(f"Runs:            {_fmt(counts)}")
-    click.echo(f"Orders created:  {len(orders.effects)} (requests received: {orders.requests}; repeats carried the same Idempotency-Key)")
+    click.echo(
+        f"Orders created:  {len(orders.effects)} (requests received: {orders.requests};"
+        " repeats carried the same Idempotency-Key)"
+    )
     for run in dead:
         click.echo(f"Dead letter:     {run.run_id}  {codec.dumps_text(run.error)[:160]}")
     click.echo("")

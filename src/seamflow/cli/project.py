@@ -50,7 +50,9 @@ def open_store(paths: ProjectPaths, database: str | None = None) -> store.Sqlite
     return store.SqliteStore(Path(database) if database else paths.database, durability=durability)
 
 
-def build_engine(paths: ProjectPaths, db: store.SqlStore, options: engine.EngineOptions) -> tuple[engine.Engine, dict[str, Any]]:
+def build_engine(
+    paths: ProjectPaths, db: store.SqlStore, options: engine.EngineOptions
+) -> tuple[engine.Engine, dict[str, Any]]:
     """Validate the project and assemble its engine; returns the engine and the template context.
 
     Raises:

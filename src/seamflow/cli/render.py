@@ -31,8 +31,13 @@ def print_runs(runs: list[store.RunSummary], *, as_json: bool = False, with_erro
 
 def _summary(r: store.RunSummary) -> Json:
     return {
-        "run_id": r.run_id, "flow": r.flow_id, "version": r.flow_version, "status": r.status.value,
-        "created": r.created.isoformat(), "finished": r.finished.isoformat() if r.finished else None, "error": r.error,
+        "run_id": r.run_id,
+        "flow": r.flow_id,
+        "version": r.flow_version,
+        "status": r.status.value,
+        "created": r.created.isoformat(),
+        "finished": r.finished.isoformat() if r.finished else None,
+        "error": r.error,
     }
 
 
@@ -40,9 +45,14 @@ def print_run(summary: store.RunSummary, state: store.RunState, *, as_json: bool
     """Print a run and each journaled step attempt: status, attempt, timing, input, output, error."""
     steps: list[Json] = [
         {
-            "step": e.path, "kind": e.kind, "attempt": e.attempt, "status": e.status.value,
+            "step": e.path,
+            "kind": e.kind,
+            "attempt": e.attempt,
+            "status": e.status.value,
             "duration_ms": round((e.finished - e.started).total_seconds() * 1000, 3),
-            "input": e.input, "output": e.output, "error": e.error,
+            "input": e.input,
+            "output": e.output,
+            "error": e.error,
         }
         for e in state.journal
     ]
@@ -60,7 +70,10 @@ def print_run(summary: store.RunSummary, state: store.RunState, *, as_json: bool
     click.echo(f"event    {_short(state.event_body)}")
     for step in steps:
         assert isinstance(step, dict)
-        click.echo(f"  - {step['step']} [{step['kind']}] attempt {step['attempt']}: {step['status']} ({step['duration_ms']} ms)")
+        click.echo(
+            f"  - {step['step']} [{step['kind']}] attempt {step['attempt']}:"
+            f" {step['status']} ({step['duration_ms']} ms)"
+        )
         for field in ("input", "output", "error"):
             if step[field] is not None:
                 click.echo(f"      {field:6} {_short(step[field])}")

@@ -9,7 +9,7 @@ from seamflow.flows import spec
 
 __all__ = ["DEFAULT_RETRY", "retry_delay"]
 
-DEFAULT_RETRY = spec.Retry()
+DEFAULT_RETRY = spec.Retry.model_validate({})
 """Action steps without a `retry:` get 3 attempts, exponential from 1 s up to 5 min."""
 
 

@@ -46,7 +46,9 @@ class OpenConnection:
 class Pool:
     """Every connection of a project, opened once and shared by all runs."""
 
-    def __init__(self, configs: Mapping[str, Mapping[str, Any]], *, secrets: Mapping[str, str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, configs: Mapping[str, Mapping[str, Any]], *, secrets: Mapping[str, str], env: Mapping[str, str]
+    ) -> None:
         self._configs = configs
         self._context: dict[str, object] = {"secrets": expressions.Secrets(secrets), "env": dict(env)}
         self._open: dict[str, OpenConnection] = {}

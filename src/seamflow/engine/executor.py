@@ -122,9 +122,7 @@ class Executor:
         walk.finished = finish.status
         self._wake(woken)
 
-    async def _walk_steps(
-        self, walk: _Walk, steps: Sequence[CompiledStep], scope: dict[str, Any], prefix: str
-    ) -> Json:
+    async def _walk_steps(self, walk: _Walk, steps: Sequence[CompiledStep], scope: dict[str, Any], prefix: str) -> Json:
         output: Json = None
         for step in steps:
             output = await self._step(walk, step, scope, prefix + step.id)
@@ -158,7 +156,9 @@ class Executor:
             payload = entry.output["payload"] if isinstance(entry.output, dict) else None
             if not isinstance(payload, dict) or payload.get("status") != store.RunStatus.COMPLETED.value:
                 status = payload.get("status") if isinstance(payload, dict) else "unknown"
-                raise _ChildFailed(f"child run {payload.get('run_id') if isinstance(payload, dict) else ''} ended {status}", payload)
+                raise _ChildFailed(
+                    f"child run {payload.get('run_id') if isinstance(payload, dict) else ''} ended {status}", payload
+                )
             return payload.get("output")
         return entry.output
 
@@ -199,17 +199,13 @@ class Executor:
                 async with asyncio.timeout(timeout.total_seconds()):
                     result = await opened.connector.call(action, params, idempotency_key=key)
         except TimeoutError:
-            raise errors.Transient(
-                f"no answer within {timeout.total_seconds():g} s", where=step.spec.action
-            ) from None
+            raise errors.Transient(f"no answer within {timeout.total_seconds():g} s", where=step.spec.action) from None
         output_template = step.template("output")
         output = output_template.render({**scope, "result": result}) if output_template else result
         await self._journal(walk, step, path, started, output=output, input=params)
         return output
 
-    async def _emit(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
-    ) -> Json:
+    async def _emit(self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> Json:
         time_template = step.template("time")
         at = _instant(time_template.render(scope), path) if time_template else clock.now()
         event = store.BusinessEvent(
@@ -306,8 +302,10 @@ class Executor:
             items = entry.input if isinstance(entry.input, list) else []
         results: list[Json] = [None] * len(items)
 
+        item_name = step.spec.as_
+
         async def iteration(i: int, item: Json) -> None:
-            inner = {**scope, step.spec.as_: item, "loop_index": i, "steps": dict(scope["steps"])}
+            inner = {**scope, item_name: item, "loop_index": i, "steps": dict(scope["steps"])}
             results[i] = await self._walk_steps(walk, step.children, inner, f"{path}[{i}].")
 
         await _bounded(step.spec.concurrency, [iteration(i, item) for i, item in enumerate(items)])
@@ -355,7 +353,7 @@ class Executor:
         self, walk: _Walk, step: CompiledStep, path: str, exc: errors.SeamflowError, started: datetime
     ) -> Json:
         attempt = walk.next_attempt.get(path, 1)
-        error: Json = {
+        error: dict[str, Json] = {
             "code": exc.code,
             "message": errors.redact(str(exc), limit=4000).strip("'\""),
             "step": path,
@@ -442,4 +440,3 @@ async def _bounded(limit: int, coros: list[Any]) -> None:
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     first = group.exceptions[0]
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
-

@@ -77,6 +77,7 @@ class Engine:
         self.options = options
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._room = asyncio.Condition()
+        self._idle = asyncio.Condition()
         self._active: set[RunId] = set()
         self._again: set[RunId] = set()
         self._responders: dict[RunId, asyncio.Future[Json]] = {}
@@ -122,9 +123,9 @@ class Engine:
         """Stop accepting, let in-flight steps finish (bounded), then stop workers and connections."""
         self._accepting = False
         self.timers.stop()
-        deadline = asyncio.get_running_loop().time() + self.options.drain_timeout.total_seconds()
-        while self._busy and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.options.drain_timeout.total_seconds()), self._idle:
+                await self._idle.wait_for(lambda: self._busy == 0)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -134,7 +135,9 @@ class Engine:
         await self.pool.close()
 
     # -- accepting -------------------------------------------------------------------
-    async def accept(self, flow: CompiledFlow, envelope: Json, *, trigger: str, dedupe_key: str | None) -> store.Accepted:
+    async def accept(
+        self, flow: CompiledFlow, envelope: Json, *, trigger: str, dedupe_key: str | None
+    ) -> store.Accepted:
         """Commit an event for `flow` and queue its run; the same dedupe key twice gives one run.
 
         Raises:
@@ -234,6 +237,9 @@ class Engine:
                 log.exception("executing run failed", extra={"run_id": run_id})
             finally:
                 self._busy -= 1
+                if self._busy == 0:
+                    async with self._idle:
+                        self._idle.notify_all()
                 self._active.discard(run_id)
                 if run_id in self._again:
                     self._again.discard(run_id)

@@ -18,7 +18,7 @@ from croniter import croniter
 
 from seamflow import clock, store
 from seamflow.flows import CompiledFlow
-from seamflow.ids import FlowId
+from seamflow.ids import FlowId, Json
 
 if TYPE_CHECKING:
     from seamflow.engine.runtime import Engine
@@ -89,7 +89,7 @@ class TimerLoop:
         if flow is None or flow.spec.trigger.schedule is None:
             return
         zone = ZoneInfo(flow.spec.trigger.schedule.timezone)
-        envelope = {"body": {"tick": tick.astimezone(zone).isoformat()}, "trigger": "schedule"}
+        envelope: dict[str, Json] = {"body": {"tick": tick.astimezone(zone).isoformat()}, "trigger": "schedule"}
         event = store.NewEvent(
             flow_id=flow_id,
             flow_version=flow.version,

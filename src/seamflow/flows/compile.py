@@ -140,8 +140,6 @@ def _templates(step: spec.Step, where: str, names: frozenset[str]) -> dict[str, 
                 fields["time"] = step.emit.time
     extra = names | {"result"} if isinstance(step, spec.ActionStep) else names
     return {
-        name: Template.compile(
-            value, where=f"{where}.{name}", extra_names=extra if name == "output" else names
-        )
+        name: Template.compile(value, where=f"{where}.{name}", extra_names=extra if name == "output" else names)
         for name, value in fields.items()
     }

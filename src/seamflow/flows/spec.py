@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "STEP_KINDS",
     "ActionStep",
     "Backoff",
     "BranchStep",
@@ -43,7 +44,6 @@ __all__ = [
     "Retry",
     "ScheduleTrigger",
     "SignatureSpec",
-    "STEP_KINDS",
     "Step",
     "TransformStep",
     "Trigger",

@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from seamflow import clock, connectors, errors
 from seamflow.ids import Json
-from tests.support.sink import Behaviour, Sink
+from tests.support.sink import Behaviour, Sink, spawn
 
 SECRET = "tok-s3cr3t-5f1e0c"
 
@@ -146,6 +146,17 @@ async def test_a_retry_with_the_same_key_yields_one_effect(sink: Sink) -> None:
     assert first["body"] == again["body"]
     assert sink.stats()["effects"] == 1
     assert sink.stats()["per_key"] == {"run1:order": 3}
+
+
+async def test_a_retry_yields_one_effect_at_a_sink_in_another_process() -> None:
+    async with spawn() as remote:
+        await remote.set_behaviour(fail_next=1)
+        async with opened({"base_url": remote.url}) as http:
+            with pytest.raises(errors.Transient):
+                await http.call("post", {"path": "/o", "json": {}}, idempotency_key="k")
+            await http.call("post", {"path": "/o", "json": {}}, idempotency_key="k")
+        stats = await remote.stats()
+    assert (stats["requests"], stats["effects"], stats["per_key"]) == (2, 1, {"k": 2})
 
 
 async def test_bearer_token_reaches_the_server(sink: Sink) -> None:
@@ -310,12 +321,12 @@ async def test_unknown_action_is_permanent(sink: Sink) -> None:
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"verify_ssl": False}, "shop.config.verify_ssl"),
-        ({"max_connections": 0}, "shop.config.max_connections"),
-        ({"base_url": "example.com"}, "shop.config.base_url"),
-        ({"auth": {"basic": {"username": "u"}}}, "shop.config.auth.basic.password"),
-        ({"auth": {"bearer": SECRET, "hmac": {"secret": SECRET}}}, "shop.config.auth"),
-        ({"auth": {"bearer": SECRET, "token": SECRET}}, "shop.config.auth.token"),
+        ({"verify_ssl": False}, "connections.yaml shop.verify_ssl"),
+        ({"max_connections": 0}, "connections.yaml shop.max_connections"),
+        ({"base_url": "example.com"}, "connections.yaml shop.base_url"),
+        ({"auth": {"basic": {"username": "u"}}}, "connections.yaml shop.auth.basic.password"),
+        ({"auth": {"bearer": SECRET, "hmac": {"secret": SECRET}}}, "connections.yaml shop.auth"),
+        ({"auth": {"bearer": SECRET, "token": SECRET}}, "connections.yaml shop.auth.token"),
     ],
 )
 async def test_bad_config_is_invalid_input_naming_connection_and_field(

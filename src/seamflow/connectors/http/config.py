@@ -131,7 +131,7 @@ def validate_config(connection: Connection) -> HttpConfig:
     try:
         return HttpConfig.model_validate(dict(connection.config))
     except ValidationError as exc:
-        problems = problems_of(exc, f"{connection.name}.config")
+        problems = problems_of(exc, connection.name, file="connections.yaml")
         failure = errors.InvalidInput(
             f"connection {connection.name!r} has an invalid http config: "
             + "; ".join(map(str, problems)),
@@ -141,11 +141,11 @@ def validate_config(connection: Connection) -> HttpConfig:
         raise failure from None
 
 
-def problems_of(exc: ValidationError, root: str) -> list[errors.Problem]:
+def problems_of(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:
     """Name each bad field and what is wrong, without echoing the values (they may be secret)."""
     return [
         errors.Problem(
-            errors.Location(path=".".join([root, *map(str, error["loc"])])), error["msg"]
+            errors.Location(file, path=".".join([root, *map(str, error["loc"])])), error["msg"]
         )
         for error in exc.errors(include_url=False, include_input=False)
     ]

@@ -1,0 +1,108 @@
+"""The `seamflow` command as a user runs it: init, validate, list, schema, run, runs, replay, signal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.acceptance.flows import sink_connection
+from tests.support.server import make_project
+from tests.support.sink import RemoteSink, spawn
+
+
+def seamflow(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "seamflow", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"seamflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_init_scaffolds_a_valid_project_and_shows_the_token_once(tmp_path: Path) -> None:
+    out = seamflow("init", str(tmp_path / "shop")).stdout
+    assert "API token (shown once, stored hashed): sf_" in out
+    token = out.split("stored hashed): ")[1].split()[0]
+    for name in ("flows/hello.yaml", "connections.yaml", ".env.example", ".env"):
+        assert (tmp_path / "shop" / name).exists(), name
+    db = (tmp_path / "shop" / ".seamflow" / "seamflow.db").read_bytes()
+    assert token.encode() not in db, "the token is stored hashed"
+    assert "ok: 1 flow(s) valid" in seamflow("flow", "validate", "--project", str(tmp_path / "shop")).stdout
+    listed = seamflow("flow", "list", "--project", str(tmp_path / "shop")).stdout
+    assert "hello-orders" in listed and "/hooks/orders" in listed
+    again = seamflow("init", str(tmp_path / "shop"), check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_flow_validate_prints_every_problem_with_its_position_and_exits_2(tmp_path: Path) -> None:
+    broken = """id: broken
+trigger: {webhook: {path: x}}
+steps:
+  - id: a
+    action: nowhere.post
+  - id: b
+    transform: "{{ steps.zzz.id }}"
+"""
+    make_project(tmp_path, {"broken": broken})
+    result = seamflow("flow", "validate", "--project", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "broken.yaml:5:13 steps[0].action" in result.stderr
+    assert "unknown connection 'nowhere'" in result.stderr
+    assert "broken.yaml:7:16 steps[1].transform" in result.stderr
+    assert "2 problem(s) found" in result.stderr
+
+
+def test_flow_schema_is_json_schema_for_flow_files() -> None:
+    schema = json.loads(seamflow("flow", "schema").stdout)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"id", "trigger", "steps"} <= set(schema["properties"])
+
+
+async def test_run_prints_the_run_and_replay_finishes_a_dead_letter(tmp_path: Path) -> None:
+    async with spawn() as sink:  # a sink in its own process: the CLI calls below block this one
+        await _run_and_replay(tmp_path, sink)
+
+
+async def _run_and_replay(tmp_path: Path, sink: RemoteSink) -> None:
+    flow = """id: manual-post
+trigger: {manual: {}}
+steps:
+  - id: post
+    action: sink.post
+    with: {path: /m, json: "{{ event.body }}"}
+on_error: dead_letter
+"""
+    make_project(tmp_path, {"manual": flow}, sink_connection(sink.url))
+    await sink.set_behaviour(fail_next=-1, fail_status=422, fail_body={"error": "税号格式错误"})
+    out = seamflow(
+        "run", "manual-post", "--input", '{"tax_id": "91310000MA1FL8XX3T"}', "--project", str(tmp_path)
+    ).stdout
+    assert "status   dead_letter" in out
+    assert "税号格式错误" in out
+    run_id = out.split("run      ")[1].split()[0]
+    listed = seamflow("runs", "list", "--status", "dead_letter", "--json", "--project", str(tmp_path)).stdout
+    assert [r["run_id"] for r in json.loads(listed)] == [run_id]
+
+    await sink.set_behaviour(fail_next=0)
+    replayed = seamflow("replay", run_id, "--project", str(tmp_path)).stdout
+    assert f"{run_id}  completed" in replayed
+    shown = json.loads(seamflow("runs", "show", run_id, "--json", "--project", str(tmp_path)).stdout)
+    assert [s["status"] for s in shown["steps"]] == ["failed", "completed"]
+    assert (await sink.stats())["effects"] == 1
+
+
+def test_bad_input_json_is_a_clear_usage_error(tmp_path: Path) -> None:
+    make_project(tmp_path, {"m": "id: m\ntrigger: {manual: {}}\nsteps:\n  - id: a\n    transform: 1\n"})
+    result = seamflow("run", "m", "--input", "{bad json", "--project", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "--input" in result.stderr and "malformed JSON" in result.stderr
+
+
+def test_runs_show_of_an_unknown_run_says_so(tmp_path: Path) -> None:
+    make_project(tmp_path, {"m": "id: m\ntrigger: {manual: {}}\nsteps:\n  - id: a\n    transform: 1\n"})
+    seamflow("run", "m", "--project", str(tmp_path))
+    result = seamflow("runs", "show", "run_nope", "--project", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "run run_nope does not exist" in result.stderr
