@@ -67,16 +67,12 @@ class Forwarder:
         assert self.session is not None
         headers = {"Content-Type": "application/json", "Idempotency-Key": f"fwd:{next(self.ids)}"}
         try:
-            async with self.session.post(
-                self.target, data=json.dumps(mapped), headers=headers
-            ) as answer:
+            async with self.session.post(self.target, data=json.dumps(mapped), headers=headers) as answer:
                 await answer.read()
                 status = 202 if answer.status < 400 else 502
         except aiohttp.ClientError:
             status = 502
-        await _answer(
-            send, status, b'{"forwarded":true}' if status == 202 else b'{"forwarded":false}'
-        )
+        await _answer(send, status, b'{"forwarded":true}' if status == 202 else b'{"forwarded":false}')
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -111,9 +107,7 @@ async def _answer(send: Any, status: int, payload: bytes) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--sink", required=True, help="the sink's base URL")

@@ -57,9 +57,7 @@ class Recorder:
 
     def window(self, start_ns: int, end_ns: int) -> dict[str, object]:
         latencies = sorted(
-            (a - s) / 1e6
-            for a, s in zip(self.arrived, self.sent, strict=True)
-            if start_ns <= a < end_ns and s
+            (a - s) / 1e6 for a, s in zip(self.arrived, self.sent, strict=True) if start_ns <= a < end_ns and s
         )
         count = sum(1 for a in self.arrived if start_ns <= a < end_ns)
         return {"count": count, "timed": len(latencies), "latency_ms": summarize(latencies)}
@@ -71,9 +69,7 @@ def summarize(ordered: list[float]) -> dict[str, float] | None:
         return None
 
     def rank(p: float) -> float:
-        return round(
-            ordered[min(len(ordered) - 1, max(0, int(-(-p * len(ordered) // 100)) - 1))], 3
-        )
+        return round(ordered[min(len(ordered) - 1, max(0, int(-(-p * len(ordered) // 100)) - 1))], 3)
 
     return {
         "p50": rank(50), "p90": rank(90), "p95": rank(95), "p99": rank(99),
@@ -149,10 +145,7 @@ class SinkProtocol(asyncio.Protocol):
         else:
             return b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
         data = json.dumps(answer).encode()
-        return (
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-            % (len(data), data)
-        )
+        return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(data), data)
 
 
 async def serve(host: str, port: int) -> None:
@@ -161,18 +154,14 @@ async def serve(host: str, port: int) -> None:
     sock.bind((host, port))
     sock.listen(4096)
     recorder = Recorder()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: SinkProtocol(recorder), sock=sock
-    )
+    server = await asyncio.get_running_loop().create_server(lambda: SinkProtocol(recorder), sock=sock)
     print(f"SINK_URL http://{host}:{sock.getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args()

@@ -120,6 +120,11 @@ class Proc:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
 
+    def main_thread_sched_s(self) -> tuple[float, float]:
+        """Seconds the main (event-loop) thread ran on a CPU and waited runnable for one."""
+        run_ns, wait_ns, _ = Path(f"/proc/{self.pid}/task/{self.pid}/schedstat").read_text().split()
+        return int(run_ns) / 1e9, int(wait_ns) / 1e9
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
@@ -128,6 +133,13 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+
+
+def machine_busy_s() -> float:
+    """CPU time all processes of the machine used so far (every core, from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / TICKS_PER_S
 
 
 def http_json(url: str, *, method: str = "GET", timeout_s: float = 30) -> Any:
@@ -140,9 +152,7 @@ def wait_ready(proc: Proc, log: Path, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
-            raise RuntimeError(
-                f"{proc.name} exited with {proc.popen.returncode}:\n{log.read_text()[-3000:]}"
-            )
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{log.read_text()[-3000:]}")
         with contextlib.suppress(OSError):
             http_json(proc.url + "/health", timeout_s=1)
             return
@@ -152,9 +162,7 @@ def wait_ready(proc: Proc, log: Path, timeout_s: float = 30) -> None:
 
 def start_sink(workdir: Path) -> Proc:
     log = (workdir / "sink.log").open("wb")
-    popen = subprocess.Popen(
-        [PYTHON, HERE / "sink.py", "--port", "0"], stdout=subprocess.PIPE, stderr=log
-    )
+    popen = subprocess.Popen([PYTHON, HERE / "sink.py", "--port", "0"], stdout=subprocess.PIPE, stderr=log)
     assert popen.stdout is not None
     line = popen.stdout.readline().decode()
     if not line.startswith("SINK_URL "):
@@ -240,9 +248,7 @@ def rss_trend(samples: list[tuple[float, float]], skip_s: float) -> dict[str, An
     }
 
 
-def run_wrk(
-    url: str, concurrency: int, seconds: float, prefix: str
-) -> tuple[dict[str, Any], float]:
+def run_wrk(url: str, concurrency: int, seconds: float, prefix: str) -> tuple[dict[str, Any], float]:
     """Run wrk as a child process; return its WRK_JSON summary and its CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = [
@@ -255,9 +261,7 @@ def run_wrk(
     for line in done.stdout.splitlines():
         if line.startswith("WRK_JSON "):
             return json.loads(line.removeprefix("WRK_JSON ")), cpu
-    raise RuntimeError(
-        f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
-    )
+    raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
 
 
 def wait_for_effects(sink: Proc, expected: int, *, stall_s: float = 15) -> tuple[int, float]:
@@ -314,13 +318,12 @@ class Level:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_level(
-    proc: Proc, sink: Proc, concurrency: int, args: argparse.Namespace, db_path: Path | None
-) -> Level:
+def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Namespace, db_path: Path | None) -> Level:
     prefix = f"{proc.name}-c{concurrency}-{secrets.token_hex(3)}"
     http_json(sink.url + "/_bench/reset", method="POST")
     has_peak_reset = proc.reset_peak_rss()
-    cpu = {"server": proc.cpu_s(), "sink": sink.cpu_s()}
+    cpu = {"server": proc.cpu_s(), "sink": sink.cpu_s(), "machine": machine_busy_s()}
+    main_run, main_wait = proc.main_thread_sched_s()
     with RssSampler(proc).running() as sampler:
         start_ns = time.time_ns()
         started = time.monotonic()
@@ -328,9 +331,15 @@ def measure_level(
         wall = time.monotonic() - started
         cpu = {
             k: round(100 * (now - cpu[k]) / wall)
-            for k, now in (("server", proc.cpu_s()), ("sink", sink.cpu_s()))
+            for k, now in (("server", proc.cpu_s()), ("sink", sink.cpu_s()), ("machine", machine_busy_s()))
         }
         cpu["wrk"] = round(100 * wrk_cpu / wall)
+        cpu["others"] = cpu["machine"] - cpu["server"] - cpu["sink"] - cpu["wrk"]  # noise
+        run_now, wait_now = proc.main_thread_sched_s()
+        loop_thread = {
+            "running": round(100 * (run_now - main_run) / wall),
+            "waiting_for_cpu": round(100 * (wait_now - main_wait) / wall),
+        }
         statuses = {int(k): v for k, v in wrk["statuses"].items()}
         accepted = statuses.get(202, 0) + statuses.get(200, 0)
         effects, drain_s = wait_for_effects(sink, accepted)
@@ -355,11 +364,13 @@ def measure_level(
         "statuses": statuses,
         "socket_errors": wrk["errors"],
         "ack_latency_ms": wrk["ack_latency_ms"],
+        "error_sample": wrk["error_sample"],
         "effects_at_sink": effects,
         "duplicate_effects": counts["duplicates"],
         "missing_effects": max(0, accepted - effects),
         "drain_after_load_s": round(drain_s, 2),
         "cpu_percent_of_one_core": cpu,
+        "server_main_thread_percent": loop_thread,
         "peak_rss_is_per_level": has_peak_reset,
         "rss": rss_trend(sampler.samples, args.warmup),
     }
@@ -371,9 +382,7 @@ def measure_level(
 
 
 # -- the 1 MiB-payload run -----------------------------------------------------------------
-async def _post_big_events(
-    url: str, count: int, concurrency: int, size: int, prefix: str
-) -> dict[int, int]:
+async def _post_big_events(url: str, count: int, concurrency: int, size: int, prefix: str) -> dict[int, int]:
     import aiohttp  # benchmark-only dependency
 
     statuses: dict[int, int] = {}
@@ -389,9 +398,7 @@ async def _post_big_events(
                 "order_no": f"{prefix}-{i}", "amount": "19.90", "customer": "张伟",
                 "note": f"{i}:" + filler, "sent_ns": time.time_ns(),
             })  # fmt: skip
-            async with session.post(
-                url, data=body, headers={"Content-Type": "application/json"}
-            ) as answer:
+            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as answer:
                 await answer.read()
                 statuses[answer.status] = statuses.get(answer.status, 0) + 1
 
@@ -401,9 +408,7 @@ async def _post_big_events(
     return statuses
 
 
-def measure_big_payload(
-    proc: Proc, sink: Proc, args: argparse.Namespace, db_path: Path | None
-) -> dict[str, Any]:
+def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_path: Path | None) -> dict[str, Any]:
     prefix = f"{proc.name}-big-{secrets.token_hex(3)}"
     http_json(sink.url + "/_bench/reset", method="POST")
     time.sleep(1)
@@ -412,9 +417,7 @@ def measure_big_payload(
     with RssSampler(proc, every_s=0.25).running() as sampler:
         started = time.monotonic()
         statuses = asyncio.run(
-            _post_big_events(
-                proc.url + "/hooks/orders", args.big_events, 16, args.big_bytes, prefix
-            )
+            _post_big_events(proc.url + "/hooks/orders", args.big_events, 16, args.big_bytes, prefix)
         )
         sent_s = time.monotonic() - started
         effects, drain_s = wait_for_effects(sink, statuses.get(202, 0))
@@ -439,9 +442,7 @@ def measure_big_payload(
 
 
 # -- profiling ---------------------------------------------------------------------------
-def profile_under_load(
-    proc: Proc, seconds: float, concurrency: int, out: Path, stamp: str
-) -> dict[str, Any]:
+def profile_under_load(proc: Proc, seconds: float, concurrency: int, out: Path, stamp: str) -> dict[str, Any]:
     """Run py-spy on the server under wrk load: a flamegraph (svg) and collapsed stacks (txt)."""
     spy = VENV_BIN / "py-spy"
     if not spy.exists():
@@ -506,15 +507,16 @@ def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
 
 # -- report ------------------------------------------------------------------------------
 def print_table(levels: list[Level]) -> None:
-    head = f"{'target':9} {'level':>5} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'503s':>6} {'peak RSS MB':>11}"
+    columns = ("target", "level", "runs/s", "p50 ms", "p95 ms", "p99 ms", "errors", "503s", "peak RSS MB")
+    head = "{:9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>11}".format(*columns)
     print(head)
     print("-" * len(head))
     for lv in levels:
         lat = lv.latency_ms or {}
+        p50, p95, p99 = (lat.get(p, float("nan")) for p in ("p50", "p95", "p99"))
         print(
-            f"{lv.target:9} {'c' + str(lv.concurrency):>5} {lv.runs_per_s:>8.0f} {lat.get('p50', float('nan')):>8.1f}"
-            f" {lat.get('p95', float('nan')):>8.1f} {lat.get('p99', float('nan')):>8.1f} {lv.errors:>6} {lv.status_503:>6}"
-            f" {lv.peak_rss_mb:>11.1f}"
+            f"{lv.target:9} {'c' + str(lv.concurrency):>5} {lv.runs_per_s:>8.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}"
+            f" {lv.errors:>6} {lv.status_503:>6} {lv.peak_rss_mb:>11.1f}"
         )
 
 
@@ -553,22 +555,12 @@ def targets_check(levels: list[Level], ratios: dict[int, float | None]) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--duration", type=float, default=15, help="measured seconds per level (default 15)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=2, help="seconds of load before the window (default 2)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=15, help="measured seconds per level (default 15)")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of load before the window (default 2)")
     parser.add_argument("--levels", default="1,16,64", help="concurrency levels (default 1,16,64)")
-    parser.add_argument(
-        "--big-events", type=int, default=300, help="events in the 1 MiB-payload run (0: skip)"
-    )
-    parser.add_argument(
-        "--big-bytes", type=int, default=1 << 20, help="size of the large string field"
-    )
+    parser.add_argument("--big-events", type=int, default=300, help="events in the 1 MiB-payload run (0: skip)")
+    parser.add_argument("--big-bytes", type=int, default=1 << 20, help="size of the large string field")
     parser.add_argument("--skip-bare", action="store_true", help="measure Seamflow only")
     parser.add_argument(
         "--profile",
@@ -584,9 +576,7 @@ def main() -> None:
         help="diagnostics only: an environment variable for the Seamflow server (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary project and logs")
-    parser.add_argument(
-        "--out", type=Path, default=HERE / "results", help="folder for the JSON results"
-    )
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON results")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -644,25 +634,23 @@ def report(
     for (target, c), lv in by.items():
         if target == "seamflow":
             bare = by.get(("bare", c))
-            ratios[c] = (
-                round(lv.runs_per_s / bare.runs_per_s, 3) if bare and bare.runs_per_s else None
-            )
+            ratios[c] = round(lv.runs_per_s / bare.runs_per_s, 3) if bare and bare.runs_per_s else None
     print()
-    print(
-        "seamflow / bare: "
-        + ", ".join(f"c{c} {r if r is not None else '-'}×" for c, r in ratios.items())
-    )
+    print("seamflow / bare: " + ", ".join(f"c{c} {r if r is not None else '-'}×" for c, r in ratios.items()))
     for lv in levels:
         rss = lv.details["rss"]
         print(
             f"{lv.target:9} c{lv.concurrency:<3} RSS {rss.get('start_mb')} → {rss.get('end_mb')} MB"
-            f" ({rss.get('slope_mb_per_min')} MB/min, {rss.get('verdict')}), CPU % of a core {lv.details['cpu_percent_of_one_core']},"
+            f" ({rss.get('slope_mb_per_min')} MB/min, {rss.get('verdict')}),"
+            f" CPU % of a core {lv.details['cpu_percent_of_one_core']},"
+            f" main thread % {lv.details['server_main_thread_percent']},"
             f" drain {lv.details['drain_after_load_s']} s, db {lv.details.get('db_runs', '-')}"
         )
     if big:
         print(
-            f"1 MiB payload: {big['events']} events at c16, statuses {big['statuses']}, RSS before {big['rss_before_mb']} MB,"
-            f" after {big['rss_after_mb']} MB, after 5 s idle {big['rss_after_5s_idle_mb']} MB, peak {big['peak_rss_mb']} MB"
+            f"1 MiB payload: {big['events']} events at c16, statuses {big['statuses']},"
+            f" RSS before {big['rss_before_mb']} MB, after {big['rss_after_mb']} MB,"
+            f" after 5 s idle {big['rss_after_5s_idle_mb']} MB, peak {big['peak_rss_mb']} MB"
         )
     checks = targets_check(levels, ratios)
     print(f"targets (DESIGN.md): {checks}")

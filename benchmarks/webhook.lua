@@ -37,13 +37,24 @@ function request()
   return wrk.format(nil, nil, nil, body)
 end
 
+error_sample = ""  -- the first unexpected answer, for the report
+
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if status ~= 200 and status ~= 202 and status ~= 503 and error_sample == "" then
+    error_sample = status .. " " .. string.sub(body or "", 1, 300)
+  end
+end
+
+local function json_string(text)
+  return '"' .. text:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
 end
 
 function done(summary, latency, requests)
   local merged = {}
+  local sample = ""
   for _, thread in ipairs(threads) do
+    if sample == "" then sample = thread:get("error_sample") or "" end
     for status, n in pairs(thread:get("statuses")) do
       merged[status] = (merged[status] or 0) + n
     end
@@ -56,9 +67,10 @@ function done(summary, latency, requests)
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"statuses":{%s},' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"ack_latency_ms":{"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f,"mean":%.3f}}\n',
+    '"ack_latency_ms":{"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f,"mean":%.3f},' ..
+    '"error_sample":%s}\n',
     summary.requests, summary.duration, table.concat(parts, ","),
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000))
+    latency.max / 1000, latency.mean / 1000, json_string(sample)))
 end

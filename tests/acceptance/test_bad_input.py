@@ -114,13 +114,9 @@ HOSTILE = {
     "malformed_json": Hostile(
         b'{"order_no": "SO-1",}', 400, "payload.json", "line 1 column 20: Illegal trailing comma"
     ),
-    "truncated_json": Hostile(
-        b'{"order_no": "SO-1", "amount": 19', 400, "payload.json", "malformed JSON at line 1"
-    ),
+    "truncated_json": Hostile(b'{"order_no": "SO-1", "amount": 19', 400, "payload.json", "malformed JSON at line 1"),
     "two_documents": Hostile(b'{"order_no": "SO-1"} {}', 400, "payload.json", "Extra data"),
-    "invalid_utf8": Hostile(
-        b'{"order_no": "SO-\xff\xfe"}', 400, "payload.encoding", "not valid UTF-8: byte 17"
-    ),
+    "invalid_utf8": Hostile(b'{"order_no": "SO-\xff\xfe"}', 400, "payload.encoding", "not valid UTF-8: byte 17"),
     "utf16_with_bom": Hostile(
         json.dumps({"order_no": "SO-1"}).encode("utf-16"),
         400,
@@ -131,13 +127,9 @@ HOSTILE = {
         json.dumps({"order_no": "SO-1"}).encode("utf-16-le"), 400, "payload.json", "malformed JSON"
     ),
     "empty_body": Hostile(b"", 400, "payload.json", "body is empty; expected a JSON document"),
-    "whitespace_body": Hostile(
-        b" \r\n\t ", 400, "payload.json", "body is empty; expected a JSON document"
-    ),
+    "whitespace_body": Hostile(b" \r\n\t ", 400, "payload.json", "body is empty; expected a JSON document"),
     # --- JSON that is not acceptable ---------------------------------------------------------
-    "nan": Hostile(
-        b'{"order_no": "SO-1", "amount": NaN}', 400, "payload.json", "NaN is not a JSON number"
-    ),
+    "nan": Hostile(b'{"order_no": "SO-1", "amount": NaN}', 400, "payload.json", "NaN is not a JSON number"),
     "infinity": Hostile(
         b'{"order_no": "SO-1", "amount": Infinity}',
         400,
@@ -159,9 +151,7 @@ HOSTILE = {
         "payload.json",
         "duplicate key 'id'",
     ),
-    "arrays_1000_deep": Hostile(
-        b"[" * 1000 + b"]" * 1000, 400, "payload.depth", "nested deeper than 64 levels"
-    ),
+    "arrays_1000_deep": Hostile(b"[" * 1000 + b"]" * 1000, 400, "payload.depth", "nested deeper than 64 levels"),
     "objects_1000_deep": Hostile(
         b'{"a":' * 1000 + b"1" + b"}" * 1000, 400, "payload.depth", "nested deeper than 64 levels"
     ),
@@ -180,9 +170,7 @@ HOSTILE = {
         "payload.json",
         "number with 1002 chars exceeds 100",
     ),
-    "nul_in_string": Hostile(
-        b'{"order_no": "SO-1\\u0000"}', 400, "payload.nul", "NUL character in a string value"
-    ),
+    "nul_in_string": Hostile(b'{"order_no": "SO-1\\u0000"}', 400, "payload.nul", "NUL character in a string value"),
     "nul_in_key": Hostile(
         b'{"order_no": "SO-1", "a\\u0000b": 1}',
         400,
@@ -216,9 +204,7 @@ HOSTILE = {
         "body is truncated gzip data",
         headers=GZIP_JSON,
     ),
-    "not_gzip_at_all": Hostile(
-        ORDER, 400, "payload.encoding", "body is not valid gzip data", headers=GZIP_JSON
-    ),
+    "not_gzip_at_all": Hostile(ORDER, 400, "payload.encoding", "body is not valid gzip data", headers=GZIP_JSON),
     "gzip_then_garbage": Hostile(
         gzip.compress(ORDER) + b"{}",
         400,
@@ -357,9 +343,7 @@ def _stored(db: Path) -> tuple[int, int]:
     """(events, runs) in the store, read over a separate read-only connection."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        events, runs = conn.execute(
-            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM runs)"
-        ).fetchone()
+        events, runs = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM runs)").fetchone()
     finally:
         conn.close()
     return int(events), int(runs)
@@ -439,17 +423,13 @@ async def test_gzip_bomb_is_refused_without_inflating_it_whole(
     answer = await client.post("/hooks/orders", content=bomb, headers=GZIP_JSON)
     assert (answer.status_code, answer.json()["code"]) == (413, "payload.too_large")
     grown = _peak_rss_bytes(server) - peak_before
-    assert grown < BOMB_INFLATED // 2, (
-        f"peak memory grew by {grown} bytes for a {len(bomb)} byte bomb"
-    )
+    assert grown < BOMB_INFLATED // 2, f"peak memory grew by {grown} bytes for a {len(bomb)} byte bomb"
     assert _stored(db) == before
 
 
 async def test_correctly_signed_request_is_accepted(client: httpx.AsyncClient, db: Path) -> None:
     before = _stored(db)
-    answer = await client.post(
-        "/hooks/signed", content=_SIGNED_COMPACT, headers={**JSON, **_sign(_SIGNED_COMPACT)}
-    )
+    answer = await client.post("/hooks/signed", content=_SIGNED_COMPACT, headers={**JSON, **_sign(_SIGNED_COMPACT)})
     assert answer.status_code == 202, answer.text
     assert _stored(db) == (before[0] + 1, before[1] + 1)
 
@@ -499,9 +479,7 @@ async def test_server_keeps_serving_after_every_hostile_request(
         assert run["status"] == "completed", run
 
     await eventually(completed)
-    assert [r.idempotency_key for r in sink.requests if r.path == "/orders"].count(
-        f"{run_id}:post"
-    ) == 1
+    assert [r.idempotency_key for r in sink.requests if r.path == "/orders"].count(f"{run_id}:post") == 1
     health = await client.get("/health")
     assert health.json()["ready"] is True
     log = server.log_path.read_text(encoding="utf-8", errors="replace")

@@ -43,9 +43,7 @@ async def opened(
     config: Mapping[str, Json], *, timeout: timedelta = timedelta(seconds=5)
 ) -> AsyncIterator[connectors.HttpConnector]:
     connector = connectors.HttpConnector()
-    await connector.open(
-        connectors.Connection(name="shop", connector="http", config=config, timeout=timeout)
-    )
+    await connector.open(connectors.Connection(name="shop", connector="http", config=config, timeout=timeout))
     try:
         yield connector
     finally:
@@ -106,9 +104,7 @@ async def test_every_action_sends_the_idempotency_key(sink: Sink) -> None:
 
 async def test_step_headers_override_the_idempotency_key_header(sink: Sink) -> None:
     async with opened({"base_url": sink.url}) as http:
-        await http.call(
-            "post", {"path": "/o", "headers": {"idempotency-key": "mine"}}, idempotency_key="k"
-        )
+        await http.call("post", {"path": "/o", "headers": {"idempotency-key": "mine"}}, idempotency_key="k")
     assert sink.requests[-1].idempotency_key == "mine"
 
 
@@ -132,15 +128,9 @@ async def test_a_retry_with_the_same_key_yields_one_effect(sink: Sink) -> None:
     sink.behaviour = Behaviour(fail_next=1)
     async with opened({"base_url": sink.url}) as http:
         with pytest.raises(errors.Transient):
-            await http.call(
-                "post", {"path": "/orders", "json": {"n": 1}}, idempotency_key="run1:order"
-            )
-        first = await http.call(
-            "post", {"path": "/orders", "json": {"n": 1}}, idempotency_key="run1:order"
-        )
-        again = await http.call(
-            "post", {"path": "/orders", "json": {"n": 1}}, idempotency_key="run1:order"
-        )
+            await http.call("post", {"path": "/orders", "json": {"n": 1}}, idempotency_key="run1:order")
+        first = await http.call("post", {"path": "/orders", "json": {"n": 1}}, idempotency_key="run1:order")
+        again = await http.call("post", {"path": "/orders", "json": {"n": 1}}, idempotency_key="run1:order")
     assert isinstance(first, dict) and isinstance(again, dict)
     assert (first["status"], again["status"]) == (201, 200)
     assert first["body"] == again["body"]
@@ -177,9 +167,7 @@ async def test_basic_credentials_reach_the_server(sink: Sink) -> None:
     ("api_key", "header"),
     [({}, "x-api-key"), ({"header": "X-Token"}, "x-token")],
 )
-async def test_api_key_reaches_the_server_in_a_header(
-    sink: Sink, api_key: dict[str, str], header: str
-) -> None:
+async def test_api_key_reaches_the_server_in_a_header(sink: Sink, api_key: dict[str, str], header: str) -> None:
     auth: Json = {"api_key": {"value": SECRET, **api_key}}
     async with opened({"base_url": sink.url, "auth": auth}) as http:
         await http.call("get", {"path": "/"}, idempotency_key="k")
@@ -196,9 +184,7 @@ async def test_api_key_reaches_the_server_in_the_query(sink: Sink) -> None:
 async def test_hmac_signature_of_the_raw_body_verifies_at_the_server(sink: Sink) -> None:
     auth: Json = {"hmac": {"secret": SECRET, "prefix": "sha256="}}
     async with opened({"base_url": sink.url, "auth": auth}) as http:
-        await http.call(
-            "post", {"path": "/", "json": {"amount": Decimal("19.90")}}, idempotency_key="k"
-        )
+        await http.call("post", {"path": "/", "json": {"amount": Decimal("19.90")}}, idempotency_key="k")
     seen = sink.requests[-1]
     digest = hmac.new(SECRET.encode(), seen.body, hashlib.sha256).hexdigest()
     assert seen.headers["x-signature"] == f"sha256={digest}"
@@ -302,9 +288,7 @@ async def test_a_response_larger_than_the_limit_is_permanent(sink: Sink, is_chun
         ({"path": "/", "expect": [999]}, "with.expect.0"),
     ],
 )
-async def test_bad_step_input_is_permanent_and_names_the_field(
-    sink: Sink, params: dict[str, Json], field: str
-) -> None:
+async def test_bad_step_input_is_permanent_and_names_the_field(sink: Sink, params: dict[str, Json], field: str) -> None:
     async with opened({"base_url": sink.url}) as http:
         with pytest.raises(errors.Permanent, match="invalid input") as caught:
             await http.call("post", params, idempotency_key="k")
@@ -329,9 +313,7 @@ async def test_unknown_action_is_permanent(sink: Sink) -> None:
         ({"auth": {"bearer": SECRET, "token": SECRET}}, "connections.yaml shop.auth.token"),
     ],
 )
-async def test_bad_config_is_invalid_input_naming_connection_and_field(
-    config: dict[str, Json], field: str
-) -> None:
+async def test_bad_config_is_invalid_input_naming_connection_and_field(config: dict[str, Json], field: str) -> None:
     connector = connectors.HttpConnector()
     with pytest.raises(errors.InvalidInput) as caught:
         await connector.open(connectors.Connection(name="shop", connector="http", config=config))

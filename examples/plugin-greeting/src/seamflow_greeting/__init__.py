@@ -85,9 +85,7 @@ class GreetingConnector:
         """
         where = f"{self._name}.{action}"
         if action not in ACTIONS:
-            raise errors.Permanent(
-                f"unknown action; expected one of {', '.join(ACTIONS)}", where=where
-            )
+            raise errors.Permanent(f"unknown action; expected one of {', '.join(ACTIONS)}", where=where)
         try:
             inputs = GreetInput.model_validate(params)
         except ValidationError as exc:

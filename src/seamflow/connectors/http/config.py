@@ -133,8 +133,7 @@ def validate_config(connection: Connection) -> HttpConfig:
     except ValidationError as exc:
         problems = problems_of(exc, connection.name, file="connections.yaml")
         failure = errors.InvalidInput(
-            f"connection {connection.name!r} has an invalid http config: "
-            + "; ".join(map(str, problems)),
+            f"connection {connection.name!r} has an invalid http config: " + "; ".join(map(str, problems)),
             code="connection.invalid",
         )
         failure.problems = problems
@@ -144,9 +143,7 @@ def validate_config(connection: Connection) -> HttpConfig:
 def problems_of(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:
     """Name each bad field and what is wrong, without echoing the values (they may be secret)."""
     return [
-        errors.Problem(
-            errors.Location(file, path=".".join([root, *map(str, error["loc"])])), error["msg"]
-        )
+        errors.Problem(errors.Location(file, path=".".join([root, *map(str, error["loc"])])), error["msg"])
         for error in exc.errors(include_url=False, include_input=False)
     ]
 

@@ -17,9 +17,7 @@ _ERROR_BODY_BYTES = 2048
 """How much of a failure's body is read and shown in the error message."""
 
 
-async def read_answer(
-    response: httpx.Response, expect: list[int] | None, max_bytes: int, where: str
-) -> Json:
+async def read_answer(response: httpx.Response, expect: list[int] | None, max_bytes: int, where: str) -> Json:
     """Return `{"status", "headers", "body"}` of an accepted answer, or raise the verdict.
 
     Args:
@@ -39,8 +37,7 @@ async def read_answer(
     data, is_cut = await _read_capped(response, max_bytes)
     if is_cut:
         raise errors.Permanent(
-            f"HTTP {status} with a body larger than response_max_bytes ({max_bytes} bytes) "
-            f"{_sent(response.request)}",
+            f"HTTP {status} with a body larger than response_max_bytes ({max_bytes} bytes) {_sent(response.request)}",
             where=where,
         )
     return {
@@ -108,9 +105,7 @@ def _parse_body(response: httpx.Response, data: bytes, where: str) -> Json:
         ) from None
 
 
-def _status_error(
-    response: httpx.Response, body: str, expect: list[int] | None, where: str
-) -> errors.ConnectorError:
+def _status_error(response: httpx.Response, body: str, expect: list[int] | None, where: str) -> errors.ConnectorError:
     status = response.status_code
     wanted = f"; expected one of {expect}" if expect is not None else ""
     # The body first: it is the reason a person needs, also where a listing cuts the message.

@@ -1,0 +1,110 @@
+"""The SQLite store on its own: migrations, group commit, dedupe, journal records, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from seamflow import errors, store
+from seamflow.ids import FlowId, RunId
+from seamflow.store import schema
+
+
+def _event(n: int, key: str | None = None, body: object = None) -> store.NewEvent:
+    return store.NewEvent(
+        FlowId("f"), "v1", "webhook", body if body is not None else {"n": n}, datetime.now(UTC), dedupe_key=key
+    )
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    s = store.SqliteStore(tmp_path / "s.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def test_migrating_from_empty_gives_the_declared_schema(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    assert schema.migrate(conn, "sqlite") == schema.latest_version("sqlite")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"events", "runs", "journal", "timers", "waits", "pending_signals", "schedules", "blobs", "event_log"} <= tables
+    assert schema.migrate(conn, "sqlite") == schema.latest_version("sqlite"), "migrating twice changes nothing"
+
+
+async def test_a_schema_newer_than_the_code_refuses_to_open(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(conn, "sqlite")
+    conn.execute("INSERT INTO schema_version (version) VALUES (999)")
+    conn.close()
+    with pytest.raises(errors.StoreError, match="schema is version 999"):
+        await store.SqliteStore(path).open()
+
+
+async def test_the_default_is_full_durability(db: store.SqliteStore) -> None:
+    conn = sqlite3.connect(db.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.durability == "full"
+    with pytest.raises(errors.InvalidInput, match="expected one of full, normal"):
+        store.SqliteStore(db.path, durability="off")
+
+
+async def test_concurrent_accepts_share_commits(db: store.SqliteStore) -> None:
+    assert db._writer is not None
+    before = db._writer.commits
+    results = await asyncio.gather(*[db.accept_event(_event(i)) for i in range(500)])
+    assert len({r.run_id for r in results}) == 500
+    assert db._writer.commits - before < 50, "500 concurrent accepts are grouped into few commits"
+
+
+async def test_same_dedupe_key_concurrently_gives_one_run(db: store.SqliteStore) -> None:
+    results = await asyncio.gather(*[db.accept_event(_event(i, key="order-1")) for i in range(50)])
+    assert len({r.run_id for r in results}) == 1
+    assert sum(not r.is_duplicate for r in results) == 1
+
+
+async def test_a_failing_unit_rolls_back_alone(db: store.SqliteStore) -> None:
+    too_big = "x" * (store.JOURNAL_ENTRY_LIMIT_BYTES + 1)
+    good, bad = await asyncio.gather(
+        db.accept_event(_event(1)), db.accept_event(_event(2, body={"doc": too_big})), return_exceptions=True
+    )
+    assert isinstance(good, store.Accepted)
+    assert isinstance(bad, errors.InvalidInput) and bad.code == "journal.too_large"
+    assert await db.count_runs_by_status() == {"queued": 1}, "nothing of the refused event is stored"
+
+
+async def test_big_bodies_are_stored_once_by_content(db: store.SqliteStore) -> None:
+    doc = {"doc": "订单" * 50_000}
+    a = await db.accept_event(_event(1, body=doc))
+    await db.accept_event(_event(2, body=doc))
+    state = await db.load_run(a.run_id)
+    assert state.event_body == doc
+    conn = sqlite3.connect(db.path)
+    assert conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
+
+
+async def test_retry_timer_fires_once_and_requeues(db: store.SqliteStore) -> None:
+    accepted = await db.accept_event(_event(1))
+    now = datetime.now(UTC)
+    entry = store.JournalEntry("post", 1, 0, "action", store.StepStatus.RETRYING, None, None, {"code": "x"}, now, now)
+    timer = store.Timer("post", store.TimerKind.RETRY, now + timedelta(seconds=5))
+    await db.record_step(store.StepRecord(accepted.run_id, FlowId("f"), entry, timer=timer))
+    assert (await db.load_run(accepted.run_id)).status is store.RunStatus.WAITING
+    assert await db.claim_due_timers(now, 10) == []
+    fired = await db.claim_due_timers(now + timedelta(seconds=6), 10)
+    assert fired == [store.DueTimer(accepted.run_id, "post", store.TimerKind.RETRY)]
+    assert await db.claim_due_timers(now + timedelta(seconds=60), 10) == [], "a timer fires once"
+    assert (await db.load_run(accepted.run_id)).status is store.RunStatus.QUEUED
+
+
+async def test_replay_only_of_failed_runs(db: store.SqliteStore) -> None:
+    accepted = await db.accept_event(_event(1))
+    with pytest.raises(errors.Conflict, match="only failed or dead_letter runs can be replayed"):
+        await db.replay_run(accepted.run_id)
+    with pytest.raises(errors.NotFound):
+        await db.replay_run(RunId("run_missing"))

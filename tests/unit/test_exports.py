@@ -1,0 +1,30 @@
+"""The public surface of each package is its `__all__`; this pins it so a change is a decision."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTS = {
+    "seamflow.store": {
+        "BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "Accepted", "BusinessEvent", "DueTimer", "JournalEntry",
+        "LogEntry", "NewEvent", "RunFilter", "RunFinish", "RunState", "RunStatus", "RunSummary", "SqlStore",
+        "SqliteStore", "StepRecord", "StepStatus", "Store", "Timer", "TimerKind", "Wait",
+    },
+    "seamflow.engine": {
+        "Catalog", "Engine", "EngineOptions", "Executor", "FlowSource", "Overloaded", "Pool", "load_env",
+        "load_secrets", "next_tick",
+    },
+    "seamflow.flows": {"CompiledFlow", "CompiledStep", "compile_flow", "expressions", "load", "spec", "validate"},
+    "seamflow.api": {"WebhookLimits", "create_app", "hash_token"},
+    "seamflow.cli": {"main"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(EXPORTS))
+def test_package_exports_are_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == EXPORTS[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name} is listed but missing"
