@@ -365,7 +365,7 @@ def demo(rate: float, duration: float, port: int) -> None:
     """Run a demo: Seamflow on SQLite, a local order system, realistic orders flowing through."""
     from seamflow.cli.demo import run_demo
 
-    configure_logging("warning")
+    configure_logging("error")  # the demo prints its own summary; dead letters are expected in it
     _install_uvloop()
     try:
         _run(run_demo(rate, duration, port, keep=True))
