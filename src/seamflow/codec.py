@@ -55,9 +55,7 @@ def dumps_text(value: Json) -> str:
         errors.PayloadInvalid: `value` holds NaN or Infinity, which JSON cannot carry.
     """
     try:
-        return simplejson.dumps(
-            value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
+        return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError as exc:
         if "Out of range float" not in str(exc):
             raise
@@ -82,7 +80,7 @@ def parse_untrusted(data: bytes, limits: Limits = Limits()) -> Json:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise errors.PayloadInvalid(
-            f"body is not valid UTF-8: byte {exc.start} is {data[exc.start:exc.start + 1]!r}",
+            f"body is not valid UTF-8: byte {exc.start} is {data[exc.start : exc.start + 1]!r}",
             code="payload.encoding",
         ) from None
     if text.startswith("\ufeff"):
@@ -145,9 +143,7 @@ def _check_tree(value: Any, max_depth: int) -> None:
         node, depth = stack.pop()
         if isinstance(node, dict):
             if depth > max_depth:
-                raise errors.PayloadInvalid(
-                    f"JSON nested deeper than {max_depth} levels", code="payload.depth"
-                )
+                raise errors.PayloadInvalid(f"JSON nested deeper than {max_depth} levels", code="payload.depth")
             for key, item in node.items():
                 if "\x00" in key:
                     raise errors.PayloadInvalid("NUL character in an object key", code="payload.nul")
@@ -155,9 +151,7 @@ def _check_tree(value: Any, max_depth: int) -> None:
                 stack.append((item, depth + 1))
         elif isinstance(node, list):
             if depth > max_depth:
-                raise errors.PayloadInvalid(
-                    f"JSON nested deeper than {max_depth} levels", code="payload.depth"
-                )
+                raise errors.PayloadInvalid(f"JSON nested deeper than {max_depth} levels", code="payload.depth")
             stack.extend((item, depth + 1) for item in node)
         elif isinstance(node, str):
             if "\x00" in node:
@@ -172,7 +166,6 @@ def _check_surrogates(text: str, what: str) -> None:
     match = _SURROGATE.search(text)
     if match is not None:
         raise errors.PayloadInvalid(
-            f"lone surrogate \\u{ord(match.group()):04x} in {what}; "
-            "expected a complete surrogate pair or a character",
+            f"lone surrogate \\u{ord(match.group()):04x} in {what}; expected a complete surrogate pair or a character",
             code="payload.json",
         )

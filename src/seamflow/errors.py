@@ -3,7 +3,9 @@
 ```
 SeamflowError                      code: stable dotted string (docs/reference/errors.md)
 ├── InvalidInput → FlowInvalid, ExpressionError, PayloadInvalid      (HTTP 4xx, exit 2)
+├── Unauthorized                                                     (401)
 ├── NotFound, Conflict                                               (404, 409)
+├── Overloaded (engine.runtime)                                      (503 with Retry-After)
 ├── ConnectorError → Transient (retry, same idempotency key) | Permanent (dead letter)
 └── StoreError                                                       (driver error in __cause__)
 ```

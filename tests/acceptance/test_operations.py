@@ -77,7 +77,10 @@ async def test_flow_concurrency_limit_bounds_runs_at_once(project_dir: Path, sin
     sink.behaviour = Behaviour(delay_ms=100)
     async with serve(project_dir) as server, server.client() as client:
         answers = await asyncio.gather(
-            *[client.post("/hooks/orders", json={"order_no": f"C{i}", "amount": "1", "customer": "x"}) for i in range(12)]
+            *[
+                client.post("/hooks/orders", json={"order_no": f"C{i}", "amount": "1", "customer": "x"})
+                for i in range(12)
+            ]
         )
 
         async def done() -> None:

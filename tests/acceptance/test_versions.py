@@ -22,7 +22,9 @@ steps:
 """
 
 
-async def test_a_waiting_run_finishes_with_its_own_version_after_the_flow_changed(project_dir: Path, sink: Sink) -> None:
+async def test_a_waiting_run_finishes_with_its_own_version_after_the_flow_changed(
+    project_dir: Path, sink: Sink
+) -> None:
     make_project(project_dir, {"versioned": V1.replace("VERSION", "1")}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
         old = (await client.post("/hooks/v", json={"k": "a"})).json()["run_id"]

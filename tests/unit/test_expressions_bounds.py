@@ -31,9 +31,7 @@ EXHAUSTION = [
     pytest.param("{{ event.body.text * 2000 }}", id="data-repetition"),
     pytest.param("{% set a = 'x' * 1000000 %}{{ a ~ a }}", id="concat-doubling"),
     pytest.param("{% set a = 'x' * 1000000 %}{{ a + a }}", id="plus-doubling"),
-    pytest.param(
-        "{% set a = ['x' * 1000000] * 1000 %}{{ a|join }}", id="join-of-repeated-references"
-    ),
+    pytest.param("{% set a = ['x' * 1000000] * 1000 %}{{ a|join }}", id="join-of-repeated-references"),
     pytest.param("{% set a = ['x' * 1000000] * 1000 %}{{ a|tojson }}", id="tojson-of-references"),
     pytest.param("{% set a = ['x' * 1000000] * 1000 %}{{ a }}", id="render-of-references"),
     pytest.param("{{ ','.join(['x' * 100000] * 20) }}", id="str-join"),
@@ -60,9 +58,7 @@ EXHAUSTION = [
         " event.body.lines %}{{ k }}{% endfor %}{% endfor %}{% endfor %}",
         id="nested-loops-over-data",
     ),
-    pytest.param(
-        "{% for i in range(10000) %}{{ event.body.text }}{% endfor %}", id="loop-output-size"
-    ),
+    pytest.param("{% for i in range(10000) %}{{ event.body.text }}{% endfor %}", id="loop-output-size"),
     pytest.param("{{ event.body.lines|map('string')|join('x' * 5000) }}", id="join-separator"),
     pytest.param("{{ ('%' * 1000000)|urlencode|urlencode }}", id="urlencode-growth"),
     pytest.param("{{ " + "(" * 300 + "1" + ")" * 300 + " }}", id="deep-parentheses"),

@@ -44,15 +44,11 @@ def test_parse_datetime_reads_common_formats(text: str, expected: str) -> None:
 def test_parse_datetime_reads_epoch_seconds() -> None:
     assert render("{{ 1764000000|parse_datetime }}") == "2025-11-25T00:00:00+08:00"
     assert render("{{ 0|parse_datetime(tz='UTC') }}") == "1970-01-01T00:00:00+00:00"
-    assert filters.parse_datetime(filters.to_decimal("1.5"), "UTC") == (
-        "1970-01-01T00:00:01.500000+00:00"
-    )
+    assert filters.parse_datetime(filters.to_decimal("1.5"), "UTC") == ("1970-01-01T00:00:01.500000+00:00")
 
 
 def test_naive_input_takes_the_given_zone() -> None:
-    assert render("{{ '2026-11-24 10:00'|parse_datetime(tz='Europe/Berlin') }}") == (
-        "2026-11-24T10:00:00+01:00"
-    )
+    assert render("{{ '2026-11-24 10:00'|parse_datetime(tz='Europe/Berlin') }}") == ("2026-11-24T10:00:00+01:00")
 
 
 @pytest.mark.parametrize(
@@ -116,9 +112,9 @@ def test_now_reads_the_engine_clock(fixed_clock: datetime) -> None:
 
 
 zones = st.sampled_from(["Asia/Shanghai", "UTC", "Asia/Tokyo", "Asia/Kolkata"])
-instants = st.datetimes(
-    min_value=datetime(1992, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-).map(lambda moment: moment.replace(microsecond=0))
+instants = st.datetimes(min_value=datetime(1992, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
+    lambda moment: moment.replace(microsecond=0)
+)
 
 
 @given(instants, zones)
@@ -126,9 +122,7 @@ def test_format_then_parse_round_trips_the_instant(moment: datetime, zone: str) 
     text = filters.format_datetime(moment.isoformat(), tz=zone)
     parsed = filters.parse_datetime(text, tz=zone)
     assert datetime.fromisoformat(parsed) == moment
-    assert (
-        datetime.fromisoformat(parsed).utcoffset() == moment.astimezone(ZoneInfo(zone)).utcoffset()
-    )
+    assert datetime.fromisoformat(parsed).utcoffset() == moment.astimezone(ZoneInfo(zone)).utcoffset()
 
 
 @given(instants, zones)

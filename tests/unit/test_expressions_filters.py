@@ -168,9 +168,7 @@ def test_filter_refuses_bad_input_clearly(source: str, code: str, text: str) -> 
 
 # --- properties -------------------------------------------------------------------------
 
-amounts = st.decimals(
-    min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=2, allow_nan=False
-)
+amounts = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=2, allow_nan=False)
 
 
 @given(amounts)
@@ -228,9 +226,7 @@ json_scalars = st.one_of(st.none(), st.just(""), st.text(), st.integers(), st.bo
 
 
 @given(json_scalars, st.lists(json_scalars, max_size=5))
-def test_coalesce_returns_the_first_non_empty_value(
-    value: object, alternatives: list[object]
-) -> None:
+def test_coalesce_returns_the_first_non_empty_value(value: object, alternatives: list[object]) -> None:
     candidates = [value, *alternatives]
     expected = next((c for c in candidates if c is not None and c != ""), None)
     result = filters.coalesce(value, *alternatives)
@@ -243,9 +239,7 @@ def test_coalesce_skips_missing_values_in_a_template() -> None:
     assert render(source) == "paid"
 
 
-@given(
-    st.decimals(min_value=-(10**6), max_value=10**6, places=4, allow_nan=False), st.integers(0, 4)
-)
+@given(st.decimals(min_value=-(10**6), max_value=10**6, places=4, allow_nan=False), st.integers(0, 4))
 def test_decimal_rounds_half_up_to_places(value: Decimal, places: int) -> None:
     result = filters.to_decimal(str(value), places)
     assert result.as_tuple().exponent == -places

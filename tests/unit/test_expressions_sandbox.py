@@ -35,9 +35,7 @@ ESCAPES = [
         FORBIDDEN,
         id="CVE-2024-56326-stored-format-reference",
     ),
-    pytest.param(
-        "{% set f = event|attr('format') %}{{ f }}", FORBIDDEN, id="CVE-2025-27516-attr-filter"
-    ),
+    pytest.param("{% set f = event|attr('format') %}{{ f }}", FORBIDDEN, id="CVE-2025-27516-attr-filter"),
     pytest.param(
         "{{ event.body.lines|map('attr', 'format')|list }}",
         FORBIDDEN,

@@ -167,13 +167,9 @@ REFERENCE_CASES = [
     pytest.param("{{ event }}", {("event", "")}, id="bare-root"),
     pytest.param("{{ steps[run.id] }}", {("steps", ""), ("run", "id")}, id="computed-subscript"),
     pytest.param("a {{ steps.a.x }} b {{ steps.b }}", {("steps", "a"), ("steps", "b")}, id="text"),
-    pytest.param(
-        "{% for l in event.body.lines %}{{ l.sku }}{% endfor %}", {("event", "body")}, id="loop"
-    ),
+    pytest.param("{% for l in event.body.lines %}{{ l.sku }}{% endfor %}", {("event", "body")}, id="loop"),
     pytest.param("{{ event.body.x|default(steps.c.y) }}", {("event", "body"), ("steps", "c")}),
-    pytest.param(
-        {"k": ["{{ item.sku }}", "{{ loop_index }}"]}, {("item", "sku"), ("loop_index", "")}
-    ),
+    pytest.param({"k": ["{{ item.sku }}", "{{ loop_index }}"]}, {("item", "sku"), ("loop_index", "")}),
     pytest.param("{{ range(3)|list }}", set(), id="globals-are-not-roots"),
     pytest.param("{% set x = 1 %}{{ x }}", set(), id="local-names-are-not-roots"),
     pytest.param("plain", set(), id="static"),
@@ -181,9 +177,7 @@ REFERENCE_CASES = [
 
 
 @pytest.mark.parametrize(("source", "expected"), REFERENCE_CASES)
-def test_references_list_every_root_and_first_attribute(
-    source: object, expected: set[tuple[str, str]]
-) -> None:
+def test_references_list_every_root_and_first_attribute(source: object, expected: set[tuple[str, str]]) -> None:
     assert Template.compile(source).references == frozenset(expected)
 
 
@@ -194,10 +188,7 @@ def test_extra_names_are_references_and_allowed() -> None:
 
 
 def test_roots_are_the_documented_names() -> None:
-    assert (
-        frozenset({"event", "steps", "run", "env", "secrets", "item", "result", "loop_index"})
-        == ROOTS
-    )
+    assert frozenset({"event", "steps", "run", "env", "secrets", "item", "result", "loop_index"}) == ROOTS
 
 
 def test_unknown_name_is_a_compile_error_with_a_suggestion() -> None:

@@ -57,9 +57,7 @@ def test_source_map_gives_line_and_column_of_values_and_keys() -> None:
     assert source_map.keys[("steps", 0, "retry")] == (4, 5)
     where = source_map.locate(("steps", 0, "with", "Content-Type"))
     assert str(where) == 'f.yaml:5:26 steps[0].with["Content-Type"]'
-    assert str(source_map.locate(("steps", 0, "missing", "deeper"))) == (
-        "f.yaml:3:5 steps[0].missing.deeper"
-    )
+    assert str(source_map.locate(("steps", 0, "missing", "deeper"))) == ("f.yaml:3:5 steps[0].missing.deeper")
 
 
 def test_explicit_standard_tags_are_accepted() -> None:
@@ -107,8 +105,7 @@ def test_yaml_that_a_flow_file_must_not_contain_is_refused(text: str, expected: 
 def test_every_duplicate_key_is_reported() -> None:
     assert problems_of("a: 1\nb: 2\na: 3\nc: {x: 1, x: 2}\n") == [
         "f.yaml:3:1 a: duplicate key 'a' (first at line 1:1); expected each key once in a mapping",
-        "f.yaml:4:11 c.x: duplicate key 'x' (first at line 4:5); "
-        "expected each key once in a mapping",
+        "f.yaml:4:11 c.x: duplicate key 'x' (first at line 4:5); expected each key once in a mapping",
     ]
 
 
@@ -136,19 +133,13 @@ def test_load_flow_file_checks_the_shape_and_returns_the_spec(tmp_path: Path) ->
 def test_load_flow_file_reports_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(errors.FlowInvalid) as caught:
         load.load_flow_file(tmp_path / "nope.yaml")
-    assert (
-        str(caught.value)
-        == f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
-    )
+    assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
 
 
 def test_empty_flow_file_is_reported() -> None:
     with pytest.raises(errors.FlowInvalid) as caught:
         load.load_flow_text("# nothing yet\n", "f.yaml")
-    assert (
-        str(caught.value)
-        == "f.yaml:1:1: the file is empty; expected a flow with id, trigger and steps"
-    )
+    assert str(caught.value) == "f.yaml:1:1: the file is empty; expected a flow with id, trigger and steps"
 
 
 def test_flow_that_is_not_a_mapping_is_reported() -> None:
@@ -196,13 +187,10 @@ def test_every_problem_of_a_connections_file_is_reported() -> None:
     with pytest.raises(errors.FlowInvalid) as caught:
         load.load_connections_text(text, "connections.yaml")
     assert [str(p) for p in caught.value.problems] == [
-        "connections.yaml:1:1 Sink: got connection name 'Sink'; "
-        "expected lowercase letters, digits and _",
-        "connections.yaml:2:6 erp: missing field 'connector'; "
-        "expected the connector kind, e.g. http",
+        "connections.yaml:1:1 Sink: got connection name 'Sink'; expected lowercase letters, digits and _",
+        "connections.yaml:2:6 erp: missing field 'connector'; expected the connector kind, e.g. http",
         "connections.yaml:3:37 crm.concurrency: got 0; expected an integer from 1 to 10000",
-        "connections.yaml:3:49 crm.timeout: got 'soon'; "
-        "expected a duration such as 30s, 5m, 2h or 3d",
+        "connections.yaml:3:49 crm.timeout: got 'soon'; expected a duration such as 30s, 5m, 2h or 3d",
         "connections.yaml:4:7 mail: got 'smtp'; expected a mapping",
     ]
 
@@ -210,7 +198,4 @@ def test_every_problem_of_a_connections_file_is_reported() -> None:
 def test_connections_file_that_is_not_a_mapping_is_reported() -> None:
     with pytest.raises(errors.FlowInvalid) as caught:
         load.load_connections_text("- sink\n", "connections.yaml")
-    assert (
-        str(caught.value)
-        == "connections.yaml:1:1: got ['sink']; expected a mapping of connection names"
-    )
+    assert str(caught.value) == "connections.yaml:1:1: got ['sink']; expected a mapping of connection names"

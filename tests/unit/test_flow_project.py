@@ -24,9 +24,7 @@ class FakeChat:
 
     kind: ClassVar[str] = "chat"
     Config: ClassVar[type[BaseModel]] = BaseModel
-    actions: ClassVar[Mapping[str, connectors.Action]] = {
-        "notify": connectors.Action("notify", NotifyInput)
-    }
+    actions: ClassVar[Mapping[str, connectors.Action]] = {"notify": connectors.Action("notify", NotifyInput)}
 
     async def open(self, connection: connectors.Connection) -> None:
         pass
@@ -81,9 +79,7 @@ def test_valid_project_gives_every_flow_with_its_version(tmp_path: Path) -> None
             "connections.yaml": "team: {connector: chat, token: '{{ secrets.chat }}'}\n",
         },
     )
-    project = validate.validate_project(
-        tmp_path / "flows", tmp_path / "connections.yaml", kinds=KINDS
-    )
+    project = validate.validate_project(tmp_path / "flows", tmp_path / "connections.yaml", kinds=KINDS)
     assert sorted(project.flows) == ["audit-log", "notify"]
     loaded = project.flows["notify"]
     assert loaded.path == tmp_path / "flows/notify.yaml"
@@ -104,14 +100,12 @@ def test_problems_of_every_file_are_reported_at_once(tmp_path: Path) -> None:
         },
     )
     assert problems_of(tmp_path, tmp_path / "connections.yaml") == [
-        "connections.yaml:2:18 erp.connector: unknown connector 'kingdee'; "
-        "expected an installed connector: chat",
+        "connections.yaml:2:18 erp.connector: unknown connector 'kingdee'; expected an installed connector: chat",
         "flows/a_broken.yaml:3:1: invalid YAML: expected ',' or '}', but got '<stream end>' "
         "(while parsing a flow mapping at 2:10); expected valid YAML",
         "flows/b_notify.yaml:6:5 steps[0].with: missing required input 'text' of team.notify; "
         "expected inputs text (required)",
-        "flows/b_notify.yaml:6:12 steps[0].with.txt: unknown input 'txt' of team.notify; "
-        "did you mean 'text'?",
+        "flows/b_notify.yaml:6:12 steps[0].with.txt: unknown input 'txt' of team.notify; did you mean 'text'?",
         "flows/c_same_id.yaml:2:27 trigger.webhook.path: webhook path 'ops/notify' is already "
         "used at flows/b_notify.yaml:2:27 trigger.webhook.path; "
         "expected a webhook path used by one flow only",
@@ -129,6 +123,4 @@ def test_without_connections_an_action_names_the_missing_connection(tmp_path: Pa
 
 
 def test_missing_flows_folder_is_reported(tmp_path: Path) -> None:
-    assert problems_of(tmp_path, None) == [
-        "flows: not a directory; expected the folder of the flow files"
-    ]
+    assert problems_of(tmp_path, None) == ["flows: not a directory; expected the folder of the flow files"]

@@ -144,15 +144,10 @@ def test_steps_inside_a_branch_may_be_referenced_after_it() -> None:
 
 def test_secrets_never_appear_in_problems() -> None:
     errors.register_secret("s3cr3t-token-value")
-    text = (
-        "id: x\ntrigger: {manual: {}}\n"
-        "steps: [{id: a, transform: 1, timeout: s3cr3t-token-value}]\n"
-    )
+    text = "id: x\ntrigger: {manual: {}}\nsteps: [{id: a, transform: 1, timeout: s3cr3t-token-value}]\n"
     [problem] = problems_of(text)
     assert "s3cr3t" not in problem
-    assert problem == (
-        "bad.yaml:3:40 steps[0].timeout: got '***'; expected a duration such as 30s, 5m, 2h or 3d"
-    )
+    assert problem == ("bad.yaml:3:40 steps[0].timeout: got '***'; expected a duration such as 30s, 5m, 2h or 3d")
 
 
 def test_json_schema_describes_flow_files_for_editors() -> None:

@@ -52,9 +52,7 @@ def check(text: str | bytes, filename: str = "bad.yaml") -> spec.Flow:
     if isinstance(text, str):
         text = textwrap.dedent(text).lstrip("\n")
     data, source_map = load.parse_yaml(text, filename)
-    return validate.validate_flow(
-        data, source_map, filename, connections=CONNECTIONS, flow_ids=FLOW_IDS
-    )
+    return validate.validate_flow(data, source_map, filename, connections=CONNECTIONS, flow_ids=FLOW_IDS)
 
 
 def problems_of(text: str | bytes, filename: str = "bad.yaml") -> list[str]:
@@ -89,10 +87,7 @@ BROKEN_FLOWS = [
             transform: 1
             id: b
         """,
-        [
-            "bad.yaml:6:5 steps[0].id: duplicate key 'id' (first at line 4:5); "
-            "expected each key once in a mapping"
-        ],
+        ["bad.yaml:6:5 steps[0].id: duplicate key 'id' (first at line 4:5); expected each key once in a mapping"],
         id="duplicate-yaml-key",
     ),
     pytest.param(
@@ -121,10 +116,7 @@ BROKEN_FLOWS = [
           schedule: {every: 5m}
         steps: [{id: a, transform: 1}]
         """,
-        [
-            "bad.yaml:3:3 trigger: got schedule, manual; "
-            "expected exactly one trigger of webhook, schedule, manual"
-        ],
+        ["bad.yaml:3:3 trigger: got schedule, manual; expected exactly one trigger of webhook, schedule, manual"],
         id="two-triggers",
     ),
     pytest.param(
@@ -247,10 +239,7 @@ BROKEN_FLOWS = [
             transform: 1
             timeout: 5 minutes
         """,
-        [
-            "bad.yaml:6:14 steps[0].timeout: got '5 minutes'; "
-            "expected a duration such as 30s, 5m, 2h or 3d"
-        ],
+        ["bad.yaml:6:14 steps[0].timeout: got '5 minutes'; expected a duration such as 30s, 5m, 2h or 3d"],
         id="bad-duration",
     ),
     pytest.param(
@@ -440,10 +429,7 @@ BROKEN_FLOWS = [
           - id: a
             wait: {duration: 1h, signal: approved}
         """,
-        [
-            "bad.yaml:5:11 steps[0].wait: got duration, signal; "
-            "expected exactly one of duration, until, signal"
-        ],
+        ["bad.yaml:5:11 steps[0].wait: got duration, signal; expected exactly one of duration, until, signal"],
         id="wait-with-two-kinds",
     ),
     pytest.param(
@@ -453,10 +439,7 @@ BROKEN_FLOWS = [
         on_error: retry
         steps: [{id: a, transform: 1}]
         """,
-        [
-            "bad.yaml:3:11 on_error: got 'retry'; "
-            "expected one of 'fail', 'continue' or 'dead_letter'"
-        ],
+        ["bad.yaml:3:11 on_error: got 'retry'; expected one of 'fail', 'continue' or 'dead_letter'"],
         id="bad-on-error",
     ),
     pytest.param(
@@ -489,16 +472,11 @@ BROKEN_FLOWS = [
     ),
     pytest.param(
         (BROKEN / "not_utf8.yaml").read_bytes(),
-        [
-            "bad.yaml:2:8: the file is not UTF-8 text (byte 0xba); "
-            "expected UTF-8 text; save the file as UTF-8"
-        ],
+        ["bad.yaml:2:8: the file is not UTF-8 text (byte 0xba); expected UTF-8 text; save the file as UTF-8"],
         id="not-utf8",
     ),
     pytest.param(
-        "id: x\ntrigger: {manual: {}}\nsteps: [{id: a, transform: '"
-        + "x" * (1024 * 1024)
-        + "'}]\n",
+        "id: x\ntrigger: {manual: {}}\nsteps: [{id: a, transform: '" + "x" * (1024 * 1024) + "'}]\n",
         ["bad.yaml: the file has 1,048,636 bytes; expected at most 1 MiB (1,048,576 bytes)"],
         id="file-too-big",
     ),
@@ -506,9 +484,7 @@ BROKEN_FLOWS = [
 
 
 @pytest.mark.parametrize(("text", "expected"), BROKEN_FLOWS)
-def test_broken_flow_reports_its_problems_with_positions(
-    text: str | bytes, expected: list[str]
-) -> None:
+def test_broken_flow_reports_its_problems_with_positions(text: str | bytes, expected: list[str]) -> None:
     assert problems_of(text) == expected
 
 
@@ -521,8 +497,7 @@ def test_every_problem_is_reported_at_once_in_file_order() -> None:
         "erp.upsert_customer; did you mean 'name'?",
         "flows/several_problems.yaml:11:13 steps[1].action: unknown connection 'erpp'; did you "
         "mean 'erp'?; expected a connection of connections.yaml: crm, erp",
-        "flows/several_problems.yaml:12:23 steps[1].retry.attempts: got 0; "
-        "expected an integer from 1 to 100",
+        "flows/several_problems.yaml:12:23 steps[1].retry.attempts: got 0; expected an integer from 1 to 100",
         "flows/several_problems.yaml:13:25 steps[1].with.customer_id: reference to undefined "
         "step 'custmer'; did you mean 'customer'?; expected a step that runs before this one: "
         "customer",

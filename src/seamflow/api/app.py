@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -186,7 +186,12 @@ def _run_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
     ) -> Response:
         """Runs, newest first, filtered by flow, status and creation time; page with `before`."""
         query = store.RunFilter(
-            flow_id=flow, statuses=tuple(status or ()), since=since, until=until, limit=limit, before_id=before
+            flow_id=flow,
+            statuses=tuple(status or ()),
+            since=_instant(since, "since"),
+            until=_instant(until, "until"),
+            limit=limit,
+            before_id=before,
         )
         return _json([_summary_json(r) for r in await eng.db.list_runs(query)])
 
@@ -212,7 +217,9 @@ def _run_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
 
     @app.get("/api/v1/events", dependencies=api, tags=["events"])
     async def event_log(
-        after: int = 0, run: str | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+        run: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> Response:
         """The event log in order: every state change and business event."""
         rows = await eng.db.list_event_log(after_seq=after, limit=limit, run_id=run)
@@ -262,6 +269,21 @@ def _entry_json(e: store.JournalEntry) -> Json:
         "finished": e.finished.isoformat(),
         "duration_ms": round((e.finished - e.started).total_seconds() * 1000, 3),
     }
+
+
+def _instant(value: datetime | None, name: str) -> datetime | None:
+    """A query instant; without an offset it is UTC. Out-of-range instants are bad input."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        aware.astimezone(UTC).timestamp()
+    except (OverflowError, ValueError):
+        raise errors.InvalidInput(
+            f"{name}={errors.redact(value.isoformat())} is out of range; expected an instant between years 1 and 9999",
+            code="request.invalid",
+        ) from None
+    return aware
 
 
 def _plain(value: Any) -> Json:

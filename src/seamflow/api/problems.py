@@ -47,7 +47,5 @@ def problem_from_error(exc: errors.SeamflowError) -> Response:
     problems = getattr(exc, "problems", None)
     extra: dict[str, Json] = {}
     if problems:
-        extra["errors"] = [
-            {"where": str(p.where), "problem": p.problem, "expected": p.expected} for p in problems
-        ]
+        extra["errors"] = [{"where": str(p.where), "problem": p.problem, "expected": p.expected} for p in problems]
     return problem(status, exc.code, errors.mask_secrets(exc.message), headers=headers, **extra)  # type: ignore[arg-type]  # mask keeps str

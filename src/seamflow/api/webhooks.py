@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from seamflow import codec, engine, errors
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.flows import CompiledFlow
+from seamflow.ids import Json
 
 __all__ = ["WebhookLimits", "handle_webhook"]
 
@@ -29,10 +30,12 @@ class WebhookLimits:
 
     max_body_bytes: int = 10 * 1024 * 1024
     """Largest body accepted, before and after decompression (default 10 MiB)."""
-    json: codec.Limits = codec.Limits()
+    json: codec.Limits = field(default_factory=codec.Limits)
 
 
-async def handle_webhook(request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]) -> Response:
+async def handle_webhook(
+    request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]
+) -> Response:
     """Accept one webhook request for the flow registered at its path."""
     path = request.path_params["path"].strip("/")
     flow = eng.catalog.by_path.get(path)
@@ -42,7 +45,7 @@ async def handle_webhook(request: Request, eng: engine.Engine, limits: WebhookLi
         raw = await _read_body(request, limits.max_body_bytes)
         _check_signature(flow, raw, request.headers, context)
         body = _decode(raw, request.headers, limits)
-        envelope = {
+        envelope: dict[str, Json] = {
             "body": body,
             "headers": {k: v for k, v in request.headers.items() if k not in _DROPPED_HEADERS},
             "query": dict(request.query_params),
@@ -50,7 +53,11 @@ async def handle_webhook(request: Request, eng: engine.Engine, limits: WebhookLi
         }
         dedupe_key = request.headers.get("idempotency-key") or _render_key(flow, envelope, context)
         if flow.when is not None and not flow.when.is_true({**context, "event": envelope}):
-            return Response(codec.dumps({"status": "ignored", "reason": "the flow's when condition is false"}), 200, media_type="application/json")
+            return Response(
+                codec.dumps({"status": "ignored", "reason": "the flow's when condition is false"}),
+                200,
+                media_type="application/json",
+            )
         accepted = await eng.accept(flow, envelope, trigger="webhook", dedupe_key=dedupe_key)
     except errors.SeamflowError as exc:
         return problem_from_error(exc)
@@ -60,20 +67,28 @@ async def handle_webhook(request: Request, eng: engine.Engine, limits: WebhookLi
     assert webhook is not None
     if webhook.mode == "sync" and not accepted.is_duplicate:
         return await _await_response(eng, accepted, webhook.response_timeout.total_seconds())
-    answer = {"run_id": accepted.run_id, "event_id": accepted.event_id, "duplicate": accepted.is_duplicate}
+    answer: dict[str, Json] = {
+        "run_id": accepted.run_id,
+        "event_id": accepted.event_id,
+        "duplicate": accepted.is_duplicate,
+    }
     return Response(codec.dumps(answer), 200 if accepted.is_duplicate else 202, media_type="application/json")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise errors.PayloadInvalid(f"body of {declared} bytes exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
+        raise errors.PayloadInvalid(
+            f"body of {declared} bytes exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413
+        )
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise errors.PayloadInvalid(f"body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
+            raise errors.PayloadInvalid(
+                f"body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -90,22 +105,31 @@ def _check_signature(flow: CompiledFlow, raw: bytes, headers: Mapping[str, str],
     expected = sig.prefix + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise errors.Unauthorized(
-            f"signature in {sig.header} does not match HMAC-SHA256 of the body; expected {sig.prefix or ''}<hex digest>",
+            f"signature in {sig.header} does not match HMAC-SHA256 of the body;"
+            f" expected {sig.prefix or ''}<hex digest>",
             code="webhook.signature_invalid",
         )
 
 
-def _decode(raw: bytes, headers: Mapping[str, str], limits: WebhookLimits) -> object:
+def _decode(raw: bytes, headers: Mapping[str, str], limits: WebhookLimits) -> Json:
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("gzip", "deflate"):
         raw = _inflate(raw, encoding, limits.max_body_bytes)
     elif encoding not in ("identity", ""):
-        raise errors.PayloadInvalid(f"content encoding {errors.redact(encoding)} is not supported; expected gzip, deflate or none", code="payload.encoding", http_status=415)
+        raise errors.PayloadInvalid(
+            f"content encoding {errors.redact(encoding)} is not supported; expected gzip, deflate or none",
+            code="payload.encoding",
+            http_status=415,
+        )
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if not raw and not content_type:
         return None
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise errors.PayloadInvalid(f"content type {errors.redact(content_type or 'none')} is not supported; expected application/json", code="payload.content_type", http_status=415)
+        raise errors.PayloadInvalid(
+            f"content type {errors.redact(content_type or 'none')} is not supported; expected application/json",
+            code="payload.content_type",
+            http_status=415,
+        )
     return codec.parse_untrusted(raw, limits.json)
 
 
@@ -117,7 +141,9 @@ def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:
     except zlib.error as exc:
         raise errors.PayloadInvalid(f"body is not valid {encoding} data: {exc}", code="payload.encoding") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise errors.PayloadInvalid(f"decompressed body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413)
+        raise errors.PayloadInvalid(
+            f"decompressed body exceeds the limit of {limit} bytes", code="payload.too_large", http_status=413
+        )
     if not inflater.eof:
         raise errors.PayloadInvalid(f"body is truncated {encoding} data", code="payload.encoding")
     if inflater.unused_data:  # trailing bytes or a second gzip member: refused, never silently dropped
@@ -142,7 +168,11 @@ async def _await_response(eng: engine.Engine, accepted: object, timeout_s: float
         answer = await asyncio.wait_for(future, timeout_s)
     except TimeoutError:
         eng.forget_response(run_id)
-        body = {"run_id": run_id, "duplicate": False, "detail": f"the flow did not respond within {timeout_s:g} s; the run continues"}
+        body = {
+            "run_id": run_id,
+            "duplicate": False,
+            "detail": f"the flow did not respond within {timeout_s:g} s; the run continues",
+        }
         return Response(codec.dumps(body), 202, media_type="application/json")
     assert isinstance(answer, dict)
     content = answer.get("body")

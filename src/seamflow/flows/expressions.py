@@ -39,9 +39,7 @@ from seamflow.ids import Json
 
 __all__ = ["ROOTS", "Secrets", "Template"]
 
-ROOTS: Final = frozenset(
-    {"event", "steps", "run", "env", "secrets", "item", "result", "loop_index"}
-)
+ROOTS: Final = frozenset({"event", "steps", "run", "env", "secrets", "item", "result", "loop_index"})
 """The names a render context may hold; any other free name in an expression is an error."""
 
 RENDER_TIME_LIMIT: Final = timedelta(milliseconds=100)
@@ -356,9 +354,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     seamflow_decimal: Callable[..., Decimal]
 
     def __init__(self) -> None:
-        super().__init__(
-            autoescape=False, undefined=_Missing, finalize=_as_text, keep_trailing_newline=True
-        )
+        super().__init__(autoescape=False, undefined=_Missing, finalize=_as_text, keep_trailing_newline=True)
         self.globals.clear()
         self.globals.update(range=_range, dict=dict, now=filters.now)
         own = {"join": _join, "tojson": _tojson, "string": _string}
@@ -475,28 +471,17 @@ def _check_method_call(obj: object, args: tuple[Any, ...]) -> tuple[Any, ...]:
 def _check_binop(operator: str, left: object, right: object) -> None:
     """Refuse, before computing it, an operation whose result would pass the bounds."""
     if operator == "%" and isinstance(left, str):
-        raise _forbidden(
-            "text formatting with % is not allowed in flow expressions; join text with ~"
-        )
+        raise _forbidden("text formatting with % is not allowed in flow expressions; join text with ~")
     if operator == "*":
         _check_product(left, right)
         _check_product(right, left)
     if isinstance(left, int) and isinstance(right, int):
         bits = filters.MAX_INT_DIGITS * 3.33  # log2(10) bits per digit
-        if (
-            operator == "**"
-            and right > 0
-            and abs(left) > 1
-            and (left.bit_length() - 1) * right > bits
-        ):
+        if operator == "**" and right > 0 and abs(left) > 1 and (left.bit_length() - 1) * right > bits:
             raise filters.limit_error(f"integer larger than {filters.MAX_INT_DIGITS} digits")
         if operator == "*" and left.bit_length() + right.bit_length() > bits + 2:
             raise filters.limit_error(f"integer larger than {filters.MAX_INT_DIGITS} digits")
-    if (
-        operator == "+"
-        and isinstance(left, str | list | tuple)
-        and isinstance(right, str | list | tuple)
-    ):
+    if operator == "+" and isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
         _check_length(left, len(left) + len(right))
 
 
@@ -591,9 +576,7 @@ def _compile_value(
     value: object, where: str, names: frozenset[str], found: set[tuple[str, str]], depth: int = 0
 ) -> _Node:
     if depth > MAX_NESTING:
-        raise errors.ExpressionError(
-            f"{where}: nested deeper than {MAX_NESTING} levels", code="expression.limit"
-        )
+        raise errors.ExpressionError(f"{where}: nested deeper than {MAX_NESTING} levels", code="expression.limit")
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return _Literal(value)
@@ -606,26 +589,18 @@ def _compile_value(
                     f"{where}: key {errors.redact(key)} is not text; expected text keys",
                     code="expression.type",
                 )
-            children[key] = _compile_value(
-                item, f"{where}.{key}" if where else key, names, found, depth + 1
-            )
+            children[key] = _compile_value(item, f"{where}.{key}" if where else key, names, found, depth + 1)
         return _collapse(children)
     if isinstance(value, list | tuple):
-        items = [
-            _compile_value(item, f"{where}[{index}]", names, found, depth + 1)
-            for index, item in enumerate(value)
-        ]
+        items = [_compile_value(item, f"{where}[{index}]", names, found, depth + 1) for index, item in enumerate(value)]
         return _collapse(items)
     if value is None or isinstance(value, bool | int | Decimal | float):
         try:
-            return _Literal(
-                value if value is None or isinstance(value, bool) else _as_number(value)
-            )
+            return _Literal(value if value is None or isinstance(value, bool) else _as_number(value))
         except errors.ExpressionError as exc:
             raise errors.ExpressionError(f"{where}: {exc.message}", code=exc.code) from None
     raise errors.ExpressionError(
-        f"{where}: got {_describe(value)}; expected text, a number, true/false, null,"
-        " a list or a mapping",
+        f"{where}: got {_describe(value)}; expected text, a number, true/false, null, a list or a mapping",
         code="expression.type",
     )
 
@@ -639,9 +614,7 @@ def _collapse(children: list[_Node] | dict[str, _Node]) -> _Node:
     return _Literal(items) if len(items) == len(children) else children
 
 
-def _compile_source(
-    source: str, where: str, names: frozenset[str], found: set[tuple[str, str]]
-) -> _Compiled:
+def _compile_source(source: str, where: str, names: frozenset[str], found: set[tuple[str, str]]) -> _Compiled:
     """Parse, check and compile one templated string."""
     try:
         tree = _parse(source)
@@ -703,16 +676,11 @@ def _check_names(free: set[str], names: frozenset[str]) -> None:
 def _check_node(node: nodes.Node, names: frozenset[str]) -> None:
     if isinstance(node, nodes.Stmt) and not isinstance(node, _STATEMENTS):
         tag = type(node).__name__.lower()
-        raise _forbidden(
-            f"the {tag!r} tag is not allowed in flow expressions;"
-            " expected if, for, set, with or filter"
-        )
+        raise _forbidden(f"the {tag!r} tag is not allowed in flow expressions; expected if, for, set, with or filter")
     if isinstance(node, nodes.For) and node.recursive:
         raise _forbidden("recursive loops are not allowed in flow expressions")
     if isinstance(node, nodes.NSRef):
-        raise _forbidden(
-            f"assigning to {node.name}.{node.attr} is not allowed: expressions cannot change data"
-        )
+        raise _forbidden(f"assigning to {node.name}.{node.attr} is not allowed: expressions cannot change data")
     if (
         isinstance(node, nodes.Name)
         and node.ctx == "load"
@@ -722,9 +690,7 @@ def _check_node(node: nodes.Node, names: frozenset[str]) -> None:
         raise _forbidden(f"{node.name!r} is not available in flow expressions")
     if isinstance(node, nodes.Filter) and node.name not in _ENV.filters:
         if node.name in _REMOVED_FILTERS:
-            raise _forbidden(
-                f"the filter {node.name!r} is not available: {_REMOVED_FILTERS[node.name]}"
-            )
+            raise _forbidden(f"the filter {node.name!r} is not available: {_REMOVED_FILTERS[node.name]}")
         raise errors.ExpressionError(
             f"unknown filter {node.name!r}; see docs/reference/expressions.md",
             code="expression.syntax",
@@ -762,9 +728,7 @@ def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
     if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
         return None
     parts = [
-        part
-        for part in tree.body[0].nodes
-        if not (isinstance(part, nodes.TemplateData) and not part.data.strip())
+        part for part in tree.body[0].nodes if not (isinstance(part, nodes.TemplateData) and not part.data.strip())
     ]
     if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
         return parts[0]
@@ -819,9 +783,7 @@ class Template:
         self.where = where
 
     @classmethod
-    def compile(
-        cls, value: object, *, where: str = "", extra_names: frozenset[str] = frozenset()
-    ) -> Template:
+    def compile(cls, value: object, *, where: str = "", extra_names: frozenset[str] = frozenset()) -> Template:
         """Compile every string inside `value` (dict keys stay literal).
 
         Args:

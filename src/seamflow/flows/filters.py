@@ -80,9 +80,7 @@ _ROUNDING: Final = {
 }
 _CURRENCY = re.compile(r"[\s¥￥$€£元]|RMB|CNY|USD", re.IGNORECASE)
 _AMOUNT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
-_NAIVE = re.compile(
-    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?"
-)
+_NAIVE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?")
 _CHINESE_UNITS: Final = (("年", "-"), ("月", "-"), ("日", " "), ("时", ":"), ("点", ":"))
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,9 +130,7 @@ def _to_decimal(value: object) -> Decimal:
     if isinstance(value, str):
         text = _CURRENCY.sub("", value)
         if len(text) > MAX_INT_DIGITS or not _AMOUNT.fullmatch(text):
-            raise _value_error(
-                f"{errors.redact(value)} is not an amount", "digits with an optional '.' and ','"
-            )
+            raise _value_error(f"{errors.redact(value)} is not an amount", "digits with an optional '.' and ','")
         value = Decimal(text.replace(",", ""))
     result = Decimal(value)
     if not result.is_finite():
@@ -297,9 +293,7 @@ def hash_text(value: object, algorithm: str = "sha256") -> str:
     `algorithm` is one of md5, sha1, sha256, sha512.
     """
     if algorithm not in ("md5", "sha1", "sha256", "sha512"):
-        raise _value_error(
-            f"unknown algorithm {errors.redact(algorithm)}", "md5, sha1, sha256 or sha512"
-        )
+        raise _value_error(f"unknown algorithm {errors.redact(algorithm)}", "md5, sha1, sha256 or sha512")
     return hashlib.new(algorithm, _text(value).encode()).hexdigest()
 
 
@@ -329,9 +323,7 @@ def _zone_names() -> frozenset[str]:
 
 def _zone(name: object) -> zoneinfo.ZoneInfo:
     if not isinstance(name, str) or name not in _zone_names():
-        raise _value_error(
-            f"unknown time zone {errors.redact(name)}", "an IANA name such as Asia/Shanghai"
-        )
+        raise _value_error(f"unknown time zone {errors.redact(name)}", "an IANA name such as Asia/Shanghai")
     return zoneinfo.ZoneInfo(name)
 
 
@@ -495,14 +487,10 @@ def wordwrap(
 ) -> str:
     """Jinja's `wordwrap`, refused when the wrap string could multiply the text."""
     check_text_length(len(str(s)) * (1 + len(str(wrapstring or "\n"))))
-    return filters.do_wordwrap(
-        environment, s, width, break_long_words, wrapstring, break_on_hyphens
-    )
+    return filters.do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
 
 
-def batch(
-    value: Iterable[object], linecount: int, fill_with: object = None
-) -> Iterator[list[object]]:
+def batch(value: Iterable[object], linecount: int, fill_with: object = None) -> Iterator[list[object]]:
     """Jinja's `batch` (lists of `linecount` items), with `linecount` bounded."""
     if not 1 <= linecount <= MAX_ITEMS:
         raise limit_error(f"batch size must be from 1 to {MAX_ITEMS}")

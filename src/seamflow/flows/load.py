@@ -136,9 +136,7 @@ class _FlowLoader(yaml.SafeLoader):
         event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
         if isinstance(event, yaml.AliasEvent):
             # Refusing aliases outright rules out "billion laughs" expansion.
-            raise _Refusal(
-                event.start_mark, "aliases (*name) are not allowed", "each value written out"
-            )
+            raise _Refusal(event.start_mark, "aliases (*name) are not allowed", "each value written out")
         if self._depth >= MAX_DEPTH:
             raise _Refusal(event.start_mark, "nesting is too deep", f"at most {MAX_DEPTH} levels")
         self._depth += 1
@@ -237,9 +235,7 @@ def _decode(text: str | bytes, filename: str) -> str:
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     if len(raw) > MAX_FILE_BYTES:
         size = f"the file has {len(raw):,} bytes"
-        raise errors.FlowInvalid(
-            [Problem(Location(filename), size, "at most 1 MiB (1,048,576 bytes)")]
-        )
+        raise errors.FlowInvalid([Problem(Location(filename), size, "at most 1 MiB (1,048,576 bytes)")])
     if isinstance(text, str):
         return text
     try:
@@ -250,9 +246,7 @@ def _decode(text: str | bytes, filename: str) -> str:
         column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
         where = Location(filename, line, column)
         problem = f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})"
-        raise errors.FlowInvalid(
-            [Problem(where, problem, "UTF-8 text; save the file as UTF-8")]
-        ) from None
+        raise errors.FlowInvalid([Problem(where, problem, "UTF-8 text; save the file as UTF-8")]) from None
 
 
 def _spot(filename: str, position: tuple[int, int] | None) -> Location:
@@ -307,15 +301,12 @@ def parse_yaml(text: str | bytes, filename: str) -> tuple[Json, SourceMap]:
 
 
 _PATTERNS = {
-    r"^[a-z][a-z0-9_]{0,62}$": "a lowercase letter, then lowercase letters, digits or _ "
-    "(at most 63 characters)",
+    r"^[a-z][a-z0-9_]{0,62}$": "a lowercase letter, then lowercase letters, digits or _ (at most 63 characters)",
     r"^[a-z0-9][a-z0-9_.-]{0,99}$": "a flow id: lowercase letters, digits, _ . - "
     "(at most 100 characters), e.g. contract-signed-to-erp",
     r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$": "connection.action, e.g. erp.create_sales_order",
-    r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$": "a URL path of letters, digits, _ . / -, "
-    "e.g. crm/contracts",
-    r"^[A-Za-z0-9_.:-]{1,100}$": "a signal name of letters, digits, _ . : - "
-    "(at most 100 characters)",
+    r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$": "a URL path of letters, digits, _ . / -, e.g. crm/contracts",
+    r"^[A-Za-z0-9_.:-]{1,100}$": "a signal name of letters, digits, _ . : - (at most 100 characters)",
 }
 _EXPECTED = {
     "int": "an integer",
@@ -415,9 +406,7 @@ def _describe(target: _Target) -> str | None:
     type_name = getattr(annotation, "__name__", "")
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         type_name = "model"
-    return _EXPECTED.get(type_name) or _EXPECTED.get(
-        getattr(get_origin(annotation), "__name__", "")
-    )
+    return _EXPECTED.get(type_name) or _EXPECTED.get(getattr(get_origin(annotation), "__name__", ""))
 
 
 def _found(value: object) -> str:
@@ -466,9 +455,7 @@ def _problem_of(detail: ErrorDetails, source_map: SourceMap) -> Problem:
         known = list(_fields_by_key(target.model)) if target.model else []
         hint = suggest(str(path[-1]), known)
         expected = None if hint else "one of: " + ", ".join(known)
-        return Problem(
-            source_map.locate(path, at_key=True), f"unknown field {path[-1]!r}{hint}", expected
-        )
+        return Problem(source_map.locate(path, at_key=True), f"unknown field {path[-1]!r}{hint}", expected)
     if kind == "step_kind":
         return _step_kind_problem(detail, source_map, path)
     if kind == "value_error":
@@ -526,9 +513,7 @@ def read_source(path: Path) -> bytes:
         with path.open("rb") as file:
             return file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise errors.FlowInvalid(
-            [Problem(Location(str(path)), f"cannot read the file: {exc.strerror}")]
-        ) from exc
+        raise errors.FlowInvalid([Problem(Location(str(path)), f"cannot read the file: {exc.strerror}")]) from exc
 
 
 def load_flow_file(path: Path) -> tuple[spec.Flow, SourceMap]:
@@ -574,9 +559,7 @@ def _connection_problems(name: str, config: Json, source_map: SourceMap) -> list
     return problems
 
 
-def load_connections_text(
-    text: str | bytes, filename: str
-) -> tuple[dict[str, dict[str, Json]], SourceMap]:
+def load_connections_text(text: str | bytes, filename: str) -> tuple[dict[str, dict[str, Json]], SourceMap]:
     """Read `connections.yaml`: connection name -> `{connector: kind, ...settings}`.
 
     Returns:
@@ -590,12 +573,8 @@ def load_connections_text(
         return {}, source_map
     if not isinstance(data, dict):
         found = f"got {errors.redact(data)}"
-        raise errors.FlowInvalid(
-            [Problem(source_map.locate(()), found, "a mapping of connection names")]
-        )
-    problems = [
-        p for name, config in data.items() for p in _connection_problems(name, config, source_map)
-    ]
+        raise errors.FlowInvalid([Problem(source_map.locate(()), found, "a mapping of connection names")])
+    problems = [p for name, config in data.items() for p in _connection_problems(name, config, source_map)]
     if problems:
         raise errors.FlowInvalid(problems)
     return {name: config for name, config in data.items() if isinstance(config, dict)}, source_map

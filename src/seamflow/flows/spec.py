@@ -123,9 +123,7 @@ class Retry(_Model):
 class SignatureSpec(_Model):
     """HMAC-SHA256 signature of the raw request body, checked before an event is accepted."""
 
-    secret: str = Field(
-        description="template resolving to the shared secret, e.g. {{ secrets.crm }}"
-    )
+    secret: str = Field(description="template resolving to the shared secret, e.g. {{ secrets.crm }}")
     header: str = "X-Signature"
     prefix: str = Field("", description="text before the hex digest, e.g. 'sha256='")
 
@@ -151,9 +149,7 @@ class ScheduleTrigger(_Model):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None and not croniter.is_valid(value):
-            raise ValueError(
-                "expected a cron expression such as '0 9 * * 1-5' (minute hour day month weekday)"
-            )
+            raise ValueError("expected a cron expression such as '0 9 * * 1-5' (minute hour day month weekday)")
         return value
 
     @field_validator("timezone")
@@ -194,9 +190,7 @@ class Trigger(_Model):
     def _exactly_one(self) -> Trigger:
         given = [k for k in ("webhook", "schedule", "manual") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"give exactly one trigger of webhook, schedule, manual; got {given or 'none'}"
-            )
+            raise ValueError(f"give exactly one trigger of webhook, schedule, manual; got {given or 'none'}")
         return self
 
     @property
@@ -209,9 +203,7 @@ class _StepBase(_Model):
     id: str = Field(pattern=_ID, description="unique within the flow; outputs are `steps.<id>`")
     retry: Retry | None = None
     timeout: Duration | None = None
-    idempotency_key: str | None = Field(
-        None, description="template; default run + step + iteration"
-    )
+    idempotency_key: str | None = Field(None, description="template; default run + step + iteration")
     on_error: OnError | None = Field(None, description="default: the flow's on_error")
 
 

@@ -87,9 +87,7 @@ def _dig(data: object, path: tuple[str, ...]) -> object:
     return data
 
 
-def _children(
-    step: dict[str, Json], here: load.JsonPath
-) -> Iterator[tuple[list[Json], load.JsonPath]]:
+def _children(step: dict[str, Json], here: load.JsonPath) -> Iterator[tuple[list[Json], load.JsonPath]]:
     for key in _CHILDREN.get(spec.step_kind(step) or "", ()):
         nested = step.get(key)
         if isinstance(nested, list):
@@ -118,12 +116,8 @@ class _FlowChecker:
         self.defined: dict[str, load.JsonPath] = {}
         self.is_sync = False
 
-    def add(
-        self, path: load.JsonPath, problem: str, expected: str | None, *, at_key: bool = False
-    ) -> None:
-        self.problems.append(
-            Problem(self.source_map.locate(path, at_key=at_key), problem, expected)
-        )
+    def add(self, path: load.JsonPath, problem: str, expected: str | None, *, at_key: bool = False) -> None:
+        self.problems.append(Problem(self.source_map.locate(path, at_key=at_key), problem, expected))
 
     def check(self, flow: dict[str, Json]) -> list[Problem]:
         steps = flow.get("steps")
@@ -201,9 +195,7 @@ class _FlowChecker:
         for nested, nested_path in _children(step, here):
             self.check_steps(nested, nested_path, visible | _own_id(step), inner)
 
-    def templates(
-        self, value: object, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]
-    ) -> None:
+    def templates(self, value: object, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]) -> None:
         """Compile every string in `value` and check the steps its expressions reference."""
         if isinstance(value, dict):
             for key, item in value.items():
@@ -214,9 +206,7 @@ class _FlowChecker:
         elif isinstance(value, str):
             self.template(value, path, visible, names)
 
-    def template(
-        self, text: str, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]
-    ) -> None:
+    def template(self, text: str, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]) -> None:
         try:
             # No `where`: the problem carries the position and path already.
             compiled = Template.compile(text, extra_names=names)
@@ -252,9 +242,7 @@ class _FlowChecker:
         if connection is None:
             known = sorted(self.connections)
             expected = f"a connection of connections.yaml: {_listed(known)}" if known else None
-            problem = (
-                f"unknown connection {connection_name!r}{load.suggest(connection_name, known)}"
-            )
+            problem = f"unknown connection {connection_name!r}{load.suggest(connection_name, known)}"
             self.add(
                 (*here, "action"),
                 problem,
@@ -281,13 +269,10 @@ class _FlowChecker:
         keys = {key: name for name, info in fields.items() for key in {name, info.alias or name}}
         given_names = {keys[key] for key in given if key in keys}
         missing = [
-            info.alias or name
-            for name, info in fields.items()
-            if info.is_required() and name not in given_names
+            info.alias or name for name, info in fields.items() if info.is_required() and name not in given_names
         ]
         inputs = ", ".join(
-            (info.alias or name) + (" (required)" if info.is_required() else "")
-            for name, info in fields.items()
+            (info.alias or name) + (" (required)" if info.is_required() else "") for name, info in fields.items()
         )
         if missing:
             plural = "s" if len(missing) > 1 else ""
@@ -314,17 +299,13 @@ class _FlowChecker:
             self.add(
                 path,
                 problem,
-                f"the id of a flow of this project: {_listed(known)}"
-                if known
-                else "the id of a flow of this project",
+                f"the id of a flow of this project: {_listed(known)}" if known else "the id of a flow of this project",
             )
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
     unique = list(dict.fromkeys(problems))
-    return sorted(
-        unique, key=lambda p: (p.where.file or "", p.where.line or 0, p.where.column or 0)
-    )
+    return sorted(unique, key=lambda p: (p.where.file or "", p.where.line or 0, p.where.column or 0))
 
 
 def validate_flow(
@@ -384,9 +365,7 @@ def _connection_infos(
         if connector is None:
             where = source_map.locate((name, "connector"))
             found = f"unknown connector {errors.redact(kind)}{load.suggest(kind, sorted(kinds))}"
-            problems.append(
-                Problem(where, found, f"an installed connector: {_listed(sorted(kinds))}")
-            )
+            problems.append(Problem(where, found, f"an installed connector: {_listed(sorted(kinds))}"))
         else:
             infos[name] = ConnectionInfo(name, kind, connector.actions)
     return infos, problems
@@ -394,11 +373,7 @@ def _connection_infos(
 
 def _read_flows(flows_dir: Path) -> tuple[list[_Document], list[Problem]]:
     if not flows_dir.is_dir():
-        return [], [
-            Problem(
-                errors.Location(str(flows_dir)), "not a directory", "the folder of the flow files"
-            )
-        ]
+        return [], [Problem(errors.Location(str(flows_dir)), "not a directory", "the folder of the flow files")]
     documents, problems = [], []
     paths = sorted({*flows_dir.rglob("*.yaml"), *flows_dir.rglob("*.yml")})
     for path in paths:
@@ -412,18 +387,14 @@ def _read_flows(flows_dir: Path) -> tuple[list[_Document], list[Problem]]:
     return documents, problems
 
 
-def _claim(
-    claimed: dict[str, errors.Location], key: object, where: errors.Location, what: str
-) -> Problem | None:
+def _claim(claimed: dict[str, errors.Location], key: object, where: errors.Location, what: str) -> Problem | None:
     """Claim `key` for one file; a second claim is a problem pointing at the first."""
     if not isinstance(key, str):
         return None
     first = claimed.setdefault(key, where)
     if first is where:
         return None
-    return Problem(
-        where, f"{what} {key!r} is already used at {first}", f"a {what} used by one flow only"
-    )
+    return Problem(where, f"{what} {key!r} is already used at {first}", f"a {what} used by one flow only")
 
 
 def _project_problems(documents: list[_Document]) -> list[Problem]:
@@ -483,9 +454,7 @@ def validate_project(
     for document in documents:
         filename = document.source_map.file
         try:
-            flow = validate_flow(
-                document.data, document.source_map, filename, connections=infos, flow_ids=flow_ids
-            )
+            flow = validate_flow(document.data, document.source_map, filename, connections=infos, flow_ids=flow_ids)
         except errors.FlowInvalid as exc:
             problems += exc.problems
             continue

@@ -243,7 +243,8 @@ class SqlStore:
                 now,
             ),
         )
-        log: list[tuple[Any, ...]] = [(now, f"step.{entry.status.value}", record.flow_id, record.run_id, entry.path, None, None, None)]
+        kind = f"step.{entry.status.value}"
+        log: list[tuple[Any, ...]] = [(now, kind, record.flow_id, record.run_id, entry.path, None, None, None)]
         if record.emit is not None:
             e = record.emit
             objects, attributes = codec.dumps_text(e.objects), codec.dumps_text(e.attributes)

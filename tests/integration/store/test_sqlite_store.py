@@ -32,7 +32,8 @@ def test_migrating_from_empty_gives_the_declared_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     assert schema.migrate(conn, "sqlite") == schema.latest_version("sqlite")
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"events", "runs", "journal", "timers", "waits", "pending_signals", "schedules", "blobs", "event_log"} <= tables
+    expected = {"events", "runs", "journal", "timers", "waits", "pending_signals", "schedules", "blobs", "event_log"}
+    assert expected <= tables
     assert schema.migrate(conn, "sqlite") == schema.latest_version("sqlite"), "migrating twice changes nothing"
 
 
