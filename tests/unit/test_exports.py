@@ -40,6 +40,7 @@ EXPORTS = {
         "Pool",
         "load_env",
         "load_secrets",
+        "metrics",
         "next_tick",
     },
     "seamflow.flows": {"CompiledFlow", "CompiledStep", "compile_flow", "expressions", "load", "spec", "validate"},

@@ -130,6 +130,7 @@ def _health_routes(app: FastAPI, eng: engine.Engine) -> None:
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
         """Prometheus metrics."""
+        engine.metrics.QUEUE_DEPTH.set(eng.queue_depth)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from seamflow.engine import metrics
 from seamflow.engine.catalog import Catalog, FlowSource
 from seamflow.engine.connections import Pool, load_env, load_secrets
 from seamflow.engine.executor import Executor
@@ -18,5 +19,6 @@ __all__ = [
     "Pool",
     "load_env",
     "load_secrets",
+    "metrics",
     "next_tick",
 ]

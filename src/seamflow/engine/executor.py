@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from seamflow import clock, errors, store
+from seamflow.engine import metrics
 from seamflow.engine.backoff import DEFAULT_RETRY, retry_delay
 from seamflow.engine.connections import Pool
 from seamflow.flows import CompiledFlow, CompiledStep, spec
@@ -344,6 +345,9 @@ class Executor:
             finish = store.RunFinish(store.RunStatus.COMPLETED, entry.output)
         record = store.StepRecord(walk.state.run_id, walk.state.flow_id, entry, finish=finish, **consequences)
         woken = await self._db.record_step(record)
+        metrics.STEP_SECONDS.labels(walk.state.flow_id, step.kind, status.value).observe(
+            (entry.finished - started).total_seconds()
+        )
         if finish is not None:
             walk.finished = finish.status
         if woken:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["DEAD_LETTERS", "EVENTS_ACCEPTED", "QUEUE_DEPTH", "RUNS_FINISHED", "RUNS_STARTED", "RUN_SECONDS"]
+__all__ = [
+    "DEAD_LETTERS",
+    "EVENTS_ACCEPTED",
+    "QUEUE_DEPTH",
+    "RUNS_FINISHED",
+    "RUNS_STARTED",
+    "RUN_SECONDS",
+    "STEP_SECONDS",
+]
 
 EVENTS_ACCEPTED = Counter("seamflow_events_accepted_total", "Events accepted (committed)", ["flow", "duplicate"])
 RUNS_STARTED = Counter("seamflow_runs_started_total", "Run executions started or continued", ["flow"])
@@ -14,6 +22,12 @@ RUN_SECONDS = Histogram(
     "Time of one execution of a run until it finished or parked",
     ["flow"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+STEP_SECONDS = Histogram(
+    "seamflow_step_seconds",
+    "Time of one step attempt, from start to its journal record",
+    ["flow", "kind", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 QUEUE_DEPTH = Gauge("seamflow_queue_depth", "Runnable runs waiting for a worker in this process")
 DEAD_LETTERS = Counter("seamflow_dead_letters_total", "Runs parked as dead letters", ["flow"])
