@@ -17,269 +17,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import platform
-import resource
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-PYTHON = VENV_BIN / "python"
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-STAMP = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
-
-FLOW = """\
-id: bench-forward
-trigger:
-  webhook:
-    path: orders
-    dedupe_key: "{{ event.body.order_no }}"
-steps:
-  - id: order
-    transform:
-      number: "{{ event.body.order_no }}"
-      amount_cents: "{{ event.body.amount | cents }}"
-      customer: "{{ event.body.customer }}"
-      sent_ns: "{{ event.body.sent_ns }}"
-  - id: post
-    action: sink.post
-    with:
-      path: /orders
-      json: "{{ steps.order }}"
-    retry: {attempts: 20, backoff: exponential, initial_delay: 100ms, max_delay: 1s}
-on_error: dead_letter
-"""
-
-CONNECTIONS = """\
-sink:
-  connector: http
-  base_url: {url}
-  timeout: 5s
-"""
-
-
-# -- processes ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Proc:
-    """A process under test: its memory and CPU as /proc shows them."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    url: str
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def status_kb(self, field_name: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-        return 0
-
-    def rss_mb(self) -> float:
-        return round(self.status_kb("VmRSS") / 1024, 1)
-
-    def peak_rss_mb(self) -> float:
-        return round(self.status_kb("VmHWM") / 1024, 1)
-
-    def reset_peak_rss(self) -> bool:
-        """Reset VmHWM to the current RSS (Linux `clear_refs` 5), so each level has its own peak."""
-        try:
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
-        except OSError:
-            return False
-        return True
-
-    def cpu_s(self) -> float:
-        """User + system CPU time of all the process's threads so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
-
-    def main_thread_sched_s(self) -> tuple[float, float]:
-        """Seconds the main (event-loop) thread ran on a CPU and waited runnable for one."""
-        run_ns, wait_ns, _ = Path(f"/proc/{self.pid}/task/{self.pid}/schedstat").read_text().split()
-        return int(run_ns) / 1e9, int(wait_ns) / 1e9
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-
-def machine_busy_s() -> float:
-    """CPU time all processes of the machine used so far (every core, from /proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / TICKS_PER_S
-
-
-def wait_for_quiet(threshold_pct: float, max_wait_s: float) -> dict[str, float]:
-    """Wait until the whole machine used under `threshold_pct` of a core for 3 s in a row (our
-    processes are idle between levels, so what is measured is other people's work)."""
-    started = time.monotonic()
-    calm = 0
-    busy = 0.0
-    while time.monotonic() - started < max_wait_s:
-        before = machine_busy_s()
-        time.sleep(1)
-        busy = 100 * (machine_busy_s() - before)
-        calm = calm + 1 if busy < threshold_pct else 0
-        if calm >= 3:
-            break
-    return {"waited_s": round(time.monotonic() - started, 1), "machine_busy_percent": round(busy)}
-
-
-def http_json(url: str, *, method: str = "GET", timeout_s: float = 30) -> Any:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-        return json.loads(answer.read())
-
-
-def wait_ready(proc: Proc, log: Path, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError):
-            http_json(proc.url + "/health", timeout_s=1)
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{proc.name} not ready in {timeout_s}s:\n{log.read_text()[-3000:]}")
-
-
-def start_sink(workdir: Path) -> Proc:
-    log = (workdir / "sink.log").open("wb")
-    popen = subprocess.Popen([PYTHON, HERE / "sink.py", "--port", "0"], stdout=subprocess.PIPE, stderr=log)
-    assert popen.stdout is not None
-    line = popen.stdout.readline().decode()
-    if not line.startswith("SINK_URL "):
-        raise RuntimeError(f"the sink did not start: {line!r}")
-    return Proc("sink", popen, line.split()[1])
-
-
-def start_seamflow(workdir: Path, sink_url: str, extra_env: dict[str, str]) -> tuple[Proc, Path]:
-    project = workdir / "project"
-    (project / "flows").mkdir(parents=True)
-    (project / "flows" / "forward.yaml").write_text(FLOW, encoding="utf-8")
-    (project / "connections.yaml").write_text(CONNECTIONS.format(url=sink_url), encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "SEAMFLOW_DURABILITY"}  # the default: full
-    env.update(extra_env)
-    log_path = project / "serve.log"
-    popen = subprocess.Popen(
-        [VENV_BIN / "seamflow", "serve", "--project", project, "--port", str(port), "--log-level", "warning"],
-        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-    )  # fmt: skip
-    proc = Proc("seamflow", popen, f"http://127.0.0.1:{port}")
-    wait_ready(proc, log_path)
-    return proc, project / ".seamflow" / "seamflow.db"
-
-
-def start_bare(workdir: Path, sink_url: str) -> Proc:
-    port = free_port()
-    log_path = workdir / "bare.log"
-    popen = subprocess.Popen(
-        [PYTHON, HERE / "bare_forwarder.py", "--port", str(port), "--sink", sink_url],
-        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
-    )  # fmt: skip
-    proc = Proc("bare", popen, f"http://127.0.0.1:{port}")
-    wait_ready(proc, log_path)
-    return proc
+from processes import (
+    HERE,
+    ROOT,
+    STAMP,
+    Proc,
+    RssSampler,
+    http_json,
+    machine_busy_s,
+    rss_trend,
+    run_wrk,
+    start_bare,
+    start_seamflow,
+    start_sink,
+    wait_for_quiet,
+)
+from pyspy import profile_under_load
 
 
 # -- measuring ---------------------------------------------------------------------------
-class RssSampler:
-    """Samples a process's RSS in a thread while a level runs."""
-
-    def __init__(self, proc: Proc, every_s: float = 0.5) -> None:
-        self.proc, self.every_s = proc, every_s
-        self.samples: list[tuple[float, float]] = []  # (s since start, MB)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        start = time.monotonic()
-        while not self._stop.is_set():
-            with contextlib.suppress(OSError):
-                self.samples.append((round(time.monotonic() - start, 2), self.proc.rss_mb()))
-            self._stop.wait(self.every_s)
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[RssSampler]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join()
-
-
-def rss_trend(samples: list[tuple[float, float]], skip_s: float) -> dict[str, Any]:
-    """Start/end/max RSS and the least-squares slope after the warm-up: flat or growing."""
-    kept = [(t, m) for t, m in samples if t >= skip_s] or samples
-    if len(kept) < 2:
-        return {"samples": samples}
-    n = len(kept)
-    mean_t = sum(t for t, _ in kept) / n
-    mean_m = sum(m for _, m in kept) / n
-    var = sum((t - mean_t) ** 2 for t, _ in kept) or 1.0
-    slope = sum((t - mean_t) * (m - mean_m) for t, m in kept) / var
-    grown = kept[-1][1] - kept[0][1]
-    return {
-        "start_mb": kept[0][1],
-        "end_mb": kept[-1][1],
-        "max_mb": max(m for _, m in kept),
-        "slope_mb_per_min": round(slope * 60, 1),
-        "verdict": "growing" if grown > max(5.0, 0.05 * kept[0][1]) else "flat",
-        "samples": samples,
-    }
-
-
-def run_wrk(url: str, concurrency: int, seconds: float, prefix: str) -> tuple[dict[str, Any], float]:
-    """Run wrk as a child process; return its WRK_JSON summary and its CPU seconds."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    command = [
-        "wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s",
-        "-s", str(HERE / "webhook.lua"), url + "/hooks/orders", "--", prefix,
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    for line in done.stdout.splitlines():
-        if line.startswith("WRK_JSON "):
-            return json.loads(line.removeprefix("WRK_JSON ")), cpu
-    raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
-
-
 def wait_for_effects(sink: Proc, expected: int, *, stall_s: float = 15) -> tuple[int, float]:
     """Wait until the sink saw `expected` effects or stopped making progress; return count and wait."""
     start = time.monotonic()
@@ -304,6 +75,18 @@ def settled_db_runs(db_path: Path, prefix: str, timeout_s: float = 30) -> dict[s
         if not (runs.get("queued") or runs.get("running")) or time.monotonic() > deadline:
             return runs
         time.sleep(0.1)
+
+
+def wait_until_idle(sink: Proc, quiet_s: float = 1.0, timeout_s: float = 60) -> None:
+    """Wait until no effect arrived at the sink for `quiet_s` (runs accepted earlier finished)."""
+    deadline = time.monotonic() + timeout_s
+    last = http_json(sink.url + "/_bench/count")["count"]
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        count = http_json(sink.url + "/_bench/count")["count"]
+        if count == last:
+            return
+        last = count
 
 
 def db_runs(db_path: Path, prefix: str) -> dict[str, int]:
@@ -336,6 +119,7 @@ class Level:
 
 def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Namespace, db_path: Path | None) -> Level:
     prefix = f"{proc.name}-c{concurrency}-{secrets.token_hex(3)}"
+    wait_until_idle(sink)
     quiet = wait_for_quiet(args.quiet_below, args.quiet_wait) if args.quiet_wait else None
     http_json(sink.url + "/_bench/reset", method="POST")
     has_peak_reset = proc.reset_peak_rss()
@@ -385,7 +169,7 @@ def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Names
         "error_sample": wrk["error_sample"],
         "effects_at_sink": effects,
         "duplicate_effects": counts["duplicates"],
-        "missing_effects": max(0, accepted - effects),
+        "missing_effects": max(0, accepted - effects),  # answered 202 by the server, no effect
         "drain_after_load_s": round(drain_s, 2),
         "cpu_percent_of_one_core": cpu,
         "server_main_thread_percent": loop_thread,
@@ -396,6 +180,9 @@ def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Names
         runs = settled_db_runs(db_path, prefix)
         level.details["db_runs"] = runs
         level.errors += sum(v for k, v in runs.items() if k != "completed")
+    # wrk does not count the answers of its last requests in flight; their runs finish too
+    wait_until_idle(sink, quiet_s=0.5)
+    level.details["effects_at_sink_final"] = http_json(sink.url + "/_bench/count")["count"]
     return level
 
 
@@ -428,8 +215,8 @@ async def _post_big_events(url: str, count: int, concurrency: int, size: int, pr
 
 def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_path: Path | None) -> dict[str, Any]:
     prefix = f"{proc.name}-big-{secrets.token_hex(3)}"
+    wait_until_idle(sink)
     http_json(sink.url + "/_bench/reset", method="POST")
-    time.sleep(1)
     before = proc.rss_mb()
     proc.reset_peak_rss()
     with RssSampler(proc, every_s=0.25).running() as sampler:
@@ -447,6 +234,7 @@ def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_pat
         "concurrency": 16,
         "statuses": statuses,
         "effects_at_sink": effects,
+        "duplicate_effects": http_json(sink.url + "/_bench/count")["duplicates"],
         "events_per_s": round(args.big_events / (sent_s + drain_s), 1),
         "rss_before_mb": before,
         "rss_after_mb": after,
@@ -457,70 +245,6 @@ def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_pat
     if db_path is not None:
         result["db_runs"] = settled_db_runs(db_path, prefix)
     return result
-
-
-# -- profiling ---------------------------------------------------------------------------
-def profile_under_load(proc: Proc, seconds: float, concurrency: int, out: Path, stamp: str) -> dict[str, Any]:
-    """Run py-spy on the server under wrk load: a flamegraph (svg) and collapsed stacks (txt)."""
-    spy = VENV_BIN / "py-spy"
-    if not spy.exists():
-        return {"skipped": "py-spy is not installed: .venv/bin/pip install py-spy"}
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"flamegraph": out / f"profile-{proc.name}-c{concurrency}-{stamp}.svg",
-             "raw": out / f"profile-{proc.name}-c{concurrency}-{stamp}.txt"}  # fmt: skip
-    load = threading.Thread(
-        target=run_wrk,
-        args=(proc.url, concurrency, 2 * seconds + 4, f"{proc.name}-prof-{secrets.token_hex(3)}"),
-    )
-    load.start()
-    time.sleep(2)
-    for fmt, path in files.items():
-        subprocess.run(
-            [spy, "record", "-p", str(proc.pid), "-d", f"{seconds:g}", "-r", "250", "--threads", "--nonblocking",
-             "-f", fmt, "-o", path],
-            check=True, capture_output=True,
-        )  # fmt: skip
-    load.join()
-    return {
-        "concurrency": concurrency,
-        "seconds": seconds,
-        **{k: os.path.relpath(v, ROOT) for k, v in files.items()},
-        "summary": summarize_profile(files["raw"]),
-    }
-
-
-def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
-    """Per-thread sample shares and the top functions, self and inclusive, from py-spy's raw stacks.
-
-    Percentages are of all samples of the thread (py-spy skips idle stacks, so they are
-    shares of the thread's busy time; the main thread runs the event loop).
-    """
-    threads: dict[str, int] = {}
-    own: dict[tuple[str, str], int] = {}
-    within: dict[tuple[str, str], int] = {}
-    for line in raw.read_text(encoding="utf-8").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        frames = stack.split(";")
-        thread = frames[0].split(": ", 1)[-1]
-        count = int(count_text)
-        threads[thread] = threads.get(thread, 0) + count
-        names = [f.rsplit(":", 1)[0] + ")" if "(" in f else f for f in frames[1:]]
-        if names:
-            own[thread, names[-1]] = own.get((thread, names[-1]), 0) + count
-        for name in set(names):
-            within[thread, name] = within.get((thread, name), 0) + count
-
-    def ranked(table: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
-        rows = sorted(table.items(), key=lambda kv: -kv[1])[:top]
-        return [{"thread": t, "function": f, "percent": round(100 * n / threads[t], 1)} for (t, f), n in rows]
-
-    total = sum(threads.values()) or 1
-    return {
-        "samples": total,
-        "thread_percent": {t: round(100 * n / total, 1) for t, n in threads.items()},
-        "self": ranked(own),
-        "inclusive": ranked(within),
-    }
 
 
 # -- report ------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ EXPORTS = {
         "next_tick",
     },
     "seamflow.flows": {"CompiledFlow", "CompiledStep", "compile_flow", "expressions", "load", "spec", "validate"},
-    "seamflow.api": {"WebhookLimits", "create_app", "hash_token"},
+    "seamflow.api": {"SeamflowApp", "WebhookLimits", "create_app", "hash_token"},
     "seamflow.cli": {"main"},
 }
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from seamflow.api.app import WebhookLimits, create_app, hash_token
+from seamflow.api.app import SeamflowApp, WebhookLimits, create_app, hash_token
 
-__all__ = ["WebhookLimits", "create_app", "hash_token"]
+__all__ = ["SeamflowApp", "WebhookLimits", "create_app", "hash_token"]

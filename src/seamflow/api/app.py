@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,14 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from seamflow import codec, engine, errors, store
 from seamflow.api.problems import problem, problem_from_error
-from seamflow.api.webhooks import WebhookLimits, handle_webhook
+from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
 from seamflow.ids import Json, RunId
 
-__all__ = ["WebhookLimits", "create_app", "hash_token"]
+__all__ = ["SeamflowApp", "WebhookLimits", "create_app", "hash_token"]
+
+log = logging.getLogger("seamflow.api")
 
 
 _DEFAULT_LIMITS = WebhookLimits()
@@ -57,7 +60,7 @@ def create_app(
     limits: WebhookLimits = _DEFAULT_LIMITS,
     context: Mapping[str, object],
     manage_engine: bool = True,
-) -> FastAPI:
+) -> SeamflowApp:
     """Build the ASGI app around a started (or, with `manage_engine`, lifespan-started) engine."""
 
     @asynccontextmanager
@@ -89,13 +92,38 @@ def create_app(
     async def webhook(request: Request) -> Response:
         return await handle_webhook(request, eng, limits, context)
 
-    app.router.routes.append(Route("/hooks/{path:path}", webhook, methods=["POST"], include_in_schema=False))
     _install_error_handlers(app)
     api = [Depends(require_token)]
     _health_routes(app, eng)
     _flow_routes(app, eng, api, context)
     _run_routes(app, eng, api)
-    return app
+    return SeamflowApp(app, webhook)
+
+
+class SeamflowApp:
+    """The ASGI app: webhooks are answered directly, everything else by the FastAPI app.
+
+    Webhooks are the hot path (one per event), so they skip FastAPI's routing, dependency
+    and middleware layers; the REST API keeps them.
+    """
+
+    def __init__(self, api: FastAPI, webhook: Callable[[Request], Awaitable[Response]]) -> None:
+        self.api = api
+        self._webhook = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(HOOKS_PREFIX):
+            await self.api(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            response = problem(405, "http.405", "webhooks accept POST only", headers={"Allow": "POST"})
+        else:
+            try:
+                response = await self._webhook(Request(scope, receive))
+            except Exception:  # the server keeps serving; the failure is logged with its request path
+                log.exception("webhook failed", extra={"path": scope["path"]})
+                response = problem(500, "internal", "an unexpected error occurred; see the server log")
+        await response(scope, receive, send)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -19,7 +19,9 @@ from seamflow.api.problems import problem, problem_from_error
 from seamflow.flows import CompiledFlow
 from seamflow.ids import Json
 
-__all__ = ["WebhookLimits", "handle_webhook"]
+__all__ = ["HOOKS_PREFIX", "WebhookLimits", "handle_webhook"]
+
+HOOKS_PREFIX = "/hooks/"
 
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
@@ -37,7 +39,7 @@ async def handle_webhook(
     request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]
 ) -> Response:
     """Accept one webhook request for the flow registered at its path."""
-    path = request.path_params["path"].strip("/")
+    path = request.scope["path"].removeprefix(HOOKS_PREFIX).strip("/")
     flow = eng.catalog.by_path.get(path)
     if flow is None:
         return problem(404, "webhook.unknown_path", f"no flow has the webhook path {errors.redact(path)}")

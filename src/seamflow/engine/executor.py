@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,12 +51,14 @@ class _Walk:
     retries: dict[str, int] = field(default_factory=dict)
     next_attempt: dict[str, int] = field(default_factory=dict)
     finished: store.RunStatus | None = None
+    is_running: bool = False
 
     @classmethod
     def of(cls, state: store.RunState, flow: CompiledFlow, base: Mapping[str, Any]) -> _Walk:
         last = flow.steps[-1]
         is_simple = last.kind in ("action", "transform", "emit", "respond")
         walk = cls(state, flow, dict(base), last.id if is_simple else None)
+        walk.is_running = state.status is store.RunStatus.RUNNING
         for entry in state.journal:  # ordered by time, then attempt
             walk.next_attempt[entry.path] = max(walk.next_attempt.get(entry.path, 1), entry.attempt + 1)
             if entry.status is store.StepStatus.COMPLETED:
@@ -119,6 +122,7 @@ class Executor:
         return store.RunStatus.COMPLETED
 
     async def _commit_finish(self, walk: _Walk, finish: store.RunFinish) -> None:
+        finish = dataclasses.replace(finish, has_parent=walk.state.parent_run_id is not None)
         woken = await self._db.finish_run(walk.state.run_id, walk.state.flow_id, finish)
         walk.finished = finish.status
         self._wake(woken)
@@ -343,7 +347,13 @@ class Executor:
         finish = consequences.pop("finish", None)
         if finish is None and status is store.StepStatus.COMPLETED and path == walk.last_path:
             finish = store.RunFinish(store.RunStatus.COMPLETED, entry.output)
-        record = store.StepRecord(walk.state.run_id, walk.state.flow_id, entry, finish=finish, **consequences)
+        if finish is not None:
+            finish = dataclasses.replace(finish, has_parent=walk.state.parent_run_id is not None)
+        run_status = None if walk.is_running else store.RunStatus.RUNNING
+        walk.is_running = True
+        record = store.StepRecord(
+            walk.state.run_id, walk.state.flow_id, entry, finish=finish, run_status=run_status, **consequences
+        )
         woken = await self._db.record_step(record)
         metrics.STEP_SECONDS.labels(walk.state.flow_id, step.kind, status.value).observe(
             (entry.finished - started).total_seconds()

@@ -35,8 +35,11 @@ class EngineOptions:
 
     workers: int = 64
     """Runs executing at once in this process."""
-    max_queue: int = 5000
-    """Runnable runs waiting for a worker; above this, accepting slows down, then refuses."""
+    max_queue: int = 256
+    """Runnable runs waiting for a worker; above this, accepting slows down, then refuses.
+
+    Small on purpose: a long queue only adds latency (each queued run waits its turn) and
+    memory; a full queue makes senders wait for the answer, then get 503 with Retry-After."""
     accept_wait: timedelta = timedelta(seconds=2)
     """How long accepting waits for room in a full queue before refusing with 503."""
     timer_poll: timedelta = timedelta(milliseconds=50)

@@ -148,6 +148,8 @@ class RunFinish:
     status: RunStatus
     output: Json = None
     error: Json = None
+    has_parent: bool = True
+    """False when the run is known to have no parent, so no `run.finished` wait can exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,8 @@ class StepRecord:
     finish: RunFinish | None = None
     child: NewEvent | None = None
     """A child run to start (a `call` step); the step waits for it."""
+    run_status: RunStatus | None = None
+    """A new status for the run (e.g. `running` at its first step); None leaves it as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,7 @@ class RunState:
     event_body: Json
     received: datetime
     journal: list[JournalEntry]
+    parent_run_id: RunId | None = None
 
 
 @dataclass(frozen=True, slots=True)

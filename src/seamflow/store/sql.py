@@ -104,14 +104,16 @@ class SqlStore:
             data = bytes(row[0])
         return codec.loads(data)
 
+    _LOG_SQL: LiteralString = (
+        "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
     def _log(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-        conn.executemany(
-            self._sql(
-                "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            rows,
-        )
+        if len(rows) == 1:
+            conn.execute(self._sql(self._LOG_SQL), rows[0])
+        else:
+            conn.executemany(self._sql(self._LOG_SQL), rows)
 
     # -- flows -----------------------------------------------------------------------
     async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None:
@@ -140,24 +142,24 @@ class SqlStore:
         return await self._write(lambda conn: self._accept(conn, event))
 
     def _accept(self, conn: Conn, event: NewEvent) -> Accepted:
-        if event.dedupe_key is not None:
+        event_id = EventId(ids.new_id("evt"))
+        run_id = RunId(ids.new_id("run"))
+        now = to_ms(event.received)
+        body = self._pack(conn, event.body, "the event body")
+        inserted = self._x(
+            conn,
+            "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
+            (event_id, event.flow_id, event.trigger, event.dedupe_key, body, now),
+        )
+        if inserted.rowcount == 0:  # the dedupe key was seen: answer with the first run
             row = self._x(
                 conn,
                 "SELECT r.id, e.id FROM events e JOIN runs r ON r.event_id = e.id"
                 " WHERE e.flow_id = ? AND e.dedupe_key = ?",
                 (event.flow_id, event.dedupe_key),
             ).fetchone()
-            if row is not None:
-                return Accepted(RunId(row[0]), EventId(row[1]), is_duplicate=True)
-        event_id = EventId(ids.new_id("evt"))
-        run_id = RunId(ids.new_id("run"))
-        now = to_ms(event.received)
-        body = self._pack(conn, event.body, "the event body")
-        self._x(
-            conn,
-            "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (event_id, event.flow_id, event.trigger, event.dedupe_key, body, now),
-        )
+            return Accepted(RunId(row[0]), EventId(row[1]), is_duplicate=True)
         self._x(
             conn,
             "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
@@ -175,8 +177,8 @@ class SqlStore:
     def _load_run(self, conn: Conn, run_id: RunId) -> RunState:
         row = self._x(
             conn,
-            "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms"
-            " FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
+            "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms,"
+            " r.parent_run_id FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
@@ -211,6 +213,7 @@ class SqlStore:
             event_body=self._unpack(conn, row[5]),
             received=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
             journal=entries,
+            parent_run_id=None if row[7] is None else RunId(row[7]),
         )
 
     async def record_step(self, record: StepRecord) -> list[RunId]:
@@ -251,12 +254,13 @@ class SqlStore:
             log.append(
                 (to_ms(e.at), "business", record.flow_id, record.run_id, entry.path, e.activity, objects, attributes)
             )
-        self._log(conn, log)
         if record.finish is not None:
-            return self._finish(conn, record.run_id, record.flow_id, record.finish, now)
+            return self._finish(conn, record.run_id, record.flow_id, record.finish, now, log)
+        self._log(conn, log)
         is_parked = record.timer is not None or record.wait is not None or record.child is not None
-        status = RunStatus.WAITING if is_parked else RunStatus.RUNNING
-        self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
+        status = RunStatus.WAITING if is_parked else record.run_status
+        if status is not None:
+            self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
         if record.timer is not None:
             self._x(
                 conn,
@@ -264,7 +268,7 @@ class SqlStore:
                 " ON CONFLICT (run_id, path, kind) DO UPDATE SET due_ms = excluded.due_ms",
                 (record.run_id, record.timer.path, record.timer.kind.value, to_ms(record.timer.due)),
             )
-        return self._park(conn, record, now)
+        return self._park(conn, record, now) if is_parked else []
 
     def _park(self, conn: Conn, record: StepRecord, now: int) -> list[RunId]:
         """Register the wait of a parked step; a signal that arrived earlier completes it at once."""
@@ -290,7 +294,15 @@ class SqlStore:
         """End a run; if it is a child run, complete its parent's waiting `call` step."""
         return await self._write(lambda conn: self._finish(conn, run_id, flow_id, finish, to_ms(datetime.now(UTC))))
 
-    def _finish(self, conn: Conn, run_id: RunId, flow_id: FlowId, finish: RunFinish, now: int) -> list[RunId]:
+    def _finish(
+        self,
+        conn: Conn,
+        run_id: RunId,
+        flow_id: FlowId,
+        finish: RunFinish,
+        now: int,
+        log: list[tuple[Any, ...]] | None = None,
+    ) -> list[RunId]:
         self._x(
             conn,
             "UPDATE runs SET status = ?, output = ?, error = ?, updated_ms = ?, finished_ms = ? WHERE id = ?",
@@ -304,7 +316,9 @@ class SqlStore:
             ),
         )
         attrs = None if finish.error is None else codec.dumps_text({"error": finish.error})
-        self._log(conn, [(now, f"run.{finish.status.value}", flow_id, run_id, None, None, None, attrs)])
+        self._log(conn, [*(log or []), (now, f"run.{finish.status.value}", flow_id, run_id, None, None, None, attrs)])
+        if not finish.has_parent:
+            return []
         payload: Json = {
             "run_id": run_id,
             "status": finish.status.value,
