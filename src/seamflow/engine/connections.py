@@ -66,7 +66,11 @@ class Pool:
                     code="connection.unknown_connector",
                 )
             instance = cls()
-            await instance.open(connection)
+            try:
+                await instance.open(connection)
+            except BaseException:
+                await self.close()  # the connections opened so far must not leak
+                raise
             limit = asyncio.Semaphore(connection.concurrency) if connection.concurrency else None
             self._open[name] = OpenConnection(connection, instance, limit)
 

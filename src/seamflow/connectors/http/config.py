@@ -1,8 +1,8 @@
 """The settings of an `http` connection and how its credentials travel.
 
 Credentials go in fixed headers (bearer, basic, API key), a query parameter (API key) or an
-HMAC signature computed per request. Every secret is registered so that error messages and
-httpx/httpcore log records mask it.
+HMAC signature computed per request. Every secret is registered so that error messages mask
+it, also in its query-string form.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 
-import httpx
+import yarl
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,14 +32,12 @@ __all__ = [
     "HmacAuth",
     "HttpConfig",
     "auth_parts",
-    "guard_library_logs",
     "problems_of",
     "sign",
     "validate_config",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-_LIBRARY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2")
 
 
 class BasicAuth(BaseModel):
@@ -174,37 +171,19 @@ def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _remember_secret(value: str) -> None:
-    """Mask `value` (and its query-string form) in error messages and library logs."""
+    """Mask `value`, and its form in a query string as sent, in error messages."""
     errors.register_secret(value)
-    errors.register_secret(str(httpx.QueryParams({"k": value}))[2:])
+    errors.register_secret(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
 
 
-def sign(request: httpx.Request, auth: HmacAuth) -> None:
-    """Add the HMAC signature (and timestamp) headers to a built request (see `HmacAuth`)."""
-    message = request.content
+def sign(body: bytes, auth: HmacAuth) -> dict[str, str]:
+    """Return the HMAC signature (and timestamp) headers for a request with `body` (see `HmacAuth`)."""
+    headers = {}
+    message = body
     if auth.timestamp_header is not None:
         stamp = str(int(clock.now().timestamp()))
-        request.headers[auth.timestamp_header] = stamp
-        message = stamp.encode() + b"." + message
+        headers[auth.timestamp_header] = stamp
+        message = stamp.encode() + b"." + body
     key = auth.secret.get_secret_value().encode()
-    request.headers[auth.header] = auth.prefix + hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-class _MaskSecrets(logging.Filter):
-    """Masks registered secrets in records of httpx/httpcore (URLs, echoed headers)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        masked = errors.mask_secrets(text)
-        if masked != text:
-            record.msg, record.args = masked, None
-        return True
-
-
-_MASK = _MaskSecrets()
-
-
-def guard_library_logs() -> None:
-    """Mask registered secrets in the log records of httpx and httpcore (they log URLs)."""
-    for name in _LIBRARY_LOGGERS:
-        logging.getLogger(name).addFilter(_MASK)  # adding the same filter twice is a no-op
+    headers[auth.header] = auth.prefix + hmac.new(key, message, hashlib.sha256).hexdigest()
+    return headers

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from seamflow import codec
@@ -15,7 +14,6 @@ from seamflow.connectors.base import Action
 __all__ = ["ACTIONS", "HttpInput", "RequestInput", "encode_body", "query_params"]
 
 _Scalar = str | int | Decimal | bool
-_Primitive = str | int | float | bool | None  # what httpx accepts in a query
 
 
 class HttpInput(BaseModel):
@@ -72,8 +70,8 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def encode_body(inputs: HttpInput, headers: httpx.Headers) -> bytes | None:
-    """Return the request body of `inputs` (None: no body) and set its Content-Type."""
+def encode_body(inputs: HttpInput, headers: dict[str, str]) -> bytes | None:
+    """Return the request body of `inputs` (None: no body) and set its Content-Type in `headers`."""
     if "json_body" in inputs.model_fields_set:
         headers["Content-Type"] = "application/json"
         return codec.dumps(inputs.json_body)
@@ -86,10 +84,10 @@ def encode_body(inputs: HttpInput, headers: httpx.Headers) -> bytes | None:
     return None
 
 
-def query_params(query: dict[str, _Scalar | list[_Scalar]]) -> list[tuple[str, _Primitive]]:
-    """Return the step's `query` as pairs httpx accepts (Decimal written exactly)."""
-    pairs: list[tuple[str, _Primitive]] = []
+def query_params(query: dict[str, _Scalar | list[_Scalar]]) -> list[tuple[str, str]]:
+    """Return the step's `query` as text pairs: Decimal written exactly, booleans as `true`/`false`."""
+    pairs: list[tuple[str, str]] = []
     for name, value in query.items():
         for item in value if isinstance(value, list) else [value]:
-            pairs.append((name, str(item) if isinstance(item, Decimal) else item))
+            pairs.append((name, ("true" if item else "false") if isinstance(item, bool) else str(item)))
     return pairs
