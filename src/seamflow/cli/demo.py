@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import click
-import httpx
 import uvicorn
 
 from seamflow import api, codec, engine, store
@@ -167,23 +167,23 @@ async def _drive(eng: engine.Engine, orders: _OrderSystem, port: int, rate: floa
     loop = asyncio.get_running_loop()
     start = loop.time()
     sent = 0
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        pending: set[asyncio.Task[httpx.Response]] = set()
+    url = f"http://127.0.0.1:{port}/hooks/shop/orders"
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"content-type": "application/json"}) as client:
+
+        async def post(body: bytes) -> int:
+            async with client.post(url, data=body) as answer:
+                await answer.read()
+                return answer.status
+
+        pending: set[asyncio.Task[int]] = set()
         next_report = start + 1
         while loop.time() - start < duration_s:
             sent += 1
             body = codec.dumps(_order(sent, rng))
-            pending.add(
-                asyncio.create_task(
-                    client.post("/hooks/shop/orders", content=body, headers={"content-type": "application/json"})
-                )
-            )
+            pending.add(asyncio.create_task(post(body)))
             if rng.random() < 0.02:  # the shop retries a delivery: the dedupe key makes it one run
-                pending.add(
-                    asyncio.create_task(
-                        client.post("/hooks/shop/orders", content=body, headers={"content-type": "application/json"})
-                    )
-                )
+                pending.add(asyncio.create_task(post(body)))
             pending = {t for t in pending if not t.done()}
             if loop.time() >= next_report:
                 counts = await eng.db.count_runs_by_status()

@@ -1,4 +1,4 @@
-"""The store's SQL, shared by both backends; each operation is one unit of a group commit.
+"""The store's write operations, shared by both backends; each is one unit of a group commit.
 
 Backends subclass `SqlStore` and provide the connection, the placeholder style and the
 hooks that differ (claiming, wake-ups, error classification).
@@ -6,116 +6,30 @@ hooks that differ (claiming, wake-ups, error classification).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, LiteralString, TypeVar
+from typing import Any
 
 from seamflow import codec, errors, ids
 from seamflow.ids import EventId, FlowId, Json, RunId
 from seamflow.store.base import (
     Accepted,
     DueTimer,
-    JournalEntry,
-    LogEntry,
     NewEvent,
-    RunFilter,
     RunFinish,
-    RunState,
     RunStatus,
-    RunSummary,
     StepRecord,
-    StepStatus,
     TimerKind,
     Wait,
 )
-from seamflow.store.group_commit import GroupCommitter
+from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
+from seamflow.store.views import RunViews
 
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
-BLOB_THRESHOLD_BYTES = 64 * 1024
-"""Values larger than this are stored once in `blobs`, by content hash, and referenced."""
-JOURNAL_ENTRY_LIMIT_BYTES = 16 * 1024 * 1024
-"""The largest step input or output that can be journaled."""
-_REF = b"\x00blob:"
 
-T = TypeVar("T")
-Conn = Any  # a DB-API connection of the backend
-
-
-def to_ms(instant: datetime) -> int:
-    return int(instant.timestamp() * 1000)
-
-
-def from_ms(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
-
-
-class SqlStore:
+class SqlStore(RunViews):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
-    def __init__(self) -> None:
-        self._writer: GroupCommitter | None = None
-
-    # -- hooks -----------------------------------------------------------------------
-    def _sql(self, text: LiteralString) -> str:
-        """Adapt placeholder style; SQL in this module is written with `?`."""
-        return text
-
-    async def _read(self, fn: Callable[[Conn], T]) -> T:
-        """Run a read-only function on a reader connection."""
-        raise NotImplementedError  # abstractmethod: each backend has its own readers
-
-    # -- writes ----------------------------------------------------------------------
-    async def _write(self, fn: Callable[[Conn], T]) -> T:
-        if self._writer is None:
-            raise errors.StoreError("the store is not open")
-        return await self._writer.run(fn)
-
-    def _x(self, conn: Conn, sql: LiteralString, params: tuple[Any, ...] = ()) -> Any:
-        return conn.execute(self._sql(sql), params)
-
-    def _pack(self, conn: Conn, value: Json, what: str) -> bytes:
-        data = codec.dumps(value)
-        if len(data) > JOURNAL_ENTRY_LIMIT_BYTES:
-            raise errors.InvalidInput(
-                f"{what} is {len(data)} bytes; expected at most {JOURNAL_ENTRY_LIMIT_BYTES}",
-                code="journal.too_large",
-            )
-        if len(data) <= BLOB_THRESHOLD_BYTES:
-            return data
-        digest = hashlib.sha256(data).hexdigest()
-        self._insert_blob(conn, digest, data)
-        return _REF + digest.encode()
-
-    def _insert_blob(self, conn: Conn, digest: str, data: bytes) -> None:
-        self._x(
-            conn,
-            "INSERT INTO blobs (hash, data, created_ms) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-            (digest, data, to_ms(datetime.now(UTC))),
-        )
-
-    def _unpack(self, conn: Conn, data: bytes | None) -> Json:
-        if data is None:
-            return None
-        data = bytes(data)
-        if data.startswith(_REF):
-            row = self._x(conn, "SELECT data FROM blobs WHERE hash = ?", (data[len(_REF) :].decode(),)).fetchone()
-            data = bytes(row[0])
-        return codec.loads(data)
-
-    _LOG_SQL: LiteralString = (
-        "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-
-    def _log(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-        if len(rows) == 1:
-            conn.execute(self._sql(self._LOG_SQL), rows[0])
-        else:
-            conn.executemany(self._sql(self._LOG_SQL), rows)
-
-    # -- flows -----------------------------------------------------------------------
     async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None:
         def unit(conn: Conn) -> None:
             self._x(
@@ -127,16 +41,6 @@ class SqlStore:
 
         await self._write(unit)
 
-    async def load_flow_source(self, flow_id: FlowId, version: str) -> str | None:
-        def read(conn: Conn) -> str | None:
-            row = self._x(
-                conn, "SELECT source FROM flow_versions WHERE flow_id = ? AND version = ?", (flow_id, version)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._read(read)
-
-    # -- inbox -----------------------------------------------------------------------
     async def accept_event(self, event: NewEvent) -> Accepted:
         """Store the event and create its queued run, unless its dedupe key was seen."""
         return await self._write(lambda conn: self._accept(conn, event))
@@ -169,52 +73,6 @@ class SqlStore:
         attrs = codec.dumps_text({"trigger": event.trigger, "event_id": event_id})
         self._log(conn, [(now, "run.queued", event.flow_id, run_id, None, None, None, attrs)])
         return Accepted(run_id, event_id, is_duplicate=False)
-
-    # -- journal ---------------------------------------------------------------------
-    async def load_run(self, run_id: RunId) -> RunState:
-        return await self._read(lambda conn: self._load_run(conn, run_id))
-
-    def _load_run(self, conn: Conn, run_id: RunId) -> RunState:
-        row = self._x(
-            conn,
-            "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms,"
-            " r.parent_run_id FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
-            (run_id,),
-        ).fetchone()
-        if row is None:
-            raise errors.NotFound(f"run {run_id} does not exist")
-        entries = [
-            JournalEntry(
-                path=j[0],
-                attempt=j[1],
-                generation=j[2],
-                kind=j[3],
-                status=StepStatus(j[4]),
-                input=self._unpack(conn, j[5]),
-                output=self._unpack(conn, j[6]),
-                error=None if j[7] is None else codec.loads(j[7]),
-                started=from_ms(j[8]),  # type: ignore[arg-type]  # NOT NULL column
-                finished=from_ms(j[9]),  # type: ignore[arg-type]  # NOT NULL column
-            )
-            for j in self._x(
-                conn,
-                "SELECT path, attempt, generation, kind, status, input, output, error, started_ms, finished_ms"
-                " FROM journal WHERE run_id = ? ORDER BY started_ms, attempt",
-                (run_id,),
-            ).fetchall()
-        ]
-        return RunState(
-            run_id=run_id,
-            flow_id=FlowId(row[0]),
-            flow_version=row[1],
-            status=RunStatus(row[2]),
-            generation=row[3],
-            event_id=EventId(row[4]),
-            event_body=self._unpack(conn, row[5]),
-            received=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
-            journal=entries,
-            parent_run_id=None if row[7] is None else RunId(row[7]),
-        )
 
     async def record_step(self, record: StepRecord) -> list[RunId]:
         """Journal a step attempt with its consequences (timer, wait, event, finish) in one commit.
@@ -327,7 +185,6 @@ class SqlStore:
         }
         return self._signal(conn, "run.finished", run_id, payload, now, keep_if_unmatched=False)
 
-    # -- signals and timers ----------------------------------------------------------
     async def deliver_signal(self, signal: str, key: str, payload: Json) -> list[RunId]:
         """Complete every wait on (signal, key); keep the signal if no run waits for it yet."""
         now = to_ms(datetime.now(UTC))
@@ -438,81 +295,6 @@ class SqlStore:
             due.append(DueTimer(RunId(run_id), path, timer_kind))
         return due
 
-    async def next_timer_due(self) -> datetime | None:
-        """When the earliest timer is due, if any."""
-        row = await self._read(lambda conn: self._x(conn, "SELECT MIN(due_ms) FROM timers").fetchone())
-        return from_ms(row[0]) if row and row[0] is not None else None
-
-    # -- recovery and operator views -------------------------------------------------
-    async def list_unfinished_runs(self) -> list[RunId]:
-        """Runs that were queued or executing; on start they continue from their journal."""
-
-        def read(conn: Conn) -> list[RunId]:
-            rows = self._x(
-                conn, "SELECT id FROM runs WHERE status IN ('queued', 'running') ORDER BY created_ms"
-            ).fetchall()
-            return [RunId(r[0]) for r in rows]
-
-        return await self._read(read)
-
-    _SUMMARY_COLUMNS: LiteralString = (
-        "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
-    )
-
-    @staticmethod
-    def _summary(row: Any) -> RunSummary:
-        return RunSummary(
-            run_id=RunId(row[0]),
-            flow_id=FlowId(row[1]),
-            flow_version=row[2],
-            status=RunStatus(row[3]),
-            event_id=EventId(row[4]),
-            created=from_ms(row[5]),  # type: ignore[arg-type]  # NOT NULL column
-            updated=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
-            finished=from_ms(row[7]),
-            error=None if row[8] is None else codec.loads(row[8]),
-        )
-
-    async def list_runs(self, query: RunFilter) -> list[RunSummary]:
-        """Runs matching the filter, newest first."""
-        clauses: list[LiteralString] = ["1 = 1"]
-        params: list[Any] = []
-        if query.flow_id:
-            clauses.append("flow_id = ?")
-            params.append(query.flow_id)
-        if query.statuses:
-            clauses.append("status IN (" + ", ".join("?" for _ in query.statuses) + ")")
-            params.extend(s.value for s in query.statuses)
-        if query.since:
-            clauses.append("created_ms >= ?")
-            params.append(to_ms(query.since))
-        if query.until:
-            clauses.append("created_ms < ?")
-            params.append(to_ms(query.until))
-        if query.before_id:
-            clauses.append("id < ?")
-            params.append(query.before_id)
-        # built from literal fragments only; every value is a bound parameter
-        sql: LiteralString = (
-            "SELECT "  # noqa: S608
-            + self._SUMMARY_COLUMNS
-            + " FROM runs WHERE "
-            + " AND ".join(clauses)
-            + " ORDER BY id DESC LIMIT ?"
-        )
-        params.append(query.limit)
-        return await self._read(lambda conn: [self._summary(r) for r in self._x(conn, sql, tuple(params))])
-
-    async def get_run(self, run_id: RunId) -> tuple[RunSummary, RunState]:
-        def read(conn: Conn) -> tuple[RunSummary, RunState]:
-            sql: LiteralString = "SELECT " + self._SUMMARY_COLUMNS + " FROM runs WHERE id = ?"  # noqa: S608
-            row = self._x(conn, sql, (run_id,)).fetchone()
-            if row is None:
-                raise errors.NotFound(f"run {run_id} does not exist")
-            return self._summary(row), self._load_run(conn, run_id)
-
-        return await self._read(read)
-
     async def replay_run(self, run_id: RunId) -> None:
         """Queue a failed or dead-lettered run again; it continues from the failed step."""
 
@@ -533,50 +315,6 @@ class SqlStore:
 
         await self._write(unit)
 
-    async def list_event_log(
-        self, *, after_seq: int = 0, limit: int = 100, run_id: str | None = None
-    ) -> list[LogEntry]:
-        """Rows of the event log in order, after a sequence number."""
-
-        def read(conn: Conn) -> list[LogEntry]:
-            if run_id is None:
-                rows = self._x(
-                    conn,
-                    "SELECT seq, at_ms, kind, flow_id, run_id, path, activity, objects, attributes FROM event_log"
-                    " WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after_seq, limit),
-                ).fetchall()
-            else:
-                rows = self._x(
-                    conn,
-                    "SELECT seq, at_ms, kind, flow_id, run_id, path, activity, objects, attributes FROM event_log"
-                    " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (run_id, after_seq, limit),
-                ).fetchall()
-            return [
-                LogEntry(
-                    seq=r[0],
-                    at=from_ms(r[1]),  # type: ignore[arg-type]  # NOT NULL column
-                    kind=r[2],
-                    flow_id=r[3],
-                    run_id=r[4],
-                    path=r[5],
-                    activity=r[6],
-                    objects=None if r[7] is None else codec.loads(r[7]),
-                    attributes=None if r[8] is None else codec.loads(r[8]),
-                )
-                for r in rows
-            ]
-
-        return await self._read(read)
-
-    async def count_runs_by_status(self) -> dict[str, int]:
-        def read(conn: Conn) -> dict[str, int]:
-            return {r[0]: r[1] for r in self._x(conn, "SELECT status, COUNT(*) FROM runs GROUP BY status")}
-
-        return await self._read(read)
-
-    # -- schedules -------------------------------------------------------------------
     async def upsert_schedule(self, flow_id: FlowId, spec: str, next_due: datetime) -> datetime:
         """Register a flow's schedule; keep its next tick if the spec is unchanged.
 
@@ -608,13 +346,6 @@ class SqlStore:
 
         await self._write(unit)
 
-    async def due_schedules(self, now: datetime) -> list[tuple[FlowId, datetime]]:
-        def read(conn: Conn) -> list[tuple[FlowId, datetime]]:
-            rows = self._x(conn, "SELECT flow_id, next_ms FROM schedules WHERE next_ms <= ?", (to_ms(now),))
-            return [(FlowId(r[0]), from_ms(r[1])) for r in rows]  # type: ignore[misc]  # NOT NULL column
-
-        return await self._read(read)
-
     async def fire_schedule(
         self, flow_id: FlowId, tick: datetime, next_due: datetime, event: NewEvent
     ) -> Accepted | None:
@@ -635,7 +366,6 @@ class SqlStore:
 
         return await self._write(unit)
 
-    # -- API tokens ------------------------------------------------------------------
     async def add_api_token(self, name: str, token_hash: str) -> None:
         def unit(conn: Conn) -> None:
             self._x(
@@ -645,9 +375,3 @@ class SqlStore:
             )
 
         await self._write(unit)
-
-    async def has_api_token(self, token_hash: str) -> bool:
-        def read(conn: Conn) -> bool:
-            return self._x(conn, "SELECT 1 FROM api_tokens WHERE hash = ?", (token_hash,)).fetchone() is not None
-
-        return await self._read(read)

@@ -1,0 +1,169 @@
+"""How the store keeps values in rows: JSON with exact numbers, large values as content-addressed
+blobs, instants as epoch milliseconds; the base of both backends' SQL.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, LiteralString, TypeVar
+
+from seamflow import codec, errors
+from seamflow.ids import EventId, FlowId, Json, RunId
+from seamflow.store.base import (
+    JournalEntry,
+    RunState,
+    RunStatus,
+    RunSummary,
+    StepStatus,
+)
+from seamflow.store.group_commit import GroupCommitter
+
+__all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "Conn", "Rows", "from_ms", "to_ms"]
+
+BLOB_THRESHOLD_BYTES = 64 * 1024
+"""Values larger than this are stored once in `blobs`, by content hash, and referenced."""
+JOURNAL_ENTRY_LIMIT_BYTES = 16 * 1024 * 1024
+"""The largest step input or output that can be journaled."""
+_REF = b"\x00blob:"
+
+T = TypeVar("T")
+Conn = Any  # a DB-API connection of the backend
+
+
+def to_ms(instant: datetime) -> int:
+    """An instant as integer milliseconds since the epoch."""
+    return int(instant.timestamp() * 1000)
+
+
+def from_ms(value: int | None) -> datetime | None:
+    """Epoch milliseconds back to an aware UTC instant."""
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+class Rows(abc.ABC):
+    """Statement execution, value packing and row reading shared by every store operation.
+
+    Backends provide `_read` (a reader connection) and may adapt `_sql` (placeholder style).
+    """
+
+    _LOG_SQL: LiteralString = (
+        "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
+    _SUMMARY_COLUMNS: LiteralString = (
+        "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
+    )
+
+    def __init__(self) -> None:
+        self._writer: GroupCommitter | None = None
+
+    def _sql(self, text: LiteralString) -> str:
+        """Adapt placeholder style; SQL in this module is written with `?`."""
+        return text
+
+    @abc.abstractmethod
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
+        """Run a read-only function on a reader connection (each backend has its own readers)."""
+
+    async def _write(self, fn: Callable[[Conn], T]) -> T:
+        if self._writer is None:
+            raise errors.StoreError("the store is not open")
+        return await self._writer.run(fn)
+
+    def _x(self, conn: Conn, sql: LiteralString, params: tuple[Any, ...] = ()) -> Any:
+        return conn.execute(self._sql(sql), params)
+
+    def _pack(self, conn: Conn, value: Json, what: str) -> bytes:
+        data = codec.dumps(value)
+        if len(data) > JOURNAL_ENTRY_LIMIT_BYTES:
+            raise errors.InvalidInput(
+                f"{what} is {len(data)} bytes; expected at most {JOURNAL_ENTRY_LIMIT_BYTES}",
+                code="journal.too_large",
+            )
+        if len(data) <= BLOB_THRESHOLD_BYTES:
+            return data
+        digest = hashlib.sha256(data).hexdigest()
+        self._insert_blob(conn, digest, data)
+        return _REF + digest.encode()
+
+    def _insert_blob(self, conn: Conn, digest: str, data: bytes) -> None:
+        self._x(
+            conn,
+            "INSERT INTO blobs (hash, data, created_ms) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+            (digest, data, to_ms(datetime.now(UTC))),
+        )
+
+    def _unpack(self, conn: Conn, data: bytes | None) -> Json:
+        if data is None:
+            return None
+        data = bytes(data)
+        if data.startswith(_REF):
+            row = self._x(conn, "SELECT data FROM blobs WHERE hash = ?", (data[len(_REF) :].decode(),)).fetchone()
+            data = bytes(row[0])
+        return codec.loads(data)
+
+    def _log(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+        if len(rows) == 1:
+            conn.execute(self._sql(self._LOG_SQL), rows[0])
+        else:
+            conn.executemany(self._sql(self._LOG_SQL), rows)
+
+    def _load_run(self, conn: Conn, run_id: RunId) -> RunState:
+        row = self._x(
+            conn,
+            "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms,"
+            " r.parent_run_id FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise errors.NotFound(f"run {run_id} does not exist")
+        entries = [
+            JournalEntry(
+                path=j[0],
+                attempt=j[1],
+                generation=j[2],
+                kind=j[3],
+                status=StepStatus(j[4]),
+                input=self._unpack(conn, j[5]),
+                output=self._unpack(conn, j[6]),
+                error=None if j[7] is None else codec.loads(j[7]),
+                started=from_ms(j[8]),  # type: ignore[arg-type]  # NOT NULL column
+                finished=from_ms(j[9]),  # type: ignore[arg-type]  # NOT NULL column
+            )
+            for j in self._x(
+                conn,
+                "SELECT path, attempt, generation, kind, status, input, output, error, started_ms, finished_ms"
+                " FROM journal WHERE run_id = ? ORDER BY started_ms, attempt",
+                (run_id,),
+            ).fetchall()
+        ]
+        return RunState(
+            run_id=run_id,
+            flow_id=FlowId(row[0]),
+            flow_version=row[1],
+            status=RunStatus(row[2]),
+            generation=row[3],
+            event_id=EventId(row[4]),
+            event_body=self._unpack(conn, row[5]),
+            received=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
+            journal=entries,
+            parent_run_id=None if row[7] is None else RunId(row[7]),
+        )
+
+    @staticmethod
+    def _summary(row: Any) -> RunSummary:
+        return RunSummary(
+            run_id=RunId(row[0]),
+            flow_id=FlowId(row[1]),
+            flow_version=row[2],
+            status=RunStatus(row[3]),
+            event_id=EventId(row[4]),
+            created=from_ms(row[5]),  # type: ignore[arg-type]  # NOT NULL column
+            updated=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
+            finished=from_ms(row[7]),
+            error=None if row[8] is None else codec.loads(row[8]),
+        )

@@ -1,0 +1,146 @@
+"""Read-only store operations: runs and their journal, the event log, due schedules, tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, LiteralString
+
+from seamflow import codec, errors
+from seamflow.ids import FlowId, RunId
+from seamflow.store.base import (
+    LogEntry,
+    RunFilter,
+    RunState,
+    RunSummary,
+)
+from seamflow.store.rows import Conn, Rows, from_ms, to_ms
+
+__all__ = ["RunViews"]
+
+
+class RunViews(Rows):
+    """What operators, recovery and the engine read from the store."""
+
+    async def load_flow_source(self, flow_id: FlowId, version: str) -> str | None:
+        def read(conn: Conn) -> str | None:
+            row = self._x(
+                conn, "SELECT source FROM flow_versions WHERE flow_id = ? AND version = ?", (flow_id, version)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._read(read)
+
+    async def load_run(self, run_id: RunId) -> RunState:
+        return await self._read(lambda conn: self._load_run(conn, run_id))
+
+    async def next_timer_due(self) -> datetime | None:
+        """When the earliest timer is due, if any."""
+        row = await self._read(lambda conn: self._x(conn, "SELECT MIN(due_ms) FROM timers").fetchone())
+        return from_ms(row[0]) if row and row[0] is not None else None
+
+    async def list_unfinished_runs(self) -> list[RunId]:
+        """Runs that were queued or executing; on start they continue from their journal."""
+
+        def read(conn: Conn) -> list[RunId]:
+            rows = self._x(
+                conn, "SELECT id FROM runs WHERE status IN ('queued', 'running') ORDER BY created_ms"
+            ).fetchall()
+            return [RunId(r[0]) for r in rows]
+
+        return await self._read(read)
+
+    async def list_runs(self, query: RunFilter) -> list[RunSummary]:
+        """Runs matching the filter, newest first."""
+        clauses: list[LiteralString] = ["1 = 1"]
+        params: list[Any] = []
+        if query.flow_id:
+            clauses.append("flow_id = ?")
+            params.append(query.flow_id)
+        if query.statuses:
+            clauses.append("status IN (" + ", ".join("?" for _ in query.statuses) + ")")
+            params.extend(s.value for s in query.statuses)
+        if query.since:
+            clauses.append("created_ms >= ?")
+            params.append(to_ms(query.since))
+        if query.until:
+            clauses.append("created_ms < ?")
+            params.append(to_ms(query.until))
+        if query.before_id:
+            clauses.append("id < ?")
+            params.append(query.before_id)
+        # built from literal fragments only; every value is a bound parameter
+        sql: LiteralString = (
+            "SELECT "  # noqa: S608
+            + self._SUMMARY_COLUMNS
+            + " FROM runs WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY id DESC LIMIT ?"
+        )
+        params.append(query.limit)
+        return await self._read(lambda conn: [self._summary(r) for r in self._x(conn, sql, tuple(params))])
+
+    async def get_run(self, run_id: RunId) -> tuple[RunSummary, RunState]:
+        def read(conn: Conn) -> tuple[RunSummary, RunState]:
+            sql: LiteralString = "SELECT " + self._SUMMARY_COLUMNS + " FROM runs WHERE id = ?"  # noqa: S608
+            row = self._x(conn, sql, (run_id,)).fetchone()
+            if row is None:
+                raise errors.NotFound(f"run {run_id} does not exist")
+            return self._summary(row), self._load_run(conn, run_id)
+
+        return await self._read(read)
+
+    async def list_event_log(
+        self, *, after_seq: int = 0, limit: int = 100, run_id: str | None = None
+    ) -> list[LogEntry]:
+        """Rows of the event log in order, after a sequence number."""
+
+        def read(conn: Conn) -> list[LogEntry]:
+            if run_id is None:
+                rows = self._x(
+                    conn,
+                    "SELECT seq, at_ms, kind, flow_id, run_id, path, activity, objects, attributes FROM event_log"
+                    " WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, limit),
+                ).fetchall()
+            else:
+                rows = self._x(
+                    conn,
+                    "SELECT seq, at_ms, kind, flow_id, run_id, path, activity, objects, attributes FROM event_log"
+                    " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (run_id, after_seq, limit),
+                ).fetchall()
+            return [
+                LogEntry(
+                    seq=r[0],
+                    at=from_ms(r[1]),  # type: ignore[arg-type]  # NOT NULL column
+                    kind=r[2],
+                    flow_id=r[3],
+                    run_id=r[4],
+                    path=r[5],
+                    activity=r[6],
+                    objects=None if r[7] is None else codec.loads(r[7]),
+                    attributes=None if r[8] is None else codec.loads(r[8]),
+                )
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def count_runs_by_status(self) -> dict[str, int]:
+        def read(conn: Conn) -> dict[str, int]:
+            return {r[0]: r[1] for r in self._x(conn, "SELECT status, COUNT(*) FROM runs GROUP BY status")}
+
+        return await self._read(read)
+
+    async def due_schedules(self, now: datetime) -> list[tuple[FlowId, datetime]]:
+        def read(conn: Conn) -> list[tuple[FlowId, datetime]]:
+            rows = self._x(conn, "SELECT flow_id, next_ms FROM schedules WHERE next_ms <= ?", (to_ms(now),))
+            return [(FlowId(r[0]), from_ms(r[1])) for r in rows]  # type: ignore[misc]  # NOT NULL column
+
+        return await self._read(read)
+
+    async def has_api_token(self, token_hash: str) -> bool:
+        def read(conn: Conn) -> bool:
+            return self._x(conn, "SELECT 1 FROM api_tokens WHERE hash = ?", (token_hash,)).fetchone() is not None
+
+        return await self._read(read)
