@@ -106,3 +106,26 @@ def test_runs_show_of_an_unknown_run_says_so(tmp_path: Path) -> None:
     result = seamflow("runs", "show", "run_nope", "--project", str(tmp_path), check=False)
     assert result.returncode == 2
     assert "run run_nope does not exist" in result.stderr
+
+
+def test_a_run_parked_by_the_cli_resumes_on_a_signal_from_the_cli(tmp_path: Path) -> None:
+    flow = """id: approval
+trigger: {manual: {}}
+steps:
+  - id: decision
+    wait: {signal: approval.decided, key: "{{ event.body.request_no }}", timeout: 1h}
+  - id: outcome
+    transform: {decision: "{{ steps.decision.payload.decision }}"}
+"""
+    make_project(tmp_path, {"approval": flow})
+    out = seamflow("run", "approval", "--input", '{"request_no": "PR-9"}', "--project", str(tmp_path)).stdout
+    assert "status   waiting" in out
+    run_id = out.split("run      ")[1].split()[0]
+    signalled = seamflow(
+        "signal", "approval.decided", "PR-9", "--payload", '{"decision": "approved"}', "--project", str(tmp_path)
+    ).stdout
+    assert f"{run_id}  completed" in signalled
+    shown = json.loads(seamflow("runs", "show", run_id, "--json", "--project", str(tmp_path)).stdout)
+    assert shown["steps"][-1]["output"] == {"decision": "approved"}
+    nobody = seamflow("signal", "approval.decided", "PR-404", "--project", str(tmp_path)).stdout
+    assert "no run waits for this signal yet" in nobody
