@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seamflow import clock, errors
-from seamflow.flows import filters
+from seamflow.flows import dates, filters
 from seamflow.flows.expressions import Template
 
 
@@ -44,7 +44,7 @@ def test_parse_datetime_reads_common_formats(text: str, expected: str) -> None:
 def test_parse_datetime_reads_epoch_seconds() -> None:
     assert render("{{ 1764000000|parse_datetime }}") == "2025-11-25T00:00:00+08:00"
     assert render("{{ 0|parse_datetime(tz='UTC') }}") == "1970-01-01T00:00:00+00:00"
-    assert filters.parse_datetime(filters.to_decimal("1.5"), "UTC") == ("1970-01-01T00:00:01.500000+00:00")
+    assert dates.parse_datetime(filters.to_decimal("1.5"), "UTC") == ("1970-01-01T00:00:01.500000+00:00")
 
 
 def test_naive_input_takes_the_given_zone() -> None:
@@ -119,8 +119,8 @@ instants = st.datetimes(min_value=datetime(1992, 1, 1), max_value=datetime(2100,
 
 @given(instants, zones)
 def test_format_then_parse_round_trips_the_instant(moment: datetime, zone: str) -> None:
-    text = filters.format_datetime(moment.isoformat(), tz=zone)
-    parsed = filters.parse_datetime(text, tz=zone)
+    text = dates.format_datetime(moment.isoformat(), tz=zone)
+    parsed = dates.parse_datetime(text, tz=zone)
     assert datetime.fromisoformat(parsed) == moment
     assert datetime.fromisoformat(parsed).utcoffset() == moment.astimezone(ZoneInfo(zone)).utcoffset()
 
@@ -128,14 +128,14 @@ def test_format_then_parse_round_trips_the_instant(moment: datetime, zone: str) 
 @given(instants, zones)
 def test_parse_keeps_the_instant_of_iso_text(moment: datetime, zone: str) -> None:
     written = moment.astimezone(ZoneInfo(zone)).isoformat()
-    assert filters.parse_datetime(written) == written
-    assert datetime.fromisoformat(filters.to_timezone(written, "UTC")) == moment
+    assert dates.parse_datetime(written) == written
+    assert datetime.fromisoformat(dates.to_timezone(written, "UTC")) == moment
 
 
 @given(instants)
 def test_chinese_date_round_trips_the_day(moment: datetime) -> None:
-    day = filters.format_date_cn(moment.isoformat())
-    parsed = datetime.fromisoformat(filters.parse_datetime(day))
+    day = dates.format_date_cn(moment.isoformat())
+    parsed = datetime.fromisoformat(dates.parse_datetime(day))
     local = moment.astimezone(ZoneInfo("Asia/Shanghai"))
     assert parsed.date() == local.date()
     assert parsed - local.replace(hour=0, minute=0, second=0) == timedelta(0)
@@ -144,4 +144,4 @@ def test_chinese_date_round_trips_the_day(moment: datetime) -> None:
 @given(st.integers(min_value=0, max_value=4_102_444_800))
 def test_epoch_seconds_match_python(seconds: int) -> None:
     expected = datetime.fromtimestamp(seconds, ZoneInfo("Asia/Shanghai")).isoformat()
-    assert filters.parse_datetime(seconds) == expected
+    assert dates.parse_datetime(seconds) == expected

@@ -182,6 +182,8 @@ def _flow_routes(app: FastAPI, eng: engine.Engine, api: list[Any], context: Mapp
             raise errors.Conflict(f"flow {flow_id!r} has a {flow.spec.trigger.kind} trigger; expected a manual trigger")
         envelope = {"body": body.input, "trigger": "manual"}
         accepted = await eng.accept(flow, envelope, trigger="manual", dedupe_key=body.idempotency_key)
+        if accepted is None:
+            return _json({"status": "ignored", "reason": "the flow's when condition is false"})
         return _json(
             {"run_id": accepted.run_id, "duplicate": accepted.is_duplicate}, 200 if accepted.is_duplicate else 202
         )

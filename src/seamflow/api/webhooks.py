@@ -23,6 +23,7 @@ __all__ = ["HOOKS_PREFIX", "WebhookLimits", "handle_webhook"]
 
 HOOKS_PREFIX = "/hooks/"
 
+_IGNORED: dict[str, Json] = {"status": "ignored", "reason": "the flow's when condition is false"}
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
 
@@ -54,13 +55,9 @@ async def handle_webhook(
             "trigger": "webhook",
         }
         dedupe_key = request.headers.get("idempotency-key") or _render_key(flow, envelope, context)
-        if flow.when is not None and not flow.when.is_true({**context, "event": envelope}):
-            return Response(
-                codec.dumps({"status": "ignored", "reason": "the flow's when condition is false"}),
-                200,
-                media_type="application/json",
-            )
         accepted = await eng.accept(flow, envelope, trigger="webhook", dedupe_key=dedupe_key)
+        if accepted is None:
+            return Response(codec.dumps(_IGNORED), 200, media_type="application/json")
     except errors.SeamflowError as exc:
         return problem_from_error(exc)
     except ClientDisconnect:

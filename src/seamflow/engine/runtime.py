@@ -78,6 +78,7 @@ class Engine:
         self.catalog = catalog
         self.pool = pool
         self.options = options
+        self.context = context
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._room = asyncio.Condition()
         self._idle = asyncio.Condition()
@@ -140,12 +141,19 @@ class Engine:
     # -- accepting -------------------------------------------------------------------
     async def accept(
         self, flow: CompiledFlow, envelope: Json, *, trigger: str, dedupe_key: str | None
-    ) -> store.Accepted:
+    ) -> store.Accepted | None:
         """Commit an event for `flow` and queue its run; the same dedupe key twice gives one run.
+
+        Returns:
+            The accepted event and its run, or None if the flow's `when` is false for this
+            event (nothing is stored).
 
         Raises:
             Overloaded: the queue stayed full for `accept_wait`; nothing was stored.
+            errors.ExpressionError: `when` could not be evaluated on this event.
         """
+        if not self.wants(flow, envelope):
+            return None
         await self._wait_for_room()
         event = store.NewEvent(
             flow_id=FlowId(flow.id),
@@ -171,6 +179,10 @@ class Engine:
             )
             self._queue.put_nowait((accepted.run_id, state))
         return accepted
+
+    def wants(self, flow: CompiledFlow, envelope: Json) -> bool:
+        """Whether the flow's `when` condition holds for an event (True without a condition)."""
+        return flow.when is None or flow.when.is_true({**self.context, "event": envelope})
 
     async def _wait_for_room(self) -> None:
         if not self._accepting:

@@ -98,6 +98,7 @@ class TimerLoop:
             received=clock.now(),
             dedupe_key=f"schedule:{tick.isoformat()}",
         )
-        accepted = await self._engine.db.fire_schedule(flow_id, tick, next_tick(flow, tick), event)
+        wanted = event if self._engine.wants(flow, envelope) else None
+        accepted = await self._engine.db.fire_schedule(flow_id, tick, next_tick(flow, tick), wanted)
         if accepted is not None and not accepted.is_duplicate:
             self._engine.wake([accepted.run_id])

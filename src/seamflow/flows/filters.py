@@ -1,22 +1,19 @@
 """What flow expressions can compute: the filters integrators use, and the bounds they respect.
 
-Every function here is pure (apart from `now`, which reads `seamflow.clock`), takes Json
-values and returns Json values. Money is `Decimal` or integer cents, never float; dates
-go in and out as ISO-8601 text, because text is what the data model keeps. Bad input
-raises `errors.ExpressionError` with code `expression.value` (a value of the right type
-that cannot be used) or `expression.type` (a value of the wrong type).
+Every function here is pure, takes Json values and returns Json values. Money is
+`Decimal` or integer cents, never float; the date filters live in `flows.dates` and are
+listed in `FILTERS` with the rest. Bad input raises `errors.ExpressionError` with code
+`expression.value` (a value of the right type that cannot be used) or `expression.type`
+(a value of the wrong type).
 `docs/reference/expressions.md` lists every filter with an example.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import re
-import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -35,11 +32,11 @@ from jinja2.environment import Environment
 from jinja2.nodes import EvalContext
 from slugify import slugify as _slugify
 
-from seamflow import clock, errors
+from seamflow import errors
+from seamflow.flows import dates
 
 __all__ = [
     "DECIMAL_CONTEXT",
-    "DEFAULT_TZ",
     "FILTERS",
     "MAX_INT_DIGITS",
     "MAX_ITEMS",
@@ -50,7 +47,6 @@ __all__ = [
     "check_size",
     "check_text_length",
     "limit_error",
-    "now",
 ]
 
 MAX_OUTPUT_CHARS: Final = 1 << 20
@@ -61,8 +57,6 @@ MAX_INT_DIGITS: Final = 1000
 """Largest integer, in decimal digits, an expression may hold or produce."""
 MAX_RANGE: Final = 10_000
 """Most items `range()` may produce."""
-DEFAULT_TZ: Final = "Asia/Shanghai"
-"""Time zone that date filters assume for naive inputs and use for output."""
 DECIMAL_CONTEXT: Final = Context(prec=28, rounding=ROUND_HALF_EVEN)
 """Fixed decimal arithmetic, so results never depend on a thread's current context."""
 
@@ -80,10 +74,7 @@ _ROUNDING: Final = {
 }
 _CURRENCY = re.compile(r"[\s¥￥$€£元]|RMB|CNY|USD", re.IGNORECASE)
 _AMOUNT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
-_NAIVE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?")
-_CHINESE_UNITS: Final = (("年", "-"), ("月", "-"), ("日", " "), ("时", ":"), ("点", ":"))
 _MOBILE = re.compile(r"1[3-9]\d{9}")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def limit_error(what: str) -> errors.ExpressionError:
@@ -313,99 +304,6 @@ def hmac_sha256(value: object, key: object) -> str:
     return hmac.new(secret, _text(value).encode(), hashlib.sha256).hexdigest()
 
 
-# --- dates -------------------------------------------------------------------------------
-
-
-@functools.cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones() | {"UTC"})
-
-
-def _zone(name: object) -> zoneinfo.ZoneInfo:
-    if not isinstance(name, str) or name not in _zone_names():
-        raise _value_error(f"unknown time zone {errors.redact(name)}", "an IANA name such as Asia/Shanghai")
-    return zoneinfo.ZoneInfo(name)
-
-
-def _parse(value: object, tz: object) -> datetime:
-    """Read an instant from ISO, slashed or Chinese text, or epoch seconds; naive → `tz`."""
-    zone = _zone(tz)
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        seconds = Decimal(value)
-        try:
-            since = timedelta(seconds=int(seconds), microseconds=int(seconds % 1 * 1_000_000))
-            return (_EPOCH + since).astimezone(zone)
-        except (OverflowError, ValueError):
-            raise _value_error(f"{errors.redact(value)} is out of range", "epoch seconds") from None
-    if not isinstance(value, str):
-        raise _type_error(value, "a date/time as text or epoch seconds")
-    result = _read_text(value.strip())
-    if result is None:
-        raise _value_error(
-            f"{errors.redact(value)} is not a date/time",
-            "ISO 8601, 2026/11/24, 2026年11月24日 10:05 or epoch seconds",
-        )
-    return result if result.tzinfo else result.replace(tzinfo=zone)
-
-
-def _read_text(text: str) -> datetime | None:
-    if not text.isdigit():
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    for unit, ascii_unit in _CHINESE_UNITS:
-        text = text.replace(unit, ascii_unit)
-    text = text.replace("分", ":").replace("秒", "").replace("/", "-").strip().rstrip(":")
-    match = _NAIVE.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups()[:6])
-    micro = int((match.group(7) or "").ljust(6, "0"))
-    try:
-        return datetime(year, month, day, hour, minute, second, micro)
-    except ValueError:
-        return None
-
-
-def parse_datetime(value: object, tz: str = DEFAULT_TZ) -> str:
-    """Read a date/time and give ISO-8601 text with its offset.
-
-    Accepts "2026-11-24T10:00:00+08:00", "2026-11-24 10:00:00", "2026/11/24",
-    "2026年11月24日", "2026年11月24日 10时05分", "2026年11月24日 10:05" and epoch seconds.
-    Text without an offset is read in `tz` (default Asia/Shanghai); text with an offset
-    keeps it. `{{ "2026年11月24日"|parse_datetime }}` gives "2026-11-24T00:00:00+08:00".
-    """
-    return _parse(value, tz).isoformat()
-
-
-def to_timezone(value: object, tz: str = DEFAULT_TZ) -> str:
-    """The same instant as ISO-8601 text in `tz`: "2026-11-24T02:00:00Z" → "...T10:00:00+08:00"."""
-    return _parse(value, tz).astimezone(_zone(tz)).isoformat()
-
-
-def format_datetime(value: object, fmt: str = "%Y-%m-%d %H:%M:%S", tz: str = DEFAULT_TZ) -> str:
-    """Format an instant in `tz`: "2026-11-24T02:00:00Z" gives "2026-11-24 10:00:00".
-
-    `{{ event.body.paid_at|format_datetime("%Y/%m/%d") }}`; the default format is
-    "%Y-%m-%d %H:%M:%S" and the default zone Asia/Shanghai.
-    """
-    if not isinstance(fmt, str):
-        raise _type_error(fmt, "a strftime format such as '%Y-%m-%d'")
-    return _parse(value, tz).astimezone(_zone(tz)).strftime(fmt)
-
-
-def format_date_cn(value: object, tz: str = DEFAULT_TZ) -> str:
-    """The date in `tz` written the Chinese way, without zero padding: "2026年11月24日"."""
-    moment = _parse(value, tz).astimezone(_zone(tz))
-    return f"{moment.year}年{moment.month}月{moment.day}日"
-
-
-def now(tz: str = DEFAULT_TZ) -> str:
-    """The current instant (from `seamflow.clock`) as ISO-8601 text in `tz`."""
-    return clock.now().astimezone(_zone(tz)).isoformat()
-
-
 # --- choosing values ---------------------------------------------------------------------
 
 
@@ -504,8 +402,8 @@ FILTERS: Final[Mapping[str, Callable[..., object]]] = {
     "coalesce": coalesce,
     "decimal": to_decimal,
     "digits": digits,
-    "format_date_cn": format_date_cn,
-    "format_datetime": format_datetime,
+    "format_date_cn": dates.format_date_cn,
+    "format_datetime": dates.format_datetime,
     "from_cents": from_cents,
     "hash": hash_text,
     "hmac_sha256": hmac_sha256,
@@ -513,14 +411,14 @@ FILTERS: Final[Mapping[str, Callable[..., object]]] = {
     "int": to_int,
     "lookup": lookup,
     "md5": md5,
-    "parse_datetime": parse_datetime,
+    "parse_datetime": dates.parse_datetime,
     "phone_cn": phone_cn,
     "replace": replace,
     "round": round_number,
     "sha256": sha256,
     "slugify": slugify,
     "sum": sum_numbers,
-    "to_timezone": to_timezone,
+    "to_timezone": dates.to_timezone,
     "wordwrap": wordwrap,
 }
 """Our filters and our replacements of Jinja's, by the name used in expressions."""

@@ -347,11 +347,12 @@ class SqlStore(RunViews):
         await self._write(unit)
 
     async def fire_schedule(
-        self, flow_id: FlowId, tick: datetime, next_due: datetime, event: NewEvent
+        self, flow_id: FlowId, tick: datetime, next_due: datetime, event: NewEvent | None
     ) -> Accepted | None:
         """Accept the event of one tick and move the schedule to the next tick, together.
 
-        Returns None if another process fired this tick already.
+        With no event (the flow's `when` is false for this tick) only the schedule moves.
+        Returns None if another process fired this tick already, or there was no event.
         """
 
         def unit(conn: Conn) -> Accepted | None:
@@ -360,7 +361,7 @@ class SqlStore(RunViews):
                 "UPDATE schedules SET next_ms = ? WHERE flow_id = ? AND next_ms = ?",
                 (to_ms(next_due), flow_id, to_ms(tick)),
             )
-            if cur.rowcount != 1:
+            if cur.rowcount != 1 or event is None:
                 return None
             return self._accept(conn, event)
 
