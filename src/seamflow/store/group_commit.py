@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from seamflow import errors
+from seamflow.store.appends import AppendBuffer
 
 __all__ = ["DbConnection", "GroupCommitter"]
 
@@ -52,9 +53,15 @@ class GroupCommitter:
     """
 
     def __init__(
-        self, connect: Callable[[], DbConnection], *, begin_sql: str = "BEGIN IMMEDIATE", max_batch: int = 2000
+        self,
+        connect: Callable[[], DbConnection],
+        *,
+        appends: AppendBuffer | None = None,
+        begin_sql: str = "BEGIN IMMEDIATE",
+        max_batch: int = 2000,
     ) -> None:
         self._connect = connect
+        self._appends = appends
         self._begin_sql = begin_sql
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -131,6 +138,8 @@ class GroupCommitter:
                     self._run_unit(conn, unit)
                 conn.commit()
         except BaseException as exc:  # the whole transaction failed: every unit learns it
+            if self._appends is not None:
+                self._appends.clear()
             try:
                 conn.rollback()
             except Exception:  # noqa: S110 - the original error is what callers need
@@ -155,21 +164,29 @@ class GroupCommitter:
         try:
             for unit in batch:
                 unit.result = unit.fn(conn)
+            if self._appends is not None:
+                self._appends.flush(conn)
         except Exception:
             conn.rollback()
+            if self._appends is not None:
+                self._appends.clear()
             for unit in batch:
                 unit.result = None
             return False
         conn.commit()
         return True
 
-    @staticmethod
-    def _run_unit(conn: DbConnection, unit: _Unit[Any]) -> None:
+    def _run_unit(self, conn: DbConnection, unit: _Unit[Any]) -> None:
+        """Run one unit in its own savepoint, its appended rows written inside it."""
         conn.execute("SAVEPOINT unit")
         try:
             unit.result = unit.fn(conn)
+            if self._appends is not None:
+                self._appends.flush(conn)
         except Exception as exc:
             conn.execute("ROLLBACK TO unit")
+            if self._appends is not None:
+                self._appends.clear()
             unit.error = exc
         conn.execute("RELEASE unit")
 

@@ -8,10 +8,11 @@ import abc
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, LiteralString, TypeVar
+from typing import Any, ClassVar, LiteralString, TypeVar
 
 from seamflow import codec, errors
 from seamflow.ids import EventId, FlowId, Json, RunId
+from seamflow.store.appends import AppendBuffer, AppendTable
 from seamflow.store.base import (
     JournalEntry,
     RunState,
@@ -49,10 +50,18 @@ class Rows(abc.ABC):
     Backends provide `_read` (a reader connection) and may adapt `_sql` (placeholder style).
     """
 
-    _LOG_SQL: LiteralString = (
-        "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    )
+    _APPEND_TABLES: ClassVar[dict[str, AppendTable]] = {
+        "event_log": AppendTable(
+            "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+        "journal": AppendTable(
+            "INSERT INTO journal (run_id, path, attempt, generation, kind, status, input, output, error,"
+            " started_ms, finished_ms) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+    }
+    """Tables only appended to within a transaction: written once per group commit."""
 
     _SUMMARY_COLUMNS: LiteralString = (
         "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
@@ -60,6 +69,7 @@ class Rows(abc.ABC):
 
     def __init__(self) -> None:
         self._writer: GroupCommitter | None = None
+        self._appends = AppendBuffer(self._APPEND_TABLES, self._sql)
 
     def _sql(self, text: LiteralString) -> str:
         """Adapt placeholder style; SQL in this module is written with `?`."""
@@ -107,10 +117,13 @@ class Rows(abc.ABC):
         return codec.loads(data)
 
     def _log(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-        if len(rows) == 1:
-            conn.execute(self._sql(self._LOG_SQL), rows[0])
-        else:
-            conn.executemany(self._sql(self._LOG_SQL), rows)
+        """Append event-log rows (written with the batch, before its commit)."""
+        for row in rows:
+            self._appends.add("event_log", row)
+
+    def _journal(self, row: tuple[Any, ...]) -> None:
+        """Append a journal row (written with the batch, before its commit)."""
+        self._appends.add("journal", row)
 
     def _load_run(self, conn: Conn, run_id: RunId) -> RunState:
         row = self._x(

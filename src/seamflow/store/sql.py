@@ -86,10 +86,7 @@ class SqlStore(RunViews):
     def _record_step(self, conn: Conn, record: StepRecord) -> list[RunId]:
         entry = record.entry
         now = to_ms(entry.finished)
-        self._x(
-            conn,
-            "INSERT INTO journal (run_id, path, attempt, generation, kind, status, input, output, error,"
-            " started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._journal(
             (
                 record.run_id,
                 entry.path,
@@ -102,7 +99,7 @@ class SqlStore(RunViews):
                 None if entry.error is None else codec.dumps_text(entry.error),
                 to_ms(entry.started),
                 now,
-            ),
+            )
         )
         kind = f"step.{entry.status.value}"
         log: list[tuple[Any, ...]] = [(now, kind, record.flow_id, record.run_id, entry.path, None, None, None)]
@@ -253,18 +250,15 @@ class SqlStore(RunViews):
         self, conn: Conn, run_id: RunId, path: str, generation: int, flow_id: str, output: Json, now: int
     ) -> None:
         attempt = self._next_attempt(conn, run_id, path)
-        self._x(
-            conn,
-            "INSERT INTO journal (run_id, path, attempt, generation, kind, status, input, output, error,"
-            " started_ms, finished_ms) VALUES (?, ?, ?, ?, 'wait', 'completed', NULL, ?, NULL, ?, ?)",
-            (run_id, path, attempt, generation, self._pack(conn, output, f"the output of step {path}"), now, now),
-        )
+        output_packed = self._pack(conn, output, f"the output of step {path}")
+        self._journal((run_id, path, attempt, generation, "wait", "completed", None, output_packed, None, now, now))
         self._x(conn, "DELETE FROM waits WHERE run_id = ? AND path = ?", (run_id, path))
         self._x(conn, "DELETE FROM timers WHERE run_id = ? AND path = ?", (run_id, path))
         self._x(conn, "UPDATE runs SET status = 'queued', updated_ms = ? WHERE id = ?", (now, run_id))
         self._log(conn, [(now, "step.completed", flow_id, run_id, path, None, None, None)])
 
     def _next_attempt(self, conn: Conn, run_id: RunId, path: str) -> int:
+        self._appends.flush(conn)  # the journal rows of this batch must be visible to the read
         row = self._x(
             conn, "SELECT COALESCE(MAX(attempt), 0) FROM journal WHERE run_id = ? AND path = ?", (run_id, path)
         ).fetchone()

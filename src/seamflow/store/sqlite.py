@@ -66,7 +66,7 @@ class SqliteStore(SqlStore):
                 conn.close()
         except sqlite3.Error as exc:
             raise errors.StoreError(f"opening the SQLite database {self.path} failed: {exc}") from exc
-        self._writer = GroupCommitter(self._writer_connection)
+        self._writer = GroupCommitter(self._writer_connection, appends=self._appends)
         await self._writer.start()
 
     def _writer_connection(self) -> sqlite3.Connection:
