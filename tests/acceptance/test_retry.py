@@ -9,18 +9,9 @@ from pathlib import Path
 
 from seamflow import codec
 from tests.acceptance.flows import FORWARD, sink_connection
+from tests.support.runs import run_in_status
 from tests.support.server import make_project, serve
 from tests.support.sink import Behaviour, Sink
-from tests.support.wait import eventually
-
-
-async def _run_status(client, run_id: str, status: str) -> dict:
-    async def check() -> dict:
-        run = (await client.get(f"/api/v1/runs/{run_id}")).json()
-        assert run["status"] == status, run
-        return run
-
-    return await eventually(check, timeout=20)
 
 
 async def test_503_for_a_while_then_201_finishes_with_one_effect(project_dir: Path, sink: Sink) -> None:
@@ -30,7 +21,7 @@ async def test_503_for_a_while_then_201_finishes_with_one_effect(project_dir: Pa
         run_id = (await client.post("/hooks/orders", json={"order_no": "A1", "amount": "1", "customer": "x"})).json()[
             "run_id"
         ]
-        run = await _run_status(client, run_id, "completed")
+        run = await run_in_status(client, run_id, "completed")
     attempts = [s for s in run["steps"] if s["step"] == "post"]
     assert [a["status"] for a in attempts] == ["retrying", "retrying", "retrying", "completed"]
     assert attempts[0]["error"]["code"] == "connector.transient"
@@ -47,7 +38,7 @@ async def test_429_retry_after_is_honoured(project_dir: Path, sink: Sink) -> Non
         run_id = (await client.post("/hooks/orders", json={"order_no": "A2", "amount": "1", "customer": "x"})).json()[
             "run_id"
         ]
-        run = await _run_status(client, run_id, "completed")
+        run = await run_in_status(client, run_id, "completed")
     first, second = [r for r in sink.requests if r.path == "/orders"]
     assert second.arrived_at - first.arrived_at >= 1.9, "the retry waited for Retry-After: 2"
     assert run["steps"][1]["error"]["retry_in_s"] == 2.0
@@ -60,7 +51,7 @@ async def test_400_dead_letters_with_the_body_and_replay_completes_after_the_fix
         run_id = (await client.post("/hooks/orders", json={"order_no": "A3", "amount": "1", "customer": "x"})).json()[
             "run_id"
         ]
-        run = await _run_status(client, run_id, "dead_letter")
+        run = await run_in_status(client, run_id, "dead_letter")
         assert run["error"]["code"] == "connector.permanent"
         assert "customer_not_found" in run["error"]["message"]
         assert "400" in run["error"]["message"]
@@ -78,7 +69,7 @@ async def test_400_dead_letters_with_the_body_and_replay_completes_after_the_fix
 
         sink.behaviour = Behaviour()  # the target is fixed
         assert (await client.post(f"/api/v1/runs/{run_id}/replay")).status_code == 202
-        run = await _run_status(client, run_id, "completed")
+        run = await run_in_status(client, run_id, "completed")
     statuses = [s["status"] for s in run["steps"] if s["step"] == "post"]
     assert statuses == ["failed", "completed"]
     order = [s for s in run["steps"] if s["step"] == "order"]
@@ -94,7 +85,7 @@ async def test_replay_of_a_completed_run_is_a_conflict(project_dir: Path, sink: 
         run_id = (await client.post("/hooks/orders", json={"order_no": "A4", "amount": "1", "customer": "x"})).json()[
             "run_id"
         ]
-        await _run_status(client, run_id, "completed")
+        await run_in_status(client, run_id, "completed")
         answer = await client.post(f"/api/v1/runs/{run_id}/replay")
     assert answer.status_code == 409
     assert answer.json()["code"] == "conflict"
@@ -108,10 +99,10 @@ async def test_a_run_waiting_on_a_retry_timer_survives_a_restart(project_dir: Pa
         run_id = (await client.post("/hooks/orders", json={"order_no": "A5", "amount": "1", "customer": "x"})).json()[
             "run_id"
         ]
-        await _run_status(client, run_id, "waiting")
+        await run_in_status(client, run_id, "waiting")
         killed_at = time.monotonic()
         await server.restart()
-        run = await _run_status(client, run_id, "completed")
+        run = await run_in_status(client, run_id, "completed")
     assert time.monotonic() - killed_at < 15
     assert sink.stats()["effects"] == 1
     assert [s["status"] for s in run["steps"] if s["step"] == "post"] == ["retrying", "completed"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from seamflow import codec
 from tests.acceptance.flows import sink_connection
+from tests.support.runs import run_in_status
 from tests.support.server import make_project, serve
 from tests.support.sink import Behaviour, Sink
-from tests.support.wait import eventually
 
 ORDER_LINES = """
 id: order-lines
@@ -60,15 +60,6 @@ steps:
 """
 
 
-async def _completed(client, run_id: str) -> dict:
-    async def check() -> dict:
-        run = (await client.get(f"/api/v1/runs/{run_id}")).json()
-        assert run["status"] == "completed", run
-        return run
-
-    return await eventually(check, timeout=20)
-
-
 async def test_foreach_call_and_emit(project_dir: Path, sink: Sink) -> None:
     sink.behaviour = Behaviour(delay_ms=150)
     make_project(project_dir, {"lines": ORDER_LINES, "customer": UPSERT_CUSTOMER}, sink_connection(sink.url))
@@ -80,7 +71,7 @@ async def test_foreach_call_and_emit(project_dir: Path, sink: Sink) -> None:
     }
     async with serve(project_dir) as server, server.client() as client:
         run_id = (await client.post("/hooks/lines", json=body)).json()["run_id"]
-        run = await _completed(client, run_id)
+        run = await run_in_status(client, run_id, "completed")
         events = (await client.get("/api/v1/events", params={"run": run_id})).json()
     lines = sorted((codec.loads(r.body) for r in sink.requests if r.path == "/lines"), key=lambda b: b["index"])
     assert lines == [{"sku": f"SKU-{i}", "qty": i + 1, "index": i} for i in range(5)]
@@ -131,7 +122,7 @@ steps:
     async with serve(project_dir) as server, server.client() as client:
         answers = await asyncio.gather(*[client.post("/hooks/slow", json={"n": i}) for i in range(30)])
         for a in answers:
-            await _completed(client, a.json()["run_id"])
+            await run_in_status(client, a.json()["run_id"], "completed")
     stats = sink.stats()
     assert stats["effects"] == 30
     assert stats["max_in_flight"] == 3
@@ -151,7 +142,7 @@ steps:
     doc = "发票明细" * 100_000  # 1.2 MB of UTF-8
     async with serve(project_dir) as server, server.client() as client:
         run_id = (await client.post("/hooks/big", json={"doc": doc})).json()["run_id"]
-        run = await _completed(client, run_id)
+        run = await run_in_status(client, run_id, "completed")
     assert run["steps"][1]["output"] == {"length": len(doc)}
     import sqlite3
 

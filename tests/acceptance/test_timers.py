@@ -8,6 +8,7 @@ from pathlib import Path
 
 from seamflow import codec
 from tests.acceptance.flows import sink_connection
+from tests.support.runs import run_in_status
 from tests.support.server import Server, make_project, serve
 from tests.support.sink import Sink
 from tests.support.wait import eventually
@@ -33,29 +34,20 @@ steps:
 """
 
 
-async def _status(client, run_id: str, status: str, timeout: float = 20) -> dict:
-    async def check() -> dict:
-        run = (await client.get(f"/api/v1/runs/{run_id}")).json()
-        assert run["status"] == status, run
-        return run
-
-    return await eventually(check, timeout=timeout)
-
-
 async def test_a_run_waiting_for_a_signal_survives_kill_9_and_resumes_on_the_signal(
     project_dir: Path, sink: Sink
 ) -> None:
     make_project(project_dir, {"approval": APPROVAL.replace("TIMEOUT", "1h")}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
         run_id = (await client.post("/hooks/purchases", json={"request_no": "PR-2026-0042"})).json()["run_id"]
-        await _status(client, run_id, "waiting")
+        await run_in_status(client, run_id, "waiting")
         await server.restart()
         answer = await client.post(
             "/api/v1/signals",
             json={"name": "approval.decided", "key": "PR-2026-0042", "payload": {"decision": "approved"}},
         )
         assert answer.json() == {"delivered_to": [run_id], "kept": False}
-        await _status(client, run_id, "completed")
+        await run_in_status(client, run_id, "completed")
     decisions = [codec.loads(r.body) for r in sink.requests if r.path == "/decisions"]
     assert decisions == [{"request": "PR-2026-0042", "decision": "approved"}]
     assert not [r for r in sink.requests if r.path == "/escalations"]
@@ -67,9 +59,9 @@ async def test_a_wait_without_its_signal_takes_the_timeout_branch_also_across_a_
     make_project(project_dir, {"approval": APPROVAL.replace("TIMEOUT", "3s")}, sink_connection(sink.url))
     async with serve(project_dir) as server, server.client() as client:
         run_id = (await client.post("/hooks/purchases", json={"request_no": "PR-2026-0043"})).json()["run_id"]
-        await _status(client, run_id, "waiting")
+        await run_in_status(client, run_id, "waiting")
         await server.restart()
-        run = await _status(client, run_id, "completed")
+        run = await run_in_status(client, run_id, "completed")
         late = await client.post(
             "/api/v1/signals", json={"name": "approval.decided", "key": "PR-2026-0043", "payload": {}}
         )
@@ -85,7 +77,7 @@ async def test_a_signal_sent_before_the_run_waits_is_delivered_when_it_does(proj
             "/api/v1/signals", json={"name": "approval.decided", "key": "PR-7", "payload": {"decision": "rejected"}}
         )
         run_id = (await client.post("/hooks/purchases", json={"request_no": "PR-7"})).json()["run_id"]
-        await _status(client, run_id, "completed")
+        await run_in_status(client, run_id, "completed")
     assert [codec.loads(r.body) for r in sink.requests] == [{"request": "PR-7", "decision": "rejected"}]
 
 

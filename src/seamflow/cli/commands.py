@@ -20,7 +20,7 @@ from seamflow.cli.logs import configure_logging
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 from seamflow.cli.render import print_run, print_runs
 from seamflow.flows import validate
-from seamflow.ids import RunId
+from seamflow.ids import Json, RunId
 
 __all__ = ["main"]
 
@@ -240,6 +240,14 @@ async def _settle(eng: engine.Engine, run_id: RunId, timeout_s: float) -> store.
         await asyncio.sleep(0.02)
 
 
+def _json_option(text: str, option: str) -> Json:
+    """Parse a JSON option as strictly as a webhook body; a bad one is a usage error naming the option."""
+    try:
+        return codec.parse_untrusted(text.encode())
+    except errors.PayloadInvalid as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+
+
 @main.command("run")
 @click.argument("flow_id")
 @click.option("--input", "input_json", default="null", help="JSON that becomes event.body")
@@ -248,10 +256,7 @@ async def _settle(eng: engine.Engine, run_id: RunId, timeout_s: float) -> store.
 @_db_option
 def run_flow(flow_id: str, input_json: str, timeout: float, project: Path, database: str | None) -> None:
     """Start FLOW_ID manually with --input and print the run."""
-    try:
-        body = codec.parse_untrusted(input_json.encode())
-    except errors.PayloadInvalid as exc:
-        raise click.BadParameter(exc.message, param_hint="--input") from None
+    body = _json_option(input_json, "--input")
     paths = ProjectPaths(project)
     paths.load_dotenv()
 
@@ -358,10 +363,7 @@ def replay(run_id: str | None, replay_all: bool, timeout: float, project: Path, 
 @_db_option
 def signal(name: str, key: str, payload: str, project: Path, database: str | None) -> None:
     """Send signal NAME with correlation KEY to the runs waiting for it."""
-    try:
-        value = codec.parse_untrusted(payload.encode())
-    except errors.PayloadInvalid as exc:
-        raise click.BadParameter(exc.message, param_hint="--payload") from None
+    value = _json_option(payload, "--payload")
     paths = ProjectPaths(project)
     paths.load_dotenv()
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Final
 
 from seamflow import clock, errors
+from seamflow.flows.refusals import type_error, value_error
 
 DEFAULT_TZ: Final = "Asia/Shanghai"
 """Time zone that date filters assume for naive inputs and use for output."""
@@ -23,18 +24,6 @@ _CHINESE_UNITS: Final = (("年", "-"), ("月", "-"), ("日", " "), ("时", ":"),
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# The same wording as the errors in `filters`, which imports this module for its table.
-def _value_error(problem: str, expected: str) -> errors.ExpressionError:
-    return errors.ExpressionError(f"{problem}; expected {expected}", code="expression.value")
-
-
-def _type_error(value: object, expected: str) -> errors.ExpressionError:
-    return errors.ExpressionError(
-        f"got {type(value).__name__} {errors.redact(value)}; expected {expected}",
-        code="expression.type",
-    )
-
-
 @functools.cache
 def _zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones() | {"UTC"})
@@ -42,7 +31,7 @@ def _zone_names() -> frozenset[str]:
 
 def _zone(name: object) -> zoneinfo.ZoneInfo:
     if not isinstance(name, str) or name not in _zone_names():
-        raise _value_error(f"unknown time zone {errors.redact(name)}", "an IANA name such as Asia/Shanghai")
+        raise value_error(f"unknown time zone {errors.redact(name)}", "an IANA name such as Asia/Shanghai")
     return zoneinfo.ZoneInfo(name)
 
 
@@ -55,12 +44,12 @@ def _parse(value: object, tz: object) -> datetime:
             since = timedelta(seconds=int(seconds), microseconds=int(seconds % 1 * 1_000_000))
             return (_EPOCH + since).astimezone(zone)
         except (OverflowError, ValueError):
-            raise _value_error(f"{errors.redact(value)} is out of range", "epoch seconds") from None
+            raise value_error(f"{errors.redact(value)} is out of range", "epoch seconds") from None
     if not isinstance(value, str):
-        raise _type_error(value, "a date/time as text or epoch seconds")
+        raise type_error(value, "a date/time as text or epoch seconds")
     result = _read_text(value.strip())
     if result is None:
-        raise _value_error(
+        raise value_error(
             f"{errors.redact(value)} is not a date/time",
             "ISO 8601, 2026/11/24, 2026年11月24日 10:05 or epoch seconds",
         )
@@ -110,7 +99,7 @@ def format_datetime(value: object, fmt: str = "%Y-%m-%d %H:%M:%S", tz: str = DEF
     "%Y-%m-%d %H:%M:%S" and the default zone Asia/Shanghai.
     """
     if not isinstance(fmt, str):
-        raise _type_error(fmt, "a strftime format such as '%Y-%m-%d'")
+        raise type_error(fmt, "a strftime format such as '%Y-%m-%d'")
     return _parse(value, tz).astimezone(_zone(tz)).strftime(fmt)
 
 

@@ -34,6 +34,7 @@ from slugify import slugify as _slugify
 
 from seamflow import errors
 from seamflow.flows import dates
+from seamflow.flows.refusals import type_error, value_error
 
 __all__ = [
     "DECIMAL_CONTEXT",
@@ -82,17 +83,6 @@ def limit_error(what: str) -> errors.ExpressionError:
     return errors.ExpressionError(what, code="expression.limit")
 
 
-def _value_error(problem: str, expected: str) -> errors.ExpressionError:
-    return errors.ExpressionError(f"{problem}; expected {expected}", code="expression.value")
-
-
-def _type_error(value: object, expected: str) -> errors.ExpressionError:
-    return errors.ExpressionError(
-        f"got {type(value).__name__} {errors.redact(value)}; expected {expected}",
-        code="expression.type",
-    )
-
-
 def check_number(value: object) -> None:
     """Refuse an int or Decimal with more than `MAX_INT_DIGITS` digits before the point."""
     if isinstance(value, int):
@@ -117,22 +107,22 @@ def check_size(value: object) -> None:
 def _to_decimal(value: object) -> Decimal:
     """Read an amount: int, Decimal, or text such as "¥1,234.50", "1234.5 元", "-19.90"."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise _type_error(value, "an amount: a number or text such as '19.90'")
+        raise type_error(value, "an amount: a number or text such as '19.90'")
     if isinstance(value, str):
         text = _CURRENCY.sub("", value)
         if len(text) > MAX_INT_DIGITS or not _AMOUNT.fullmatch(text):
-            raise _value_error(f"{errors.redact(value)} is not an amount", "digits with an optional '.' and ','")
+            raise value_error(f"{errors.redact(value)} is not an amount", "digits with an optional '.' and ','")
         value = Decimal(text.replace(",", ""))
     result = Decimal(value)
     if not result.is_finite():
-        raise _value_error(f"{errors.redact(value)} is not a finite number", "a finite amount")
+        raise value_error(f"{errors.redact(value)} is not a finite number", "a finite amount")
     check_number(result)
     return result
 
 
 def _rounding(name: str) -> str:
     if name not in _ROUNDING:
-        raise _value_error(f"unknown rounding {errors.redact(name)}", f"one of {sorted(_ROUNDING)}")
+        raise value_error(f"unknown rounding {errors.redact(name)}", f"one of {sorted(_ROUNDING)}")
     return _ROUNDING[name]
 
 
@@ -146,7 +136,7 @@ def to_decimal(value: object, places: int | None = None, rounding: str = "half_u
     if places is None:
         return result
     if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 28:
-        raise _type_error(places, "places: an integer from 0 to 28")
+        raise type_error(places, "places: an integer from 0 to 28")
     return result.quantize(Decimal(1).scaleb(-places), rounding=_rounding(rounding), context=_EXACT)
 
 
@@ -160,7 +150,7 @@ def cents(value: object, round: bool = False) -> int:
     amount = _to_decimal(value).scaleb(2, context=_EXACT)
     whole = amount.to_integral_value(rounding=ROUND_HALF_UP, context=_EXACT)
     if whole != amount and not round:
-        raise _value_error(
+        raise value_error(
             f"{errors.redact(value)} has a fraction of a cent",
             "at most 2 decimals, or cents(round=True)",
         )
@@ -174,7 +164,7 @@ def from_cents(value: object) -> Decimal:
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(value, "a whole number of cents")
+        raise type_error(value, "a whole number of cents")
     check_number(value)
     return Decimal(f"{value}e-2")
 
@@ -191,7 +181,7 @@ def to_int(value: object, default: object = _MISSING) -> object:
         else:
             number = _to_decimal(value.strip() if isinstance(value, str) else value)
             if number != number.to_integral_value():
-                raise _value_error(f"{errors.redact(value)} is not whole", "a whole number")
+                raise value_error(f"{errors.redact(value)} is not whole", "a whole number")
             result = int(number)
     except errors.ExpressionError:
         if default is _MISSING:
@@ -209,7 +199,7 @@ def round_number(value: object, precision: int = 0, method: str = "common") -> i
     """
     modes = {"common": "half_up", "ceil": "ceiling", "floor": "floor"}
     if method not in modes:
-        raise _value_error(f"unknown method {errors.redact(method)}", "common, ceil or floor")
+        raise value_error(f"unknown method {errors.redact(method)}", "common, ceil or floor")
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return to_decimal(value, precision, modes[method])
@@ -230,7 +220,7 @@ def sum_numbers(
     with localcontext(DECIMAL_CONTEXT):
         for item in values:
             if isinstance(item, bool) or not isinstance(item, int | Decimal):
-                raise _type_error(item, "numbers to add (use |decimal on text)")
+                raise type_error(item, "numbers to add (use |decimal on text)")
             total = total + item  # type: ignore[operator]  # start may be any number
             check_number(total)
     return total
@@ -244,7 +234,7 @@ def _text(value: object, what: str = "text") -> str:
         return value
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
-    raise _type_error(value, what)
+    raise type_error(value, what)
 
 
 def digits(value: object) -> str:
@@ -265,7 +255,7 @@ def phone_cn(value: object) -> str:
             text = text[len(prefix) :]
             break
     if not _MOBILE.fullmatch(text):
-        raise _value_error(
+        raise value_error(
             f"{errors.redact(value)} is not a mainland China mobile number",
             "11 digits starting with 13-19, optionally after +86 or 0086",
         )
@@ -284,7 +274,7 @@ def hash_text(value: object, algorithm: str = "sha256") -> str:
     `algorithm` is one of md5, sha1, sha256, sha512.
     """
     if algorithm not in ("md5", "sha1", "sha256", "sha512"):
-        raise _value_error(f"unknown algorithm {errors.redact(algorithm)}", "md5, sha1, sha256 or sha512")
+        raise value_error(f"unknown algorithm {errors.redact(algorithm)}", "md5, sha1, sha256 or sha512")
     return hashlib.new(algorithm, _text(value).encode()).hexdigest()
 
 
@@ -326,7 +316,7 @@ def lookup(value: object, table: object, default: object = _MISSING) -> object:
     error naming it, unless a `default` is given.
     """
     if not isinstance(table, Mapping):
-        raise _type_error(table, "a table such as {'paid': '已付款'}")
+        raise type_error(table, "a table such as {'paid': '已付款'}")
     if value in table:
         return table[value]
     if isinstance(value, int | Decimal) and str(value) in table:
@@ -334,7 +324,7 @@ def lookup(value: object, table: object, default: object = _MISSING) -> object:
     if default is not _MISSING:
         return default
     keys = ", ".join(errors.redact(key, 30) for key in list(table)[:10])
-    raise _value_error(f"{errors.redact(value)} is not in the lookup table", f"one of {keys}")
+    raise value_error(f"{errors.redact(value)} is not in the lookup table", f"one of {keys}")
 
 
 # --- Jinja builtins whose arguments could multiply the output ----------------------------
