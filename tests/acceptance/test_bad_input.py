@@ -2,7 +2,7 @@
 
 One `seamflow serve` subprocess serves the whole module. Every row of `HOSTILE` is one
 request with the status, error `code` and a fragment of the `detail` it must be answered
-with; the numbers of events and runs in the store are read with sqlite3 before and after.
+with; the numbers of events and runs in the store are read before and after.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import hmac
 import json
-import sqlite3
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest_asyncio
 from seamflow import codec
 from seamflow.ids import Json
 from tests.acceptance.flows import FORWARD, sink_connection
+from tests.support.db import Database, new_database
 from tests.support.server import Server, make_project, serve
 from tests.support.sink import Sink
 from tests.support.wait import eventually
@@ -339,13 +339,9 @@ HOSTILE = {
 }
 
 
-def _stored(db: Path) -> tuple[int, int]:
-    """(events, runs) in the store, read over a separate read-only connection."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        events, runs = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM runs)").fetchone()
-    finally:
-        conn.close()
+def _stored(db: Database) -> tuple[int, int]:
+    """(events, runs) in the store, read over a separate connection."""
+    [(events, runs)] = db.query("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM runs)")
     return int(events), int(runs)
 
 
@@ -375,13 +371,14 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> AsyncIterator[Server]:
+async def server(tmp_path_factory: pytest.TempPathFactory, sink: Sink, backend: str) -> AsyncIterator[Server]:
     project = make_project(
         tmp_path_factory.mktemp("bad-input") / "project",
         {"forward": FORWARD, "any": ANY_BODY, "signed": SIGNED},
         sink_connection(sink.url),
     )
-    async with serve(project, env={"SEAMFLOW_SECRET_HOOK": SECRET}) as running:
+    database = new_database(backend, project)
+    async with serve(project, env={"SEAMFLOW_SECRET_HOOK": SECRET}, database=database) as running:
         yield running
 
 
@@ -392,13 +389,13 @@ async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="module")
-def db(server: Server) -> Path:
-    return server.project / ".seamflow" / "seamflow.db"
+def db(server: Server) -> Database:
+    return server.database
 
 
 @pytest.mark.parametrize("case", list(HOSTILE.values()), ids=list(HOSTILE))
 async def test_hostile_webhook_is_refused_with_a_problem_and_nothing_is_stored(
-    client: httpx.AsyncClient, db: Path, case: Hostile
+    client: httpx.AsyncClient, db: Database, case: Hostile
 ) -> None:
     before = _stored(db)
     answer = await _send(client, case)
@@ -416,7 +413,7 @@ async def test_hostile_webhook_is_refused_with_a_problem_and_nothing_is_stored(
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads peak memory from Linux /proc")
 async def test_gzip_bomb_is_refused_without_inflating_it_whole(
-    client: httpx.AsyncClient, server: Server, db: Path
+    client: httpx.AsyncClient, server: Server, db: Database
 ) -> None:
     bomb = _gzip_bomb()
     before = _stored(db)
@@ -428,7 +425,7 @@ async def test_gzip_bomb_is_refused_without_inflating_it_whole(
     assert _stored(db) == before
 
 
-async def test_correctly_signed_request_is_accepted(client: httpx.AsyncClient, db: Path) -> None:
+async def test_correctly_signed_request_is_accepted(client: httpx.AsyncClient, db: Database) -> None:
     before = _stored(db)
     answer = await client.post("/hooks/signed", content=_SIGNED_COMPACT, headers={**JSON, **_sign(_SIGNED_COMPACT)})
     assert answer.status_code == 202, answer.text
@@ -462,7 +459,7 @@ async def test_any_json_document_is_an_event_body_when_the_flow_reads_no_field(
 
 
 async def test_server_keeps_serving_after_every_hostile_request(
-    client: httpx.AsyncClient, server: Server, sink: Sink, db: Path
+    client: httpx.AsyncClient, server: Server, sink: Sink, db: Database
 ) -> None:
     for name, case in HOSTILE.items():  # again, so this test does not depend on the order of tests
         answer = await _send(client, case)

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from seamflow.api import hash_token
 from tests.acceptance.flows import sink_connection
+from tests.support.db import current as current_database
 from tests.support.server import make_project
 from tests.support.sink import RemoteSink, spawn
 
@@ -27,8 +29,8 @@ def test_init_scaffolds_a_valid_project_and_shows_the_token_once(tmp_path: Path)
     token = out.split("stored hashed): ")[1].split()[0]
     for name in ("flows/hello.yaml", "connections.yaml", ".env.example", ".env"):
         assert (tmp_path / "shop" / name).exists(), name
-    db = (tmp_path / "shop" / ".seamflow" / "seamflow.db").read_bytes()
-    assert token.encode() not in db, "the token is stored hashed"
+    stored = current_database(tmp_path / "shop").query("SELECT hash FROM api_tokens")
+    assert stored == [(hash_token(token),)], "the token is stored hashed, not as is"
     assert "ok: 1 flow(s) valid" in seamflow("flow", "validate", "--project", str(tmp_path / "shop")).stdout
     listed = seamflow("flow", "list", "--project", str(tmp_path / "shop")).stdout
     assert "hello-orders" in listed and "/hooks/orders" in listed

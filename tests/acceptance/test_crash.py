@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from pathlib import Path
 
 import httpx
@@ -57,11 +56,8 @@ async def test_kill_9_three_times_under_load_loses_nothing_and_repeats_nothing(p
             await _fire(client, missing, accepted, [])
         assert len(accepted) == EVENTS
 
-        db = project_dir / ".seamflow" / "seamflow.db"
-
         async def all_finished() -> None:
-            with sqlite3.connect(db) as conn:
-                rows = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+            rows = dict(server.database.query("SELECT status, COUNT(*) FROM runs GROUP BY status"))
             assert rows == {"completed": EVENTS}, rows
 
         await eventually(all_finished, timeout=60)
@@ -74,9 +70,8 @@ async def test_kill_9_three_times_under_load_loses_nothing_and_repeats_nothing(p
     assert keys == expected_keys, "every accepted event produced an effect, keyed by its run"
     stats = sink.stats()
     assert stats["effects"] == EVENTS, stats
-    with sqlite3.connect(db) as conn:
-        doubled = conn.execute(
-            "SELECT run_id, path, COUNT(*) FROM journal WHERE status = 'completed'"
-            " GROUP BY run_id, path HAVING COUNT(*) > 1"
-        ).fetchall()
+    doubled = server.database.query(
+        "SELECT run_id, path, COUNT(*) FROM journal WHERE status = 'completed'"
+        " GROUP BY run_id, path HAVING COUNT(*) > 1"
+    )
     assert doubled == [], "no step was journaled as completed twice"

@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import hmac
 import json
-import sqlite3
 import zlib
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -28,6 +27,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
+from tests.support.db import new_database
 from tests.support.server import TOKEN, Server, make_project, serve
 from tests.support.wait import eventually
 
@@ -204,9 +204,10 @@ api_targets = st.sampled_from([
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+async def server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> AsyncIterator[Server]:
     project = make_project(tmp_path_factory.mktemp("fuzz") / "project", FLOWS)
-    async with serve(project, env={"SEAMFLOW_SECRET_FUZZ": SECRET}) as running:
+    database = new_database(backend, project)
+    async with serve(project, env={"SEAMFLOW_SECRET_FUZZ": SECRET}, database=database) as running:
         yield running
 
 
@@ -220,16 +221,13 @@ class Watch:
     """What the server stored and logged since the last look."""
 
     def __init__(self, server: Server) -> None:
-        self.db = server.project / ".seamflow" / "seamflow.db"
+        self.db = server.database
         self.log = server.log_path
         self.offset = self.log.stat().st_size
 
     def events(self) -> int:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
-        try:
-            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        finally:
-            conn.close()
+        [(count,)] = self.db.query("SELECT count(*) FROM events")
+        return int(count)
 
     async def settle(self) -> None:
         """After a 5xx: wait until its traceback reaches the log (uvicorn logs it after answering)."""

@@ -144,9 +144,6 @@ steps:
         run_id = (await client.post("/hooks/big", json={"doc": doc})).json()["run_id"]
         run = await run_in_status(client, run_id, "completed")
     assert run["steps"][1]["output"] == {"length": len(doc)}
-    import sqlite3
-
-    with sqlite3.connect(project_dir / ".seamflow" / "seamflow.db") as conn:
-        blobs = conn.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs").fetchone()
+    [blobs] = server.database.query("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs")
     assert blobs[0] == 2, "the event body and the copied step output are stored as blobs"
     assert blobs[1] < 3 * len(doc.encode()) + 1000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from seamflow import codec
@@ -123,6 +122,5 @@ async def test_cron_in_asia_shanghai_fires_at_9_local_and_a_restart_neither_skip
     finally:
         server.kill()
     assert got == ["2026-11-24T09:00:00+08:00", "2026-11-25T09:00:00+08:00", "2026-11-26T09:00:00+08:00"]
-    with sqlite3.connect(project_dir / ".seamflow" / "seamflow.db") as conn:
-        runs = conn.execute("SELECT COUNT(*) FROM runs WHERE flow_id = 'daily-report'").fetchone()[0]
+    [(runs,)] = server.database.query("SELECT COUNT(*) FROM runs WHERE flow_id = 'daily-report'")
     assert runs == 3

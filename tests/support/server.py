@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import db
+
 __all__ = ["Server", "free_port", "make_project"]
 
 TOKEN = "sf_test_token_0123456789abcdefghijklmnopqrstuvwxyz"
@@ -37,11 +39,23 @@ def make_project(root: Path, flows: Mapping[str, str], connections: str = "") ->
 class Server:
     """One `seamflow serve` process over a project; `restart()` after `kill()` keeps its database."""
 
-    def __init__(self, project: Path, *, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        project: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        database: db.Database | None = None,
+    ) -> None:
         self.project = project
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
+        if database is not None:
+            self.env.pop("SEAMFLOW_DATABASE_URL", None)
+            self.env.update(database.env)
+        self.database = database or db.current(project)
+        """Where the server keeps its store (from the environment unless given)."""
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = project / "serve.log"
 
@@ -86,18 +100,13 @@ class Server:
                 await asyncio.sleep(0.05)
 
     async def _ensure_token(self) -> None:
-        import sqlite3
-
         from seamflow import api
 
-        db = self.project / ".seamflow" / "seamflow.db"
-        conn = sqlite3.connect(db, timeout=30)
-        with conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO api_tokens (id, name, hash, created_ms) VALUES ('tok_test', 'test', ?, 0)",
-                (api.hash_token(TOKEN),),
-            )
-        conn.close()
+        self.database.query(
+            "INSERT INTO api_tokens (id, name, hash, created_ms) VALUES ('tok_test', 'test', ?, 0)"
+            " ON CONFLICT DO NOTHING",
+            (api.hash_token(TOKEN),),
+        )
 
     def kill(self) -> None:
         """kill -9: no shutdown code runs."""

@@ -16,6 +16,7 @@ EXPORTS = {
         "JournalEntry",
         "LogEntry",
         "NewEvent",
+        "PostgresStore",
         "RunFilter",
         "RunFinish",
         "RunState",
@@ -29,6 +30,7 @@ EXPORTS = {
         "Timer",
         "TimerKind",
         "Wait",
+        "is_postgres_url",
     },
     "seamflow.engine": {
         "Catalog",

@@ -318,7 +318,7 @@ def dead_letters(flow_id: str | None, as_json: bool, project: Path, database: st
 
 async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.SqlStore], Awaitable[T]]) -> T:
     db = open_store(paths, database)
-    if not db.path.exists():
+    if isinstance(db, store.SqliteStore) and not db.path.exists():
         raise errors.NotFound(f"no database at {db.path}; run `seamflow serve` or pass --database")
     await db.open()
     try:

@@ -1,4 +1,4 @@
-"""The store: events, runs, journal, timers and the event log, on SQLite (PostgreSQL next)."""
+"""The store: events, runs, journal, timers and the event log, on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from seamflow.store.base import (
     TimerKind,
     Wait,
 )
+from seamflow.store.postgres import PostgresStore, is_postgres_url
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 
@@ -33,6 +34,7 @@ __all__ = [
     "JournalEntry",
     "LogEntry",
     "NewEvent",
+    "PostgresStore",
     "RunFilter",
     "RunFinish",
     "RunState",
@@ -46,4 +48,5 @@ __all__ = [
     "Timer",
     "TimerKind",
     "Wait",
+    "is_postgres_url",
 ]

@@ -76,6 +76,14 @@ class Rows(abc.ABC):
         return text
 
     @abc.abstractmethod
+    async def open(self) -> None:
+        """Create or migrate the schema and start the writer."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Commit what is queued and close every connection."""
+
+    @abc.abstractmethod
     async def _read(self, fn: Callable[[Conn], T]) -> T:
         """Run a read-only function on a reader connection (each backend has its own readers)."""
 

@@ -38,11 +38,17 @@ def migrate(conn: Any, dialect: str) -> int:
     Raises:
         errors.StoreError: the database's schema is newer than this code.
     """
+    if dialect == "postgres":
+        # several processes may start at once: one migrates, the others wait for it
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(7291002)")
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
     current = int(row[0] or 0)
     latest = latest_version(dialect)
     if current > latest:
+        if dialect == "postgres":
+            conn.execute("ROLLBACK")
         raise errors.StoreError(
             f"the database schema is version {current} but this Seamflow knows up to {latest};"
             " upgrade Seamflow or use a matching database",
@@ -51,5 +57,11 @@ def migrate(conn: Any, dialect: str) -> int:
     for number, _name, sql in migrations(dialect):
         if number <= current:
             continue
-        conn.executescript(f"BEGIN;\n{sql}\nINSERT INTO schema_version (version) VALUES ({number});\nCOMMIT;")
+        script = f"{sql}\nINSERT INTO schema_version (version) VALUES ({number});"
+        if dialect == "postgres":
+            conn.execute(script)  # inside the transaction that holds the migration lock
+        else:
+            conn.executescript(f"BEGIN;\n{script}\nCOMMIT;")
+    if dialect == "postgres":
+        conn.execute("COMMIT")
     return latest

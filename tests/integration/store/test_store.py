@@ -1,4 +1,4 @@
-"""The SQLite store on its own: migrations, group commit, dedupe, journal records, limits."""
+"""The store on its own, on both backends: migrations, group commit, dedupe, journal records, limits."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from seamflow import errors, store
 from seamflow.ids import FlowId, RunId
 from seamflow.store import schema
+from tests.support.db import Database, drop_created, new_database, postgres_unavailable
 
 
 def _event(n: int, key: str | None = None, body: object = None) -> store.NewEvent:
@@ -20,12 +21,25 @@ def _event(n: int, key: str | None = None, body: object = None) -> store.NewEven
     )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "postgres" and (reason := postgres_unavailable()):
+        pytest.skip(reason)
+    return new_database(request.param, tmp_path)
+
+
 @pytest.fixture
-async def db(tmp_path: Path):
-    s = store.SqliteStore(tmp_path / "s.db")
+async def db(database: Database):
+    s = store.PostgresStore(database.url) if database.url else store.SqliteStore(database.path)
     await s.open()
     yield s
     await s.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def drop_test_databases():
+    yield
+    drop_created()
 
 
 def test_migrating_from_empty_gives_the_declared_schema(tmp_path: Path) -> None:
@@ -47,7 +61,10 @@ async def test_a_schema_newer_than_the_code_refuses_to_open(tmp_path: Path) -> N
         await store.SqliteStore(path).open()
 
 
-async def test_the_default_is_full_durability(db: store.SqliteStore) -> None:
+async def test_the_sqlite_default_is_full_durability(tmp_path: Path) -> None:
+    db = store.SqliteStore(tmp_path / "d.db")
+    await db.open()
+    await db.close()
     conn = sqlite3.connect(db.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.durability == "full"
@@ -55,7 +72,7 @@ async def test_the_default_is_full_durability(db: store.SqliteStore) -> None:
         store.SqliteStore(db.path, durability="off")
 
 
-async def test_concurrent_accepts_share_commits(db: store.SqliteStore) -> None:
+async def test_concurrent_accepts_share_commits(db: store.SqlStore) -> None:
     assert db._writer is not None
     before = db._writer.commits
     results = await asyncio.gather(*[db.accept_event(_event(i)) for i in range(500)])
@@ -63,13 +80,13 @@ async def test_concurrent_accepts_share_commits(db: store.SqliteStore) -> None:
     assert db._writer.commits - before < 50, "500 concurrent accepts are grouped into few commits"
 
 
-async def test_same_dedupe_key_concurrently_gives_one_run(db: store.SqliteStore) -> None:
+async def test_same_dedupe_key_concurrently_gives_one_run(db: store.SqlStore) -> None:
     results = await asyncio.gather(*[db.accept_event(_event(i, key="order-1")) for i in range(50)])
     assert len({r.run_id for r in results}) == 1
     assert sum(not r.is_duplicate for r in results) == 1
 
 
-async def test_a_failing_unit_rolls_back_alone(db: store.SqliteStore) -> None:
+async def test_a_failing_unit_rolls_back_alone(db: store.SqlStore) -> None:
     too_big = "x" * (store.JOURNAL_ENTRY_LIMIT_BYTES + 1)
     good, bad = await asyncio.gather(
         db.accept_event(_event(1)), db.accept_event(_event(2, body={"doc": too_big})), return_exceptions=True
@@ -79,17 +96,16 @@ async def test_a_failing_unit_rolls_back_alone(db: store.SqliteStore) -> None:
     assert await db.count_runs_by_status() == {"queued": 1}, "nothing of the refused event is stored"
 
 
-async def test_big_bodies_are_stored_once_by_content(db: store.SqliteStore) -> None:
+async def test_big_bodies_are_stored_once_by_content(db: store.SqlStore, database: Database) -> None:
     doc = {"doc": "订单" * 50_000}
     a = await db.accept_event(_event(1, body=doc))
     await db.accept_event(_event(2, body=doc))
     state = await db.load_run(a.run_id)
     assert state.event_body == doc
-    conn = sqlite3.connect(db.path)
-    assert conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
+    assert database.query("SELECT COUNT(*) FROM blobs") == [(1,)]
 
 
-async def test_retry_timer_fires_once_and_requeues(db: store.SqliteStore) -> None:
+async def test_retry_timer_fires_once_and_requeues(db: store.SqlStore) -> None:
     accepted = await db.accept_event(_event(1))
     now = datetime.now(UTC)
     entry = store.JournalEntry("post", 1, 0, "action", store.StepStatus.RETRYING, None, None, {"code": "x"}, now, now)
@@ -103,9 +119,37 @@ async def test_retry_timer_fires_once_and_requeues(db: store.SqliteStore) -> Non
     assert (await db.load_run(accepted.run_id)).status is store.RunStatus.QUEUED
 
 
-async def test_replay_only_of_failed_runs(db: store.SqliteStore) -> None:
+async def test_replay_only_of_failed_runs(db: store.SqlStore) -> None:
     accepted = await db.accept_event(_event(1))
     with pytest.raises(errors.Conflict, match="only failed or dead_letter runs can be replayed"):
         await db.replay_run(accepted.run_id)
     with pytest.raises(errors.NotFound):
         await db.replay_run(RunId("run_missing"))
+
+
+async def test_a_schema_newer_than_the_code_refuses_to_open_on_postgres(tmp_path: Path) -> None:
+    if reason := postgres_unavailable():
+        pytest.skip(reason)
+    database = new_database("postgres", tmp_path)
+    assert database.url is not None
+    first = store.PostgresStore(database.url)
+    await first.open()
+    await first.close()
+    database.query("INSERT INTO schema_version (version) VALUES (999)")
+    with pytest.raises(errors.StoreError, match="schema is version 999"):
+        await store.PostgresStore(database.url).open()
+
+
+async def test_postgres_unreachable_or_wrong_credentials_is_a_clear_error_without_the_password() -> None:
+    for url, expected in [
+        ("postgresql://postgres:s3cr3t-pw@127.0.0.1:1/test", "cannot connect to PostgreSQL at 127.0.0.1:1/test"),
+        (
+            "postgresql://no_such_user:s3cr3t-pw@127.0.0.1:5432/test",
+            "cannot connect to PostgreSQL at 127.0.0.1:5432/test",
+        ),
+    ]:
+        with pytest.raises(errors.StoreError) as caught:
+            await store.PostgresStore(url).open()
+        assert expected in caught.value.message
+        assert "s3cr3t-pw" not in caught.value.message
+        assert caught.value.code == "store.unreachable"

@@ -1,0 +1,141 @@
+"""The PostgreSQL backend: the same SQL and group commit as SQLite, over psycopg.
+
+Selected with `SEAMFLOW_DATABASE_URL=postgresql://…` (or `--database`). Commits are durable
+with PostgreSQL's defaults (`synchronous_commit=on`). Claiming with `FOR UPDATE SKIP LOCKED`,
+leases and LISTEN/NOTIFY wake-ups for several workers are the next step (issue 4); one
+process per database is what this backend supports today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import conninfo
+
+from seamflow import errors
+from seamflow.store import schema
+from seamflow.store.group_commit import GroupCommitter
+from seamflow.store.sql import SqlStore
+
+__all__ = ["PostgresStore", "is_postgres_url"]
+
+T = TypeVar("T")
+_STATEMENT_TIMEOUT_MS = 30_000
+
+
+def is_postgres_url(url: str) -> bool:
+    """True for `postgresql://` and `postgres://` connection URLs."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+class PostgresStore(SqlStore):
+    """The store in one PostgreSQL database.
+
+    Args:
+        url: a libpq connection URL; its password never appears in messages.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self._placeholders: dict[str, str] = {}
+        self._local = threading.local()
+        self._readers: list[psycopg.Connection[Any]] = []
+        self._readers_lock = threading.Lock()
+
+    @property
+    def where(self) -> str:
+        """`host:port/dbname` of the database, for messages (never the password)."""
+        try:
+            info = conninfo.conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError:
+            return "<unparseable URL>"
+        return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+    def _sql(self, text: str) -> str:
+        adapted = self._placeholders.get(text)
+        if adapted is None:
+            adapted = self._placeholders[text] = text.replace("?", "%s")
+        return adapted
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self.url, autocommit=True, connect_timeout=10, options=f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}"
+            )
+        except psycopg.Error as exc:
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+            reason = str(errors.mask_secrets(reason))[:300]
+            raise errors.StoreError(
+                f"cannot connect to PostgreSQL at {self.where}: {reason}", code="store.unreachable"
+            ) from exc
+
+    async def open(self) -> None:
+        """Migrate the schema (once across processes) and start the writer."""
+        await asyncio.to_thread(self._migrate)
+        self._writer = GroupCommitter(self._writer_connection, appends=self._appends, begin_sql="BEGIN")
+        await self._writer.start()
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            schema.migrate(_Connection(conn), "postgres")
+        except psycopg.Error as exc:
+            raise errors.StoreError(f"migrating the PostgreSQL schema at {self.where} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _writer_connection(self) -> Any:
+        return _Connection(self._connect())
+
+    async def close(self) -> None:
+        """Commit what is queued and close every connection."""
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    async def _read(self, fn: Callable[[Any], T]) -> T:
+        return await asyncio.to_thread(self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Any], T]) -> T:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        try:
+            return fn(conn)
+        except psycopg.Error as exc:
+            raise errors.StoreError(f"reading the store at {self.where} failed: {exc}") from exc
+
+
+class _Connection:
+    """A psycopg connection in autocommit mode driven with explicit BEGIN/COMMIT, as the writer expects."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = None) -> psycopg.Cursor[Any]:
+        return self._conn.execute(sql, parameters)
+
+    def executescript(self, sql: str) -> None:
+        self._conn.execute(sql)
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
