@@ -102,6 +102,36 @@ class Executor:
         self._context = context
         self._version_of = version_of
 
+    def lead(self, flow: CompiledFlow, envelope: Json, run_id: RunId) -> tuple[store.JournalEntry, ...]:
+        """Outcomes of the flow's leading `transform` steps for a new event, to commit with it.
+
+        A transform has no effect outside the run, so its outcome can be journaled in the same
+        commit as the accepted event: the run then starts at its first effectful step, one commit
+        cycle sooner. Stops before the last step and at the first transform that fails (the
+        executor then runs that one and handles its failure as usual).
+        """
+        scope = {
+            **self._context,
+            "event": envelope,
+            "run": {"id": run_id, "flow": flow.id, "version": flow.version},
+            "steps": {},
+        }
+        entries: list[store.JournalEntry] = []
+        for step in flow.steps[:-1]:
+            if step.kind != "transform" or step.template("idempotency_key") is not None:
+                break
+            started = clock.now()
+            try:
+                output = _render(step, "transform", scope)
+            except errors.SeamflowError:
+                break
+            scope["steps"][step.id] = output
+            masked: Json = errors.mask_secrets(output)  # type: ignore[assignment]  # mask keeps the JSON shape
+            status = store.StepStatus.COMPLETED
+            entry = store.JournalEntry(step.id, 1, 0, step.kind, status, None, masked, None, started, clock.now())
+            entries.append(entry)
+        return tuple(entries)
+
     async def execute(self, state: store.RunState, flow: CompiledFlow) -> store.RunStatus:
         """Continue `state`'s run until it finishes or parks; return its status then."""
         base = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from seamflow import clock, errors, store
+from seamflow import clock, errors, ids, store
 from seamflow.engine import metrics
 from seamflow.engine.catalog import Catalog
 from seamflow.engine.connections import Pool
@@ -155,6 +155,8 @@ class Engine:
         if not self.wants(flow, envelope):
             return None
         await self._wait_for_room()
+        run_id = RunId(ids.new_id("run"))
+        lead = self.executor.lead(flow, envelope, run_id)
         event = store.NewEvent(
             flow_id=FlowId(flow.id),
             flow_version=flow.version,
@@ -162,6 +164,8 @@ class Engine:
             body=envelope,
             received=clock.now(),
             dedupe_key=dedupe_key,
+            run_id=run_id,
+            journal=lead,
         )
         accepted = await self.db.accept_event(event)
         metrics.EVENTS_ACCEPTED.labels(flow.id, str(accepted.is_duplicate).lower()).inc()
@@ -175,7 +179,7 @@ class Engine:
                 event_id=accepted.event_id,
                 event_body=envelope,
                 received=event.received,
-                journal=[],
+                journal=list(lead),
             )
             self._queue.put_nowait((accepted.run_id, state))
         return accepted

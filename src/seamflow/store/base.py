@@ -86,6 +86,10 @@ class NewEvent:
     dedupe_key: str | None = None
     parent_run_id: RunId | None = None
     parent_path: str | None = None
+    run_id: RunId | None = None
+    """The id the run gets if the event is new (default: a fresh one)."""
+    journal: tuple[JournalEntry, ...] = ()
+    """Outcomes of the run's leading pure steps, committed with the event (dropped for a duplicate)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from seamflow.ids import EventId, FlowId, Json, RunId
 from seamflow.store.base import (
     Accepted,
     DueTimer,
+    JournalEntry,
     NewEvent,
     RunFinish,
     RunStatus,
@@ -47,7 +48,7 @@ class SqlStore(RunViews):
 
     def _accept(self, conn: Conn, event: NewEvent) -> Accepted:
         event_id = EventId(ids.new_id("evt"))
-        run_id = RunId(ids.new_id("run"))
+        run_id = event.run_id or RunId(ids.new_id("run"))
         now = to_ms(event.received)
         body = self._pack(conn, event.body, "the event body")
         inserted = self._x(
@@ -72,7 +73,28 @@ class SqlStore(RunViews):
         )
         attrs = codec.dumps_text({"trigger": event.trigger, "event_id": event_id})
         self._log(conn, [(now, "run.queued", event.flow_id, run_id, None, None, None, attrs)])
+        for entry in event.journal:
+            self._journal_entry(conn, run_id, entry)
+            path = entry.path
+            self._log(conn, [(to_ms(entry.finished), "step.completed", event.flow_id, run_id, path, None, None, None)])
         return Accepted(run_id, event_id, is_duplicate=False)
+
+    def _journal_entry(self, conn: Conn, run_id: RunId, entry: JournalEntry) -> None:
+        self._journal(
+            (
+                run_id,
+                entry.path,
+                entry.attempt,
+                entry.generation,
+                entry.kind,
+                entry.status.value,
+                self._pack(conn, entry.input, f"the input of step {entry.path}"),
+                self._pack(conn, entry.output, f"the output of step {entry.path}"),
+                None if entry.error is None else codec.dumps_text(entry.error),
+                to_ms(entry.started),
+                to_ms(entry.finished),
+            )
+        )
 
     async def record_step(self, record: StepRecord) -> list[RunId]:
         """Journal a step attempt with its consequences (timer, wait, event, finish) in one commit.
@@ -86,21 +108,7 @@ class SqlStore(RunViews):
     def _record_step(self, conn: Conn, record: StepRecord) -> list[RunId]:
         entry = record.entry
         now = to_ms(entry.finished)
-        self._journal(
-            (
-                record.run_id,
-                entry.path,
-                entry.attempt,
-                entry.generation,
-                entry.kind,
-                entry.status.value,
-                self._pack(conn, entry.input, f"the input of step {entry.path}"),
-                self._pack(conn, entry.output, f"the output of step {entry.path}"),
-                None if entry.error is None else codec.dumps_text(entry.error),
-                to_ms(entry.started),
-                now,
-            )
-        )
+        self._journal_entry(conn, record.run_id, entry)
         kind = f"step.{entry.status.value}"
         log: list[tuple[Any, ...]] = [(now, kind, record.flow_id, record.run_id, entry.path, None, None, None)]
         if record.emit is not None:
