@@ -1,0 +1,12 @@
+"""The `email` connector: sends mail over SMTP, with a Message-ID derived from the idempotency key.
+
+`connector.py` holds the connector and the classification of SMTP failures, `config.py` the
+connection settings (server, security, credentials, sender), `message.py` the `send` action's
+inputs and how they become a MIME message. See docs/howto/connectors/email.md.
+"""
+
+from __future__ import annotations
+
+from seamflow.connectors.email.connector import EmailConnector
+
+__all__ = ["EmailConnector"]
