@@ -9,8 +9,6 @@ process per database is what this backend supports today.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -43,9 +41,6 @@ class PostgresStore(SqlStore):
         super().__init__()
         self.url = url
         self._placeholders: dict[str, str] = {}
-        self._local = threading.local()
-        self._readers: list[psycopg.Connection[Any]] = []
-        self._readers_lock = threading.Lock()
 
     @property
     def where(self) -> str:
@@ -92,30 +87,10 @@ class PostgresStore(SqlStore):
     def _writer_connection(self) -> Any:
         return _Connection(self._connect())
 
-    async def close(self) -> None:
-        """Commit what is queued and close every connection."""
-        if self._writer is not None:
-            await self._writer.stop()
-            self._writer = None
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-
-    async def _read(self, fn: Callable[[Any], T]) -> T:
-        return await asyncio.to_thread(self._read_sync, fn)
-
-    def _read_sync(self, fn: Callable[[Any], T]) -> T:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        try:
-            return fn(conn)
-        except psycopg.Error as exc:
-            raise errors.StoreError(f"reading the store at {self.where} failed: {exc}") from exc
+    def _read_failed(self, exc: Exception) -> errors.StoreError | None:
+        if isinstance(exc, psycopg.Error):
+            return errors.StoreError(f"reading the store at {self.where} failed: {exc}")
+        return None
 
 
 class _Connection:

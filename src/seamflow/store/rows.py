@@ -5,7 +5,9 @@ blobs, instants as epoch milliseconds; the base of both backends' SQL.
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, LiteralString, TypeVar
@@ -70,6 +72,9 @@ class Rows(abc.ABC):
     def __init__(self) -> None:
         self._writer: GroupCommitter | None = None
         self._appends = AppendBuffer(self._APPEND_TABLES, self._sql)
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._readers_lock = threading.Lock()
 
     def _sql(self, text: LiteralString) -> str:
         """Adapt placeholder style; SQL in this module is written with `?`."""
@@ -79,13 +84,42 @@ class Rows(abc.ABC):
     async def open(self) -> None:
         """Create or migrate the schema and start the writer."""
 
-    @abc.abstractmethod
     async def close(self) -> None:
         """Commit what is queued and close every connection."""
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
 
     @abc.abstractmethod
+    def _connect(self) -> Any:
+        """Open a connection of the backend (raises `errors.StoreError` when it cannot)."""
+
+    @abc.abstractmethod
+    def _read_failed(self, exc: Exception) -> errors.StoreError | None:
+        """The store error for a driver error raised while reading, or None if it is not one."""
+
     async def _read(self, fn: Callable[[Conn], T]) -> T:
-        """Run a read-only function on a reader connection (each backend has its own readers)."""
+        """Run a read-only function on this thread's reader connection, in a worker thread."""
+        return await asyncio.to_thread(self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Conn], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(conn, "closed", False):
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        try:
+            return fn(conn)
+        except Exception as exc:  # only driver errors are translated; ours pass through
+            failure = self._read_failed(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     async def _write(self, fn: Callable[[Conn], T]) -> T:
         if self._writer is None:

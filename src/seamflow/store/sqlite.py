@@ -8,10 +8,7 @@ Durability modes:
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,9 +40,6 @@ class SqliteStore(SqlStore):
             )
         self.path = Path(path)
         self.durability = durability
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -74,30 +68,8 @@ class SqliteStore(SqlStore):
         conn.isolation_level = None
         return _AutoCommitOff(conn)  # type: ignore[return-value]  # duck-typed DB-API connection
 
-    async def close(self) -> None:
-        """Commit what is queued and close every connection."""
-        if self._writer is not None:
-            await self._writer.stop()
-            self._writer = None
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-
-    async def _read(self, fn: Callable[[Any], T]) -> T:
-        return await asyncio.to_thread(self._read_sync, fn)
-
-    def _read_sync(self, fn: Callable[[Any], T]) -> T:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        try:
-            return fn(conn)
-        except sqlite3.Error as exc:
-            raise errors.StoreError(f"reading the store failed: {exc}") from exc
+    def _read_failed(self, exc: Exception) -> errors.StoreError | None:
+        return errors.StoreError(f"reading the store failed: {exc}") if isinstance(exc, sqlite3.Error) else None
 
 
 class _AutoCommitOff:

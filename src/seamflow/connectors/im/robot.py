@@ -7,6 +7,7 @@ platform's JSON body, signs it, posts it and reads the platform's error code.
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -54,7 +55,7 @@ def invalid_input(problem: str, where: str) -> errors.Permanent:
     return errors.Permanent(f"invalid input: {problem}", where=where)
 
 
-class RobotConnector:
+class RobotConnector(abc.ABC):
     """Posts messages to one IM group robot; a platform subclass builds, signs and judges its JSON."""
 
     kind: ClassVar[str]
@@ -145,10 +146,11 @@ class RobotConnector:
 
     def _configure(self, config: RobotConfig) -> None:
         """Keep what signing needs from the validated config (the platform's signing secret)."""
+        return None  # a platform that does not sign (WeCom) keeps nothing
 
+    @abc.abstractmethod
     def body(self, action: str, inputs: BaseModel, where: str) -> JsonObject:
-        """Return the platform's JSON body for `action` (overridden by each platform)."""
-        raise NotImplementedError
+        """Return the platform's JSON body for `action` (each platform has its own format)."""
 
     def sign(self, url: yarl.URL, body: JsonObject) -> yarl.URL:
         """Sign the request: return the URL to post to, and add signature fields to `body` if needed."""
