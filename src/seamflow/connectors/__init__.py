@@ -6,7 +6,22 @@ A connection is a connector's configured instance; steps call its actions as
 
 from __future__ import annotations
 
-from seamflow.connectors.base import Action, Connection, Connector, available_connectors
+from seamflow.connectors.base import (
+    Action,
+    Connection,
+    Connector,
+    available_connectors,
+    field_problems,
+    parse_config,
+)
 from seamflow.connectors.http import HttpConnector
 
-__all__ = ["Action", "Connection", "Connector", "HttpConnector", "available_connectors"]
+__all__ = [
+    "Action",
+    "Connection",
+    "Connector",
+    "HttpConnector",
+    "available_connectors",
+    "field_problems",
+    "parse_config",
+]

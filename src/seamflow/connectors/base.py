@@ -10,14 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.metadata import entry_points
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
 from seamflow.ids import Json
 
-__all__ = ["Action", "Connection", "Connector", "available_connectors"]
+__all__ = ["Action", "Connection", "Connector", "available_connectors", "field_problems", "parse_config"]
+
+M = TypeVar("M", bound=BaseModel)
 
 ENTRY_POINT_GROUP = "seamflow.connectors"
 
@@ -91,3 +93,33 @@ def available_connectors() -> dict[str, type[Connector]]:
             ) from exc
         found[cls.kind] = cls
     return found
+
+
+def field_problems(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:
+    """Name each bad field and what is wrong, without echoing the values (they may be secret)."""
+    return [
+        errors.Problem(errors.Location(file, path=".".join([root, *map(str, error["loc"])])), error["msg"])
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def parse_config(model: type[M], connection: Connection) -> M:
+    """Validate a connection's settings against its connector's `Config` model.
+
+    Raises:
+        errors.InvalidInput: `connection.invalid`, naming the connection and every bad field of
+            `connections.yaml` — never a value. It is raised outside the handler, so the
+            Pydantic error (whose text may hold a URL with a token) is not even its context.
+    """
+    problems: list[errors.Problem] = []
+    try:
+        return model.model_validate(dict(connection.config))
+    except ValidationError as exc:
+        problems = field_problems(exc, connection.name, file="connections.yaml")
+    failure = errors.InvalidInput(
+        f"connection {connection.name!r} has an invalid {connection.connector} config: "
+        + "; ".join(map(str, problems)),
+        code="connection.invalid",
+    )
+    failure.problems = problems
+    raise failure

@@ -7,12 +7,11 @@ import ssl
 from email.headerregistry import Address
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from seamflow import errors
-from seamflow.connectors.base import Connection
+from seamflow.connectors.base import Connection, parse_config
 from seamflow.connectors.email.message import parse_address
-from seamflow.connectors.http.config import problems_of
 
 __all__ = ["EmailConfig", "remember_secrets", "tls_context", "validate_config"]
 
@@ -64,21 +63,8 @@ class EmailConfig(BaseModel):
 
 
 def validate_config(connection: Connection) -> EmailConfig:
-    """Return the connection's config as an `EmailConfig`.
-
-    Raises:
-        errors.InvalidInput: naming the connection and every bad field (values not shown).
-    """
-    try:
-        return EmailConfig.model_validate(dict(connection.config))
-    except ValidationError as exc:
-        problems = problems_of(exc, connection.name, file="connections.yaml")
-        failure = errors.InvalidInput(
-            f"connection {connection.name!r} has an invalid email config: " + "; ".join(map(str, problems)),
-            code="connection.invalid",
-        )
-        failure.problems = problems
-        raise failure from None
+    """Return the connection's config as an `EmailConfig` (see `connectors.base.parse_config`)."""
+    return parse_config(EmailConfig, connection)
 
 
 def remember_secrets(config: EmailConfig) -> None:

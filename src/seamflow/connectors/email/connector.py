@@ -15,7 +15,7 @@ import aiosmtplib
 from pydantic import BaseModel, ValidationError
 
 from seamflow import clock, errors
-from seamflow.connectors.base import Action, Connection
+from seamflow.connectors.base import Action, Connection, field_problems
 from seamflow.connectors.email.config import EmailConfig, remember_secrets, tls_context, validate_config
 from seamflow.connectors.email.message import (
     ACTIONS,
@@ -25,7 +25,6 @@ from seamflow.connectors.email.message import (
     message_id,
     recipients_of,
 )
-from seamflow.connectors.http.config import problems_of
 from seamflow.ids import Json
 
 __all__ = ["EmailConnector"]
@@ -99,7 +98,7 @@ class EmailConnector:
         try:
             inputs = SendInput.model_validate(params)
         except ValidationError as exc:
-            problems = "; ".join(map(str, problems_of(exc, "with")))
+            problems = "; ".join(map(str, field_problems(exc, "with")))
             raise errors.Permanent(f"invalid input: {problems}", where=where) from None
         config = self._config
         if config is None:

@@ -17,13 +17,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from seamflow import clock, errors
-from seamflow.connectors.base import Connection
+from seamflow.connectors.base import Connection, parse_config
 
 __all__ = [
     "ApiKeyAuth",
@@ -32,7 +31,6 @@ __all__ = [
     "HmacAuth",
     "HttpConfig",
     "auth_parts",
-    "problems_of",
     "sign",
     "validate_config",
 ]
@@ -120,29 +118,8 @@ class HttpConfig(BaseModel):
 
 
 def validate_config(connection: Connection) -> HttpConfig:
-    """Return the connection's config as an `HttpConfig`.
-
-    Raises:
-        errors.InvalidInput: naming the connection and every bad field (values not shown).
-    """
-    try:
-        return HttpConfig.model_validate(dict(connection.config))
-    except ValidationError as exc:
-        problems = problems_of(exc, connection.name, file="connections.yaml")
-        failure = errors.InvalidInput(
-            f"connection {connection.name!r} has an invalid http config: " + "; ".join(map(str, problems)),
-            code="connection.invalid",
-        )
-        failure.problems = problems
-        raise failure from None
-
-
-def problems_of(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:
-    """Name each bad field and what is wrong, without echoing the values (they may be secret)."""
-    return [
-        errors.Problem(errors.Location(file, path=".".join([root, *map(str, error["loc"])])), error["msg"])
-        for error in exc.errors(include_url=False, include_input=False)
-    ]
+    """Return the connection's config as an `HttpConfig` (see `connectors.base.parse_config`)."""
+    return parse_config(HttpConfig, connection)
 
 
 def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:

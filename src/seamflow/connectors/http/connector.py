@@ -15,12 +15,11 @@ import yarl
 from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
-from seamflow.connectors.base import Action, Connection
+from seamflow.connectors.base import Action, Connection, field_problems
 from seamflow.connectors.http.config import (
     HmacAuth,
     HttpConfig,
     auth_parts,
-    problems_of,
     sign,
     validate_config,
 )
@@ -122,7 +121,7 @@ class HttpConnector:
         try:
             inputs = spec.input.model_validate(params)
         except ValidationError as exc:
-            problems = "; ".join(map(str, problems_of(exc, "with")))
+            problems = "; ".join(map(str, field_problems(exc, "with")))
             raise errors.Permanent(f"invalid input: {problems}", where=where) from None
         assert isinstance(inputs, HttpInput)
         method = inputs.method if isinstance(inputs, RequestInput) else action.upper()

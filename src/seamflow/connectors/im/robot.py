@@ -18,7 +18,7 @@ import yarl
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from seamflow import codec, errors
-from seamflow.connectors.base import Action, Connection
+from seamflow.connectors.base import Action, Connection, parse_config
 from seamflow.ids import Json, JsonObject
 
 __all__ = ["RobotConfig", "RobotConnector", "invalid_input"]
@@ -129,18 +129,7 @@ class RobotConnector(abc.ABC):
         return await self._post(self._session, url, body, where)
 
     def _validate(self, connection: Connection) -> RobotConfig:
-        # Raised outside the except block: the ValidationError, which shows the webhook URL, must
-        # not ride along as the error's __context__.
-        problems = ""
-        try:
-            config = self.Config.model_validate(dict(connection.config))
-        except ValidationError as exc:
-            problems = _problems(exc, f"connections.yaml {connection.name}")
-        if problems:
-            raise errors.InvalidInput(
-                f"connection {connection.name!r} has an invalid {self.kind} config: {problems}",
-                code="connection.invalid",
-            )
+        config = parse_config(self.Config, connection)
         assert isinstance(config, RobotConfig)
         return config
 

@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy.engine import URL, Engine, make_url
 
 from seamflow import errors
-from seamflow.connectors.base import Connection
+from seamflow.connectors.base import Connection, parse_config
 
 __all__ = ["SqlConfig", "open_engine"]
 
@@ -105,18 +105,7 @@ def _stop_long_statements(engine: Engine, statement: timedelta) -> None:
 
 
 def _validate(connection: Connection) -> SqlConfig:
-    try:
-        return SqlConfig.model_validate(dict(connection.config))
-    except ValidationError as exc:
-        problems = [
-            errors.Problem(
-                errors.Location("connections.yaml", path=".".join([connection.name, *map(str, e["loc"])])), e["msg"]
-            )
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        failure = _invalid(connection, "; ".join(map(str, problems)))
-        failure.problems = problems
-        raise failure from None
+    return parse_config(SqlConfig, connection)
 
 
 def _invalid(connection: Connection, problem: str) -> errors.InvalidInput:
