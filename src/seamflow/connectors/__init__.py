@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from seamflow.connectors.base import (
     Action,
+    Batch,
+    Checks,
+    Chunk,
     Connection,
     Connector,
+    Consumes,
+    Feed,
+    Item,
+    Polls,
+    Streams,
     available_connectors,
+    feeds_of,
     field_problems,
     parse_config,
 )
@@ -18,10 +27,19 @@ from seamflow.connectors.http import HttpConnector
 
 __all__ = [
     "Action",
+    "Batch",
+    "Checks",
+    "Chunk",
     "Connection",
     "Connector",
+    "Consumes",
+    "Feed",
     "HttpConnector",
+    "Item",
+    "Polls",
+    "Streams",
     "available_connectors",
+    "feeds_of",
     "field_problems",
     "parse_config",
 ]

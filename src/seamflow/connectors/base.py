@@ -6,18 +6,34 @@ the `seamflow.connectors` entry-point group. See docs/howto/write-a-connector.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
-from typing import ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
 from seamflow.ids import Json
 
-__all__ = ["Action", "Connection", "Connector", "available_connectors", "field_problems", "parse_config"]
+__all__ = [
+    "Action",
+    "Batch",
+    "Checks",
+    "Chunk",
+    "Connection",
+    "Connector",
+    "Consumes",
+    "Feed",
+    "Item",
+    "Polls",
+    "Streams",
+    "available_connectors",
+    "feeds_of",
+    "field_problems",
+    "parse_config",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,6 +76,7 @@ class Connector(Protocol):
     kind: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
     actions: ClassVar[Mapping[str, Action]]
+    # Optional: `feeds: ClassVar[Mapping[str, Feed]]` with `Polls` / `Consumes`, `Streams`, `Checks`.
 
     async def open(self, connection: Connection) -> None:
         """Validate `connection.config` against `Config` and open pools/clients."""
@@ -74,6 +91,122 @@ class Connector(Protocol):
 
     async def close(self) -> None:
         """Release pools and clients."""
+
+
+@runtime_checkable
+class Checks(Protocol):
+    """A connector that can prove a connection works (`seamflow connections test NAME`)."""
+
+    async def check(self) -> str:
+        """Reach the system with the connection's credentials; return what was checked.
+
+        Called after `open`. The answer is one line for a person, e.g. "connected to
+        PostgreSQL 15.4 as erp_reader, database erp".
+
+        Raises:
+            errors.Permanent: what is wrong, in words a person can act on — the name does not
+                resolve (DNS), the connection was refused, the TLS certificate is not trusted,
+                the credentials were refused (401/403, bad password), the database does not
+                exist. Never a secret, never a URL with a password in it.
+            errors.Transient: the system did not answer in time.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A source of events a connector offers to a flow's `poll` or `consume` trigger.
+
+    A `poll` feed is asked for what is new since a cursor (`Polls.poll`), on an interval the
+    flow sets; a `consume` feed pushes batches as they arrive (`Consumes.consume`). Either way
+    the engine accepts every item of a batch as an event *before* it stores the batch's
+    cursor or acknowledges it, so a crash re-delivers rather than loses; each item's `key`
+    is its dedupe key, so a re-delivered item starts no second run.
+    """
+
+    name: str
+    input: type[BaseModel]
+    """Validates the trigger's `with` settings."""
+    mode: Literal["poll", "consume"]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One thing a feed found: becomes the event `{"body": body, "trigger": "poll"|"consume", ...}`."""
+
+    body: Json
+    key: str
+    """Stable identity of this item *version* (e.g. `orders:42:2026-11-25T10:00:00`): the dedupe key."""
+    at: datetime | None = None
+    """When the item happened at the source, if known; the feed's lag is measured from it."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one poll found (or one delivery of a consumer), with the cursor after it."""
+
+    items: list[Item]
+    cursor: Json = None
+    """Where the next poll starts; stored durably only after every item is accepted."""
+    more: bool = False
+    """True if the source holds more right now: poll again at once instead of waiting."""
+    ack: Callable[[], Awaitable[None]] | None = None
+    """Acknowledge the batch at the source (a broker); called after its events are committed."""
+    nack: Callable[[], Awaitable[None]] | None = None
+    """Give the batch back to the source (a broker) when accepting failed; it will come again."""
+
+
+@runtime_checkable
+class Polls(Protocol):
+    """A connector with `poll` feeds."""
+
+    async def poll(self, feed: str, params: Json, cursor: Json, *, limit: int) -> Batch:
+        """Return at most `limit` items newer than `cursor` (None: from the start the feed defines).
+
+        Raises:
+            errors.Transient: the source could not be read now; the engine retries with backoff
+                and reports the feed as failing until it succeeds.
+            errors.Permanent: the settings are wrong; the feed is reported failing.
+        """
+        ...
+
+
+@runtime_checkable
+class Consumes(Protocol):
+    """A connector with `consume` feeds (brokers): batches are pushed as they arrive."""
+
+    def consume(self, feed: str, params: Json) -> AsyncIterator[Batch]:
+        """Yield batches until cancelled; each with `ack` (and `nack`) set.
+
+        A message is acknowledged only through `Batch.ack`, which the engine calls after its
+        event is committed; an unacknowledged message must come again after a crash.
+        """
+        ...
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A slice of a large result read piece by piece (a file's rows, a big query)."""
+
+    rows: list[Json]
+    position: Json
+    """Where reading resumes after this chunk (e.g. a byte offset and row number)."""
+
+
+@runtime_checkable
+class Streams(Protocol):
+    """A connector whose actions can also be read as a stream of chunks, without loading it whole."""
+
+    def stream(self, action: str, params: Json, *, start: Json, chunk_rows: int) -> AsyncIterator[Chunk]:
+        """Yield the result of `action` in chunks of about `chunk_rows`, from `start` (None: the beginning)."""
+        ...
+
+
+def feeds_of(connector: type[Connector] | Connector) -> Mapping[str, Feed]:
+    """The feeds a connector offers (none if it declares no `feeds`)."""
+    feeds: Mapping[str, Feed] = getattr(connector, "feeds", {})
+    return feeds
 
 
 def available_connectors() -> dict[str, type[Connector]]:

@@ -1,0 +1,320 @@
+"""The `openapi` connector: every operation of an OpenAPI-described REST system as an action,
+its inputs checked against the document before the request is sent.
+
+Each connection reads its document once when it opens and owns one aiohttp session with a
+keep-alive pool. Answers are read and classified as the `http` connector does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import aiohttp
+import yarl
+from pydantic import BaseModel, ValidationError
+
+from seamflow import errors
+from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
+from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
+from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions
+from seamflow.connectors.openapi.auth import Authenticator
+from seamflow.connectors.openapi.config import OpenApiConfig
+from seamflow.connectors.openapi.document import Document, Operation
+from seamflow.connectors.openapi.feed import FEEDS, ListFeedInput, select
+from seamflow.connectors.openapi.paging import Page, Paginate, collect, items_of
+from seamflow.connectors.openapi.request import Request, build_request
+from seamflow.connectors.openapi.schemas import InputCheck, invalid_input
+from seamflow.connectors.openapi.source import read_document
+from seamflow.ids import Json
+
+__all__ = ["OpenApiConnector"]
+
+_KEEPALIVE_S = 4.0
+"""Below the 5 s after which many servers close an idle connection (as the `http` connector)."""
+
+
+class OpenApiConnector:
+    """Calls a REST system described by an OpenAPI 3.0/3.1 document: one action per operation, and `call`.
+
+    A step's inputs are the operation's parameters by name, `body`, and optionally
+    `paginate`. They are checked against the document's schemas before anything is sent;
+    a bad input is `errors.Permanent` with code `connector.invalid_input`. Every request
+    carries the step's idempotency key as `Idempotency-Key`. A call returns `{"status",
+    "headers", "body"}`, or with `paginate` `{"items", "pages", "has_more"}`.
+    """
+
+    kind: ClassVar[str] = "openapi"
+    Config: ClassVar[type[BaseModel]] = OpenApiConfig
+    actions: ClassVar[Mapping[str, Action]] = OPEN_ACTIONS
+    feeds: ClassVar[Mapping[str, Feed]] = FEEDS
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._name = "openapi"
+        self._document: Document | None = None
+        self._base = yarl.URL()
+        self._auth: Authenticator | None = None
+        self._checks: dict[str, InputCheck] = {}
+        self._timeout_s = 0.0
+        self._max_bytes = 0
+        self._check_operation: str | None = None
+
+    async def open(self, connection: Connection) -> None:
+        """Validate the config, read the document (fetched if it is a URL) and open the session.
+
+        Once open, the instance's `actions` are exactly the document's operations and `call`.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the config, the document or the credentials are wrong.
+            errors.Transient: the document's URL did not answer.
+        """
+        config = parse_config(OpenApiConfig, connection)
+        await self.close()  # opening again replaces the session
+        self._name = connection.name
+        self._timeout_s = connection.timeout.total_seconds()
+        self._max_bytes = config.response_max_bytes
+        self._session = _open_session(config, self._timeout_s)
+        try:
+            document, url = await read_document(
+                config.document, self._session, max_bytes=config.document_max_bytes, connection=connection.name
+            )
+            self._base = _base_url(config, document, url, connection.name)
+            self._auth = Authenticator(document, config.auth, connection.name, self._timeout_s)
+            if config.check_operation is not None and document.find(config.check_operation) is None:
+                raise errors.InvalidInput(
+                    f"connection {connection.name!r}: check_operation {config.check_operation!r} is not an "
+                    f"operation of {document.source}",
+                    code="connection.invalid",
+                )
+        except BaseException:
+            await self.close()
+            raise
+        self._document, self._checks = document, {}
+        self._check_operation = config.check_operation
+        # The class's `actions` answer any name (validation cannot read the document); an open
+        # connection knows its operations, so the instance shadows them with the exact list.
+        vars(self)["actions"] = operation_actions(document)
+
+    async def close(self) -> None:
+        """Close the connection's session and its sockets."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
+        """Call one operation: `action` is its action name, or `call` with `operation:` among the inputs.
+
+        Raises:
+            errors.Permanent: an unknown operation, inputs that break the document (`connector.invalid_input`,
+                before any request), missing credentials, 4xx other than 429, a body that cannot be read.
+            errors.Transient: timeout, connection failure, 429 or 5xx (`retry_after` from `Retry-After`).
+        """
+        where = f"{self._name}.{action}"
+        operation, inputs = self._operation_of(action, params, where)
+        raw_paginate = inputs.pop("paginate", None)
+        paginate = _paginate(raw_paginate, where) if raw_paginate is not None else None
+        inputs = self._checked(operation, inputs, where)
+        if paginate is None:
+            return await self._send(await self._build(operation, inputs, idempotency_key, Page({}), where), where)
+
+        async def fetch(page: Page, number: int) -> dict[str, Json]:
+            key = idempotency_key if number == 1 else f"{idempotency_key}:{number}"
+            return await self._send(await self._build(operation, inputs, key, page, where), where)
+
+        return await collect(paginate, fetch, where)
+
+    async def poll(self, feed: str, params: Json, cursor: Json, *, limit: int) -> Batch:
+        """The `list` feed: items of a listing operation newer than `cursor`, at most `limit`.
+
+        Raises:
+            errors.Permanent: unknown feed or operation, bad settings, items without the key or cursor field.
+            errors.Transient: the listing could not be read now.
+        """
+        where = f"{self._name}.{feed}"
+        if feed not in FEEDS:
+            raise errors.Permanent(
+                f"unknown feed {errors.redact(feed)}; expected one of {', '.join(FEEDS)}", where=where
+            )
+        try:
+            settings = ListFeedInput.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(map(str, field_problems(exc, "with")))
+            raise errors.Permanent(f"invalid feed settings: {problems}", where=where) from None
+        operation = self._find(settings.operation, where)
+        inputs = dict(settings.params)
+        if settings.since_param is not None and isinstance(cursor, dict) and cursor.get("value") is not None:
+            inputs[settings.since_param] = cursor["value"]
+        inputs = self._checked(operation, inputs, where)
+        key = f"{self._name}:{feed}:{settings.operation}"
+        if settings.paginate is None:
+            answer = await self._send(await self._build(operation, inputs, key, Page({}), where), where)
+            found, has_more = items_of(answer.get("body"), settings.items, where), False
+        else:
+            paginate = settings.paginate
+            if paginate.items is None:
+                paginate = paginate.model_copy(update={"items": settings.items})
+
+            async def fetch(page: Page, number: int) -> dict[str, Json]:
+                return await self._send(await self._build(operation, inputs, f"{key}:{number}", page, where), where)
+
+            listing = await collect(paginate, fetch, where)
+            items, has_more = listing["items"], listing["has_more"] is True
+            assert isinstance(items, list)
+            found = items
+        batch = select(settings, found, cursor, limit, where)
+        batch.more = batch.more or (has_more and bool(batch.items))  # no items: waiting beats spinning
+        return batch
+
+    async def check(self) -> str:
+        """Prove the document loaded and the API answers; with `check_operation`, that the credentials work.
+
+        Raises:
+            errors.Permanent: the API cannot be reached, or `check_operation` was refused (401/403: credentials).
+            errors.Transient: the API did not answer in time.
+        """
+        document, session = self._opened(f"{self._name}.check")
+        where = f"{self._name}.check"
+        status = await self._reach(session, self._base, where)
+        line = (
+            f"OpenAPI document {document.title!r} ({document.version}, {len(document.operations)} operations); "
+            f"{_shown(self._base)} answered HTTP {status}"
+        )
+        if self._check_operation is None:
+            return line
+        operation = self._find(self._check_operation, where)
+        request = await self._build(operation, self._checked(operation, {}, where), "seamflow-check", Page({}), where)
+        status = await self._reach(session, request.url, where, request)
+        if status in (401, 403):
+            raise errors.Permanent(
+                f"credentials refused: {operation.operation_id} answered HTTP {status} ({_shown(request.url)})",
+                where=where,
+            )
+        if status >= 400:
+            raise errors.Permanent(
+                f"{operation.operation_id} answered HTTP {status} ({_shown(request.url)})", where=where
+            )
+        return f"{line}; {operation.operation_id} answered HTTP {status}"
+
+    def _opened(self, where: str) -> tuple[Document, aiohttp.ClientSession]:
+        if self._document is None or self._session is None:
+            raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
+        return self._document, self._session
+
+    def _find(self, name: str, where: str) -> Operation:
+        document, _ = self._opened(where)
+        operation = document.find(name)
+        if operation is None:
+            known = ", ".join(sorted(document.operations))
+            raise errors.Permanent(
+                f"unknown operation {errors.redact(name)} of {document.source}; expected one of {known}",
+                where=where,
+                code="connector.invalid_input",
+            )
+        return operation
+
+    def _operation_of(self, action: str, params: Json, where: str) -> tuple[Operation, dict[str, Json]]:
+        if not isinstance(params, dict):
+            raise invalid_input([f"inputs: got {errors.redact(params)}, expected a mapping"], where)
+        inputs = dict(params)
+        if action != "call":
+            return self._find(action, where), inputs
+        name = inputs.pop("operation", None)
+        if not isinstance(name, str) or not name:
+            raise invalid_input([f"operation: got {errors.redact(name)}; expected an operationId"], where)
+        return self._find(name, where), inputs
+
+    def _checked(self, operation: Operation, inputs: dict[str, Json], where: str) -> dict[str, Json]:
+        document, _ = self._opened(where)
+        check = self._checks.get(operation.action)
+        if check is None:
+            check = self._checks[operation.action] = InputCheck(document, operation, where)
+        inputs = check.coerce(inputs)
+        check.check(inputs, where)
+        return inputs
+
+    async def _build(self, operation: Operation, inputs: dict[str, Json], key: str, page: Page, where: str) -> Request:
+        _, session = self._opened(where)
+        assert self._auth is not None
+        request = build_request(operation, inputs, self._base, page, key, where)
+        await self._auth.apply(operation, request.out, session, self._base, where)
+        return request.finish()
+
+    async def _send(self, request: Request, where: str) -> dict[str, Json]:
+        _, session = self._opened(where)
+        try:
+            async with session.request(
+                request.method, request.url, headers=request.headers, data=request.body, allow_redirects=False
+            ) as response:
+                answer = await read_answer(response, None, self._max_bytes, where)
+        except TimeoutError as exc:
+            raise timed_out(request.method, request.url, exc, self._timeout_s, where) from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise sending_failed(request.method, request.url, exc, where) from exc
+        except (aiohttp.ClientError, ValueError, TypeError) as exc:
+            raise sending_failed(request.method, request.url, exc, where) from None  # its repr holds headers
+        assert isinstance(answer, dict)
+        return answer
+
+    async def _reach(
+        self, session: aiohttp.ClientSession, url: yarl.URL, where: str, request: Request | None = None
+    ) -> int:
+        """The status `url` answers with; any status proves it is reachable."""
+        method = request.method if request is not None else "GET"
+        try:
+            async with session.request(
+                method,
+                request.url if request is not None else url,
+                headers=request.headers if request is not None else None,
+                data=request.body if request is not None else None,
+                allow_redirects=False,
+            ) as response:
+                return response.status
+        except TimeoutError:
+            raise errors.Transient(f"{_shown(url)} did not answer within {self._timeout_s:g}s", where=where) from None
+        except aiohttp.ClientError as exc:
+            reason = f"{type(exc).__name__}: {errors.redact(str(exc), limit=200)}"
+            raise errors.Permanent(f"cannot reach {_shown(url)}: {reason}", where=where) from None
+
+
+def _paginate(raw: Json, where: str) -> Paginate:
+    try:
+        return Paginate.model_validate(raw)
+    except ValidationError as exc:
+        problems = [str(p) for p in field_problems(exc, "paginate")]
+        raise invalid_input(problems, where) from None
+
+
+def _shown(url: yarl.URL) -> str:
+    """The URL without query (it may carry an API key) and without user or password."""
+    return str(errors.mask_secrets(f"{url.origin()}{url.path}"))
+
+
+def _base_url(config: OpenApiConfig, document: Document, url: yarl.URL | None, connection: str) -> yarl.URL:
+    """`base_url`, or the document's first server, made absolute against the document's URL."""
+    if config.base_url is not None:
+        return yarl.URL(config.base_url)
+    server = document.servers[0] if document.servers else None
+    if server is not None and server.startswith(("http://", "https://")):
+        return yarl.URL(server)
+    if url is not None:
+        return url.join(yarl.URL(server or "/"))
+    found = f"its first server is {server!r}" if server else "it names no server"
+    raise errors.InvalidInput(
+        f"connection {connection!r}: give base_url: the document {document.source} is a file and {found}",
+        code="connection.invalid",
+    )
+
+
+def _open_session(config: OpenApiConfig, timeout_s: float) -> aiohttp.ClientSession:
+    """One keep-alive pool of `max_connections` sockets, bound to the running event loop."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=config.max_connections, keepalive_timeout=_KEEPALIVE_S, ssl=config.verify_tls
+        ),
+        headers={"User-Agent": "seamflow", **config.headers},
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        raise_for_status=False,
+    )
