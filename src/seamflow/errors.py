@@ -226,6 +226,15 @@ class StoreError(SeamflowError):
     code = "store.error"
 
 
+class LeaseLost(StoreError):
+    """This process no longer holds the run: its lease expired and another worker took it over.
+
+    The step result that was being written is refused (fencing); the new owner's result counts.
+    """
+
+    code = "run.lease_lost"
+
+
 def mask_secrets(value: object) -> object:
     """Return `value` (JSON-like) with every registered secret replaced by `***` in its strings."""
     if not _secrets:

@@ -37,7 +37,7 @@ def make_project(root: Path, flows: Mapping[str, str], connections: str = "") ->
 
 
 class Server:
-    """One `seamflow serve` process over a project; `restart()` after `kill()` keeps its database."""
+    """One `seamflow serve` (or `api`, `worker`) process; `restart()` after `kill()` keeps its database."""
 
     def __init__(
         self,
@@ -46,8 +46,10 @@ class Server:
         env: Mapping[str, str] | None = None,
         port: int | None = None,
         database: db.Database | None = None,
+        role: str = "serve",
     ) -> None:
         self.project = project
+        self.role = role
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
@@ -57,7 +59,7 @@ class Server:
         self.database = database or db.current(project)
         """Where the server keeps its store (from the environment unless given)."""
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = project / "serve.log"
+        self.log_path = project / f"{role}-{self.port}.log" if role != "serve" else project / "serve.log"
 
     async def start(self, timeout_s: float = 20) -> None:
         with self.log_path.open("ab") as log:
@@ -66,7 +68,7 @@ class Server:
                     sys.executable,
                     "-m",
                     "seamflow",
-                    "serve",
+                    self.role,
                     "--project",
                     str(self.project),
                     "--port",
@@ -88,14 +90,15 @@ class Server:
                 assert self.process is not None
                 if self.process.poll() is not None:
                     raise RuntimeError(
-                        f"seamflow serve exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}"
+                        f"seamflow {self.role} exited with {self.process.returncode}:\n"
+                        + self.log_path.read_text()[-3000:]
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(self.url + "/health", timeout=1)).status_code == 200:
                         return
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(
-                        f"seamflow serve not ready in {timeout_s}s:\n{self.log_path.read_text()[-3000:]}"
+                        f"seamflow {self.role} not ready in {timeout_s}s:\n{self.log_path.read_text()[-3000:]}"
                     )
                 await asyncio.sleep(0.05)
 
@@ -107,6 +110,16 @@ class Server:
             " ON CONFLICT DO NOTHING",
             (api.hash_token(TOKEN),),
         )
+
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes (a long GC pause, a VM stall) without dying."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause()`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """kill -9: no shutdown code runs."""

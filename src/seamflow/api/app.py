@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from seamflow import codec, engine, errors, store
+from seamflow.api import connections, operations
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
 from seamflow.ids import Json, RunId
@@ -51,7 +51,7 @@ class ManualRunBody(BaseModel):
 
 
 def _json(value: Json, status: int = 200) -> Response:
-    return Response(codec.dumps(value), status, media_type="application/json")
+    return Response(codec.dumps(engine.secrets.redact(value)), status, media_type="application/json")
 
 
 def create_app(
@@ -94,9 +94,11 @@ def create_app(
 
     _install_error_handlers(app)
     api = [Depends(require_token)]
-    _health_routes(app, eng)
+    operations.health_routes(app, eng)
+    operations.cluster_routes(app, eng, api)
     _flow_routes(app, eng, api, context)
     _run_routes(app, eng, api)
+    connections.connection_routes(app, eng, api)
     return SeamflowApp(app, webhook)
 
 
@@ -143,23 +145,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:  # the server keeps serving
         return problem(500, "internal", "an unexpected error occurred; see the server log")
-
-
-def _health_routes(app: FastAPI, eng: engine.Engine) -> None:
-    @app.get("/health", tags=["operations"])
-    async def health() -> Response:
-        """Live and ready: the store answers."""
-        try:
-            counts = await eng.db.count_runs_by_status()
-        except errors.SeamflowError as exc:
-            return _json({"live": True, "ready": False, "detail": exc.message}, 503)
-        return _json({"live": True, "ready": True, "queue_depth": eng.queue_depth, "runs": counts})  # type: ignore[dict-item]
-
-    @app.get("/metrics", tags=["operations"])
-    async def metrics() -> Response:
-        """Prometheus metrics."""
-        engine.metrics.QUEUE_DEPTH.set(eng.queue_depth)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _flow_routes(app: FastAPI, eng: engine.Engine, api: list[Any], context: Mapping[str, object]) -> None:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import secrets as token_source
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from seamflow import api, codec, engine, errors, store
+from seamflow.cli import processes
+from seamflow.cli.connections import connections, prepare_secrets, remember_secrets
+from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.logs import configure_logging
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 from seamflow.cli.render import print_run, print_runs
-from seamflow.flows import validate
+from seamflow.flows import spec, validate
 from seamflow.ids import Json, RunId
 
 __all__ = ["main"]
@@ -53,6 +56,10 @@ def main() -> None:
     """Seamflow: durable flows between your business systems."""
 
 
+main.add_command(connections)
+main.add_command(secrets_group)
+
+
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
@@ -69,6 +76,7 @@ def init(directory: Path) -> None:
     if not (directory / ".env").exists():
         shutil.copyfile(directory / ".env.example", directory / ".env")
     (directory / ".gitignore").write_text(".seamflow/\n.env\n", "utf-8")
+    prepare_secrets(directory)
     token = "sf_" + token_source.token_urlsafe(32)
     _run(_store_token(ProjectPaths(directory), token))
     click.echo(f"Created a Seamflow project in {directory}")
@@ -85,70 +93,131 @@ async def _store_token(paths: ProjectPaths, token: str) -> None:
         await db.close()
 
 
-@main.command()
-@_project_option
-@_db_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=64, show_default=True, type=int, help="runs executing at once")
-@click.option("--log-level", default="info", show_default=True)
-def serve(project: Path, database: str | None, host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve the API, webhooks and workers in one process."""
-    import uvicorn
+def _duration(_: object, __: object, value: str | None) -> timedelta | None:
+    if value is None or value == "":
+        return None
+    try:
+        return spec.parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
+
+def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            _project_option,
+            _db_option,
+            click.option("--host", default="127.0.0.1", show_default=True),
+            click.option("--workers", default=64, show_default=True, type=int, help="runs executing at once"),
+            click.option(
+                "--lease",
+                default="30s",
+                show_default=True,
+                envvar="SEAMFLOW_LEASE",
+                callback=_duration,
+                help="how long a run stays with a silent process before others take it over [$SEAMFLOW_LEASE]",
+            ),
+            click.option(
+                "--retention",
+                default=None,
+                envvar="SEAMFLOW_RETENTION",
+                callback=_duration,
+                help="prune runs finished longer ago than this, e.g. 30d (default: keep) [$SEAMFLOW_RETENTION]",
+            ),
+            click.option("--log-level", default="info", show_default=True),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _start_process(role: processes.Role, project: Path, database: str | None, log_level: str, **kw: Any) -> None:
     configure_logging(log_level)
     paths = ProjectPaths(project)
     paths.load_dotenv()
-    db = open_store(paths, database)
     try:
-        eng, context = build_engine(paths, db, engine.EngineOptions(workers=workers))
+        processes.run_process(role, paths, database, **kw)
     except errors.SeamflowError as exc:
-        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        click.echo(f"error [{exc.code}]: {errors.mask_secrets(exc.message)}", err=True)
         sys.exit(exc.exit_code)
 
-    async def main_task() -> None:
-        await db.open()
-        _tune_gc()
-        app = api.create_app(eng, context=context)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            loop="none",
-            http="httptools",
-            timeout_graceful_shutdown=int(eng.options.drain_timeout.total_seconds()),
-        )
+
+@main.command()
+@_process_options
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+    """Serve the API, webhooks and workers in one process."""
+    _start_process("serve", project, database, log_level, **kw)
+
+
+@main.command("api")
+@_process_options
+@click.option("--port", default=8080, show_default=True, type=int)
+def api_process(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+    """Serve the API and webhooks only; `seamflow worker` processes execute the runs (PostgreSQL)."""
+    _start_process("api", project, database, log_level, **kw)
+
+
+@main.command()
+@_process_options
+@click.option("--port", default=None, type=int, help="serve /health and /metrics on this port (default: none)")
+def worker(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+    """Execute runs, timers, schedules and feeds; no API (PostgreSQL, any number of them)."""
+    _start_process("worker", project, database, log_level, **kw)
+
+
+@main.command()
+@_project_option
+@_db_option
+@click.option("--all", "show_all", is_flag=True, help="also stopped processes")
+def workers(project: Path, database: str | None, show_all: bool) -> None:
+    """List the processes sharing the database: heartbeat, roles, runs held."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+
+    async def work() -> list[store.WorkerInfo]:
+        target = open_store(paths, database)
+        await target.open()
         try:
-            await uvicorn.Server(config).serve()
+            return await target.list_workers(include_stopped=show_all)
         finally:
-            await db.close()
+            await target.close()
 
-    _install_uvloop()
-    _run(main_task())
-
-
-def _tune_gc() -> None:
-    """Keep garbage-collection pauses out of the request path.
-
-    With CPython's default thresholds a full collection walks every object of a busy server
-    every few seconds and stalls the event loop for tens of milliseconds: at 16 concurrent
-    webhooks p99 latency was 48 ms with them, 18.5 ms with these settings, and throughput
-    rose 10% (benchmarks/throughput.py, same run). Objects that exist after start-up (flows,
-    compiled templates, modules) are frozen out of collection; young objects are collected
-    every 50,000 allocations instead of 700. Memory stays flat (see the benchmark's RSS).
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-def _install_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:  # uvloop is optional (not on Windows)
+    found = _run(work())
+    if not found:
+        click.echo("no live workers")
         return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    now = datetime.now(UTC)
+    click.echo(f"{'WORKER':44} {'ROLES':22} {'HEARTBEAT':>10} {'RUNS':>6}  STATE")
+    for w in found:
+        age = (now - w.heartbeat).total_seconds()
+        state = "stopped" if w.stopped else ("silent" if age > 60 else "live")
+        click.echo(f"{w.id:44} {w.roles:22} {age:>9.1f}s {w.runs_held:>6}  {state}")
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database: schema migrations."""
+
+
+@db_group.command("upgrade")
+@_project_option
+@_db_option
+def db_upgrade(project: Path, database: str | None) -> None:
+    """Apply pending schema migrations (every process also does at start) and print the version."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+
+    async def work() -> tuple[int, int]:
+        target = open_store(paths, database)
+        await target.open()
+        try:
+            return await target.schema_status()
+        finally:
+            await target.close()
+
+    current, expected = _run(work())
+    click.echo(f"schema at version {current} (this Seamflow expects {expected})")
 
 
 @main.group()
@@ -217,9 +286,9 @@ def flow_schema() -> None:
 async def _with_engine(paths: ProjectPaths, database: str | None, work: Callable[[engine.Engine], Awaitable[T]]) -> T:
     """Run `work` with an engine embedded in this CLI process (it does not resume other runs)."""
     db = open_store(paths, database)
-    eng, _ = build_engine(paths, db, engine.EngineOptions(workers=8))
+    eng, _ = build_engine(paths, db, engine.EngineOptions(workers=8, claim=False, timers=False))
     await db.open()
-    await eng.start(resume=False, timers=False)
+    await eng.start()
     try:
         return await work(eng)
     finally:
@@ -317,6 +386,7 @@ def dead_letters(flow_id: str | None, as_json: bool, project: Path, database: st
 
 
 async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.SqlStore], Awaitable[T]]) -> T:
+    remember_secrets(paths)
     db = open_store(paths, database)
     if isinstance(db, store.SqliteStore) and not db.path.exists():
         raise errors.NotFound(f"no database at {db.path}; run `seamflow serve` or pass --database")
@@ -387,7 +457,7 @@ def demo(rate: float, duration: float, port: int) -> None:
     from seamflow.cli.demo import run_demo
 
     configure_logging("error")  # the demo prints its own summary; dead letters are expected in it
-    _install_uvloop()
+    processes.install_uvloop()
     try:
         _run(run_demo(rate, duration, port, keep=True))
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Structured JSON log lines on stderr, carrying run and step ids; secrets masked."""
+"""Structured JSON log lines on stderr, carrying run and step ids; every registered secret masked."""
 
 from __future__ import annotations
 
@@ -6,11 +6,32 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from seamflow import codec, errors
+from seamflow import codec, engine
 
-__all__ = ["configure_logging"]
+__all__ = ["RedactingFilter", "configure_logging"]
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """Masks every secret the redactor knows (`engine.secrets.remember`) in a record before any handler sees it.
+
+    The message is rendered with its arguments first (a secret may be an argument), text
+    `extra` fields are masked, and an exception's traceback is rendered and masked into
+    `exc_text`, so that handlers other than ours are safe too.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = engine.secrets.redact_text(record.getMessage())
+        record.args = None
+        for key, value in vars(record).items():
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, engine.secrets.redact_text(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = engine.secrets.redact_text(record.exc_text)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,15 +47,19 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD:
                 line[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
-        if record.exc_info:
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        elif record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return str(errors.mask_secrets(codec.dumps_text(line)))  # type: ignore[arg-type]  # str in, str out
+        # Masked again as a whole: a secret may sit in a non-text extra field, or be JSON-escaped.
+        return engine.secrets.redact_text(codec.dumps_text(line))  # type: ignore[arg-type]  # JSON-safe by the loop above
 
 
 def configure_logging(level: str = "info") -> None:
-    """Send Seamflow's logs to stderr as JSON lines."""
+    """Send Seamflow's logs to stderr as JSON lines, secrets masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

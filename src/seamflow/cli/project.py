@@ -75,7 +75,7 @@ def build_engine(
         )
         for flow_id, loaded in project.flows.items()
     }
-    secrets = engine.load_secrets()
+    secrets = engine.load_secrets(root=paths.root)
     env = engine.load_env()
     context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
     pool = engine.Pool(project.connections, secrets=secrets, env=env)

@@ -1,37 +1,148 @@
-"""Open connections: one connector instance per configured connection, with its concurrency limit."""
+"""Open connections: one connector instance per configured connection, with its concurrency limit.
+
+Also what operators see of connections: `describe_connections` (name, connector, limits and
+the secrets each uses, never their values) and `Pool.check` (`seamflow connections test`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from seamflow import connectors, errors
+from seamflow.engine import secrets as project_secrets
 from seamflow.flows import expressions, spec
 from seamflow.ids import Json
 
-__all__ = ["OpenConnection", "Pool", "load_env", "load_secrets"]
+__all__ = [
+    "ConnectionCheck",
+    "ConnectionInfo",
+    "OpenConnection",
+    "Pool",
+    "SecretUse",
+    "describe_connections",
+    "load_env",
+    "load_secrets",
+]
+
+_SECRET_REFERENCE = re.compile(r"""secrets\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*["']([^"']+)["']\s*\])""")
+_CHECK_GRACE_S = 5.0
+"""Added to the connection's timeout to bound a whole check (connect, TLS, login, request)."""
 
 
-def load_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Secrets from `SEAMFLOW_SECRET_<NAME>` variables; `secrets.name` reads `SEAMFLOW_SECRET_NAME`."""
-    environ = os.environ if environ is None else environ
-    found = {}
-    for key, value in environ.items():
-        if key.startswith("SEAMFLOW_SECRET_") and value:
-            name = key.removeprefix("SEAMFLOW_SECRET_").lower()
-            found[name] = value
-            errors.register_secret(value)
-    return found
+def load_secrets(environ: Mapping[str, str] | None = None, *, root: Path | None = None) -> dict[str, str]:
+    """Every secret by name, each remembered by the redactor; `secrets.name` reads `SEAMFLOW_SECRET_NAME`.
+
+    With `root`, secrets stored in `<root>/secrets.enc.yaml` are added; an environment variable
+    wins over the file (see `engine.secrets.resolve_secrets`).
+
+    Raises:
+        errors.InvalidInput: a stored secret cannot be decrypted, or no key is available for them.
+    """
+    return project_secrets.resolve_secrets(root, environ)
 
 
 def load_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Non-secret settings for flows: `env.NAME` reads `SEAMFLOW_VAR_NAME`."""
     environ = os.environ if environ is None else environ
     return {k.removeprefix("SEAMFLOW_VAR_"): v for k, v in environ.items() if k.startswith("SEAMFLOW_VAR_")}
+
+
+@dataclass(frozen=True, slots=True)
+class SecretUse:
+    """A secret a connection's config refers to, and where its value comes from."""
+
+    name: str
+    source: str
+    """`env`, `file` or `missing`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """What an operator may see of a connection: never a secret's value."""
+
+    name: str
+    connector: str
+    concurrency: int | None
+    timeout: timedelta
+    secrets: tuple[SecretUse, ...]
+    is_checkable: bool
+    """Its connector can test the connection (`Checks`); otherwise only the config is validated."""
+
+    def as_json(self) -> dict[str, Json]:
+        """The form shown by `GET /api/v1/connections` and `connections list --json`."""
+        return {
+            "name": self.name,
+            "connector": self.connector,
+            "concurrency": self.concurrency,
+            "timeout_s": self.timeout.total_seconds(),
+            "secrets": [{"name": s.name, "source": s.source, "value": "***"} for s in self.secrets],
+            "checks": self.is_checkable,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """The answer of `connections test`: did the connection work, and a one-line message."""
+
+    name: str
+    is_ok: bool
+    message: str
+    is_checked: bool
+    """False when the connector has no `check`: only the config was validated."""
+
+
+def describe_connections(configs: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> list[ConnectionInfo]:
+    """Describe each configured connection, sorted by name.
+
+    Args:
+        configs: connection name → settings from `connections.yaml`, secrets still as templates.
+        sources: secret name → `env` or `file`; a referenced secret not listed is `missing`.
+    """
+    try:
+        kinds = connectors.available_connectors()
+    except errors.SeamflowError:  # a broken plugin must not hide the list; `connections test` reports it
+        kinds = {}
+    infos = []
+    for name, raw in sorted(configs.items()):
+        kind = str(raw.get("connector", ""))
+        used = sorted(set(_secret_names(raw)))
+        cls = kinds.get(kind)
+        infos.append(
+            ConnectionInfo(
+                name=name,
+                connector=kind,
+                concurrency=_concurrency(raw.get("concurrency")),
+                timeout=_timeout(raw.get("timeout")),
+                secrets=tuple(SecretUse(s, sources.get(s, "missing")) for s in used),
+                is_checkable=cls is not None and callable(getattr(cls, "check", None)),
+            )
+        )
+    return infos
+
+
+def _secret_names(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [a or b for a, b in _SECRET_REFERENCE.findall(value)]
+    if isinstance(value, Mapping):
+        return [n for v in value.values() for n in _secret_names(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _secret_names(v)]
+    return []
+
+
+def _concurrency(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() and int(value) > 0 else None
+
+
+def _timeout(value: object) -> timedelta:
+    return spec.parse_duration(value) if value is not None else timedelta(seconds=30)
 
 
 @dataclass(slots=True)
@@ -50,6 +161,7 @@ class Pool:
         self, configs: Mapping[str, Mapping[str, Any]], *, secrets: Mapping[str, str], env: Mapping[str, str]
     ) -> None:
         self._configs = configs
+        self._secrets = dict(secrets)
         self._context: dict[str, object] = {"secrets": expressions.Secrets(secrets), "env": dict(env)}
         self._open: dict[str, OpenConnection] = {}
 
@@ -86,8 +198,59 @@ class Pool:
             connector=kind,
             config=rendered,
             concurrency=int(concurrency) if concurrency else None,
-            timeout=spec.parse_duration(timeout) if timeout is not None else timedelta(seconds=30),
+            timeout=_timeout(timeout),
         )
+
+    def describe(self) -> list[ConnectionInfo]:
+        """Every connection as operators see it; a secret set in the environment is `env`, else `file`."""
+        sources = {
+            name: "env" if os.environ.get(project_secrets.env_variable(name)) else "file" for name in self._secrets
+        }
+        return describe_connections(self._configs, sources)
+
+    async def check(self, name: str) -> ConnectionCheck:
+        """Open connection `name` on its own (not the shared instance) and let its connector check it.
+
+        Failures are the answer, not an exception: the message says what is wrong, secrets masked.
+
+        Raises:
+            errors.NotFound: no connection is called `name`.
+        """
+        raw = self._configs.get(name)
+        if raw is None:
+            defined = ", ".join(sorted(self._configs)) or "none"
+            raise errors.NotFound(
+                f"connection {name!r} is not defined in connections.yaml; defined: {defined}",
+                code="connection.not_found",
+            )
+        instance: connectors.Connector | None = None
+        bound_s = 0.0
+        try:
+            connection = self._resolve(name, raw)
+            cls = connectors.available_connectors().get(connection.connector)
+            if cls is None:
+                return ConnectionCheck(name, False, f"connector {connection.connector!r} is not installed", False)
+            instance = cls()
+            bound_s = connection.timeout.total_seconds() + _CHECK_GRACE_S
+            async with asyncio.timeout(bound_s):
+                await instance.open(connection)
+                check = getattr(instance, "check", None)
+                if check is None:
+                    return ConnectionCheck(
+                        name, True, f"config is valid; the {cls.kind} connector cannot test a connection", False
+                    )
+                answer = await check()
+            return ConnectionCheck(name, True, project_secrets.redact_text(str(answer)), True)
+        except TimeoutError:
+            return ConnectionCheck(name, False, f"no answer within {bound_s:g}s", True)
+        except errors.SeamflowError as exc:
+            return ConnectionCheck(name, False, project_secrets.redact_text(exc.message), True)
+        except Exception as exc:  # a boundary: a connector's bug is reported, the server keeps serving
+            detail = errors.redact(str(exc), limit=300)
+            return ConnectionCheck(name, False, f"unexpected {type(exc).__name__}: {detail}", True)
+        finally:
+            if instance is not None:
+                await instance.close()
 
     def get(self, name: str) -> OpenConnection:
         """The open connection called `name`."""

@@ -21,6 +21,7 @@ from seamflow import clock, errors, store
 from seamflow.engine import metrics
 from seamflow.engine.backoff import DEFAULT_RETRY, retry_delay
 from seamflow.engine.connections import Pool
+from seamflow.engine.limits import ClusterSlots
 from seamflow.flows import CompiledFlow, CompiledStep, spec
 from seamflow.ids import FlowId, Json, RunId
 
@@ -83,6 +84,7 @@ class Executor:
         respond: called when a `respond` step answered a synchronous webhook.
         context: `env` and `secrets` for templates.
         version_of: the current version of a flow, for child runs of `call` steps.
+        slots: cluster-wide concurrency slots (connection limits across processes).
     """
 
     def __init__(
@@ -94,8 +96,10 @@ class Executor:
         respond: Responder,
         context: Mapping[str, Any],
         version_of: Callable[[str], str],
+        slots: ClusterSlots | None = None,
     ) -> None:
         self._db = db
+        self._slots = slots
         self._pool = pool
         self._wake = wake
         self._respond = respond
@@ -153,7 +157,7 @@ class Executor:
 
     async def _commit_finish(self, walk: _Walk, finish: store.RunFinish) -> None:
         finish = dataclasses.replace(finish, has_parent=walk.state.parent_run_id is not None)
-        woken = await self._db.finish_run(walk.state.run_id, walk.state.flow_id, finish)
+        woken = await self._db.finish_run(walk.state.run_id, walk.state.flow_id, finish, epoch=walk.state.epoch)
         walk.finished = finish.status
         self._wake(woken)
 
@@ -175,10 +179,10 @@ class Executor:
             if entry is not None:
                 return self._journaled_output(walk, step, scope, path, entry)
             return await self._perform(walk, step, scope, path, started)
+        except (Parked, RunEnded, errors.StoreError):  # the store's failures (and a lost lease) end this attempt
+            raise
         except errors.SeamflowError as exc:
             return await self._failed(walk, step, path, exc, started)
-        except (Parked, RunEnded):
-            raise
         except Exception as exc:  # a bug in connector code: journal it, park the run for a human
             crash = errors.Permanent(f"{type(exc).__name__}: {exc}", where=path, code="step.crashed")
             log.exception("step crashed", extra={"run_id": walk.state.run_id, "step": path})
@@ -229,8 +233,14 @@ class Executor:
         key = str(key_template.render(scope)) if key_template else f"{walk.state.run_id}:{path}"
         timeout = step.spec.timeout or opened.connection.timeout
         limit = opened.limit if opened.limit is not None else contextlib.nullcontext()
+        concurrency = opened.connection.concurrency
+        cluster = (
+            self._slots.hold(f"connection:{connection_name}", concurrency, key)
+            if concurrency and self._slots is not None
+            else contextlib.nullcontext()
+        )
         try:
-            async with limit:
+            async with limit, cluster:
                 async with asyncio.timeout(timeout.total_seconds()):
                     result = await opened.connector.call(action, params, idempotency_key=key)
         except TimeoutError:
@@ -382,7 +392,13 @@ class Executor:
         run_status = None if walk.is_running else store.RunStatus.RUNNING
         walk.is_running = True
         record = store.StepRecord(
-            walk.state.run_id, walk.state.flow_id, entry, finish=finish, run_status=run_status, **consequences
+            walk.state.run_id,
+            walk.state.flow_id,
+            entry,
+            finish=finish,
+            run_status=run_status,
+            epoch=walk.state.epoch,
+            **consequences,
         )
         woken = await self._db.record_step(record)
         metrics.STEP_SECONDS.labels(walk.state.flow_id, step.kind, status.value).observe(

@@ -7,6 +7,10 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "DEAD_LETTERS",
     "EVENTS_ACCEPTED",
+    "FEED_FAILING",
+    "FEED_ITEMS",
+    "FEED_LAG",
+    "FEED_LAST_OK",
     "QUEUE_DEPTH",
     "RUNS_FINISHED",
     "RUNS_STARTED",
@@ -31,3 +35,7 @@ STEP_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("seamflow_queue_depth", "Runnable runs waiting for a worker in this process")
 DEAD_LETTERS = Counter("seamflow_dead_letters_total", "Runs parked as dead letters", ["flow"])
+FEED_ITEMS = Counter("seamflow_feed_items_total", "Items a poll/consume trigger accepted as events", ["flow"])
+FEED_LAG = Gauge("seamflow_feed_lag_seconds", "Age of the newest item a feed delivered (0 when caught up)", ["flow"])
+FEED_LAST_OK = Gauge("seamflow_feed_last_success_timestamp", "Unix time of the feed's last successful poll", ["flow"])
+FEED_FAILING = Gauge("seamflow_feed_failing", "1 while the feed's polls or consumer fail", ["flow"])

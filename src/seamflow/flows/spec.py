@@ -28,10 +28,12 @@ from pydantic import (
 
 __all__ = [
     "STEP_KINDS",
+    "TRIGGER_KINDS",
     "ActionStep",
     "Backoff",
     "BranchStep",
     "CallStep",
+    "ConsumeTrigger",
     "Duration",
     "EmitSpec",
     "EmitStep",
@@ -39,6 +41,7 @@ __all__ = [
     "ForeachStep",
     "ManualTrigger",
     "OnError",
+    "PollTrigger",
     "RespondSpec",
     "RespondStep",
     "Retry",
@@ -175,8 +178,40 @@ class ScheduleTrigger(_Model):
         return self
 
 
+class PollTrigger(_Model):
+    """Ask a connection's feed for what is new since the stored cursor, every interval."""
+
+    connection: str = Field(pattern=_ID, description="a connection of connections.yaml")
+    feed: str = Field(pattern=_ID, description="a poll feed of the connection's connector, e.g. rows")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the feed's settings")
+    every: Duration = Field(timedelta(seconds=30), description="pause between polls when nothing more is waiting")
+    batch: int = Field(500, ge=1, le=10_000, description="at most this many items per poll")
+    stall_after: Duration = Field(timedelta(minutes=10), description="warn when no poll has succeeded for this long")
+
+    @field_validator("every")
+    @classmethod
+    def _positive_every(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=100):
+            raise ValueError("expected an interval of at least 100ms")
+        return value
+
+
+class ConsumeTrigger(_Model):
+    """Take messages from a broker connection's feed (queue, topic, stream) as they arrive."""
+
+    connection: str = Field(pattern=_ID, description="a connection of connections.yaml")
+    feed: str = Field(pattern=_ID, description="a consume feed of the connection's connector, e.g. queue")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the feed's settings")
+    stall_after: Duration = Field(
+        timedelta(minutes=10), description="warn when the consumer has been failing for this long"
+    )
+
+
 class ManualTrigger(_Model):
     """Runs started from the CLI (`seamflow run`) or the API."""
+
+
+TRIGGER_KINDS = ("webhook", "schedule", "manual", "poll", "consume")
 
 
 class Trigger(_Model):
@@ -185,18 +220,25 @@ class Trigger(_Model):
     webhook: WebhookTrigger | None = None
     schedule: ScheduleTrigger | None = None
     manual: ManualTrigger | None = None
+    poll: PollTrigger | None = None
+    consume: ConsumeTrigger | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
-        given = [k for k in ("webhook", "schedule", "manual") if getattr(self, k) is not None]
+        given = [k for k in TRIGGER_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one trigger of webhook, schedule, manual; got {given or 'none'}")
+            raise ValueError(f"give exactly one trigger of {', '.join(TRIGGER_KINDS)}; got {given or 'none'}")
         return self
 
     @property
     def kind(self) -> str:
-        """`webhook`, `schedule` or `manual`."""
-        return next(k for k in ("webhook", "schedule", "manual") if getattr(self, k) is not None)
+        """One of `TRIGGER_KINDS`."""
+        return next(k for k in TRIGGER_KINDS if getattr(self, k) is not None)
+
+    @property
+    def feed(self) -> PollTrigger | ConsumeTrigger | None:
+        """The connection feed this trigger reads, for `poll` and `consume` triggers."""
+        return self.poll or self.consume
 
 
 class _StepBase(_Model):

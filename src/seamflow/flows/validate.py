@@ -469,7 +469,7 @@ _DESCRIPTIONS = {
     "id": "unique name of the flow; lowercase letters, digits, _ . -",
     "name": "a title for people",
     "description": "what the flow is for",
-    "trigger": "what starts a run: exactly one of webhook, schedule, manual",
+    "trigger": "what starts a run: exactly one of webhook, schedule, manual, poll, consume",
     "steps": "the steps, run in order; each has an id and exactly one kind key",
     "on_error": "what happens when a step fails after its retries: fail, continue or dead_letter",
 }

@@ -5,8 +5,11 @@ from __future__ import annotations
 from seamflow.store.base import (
     Accepted,
     BusinessEvent,
+    Claimed,
     DueTimer,
+    FeedState,
     JournalEntry,
+    Lease,
     LogEntry,
     NewEvent,
     RunFilter,
@@ -20,6 +23,7 @@ from seamflow.store.base import (
     Timer,
     TimerKind,
     Wait,
+    WorkerInfo,
 )
 from seamflow.store.postgres import PostgresStore, is_postgres_url
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
@@ -30,8 +34,11 @@ __all__ = [
     "JOURNAL_ENTRY_LIMIT_BYTES",
     "Accepted",
     "BusinessEvent",
+    "Claimed",
     "DueTimer",
+    "FeedState",
     "JournalEntry",
+    "Lease",
     "LogEntry",
     "NewEvent",
     "PostgresStore",
@@ -48,5 +55,6 @@ __all__ = [
     "Timer",
     "TimerKind",
     "Wait",
+    "WorkerInfo",
     "is_postgres_url",
 ]

@@ -17,8 +17,11 @@ from seamflow.ids import EventId, FlowId, Json, RunId
 __all__ = [
     "Accepted",
     "BusinessEvent",
+    "Claimed",
     "DueTimer",
+    "FeedState",
     "JournalEntry",
+    "Lease",
     "LogEntry",
     "NewEvent",
     "RunFilter",
@@ -32,6 +35,7 @@ __all__ = [
     "Timer",
     "TimerKind",
     "Wait",
+    "WorkerInfo",
 ]
 
 
@@ -75,6 +79,52 @@ class TimerKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's hold on a run until an instant; renewed by the worker's heartbeat."""
+
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A run a worker now holds, with the fencing epoch its journal writes must carry."""
+
+    run_id: RunId
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A Seamflow process registered in the store."""
+
+    id: str
+    host: str
+    pid: int
+    roles: str
+    started: datetime
+    heartbeat: datetime
+    stopped: datetime | None = None
+    runs_held: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """Where a flow's `poll`/`consume` trigger stands: its cursor and its health."""
+
+    flow_id: str
+    spec: str
+    cursor: Json
+    owner: str | None
+    last_poll: datetime | None
+    last_ok: datetime | None
+    last_item: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event a trigger wants accepted; accepting it creates a queued run."""
 
@@ -90,6 +140,8 @@ class NewEvent:
     """The id the run gets if the event is new (default: a fresh one)."""
     journal: tuple[JournalEntry, ...] = ()
     """Outcomes of the run's leading pure steps, committed with the event (dropped for a duplicate)."""
+    lease: Lease | None = None
+    """The accepting worker holds the new run at once (epoch 1); None leaves it for any worker to claim."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +223,8 @@ class StepRecord:
     """A child run to start (a `call` step); the step waits for it."""
     run_status: RunStatus | None = None
     """A new status for the run (e.g. `running` at its first step); None leaves it as it is."""
+    epoch: int | None = None
+    """The writer's lease epoch: the record is refused (`errors.LeaseLost`) if the run was claimed since."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +250,8 @@ class RunState:
     received: datetime
     journal: list[JournalEntry]
     parent_run_id: RunId | None = None
+    epoch: int = 0
+    """The fencing epoch of the lease under which this state is executed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,15 +105,33 @@ class GroupCommitter:
             self._ready.set()
             return
         self._ready.set()
+        current: DbConnection | None = conn
         try:
             while True:
                 batch, is_stopping = self._take_batch()
                 if batch:
-                    self._commit_batch(conn, batch)
+                    current = self._commit_with(current, batch)
                 if is_stopping:
                     return
         finally:
-            conn.close()
+            if current is not None:
+                current.close()
+
+    def _commit_with(self, conn: DbConnection | None, batch: list[_Unit[Any]]) -> DbConnection | None:
+        """Commit a batch; reconnect first if the last connection broke (database restarted, backend killed).
+
+        Returns the connection to use next, or None if it broke (the next batch reconnects).
+        """
+        if conn is None:
+            try:
+                conn = self._connect()
+            except BaseException as exc:  # the database is still away: this batch fails, the next retries
+                self._fail(batch, exc)
+                return None
+        if self._commit_batch(conn, batch):
+            return conn
+        _close_quietly(conn)
+        return None
 
     def _take_batch(self) -> tuple[list[_Unit[Any]], bool]:
         first = self._queue.get()
@@ -130,7 +148,9 @@ class GroupCommitter:
             batch.append(item)  # type: ignore[arg-type]  # only _Unit or _STOP are queued
         return batch, False
 
-    def _commit_batch(self, conn: DbConnection, batch: list[_Unit[Any]]) -> None:
+    def _commit_batch(self, conn: DbConnection, batch: list[_Unit[Any]]) -> bool:
+        """Run and commit a batch; False if the connection is broken afterwards."""
+        is_usable = True
         try:
             if not self._run_optimistically(conn, batch):
                 conn.execute(self._begin_sql)
@@ -142,14 +162,22 @@ class GroupCommitter:
                 self._appends.clear()
             try:
                 conn.rollback()
-            except Exception:  # noqa: S110 - the original error is what callers need
-                pass
-            failure = errors.StoreError(f"committing {len(batch)} units failed: {exc}")
-            failure.__cause__ = exc
-            for unit in batch:
-                unit.error = failure
+            except Exception:  # the connection itself is gone; the caller reconnects
+                is_usable = False
+            self._fail(batch, exc)
+            return is_usable
         self.commits += 1
         self.units += len(batch)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, batch)
+        return True
+
+    def _fail(self, batch: list[_Unit[Any]], exc: BaseException) -> None:
+        failure = exc if isinstance(exc, errors.StoreError) else errors.StoreError(f"committing failed: {exc}")
+        if failure is not exc:
+            failure.__cause__ = exc
+        for unit in batch:
+            unit.error = failure
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, batch)
 
@@ -189,6 +217,13 @@ class GroupCommitter:
                 self._appends.clear()
             unit.error = exc
         conn.execute("RELEASE unit")
+
+
+def _close_quietly(conn: DbConnection) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: S110 - it is broken already; only the reference is dropped
+        pass
 
 
 def _resolve(batch: list[_Unit[Any]]) -> None:

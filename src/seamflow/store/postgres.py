@@ -1,15 +1,17 @@
 """The PostgreSQL backend: the same SQL and group commit as SQLite, over psycopg.
 
 Selected with `SEAMFLOW_DATABASE_URL=postgresql://…` (or `--database`). Commits are durable
-with PostgreSQL's defaults (`synchronous_commit=on`). Claiming with `FOR UPDATE SKIP LOCKED`,
-leases and LISTEN/NOTIFY wake-ups for several workers are the next step (issue 4); one
-process per database is what this backend supports today.
+with PostgreSQL's defaults (`synchronous_commit=on`). Several processes share one database:
+claims use `FOR UPDATE SKIP LOCKED`, a run made claimable sends a NOTIFY on commit that idle
+workers LISTEN for (they also poll, in case a notification is missed while reconnecting).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar, LiteralString, TypeVar
 
 import psycopg
 from psycopg import conninfo
@@ -17,12 +19,16 @@ from psycopg import conninfo
 from seamflow import errors
 from seamflow.store import schema
 from seamflow.store.group_commit import GroupCommitter
+from seamflow.store.rows import Conn
 from seamflow.store.sql import SqlStore
 
 __all__ = ["PostgresStore", "is_postgres_url"]
 
 T = TypeVar("T")
 _STATEMENT_TIMEOUT_MS = 30_000
+RUNS_CHANNEL = "seamflow_runs"
+SLOTS_CHANNEL = "seamflow_slots"
+log = logging.getLogger("seamflow.store")
 
 
 def is_postgres_url(url: str) -> bool:
@@ -36,6 +42,10 @@ class PostgresStore(SqlStore):
     Args:
         url: a libpq connection URL; its password never appears in messages.
     """
+
+    _DIALECT: ClassVar[str] = "postgres"
+    _SKIP_LOCKED: ClassVar[LiteralString] = " FOR UPDATE SKIP LOCKED"
+    _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = " FOR UPDATE OF t SKIP LOCKED"
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -86,6 +96,29 @@ class PostgresStore(SqlStore):
 
     def _writer_connection(self) -> Any:
         return _Connection(self._connect())
+
+    def _notify_runnable(self, conn: Conn) -> None:
+        self._x(conn, "SELECT pg_notify('seamflow_runs', '')")
+
+    def _notify_slot(self, conn: Conn) -> None:
+        self._x(conn, "SELECT pg_notify('seamflow_slots', '')")
+
+    async def listen(self, on_wake: Callable[[str], None]) -> None:
+        """LISTEN for runs and slots made available by other processes; reconnect when the connection drops."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    await conn.execute(f"LISTEN {RUNS_CHANNEL}")
+                    await conn.execute(f"LISTEN {SLOTS_CHANNEL}")
+                    on_wake(RUNS_CHANNEL)  # anything sent while we were not listening
+                    async for note in conn.notifies():
+                        on_wake(note.channel)
+            except psycopg.Error as exc:
+                log.warning(
+                    "listening for wake-ups failed; polling until it reconnects",
+                    extra={"where": self.where, "error": str(errors.mask_secrets(str(exc)))[:200]},
+                )
+                await asyncio.sleep(2)
 
     def _read_failed(self, exc: Exception) -> errors.StoreError | None:
         if isinstance(exc, psycopg.Error):

@@ -76,9 +76,22 @@ class Rows(abc.ABC):
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
 
+    _DIALECT: ClassVar[str] = "sqlite"
+    """Which migrations apply (`migrations/<dialect>/`)."""
+    _SKIP_LOCKED: ClassVar[LiteralString] = ""
+    """Appended to a SELECT that claims rows: `FOR UPDATE SKIP LOCKED` where several processes write."""
+    _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = ""
+    """The same for the timer claim, which joins runs but locks only timer rows."""
+
     def _sql(self, text: LiteralString) -> str:
         """Adapt placeholder style; SQL in this module is written with `?`."""
         return text
+
+    def _notify_runnable(self, conn: Conn) -> None:  # noqa: B027 - a hook, empty on purpose
+        """Tell idle workers of other processes that a run became claimable (on commit).
+
+        Nothing to do for a database only one process uses; PostgreSQL sends a NOTIFY.
+        """
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -108,7 +121,7 @@ class Rows(abc.ABC):
 
     def _read_sync(self, fn: Callable[[Conn], T]) -> T:
         conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(conn, "closed", False):
+        if conn is None or getattr(conn, "closed", False) or getattr(conn, "broken", False):
             conn = self._connect()
             self._local.conn = conn
             with self._readers_lock:
@@ -120,6 +133,13 @@ class Rows(abc.ABC):
             if failure is None:
                 raise
             raise failure from exc
+
+    async def listen(self, on_wake: Callable[[str], None]) -> None:  # noqa: B027 - a hook, empty on purpose
+        """Call `on_wake(channel)` when another process makes work available, until cancelled.
+
+        A store only one process uses has nobody to hear from: this returns at once, and the
+        engine relies on its own wake-ups and polling. PostgreSQL listens for NOTIFY.
+        """
 
     async def _write(self, fn: Callable[[Conn], T]) -> T:
         if self._writer is None:
@@ -171,7 +191,7 @@ class Rows(abc.ABC):
         row = self._x(
             conn,
             "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms,"
-            " r.parent_run_id FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
+            " r.parent_run_id, r.epoch FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
@@ -207,6 +227,7 @@ class Rows(abc.ABC):
             received=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
             journal=entries,
             parent_run_id=None if row[7] is None else RunId(row[7]),
+            epoch=row[8],
         )
 
     @staticmethod

@@ -7,7 +7,7 @@ hooks that differ (claiming, wake-ups, error classification).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, LiteralString
 
 from seamflow import codec, errors, ids
 from seamflow.ids import EventId, FlowId, Json, RunId
@@ -22,13 +22,15 @@ from seamflow.store.base import (
     TimerKind,
     Wait,
 )
+from seamflow.store.feeds import FeedOps
+from seamflow.store.leases import LeaseOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
 from seamflow.store.views import RunViews
 
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews):
+class SqlStore(RunViews, LeaseOps, FeedOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None:
@@ -65,12 +67,27 @@ class SqlStore(RunViews):
                 (event.flow_id, event.dedupe_key),
             ).fetchone()
             return Accepted(RunId(row[0]), EventId(row[1]), is_duplicate=True)
+        lease = event.lease
         self._x(
             conn,
             "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
-            " created_ms, updated_ms) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-            (run_id, event.flow_id, event.flow_version, event_id, event.parent_run_id, event.parent_path, now, now),
+            " created_ms, updated_ms, owner, lease_until_ms, epoch) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                event.flow_id,
+                event.flow_version,
+                event_id,
+                event.parent_run_id,
+                event.parent_path,
+                now,
+                now,
+                None if lease is None else lease.owner,
+                0 if lease is None else to_ms(lease.until),
+                0 if lease is None else 1,
+            ),
         )
+        if lease is None:
+            self._notify_runnable(conn)
         attrs = codec.dumps_text({"trigger": event.trigger, "event_id": event_id})
         self._log(conn, [(now, "run.queued", event.flow_id, run_id, None, None, None, attrs)])
         for entry in event.journal:
@@ -108,6 +125,8 @@ class SqlStore(RunViews):
     def _record_step(self, conn: Conn, record: StepRecord) -> list[RunId]:
         entry = record.entry
         now = to_ms(entry.finished)
+        is_parked = record.timer is not None or record.wait is not None or record.child is not None
+        self._fence(conn, record.run_id, record.epoch, now, release=is_parked or record.finish is not None)
         self._journal_entry(conn, record.run_id, entry)
         kind = f"step.{entry.status.value}"
         log: list[tuple[Any, ...]] = [(now, kind, record.flow_id, record.run_id, entry.path, None, None, None)]
@@ -120,7 +139,6 @@ class SqlStore(RunViews):
         if record.finish is not None:
             return self._finish(conn, record.run_id, record.flow_id, record.finish, now, log)
         self._log(conn, log)
-        is_parked = record.timer is not None or record.wait is not None or record.child is not None
         status = RunStatus.WAITING if is_parked else record.run_status
         if status is not None:
             self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
@@ -153,9 +171,37 @@ class SqlStore(RunViews):
             woken.extend(self._take_pending_signal(conn, record.run_id, wait.signal, wait.key, now))
         return woken
 
-    async def finish_run(self, run_id: RunId, flow_id: FlowId, finish: RunFinish) -> list[RunId]:
-        """End a run; if it is a child run, complete its parent's waiting `call` step."""
-        return await self._write(lambda conn: self._finish(conn, run_id, flow_id, finish, to_ms(datetime.now(UTC))))
+    async def finish_run(
+        self, run_id: RunId, flow_id: FlowId, finish: RunFinish, *, epoch: int | None = None
+    ) -> list[RunId]:
+        """End a run; if it is a child run, complete its parent's waiting `call` step.
+
+        Raises:
+            errors.LeaseLost: `epoch` is given and the run was claimed by another worker since.
+        """
+
+        def unit(conn: Conn) -> list[RunId]:
+            now = to_ms(datetime.now(UTC))
+            self._fence(conn, run_id, epoch, now, release=True)
+            return self._finish(conn, run_id, flow_id, finish, now)
+
+        return await self._write(unit)
+
+    def _fence(self, conn: Conn, run_id: RunId, epoch: int | None, now: int, *, release: bool) -> None:
+        """Refuse a write from a worker whose lease on the run was taken over (its epoch is old).
+
+        `release` drops the lease with the write (the run parks or ends), so the next wake-up
+        can be claimed by any worker at once.
+        """
+        if epoch is None:
+            return
+        sql: LiteralString = (
+            "UPDATE runs SET owner = NULL, lease_until_ms = 0, updated_ms = ? WHERE id = ? AND epoch = ?"
+            if release
+            else "UPDATE runs SET updated_ms = ? WHERE id = ? AND epoch = ?"
+        )
+        if self._x(conn, sql, (now, run_id, epoch)).rowcount != 1:
+            raise errors.LeaseLost(f"run {run_id} was taken over by another worker; this result is not recorded")
 
     def _finish(
         self,
@@ -262,8 +308,17 @@ class SqlStore(RunViews):
         self._journal((run_id, path, attempt, generation, "wait", "completed", None, output_packed, None, now, now))
         self._x(conn, "DELETE FROM waits WHERE run_id = ? AND path = ?", (run_id, path))
         self._x(conn, "DELETE FROM timers WHERE run_id = ? AND path = ?", (run_id, path))
-        self._x(conn, "UPDATE runs SET status = 'queued', updated_ms = ? WHERE id = ?", (now, run_id))
+        self._requeue(conn, run_id, now)
         self._log(conn, [(now, "step.completed", flow_id, run_id, path, None, None, None)])
+
+    def _requeue(self, conn: Conn, run_id: RunId, now: int) -> None:
+        """Make a parked run runnable by any worker (no owner) and wake idle workers."""
+        self._x(
+            conn,
+            "UPDATE runs SET status = 'queued', owner = NULL, lease_until_ms = 0, updated_ms = ? WHERE id = ?",
+            (now, run_id),
+        )
+        self._notify_runnable(conn)
 
     def _next_attempt(self, conn: Conn, run_id: RunId, path: str) -> int:
         self._appends.flush(conn)  # the journal rows of this batch must be visible to the read
@@ -279,8 +334,8 @@ class SqlStore(RunViews):
     def _claim_timers(self, conn: Conn, now: int, limit: int) -> list[DueTimer]:
         rows = self._x(
             conn,
-            "SELECT t.run_id, t.path, t.kind, r.generation, r.flow_id FROM timers t JOIN runs r ON r.id = t.run_id"
-            " WHERE t.due_ms <= ? ORDER BY t.due_ms LIMIT ?",
+            "SELECT t.run_id, t.path, t.kind, r.generation, r.flow_id FROM timers t JOIN runs r ON r.id = t.run_id"  # noqa: S608 - constants only
+            " WHERE t.due_ms <= ? ORDER BY t.due_ms LIMIT ?" + self._SKIP_LOCKED_TIMERS,
             (now, limit),
         ).fetchall()
         due = []
@@ -293,7 +348,7 @@ class SqlStore(RunViews):
             elif timer_kind is TimerKind.WAKE:
                 self._resolve_wait(conn, RunId(run_id), path, generation, flow_id, {"woke_at_ms": now}, now)
             else:
-                self._x(conn, "UPDATE runs SET status = 'queued', updated_ms = ? WHERE id = ?", (now, run_id))
+                self._requeue(conn, RunId(run_id), now)
             due.append(DueTimer(RunId(run_id), path, timer_kind))
         return due
 
@@ -310,9 +365,10 @@ class SqlStore(RunViews):
             self._x(
                 conn,
                 "UPDATE runs SET status = 'queued', generation = generation + 1, error = NULL,"
-                " finished_ms = NULL, updated_ms = ? WHERE id = ?",
+                " finished_ms = NULL, owner = NULL, lease_until_ms = 0, updated_ms = ? WHERE id = ?",
                 (now, run_id),
             )
+            self._notify_runnable(conn)
             self._log(conn, [(now, "run.replayed", row[1], run_id, None, None, None, None)])
 
         await self._write(unit)

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any, LiteralString
 
 from seamflow import codec, errors
-from seamflow.ids import FlowId, RunId
+from seamflow.ids import FlowId, Json, RunId
+from seamflow.store import schema
 from seamflow.store.base import (
     LogEntry,
     RunFilter,
@@ -125,6 +126,29 @@ class RunViews(Rows):
             ]
 
         return await self._read(read)
+
+    async def find_response(self, run_id: RunId) -> Json | None:
+        """The answer of a run's `respond` step once it is journaled (None before)."""
+
+        def read(conn: Conn) -> Json | None:
+            row = self._x(
+                conn,
+                "SELECT output FROM journal WHERE run_id = ? AND kind = 'respond' AND status = 'completed'"
+                " ORDER BY attempt DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+            return None if row is None else self._unpack(conn, row[0])
+
+        return await self._read(read)
+
+    async def schema_status(self) -> tuple[int, int]:
+        """(the database's schema version, the version this code expects)."""
+
+        def read(conn: Conn) -> int:
+            row = self._x(conn, "SELECT MAX(version) FROM schema_version").fetchone()
+            return int(row[0] or 0)
+
+        return await self._read(read), schema.latest_version(self._DIALECT)
 
     async def count_runs_by_status(self) -> dict[str, int]:
         def read(conn: Conn) -> dict[str, int]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from seamflow import clock, errors
 from seamflow.connectors.base import Action, Connection, field_problems
+from seamflow.connectors.email.check import check_smtp
 from seamflow.connectors.email.config import EmailConfig, remember_secrets, tls_context, validate_config
 from seamflow.connectors.email.message import (
     ACTIONS,
@@ -75,6 +76,19 @@ class EmailConnector:
     async def close(self) -> None:
         """Nothing to release: every call opens and closes its own SMTP session."""
         self._config = None
+
+    async def check(self) -> str:
+        """Connect, EHLO, secure the link and log in as a send would, then quit; say what worked.
+
+        Raises:
+            errors.Permanent: the host name does not resolve, the connection is refused, the TLS
+                certificate is not trusted, or the login is refused.
+            errors.Transient: the server did not answer in time, or answered 4xx.
+        """
+        where = f"{self._name}.check"
+        if self._config is None:
+            raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
+        return await check_smtp(self._config, self._tls, self._timeout_s, where)
 
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
         """Send one mail and return its Message-ID and the recipients accepted and refused.

@@ -99,6 +99,9 @@ class HttpConfig(BaseModel):
     model_config = _STRICT
     base_url: str | None = None
     """Prefix of every step's `path`, e.g. `https://erp.example.com/api/v2`."""
+    check_path: str | None = None
+    """What `seamflow connections test` GETs: a path under `base_url` (or a full URL) that
+    answers below 400 with valid credentials, e.g. `me`. Without it, `base_url` itself."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Sent with every request; a step's `headers` override them."""
     auth: Auth | None = None

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
 from seamflow.connectors.base import Action, Connection, field_problems
+from seamflow.connectors.http.check import check_target, probe
 from seamflow.connectors.http.config import (
     HmacAuth,
     HttpConfig,
@@ -72,6 +73,7 @@ class HttpConnector:
         self._timeout_s = 0.0
         self._max_bytes = 0
         self._hmac: HmacAuth | None = None
+        self._check_path: str | None = None
 
     async def open(self, connection: Connection) -> None:
         """Validate the connection's config, remember its secrets and open its session.
@@ -89,6 +91,7 @@ class HttpConnector:
         self._timeout_s = connection.timeout.total_seconds()
         self._max_bytes = config.response_max_bytes
         self._hmac = config.auth.hmac if config.auth else None
+        self._check_path = config.check_path
         self._session = _open_session(config, {**config.headers, **headers}, self._timeout_s)
 
     async def close(self) -> None:
@@ -96,6 +99,24 @@ class HttpConnector:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+    async def check(self) -> str:
+        """GET `check_path` (or `base_url`) with the connection's credentials; say what answered.
+
+        Raises:
+            errors.Permanent: the host name does not resolve, the connection is refused, the TLS
+                certificate is not trusted, the credentials are refused (401/403), or
+                `check_path` answered another 4xx.
+            errors.Transient: no answer in time, or a 5xx answer.
+        """
+        where = f"{self._name}.check"
+        if self._session is None:
+            raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
+        url, is_configured = check_target(self._base_url, self._check_path, where)
+        if self._auth_query:
+            url = url.extend_query(self._auth_query)
+        headers = sign(b"", self._hmac) if self._hmac is not None else {}
+        return await probe(self._session, url, headers, is_configured, where)
 
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
         """Send one request and return its status, headers and body.

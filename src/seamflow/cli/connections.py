@@ -1,0 +1,241 @@
+"""The `seamflow connections` (list, test) and `seamflow secrets` (set, list, delete, rotate-key) commands."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from seamflow import codec, engine, errors
+from seamflow.cli.project import ProjectPaths
+from seamflow.flows import load
+
+__all__ = ["connections", "prepare_secrets", "remember_secrets", "secrets"]
+
+T = TypeVar("T")
+_EXAMPLE_SECRET_NAME = "orders_token"  # noqa: S105  # a secret's name, not its value
+"""The secret the scaffold's `connections.yaml` uses."""
+_KEY_IGNORE = "# the key of secrets.enc.yaml: never commit it (secrets.enc.yaml itself is safe to commit)\n"
+_project_option = click.option(
+    "--project",
+    "-p",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="the project folder (holds flows/, connections.yaml and secrets.enc.yaml)",
+)
+
+
+def _fail(exc: errors.SeamflowError) -> None:
+    click.echo(f"error [{exc.code}]: {engine.secrets.redact_text(exc.message)}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _run(coro: Awaitable[T]) -> T:
+    """The one `asyncio.run` of these commands; our errors become a message and an exit code."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]  # a coroutine
+    except errors.SeamflowError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
+
+def prepare_secrets(directory: Path) -> None:
+    """For `seamflow init`: create the key file (mode 0600), make sure git ignores it, and store
+    the example connection's token (`change-me`) encrypted so that the new project starts."""
+    engine.secrets.create_key_file(directory)
+    key = engine.secrets.read_key(directory, {})
+    engine.secrets.SecretsFile(directory).store(key, _EXAMPLE_SECRET_NAME, "change-me")
+    ignore = directory / ".gitignore"
+    existing = ignore.read_text("utf-8") if ignore.exists() else ""
+    if ".seamflow/secret.key" not in existing:
+        ignore.write_text(existing + _KEY_IGNORE + ".seamflow/secret.key\n", "utf-8")
+
+
+def remember_secrets(paths: ProjectPaths) -> None:
+    """Register the project's secrets with the redactor before showing stored runs.
+
+    Best effort: without the key only the environment's secrets are known (what is stored was
+    already masked when it was journaled).
+    """
+    paths.load_dotenv()
+    try:
+        engine.secrets.resolve_secrets(paths.root)
+    except errors.InvalidInput:
+        engine.secrets.resolve_secrets(None)
+
+
+def _configs(paths: ProjectPaths) -> dict[str, dict[str, object]]:
+    if paths.connections is None:
+        return {}
+    configs, _ = load.load_connections_file(paths.connections)
+    return dict(configs)  # type: ignore[arg-type]  # Json values are objects
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+@click.group()
+def connections() -> None:
+    """List connections and test that they work."""
+
+
+@connections.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_project_option
+def connections_list(as_json: bool, project: Path) -> None:
+    """List connections: name, connector, concurrency, timeout and the secrets each uses (values as ***)."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+    try:
+        sources = {info.name: info.source.value for info in engine.secrets.list_secrets(paths.root)}
+        infos = engine.describe_connections(_configs(paths), sources)
+    except errors.SeamflowError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(codec.dumps_text([info.as_json() for info in infos]))
+        return
+    if not infos:
+        click.echo("no connections in connections.yaml")
+        return
+    click.echo(f"{'NAME':20} {'CONNECTOR':12} {'CONCURRENCY':11} {'TIMEOUT':8} SECRETS")
+    for info in infos:
+        used = ", ".join(f"{s.name}=*** ({s.source})" for s in info.secrets) or "-"
+        concurrency = str(info.concurrency) if info.concurrency else "-"
+        timeout = f"{info.timeout.total_seconds():g}s"
+        click.echo(f"{info.name:20} {info.connector:12} {concurrency:11} {timeout:8} {used}")
+
+
+@connections.command("test")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@_project_option
+def connections_test(name: str, as_json: bool, project: Path) -> None:
+    """Open connection NAME and check it with its credentials; exit 0 if it works, 1 if not."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+
+    async def work() -> engine.ConnectionCheck:
+        pool = engine.Pool(_configs(paths), secrets=engine.load_secrets(root=paths.root), env=engine.load_env())
+        return await pool.check(name)
+
+    result = _run(work())
+    if as_json:
+        click.echo(codec.dumps_text({"ok": result.is_ok, "checked": result.is_checked, "message": result.message}))
+    elif result.is_ok:
+        click.echo(f"ok: {name}: {result.message}" + ("" if result.is_checked else " (only the config was validated)"))
+    else:
+        click.echo(f"failed: {name}: {result.message}", err=True)
+    sys.exit(0 if result.is_ok else 1)
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+@click.group()
+def secrets() -> None:
+    """Keep secrets encrypted in secrets.enc.yaml (environment variables SEAMFLOW_SECRET_<NAME> win)."""
+
+
+@secrets.command("set")
+@click.argument("name")
+@_project_option
+def secrets_set(name: str, project: Path) -> None:
+    """Encrypt a value as secret NAME; the value comes from a hidden prompt, or from stdin when piped."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+    try:
+        engine.secrets.check_name(name)
+        value = _read_value(name)
+        key = _key_creating_file(paths.root)
+        engine.secrets.SecretsFile(paths.root).store(key, name, value)
+    except errors.SeamflowError as exc:
+        _fail(exc)
+        return
+    click.echo(f"stored secret {name!r} in {engine.secrets.SECRETS_FILE} (read it as {{{{ secrets.{name} }}}})")
+    variable = engine.secrets.env_variable(name)
+    if variable in _environ():
+        click.echo(f"note: {variable} is set and wins over the file", err=True)
+
+
+def _environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if v}
+
+
+def _read_value(name: str) -> str:
+    if sys.stdin.isatty():
+        value = str(click.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True))
+    else:
+        value = sys.stdin.read()
+        value = value[:-1] if value.endswith("\n") else value
+        value = value[:-1] if value.endswith("\r") else value
+    if not value:
+        raise errors.InvalidInput(
+            f"the value of secret {name!r} is empty; expected the value on stdin or at the prompt"
+        )
+    return value
+
+
+def _key_creating_file(root: Path) -> engine.secrets.SecretKey:
+    """The project's key; a project made before encrypted secrets gets its key file now."""
+    if not _environ().get(engine.secrets.KEY_ENV) and not (root / engine.secrets.KEY_FILE).exists():
+        path = engine.secrets.create_key_file(root)
+        click.echo(f"created the key file {path} (mode 0600); back it up, never commit it", err=True)
+    return engine.secrets.read_key(root)
+
+
+@secrets.command("list")
+@_project_option
+def secrets_list(project: Path) -> None:
+    """List secret names and where each value comes from (env or file); never the values."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+    try:
+        infos = engine.secrets.list_secrets(paths.root)
+    except errors.SeamflowError as exc:
+        _fail(exc)
+        return
+    for info in infos:
+        where = f"env ({engine.secrets.env_variable(info.name)})" if info.source == "env" else "file"
+        note = ", overrides the value in the file" if info.is_overriding_file else ""
+        click.echo(f"{info.name:30} {where}{note}")
+    if not infos:
+        click.echo("no secrets")
+
+
+@secrets.command("delete")
+@click.argument("name")
+@_project_option
+def secrets_delete(name: str, project: Path) -> None:
+    """Remove secret NAME from secrets.enc.yaml."""
+    paths = ProjectPaths(project)
+    try:
+        if not engine.secrets.SecretsFile(paths.root).delete(name):
+            raise errors.NotFound(f"secret {name!r} is not stored in {engine.secrets.SECRETS_FILE}")
+    except errors.SeamflowError as exc:
+        _fail(exc)
+        return
+    click.echo(f"deleted secret {name!r} from {engine.secrets.SECRETS_FILE}")
+
+
+@secrets.command("rotate-key")
+@_project_option
+def secrets_rotate_key(project: Path) -> None:
+    """Re-encrypt every stored secret with a new key in .seamflow/secret.key."""
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+    try:
+        count = engine.secrets.rotate_key(paths.root, engine.secrets.read_key(paths.root))
+    except errors.SeamflowError as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"re-encrypted {count} secret(s) with a new key in {paths.root / engine.secrets.KEY_FILE};"
+        " the old key no longer decrypts them"
+    )

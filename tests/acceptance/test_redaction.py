@@ -1,0 +1,151 @@
+"""A planted secret appears nowhere: not in API answers, server logs, CLI output or the store.
+
+An http connection's bearer token is the planted secret and its target answers 401 echoing the
+Authorization header back; an sql connection's URL carries another planted password, which a
+step also passes as a statement parameter to a failing query. Both runs become dead letters.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import db
+from tests.support.runs import run_in_status
+from tests.support.server import make_project, serve
+from tests.support.sink import RemoteSink, spawn
+
+TOKEN = "s3cr3t-Planted-9f1c"
+DB_PASSWORD = "Db-pa55-Planted-7e2a"
+PLANTED = (TOKEN, DB_PASSWORD)
+
+FLOWS = {
+    "call_api": """id: call-api
+trigger: {manual: {}}
+steps:
+  - id: call
+    action: api.post
+    with: {path: /orders, json: {order: 1}}
+on_error: dead_letter
+""",
+    "query_db": """id: query-db
+trigger: {manual: {}}
+steps:
+  - id: lookup
+    action: erp.query
+    with:
+      sql: "SELECT * FROM no_such_table_planted WHERE name = :name"
+      params: {name: "{{ secrets.db_password }}"}
+    retry: {attempts: 1}
+on_error: dead_letter
+""",
+}
+
+
+def connections_yaml(sink_url: str) -> str:
+    return f"""
+api:
+  connector: http
+  base_url: {sink_url}
+  auth: {{bearer: "{{{{ secrets.api_token }}}}"}}
+erp:
+  connector: sql
+  url: "postgresql+psycopg://postgres:{{{{ secrets.db_password }}}}@127.0.0.1:5432/postgres"
+  timeout: 5s
+"""
+
+
+def seamflow(*args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "seamflow", *args], capture_output=True, text=True, input=stdin, timeout=60
+    )
+    return result.stdout + result.stderr
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for value in PLANTED:
+        for form in (value, base64.b64encode(value.encode()).decode()):
+            assert form not in text, f"{where} shows {form!r}:\n{text[:2000]}"
+
+
+@pytest.fixture
+async def echoing_target() -> AsyncIterator[RemoteSink]:
+    async with spawn() as sink:  # its own process: the CLI calls below block this one
+        await sink.set_behaviour(fail_next=-1, fail_status=401, fail_body={"error": "bad token"}, echo_headers=True)
+        yield sink
+
+
+async def test_a_planted_secret_appears_in_no_answer_log_output_or_row(
+    project_dir: Path, echoing_target: RemoteSink, database: db.Database
+) -> None:
+    if reason := db.postgres_unavailable():
+        pytest.skip(f"the sql connection needs PostgreSQL: {reason}")
+    make_project(project_dir, FLOWS, connections_yaml(echoing_target.url))
+    project = str(project_dir)
+    for name, value in (("api_token", TOKEN), ("db_password", DB_PASSWORD)):
+        assert "stored secret" in seamflow("secrets", "set", name, "-p", project, stdin=value)
+
+    async with serve(project_dir) as server, server.client() as client:
+        run_ids = []
+        for flow in ("call-api", "query-db"):
+            started = await client.post(f"/api/v1/flows/{flow}/runs", json={"input": {"note": "planted"}})
+            assert started.status_code == 202, started.text
+            run_ids.append(started.json()["run_id"])
+        runs = [await run_in_status(client, run_id, "dead_letter") for run_id in run_ids]
+        assert "HTTP 401" in str(runs[0]["steps"][-1]["error"]), "the echoed body is shown, masked"
+        assert "Bearer ***" in str(runs[0]["steps"][-1]["error"])
+        assert "no_such_table_planted" in str(runs[1]["steps"][-1]["error"])
+        answers = await api_answers(client, run_ids)
+    log = server.log_path.read_text()
+
+    for where, text in answers.items():
+        assert_no_secret(text, f"GET/POST {where}")
+    assert_no_secret(log, "the server log")
+    for args in (
+        ("runs", "list", "--json"),
+        ("dead-letters", "--json"),
+        ("dead-letters",),
+        *(("runs", "show", run_id, "--json") for run_id in run_ids),
+        *(("runs", "show", run_id) for run_id in run_ids),
+        ("connections", "list", "--json"),
+        ("connections", "test", "api"),
+        ("connections", "test", "erp"),
+        ("secrets", "list"),
+    ):
+        output = seamflow(*args, "-p", project)
+        assert_no_secret(output, "seamflow " + " ".join(args))
+    assert "credentials refused" in seamflow("connections", "test", "api", "-p", project)
+    assert_no_secret(dump_store(database), "the store")
+
+
+async def api_answers(client: httpx.AsyncClient, run_ids: list[str]) -> dict[str, str]:
+    paths = [
+        "/api/v1/runs",
+        "/api/v1/dead-letters",
+        "/api/v1/events?limit=5000",
+        "/api/v1/connections",
+        "/api/v1/flows",
+        *(f"/api/v1/runs/{run_id}" for run_id in run_ids),
+        *(f"/api/v1/events?run={run_id}" for run_id in run_ids),
+    ]
+    answers = {path: (await client.get(path)).text for path in paths}
+    for name in ("api", "erp"):
+        answers[f"/api/v1/connections/{name}/test"] = (await client.post(f"/api/v1/connections/{name}/test")).text
+    assert '"code":"connector' not in answers["/api/v1/connections"]
+    return answers
+
+
+def dump_store(database: db.Database) -> str:
+    """Every row of every table, as text."""
+    if database.backend == "sqlite":
+        tables = [r[0] for r in database.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    else:
+        tables = [r[0] for r in database.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    assert tables, "the store has tables"
+    return "\n".join(repr(database.query(f'SELECT * FROM "{table}"')) for table in tables)  # names from the catalog
