@@ -116,7 +116,10 @@ BROKEN_FLOWS = [
           schedule: {every: 5m}
         steps: [{id: a, transform: 1}]
         """,
-        ["bad.yaml:3:3 trigger: got schedule, manual; expected exactly one trigger of webhook, schedule, manual, poll, consume"],
+        [
+            "bad.yaml:3:3 trigger: got schedule, manual;"
+            " expected exactly one trigger of webhook, schedule, manual, poll, consume"
+        ],
         id="two-triggers",
     ),
     pytest.param(

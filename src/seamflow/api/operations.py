@@ -103,7 +103,12 @@ def cluster_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
                     "flow": state.flow_id,
                     "connection": trigger.connection if trigger else None,
                     "feed": trigger.feed if trigger else None,
-                    "health": feed_health(state.last_ok, state.failing_since, trigger.stall_after)
+                    "health": feed_health(
+                        state.last_ok,
+                        state.failing_since,
+                        trigger.stall_after,
+                        pushed=flow is not None and flow.spec.trigger.consume is not None,
+                    )
                     if trigger
                     else "unused",
                     "held_by": state.owner,

@@ -34,12 +34,17 @@ log = logging.getLogger("seamflow.feeds")
 _ACCEPT_CONCURRENCY = 64
 
 
-def feed_health(last_ok: datetime | None, failing_since: datetime | None, stall_after: timedelta) -> str:
-    """`ok`, `failing` (recent failures) or `stalled` (nothing successful for `stall_after`)."""
+def feed_health(
+    last_ok: datetime | None, failing_since: datetime | None, stall_after: timedelta, *, pushed: bool = False
+) -> str:
+    """`ok`, `failing` (recent failures) or `stalled` (failing, or nothing successful, for `stall_after`).
+
+    A `consume` feed (`pushed`) is quiet whenever nobody publishes, so only failures make it stalled.
+    """
     now = clock.now()
     if failing_since is not None and now - failing_since >= stall_after:
         return "stalled"
-    if last_ok is not None and now - last_ok >= stall_after:
+    if not pushed and last_ok is not None and now - last_ok >= stall_after:
         return "stalled"
     return "failing" if failing_since is not None else "ok"
 
@@ -137,10 +142,16 @@ class FeedRunner:
             raise errors.InvalidInput(
                 f"flow {flow.id}: connection {trigger.connection!r} has nothing to consume", code="feed.not_consumable"
             )
-        async for batch in connector.consume(trigger.feed, dict(trigger.with_)):
-            await self._take(flow, trigger, batch)
-            if self._stopping.is_set():
-                return
+        batches = connector.consume(trigger.feed, dict(trigger.with_))
+        try:
+            async for batch in batches:
+                await self._take(flow, trigger, batch)
+                if self._stopping.is_set():
+                    return
+        finally:  # closed explicitly on any exit, so unacked messages go back to the broker at once
+            close = getattr(batches, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _take(
         self, flow: CompiledFlow, trigger: spec.PollTrigger | spec.ConsumeTrigger, batch: connectors.Batch
@@ -215,7 +226,10 @@ class FeedRunner:
             state = next((f for f in await engine.db.list_feeds() if f.flow_id == flow.id), None)
         except errors.StoreError:
             state = None
-        health = feed_health(state.last_ok, state.failing_since, trigger.stall_after) if state else "failing"
+        pushed = isinstance(trigger, spec.ConsumeTrigger)
+        health = (
+            feed_health(state.last_ok, state.failing_since, trigger.stall_after, pushed=pushed) if state else "failing"
+        )
         level = logging.ERROR if health == "stalled" else logging.WARNING
         log.log(level, f"feed {health}", extra={"flow": flow.id, "connection": trigger.connection, "error": message})
 

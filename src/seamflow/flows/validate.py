@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from pydantic import BaseModel, ValidationError
+
 from seamflow import connectors, errors
 from seamflow.errors import Problem
 from seamflow.flows import load, spec
@@ -46,11 +48,12 @@ _CHILDREN = {"if": ("then", "else"), "foreach": ("steps",)}
 
 @dataclass(frozen=True, slots=True)
 class ConnectionInfo:
-    """What validation needs to know of a connection: its connector and the connector's actions."""
+    """What validation needs to know of a connection: its connector and the connector's actions and feeds."""
 
     name: str
     connector: str
     actions: Mapping[str, connectors.Action]
+    feeds: Mapping[str, connectors.Feed] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,10 @@ class _FlowChecker:
         ]:
             self.templates(_dig(flow, path), path, frozenset(), frozenset())
         self.templates(flow.get("when"), ("when",), frozenset(), frozenset())
+        for mode in ("poll", "consume"):
+            feed = _dig(trigger, (mode,))
+            if isinstance(feed, dict):
+                self.check_feed(feed, ("trigger", mode), mode)
         self.check_steps(steps, ("steps",), frozenset(), frozenset())
         return self.problems
 
@@ -233,21 +240,64 @@ class _FlowChecker:
             note = f"{there.path} does not run before this step"
         self.add(path, f"reference to undefined step {name!r} ({note})", expected)
 
+    def connection(self, name: str, path: load.JsonPath) -> ConnectionInfo | None:
+        """The connection called `name`; an unknown one is a problem at `path`."""
+        connection = self.connections.get(name)
+        if connection is None:
+            known = sorted(self.connections)
+            expected = f"a connection of connections.yaml: {_listed(known)}" if known else None
+            problem = f"unknown connection {name!r}{load.suggest(name, known)}"
+            self.add(path, problem, expected or "a connection declared in connections.yaml (there are none)")
+        return connection
+
+    def check_feed(self, trigger: dict[str, Json], here: load.JsonPath, mode: str) -> None:
+        """A `poll`/`consume` trigger: its connection exists, offers the feed in that mode, `with` fits."""
+        connection_name, feed_name = trigger.get("connection"), trigger.get("feed")
+        if not isinstance(connection_name, str) or not isinstance(feed_name, str):
+            return  # the shape check has reported it
+        connection = self.connection(connection_name, (*here, "connection"))
+        if connection is None:
+            return
+        of = f"of connection {connection_name!r} (connector {connection.connector})"
+        modes = {name: feed.mode for name, feed in connection.feeds.items()}
+        fitting = sorted(name for name, kind in modes.items() if kind == mode)
+        expected = f"a {mode} feed: {_listed(fitting)}" if fitting else f"a connection with {mode} feeds"
+        offered = connection.feeds.get(feed_name)
+        if offered is None:
+            hint = load.suggest(feed_name, sorted(modes))
+            offers = f"; it offers {_listed(sorted(modes))}" if modes else "; it offers no feeds"
+            self.add((*here, "feed"), f"unknown feed {feed_name!r} {of}{hint or offers}", expected)
+            return
+        if offered.mode != mode:
+            problem = f"feed {feed_name!r} {of} is a {offered.mode} feed, not a {mode} feed"
+            self.add((*here, "feed"), problem, f"trigger.{offered.mode} for it, or {expected}")
+            return
+        given = trigger.get("with", {})
+        if isinstance(given, dict):
+            what = f"{connection_name}.{feed_name}"
+            self.check_inputs(given, here, what, offered.input, anchor="feed", noun="setting")
+            self.check_values(given, (*here, "with"), what, offered.input)
+
+    def check_values(self, given: dict[str, Json], here: load.JsonPath, what: str, model: type[BaseModel]) -> None:
+        """Validate settings given literally (feeds get them unrendered) against their model; each
+        problem at the field it is about. Missing and unknown fields are `check_inputs`' to report."""
+        try:
+            model.model_validate(given)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False):
+                if error["type"] in ("missing", "extra_forbidden"):
+                    continue
+                loc = tuple(str(part) if not isinstance(part, int) else part for part in error["loc"])
+                message = str(error["msg"]).removeprefix("Value error, ")
+                self.add((*here, *loc), f"{what}: {message}", None, at_key=bool(loc))
+
     def check_action(self, step: dict[str, Json], here: load.JsonPath) -> None:
         action = step.get("action")
         if not isinstance(action, str) or not _ACTION.match(action):
             return  # the shape check has reported it
         connection_name, action_name = action.split(".")
-        connection = self.connections.get(connection_name)
+        connection = self.connection(connection_name, (*here, "action"))
         if connection is None:
-            known = sorted(self.connections)
-            expected = f"a connection of connections.yaml: {_listed(known)}" if known else None
-            problem = f"unknown connection {connection_name!r}{load.suggest(connection_name, known)}"
-            self.add(
-                (*here, "action"),
-                problem,
-                expected or "a connection declared in connections.yaml (there are none)",
-            )
             return
         offered = connection.actions.get(action_name)
         if offered is None:
@@ -259,13 +309,20 @@ class _FlowChecker:
             return
         given = step.get("with", {})
         if isinstance(given, dict):
-            self.check_inputs(given, here, action, offered)
+            self.check_inputs(given, here, action, offered.input)
 
     def check_inputs(
-        self, given: dict[str, Json], here: load.JsonPath, action: str, offered: connectors.Action
+        self,
+        given: dict[str, Json],
+        here: load.JsonPath,
+        action: str,
+        model: type[BaseModel],
+        *,
+        anchor: str = "action",
+        noun: str = "input",
     ) -> None:
         """Each required input is given; no unknown one if the input model forbids extras."""
-        fields = offered.input.model_fields
+        fields = model.model_fields
         keys = {key: name for name, info in fields.items() for key in {name, info.alias or name}}
         given_names = {keys[key] for key in given if key in keys}
         missing = [
@@ -276,21 +333,20 @@ class _FlowChecker:
         )
         if missing:
             plural = "s" if len(missing) > 1 else ""
-            problem = f"missing required input{plural} {', '.join(map(repr, missing))} of {action}"
+            problem = f"missing required {noun}{plural} {', '.join(map(repr, missing))} of {action}"
             with_key = (*here, "with")
-            at = with_key if with_key in self.source_map.keys else (*here, "action")
-            self.add(at, problem, f"inputs {inputs}", at_key=True)
-        if offered.input.model_config.get("extra") != "forbid":
-            return
-        for key in given:
-            if key not in keys:
-                hint = load.suggest(key, sorted(keys))
-                self.add(
-                    (*here, "with", key),
-                    f"unknown input {key!r} of {action}{hint}",
-                    None if hint else f"inputs {inputs}",
-                    at_key=True,
-                )
+            at = with_key if with_key in self.source_map.keys else (*here, anchor)
+            self.add(at, problem, f"{noun}s {inputs}", at_key=True)
+        if model.model_config.get("extra") == "forbid":
+            for key in given:
+                if key not in keys:
+                    hint = load.suggest(key, sorted(keys))
+                    self.add(
+                        (*here, "with", key),
+                        f"unknown {noun} {key!r} of {action}{hint}",
+                        None if hint else f"{noun}s {inputs}",
+                        at_key=True,
+                    )
 
     def check_call(self, flow_id: Json, path: load.JsonPath) -> None:
         if isinstance(flow_id, str) and flow_id not in self.flow_ids:
@@ -367,7 +423,7 @@ def _connection_infos(
             found = f"unknown connector {errors.redact(kind)}{load.suggest(kind, sorted(kinds))}"
             problems.append(Problem(where, found, f"an installed connector: {_listed(sorted(kinds))}"))
         else:
-            infos[name] = ConnectionInfo(name, kind, connector.actions)
+            infos[name] = ConnectionInfo(name, kind, connector.actions, connectors.feeds_of(connector))
     return infos, problems
 
 
