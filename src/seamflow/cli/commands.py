@@ -22,6 +22,7 @@ from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.logs import configure_logging
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 from seamflow.cli.render import print_run, print_runs
+from seamflow.cli.sync import sync_group
 from seamflow.flows import spec, validate
 from seamflow.ids import Json, RunId
 
@@ -58,6 +59,7 @@ def main() -> None:
 
 main.add_command(connections)
 main.add_command(secrets_group)
+main.add_command(sync_group)
 
 
 @main.command()

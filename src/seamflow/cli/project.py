@@ -9,8 +9,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from seamflow import engine, store
-from seamflow.flows import expressions, validate
+from seamflow import engine, store, sync
+from seamflow.flows import expressions, load, validate
 
 __all__ = ["ProjectPaths", "build_engine", "open_store"]
 
@@ -78,5 +78,15 @@ def build_engine(
     secrets = engine.load_secrets(root=paths.root)
     env = engine.load_env()
     context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
+    syncs = sync.load_project(paths.root, project.connections)
+    for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items():
+        sources[flow_id] = engine.FlowSource(
+            spec=flow_spec, version=load.flow_version(text.encode()), source=text, path=f"syncs/{flow_id}"
+        )
     pool = engine.Pool(project.connections, secrets=secrets, env=env)
-    return engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options), context
+    eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
+    if syncs.syncs:
+        service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
+        pool.add_builtin("sync", service)
+        eng.services["sync"] = service
+    return eng, context

@@ -164,6 +164,20 @@ class Pool:
         self._secrets = dict(secrets)
         self._context: dict[str, object] = {"secrets": expressions.Secrets(secrets), "env": dict(env)}
         self._open: dict[str, OpenConnection] = {}
+        self._builtin: dict[str, connectors.Connector] = {}
+
+    def add_builtin(self, name: str, connector: connectors.Connector) -> None:
+        """Register a connection provided by Seamflow itself (e.g. `sync`), opened with the others.
+
+        Raises:
+            errors.InvalidInput: `connections.yaml` already defines a connection of that name.
+        """
+        if name in self._configs:
+            raise errors.InvalidInput(
+                f"connection {name!r} is reserved for Seamflow's {connector.kind}; rename it in connections.yaml",
+                code="connection.reserved",
+            )
+        self._builtin[name] = connector
 
     async def open(self) -> None:
         """Resolve secrets in each connection's config and open its connector."""
@@ -185,6 +199,10 @@ class Pool:
                 raise
             limit = asyncio.Semaphore(connection.concurrency) if connection.concurrency else None
             self._open[name] = OpenConnection(connection, instance, limit)
+        for name, builtin in self._builtin.items():
+            connection = connectors.Connection(name=name, connector=builtin.kind)
+            await builtin.open(connection)
+            self._open[name] = OpenConnection(connection, builtin, None)
 
     def _resolve(self, name: str, raw: Mapping[str, Any]) -> connectors.Connection:
         settings = dict(raw)

@@ -134,6 +134,8 @@ class Engine:
         )
         self.timers = TimerLoop(self)
         self.feeds = FeedRunner(self)
+        self.services: dict[str, Any] = {}
+        """Capabilities built on this engine, by name (e.g. `sync`), for the API and CLI to reach."""
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = False
         self._busy = 0

@@ -32,6 +32,9 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "Store",
+    "SyncConflict",
+    "SyncLink",
+    "SyncState",
     "Timer",
     "TimerKind",
     "Wait",
@@ -122,6 +125,51 @@ class FeedState:
     failing_since: datetime | None
     last_error: str | None
     items: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLink:
+    """Where a canonical record lives in one system, and the content hashes last seen and written there."""
+
+    side: str
+    key: str | None
+    seen_hash: str | None = None
+    written_hash: str | None = None
+    """Hash of what Seamflow last wrote to this system: the same content coming back is an echo."""
+    written_at: str | None = None
+    """ISO instant of that write: a record read before it may be older than what the system holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """A canonical record of a sync: its values, who changed each field when, its crosswalk links."""
+
+    sync_id: str
+    canonical_id: str
+    data: dict[str, Json]
+    meta: dict[str, Json]
+    """Per field: {"side": the system its value came from, "at": ISO instant of that change}."""
+    deleted: bool
+    version: int
+    links: dict[str, SyncLink]
+    match_key: str | None = None
+    new_conflicts: tuple[tuple[str, Json], ...] = ()
+    """(field, candidates by side) to queue with this save."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConflict:
+    """A field both systems changed that the sync's policy could not settle."""
+
+    id: str
+    sync_id: str
+    canonical_id: str
+    field: str
+    candidates: Json
+    status: str
+    resolution: Json
+    created: datetime
+    resolved: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

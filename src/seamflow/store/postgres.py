@@ -46,6 +46,7 @@ class PostgresStore(SqlStore):
     _DIALECT: ClassVar[str] = "postgres"
     _SKIP_LOCKED: ClassVar[LiteralString] = " FOR UPDATE SKIP LOCKED"
     _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = " FOR UPDATE OF t SKIP LOCKED"
+    _FOR_UPDATE: ClassVar[LiteralString] = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         super().__init__()

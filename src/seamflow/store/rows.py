@@ -81,6 +81,8 @@ class Rows(abc.ABC):
     _SKIP_LOCKED: ClassVar[LiteralString] = ""
     """Appended to a SELECT that claims rows: `FOR UPDATE SKIP LOCKED` where several processes write."""
     _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = ""
+    _FOR_UPDATE: ClassVar[LiteralString] = ""
+    """Appended to a SELECT whose row the transaction will change (a blocking row lock where several write)."""
     """The same for the timer claim, which joins runs but locks only timer rows."""
 
     def _sql(self, text: LiteralString) -> str:

@@ -25,12 +25,13 @@ from seamflow.store.base import (
 from seamflow.store.feeds import FeedOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
+from seamflow.store.syncs import SyncOps
 from seamflow.store.views import RunViews
 
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews, LeaseOps, FeedOps):
+class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None:
