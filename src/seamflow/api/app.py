@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from seamflow import codec, engine, errors, store
-from seamflow.api import connections, operations
+from seamflow.api import connections, operations, syncs
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
 from seamflow.ids import Json, RunId
@@ -99,6 +99,7 @@ def create_app(
     _flow_routes(app, eng, api, context)
     _run_routes(app, eng, api)
     connections.connection_routes(app, eng, api)
+    syncs.sync_routes(app, eng, api)
     return SeamflowApp(app, webhook)
 
 

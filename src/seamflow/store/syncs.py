@@ -162,7 +162,8 @@ class SyncOps(Rows):
             rows = self._x(
                 conn,
                 "SELECT id, sync_id, canonical_id, field, candidates, status, resolution, created_ms, resolved_ms"
-                " FROM sync_conflicts WHERE (? IS NULL OR sync_id = ?) AND (? IS NULL OR status = ?)"
+                " FROM sync_conflicts WHERE (CAST(? AS TEXT) IS NULL OR sync_id = ?)"
+                " AND (CAST(? AS TEXT) IS NULL OR status = ?)"
                 " ORDER BY created_ms, id",
                 (sync_id, sync_id, status, status),
             ).fetchall()

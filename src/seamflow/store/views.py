@@ -150,6 +150,19 @@ class RunViews(Rows):
 
         return await self._read(read), schema.latest_version(self._DIALECT)
 
+    async def count_runs_by_flow_status(self) -> dict[str, dict[str, int]]:
+        """Runs per flow and status."""
+
+        def read(conn: Conn) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for flow_id, status, count in self._x(
+                conn, "SELECT flow_id, status, COUNT(*) FROM runs GROUP BY flow_id, status"
+            ).fetchall():
+                out.setdefault(flow_id, {})[status] = int(count)
+            return out
+
+        return await self._read(read)
+
     async def count_runs_by_status(self) -> dict[str, int]:
         def read(conn: Conn) -> dict[str, int]:
             return {r[0]: r[1] for r in self._x(conn, "SELECT status, COUNT(*) FROM runs GROUP BY status")}

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from seamflow import codec, store
 from seamflow.ids import Json
@@ -113,6 +114,8 @@ def merge(sync: Sync, state: store.SyncState, change: Change) -> tuple[store.Syn
     conflicts: list[tuple[str, Json]] = []
     deleted = False
     values = dict(change.values)
+    # read before our last write to this system: it held something else since, so this is concurrent
+    stale = link is not None and link.written_at is not None and change.at.isoformat() < link.written_at
     if change.deleted:
         if sync.deletes is Deletes.PROPAGATE:
             deleted = True
@@ -125,15 +128,18 @@ def merge(sync: Sync, state: store.SyncState, change: Change) -> tuple[store.Syn
     for name, value in sorted(values.items()):
         if name not in incoming and name != ACTIVE:
             continue
-        if data.get(name) == value:
-            continue
-        decision = _decide(sync, change, name, value, data, meta)
-        outcome.decisions.append(decision)
-        if decision.outcome == "accepted":
-            data[name] = value
-            meta[name] = {"side": change.side, "at": change.at.isoformat()}
-        elif decision.outcome == "conflict":
-            conflicts.append((name, {str(meta.get(name, {}).get("side", "?")): data.get(name), change.side: value}))  # type: ignore[union-attr]
+        entry = _meta(meta, name)
+        held = dict(entry.get("held") or {})
+        if data.get(name) != value:
+            decision = _decide(sync, change, name, value, data, entry, held, stale=stale)
+            outcome.decisions.append(decision)
+            if decision.outcome == "accepted":
+                data[name] = value
+                entry = {"side": change.side, "at": change.at.isoformat()}
+            elif decision.outcome == "conflict":
+                conflicts.append((name, {str(entry.get("side", "?")): data.get(name), change.side: value}))
+        held[change.side] = value
+        meta[name] = {**entry, "held": held}
     changed = deleted or any(d.outcome == "accepted" for d in outcome.decisions)
     outcome.kind = "changed" if changed else "unchanged"
     new = dataclasses.replace(state, data=data, meta=meta, deleted=deleted, links=links, new_conflicts=tuple(conflicts))
@@ -141,8 +147,21 @@ def merge(sync: Sync, state: store.SyncState, change: Change) -> tuple[store.Syn
     return new, outcome
 
 
+def _meta(meta: dict[str, Json], name: str) -> dict[str, Any]:
+    entry = meta.get(name)
+    return dict(entry) if isinstance(entry, dict) else {}
+
+
 def _decide(
-    sync: Sync, change: Change, name: str, value: Json, data: dict[str, Json], meta: dict[str, Json]
+    sync: Sync,
+    change: Change,
+    name: str,
+    value: Json,
+    data: dict[str, Json],
+    entry: dict[str, Any],
+    held: dict[str, Any],
+    *,
+    stale: bool = False,
 ) -> Decision:
     if name not in data or data.get(name) is None:
         return Decision(name, value, "accepted", "first value")
@@ -151,11 +170,12 @@ def _decide(
         return Decision(name, value, "accepted", f"owned by {owner}")
     if owner is not None:
         return Decision(name, value, "lost", f"owned by {owner}")
-    previous = meta.get(name)
-    previous_side = previous.get("side") if isinstance(previous, dict) else None
-    previous_at = previous.get("at") if isinstance(previous, dict) else None
-    if previous_side in (None, change.side):
+    previous_side, previous_at = entry.get("side"), entry.get("at")
+    if not stale and change.side in held and held[change.side] == data.get(name):
+        return Decision(name, value, "accepted", "changed from the current value")
+    if not stale and previous_side in (None, change.side):
         return Decision(name, value, "accepted", "same system")
+    # the system changed a value it had before the other system's change reached it: both changed it
     if sync.conflicts is Conflicts.QUEUE:
         return Decision(name, value, "conflict", f"changed on {previous_side} and {change.side}")
     if previous_at is None or change.at.isoformat() >= str(previous_at):
@@ -202,4 +222,8 @@ def written(state: store.SyncState, write: Write, key: str | None, at: datetime)
     new_key = key or (link.key if link else None) or write.key
     seen = link.seen_hash if link else None
     links = {**state.links, write.side: store.SyncLink(write.side, new_key, seen, write.hash, at.isoformat())}
-    return dataclasses.replace(state, links=links, new_conflicts=())
+    meta = dict(state.meta)
+    for name, value in write.record.items():  # the side now holds what was written
+        entry = _meta(meta, name)
+        meta[name] = {**entry, "held": {**(entry.get("held") or {}), write.side: value}}
+    return dataclasses.replace(state, links=links, meta=meta, new_conflicts=())

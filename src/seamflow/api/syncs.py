@@ -1,0 +1,114 @@
+"""`/api/v1/syncs`: status of each record sync, its conflict queue, resolving a conflict, a check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+from starlette.responses import Response
+
+from seamflow import codec, engine, errors, store, sync
+from seamflow.engine.feeds import feed_health
+from seamflow.ids import Json
+
+__all__ = ["sync_routes"]
+
+
+class ResolveBody(BaseModel):
+    """The value the record takes for the conflicting field."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: Any
+
+
+def _json(value: Json, status: int = 200) -> Response:
+    return Response(codec.dumps(engine.secrets.redact(value)), status, media_type="application/json")
+
+
+def _service(eng: engine.Engine) -> sync.SyncService:
+    service = eng.services.get("sync")
+    if not isinstance(service, sync.SyncService):
+        raise errors.NotFound("this project defines no syncs (syncs/*.yaml)")
+    return service
+
+
+def _conflict(c: store.SyncConflict) -> Json:
+    return {
+        "id": c.id,
+        "sync": c.sync_id,
+        "canonical_id": c.canonical_id,
+        "field": c.field,
+        "candidates": c.candidates,
+        "status": c.status,
+        "resolution": c.resolution,
+        "created": c.created.isoformat(),
+        "resolved": c.resolved.isoformat() if c.resolved else None,
+    }
+
+
+def sync_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
+    """Register the sync endpoints (they answer 404 when the project has no syncs)."""
+
+    @app.get("/api/v1/syncs", dependencies=api, tags=["syncs"])
+    async def list_syncs() -> Response:
+        """Every sync: records, links per side, deletes, open conflicts, and per side its feed's
+        health and lag, runs waiting (pending) and dead-lettered (failed records)."""
+        service = _service(eng)
+        counts = await eng.db.count_runs_by_flow_status()
+        feeds = {f.flow_id: f for f in await eng.db.list_feeds()}
+        answer: list[Json] = []
+        for sync_id, spec in sorted(service.syncs.items()):
+            status = await service.status(sync_id)
+            sides: dict[str, Json] = {}
+            for side in spec.sides:
+                flow_id = f"sync.{sync_id}.{side}"
+                feed = feeds.get(flow_id)
+                per_status = counts.get(flow_id, {})
+                sides[side] = {
+                    "flow": flow_id if flow_id in eng.catalog.current else None,
+                    "feed_health": feed_health(feed.last_ok, feed.failing_since, _stall(eng, flow_id))
+                    if feed
+                    else None,
+                    "last_ok": feed.last_ok.isoformat() if feed and feed.last_ok else None,
+                    "lag_s": _lag(feed),
+                    "pending": per_status.get("queued", 0)
+                    + per_status.get("running", 0)
+                    + per_status.get("waiting", 0),
+                    "failed": per_status.get("dead_letter", 0) + per_status.get("failed", 0),
+                }
+            assert isinstance(status, dict)
+            answer.append({**status, "per_side": sides})
+        return _json(answer)
+
+    @app.get("/api/v1/syncs/{sync_id}/conflicts", dependencies=api, tags=["syncs"])
+    async def list_conflicts(sync_id: str, status: str = "open") -> Response:
+        """The conflict queue of a sync (`status=open|resolved|all`)."""
+        _service(eng)._sync(sync_id)
+        found = await eng.db.list_sync_conflicts(sync_id, status=None if status == "all" else status)
+        return _json([_conflict(c) for c in found])
+
+    @app.post("/api/v1/syncs/conflicts/{conflict_id}/resolve", dependencies=api, tags=["syncs"])
+    async def resolve(conflict_id: str, body: ResolveBody) -> Response:
+        """Settle a conflict: the record takes `value` and both systems are written."""
+        outcome = await _service(eng).resolve(conflict_id, body.value)
+        return _json(outcome.as_json())
+
+    @app.post("/api/v1/syncs/{sync_id}/check", dependencies=api, tags=["syncs"])
+    async def check(sync_id: str, repair: bool = False) -> Response:
+        """Compare both systems now (`repair=true` converges them by the sync's rules)."""
+        report = await _service(eng).check(sync_id, repair=repair)
+        return _json(report.as_json())
+
+
+def _stall(eng: engine.Engine, flow_id: str) -> timedelta:
+    flow = eng.catalog.current.get(flow_id)
+    trigger = flow.spec.trigger.feed if flow else None
+    return trigger.stall_after if trigger else timedelta(minutes=10)
+
+
+def _lag(feed: store.FeedState | None) -> float | None:
+    if feed is None or feed.last_item is None or feed.last_ok is None:
+        return None
+    return round(max((feed.last_ok - feed.last_item).total_seconds(), 0.0), 3)
