@@ -1,7 +1,9 @@
-"""The `email` connector: sends a mail from a step, such as `mailer.send`, over SMTP.
+"""The `email` connector: sends a mail from a step, such as `mailer.send`, over SMTP, and feeds
+flows with the mails of an IMAP folder (the `messages` poll feed).
 
-Each call opens its own SMTP session (connect, STARTTLS or TLS, login, send, quit): mail
-servers drop idle sessions within minutes, and a session per mail never meets a stale one.
+Each call opens its own SMTP session (connect, STARTTLS or TLS, login, send, quit), and each
+poll its own IMAP session: mail servers drop idle sessions within minutes, and a session per
+mail or poll never meets a stale one.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ import aiosmtplib
 from pydantic import BaseModel, ValidationError
 
 from seamflow import clock, errors
-from seamflow.connectors.base import Action, Connection, field_problems
+from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems
 from seamflow.connectors.email.check import check_smtp
-from seamflow.connectors.email.config import EmailConfig, remember_secrets, tls_context, validate_config
+from seamflow.connectors.email.config import (
+    EmailConfig,
+    imap_tls_context,
+    remember_secrets,
+    tls_context,
+    validate_config,
+)
+from seamflow.connectors.email.imap import ImapSession, check_imap
 from seamflow.connectors.email.message import (
     ACTIONS,
     BUILD_POLICY,
@@ -25,6 +34,13 @@ from seamflow.connectors.email.message import (
     build_message,
     message_id,
     recipients_of,
+)
+from seamflow.connectors.email.messages_feed import (
+    FEEDS,
+    MessagesFeedInput,
+    MessagesPoll,
+    acknowledge,
+    poll_messages,
 )
 from seamflow.ids import Json
 
@@ -35,7 +51,7 @@ _REPLY_SHOWN = 300
 
 
 class EmailConnector:
-    """Sends mail over SMTP: action `send`.
+    """Sends mail over SMTP (action `send`) and reads it over IMAP (poll feed `messages`).
 
     SMTP has no idempotency key. The mail's Message-ID is derived from the step's key
     (`<sha256(key)[:32].seamflow@sender-domain>`), so a retried send carries the same
@@ -47,10 +63,12 @@ class EmailConnector:
     kind: ClassVar[str] = "email"
     Config: ClassVar[type[BaseModel]] = EmailConfig
     actions: ClassVar[Mapping[str, Action]] = ACTIONS
+    feeds: ClassVar[Mapping[str, Feed]] = FEEDS
 
     def __init__(self) -> None:
         self._config: EmailConfig | None = None
         self._tls: ssl.SSLContext | None = None
+        self._imap_tls: ssl.SSLContext | None = None
         self._name = "email"
         self._timeout_s = 0.0
 
@@ -64,6 +82,7 @@ class EmailConnector:
         remember_secrets(config)
         try:
             self._tls = await asyncio.to_thread(tls_context, config)
+            self._imap_tls = await asyncio.to_thread(imap_tls_context, config)
         except (OSError, ssl.SSLError) as exc:
             raise errors.InvalidInput(
                 f"connection {connection.name!r}: ca_file could not be read: {exc.strerror or exc}",
@@ -78,17 +97,63 @@ class EmailConnector:
         self._config = None
 
     async def check(self) -> str:
-        """Connect, EHLO, secure the link and log in as a send would, then quit; say what worked.
+        """Connect, secure the link and log in as a send (SMTP) and a poll (IMAP) would; say what worked.
 
         Raises:
             errors.Permanent: the host name does not resolve, the connection is refused, the TLS
-                certificate is not trusted, or the login is refused.
-            errors.Transient: the server did not answer in time, or answered 4xx.
+                certificate is not trusted, the login is refused, or the IMAP folder is missing.
+            errors.Transient: a server did not answer in time, or answered 4xx.
         """
         where = f"{self._name}.check"
-        if self._config is None:
+        config = self._config
+        if config is None:
             raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
-        return await check_smtp(self._config, self._tls, self._timeout_s, where)
+        answers: list[str] = []
+        if config.can_send:
+            answers.append(await check_smtp(config, self._tls, self._timeout_s, where))
+        if config.imap is not None:
+            session = ImapSession(config, self._imap_tls, self._timeout_s, where, is_check=True)
+            answers.append(await asyncio.to_thread(check_imap, session))
+        return "; ".join(answers)
+
+    async def poll(self, feed: str, params: Json, cursor: Json, *, limit: int) -> Batch:
+        """Return the mails that arrived in the folder after `cursor`, oldest first (feed `messages`).
+
+        Raises:
+            errors.Permanent: bad settings, no `imap:` in the connection, a refused login, a
+                missing folder or an untrusted certificate.
+            errors.Transient: the server could not be reached or did not answer in time.
+        """
+        where = f"{self._name}.{feed}"
+        config = self._config
+        if config is None:
+            raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
+        if feed not in FEEDS:
+            raise errors.Permanent(
+                f"no poll feed {errors.redact(feed)}; expected one of {', '.join(FEEDS)}", where=where
+            )
+        if config.imap is None:
+            raise errors.Permanent(
+                f"connection {self._name!r} has no imap settings; expected an `imap:` block with host and folder",
+                where=where,
+            )
+        try:
+            inputs = MessagesFeedInput.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(map(str, field_problems(exc, "with")))
+            raise errors.Permanent(f"invalid feed settings: {problems}", where=where) from None
+        session = ImapSession(config, self._imap_tls, self._timeout_s, where)
+        folder = inputs.folder or config.imap.folder
+        polled = await asyncio.to_thread(poll_messages, MessagesPoll(session, inputs, folder, cursor, max(limit, 1)))
+        batch = Batch(polled.items, cursor=polled.cursor, more=polled.more)
+        acked = polled.acked
+        if acked is not None:
+
+            async def ack() -> None:
+                await asyncio.to_thread(acknowledge, session, inputs, folder, acked)
+
+            batch.ack = ack
+        return batch
 
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
         """Send one mail and return its Message-ID and the recipients accepted and refused.
@@ -117,6 +182,10 @@ class EmailConnector:
         config = self._config
         if config is None:
             raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
+        if not config.can_send:
+            raise errors.Permanent(
+                f"connection {self._name!r} only receives mail; expected host and from to send", where=where
+            )
         sender = config.from_address
         msgid = message_id(idempotency_key, sender)
         message = build_message(inputs, sender, msgid, clock.now())
