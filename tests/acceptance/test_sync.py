@@ -373,3 +373,43 @@ async def test_a_conflict_the_policy_cannot_settle_is_queued_and_resolved_throug
 
 async def _assert_erp_address(erp: Path, tax: str, address: str) -> None:
     assert _q(erp, "SELECT address FROM customers WHERE tax_id = ?", (tax,)) == [(address,)]
+
+
+async def test_an_initial_load_stops_on_ctrl_c_and_continues_where_it_stopped(project_dir: Path) -> None:
+    crm, erp = _project(project_dir)
+    _q(crm, "DELETE FROM customers")
+    spec = project_dir / "syncs" / "customers.yaml"
+    erp_list = (
+        '    list: {action: query, with: {sql: "SELECT * FROM customers", key: [id]}, items: rows,\n'
+        '           count: {action: query, with: {sql: "SELECT COUNT(*) AS n FROM customers"}, value: rows.0.n}}\n'
+    )
+    text = spec.read_text(encoding="utf-8")
+    head, tail = text.split("  erp:\n")
+    tail = tail.replace('    list: {action: query, with: {sql: "SELECT * FROM customers"}, items: rows}\n', erp_list)
+    spec.write_text(head + "  erp:\n" + tail, encoding="utf-8")
+    with sqlite3.connect(erp) as conn:
+        conn.executemany(
+            "INSERT INTO customers (name, phone, email, tax_id, address, credit_limit, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (f"历史客户{i:04d}", f"135{i:08d}", None, f"9132000{i:04d}MA1FL1X", "南京", f"{i}.50", _now())
+                for i in range(1500)
+            ],
+        )
+    command = [sys.executable, "-m", "seamflow", "sync", "load", "customers", "--from", "erp", "--chunk", "100"]
+    first = await asyncio.create_subprocess_exec(
+        *command, "--project", str(project_dir), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    await eventually(lambda: _assert_more(crm, 200), timeout=60, interval=0.05)
+    first.send_signal(2)  # Ctrl-C
+    _, err = await first.communicate()
+    loaded_before = _q(crm, "SELECT COUNT(*) FROM customers")[0][0]
+    assert first.returncode == 130, err.decode()
+    assert "run the same command to continue" in err.decode()
+    assert loaded_before < 1500, "it stopped part-way"
+    second = _seamflow(project_dir, "sync", "load", "customers", "--from", "erp", "--chunk", "100")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "loaded" in second.stdout
+    assert _q(crm, "SELECT COUNT(*), COUNT(DISTINCT tax_no) FROM customers") == [(1500, 1500)], "each record once"
+    again = _seamflow(project_dir, "sync", "load", "customers", "--from", "erp")
+    assert again.returncode == 0 and "had finished (1500 records)" in again.stdout, "a finished load does nothing"

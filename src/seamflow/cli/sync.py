@@ -100,6 +100,55 @@ def sync_check(name: str, repair: bool, as_json: bool, project: Path, database: 
         sys.exit(1)
 
 
+@sync_group.command("load")
+@click.argument("name")
+@click.option("--from", "side", required=True, help="the side whose records are loaded (e.g. erp)")
+@click.option("--chunk", default=500, show_default=True, help="records read and committed per step")
+@click.option("--parallel", default=16, show_default=True, help="records applied at once")
+@click.option("--restart", is_flag=True, help="start over instead of continuing a stopped load")
+@_project_option
+def sync_load(
+    name: str, side: str, chunk: int, parallel: int, restart: bool, project: Path, database: str | None
+) -> None:
+    """Initial load: bring every record of one side through the sync, with progress; resumable.
+
+    Ctrl-C (or a crash) stops it; the same command continues where it stopped.
+    """
+    state: dict[str, Any] = {}
+
+    def progress(p: sync.LoadProgress) -> None:
+        bar = state.get("bar")
+        if bar is None and p.total is not None:
+            bar = state["bar"] = click.progressbar(length=p.total, label=f"loading {name} from {side}", show_eta=True)
+            bar.__enter__()
+            bar.update(p.done)
+            state["shown"] = p.done
+            return
+        if bar is not None:
+            bar.update(p.done - state["shown"])
+            state["shown"] = p.done
+        else:
+            click.echo(f"\r{p.done} records ({p.failed} failed)", nl=False)
+
+    async def work(service: sync.SyncService) -> sync.LoadProgress:
+        return await service.load(name, side, chunk=chunk, parallel=parallel, restart=restart, on_progress=progress)
+
+    try:
+        result = _with_sync(project, database, work)
+    except KeyboardInterrupt:
+        click.echo("\nstopped; run the same command to continue", err=True)
+        sys.exit(130)
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+    if result.already_finished:
+        click.echo(f"the load of {name} from {side} had finished ({result.done} records); --restart runs it again")
+        return
+    click.echo(f"\nloaded {result.loaded_now} records from {side} ({result.done} in all, {result.failed} failed)")
+    for message in result.errors:
+        click.echo(f"  {message}", err=True)
+
+
 @sync_group.command("conflicts")
 @click.option("--sync", "sync_id", default=None, help="only this sync")
 @click.option("--all", "show_all", is_flag=True, help="resolved ones too")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from seamflow.sync.load import SyncProject, generated_flows, load_project
 from seamflow.sync.model import FieldType, Model, ModelField
-from seamflow.sync.service import CheckReport, SyncService
+from seamflow.sync.service import CheckReport, LoadProgress, SyncService
 from seamflow.sync.spec import Sync
 
 __all__ = [
     "CheckReport",
     "FieldType",
+    "LoadProgress",
     "Model",
     "ModelField",
     "Sync",

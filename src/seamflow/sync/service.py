@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -27,7 +29,7 @@ from seamflow.sync import merge
 from seamflow.sync.model import Model
 from seamflow.sync.spec import Side, Sync, Write
 
-__all__ = ["CheckReport", "SyncService"]
+__all__ = ["CheckReport", "LoadProgress", "SyncService"]
 
 
 class ApplyInput(BaseModel):
@@ -41,6 +43,21 @@ class ApplyInput(BaseModel):
 
 class _NoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(slots=True)
+class LoadProgress:
+    """How far a `sync load` is."""
+
+    done: int = 0
+    """Records through the sync in all, across resumed runs."""
+    total: int | None = None
+    loaded_now: int = 0
+    """Records through the sync by this run."""
+    already_finished: bool = False
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    finished: bool = False
 
 
 @dataclass(slots=True)
@@ -372,6 +389,115 @@ class SyncService:
         values, _ = self._model(sync).validate_record(raw)
         return values
 
+    # -- initial load ----------------------------------------------------------------------------
+    async def load(
+        self,
+        sync_id: str,
+        side_name: str,
+        *,
+        chunk: int = 500,
+        parallel: int = 16,
+        restart: bool = False,
+        on_progress: Callable[[LoadProgress], None] | None = None,
+    ) -> LoadProgress:
+        """Bring every record of `side_name` through the sync: a resumable bulk load.
+
+        The side is read in chunks (a stream where the connector offers one); each chunk's records
+        are applied `parallel` at a time, then the position after the chunk is stored. After a
+        Ctrl-C or a crash the load continues from the last stored position; records of the chunk
+        that was in flight are applied again, which changes nothing (their writes carry the same
+        idempotency keys and already-known records are unchanged).
+        """
+        sync = self._sync(sync_id)
+        side = self._side(sync, side_name)
+        if side.list is None:
+            raise errors.InvalidInput(
+                f"sync {sync.id}: sides.{side_name} has no `list`; a load reads the side through it",
+                code="sync.invalid",
+            )
+        flow_id, worker = f"load.{sync.id}.{side_name}", f"load:{socket.gethostname()}:{os.getpid()}"
+        now = clock.now()
+        state = await self._db.claim_feed(flow_id, "load", worker, now, now + timedelta(minutes=5))
+        if state is None:
+            holder = next((f.owner for f in await self._db.list_feeds() if f.flow_id == flow_id), None)
+            if holder and _is_dead_local(holder):  # a load that crashed on this machine: continue it
+                await self._db.release_worker(holder, now)
+                state = await self._db.claim_feed(flow_id, "load", worker, now, now + timedelta(minutes=5))
+        if state is None:
+            raise errors.Conflict(f"a load of {sync.id} from {side_name} is already running in another process")
+        position: Json = None if restart else state.cursor
+        progress = LoadProgress(
+            done=state.items if position is not None else 0, total=await self._count(sync, side_name)
+        )
+        if isinstance(position, dict) and position.get("after") == "done":
+            progress.already_finished = progress.finished = True
+            await self._db.release_worker(worker, clock.now())
+            return progress
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(record: Mapping[str, Any]) -> None:
+            async with gate:
+                try:
+                    await self.apply(sync.id, side_name, record)
+                except errors.Permanent as exc:  # a bad record is counted and named, the load goes on
+                    progress.failed += 1
+                    if len(progress.errors) < 20:
+                        progress.errors.append(exc.message)
+
+        async for rows, after in self._chunks(sync, side_name, position, chunk):
+            async with asyncio.TaskGroup() as group:
+                for record in rows:
+                    if isinstance(record, dict):
+                        group.create_task(one(record))
+            progress.done += len(rows)
+            progress.loaded_now += len(rows)
+            now = clock.now()
+            await self._db.save_feed_progress(flow_id, worker, {"after": after}, len(rows), None, now)
+            await self._db.heartbeat(worker, now, now + timedelta(minutes=5))
+            if on_progress is not None:
+                on_progress(progress)
+        await self._db.save_feed_progress(flow_id, worker, {"after": "done"}, 0, None, clock.now())
+        await self._db.release_worker(worker, clock.now())
+        progress.finished = True
+        return progress
+
+    async def _chunks(
+        self, sync: Sync, side_name: str, position: Json, chunk: int
+    ) -> AsyncIterator[tuple[list[Json], Json]]:
+        side = sync.sides[side_name]
+        assert side.list is not None
+        start = position.get("after") if isinstance(position, dict) else None
+        if start == "done":
+            return
+        params = Template.compile(side.list.with_, where=f"syncs/{sync.id}.sides.{side_name}.list").render(
+            self._context
+        )
+        connector = self._pool.get(side.connection).connector
+        if isinstance(connector, connectors.Streams):
+            async for piece in connector.stream(side.list.action, params, start=start, chunk_rows=chunk):
+                yield list(piece.rows), piece.position
+            return
+        records = list((await self._list(sync, side_name)).values())  # no stream: one read, then chunks
+        first = int(start) if isinstance(start, int) else 0
+        for offset in range(first, len(records), chunk):
+            yield list(records[offset : offset + chunk]), offset + chunk
+
+    async def _count(self, sync: Sync, side_name: str) -> int | None:
+        side = sync.sides[side_name]
+        if side.list is None or side.list.count is None:
+            return None
+        spec = side.list.count
+        params = Template.compile(spec.with_, where=f"syncs/{sync.id}.sides.{side_name}.list.count").render(
+            self._context
+        )
+        result: Any = await self._pool.get(side.connection).connector.call(spec.action, params, idempotency_key="")
+        for part in spec.value.split("."):
+            if isinstance(result, list) and part.isdigit() and int(part) < len(result):
+                result = result[int(part)]
+            else:
+                result = result.get(part) if isinstance(result, dict) else None
+        return int(result) if isinstance(result, int | str) and str(result).isdigit() else None
+
     # -- status --------------------------------------------------------------------------------
     async def status(self, sync_id: str) -> dict[str, Json]:
         """Records, links, deletes and open conflicts of a sync (feeds and runs are added by the API)."""
@@ -405,6 +531,20 @@ class SyncService:
             yield
         if not lock.locked() and not lock._waiters:
             self._locks.pop(name, None)
+
+
+def _is_dead_local(holder: str) -> bool:
+    """Whether a `load:<host>:<pid>` holder ran on this host and its process is gone."""
+    _, host, pid = [*holder.split(":"), "", ""][:3]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _instant(value: Any) -> datetime:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from seamflow.flows.spec import Duration
 
-__all__ = ["Changes", "Conflicts", "Deletes", "ListSpec", "Mode", "Side", "Sync", "Write"]
+__all__ = ["Changes", "Conflicts", "CountSpec", "Deletes", "ListSpec", "Mode", "Side", "Sync", "Write"]
 
 _ID = r"^[a-z][a-z0-9_]{0,62}$"
 
@@ -95,12 +95,25 @@ class Write(_Model):
     key: str | None = Field(None, description="create only: template giving the new record's key from `result`")
 
 
+class CountSpec(_Model):
+    """An action counting the side's records (for the progress bar of `seamflow sync load`)."""
+
+    action: str = Field(pattern=_ID)
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    value: str = Field("rows.0.n", description="dotted path of the number in the action's result")
+
+
 class ListSpec(_Model):
-    """An action listing every record of the side, for `seamflow sync check`."""
+    """An action listing every record of the side, for `seamflow sync check` and `seamflow sync load`.
+
+    For a large side, the connection's connector should read it as a stream (the sql connector's
+    `query` with `key`): `sync load` then reads it in resumable chunks instead of all at once.
+    """
 
     action: str = Field(pattern=_ID)
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     items: str = Field("rows", description="dotted path of the list in the action's result")
+    count: CountSpec | None = None
 
 
 class Side(_Model):

@@ -53,6 +53,10 @@ class QueryInput(BaseModel):
     """The value of each `:name` in `sql`; every name must be used and every used name given."""
     max_rows: int = Field(10_000, ge=1, le=1_000_000)
     """More rows than this is a Permanent error (add a `LIMIT`), never a silent cut."""
+    key: list[Identifier] | None = None
+    """Ignored by a plain query; the unique column(s) when the same inputs are read as a stream.
+
+    So one `with:` serves both a small read and a large, resumable one (`seamflow sync load`)."""
 
 
 class _RowsInput(BaseModel):
