@@ -65,6 +65,7 @@ def make_project(root: Path, records: int) -> Path:
     crm, erp = root / "crm.db", root / "erp.db"
     for path in (crm, erp):
         with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # as the sample CRM and ERP run their databases
             conn.execute(TABLE)
     with sqlite3.connect(erp) as conn:
         conn.executemany(

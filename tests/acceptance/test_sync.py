@@ -413,3 +413,19 @@ async def test_an_initial_load_stops_on_ctrl_c_and_continues_where_it_stopped(pr
     assert _q(crm, "SELECT COUNT(*), COUNT(DISTINCT tax_no) FROM customers") == [(1500, 1500)], "each record once"
     again = _seamflow(project_dir, "sync", "load", "customers", "--from", "erp")
     assert again.returncode == 0 and "had finished (1500 records)" in again.stdout, "a finished load does nothing"
+
+
+def test_a_bad_sync_is_reported_with_file_line_and_column(project_dir: Path) -> None:
+    _project(project_dir)
+    spec = project_dir / "syncs" / "customers.yaml"
+    spec.write_text(
+        spec.read_text(encoding="utf-8").replace("ownership: {name: crm,", "ownership: {nmae: crm,", 1),
+        encoding="utf-8",
+    )
+    done = _seamflow(project_dir, "flow", "validate")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "syncs/customers.yaml:6:13 ownership.nmae: 'nmae' is not a field of model customer;" in done.stderr
+    assert "expected address, credit_limit, email, name, phone, tax_id" in done.stderr
+    spec.write_text(spec.read_text(encoding="utf-8").replace("nmae", "name"), encoding="utf-8")
+    ok = _seamflow(project_dir, "flow", "validate")
+    assert ok.returncode == 0 and "1 sync(s) valid" in ok.stdout, ok.stderr

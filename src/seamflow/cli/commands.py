@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from seamflow import api, codec, engine, errors, store
+from seamflow import api, codec, engine, errors, store, sync
 from seamflow.cli import processes
 from seamflow.cli.connections import connections, prepare_secrets, remember_secrets
 from seamflow.cli.connections import secrets as secrets_group
@@ -245,6 +245,16 @@ def flow_validate(paths: tuple[Path, ...], project: Path) -> None:
             click.echo(f"{len(problems)} problem(s) found", err=True)
             sys.exit(2)
         loaded = None
+    if loaded is not None:  # the project's models and syncs (syncs/*.yaml), checked the same way
+        try:
+            syncs = sync.load_project(proj.root, loaded.connections)
+        except errors.FlowInvalid as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+            sys.exit(2)
+        if syncs.syncs:
+            click.echo(f"ok: {len(syncs.syncs)} sync(s) valid ({len(syncs.models)} model(s))")
     count = len(loaded.flows) if loaded else len(paths)
     click.echo(f"ok: {count} flow(s) valid")
 

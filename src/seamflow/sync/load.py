@@ -50,7 +50,6 @@ def load_project(root: Path, connections: Mapping[str, Any]) -> SyncProject:
         if sync is None:
             continue
         _, source_map = document
-        where = _where(path)
         model = project.models.get(sync.model)
         if model is None:
             known = ", ".join(sorted(project.models)) or "none (add models/<id>.yaml)"
@@ -75,14 +74,15 @@ def load_project(root: Path, connections: Mapping[str, Any]) -> SyncProject:
                             ", ".join(sorted(fields)),
                         )
                     )
-        for part, names in (("ownership", sync.ownership), ("match", {m: None for m in sync.match})):
-            for canonical in names:
-                if canonical not in fields:
-                    problems.append(
-                        errors.Problem(
-                            source_map.locate((part,)), f"{canonical!r} is not a field of model {model.id}", where
-                        )
-                    )
+        expected = ", ".join(sorted(fields))
+        for canonical in sync.ownership:
+            if canonical not in fields:
+                at = source_map.locate(("ownership", canonical), at_key=True)
+                problems.append(errors.Problem(at, f"{canonical!r} is not a field of model {model.id}", expected))
+        for index, canonical in enumerate(sync.match):
+            if canonical not in fields:
+                at = source_map.locate(("match", index))
+                problems.append(errors.Problem(at, f"{canonical!r} is not a field of model {model.id}", expected))
         project.syncs[sync.id] = sync
     if problems:
         raise errors.FlowInvalid(problems)
