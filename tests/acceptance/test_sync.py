@@ -324,7 +324,7 @@ async def test_a_conflict_the_policy_cannot_settle_is_queued_and_resolved_throug
     server = Server(project_dir)
     await server.start()
     try:
-        await eventually(lambda: _assert_len(_erp_names(erp), 3), timeout=30)
+        await eventually(lambda: _assert_len(_erp_names(erp), 3), timeout=45)
         await _quiet(crm, erp)
         tax = "91310000MA1FL1234X"
         await server.stop()  # both systems change the address while Seamflow is away: a real conflict
@@ -348,7 +348,7 @@ async def test_a_conflict_the_policy_cannot_settle_is_queued_and_resolved_throug
                 assert len(items) == 1, items
                 return list(items)
 
-            [conflict] = await eventually(queued, timeout=20)
+            [conflict] = await eventually(queued, timeout=45)
             assert conflict["field"] == "address"
             assert set(conflict["candidates"].values()) == {"上海市黄浦区南京东路1号", "上海市静安区南京西路2号"}
             status = (await client.get("/api/v1/syncs")).json()
@@ -366,7 +366,7 @@ async def test_a_conflict_the_policy_cannot_settle_is_queued_and_resolved_throug
             assert _q(crm, "SELECT address FROM customers WHERE tax_no = ?", (tax,)) == [("上海市静安区南京西路2号",)]
             await _assert_erp_address(erp, tax, "上海市静安区南京西路2号")
 
-        await eventually(settled, timeout=20)
+        await eventually(settled, timeout=45)
     finally:
         server.kill()
 

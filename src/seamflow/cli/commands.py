@@ -461,16 +461,17 @@ def signal(name: str, key: str, payload: str, project: Path, database: str | Non
 
 
 @main.command()
-@click.option("--rate", default=50.0, show_default=True, help="orders per second")
-@click.option("--duration", default=10.0, show_default=True, help="seconds of traffic")
-@click.option("--port", default=8080, show_default=True, help="Seamflow's port; the order system uses the next one")
-def demo(rate: float, duration: float, port: int) -> None:
-    """Run a demo: Seamflow on SQLite, a local order system, realistic orders flowing through."""
+@click.option("--rate", default=5.0, show_default=True, help="sales-team actions per second")
+@click.option("--duration", default=30.0, show_default=True, help="seconds of traffic")
+@click.option("--port", default=8080, show_default=True, help="Seamflow's port (the CRM, ERP and SMTP take free ones)")
+@click.option("--keep", is_flag=True, help="leave the temporary folder (project, databases, logs, mails)")
+def demo(rate: float, duration: float, port: int, keep: bool) -> None:
+    """Run the lead-to-cash demo: a CRM, an ERP, a mail server and Seamflow, with realistic traffic."""
     from seamflow.cli.demo import run_demo
 
     configure_logging("error")  # the demo prints its own summary; dead letters are expected in it
     processes.install_uvloop()
     try:
-        _run(run_demo(rate, duration, port, keep=True))
+        _run(run_demo(rate, duration, port, keep=keep))
     except KeyboardInterrupt:
         click.echo("stopped")

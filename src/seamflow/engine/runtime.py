@@ -71,7 +71,7 @@ class EngineOptions:
     """How often to look for claimable runs when no notification came."""
     retention: timedelta | None = None
     """Prune runs finished longer ago than this (with their events and journal); None keeps them."""
-    max_backlog: int = 2000
+    max_backlog: int = 512
     """A process that does not execute (`seamflow api`) refuses new events with 503 while this many
     runs wait for a worker cluster-wide, so senders slow down instead of latency growing without bound."""
 

@@ -50,8 +50,12 @@ _deadline: ContextVar[float] = ContextVar("seamflow_expression_deadline", defaul
 
 
 def _tick() -> None:
-    """Stop the render once it has used up `RENDER_TIME_LIMIT`; called from every hook."""
-    if time.monotonic() > _deadline.get():
+    """Stop the render once it has used up `RENDER_TIME_LIMIT` of CPU; called from every hook.
+
+    CPU time of the rendering thread, not wall time: a busy machine (other processes, other
+    threads holding the GIL) must not make a correct expression fail; only its own work counts.
+    """
+    if time.thread_time() > _deadline.get():
         limit_ms = RENDER_TIME_LIMIT / timedelta(milliseconds=1)
         raise filters.limit_error(f"evaluation took longer than {limit_ms:g} ms")
 
@@ -59,7 +63,7 @@ def _tick() -> None:
 @contextlib.contextmanager
 def time_limit() -> Iterator[None]:
     """Give the render inside the block `RENDER_TIME_LIMIT` before the hooks stop it."""
-    token = _deadline.set(time.monotonic() + RENDER_TIME_LIMIT.total_seconds())
+    token = _deadline.set(time.thread_time() + RENDER_TIME_LIMIT.total_seconds())
     try:
         yield
     finally:

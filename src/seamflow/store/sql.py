@@ -127,7 +127,9 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
         entry = record.entry
         now = to_ms(entry.finished)
         is_parked = record.timer is not None or record.wait is not None or record.child is not None
-        self._fence(conn, record.run_id, record.epoch, now, release=is_parked or record.finish is not None)
+        status = RunStatus.WAITING if is_parked else record.run_status
+        if record.finish is None:  # a finish is fenced by its own UPDATE (one statement, see _finish)
+            self._fence(conn, record.run_id, record.epoch, now, release=is_parked, status=status)
         self._journal_entry(conn, record.run_id, entry)
         kind = f"step.{entry.status.value}"
         log: list[tuple[Any, ...]] = [(now, kind, record.flow_id, record.run_id, entry.path, None, None, None)]
@@ -138,11 +140,8 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
                 (to_ms(e.at), "business", record.flow_id, record.run_id, entry.path, e.activity, objects, attributes)
             )
         if record.finish is not None:
-            return self._finish(conn, record.run_id, record.flow_id, record.finish, now, log)
+            return self._finish(conn, record.run_id, record.flow_id, record.finish, now, log, epoch=record.epoch)
         self._log(conn, log)
-        status = RunStatus.WAITING if is_parked else record.run_status
-        if status is not None:
-            self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, record.run_id))
         if record.timer is not None:
             self._x(
                 conn,
@@ -183,26 +182,31 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
 
         def unit(conn: Conn) -> list[RunId]:
             now = to_ms(datetime.now(UTC))
-            self._fence(conn, run_id, epoch, now, release=True)
-            return self._finish(conn, run_id, flow_id, finish, now)
+            return self._finish(conn, run_id, flow_id, finish, now, epoch=epoch)
 
         return await self._write(unit)
 
-    def _fence(self, conn: Conn, run_id: RunId, epoch: int | None, now: int, *, release: bool) -> None:
+    def _fence(
+        self, conn: Conn, run_id: RunId, epoch: int | None, now: int, *, release: bool, status: RunStatus | None
+    ) -> None:
         """Refuse a write from a worker whose lease on the run was taken over (its epoch is old).
 
-        `release` drops the lease with the write (the run parks or ends), so the next wake-up
-        can be claimed by any worker at once.
+        One UPDATE also sets the run's new `status` (if any) and, with `release`, drops the lease
+        (the run parks), so the next wake-up can be claimed by any worker at once.
         """
         if epoch is None:
+            if status is not None:
+                self._x(conn, "UPDATE runs SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now, run_id))
             return
         sql: LiteralString = (
-            "UPDATE runs SET owner = NULL, lease_until_ms = 0, updated_ms = ? WHERE id = ? AND epoch = ?"
+            "UPDATE runs SET owner = NULL, lease_until_ms = 0, status = COALESCE(?, status), updated_ms = ?"
+            " WHERE id = ? AND epoch = ?"
             if release
-            else "UPDATE runs SET updated_ms = ? WHERE id = ? AND epoch = ?"
+            else "UPDATE runs SET status = COALESCE(?, status), updated_ms = ? WHERE id = ? AND epoch = ?"
         )
-        if self._x(conn, sql, (now, run_id, epoch)).rowcount != 1:
-            raise errors.LeaseLost(f"run {run_id} was taken over by another worker; this result is not recorded")
+        value = None if status is None else status.value
+        if self._x(conn, sql, (value, now, run_id, epoch)).rowcount != 1:
+            raise _lease_lost(run_id)
 
     def _finish(
         self,
@@ -212,19 +216,27 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
         finish: RunFinish,
         now: int,
         log: list[tuple[Any, ...]] | None = None,
+        *,
+        epoch: int | None = None,
     ) -> list[RunId]:
-        self._x(
-            conn,
-            "UPDATE runs SET status = ?, output = ?, error = ?, updated_ms = ?, finished_ms = ? WHERE id = ?",
-            (
-                finish.status.value,
-                self._pack(conn, finish.output, "the run output"),
-                None if finish.error is None else codec.dumps_text(finish.error),
-                now,
-                now,
-                run_id,
-            ),
+        """End a run and release its lease; with `epoch`, only if the writer still holds it (fencing)."""
+        sql: LiteralString = (
+            "UPDATE runs SET status = ?, output = ?, error = ?, updated_ms = ?, finished_ms = ?, owner = NULL,"
+            " lease_until_ms = 0 WHERE id = ?"
         )
+        values: tuple[Any, ...] = (
+            finish.status.value,
+            self._pack(conn, finish.output, "the run output"),
+            None if finish.error is None else codec.dumps_text(finish.error),
+            now,
+            now,
+            run_id,
+        )
+        if epoch is not None:
+            sql += " AND epoch = ?"
+            values = (*values, epoch)
+        if self._x(conn, sql, values).rowcount != 1 and epoch is not None:
+            raise _lease_lost(run_id)
         attrs = None if finish.error is None else codec.dumps_text({"error": finish.error})
         self._log(conn, [*(log or []), (now, f"run.{finish.status.value}", flow_id, run_id, None, None, None, attrs)])
         if not finish.has_parent:
@@ -435,3 +447,7 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
             )
 
         await self._write(unit)
+
+
+def _lease_lost(run_id: RunId) -> errors.LeaseLost:
+    return errors.LeaseLost(f"run {run_id} was taken over by another worker; this result is not recorded")

@@ -61,6 +61,10 @@ class Write:
     key: str | None
     record: dict[str, Json]
     hash: str
+    cause: str = ""
+    """What led to the write (the change's side and content hash): part of its idempotency key, so
+    writing the same content again for a new reason (a losing edit written back) is a new write,
+    while a retry of the same change is the same one."""
 
 
 @dataclass(slots=True)
@@ -184,6 +188,7 @@ def _decide(
 
 
 def _writes(sync: Sync, state: store.SyncState, change: Change, incoming_hash: str) -> list[Write]:
+    cause = f"{change.side}-{incoming_hash[:16]}"
     writes = []
     for target in sync.targets(change.side):
         wanted = projection(sync, target, state.data)
@@ -191,12 +196,12 @@ def _writes(sync: Sync, state: store.SyncState, change: Change, incoming_hash: s
         link = state.links.get(target)
         if state.deleted:
             if link is not None and link.key is not None and sync.deletes is Deletes.PROPAGATE:
-                writes.append(Write(target, "delete", link.key, wanted, "deleted"))
+                writes.append(Write(target, "delete", link.key, wanted, "deleted", cause))
             continue
         if link is None or link.key is None:
-            writes.append(Write(target, "create", None, wanted, wanted_hash))
+            writes.append(Write(target, "create", None, wanted, wanted_hash, cause))
         elif wanted_hash not in (link.written_hash, link.seen_hash):
-            writes.append(Write(target, "update", link.key, wanted, wanted_hash))
+            writes.append(Write(target, "update", link.key, wanted, wanted_hash, cause))
     source_values = projection(sync, change.side, state.data)
     source_hash = projection_hash(source_values)
     source = state.links.get(change.side)
@@ -212,7 +217,7 @@ def _writes(sync: Sync, state: store.SyncState, change: Change, incoming_hash: s
         and (source_hash != incoming_hash or read_before_our_write)
         and sync.sides[change.side].update is not None
     ):  # the source holds a value that lost (ownership or an older change): write it back
-        writes.append(Write(change.side, "update", change.key, source_values, source_hash))
+        writes.append(Write(change.side, "update", change.key, source_values, source_hash, cause))
     return writes
 
 

@@ -182,7 +182,7 @@ class SyncService:
         }
         params = self._template(sync, write, spec, "with").render(scope)
         opened = self._pool.get(side.connection)
-        key = f"sync:{sync.id}:{write.side}:{canonical_id}:{write.op}:{write.hash}"
+        key = f"sync:{sync.id}:{write.side}:{canonical_id}:{write.op}:{write.hash}:{write.cause}"
         limit = opened.limit if opened.limit is not None else contextlib.nullcontext()
         async with limit:
             result = await opened.connector.call(spec.action, params, idempotency_key=key)
@@ -255,7 +255,9 @@ class SyncService:
                 wanted = merge.projection(sync, side, data)
                 wanted_hash = merge.projection_hash(wanted)
                 if link is not None and link.key is not None and wanted_hash not in (link.written_hash, link.seen_hash):
-                    outcome.writes.append(merge.Write(side, "update", link.key, wanted, wanted_hash))
+                    outcome.writes.append(
+                        merge.Write(side, "update", link.key, wanted, wanted_hash, f"resolve-{conflict_id}")
+                    )
             return new, outcome
 
         outcome = await self._db.sync_transact(sync.id, "", None, None, decide, canonical_id=conflict.canonical_id)
@@ -437,12 +439,21 @@ class SyncService:
 
         async def one(record: Mapping[str, Any]) -> None:
             async with gate:
-                try:
-                    await self.apply(sync.id, side_name, record)
-                except errors.Permanent as exc:  # a bad record is counted and named, the load goes on
-                    progress.failed += 1
-                    if len(progress.errors) < 20:
-                        progress.errors.append(exc.message)
+                for attempt in range(1, 4):
+                    try:
+                        await self.apply(sync.id, side_name, record)
+                        return
+                    except errors.Transient:  # the target is away: a few tries, then the load stops (rerun resumes)
+                        if attempt == 3:
+                            raise
+                        await asyncio.sleep(attempt)
+                    except errors.StoreError:
+                        raise
+                    except errors.SeamflowError as exc:  # a bad record is counted and named, the load goes on
+                        progress.failed += 1
+                        if len(progress.errors) < 20:
+                            progress.errors.append(exc.message)
+                        return
 
         async for rows, after in self._chunks(sync, side_name, position, chunk):
             async with asyncio.TaskGroup() as group:
