@@ -8,6 +8,7 @@ so a ping-pong would show as an unbounded count.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import subprocess
 import sys
@@ -429,3 +430,40 @@ def test_a_bad_sync_is_reported_with_file_line_and_column(project_dir: Path) -> 
     spec.write_text(spec.read_text(encoding="utf-8").replace("nmae", "name"), encoding="utf-8")
     ok = _seamflow(project_dir, "flow", "validate")
     assert ok.returncode == 0 and "1 sync(s) valid" in ok.stdout, ok.stderr
+
+
+async def test_a_record_deleted_in_the_crm_is_deleted_in_the_erp_and_stays_deleted(project_dir: Path) -> None:
+    crm, erp = _project(project_dir)
+    _q(crm, "ALTER TABLE customers ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0")
+    spec = project_dir / "syncs" / "customers.yaml"
+    text = spec.read_text(encoding="utf-8").replace("conflicts: latest", "conflicts: latest\ndeletes: propagate")
+    head, tail = text.split("  erp:\n")
+    head = head.replace("    updated: updated_at\n", "    updated: updated_at\n    deleted: is_deleted\n", 1)
+    tail = tail.replace(
+        "    list: {action: query",
+        '    delete: {action: delete, with: {table: customers, where: {id: "{{ key | int }}"}}}\n'
+        "    list: {action: query",
+    )
+    spec.write_text(head + "  erp:\n" + tail, encoding="utf-8")
+    server = Server(project_dir)
+    await server.start()
+    try:
+        await eventually(lambda: _assert_len(_erp_names(erp), 3), timeout=45)
+        await _quiet(crm, erp)
+        tax = "91110108MA01ABCD2K"
+        _q(crm, "UPDATE customers SET is_deleted = 1, updated_at = ? WHERE tax_no = ?", (_now(), tax))
+        await eventually(lambda: _assert_len(_erp_names(erp), 2), timeout=45)
+        assert tax not in _erp_names(erp)
+        # a later edit of the deleted record (or a compare) must not bring it back
+        _q(
+            crm,
+            "UPDATE customers SET name = ?, updated_at = ? WHERE tax_no = ?",
+            ("北京中关村科技（已注销）", _now(), tax),
+        )
+        await asyncio.sleep(2)
+        await _quiet(crm, erp)
+        assert tax not in _erp_names(erp), "the tombstone keeps it deleted"
+    finally:
+        await server.stop()
+    listed = _seamflow(project_dir, "sync", "list")
+    assert re.search(r"records\s+3\s+deleted\s+1\b", listed.stdout), listed.stdout + listed.stderr

@@ -164,3 +164,25 @@ def test_canonical_values_are_normalized(kind: FieldType, raw: object, expected:
 def test_bad_values_are_refused_with_what_was_expected(kind: FieldType, raw: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         normalize(kind, raw)
+
+
+def test_a_deactivating_delete_sets_active_false_on_the_other_side() -> None:
+    base = _sync().model_dump(by_alias=True)
+    for side in base["sides"].values():
+        side["fields"]["active"] = "active"
+    sync = Sync.model_validate({**base, "deletes": "deactivate"})
+    state, outcome = merge.merge(sync, _empty(), _change("crm", name="张伟", active=True))
+    state = merge.written(state, outcome.writes[0], "E-1", T0)
+    gone = merge.Change("crm", "1", {}, T0 + timedelta(minutes=1), deleted=True)
+    new, outcome = merge.merge(sync, state, gone)
+    assert new.data["active"] is False and not new.deleted
+    assert [(w.side, w.op, w.record["active"]) for w in outcome.writes] == [("erp", "update", False)]
+
+
+def test_a_flagged_delete_changes_nothing_and_queues_it_for_a_person() -> None:
+    sync = Sync.model_validate({**_sync().model_dump(by_alias=True), "deletes": "flag"})
+    state = _linked(sync)
+    gone = merge.Change("crm", "1", {}, T0 + timedelta(minutes=1), deleted=True)
+    new, outcome = merge.merge(sync, state, gone)
+    assert new.data == state.data and outcome.writes == []
+    assert new.new_conflicts == (("_deleted", {"crm": True, "key": "1"}),)

@@ -214,6 +214,7 @@ def _writes(sync: Sync, state: store.SyncState, change: Change, incoming_hash: s
     if (
         sync.mode.value == "two_way"
         and not state.deleted
+        and not change.deleted  # the source removed the record: nothing to write back to it
         and (source_hash != incoming_hash or read_before_our_write)
         and sync.sides[change.side].update is not None
     ):  # the source holds a value that lost (ownership or an older change): write it back
