@@ -123,11 +123,14 @@ def main() -> None:
         "records_per_s": round(args.records / seconds, 1),
         "peak_rss_mb": round(peak_mb, 1),
         "crm_rows_and_distinct": list(loaded),
+        "cli_summary": done.stdout.strip().splitlines()[-1:],
+        "cli_errors": done.stderr.strip().splitlines()[-20:],
     }
     print(
         f"{args.records} records in {result['seconds']} s: {result['records_per_s']} records/s,"
         f" peak RSS {result['peak_rss_mb']} MB, CRM rows {loaded[0]} (distinct {loaded[1]})"
     )
+    print("\n".join([*result["cli_summary"], *result["cli_errors"]]))
     args.out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False)
     (args.out / f"sync-load-{STAMP}.json").write_text(text, encoding="utf-8")
