@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -16,9 +17,11 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import httpx
@@ -98,7 +101,7 @@ class _Orders:
         """(id, version) -> (customer, amount) of every row version written."""
         self.latest: dict[int, int] = {}
         self._tick = 0
-        stamp = "TIMESTAMP" if erp.kind == "postgres" else "TEXT"
+        stamp = {"postgres": "TIMESTAMP", "mariadb": "DATETIME(6)"}.get(erp.kind, "TEXT")  # microseconds kept
         erp.execute(
             "CREATE TABLE orders (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, customer TEXT NOT NULL,"
             f" amount TEXT NOT NULL, currency TEXT NOT NULL, updated_at {stamp} NOT NULL)"
@@ -109,7 +112,7 @@ class _Orders:
         if not tie:
             self._tick += 1
         moment = _T0 + timedelta(milliseconds=self._tick)
-        return moment if self.erp.kind == "postgres" else moment.isoformat(sep=" ", timespec="microseconds")
+        return moment if self.erp.kind != "sqlite" else moment.isoformat(sep=" ", timespec="microseconds")
 
     def insert(self, order_id: int, *, tie: bool = False) -> None:
         customer = CUSTOMERS[order_id % len(CUSTOMERS)]
@@ -133,7 +136,7 @@ class _Orders:
         self.latest[order_id] = version
 
 
-@pytest.mark.parametrize("erp_kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("erp_kind", ["sqlite", "postgres", "mariadb"])
 async def test_sql_poll_survives_kill_9_and_delivers_every_row_version_once(
     project_dir: Path, sink: Sink, erp_kind: str
 ) -> None:
@@ -483,31 +486,61 @@ async def test_a_bad_feed_trigger_is_refused_with_its_position(project_dir: Path
     assert "unknown setting 'curser'" in str(refused.value), "serve names the problem too"
 
 
-# --- 5. RabbitMQ consume across a kill -9 ----------------------------------------------------------------------
+# --- 5. Broker consume across a kill -9: RabbitMQ, Mosquitto, Redis streams ------------------------------------
 
 RABBIT_URL = os.environ.get("SEAMFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-MESSAGES = 500
+BROKER_HOST = "127.0.0.1"
+MQTT_PORT = int(os.environ.get("SEAMFLOW_TEST_MQTT_PORT", "1883"))
+REDIS_PORT = int(os.environ.get("SEAMFLOW_TEST_REDIS_PORT", "6379"))
+MQTT_URL = f"mqtt://{BROKER_HOST}:{MQTT_PORT}"
 
-MQ_FLOW = """
+MQ_FLOW = Template("""
 id: mq-orders
 trigger:
   consume:
     connection: mq
-    feed: queue
-    with: {{queue: {queue}, batch: 25}}
+    $trigger
 steps:
   - id: post
     action: sink.post
     with:
       path: /mq-orders
       json:
-        order_no: "{{{{ event.body.json.order_no }}}}"
-        customer: "{{{{ event.body.json.customer }}}}"
-        amount: "{{{{ event.body.json.amount }}}}"
-        message_id: "{{{{ event.body.message_id }}}}"
-    retry: {{attempts: 20, backoff: exponential, initial_delay: 100ms, max_delay: 1s}}
+        order_no: "{{ $fields.order_no }}"
+        customer: "{{ $fields.customer }}"
+        amount: "{{ $fields.amount }}"
+        message_id: "{{ $message_id }}"
+        key: "{{ event.feed.key }}"
+    retry: {attempts: 20, backoff: exponential, initial_delay: 100ms, max_delay: 1s}
 on_error: dead_letter
-"""
+""")
+
+
+def _order(n: int) -> dict[str, str]:
+    """Message n's JSON fields; its publisher's id is `order-<n>`."""
+    return {"order_no": f"MQ-{n:05d}", "customer": CUSTOMERS[n % len(CUSTOMERS)], "amount": f"{n}.{n % 100:02d}"}
+
+
+@dataclass
+class _Broker:
+    """One broker's side of the consume test: the connection and feed of the flow, and the test's publisher."""
+
+    messages: int
+    """How many distinct messages the test publishes."""
+    connection: str
+    """The `mq` entry of connections.yaml."""
+    trigger: str
+    """The consume trigger's `feed:` and `with:`."""
+    fields: str
+    """Where the message's JSON fields are in `event.body`."""
+    message_id: str
+    """Where the publisher's id of the message is in `event.body`."""
+    publish: Callable[[range], Awaitable[None]]
+    """Publish messages `n` of the range, each with its stable id `order-<n>` (again: a publisher's retry)."""
+    key: Callable[[int], str]
+    """The dedupe key message n must get."""
+    settled: Callable[[], Awaitable[None]]
+    """Asserts, once the server is gone, that the broker holds nothing more for the feed (all acknowledged)."""
 
 
 @contextlib.asynccontextmanager
@@ -535,9 +568,8 @@ async def _publish(channel: Any, queue: str, numbers: range) -> None:
     import aio_pika
 
     for n in numbers:
-        body = {"order_no": f"MQ-{n:05d}", "customer": CUSTOMERS[n % len(CUSTOMERS)], "amount": f"{n}.{n % 100:02d}"}
         message = aio_pika.Message(
-            json.dumps(body, ensure_ascii=False).encode(),
+            json.dumps(_order(n), ensure_ascii=False).encode(),
             message_id=f"order-{n:05d}",
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -545,56 +577,234 @@ async def _publish(channel: Any, queue: str, numbers: range) -> None:
         await channel.default_exchange.publish(message, routing_key=queue)
 
 
-async def test_rabbitmq_consume_survives_kill_9_every_message_one_effect(project_dir: Path, sink: Sink) -> None:
+@contextlib.asynccontextmanager
+async def _amqp() -> AsyncIterator[_Broker]:
+    """A RabbitMQ queue; the publisher sets `message_id`, which the `queue` feed keys on."""
     async with _rabbit_queue() as (channel, queue):
-        connections = sink_connection(sink.url, concurrency=8) + f"\nmq:\n  connector: amqp\n  url: {RABBIT_URL}\n"
-        make_project(project_dir, {"mq-orders": MQ_FLOW.format(queue=queue)}, connections)
-        await _publish(channel, queue, range(MESSAGES // 2))
+
+        async def publish(numbers: range) -> None:
+            await _publish(channel, queue, numbers)
+
+        async def settled() -> None:
+            async def empty() -> None:  # the dead consumer's unacknowledged messages would be back in the queue
+                state = await channel.declare_queue(queue, passive=True)
+                assert state.declaration_result.message_count == 0
+
+            await eventually(empty, timeout=20)
+
+        yield _Broker(
+            messages=500,
+            connection=f"\nmq:\n  connector: amqp\n  url: {RABBIT_URL}\n",
+            trigger=f"feed: queue\n    with: {{queue: {queue}, batch: 25}}",
+            fields="event.body.json",
+            message_id="event.body.message_id",
+            publish=publish,
+            key=lambda n: f"{queue}:order-{n:05d}",
+            settled=settled,
+        )
+
+
+def _mqtt_client(protocol: str, identifier: str | None = None, *, session: bool | None = None) -> Any:
+    """An aiomqtt client; `session=True` resumes (or starts) a persistent session, `False` ends it."""
+    import aiomqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    options: dict[str, Any] = {}
+    if protocol == "5":
+        if session is not None:
+            options["clean_start"] = not session
+        if session:
+            options["properties"] = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            options["properties"].SessionExpiryInterval = 600
+    elif session is not None:
+        options["clean_session"] = not session
+    version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
+    return aiomqtt.Client(BROKER_HOST, MQTT_PORT, identifier=identifier, protocol=version, timeout=10, **options)
+
+
+@contextlib.asynccontextmanager
+async def _mqtt(protocol: str) -> AsyncIterator[_Broker]:
+    """A Mosquitto topic consumed with QoS 1 in a persistent session.
+
+    On MQTT 5 the publisher's id travels as the user property `message_id` (the default
+    `key_property`); on 3.1.1, which has no properties, it is a field of the JSON payload that
+    the feed names as `key_field`.
+    """
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    suffix = uuid.uuid4().hex[:10]
+    topic, client_id = f"sf/test/feed/{suffix}", f"sf-test-feed-{suffix}"
+    # The consumer's session exists before the first publish, as it does once the flow has run
+    # (a session only receives what is published after its subscription).
+    try:
+        async with _mqtt_client(protocol, client_id, session=True) as consumer:
+            await consumer.subscribe(topic, qos=1)
+    except Exception as exc:  # any failure means: skip, saying why
+        pytest.skip(f"Mosquitto at {BROKER_HOST}:{MQTT_PORT} is not reachable: {exc}")
+    try:
+        async with _mqtt_client(protocol) as publisher:
+
+            async def publish(numbers: range) -> None:
+                for n in numbers:
+                    properties = None
+                    payload: dict[str, str] = _order(n)
+                    if protocol == "5":
+                        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                        properties.UserProperty = [("message_id", f"order-{n:05d}")]
+                        properties.ContentType = "application/json"
+                    else:
+                        payload = {**payload, "message_id": f"order-{n:05d}"}
+                    data = json.dumps(payload, ensure_ascii=False).encode()
+                    await publisher.publish(topic, data, qos=1, properties=properties)
+
+            async def settled() -> None:  # the session gives nothing more: every message was PUBACKed
+                left: list[str] = []
+                async with _mqtt_client(protocol, client_id, session=True) as consumer:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.5):
+                            async for message in consumer.messages:
+                                left.append(bytes(message.payload).decode())  # type: ignore[arg-type]
+                assert left == [], f"{len(left)} message(s) left unacknowledged in the session"
+
+            if protocol == "5":
+                trigger_with, message_id = f'{{topic: "{topic}", client_id: {client_id}, batch: 20}}', "properties"
+            else:
+                trigger_with = f'{{topic: "{topic}", client_id: {client_id}, batch: 20, key_field: message_id}}'
+                message_id = "json"
+            yield _Broker(
+                messages=300,
+                connection=f"\nmq:\n  connector: mqtt\n  url: {MQTT_URL}\n  protocol: {protocol!r}\n",
+                trigger=f"feed: topic\n    with: {trigger_with}",
+                fields="event.body.json",
+                message_id=f"event.body.{message_id}.message_id",
+                publish=publish,
+                key=lambda n: f"{topic}:order-{n:05d}",
+                settled=settled,
+            )
+    finally:
+        with contextlib.suppress(Exception):
+            async with _mqtt_client(protocol, client_id, session=False):
+                pass  # a clean session ends the test's persistent one
+
+
+@contextlib.asynccontextmanager
+async def _redis() -> AsyncIterator[_Broker]:
+    """A Redis stream read through the consumer group `erp-sync`.
+
+    The key of an entry is its entry id. The test publishes with Seamflow's own idempotent
+    `publish` (the publisher's id is the idempotency key), so a retry returns the first entry
+    id and adds nothing.
+    """
+    import redis.asyncio as aioredis
+
+    from seamflow.connectors.base import Connection
+    from seamflow.connectors.brokers import RedisConnector
+
+    url = f"redis://{BROKER_HOST}:{REDIS_PORT}/0"
+    admin = aioredis.Redis(host=BROKER_HOST, port=REDIS_PORT, decode_responses=True)
+    try:
+        await asyncio.wait_for(admin.ping(), timeout=5)
+    except Exception as exc:  # any failure means: skip, saying why
+        await admin.aclose()
+        pytest.skip(f"Redis at {BROKER_HOST}:{REDIS_PORT} is not reachable: {exc}")
+    stream, group = f"sf_test_feed_{uuid.uuid4().hex[:10]}", "erp-sync"
+    publisher = RedisConnector()
+    await publisher.open(Connection("publisher", "redis", {"url": url}, timeout=timedelta(seconds=10)))
+    entry_ids: dict[int, str] = {}
+    try:
+
+        async def publish(numbers: range) -> None:
+            for n in numbers:
+                fields = {**_order(n), "message_id": f"order-{n:05d}"}
+                published = await publisher.call(
+                    "publish", {"stream": stream, "fields": fields}, idempotency_key=f"order-{n:05d}"
+                )
+                assert isinstance(published, dict)
+                assert published["duplicate"] is (n in entry_ids), published
+                assert entry_ids.setdefault(n, str(published["id"])) == published["id"], "a retry keeps the entry id"
+
+        async def settled() -> None:
+            assert await admin.xlen(stream) == len(entry_ids), "a retried publish added no entry"
+            pending = await admin.xpending(stream, group)
+            assert pending["pending"] == 0, pending  # the dead consumer's unacknowledged entries would stay pending
+
+        yield _Broker(
+            messages=300,
+            connection=f"\nmq:\n  connector: redis\n  url: {url}\n  consumer: seamflow-test\n",
+            trigger=f"feed: stream\n    with: {{stream: {stream}, group: {group}, batch: 25}}",
+            fields="event.body.fields",
+            message_id="event.body.fields.message_id",
+            publish=publish,
+            key=lambda n: f"{stream}:{entry_ids[n]}",
+            settled=settled,
+        )
+    finally:
+        await publisher.close()
+        records = [key async for key in admin.scan_iter(match=f"seamflow:published:{{{stream}}}:*")]
+        await admin.delete(stream, *records)
+        await admin.aclose()
+
+
+_BROKERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[_Broker]]] = {
+    "amqp": _amqp,
+    "mqtt5": functools.partial(_mqtt, "5"),
+    "mqtt3.1.1": functools.partial(_mqtt, "3.1.1"),
+    "redis": _redis,
+}
+
+
+@pytest.mark.parametrize("broker_kind", list(_BROKERS))
+async def test_broker_consume_survives_kill_9_every_message_one_effect(
+    project_dir: Path, sink: Sink, broker_kind: str
+) -> None:
+    async with _BROKERS[broker_kind]() as broker:
+        messages = broker.messages
+        flow = MQ_FLOW.substitute(trigger=broker.trigger, fields=broker.fields, message_id=broker.message_id)
+        make_project(project_dir, {"mq-orders": flow}, sink_connection(sink.url, concurrency=8) + broker.connection)
+        await broker.publish(range(messages // 2))
         sink.behaviour = Behaviour(delay_ms=10)
         server = Server(project_dir)
         await server.start()
         try:
-            await _publish(channel, queue, range(MESSAGES // 2, MESSAGES))
+            await broker.publish(range(messages // 2, messages))
 
             async def some_delivered() -> None:
-                assert len(_posted(sink, "/mq-orders")) >= 100
+                assert len(_posted(sink, "/mq-orders")) >= messages // 5
 
             await eventually(some_delivered, timeout=60)
             server.kill()
             delivered_before = len(_posted(sink, "/mq-orders"))
-            await _publish(channel, queue, range(0, MESSAGES, 25))  # a publisher's retries: same message_id
+            await broker.publish(range(0, messages, 25))  # a publisher's retries: the same ids
             await server.start()
 
             async def all_delivered() -> None:
                 seen = {body["order_no"] for body in _posted(sink, "/mq-orders")}
-                assert len(seen) >= MESSAGES, MESSAGES - len(seen)
+                assert len(seen) >= messages, messages - len(seen)
 
             await eventually(all_delivered, timeout=90)
-
-            async def drained() -> None:
-                queue_state = await channel.declare_queue(queue, passive=True)
-                assert queue_state.declaration_result.message_count == 0
-
-            await eventually(drained, timeout=20)
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)  # time for redeliveries and acknowledgements: nothing more may come
             async with server.client() as client:
                 feed = (await _feeds(client))["mq-orders"]
         finally:
             server.kill()
+        await broker.settled()
 
     posted = _posted(sink, "/mq-orders")
-    assert delivered_before < MESSAGES, "the kill happened while messages were being consumed"
+    assert delivered_before < messages, "the kill happened while messages were being consumed"
     per_order = Counter(body["order_no"] for body in posted)
     assert {no: n for no, n in per_order.items() if n > 1} == {}, "no message produced two effects"
-    assert set(per_order) == {f"MQ-{n:05d}" for n in range(MESSAGES)}, "no message was lost"
+    assert set(per_order) == {f"MQ-{n:05d}" for n in range(messages)}, "no message was lost"
     for body in posted:
         n = int(body["order_no"][3:])
         assert body["message_id"] == f"order-{n:05d}" and body["amount"] == f"{n}.{n % 100:02d}"
         assert body["customer"] == CUSTOMERS[n % len(CUSTOMERS)]
-    assert sink.stats()["effects"] == MESSAGES
+        assert body["key"] == broker.key(n)
+    assert sink.stats()["effects"] == messages
     runs = server.database.query("SELECT status, COUNT(*) FROM runs WHERE flow_id = 'mq-orders' GROUP BY status")
-    assert dict(runs) == {"completed": MESSAGES}
-    assert feed["health"] == "ok" and feed["last_ok"] is not None and feed["items"] >= MESSAGES, feed
+    assert dict(runs) == {"completed": messages}
+    assert feed["health"] == "ok" and feed["last_ok"] is not None and feed["items"] >= messages, feed
 
 
 QUIET_MQ_FLOW = """
