@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from seamflow import errors, store
 from seamflow.ids import FlowId, RunId
-from tests.support.db import Database, drop_created, new_database, postgres_unavailable
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -22,27 +20,6 @@ def _event(n: int, lease: store.Lease | None = None) -> store.NewEvent:
 def _entry(path: str = "a") -> store.JournalEntry:
     now = datetime.now(UTC)
     return store.JournalEntry(path, 1, 0, "action", store.StepStatus.COMPLETED, None, {"ok": 1}, None, now, now)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    if request.param == "postgres" and (reason := postgres_unavailable()):
-        pytest.skip(reason)
-    return new_database(request.param, tmp_path)
-
-
-@pytest.fixture
-async def db(database: Database):
-    s = store.PostgresStore(database.url) if database.url else store.SqliteStore(database.path)
-    await s.open()
-    yield s
-    await s.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def drop_test_databases():
-    yield
-    drop_created()
 
 
 async def test_a_run_is_claimed_once_and_each_claim_bumps_its_epoch(db: store.SqlStore) -> None:

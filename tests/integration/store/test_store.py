@@ -12,34 +12,13 @@ import pytest
 from seamflow import errors, store
 from seamflow.ids import FlowId, RunId
 from seamflow.store import schema
-from tests.support.db import Database, drop_created, new_database, postgres_unavailable
+from tests.support.db import Database, new_database, postgres_unavailable
 
 
 def _event(n: int, key: str | None = None, body: object = None) -> store.NewEvent:
     return store.NewEvent(
         FlowId("f"), "v1", "webhook", body if body is not None else {"n": n}, datetime.now(UTC), dedupe_key=key
     )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    if request.param == "postgres" and (reason := postgres_unavailable()):
-        pytest.skip(reason)
-    return new_database(request.param, tmp_path)
-
-
-@pytest.fixture
-async def db(database: Database):
-    s = store.PostgresStore(database.url) if database.url else store.SqliteStore(database.path)
-    await s.open()
-    yield s
-    await s.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def drop_test_databases():
-    yield
-    drop_created()
 
 
 def test_migrating_from_empty_gives_the_declared_schema(tmp_path: Path) -> None:
