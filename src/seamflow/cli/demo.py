@@ -527,7 +527,7 @@ class _Watch:
         click.echo("\nLook closer (with --keep):")
         click.echo(f"  seamflow runs list --project {root}")
         click.echo(f"  seamflow dead-letters --project {root}")
-        click.echo(f"  seamflow sync status --project {root}")
+        click.echo(f"  seamflow sync list --project {root}")
 
 
 def _short(error: Any) -> str:
