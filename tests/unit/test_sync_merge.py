@@ -97,6 +97,21 @@ def test_an_unowned_field_takes_the_later_change_and_records_the_loser() -> None
     assert outcome.decisions[0].outcome == "lost" and "older" in outcome.decisions[0].reason
 
 
+def test_a_side_we_wrote_something_else_to_is_written_again_when_its_earlier_content_comes_back() -> None:
+    # the ERP was read holding 上海, then Seamflow wrote 北京 there; when the canonical record
+    # goes back to 上海, the ERP must be written although 上海 is what was last *read* from it
+    sync = _sync()
+    state = _linked(sync)
+    state, _ = merge.merge(sync, state, _change("erp", at=T0 + timedelta(minutes=1), key="E-1", **state.data))
+    beijing = {**state.data, "address": "北京"}
+    state, outcome = merge.merge(sync, state, _change("crm", at=T0 + timedelta(minutes=2), **beijing))
+    [write] = outcome.writes
+    state = merge.written(state, write, None, T0 + timedelta(minutes=2, seconds=1))
+    shanghai = {**state.data, "address": "上海"}
+    _, outcome = merge.merge(sync, state, _change("crm", at=T0 + timedelta(minutes=3), **shanghai))
+    assert [(w.side, w.op, w.record["address"]) for w in outcome.writes] == [("erp", "update", "上海")]
+
+
 def test_with_the_queue_policy_only_a_field_changed_on_both_sides_waits_for_a_person() -> None:
     sync = _sync(conflicts="queue")
     state = _linked(sync)

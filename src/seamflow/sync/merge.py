@@ -200,7 +200,7 @@ def _writes(sync: Sync, state: store.SyncState, change: Change, incoming_hash: s
             continue
         if link is None or link.key is None:
             writes.append(Write(target, "create", None, wanted, wanted_hash, cause))
-        elif wanted_hash not in (link.written_hash, link.seen_hash):
+        elif wanted_hash != link.seen_hash:  # what the target holds as far as we know (read or written last)
             writes.append(Write(target, "update", link.key, wanted, wanted_hash, cause))
     source_values = projection(sync, change.side, state.data)
     source_hash = projection_hash(source_values)
@@ -223,11 +223,14 @@ def _writes(sync: Sync, state: store.SyncState, change: Change, incoming_hash: s
 
 
 def written(state: store.SyncState, write: Write, key: str | None, at: datetime) -> store.SyncState:
-    """The state after `write` succeeded at `at`: remember the key (a create), the hash and time written."""
+    """The state after `write` succeeded at `at`: remember the key (a create), the hash and time written.
+
+    The side now holds what was written, so that is also its last known content (`seen_hash`): a
+    later change that wants the side's previous content back must write it again.
+    """
     link = state.links.get(write.side)
     new_key = key or (link.key if link else None) or write.key
-    seen = link.seen_hash if link else None
-    links = {**state.links, write.side: store.SyncLink(write.side, new_key, seen, write.hash, at.isoformat())}
+    links = {**state.links, write.side: store.SyncLink(write.side, new_key, write.hash, write.hash, at.isoformat())}
     meta = dict(state.meta)
     for name, value in write.record.items():  # the side now holds what was written
         entry = _meta(meta, name)

@@ -254,9 +254,9 @@ class SyncService:
                 link = new.links.get(side)
                 wanted = merge.projection(sync, side, data)
                 wanted_hash = merge.projection_hash(wanted)
-                # a person decided: write every side whose last seen content differs, even if an
-                # earlier write had the same content (the side may have changed since)
-                if link is not None and link.key is not None and wanted_hash != link.seen_hash:
+                # a person decided: write every linked side, whatever we last saw or wrote there — the
+                # side may hold a losing value written back while the conflict waited
+                if link is not None and link.key is not None:
                     outcome.writes.append(
                         merge.Write(side, "update", link.key, wanted, wanted_hash, f"resolve-{conflict_id}")
                     )
