@@ -3,8 +3,9 @@
 A flow's `concurrency` and a connection's `concurrency` cap work in flight. Within a process
 an asyncio semaphore does it. When several processes share a PostgreSQL store, each limited
 call also holds one of N slot rows (`slots` table, claimed with SKIP LOCKED, leased like runs
-and renewed by the heartbeat), so a slow ERP gets at most N calls cluster-wide. A dead
-holder's slot comes free when its lease runs out; a release NOTIFYs waiting processes.
+and renewed by the heartbeat while the call runs), so a slow ERP gets at most N calls
+cluster-wide. A dead holder's slot, or one whose release failed, comes free when its lease
+runs out; a release NOTIFYs waiting processes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class ClusterSlots:
         self._lease = lease
         self.is_shared = is_shared
         self._freed = asyncio.Event()
+        self.held: set[tuple[str, int]] = set()
+        """Slots this process holds now (scope, slot): the ones its heartbeat renews."""
 
     def freed(self) -> None:
         """Another process released a slot (a NOTIFY arrived): waiting holders look again."""
@@ -49,9 +52,11 @@ class ClusterSlots:
             yield
             return
         slot = await self._acquire(scope, limit, holder)
+        self.held.add((scope, slot))
         try:
             yield
         finally:
+            self.held.discard((scope, slot))  # if the release fails, the lease (no longer renewed) runs out
             await self._db.release_slot(scope, slot, self._worker_id())
 
     async def _acquire(self, scope: str, limit: int, holder: str) -> int:

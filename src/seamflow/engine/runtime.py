@@ -221,7 +221,13 @@ class Engine:
             await asyncio.sleep(every)
             started = clock.now()
             try:
-                await self.db.heartbeat(self.worker_id, started, started + self.options.lease)
+                await self.db.heartbeat(
+                    self.worker_id,
+                    started,
+                    started + self.options.lease,
+                    [*self._held, *self._wanted],
+                    list(self.slots.held),
+                )
             except errors.StoreError as exc:
                 log.warning("heartbeat failed; leases run out unless it recovers", extra={"error": exc.message})
                 continue
@@ -269,7 +275,12 @@ class Engine:
         self._wanted = []
         if wanted:
             lease = self._new_lease()
-            for claimed in await self.db.claim_runs(self.worker_id, clock.now(), lease.until, len(wanted), wanted):
+            try:
+                got = await self.db.claim_runs(self.worker_id, clock.now(), lease.until, len(wanted), wanted)
+            except errors.StoreError:
+                self._wanted.extend(wanted)  # not lost with the connection: the next round tries again
+                raise
+            for claimed in got:
                 self._enqueue(claimed.run_id, None, claimed.epoch)
         if not self.options.claim:
             return

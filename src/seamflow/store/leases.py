@@ -10,6 +10,7 @@ the same host sees that the worker's process is gone.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import LiteralString
 
@@ -18,6 +19,9 @@ from seamflow.store.base import Claimed, WorkerInfo
 from seamflow.store.rows import Conn, Rows, from_ms, to_ms
 
 __all__ = ["LeaseOps"]
+
+_BATCH = 500
+"""Run ids per statement when renewing leases."""
 
 
 class LeaseOps(Rows):
@@ -35,18 +39,46 @@ class LeaseOps(Rows):
 
         await self._write(unit)
 
-    async def heartbeat(self, worker_id: str, now: datetime, lease_until: datetime) -> int:
-        """Prove this worker is alive and extend the leases it holds; return how many runs it holds."""
+    async def heartbeat(
+        self,
+        worker_id: str,
+        now: datetime,
+        lease_until: datetime,
+        holding: Collection[RunId] = (),
+        slots: Collection[tuple[str, int]] = (),
+    ) -> int:
+        """Prove this worker is alive and extend its leases on the runs `holding` and the `slots`.
+
+        Only what the process knows it holds (runs queued in memory or executing, slots of calls in
+        flight) is renewed. A run or slot the store says it owns but the process does not know of —
+        a claim whose commit took effect although its answer was lost with the connection, a release
+        that failed — keeps its old lease, which runs out, so it comes free: nothing stays held
+        forever by a live worker that will not use it.
+
+        Returns:
+            How many runs were renewed.
+        """
 
         def unit(conn: Conn) -> int:
             until = to_ms(lease_until)
             self._x(conn, "UPDATE workers SET heartbeat_ms = ? WHERE id = ?", (to_ms(now), worker_id))
-            held = self._x(
-                conn,
-                "UPDATE runs SET lease_until_ms = ? WHERE owner = ? AND status IN ('queued', 'running')",
-                (until, worker_id),
-            ).rowcount
-            self._x(conn, "UPDATE slots SET lease_until_ms = ? WHERE owner = ?", (until, worker_id))
+            held = 0
+            ids = list(holding)
+            for start in range(0, len(ids), _BATCH):
+                part = ids[start : start + _BATCH]
+                marks = ", ".join("?" * len(part))
+                held += self._x(
+                    conn,
+                    "UPDATE runs SET lease_until_ms = ? WHERE owner = ? AND status IN ('queued', 'running')"  # noqa: S608 - placeholders only
+                    " AND id IN (" + marks + ")",
+                    (until, worker_id, *part),
+                ).rowcount
+            for scope, slot in slots:
+                self._x(
+                    conn,
+                    "UPDATE slots SET lease_until_ms = ? WHERE owner = ? AND scope = ? AND slot = ?",
+                    (until, worker_id, scope, slot),
+                )
             self._x(conn, "UPDATE feeds SET lease_until_ms = ? WHERE owner = ?", (until, worker_id))
             return int(held)
 

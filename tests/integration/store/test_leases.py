@@ -70,7 +70,7 @@ async def test_heartbeat_extends_and_release_frees_a_workers_runs(db: store.SqlS
     await db.register_worker(worker)
     lease = store.Lease("w1", start + timedelta(seconds=5))
     runs = [await db.accept_event(_event(i, lease)) for i in range(3)]
-    assert await db.heartbeat("w1", start, start + timedelta(minutes=10)) == 3
+    assert await db.heartbeat("w1", start, start + timedelta(minutes=10), [r.run_id for r in runs]) == 3
     soon = start + timedelta(seconds=30)
     assert await db.claim_runs("w2", soon, soon + timedelta(seconds=30), limit=10) == [], "renewed by the heartbeat"
     [listed] = await db.list_workers()
@@ -120,3 +120,29 @@ async def test_pruning_removes_old_finished_runs_in_batches(db: store.SqlStore) 
     assert remaining == {r.run_id for r in runs[3:]}
     with pytest.raises(errors.NotFound):
         await db.load_run(RunId(runs[0].run_id))
+
+
+async def test_a_heartbeat_does_not_renew_a_run_the_process_does_not_know_it_holds(db: store.SqlStore) -> None:
+    # e.g. the commit of a claim took effect but its answer was lost with the connection
+    start = datetime.now(UTC)
+    await db.register_worker(store.WorkerInfo("w1", "host-a", 4242, "execute", start, start))
+    lease = store.Lease("w1", start + timedelta(seconds=5))
+    known, orphan = [await db.accept_event(_event(i, lease)) for i in range(2)]
+    assert await db.heartbeat("w1", start, start + timedelta(minutes=10), [known.run_id]) == 1
+    later = start + timedelta(seconds=6)
+    freed = await db.claim_runs("w2", later, later + timedelta(seconds=30), limit=10)
+    assert [c.run_id for c in freed] == [orphan.run_id], "the orphan's lease ran out; the known run stays held"
+
+
+async def test_a_heartbeat_renews_only_the_slots_named_so_a_leaked_slot_comes_free(db: store.SqlStore) -> None:
+    # a slot whose release failed (the connection was cut) must not stay held by a live worker
+    start = datetime.now(UTC)
+    until = start + timedelta(seconds=5)
+    in_use = await db.acquire_slot("connection:erp", 2, "w1", "run_a:post", start, until)
+    leaked = await db.acquire_slot("connection:erp", 2, "w1", "run_b:post", start, until)
+    assert {in_use, leaked} == {0, 1}
+    assert await db.acquire_slot("connection:erp", 2, "w2", "run_c:post", start, until) is None, "both held"
+    await db.heartbeat("w1", start, start + timedelta(minutes=10), slots=[("connection:erp", in_use or 0)])
+    later = start + timedelta(seconds=6)
+    taken = await db.acquire_slot("connection:erp", 2, "w2", "run_c:post", later, later + timedelta(seconds=5))
+    assert taken == leaked, "the slot nobody renewed came free; the renewed one stays held"
