@@ -12,8 +12,9 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from seamflow import errors
 from seamflow.store.appends import AppendBuffer
@@ -30,6 +31,19 @@ class DbConnection(Protocol):
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Pipelining(Protocol):
+    """A connection that can send a whole batch without waiting for each statement's answer.
+
+    Inside `pipelined()`, statements are queued and sent together; row-count checks registered
+    by the store are deferred to `verify()`, which waits for every answer and raises if one
+    failed. Any failure rolls the batch back and it runs again unpipelined, unit by unit.
+    """
+
+    def pipelined(self) -> AbstractContextManager[None]: ...
+    def verify(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -188,12 +202,17 @@ class GroupCommitter:
         runs bare. If a unit raises, everything is rolled back and the batch runs again with
         one savepoint per unit, so that only the failing unit is refused.
         """
-        conn.execute(self._begin_sql)
+        pipelining = conn if isinstance(conn, Pipelining) else None
         try:
-            for unit in batch:
-                unit.result = unit.fn(conn)
-            if self._appends is not None:
-                self._appends.flush(conn)
+            with pipelining.pipelined() if pipelining is not None else nullcontext():
+                conn.execute(self._begin_sql)
+                for unit in batch:
+                    unit.result = unit.fn(conn)
+                if self._appends is not None:
+                    self._appends.flush(conn)
+                if pipelining is not None:
+                    pipelining.verify()
+                conn.commit()
         except Exception:
             conn.rollback()
             if self._appends is not None:
@@ -201,7 +220,6 @@ class GroupCommitter:
             for unit in batch:
                 unit.result = None
             return False
-        conn.commit()
         return True
 
     def _run_unit(self, conn: DbConnection, unit: _Unit[Any]) -> None:

@@ -9,8 +9,9 @@ workers LISTEN for (they also poll, in case a notification is missed while recon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, LiteralString, TypeVar
 
 import psycopg
@@ -98,6 +99,11 @@ class PostgresStore(SqlStore):
     def _writer_connection(self) -> Any:
         return _Connection(self._connect())
 
+    def _one_row(self, conn: Conn, cursor: Any, error: Callable[[], Exception]) -> bool:
+        if isinstance(conn, _Connection) and conn.defer(cursor, error):
+            return True
+        return bool(cursor.rowcount == 1)
+
     def _notify_runnable(self, conn: Conn) -> None:
         self._x(conn, "SELECT pg_notify('seamflow_runs', '')")
 
@@ -128,13 +134,48 @@ class PostgresStore(SqlStore):
 
 
 class _Connection:
-    """A psycopg connection in autocommit mode driven with explicit BEGIN/COMMIT, as the writer expects."""
+    """A psycopg connection in autocommit mode driven with explicit BEGIN/COMMIT, as the writer expects.
+
+    The writer sends each optimistic batch in pipeline mode (see `group_commit.Pipelining`): its
+    statements go out together instead of one round trip each; row-count checks the store
+    defers (`PostgresStore._one_row`) run in `verify`, once every answer is in.
+    """
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._pipeline: psycopg.Pipeline | None = None
+        self._checks: list[tuple[Any, Callable[[], Exception]]] = []
 
-    def execute(self, sql: str, parameters: Any = None) -> psycopg.Cursor[Any]:
-        return self._conn.execute(sql, parameters)
+    @contextlib.contextmanager
+    def pipelined(self) -> Iterator[None]:
+        self._checks.clear()
+        with self._conn.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
+                self._checks.clear()
+
+    def defer(self, cursor: Any, error: Callable[[], Exception]) -> bool:
+        """Check before the commit that `cursor` changed one row; False if there is no pipeline to defer to."""
+        if self._pipeline is None:
+            return False
+        self._checks.append((cursor, error))
+        return True
+
+    def verify(self) -> None:
+        if self._pipeline is None:
+            return
+        self._pipeline.sync()
+        for cursor, error in self._checks:
+            if cursor.rowcount != 1:
+                raise error()
+        self._checks.clear()
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        cursor = self._conn.execute(sql, parameters)
+        return cursor if self._pipeline is None else _PipelinedCursor(cursor, self._pipeline)
 
     def executescript(self, sql: str) -> None:
         self._conn.execute(sql)
@@ -148,3 +189,23 @@ class _Connection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class _PipelinedCursor:
+    """A cursor of a pipelined statement: reading its row count first waits for the answers sent so far."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cursor = cursor
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        if self._cursor.pgresult is None:
+            self._pipeline.sync()
+        return self._cursor.rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+    def __getattr__(self, name: str) -> Any:  # fetchone, fetchall, …: psycopg waits for the answer itself
+        return getattr(self._cursor, name)

@@ -53,6 +53,11 @@ class Rows(abc.ABC):
     """
 
     _APPEND_TABLES: ClassVar[dict[str, AppendTable]] = {
+        "runs": AppendTable(
+            "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
+            " created_ms, updated_ms, owner, lease_until_ms, epoch) VALUES ",
+            "(?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+        ),
         "event_log": AppendTable(
             "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes) VALUES ",
             "(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -63,7 +68,12 @@ class Rows(abc.ABC):
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ),
     }
-    """Tables only appended to within a transaction: written once per group commit."""
+    """Tables only appended to within a transaction: written once per group commit.
+
+    A new run's row is among them: nothing reads or changes a run in the transaction that
+    creates it (it executes after its accept committed); the one read that may look for it —
+    a duplicate event's first run — flushes first.
+    """
 
     _SUMMARY_COLUMNS: LiteralString = (
         "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
@@ -88,6 +98,16 @@ class Rows(abc.ABC):
     def _sql(self, text: LiteralString) -> str:
         """Adapt placeholder style; SQL in this module is written with `?`."""
         return text
+
+    def _one_row(self, conn: Conn, cursor: Any, error: Callable[[], Exception]) -> bool:
+        """Whether the statement behind `cursor` changed exactly one row.
+
+        A backend that pipelines a transaction's statements (PostgreSQL) answers True at once
+        and checks before the commit instead: if the count is not 1 then, `error()` is raised and
+        the group commit re-runs the batch unit by unit without pipelining, where this answers
+        for real. So a caller may go on as if the row was changed, and must handle False.
+        """
+        return bool(cursor.rowcount == 1)
 
     def _notify_runnable(self, conn: Conn) -> None:  # noqa: B027 - a hook, empty on purpose
         """Tell idle workers of other processes that a run became claimable (on commit).

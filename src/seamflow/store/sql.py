@@ -60,7 +60,8 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
             " ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
             (event_id, event.flow_id, event.trigger, event.dedupe_key, body, now),
         )
-        if inserted.rowcount == 0:  # the dedupe key was seen: answer with the first run
+        if not self._one_row(conn, inserted, _SeenBefore):  # the dedupe key was seen: answer with the first run
+            self._appends.flush(conn)  # the first run may be in this very batch
             row = self._x(
                 conn,
                 "SELECT r.id, e.id FROM events e JOIN runs r ON r.event_id = e.id"
@@ -69,10 +70,8 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
             ).fetchone()
             return Accepted(RunId(row[0]), EventId(row[1]), is_duplicate=True)
         lease = event.lease
-        self._x(
-            conn,
-            "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
-            " created_ms, updated_ms, owner, lease_until_ms, epoch) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+        self._appends.add(
+            "runs",
             (
                 run_id,
                 event.flow_id,
@@ -205,7 +204,7 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
             else "UPDATE runs SET status = COALESCE(?, status), updated_ms = ? WHERE id = ? AND epoch = ?"
         )
         value = None if status is None else status.value
-        if self._x(conn, sql, (value, now, run_id, epoch)).rowcount != 1:
+        if not self._one_row(conn, self._x(conn, sql, (value, now, run_id, epoch)), lambda: _lease_lost(run_id)):
             raise _lease_lost(run_id)
 
     def _finish(
@@ -235,7 +234,8 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
         if epoch is not None:
             sql += " AND epoch = ?"
             values = (*values, epoch)
-        if self._x(conn, sql, values).rowcount != 1 and epoch is not None:
+        updated = self._x(conn, sql, values)
+        if epoch is not None and not self._one_row(conn, updated, lambda: _lease_lost(run_id)):
             raise _lease_lost(run_id)
         attrs = None if finish.error is None else codec.dumps_text({"error": finish.error})
         self._log(conn, [*(log or []), (now, f"run.{finish.status.value}", flow_id, run_id, None, None, None, attrs)])
@@ -451,3 +451,7 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
 
 def _lease_lost(run_id: RunId) -> errors.LeaseLost:
     return errors.LeaseLost(f"run {run_id} was taken over by another worker; this result is not recorded")
+
+
+class _SeenBefore(Exception):
+    """A pipelined insert met a dedupe key already stored: the batch is re-run unpipelined, which answers it."""

@@ -146,3 +146,29 @@ async def test_a_heartbeat_renews_only_the_slots_named_so_a_leaked_slot_comes_fr
     later = start + timedelta(seconds=6)
     taken = await db.acquire_slot("connection:erp", 2, "w2", "run_c:post", later, later + timedelta(seconds=5))
     assert taken == leaked, "the slot nobody renewed came free; the renewed one stays held"
+
+
+async def test_one_batch_with_a_duplicate_and_a_stale_write_commits_everything_else(db: store.SqlStore) -> None:
+    # on PostgreSQL a batch is pipelined and its checks run before the commit; a failed check must
+    # refuse only its own unit, exactly as the statement-by-statement path does
+    lease = store.Lease("w1", datetime.now(UTC) + timedelta(seconds=30))
+    first = await db.accept_event(
+        store.NewEvent(FlowId("f"), "v1", "webhook", {}, datetime.now(UTC), "SO-1", lease=lease)
+    )
+    stale = await db.accept_event(_event(2, lease))
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    [taken] = await db.claim_runs("w2", later, later + timedelta(seconds=30), limit=1, run_ids=[stale.run_id])
+    outcomes = await asyncio.gather(
+        *[db.accept_event(_event(10 + i, lease)) for i in range(20)],
+        db.accept_event(store.NewEvent(FlowId("f"), "v1", "webhook", {}, datetime.now(UTC), "SO-1", lease=lease)),
+        db.record_step(store.StepRecord(stale.run_id, FlowId("f"), _entry(), epoch=1)),
+        db.record_step(store.StepRecord(first.run_id, FlowId("f"), _entry(), epoch=1)),
+        return_exceptions=True,
+    )
+    *fresh, duplicate, refused, recorded = outcomes
+    assert all(isinstance(a, store.Accepted) and not a.is_duplicate for a in fresh), fresh
+    assert isinstance(duplicate, store.Accepted) and duplicate.is_duplicate and duplicate.run_id == first.run_id
+    assert isinstance(refused, errors.LeaseLost), refused
+    assert recorded == []
+    assert len((await db.load_run(first.run_id)).journal) == 1
+    assert (await db.load_run(stale.run_id)).journal == [] and taken.epoch == 2
