@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -239,16 +240,7 @@ class SyncService:
             if conflict.field != "_deleted":
                 data[conflict.field] = value
                 meta[conflict.field] = {"side": "resolution", "at": now.isoformat()}
-            new = store.SyncState(
-                state.sync_id,
-                state.canonical_id,
-                data,
-                meta,
-                state.deleted,
-                state.version,
-                dict(state.links),
-                state.match_key,
-            )
+            new = dataclasses.replace(state, data=data, meta=meta, links=dict(state.links), new_conflicts=())
             outcome = merge.Outcome(state.canonical_id, "changed")
             for side in sync.sides:
                 link = new.links.get(side)
@@ -356,16 +348,7 @@ class SyncService:
             if link is None:
                 return state, None
             links = {**state.links, side: store.SyncLink(side, link.key, None, None, None)}
-            return store.SyncState(
-                state.sync_id,
-                state.canonical_id,
-                state.data,
-                state.meta,
-                state.deleted,
-                state.version,
-                links,
-                state.match_key,
-            ), None
+            return dataclasses.replace(state, links=links, new_conflicts=()), None
 
         await self._db.sync_transact(sync.id, side, None, None, decide, canonical_id=canonical_id)
 
