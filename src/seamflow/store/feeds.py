@@ -24,9 +24,12 @@ class FeedOps(Rows):
     """Feed cursors and health; see the module docstring."""
 
     async def claim_feed(
-        self, flow_id: str, spec: str, worker_id: str, now: datetime, lease_until: datetime
+        self, flow_id: str, spec: str, worker_id: str, now: datetime, lease_until: datetime, *, start_over: bool = False
     ) -> FeedState | None:
-        """Hold a flow's feed if no live worker does; return its state, or None if another worker runs it."""
+        """Hold a flow's feed if no live worker does; return its state, or None if another worker runs it.
+
+        With `start_over` (or when `spec` changed) the cursor and the item count start from nothing.
+        """
 
         def unit(conn: Conn) -> FeedState | None:
             self._x(
@@ -41,7 +44,7 @@ class FeedOps(Rows):
             ).fetchone()
             if row is None or (row[1] not in (None, worker_id) and row[2] >= to_ms(now)):
                 return None
-            if row[0] != spec:  # the trigger's settings changed: a new feed, from its start
+            if start_over or row[0] != spec:  # the trigger's settings changed: a new feed, from its start
                 self._x(
                     conn,
                     "UPDATE feeds SET spec = ?, cursor = NULL, items = 0, last_item_ms = NULL WHERE flow_id = ?",

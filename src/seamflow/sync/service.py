@@ -404,18 +404,17 @@ class SyncService:
             )
         flow_id, worker = f"load.{sync.id}.{side_name}", f"load:{socket.gethostname()}:{os.getpid()}"
         now = clock.now()
-        state = await self._db.claim_feed(flow_id, "load", worker, now, now + timedelta(minutes=5))
+        until = now + timedelta(minutes=5)
+        state = await self._db.claim_feed(flow_id, "load", worker, now, until, start_over=restart)
         if state is None:
             holder = next((f.owner for f in await self._db.list_feeds() if f.flow_id == flow_id), None)
             if holder and _is_dead_local(holder):  # a load that crashed on this machine: continue it
                 await self._db.release_worker(holder, now)
-                state = await self._db.claim_feed(flow_id, "load", worker, now, now + timedelta(minutes=5))
+                state = await self._db.claim_feed(flow_id, "load", worker, now, until, start_over=restart)
         if state is None:
             raise errors.Conflict(f"a load of {sync.id} from {side_name} is already running in another process")
-        position: Json = None if restart else state.cursor
-        progress = LoadProgress(
-            done=state.items if position is not None else 0, total=await self._count(sync, side_name)
-        )
+        position: Json = state.cursor
+        progress = LoadProgress(done=state.items, total=await self._count(sync, side_name))
         if isinstance(position, dict) and position.get("after") == "done":
             progress.already_finished = progress.finished = True
             await self._db.release_worker(worker, clock.now())

@@ -105,7 +105,12 @@ async def test_a_feed_is_held_by_one_worker_and_its_cursor_resets_when_its_setti
     again = await db.claim_feed("erp-orders", "spec1", "w2", later, later + timedelta(seconds=30))
     assert again is not None and again.cursor == {"id": 41}, "taken over with its cursor"
     changed = await db.claim_feed("erp-orders", "spec2", "w2", later, later + timedelta(seconds=30))
-    assert changed is not None and changed.cursor is None
+    assert changed is not None and changed.cursor is None and changed.items == 0
+    assert await db.save_feed_progress("erp-orders", "w2", {"id": 7}, 5, NOW, NOW)
+    kept = await db.claim_feed("erp-orders", "spec2", "w2", later, later + timedelta(seconds=30))
+    assert kept is not None and (kept.cursor, kept.items) == ({"id": 7}, 5)
+    over = await db.claim_feed("erp-orders", "spec2", "w2", later, later + timedelta(seconds=30), start_over=True)
+    assert over is not None and (over.cursor, over.items) == (None, 0), "a restarted load counts from nothing"
 
 
 async def test_pruning_removes_old_finished_runs_in_batches(db: store.SqlStore) -> None:
