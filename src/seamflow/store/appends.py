@@ -26,6 +26,10 @@ class AppendTable:
     """`INSERT INTO t (a, b, c) VALUES ` — the statement up to its rows."""
     row: LiteralString
     """The placeholders of one row: `(?, ?, ?)`."""
+    array_types: tuple[LiteralString, ...] = ()
+    """PostgreSQL: the column types, for one `INSERT … SELECT * FROM unnest(?::t1[], …)` per table
+    whatever the number of rows — a statement text that never changes, so it is parsed and planned
+    once, where a multi-row VALUES list is new text (parsed again by the driver) at every size."""
 
 
 class AppendBuffer:
@@ -35,9 +39,10 @@ class AppendBuffer:
     back; `flush` writes everything before the commit (and before any read of those tables).
     """
 
-    def __init__(self, tables: dict[str, AppendTable], adapt: Callable[[str], str]) -> None:
+    def __init__(self, tables: dict[str, AppendTable], adapt: Callable[[str], str], *, arrays: bool = False) -> None:
         self._tables = tables
         self._adapt = adapt
+        self._arrays = arrays
         self._rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
@@ -64,6 +69,12 @@ class AppendBuffer:
             if not rows:
                 continue
             table = self._tables[name]
+            if self._arrays and table.array_types:
+                columns = ", ".join(f"?::{t}[]" for t in table.array_types)
+                sql = table.insert.removesuffix("VALUES ") + "SELECT * FROM unnest(" + columns + ")"  # noqa: S608 - constants only
+                conn.execute(self._adapt(sql), [list(column) for column in zip(*rows, strict=True)])
+                rows.clear()
+                continue
             for start in range(0, len(rows), _MAX_ROWS_PER_STATEMENT):
                 chunk = rows[start : start + _MAX_ROWS_PER_STATEMENT]
                 sql = table.insert + ", ".join([table.row] * len(chunk))

@@ -56,16 +56,19 @@ class Rows(abc.ABC):
         "runs": AppendTable(
             "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
             " created_ms, updated_ms, owner, lease_until_ms, epoch) VALUES ",
-            "(?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("text",) * 7 + ("bigint", "bigint", "text", "bigint", "integer"),
         ),
         "event_log": AppendTable(
             "INSERT INTO event_log (at_ms, kind, flow_id, run_id, path, activity, objects, attributes) VALUES ",
             "(?, ?, ?, ?, ?, ?, ?, ?)",
+            ("bigint",) + ("text",) * 7,
         ),
         "journal": AppendTable(
             "INSERT INTO journal (run_id, path, attempt, generation, kind, status, input, output, error,"
             " started_ms, finished_ms) VALUES ",
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("text", "text", "integer", "integer", "text", "text", "bytea", "bytea", "text", "bigint", "bigint"),
         ),
     }
     """Tables only appended to within a transaction: written once per group commit.
@@ -81,7 +84,7 @@ class Rows(abc.ABC):
 
     def __init__(self) -> None:
         self._writer: GroupCommitter | None = None
-        self._appends = AppendBuffer(self._APPEND_TABLES, self._sql)
+        self._appends = AppendBuffer(self._APPEND_TABLES, self._sql, arrays=self._DIALECT == "postgres")
         self._local = threading.local()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()

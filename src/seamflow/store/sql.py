@@ -77,6 +77,7 @@ class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
                 event.flow_id,
                 event.flow_version,
                 event_id,
+                RunStatus.QUEUED.value,
                 event.parent_run_id,
                 event.parent_path,
                 now,
