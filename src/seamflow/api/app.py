@@ -166,8 +166,8 @@ def _flow_routes(app: FastAPI, eng: engine.Engine, api: list[Any], context: Mapp
         flow = eng.catalog.flow(flow_id)
         if flow.spec.trigger.manual is None:
             raise errors.Conflict(f"flow {flow_id!r} has a {flow.spec.trigger.kind} trigger; expected a manual trigger")
-        envelope = {"body": body.input, "trigger": "manual"}
-        accepted = await eng.accept(flow, envelope, trigger="manual", dedupe_key=body.idempotency_key)
+        event = engine.Event("manual", body.input, dedupe_key=body.idempotency_key)
+        accepted = await eng.accept(flow, event)
         if accepted is None:
             return _json({"status": "ignored", "reason": "the flow's when condition is false"})
         return _json(

@@ -48,14 +48,14 @@ async def handle_webhook(
         raw = await _read_body(request, limits.max_body_bytes)
         _check_signature(flow, raw, request.headers, context)
         body = _decode(raw, request.headers, limits)
-        envelope: dict[str, Json] = {
-            "body": body,
-            "headers": {k: v for k, v in request.headers.items() if k not in _DROPPED_HEADERS},
-            "query": dict(request.query_params),
-            "trigger": "webhook",
-        }
-        dedupe_key = request.headers.get("idempotency-key") or _render_key(flow, envelope, context)
-        accepted = await eng.accept(flow, envelope, trigger="webhook", dedupe_key=dedupe_key)
+        event = engine.Event(
+            "webhook",
+            body,
+            dedupe_key=request.headers.get("idempotency-key") or None,
+            headers={k: v for k, v in request.headers.items() if k not in _DROPPED_HEADERS},
+            query=dict(request.query_params),
+        )
+        accepted = await eng.accept(flow, event)
         if accepted is None:
             return Response(codec.dumps(_IGNORED), 200, media_type="application/json")
     except errors.SeamflowError as exc:
@@ -151,13 +151,6 @@ def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:
             code="payload.encoding",
         )
     return out
-
-
-def _render_key(flow: CompiledFlow, envelope: object, context: Mapping[str, object]) -> str | None:
-    if flow.dedupe_key is None:
-        return None
-    value = flow.dedupe_key.render({**context, "event": envelope})
-    return None if value in (None, "") else str(value)
 
 
 async def _await_response(eng: engine.Engine, accepted: object, timeout_s: float) -> Response:

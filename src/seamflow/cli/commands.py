@@ -343,7 +343,7 @@ def run_flow(flow_id: str, input_json: str, timeout: float, project: Path, datab
 
     async def work(eng: engine.Engine) -> None:
         target = eng.catalog.flow(flow_id)
-        accepted = await eng.accept(target, {"body": body, "trigger": "manual"}, trigger="manual", dedupe_key=None)
+        accepted = await eng.accept(target, engine.Event("manual", body))
         if accepted is None:
             click.echo("ignored: the flow's when condition is false for this input; no run was started")
             return

@@ -1,4 +1,5 @@
-"""The engine: accepts events, executes runs step by step with a journal, fires durable timers."""
+"""The engine: accepts events (inbox), executes runs (workers, executor) whose every state change the
+journal decides and commits, holds leases, fires durable timers and runs feeds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from seamflow.engine.connections import (
     load_secrets,
 )
 from seamflow.engine.executor import Executor
-from seamflow.engine.runtime import Engine, EngineOptions, Overloaded
+from seamflow.engine.inbox import Event, Overloaded
+from seamflow.engine.journal import Journal
+from seamflow.engine.runtime import Engine, EngineOptions
 from seamflow.engine.timers import next_tick
 
 __all__ = [
@@ -22,8 +25,10 @@ __all__ = [
     "ConnectionInfo",
     "Engine",
     "EngineOptions",
+    "Event",
     "Executor",
     "FlowSource",
+    "Journal",
     "Overloaded",
     "Pool",
     "describe_connections",

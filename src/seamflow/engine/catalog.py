@@ -55,7 +55,7 @@ class Catalog:
             known = ", ".join(sorted(self.current)) or "none"
             raise errors.NotFound(f"flow {flow_id!r} is not loaded; loaded flows: {known}") from None
 
-    async def at_version(self, db: store.SqlStore, flow_id: FlowId, version: str) -> CompiledFlow:
+    async def at_version(self, db: store.FlowVersions, flow_id: FlowId, version: str) -> CompiledFlow:
         """The flow as it was at `version` (current, cached, or compiled from the kept source)."""
         current = self.current.get(flow_id)
         if current is not None and current.version == version:

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,54 +20,16 @@ from seamflow import clock, errors, store
 from seamflow.engine import metrics
 from seamflow.engine.backoff import DEFAULT_RETRY, retry_delay
 from seamflow.engine.connections import Pool
+from seamflow.engine.inbox import Event
+from seamflow.engine.journal import Journal
 from seamflow.engine.limits import ClusterSlots
+from seamflow.engine.walk import Parked, RunEnded, Walk
 from seamflow.flows import CompiledFlow, CompiledStep, spec
 from seamflow.ids import FlowId, Json, RunId
 
-__all__ = ["Executor", "RunEnded"]
+__all__ = ["Executor"]
 
 log = logging.getLogger("seamflow.executor")
-
-
-class Parked(Exception):
-    """The run waits for a timer or a signal; nothing holds a worker meanwhile."""
-
-
-class RunEnded(Exception):
-    """The run finished (failed or dead-lettered) inside the walk."""
-
-    def __init__(self, status: store.RunStatus) -> None:
-        super().__init__(status.value)
-        self.status = status
-
-
-@dataclass(slots=True)
-class _Walk:
-    state: store.RunState
-    flow: CompiledFlow
-    scope: dict[str, Any]
-    last_path: str | None
-    done: dict[str, store.JournalEntry] = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)
-    next_attempt: dict[str, int] = field(default_factory=dict)
-    finished: store.RunStatus | None = None
-    is_running: bool = False
-
-    @classmethod
-    def of(cls, state: store.RunState, flow: CompiledFlow, base: Mapping[str, Any]) -> _Walk:
-        last = flow.steps[-1]
-        is_simple = last.kind in ("action", "transform", "emit", "respond")
-        walk = cls(state, flow, dict(base), last.id if is_simple else None)
-        walk.is_running = state.status is store.RunStatus.RUNNING
-        for entry in state.journal:  # ordered by time, then attempt
-            walk.next_attempt[entry.path] = max(walk.next_attempt.get(entry.path, 1), entry.attempt + 1)
-            if entry.status is store.StepStatus.COMPLETED:
-                walk.done[entry.path] = entry
-            elif entry.status is store.StepStatus.FAILED:
-                walk.done.pop(entry.path, None)
-            elif entry.status is store.StepStatus.RETRYING and entry.generation == state.generation:
-                walk.retries[entry.path] = walk.retries.get(entry.path, 0) + 1
-        return walk
 
 
 Responder = Callable[[RunId, Json], None]
@@ -78,7 +39,7 @@ class Executor:
     """Executes runs of compiled flows against open connections.
 
     Args:
-        db: the store.
+        journal: commits each step's outcome with its consequences.
         pool: open connections.
         wake: called with runs that became runnable through this run's commits.
         respond: called when a `respond` step answered a synchronous webhook.
@@ -89,7 +50,7 @@ class Executor:
 
     def __init__(
         self,
-        db: store.SqlStore,
+        journal: Journal,
         pool: Pool,
         *,
         wake: Callable[[Sequence[RunId]], None],
@@ -98,7 +59,7 @@ class Executor:
         version_of: Callable[[str], str],
         slots: ClusterSlots | None = None,
     ) -> None:
-        self._db = db
+        self._journal = journal
         self._slots = slots
         self._pool = pool
         self._wake = wake
@@ -144,7 +105,7 @@ class Executor:
             "run": {"id": state.run_id, "flow": state.flow_id, "version": state.flow_version},
             "steps": {},
         }
-        walk = _Walk.of(state, flow, base)
+        walk = Walk.of(state, flow, base)
         try:
             output = await self._walk_steps(walk, flow.steps, walk.scope, "")
         except Parked:
@@ -155,20 +116,20 @@ class Executor:
             await self._commit_finish(walk, store.RunFinish(store.RunStatus.COMPLETED, output))
         return store.RunStatus.COMPLETED
 
-    async def _commit_finish(self, walk: _Walk, finish: store.RunFinish) -> None:
+    async def _commit_finish(self, walk: Walk, finish: store.RunFinish) -> None:
         finish = dataclasses.replace(finish, has_parent=walk.state.parent_run_id is not None)
-        woken = await self._db.finish_run(walk.state.run_id, walk.state.flow_id, finish, epoch=walk.state.epoch)
+        woken = await self._journal.finish(walk.state.run_id, walk.state.flow_id, finish, epoch=walk.state.epoch)
         walk.finished = finish.status
         self._wake(woken)
 
-    async def _walk_steps(self, walk: _Walk, steps: Sequence[CompiledStep], scope: dict[str, Any], prefix: str) -> Json:
+    async def _walk_steps(self, walk: Walk, steps: Sequence[CompiledStep], scope: dict[str, Any], prefix: str) -> Json:
         output: Json = None
         for step in steps:
             output = await self._step(walk, step, scope, prefix + step.id)
             scope["steps"][step.id] = output
         return output
 
-    async def _step(self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str) -> Json:
+    async def _step(self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str) -> Json:
         entry = walk.done.get(path)
         if step.kind == "if":
             return await self._branch(walk, step, scope, path, entry)
@@ -189,7 +150,7 @@ class Executor:
             return await self._failed(walk, step, path, crash, started)
 
     def _journaled_output(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry
     ) -> Json:
         if step.kind == "call" and entry.kind == "wait":
             payload = entry.output["payload"] if isinstance(entry.output, dict) else None
@@ -203,14 +164,14 @@ class Executor:
 
     # -- step kinds ----------------------------------------------------------------
     async def _perform(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
     ) -> Json:
         kind = step.kind
         if kind == "action":
             return await self._action(walk, step, scope, path, started)
         if kind == "transform":
             out = _render(step, "transform", scope)
-            await self._journal(walk, step, path, started, output=out)
+            await self._record(walk, step, path, started, output=out)
             return out
         if kind == "emit":
             return await self._emit(walk, step, scope, path, started)
@@ -223,7 +184,7 @@ class Executor:
         raise AssertionError(f"step kind {kind} did not return or park")
 
     async def _action(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
     ) -> Json:
         assert isinstance(step.spec, spec.ActionStep)
         connection_name, action = step.spec.action.split(".", 1)
@@ -247,10 +208,10 @@ class Executor:
             raise errors.Transient(f"no answer within {timeout.total_seconds():g} s", where=step.spec.action) from None
         output_template = step.template("output")
         output = output_template.render({**scope, "result": result}) if output_template else result
-        await self._journal(walk, step, path, started, output=output, input=params)
+        await self._record(walk, step, path, started, output=output, input=params)
         return output
 
-    async def _emit(self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> Json:
+    async def _emit(self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> Json:
         time_template = step.template("time")
         at = _instant(time_template.render(scope), path) if time_template else clock.now()
         event = store.BusinessEvent(
@@ -260,11 +221,11 @@ class Executor:
             attributes=_render(step, "attributes", scope),
         )
         out: Json = {"activity": event.activity, "time": at.isoformat(), "objects": event.objects}
-        await self._journal(walk, step, path, started, output=out, emit=event)
+        await self._record(walk, step, path, started, output=out, emit=event)
         return out
 
     async def _respond_step(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
     ) -> Json:
         assert isinstance(step.spec, spec.RespondStep)
         out: Json = {
@@ -272,11 +233,11 @@ class Executor:
             "headers": _render(step, "headers", scope),
             "body": _render(step, "body", scope),
         }
-        await self._journal(walk, step, path, started, output=out)
+        await self._record(walk, step, path, started, output=out)
         self._respond(walk.state.run_id, out)
         return out
 
-    async def _wait(self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> None:
+    async def _wait(self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> None:
         assert isinstance(step.spec, spec.WaitStep)
         w = step.spec.wait
         timer: store.Timer | None = None
@@ -291,27 +252,27 @@ class Executor:
             wait = store.Wait(path, str(w.signal), key)
             if w.timeout is not None:
                 timer = store.Timer(path, store.TimerKind.TIMEOUT, clock.now() + w.timeout)
-        await self._journal(walk, step, path, started, status=store.StepStatus.WAITING, timer=timer, wait=wait)
+        await self._record(walk, step, path, started, status=store.StepStatus.WAITING, timer=timer, wait=wait)
         raise Parked
 
-    async def _call(self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> None:
+    async def _call(self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime) -> None:
         assert isinstance(step.spec, spec.CallStep)
         body = _render(step, "input", scope)
         child = store.NewEvent(
             flow_id=FlowId(step.spec.call),
             flow_version=self._version_of(step.spec.call),
             trigger="call",
-            body={"body": body, "parent": {"run_id": walk.state.run_id, "step": path}},
+            body=Event("call", body, parent={"run_id": walk.state.run_id, "step": path}).as_json(),
             received=clock.now(),
             dedupe_key=f"call:{walk.state.run_id}:{path}:{walk.state.generation}",
             parent_run_id=walk.state.run_id,
             parent_path=path,
         )
-        await self._journal(walk, step, path, started, status=store.StepStatus.WAITING, child=child, input=body)
+        await self._record(walk, step, path, started, status=store.StepStatus.WAITING, child=child, input=body)
         raise Parked
 
     async def _branch(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry | None
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry | None
     ) -> Json:
         if entry is None:
             started = clock.now()
@@ -320,7 +281,7 @@ class Executor:
             except errors.SeamflowError as exc:
                 return await self._failed(walk, step, path, exc, started)
             decision: Json = {"branch": "then" if is_then else "else"}
-            await self._journal(walk, step, path, started, output=decision)
+            await self._record(walk, step, path, started, output=decision)
         else:
             decision = entry.output
         chosen = step.children if isinstance(decision, dict) and decision.get("branch") == "then" else step.otherwise
@@ -329,7 +290,7 @@ class Executor:
         return decision
 
     async def _foreach(
-        self, walk: _Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry | None
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry | None
     ) -> Json:
         assert isinstance(step.spec, spec.ForeachStep)
         if entry is None:
@@ -342,7 +303,7 @@ class Executor:
                     )
             except errors.SeamflowError as exc:
                 return await self._failed(walk, step, path, exc, started)
-            await self._journal(walk, step, path, started, input=items, output={"count": len(items)})
+            await self._record(walk, step, path, started, input=items, output={"count": len(items)})
         else:
             items = entry.input if isinstance(entry.input, list) else []
         results: list[Json] = [None] * len(items)
@@ -357,9 +318,9 @@ class Executor:
         return results
 
     # -- journal and failure ---------------------------------------------------------
-    async def _journal(
+    async def _record(
         self,
-        walk: _Walk,
+        walk: Walk,
         step: CompiledStep,
         path: str,
         started: datetime,
@@ -400,7 +361,7 @@ class Executor:
             epoch=walk.state.epoch,
             **consequences,
         )
-        woken = await self._db.record_step(record)
+        woken = await self._journal.record_step(record)
         metrics.STEP_SECONDS.labels(walk.state.flow_id, step.kind, status.value).observe(
             (entry.finished - started).total_seconds()
         )
@@ -410,7 +371,7 @@ class Executor:
             self._wake(woken)
 
     async def _failed(
-        self, walk: _Walk, step: CompiledStep, path: str, exc: errors.SeamflowError, started: datetime
+        self, walk: Walk, step: CompiledStep, path: str, exc: errors.SeamflowError, started: datetime
     ) -> Json:
         attempt = walk.next_attempt.get(path, 1)
         error: dict[str, Json] = {
@@ -425,16 +386,16 @@ class Executor:
             delay = retry_delay(policy, used, exc.retry_after)
             timer = store.Timer(path, store.TimerKind.RETRY, clock.now() + delay)
             error["retry_in_s"] = round(delay.total_seconds(), 3)
-            await self._journal(walk, step, path, started, status=store.StepStatus.RETRYING, error=error, timer=timer)
+            await self._record(walk, step, path, started, status=store.StepStatus.RETRYING, error=error, timer=timer)
             raise Parked
         on_error = step.spec.on_error or walk.flow.spec.on_error
         if on_error is spec.OnError.CONTINUE:
             out: Json = {"error": error}
-            await self._journal(walk, step, path, started, output=out, error=error)
+            await self._record(walk, step, path, started, output=out, error=error)
             return out
         status = store.RunStatus.DEAD_LETTER if on_error is spec.OnError.DEAD_LETTER else store.RunStatus.FAILED
         finish = store.RunFinish(status, None, error)
-        await self._journal(walk, step, path, started, status=store.StepStatus.FAILED, error=error, finish=finish)
+        await self._record(walk, step, path, started, status=store.StepStatus.FAILED, error=error, finish=finish)
         raise RunEnded(status)
 
 

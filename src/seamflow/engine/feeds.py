@@ -16,18 +16,18 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from seamflow import clock, codec, connectors, errors
+from seamflow import clock, codec, connectors, errors, store
 from seamflow.engine import backoff, metrics
+from seamflow.engine.catalog import Catalog
+from seamflow.engine.connections import Pool
+from seamflow.engine.inbox import Event, Inbox
 from seamflow.flows import CompiledFlow, spec
 from seamflow.ids import Json
 
-if TYPE_CHECKING:
-    from seamflow.engine.runtime import Engine
-
-__all__ = ["FeedRunner", "feed_health"]
+__all__ = ["FeedOptions", "FeedRunner", "feed_health"]
 
 log = logging.getLogger("seamflow.feeds")
 
@@ -53,11 +53,33 @@ class _LostFeed(Exception):
     """Another process holds this feed now."""
 
 
-class FeedRunner:
-    """Runs the `poll` and `consume` triggers of the engine's flows."""
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """Who runs the feeds and how long a feed's lease lasts."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    worker_id: str
+    """This process in the store: the holder of the feeds it runs."""
+    lease: timedelta
+    """How long a feed stays with this process without a heartbeat."""
+
+
+class FeedRunner:
+    """Runs the `poll` and `consume` triggers of the catalog's flows.
+
+    Args:
+        db: feed cursors, leases and health.
+        inbox: accepts each item as an event.
+        catalog: the flows with feed triggers.
+        pool: the connections feeds read from.
+        options: holder and lease.
+    """
+
+    def __init__(self, db: store.FeedStore, inbox: Inbox, catalog: Catalog, pool: Pool, options: FeedOptions) -> None:
+        self._db = db
+        self._inbox = inbox
+        self._catalog = catalog
+        self._pool = pool
+        self._options = options
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -66,7 +88,7 @@ class FeedRunner:
         self._stopping.clear()
         self._tasks = [
             asyncio.create_task(self._hold(flow), name=f"feed-{flow.id}")
-            for flow in self._engine.catalog.current.values()
+            for flow in self._catalog.current.values()
             if flow.spec.trigger.feed is not None
         ]
         return list(self._tasks)
@@ -86,19 +108,17 @@ class FeedRunner:
         trigger = flow.spec.trigger.feed
         assert trigger is not None
         spec_hash = _spec_hash(flow.spec.trigger)
-        engine = self._engine
+        opts = self._options
         failures = 0
         while not self._stopping.is_set():
             now = clock.now()
             try:
-                state = await engine.db.claim_feed(
-                    flow.id, spec_hash, engine.worker_id, now, now + engine.options.lease
-                )
+                state = await self._db.claim_feed(flow.id, spec_hash, opts.worker_id, now, now + opts.lease)
             except errors.StoreError as exc:
                 log.warning("claiming a feed failed", extra={"flow": flow.id, "error": exc.message})
                 state = None
             if state is None:  # another process runs it (or the store is away): look again later
-                await self._pause(engine.options.lease / 3)
+                await self._pause(opts.lease / 3)
                 continue
             try:
                 if isinstance(trigger, spec.PollTrigger):
@@ -157,7 +177,6 @@ class FeedRunner:
         self, flow: CompiledFlow, trigger: spec.PollTrigger | spec.ConsumeTrigger, batch: connectors.Batch
     ) -> None:
         """Accept a batch's items, then store its cursor, then acknowledge it at the source."""
-        engine = self._engine
         try:
             await self._accept_all(flow, trigger, batch.items)
         except BaseException:
@@ -167,8 +186,8 @@ class FeedRunner:
             raise
         newest = max((i.at for i in batch.items if i.at is not None), default=None)
         now = clock.now()
-        kept = await engine.db.save_feed_progress(
-            flow.id, engine.worker_id, batch.cursor, len(batch.items), newest, now
+        kept = await self._db.save_feed_progress(
+            flow.id, self._options.worker_id, batch.cursor, len(batch.items), newest, now
         )
         if not kept:
             raise _LostFeed
@@ -187,15 +206,12 @@ class FeedRunner:
         gate = asyncio.Semaphore(_ACCEPT_CONCURRENCY)
 
         async def accept(item: connectors.Item) -> None:
-            envelope: dict[str, Json] = {
-                "body": item.body,
-                "trigger": kind,
-                "feed": {"connection": trigger.connection, "name": trigger.feed, "key": item.key},
-            }
+            origin: dict[str, Json] = {"connection": trigger.connection, "name": trigger.feed, "key": item.key}
+            event = Event(kind, item.body, dedupe_key=item.key, feed=origin)
             async with gate:
                 while True:
                     try:
-                        await self._engine.accept(flow, envelope, trigger=kind, dedupe_key=item.key)
+                        await self._inbox.accept(flow, event)
                         return
                     except errors.SeamflowError as exc:
                         retry_after = getattr(exc, "retry_after_s", None)  # the engine is overloaded: wait
@@ -208,7 +224,7 @@ class FeedRunner:
                 group.create_task(accept(item))
 
     def _connector(self, trigger: spec.PollTrigger | spec.ConsumeTrigger) -> connectors.Connector:
-        return self._engine.pool.get(trigger.connection).connector
+        return self._pool.get(trigger.connection).connector
 
     async def _failed(
         self, flow: CompiledFlow, trigger: spec.PollTrigger | spec.ConsumeTrigger, exc: BaseException
@@ -218,12 +234,11 @@ class FeedRunner:
                 exc.message if isinstance(exc, errors.SeamflowError) else f"{type(exc).__name__}: {exc}"
             )
         )
-        engine = self._engine
         now = clock.now()
         metrics.FEED_FAILING.labels(flow.id).set(1)
         try:
-            await engine.db.feed_failed(flow.id, engine.worker_id, message, now)
-            state = next((f for f in await engine.db.list_feeds() if f.flow_id == flow.id), None)
+            await self._db.feed_failed(flow.id, self._options.worker_id, message, now)
+            state = next((f for f in await self._db.list_feeds() if f.flow_id == flow.id), None)
         except errors.StoreError:
             state = None
         pushed = isinstance(trigger, spec.ConsumeTrigger)

@@ -32,7 +32,7 @@ class ClusterSlots:
         is_shared: whether other processes may use the store (PostgreSQL).
     """
 
-    def __init__(self, db: store.SqlStore, worker_id: Callable[[], str], lease: timedelta, *, is_shared: bool) -> None:
+    def __init__(self, db: store.SlotStore, worker_id: Callable[[], str], lease: timedelta, *, is_shared: bool) -> None:
         self._db = db
         self._worker_id = worker_id
         self._lease = lease

@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from seamflow import clock, store
+from seamflow.engine.catalog import Catalog
+from seamflow.engine.inbox import Event
+from seamflow.engine.journal import Journal
 from seamflow.flows import CompiledFlow
-from seamflow.ids import FlowId, Json
-
-if TYPE_CHECKING:
-    from seamflow.engine.runtime import Engine
+from seamflow.ids import FlowId, Json, RunId
 
 __all__ = ["TimerLoop", "next_tick"]
 
@@ -40,10 +40,33 @@ def next_tick(flow: CompiledFlow, after: datetime) -> datetime:
 
 
 class TimerLoop:
-    """Polls the store for due timers and schedule ticks and queues their runs."""
+    """Polls the store for due timers and schedule ticks and queues their runs.
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    Args:
+        db: schedules and the next due timer.
+        journal: fires timers and schedule ticks.
+        catalog: the flows with schedules.
+        wants: whether a flow's `when` holds for an event.
+        wake: claims runs that became runnable.
+        poll: how often due timers and ticks are looked for.
+    """
+
+    def __init__(
+        self,
+        db: store.ScheduleStore,
+        journal: Journal,
+        catalog: Catalog,
+        *,
+        wants: Callable[[CompiledFlow, Json], bool],
+        wake: Callable[[Sequence[RunId]], None],
+        poll: timedelta,
+    ) -> None:
+        self._db = db
+        self._journal = journal
+        self._catalog = catalog
+        self._wants = wants
+        self._wake = wake
+        self._poll = poll
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -52,8 +75,8 @@ class TimerLoop:
 
     async def register_schedules(self) -> None:
         """Store each schedule flow's next tick (kept across restarts if its spec is unchanged)."""
-        db = self._engine.db
-        scheduled = [f for f in self._engine.catalog.current.values() if f.spec.trigger.schedule]
+        db = self._db
+        scheduled = [f for f in self._catalog.current.values() if f.spec.trigger.schedule]
         for flow in scheduled:
             schedule = flow.spec.trigger.schedule
             assert schedule is not None
@@ -63,7 +86,7 @@ class TimerLoop:
 
     async def run(self) -> None:
         """Fire due timers and ticks until stopped."""
-        poll = self._engine.options.timer_poll.total_seconds()
+        poll = self._poll.total_seconds()
         while not self._stopping.is_set():
             try:
                 await self._round()
@@ -75,30 +98,29 @@ class TimerLoop:
                 await asyncio.wait_for(self._stopping.wait(), timeout=poll)
 
     async def _round(self) -> None:
-        db = self._engine.db
         now = clock.now()
-        due_at = await db.next_timer_due()
+        due_at = await self._db.next_timer_due()
         if due_at is not None and due_at <= now:
-            fired = await db.claim_due_timers(now, limit=1000)
-            self._engine.wake([t.run_id for t in fired])
-        for flow_id, tick in await db.due_schedules(now):
+            fired = await self._journal.fire_timers(now, limit=1000)
+            self._wake([t.run_id for t in fired])
+        for flow_id, tick in await self._db.due_schedules(now):
             await self._fire(flow_id, tick)
 
     async def _fire(self, flow_id: FlowId, tick: datetime) -> None:
-        flow = self._engine.catalog.current.get(flow_id)
+        flow = self._catalog.current.get(flow_id)
         if flow is None or flow.spec.trigger.schedule is None:
             return
         zone = ZoneInfo(flow.spec.trigger.schedule.timezone)
-        envelope: dict[str, Json] = {"body": {"tick": tick.astimezone(zone).isoformat()}, "trigger": "schedule"}
+        body = Event("schedule", {"tick": tick.astimezone(zone).isoformat()}).as_json()
         event = store.NewEvent(
             flow_id=flow_id,
             flow_version=flow.version,
             trigger="schedule",
-            body=envelope,
+            body=body,
             received=clock.now(),
             dedupe_key=f"schedule:{tick.isoformat()}",
         )
-        wanted = event if self._engine.wants(flow, envelope) else None
-        accepted = await self._engine.db.fire_schedule(flow_id, tick, next_tick(flow, tick), wanted)
+        wanted = event if self._wants(flow, body) else None
+        accepted = await self._journal.fire_schedule(flow_id, tick, next_tick(flow, tick), wanted)
         if accepted is not None and not accepted.is_duplicate:
-            self._engine.wake([accepted.run_id])
+            self._wake([accepted.run_id])

@@ -1,4 +1,7 @@
-"""The store: events, runs, journal, timers and the event log, on SQLite or PostgreSQL."""
+"""The store: events, runs, journal, timers and the event log, on SQLite or PostgreSQL.
+
+It persists what it is told; what happens to a run is decided by the engine's journal.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ from seamflow.store.base import (
     RunSummary,
     StepRecord,
     StepStatus,
-    Store,
     SyncConflict,
     SyncLink,
     SyncState,
@@ -29,6 +31,20 @@ from seamflow.store.base import (
     WorkerInfo,
 )
 from seamflow.store.postgres import PostgresStore, is_postgres_url
+from seamflow.store.protocols import (
+    AdminStore,
+    EventLogReads,
+    FeedStore,
+    FlowVersions,
+    LeaseStore,
+    RunReads,
+    RunWrites,
+    ScheduleStore,
+    SlotStore,
+    Store,
+    SyncStore,
+)
+from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 
@@ -36,20 +52,35 @@ __all__ = [
     "BLOB_THRESHOLD_BYTES",
     "JOURNAL_ENTRY_LIMIT_BYTES",
     "Accepted",
+    "AdminStore",
     "BusinessEvent",
     "Claimed",
     "DueTimer",
+    "EventLogReads",
     "FeedState",
+    "FeedStore",
+    "FlowVersions",
     "JournalEntry",
     "Lease",
+    "LeaseStore",
     "LogEntry",
+    "LogRow",
     "NewEvent",
+    "NewRun",
+    "ParkedRun",
+    "PendingSignal",
     "PostgresStore",
+    "RunEnd",
     "RunFilter",
     "RunFinish",
+    "RunReads",
     "RunState",
     "RunStatus",
     "RunSummary",
+    "RunTx",
+    "RunWrites",
+    "ScheduleStore",
+    "SlotStore",
     "SqlStore",
     "SqliteStore",
     "StepRecord",
@@ -58,9 +89,12 @@ __all__ = [
     "SyncConflict",
     "SyncLink",
     "SyncState",
+    "SyncStore",
     "Timer",
     "TimerKind",
+    "TimerRow",
     "Wait",
     "WorkerInfo",
     "is_postgres_url",
+    "lease_lost",
 ]

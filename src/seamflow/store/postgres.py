@@ -45,6 +45,7 @@ class PostgresStore(SqlStore):
     """
 
     _DIALECT: ClassVar[str] = "postgres"
+    _SHARED: ClassVar[bool] = True
     _SKIP_LOCKED: ClassVar[LiteralString] = " FOR UPDATE SKIP LOCKED"
     _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = " FOR UPDATE OF t SKIP LOCKED"
     _FOR_UPDATE: ClassVar[LiteralString] = " FOR UPDATE"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, LiteralString, TypeVar
 
-from seamflow import codec, errors
+from seamflow import clock, codec, errors
 from seamflow.ids import EventId, FlowId, Json, RunId
 from seamflow.store.appends import AppendBuffer, AppendTable
 from seamflow.store.base import (
@@ -91,6 +91,14 @@ class Rows(abc.ABC):
 
     _DIALECT: ClassVar[str] = "sqlite"
     """Which migrations apply (`migrations/<dialect>/`)."""
+    _SHARED: ClassVar[bool] = False
+    """Whether several processes may use the database at once."""
+
+    @property
+    def is_shared(self) -> bool:
+        """True where several processes may use the store at once (PostgreSQL)."""
+        return self._SHARED
+
     _SKIP_LOCKED: ClassVar[LiteralString] = ""
     """Appended to a SELECT that claims rows: `FOR UPDATE SKIP LOCKED` where several processes write."""
     _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = ""
@@ -191,7 +199,7 @@ class Rows(abc.ABC):
         self._x(
             conn,
             "INSERT INTO blobs (hash, data, created_ms) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-            (digest, data, to_ms(datetime.now(UTC))),
+            (digest, data, to_ms(clock.now())),
         )
 
     def _unpack(self, conn: Conn, data: bytes | None) -> Json:
@@ -202,11 +210,6 @@ class Rows(abc.ABC):
             row = self._x(conn, "SELECT data FROM blobs WHERE hash = ?", (data[len(_REF) :].decode(),)).fetchone()
             data = bytes(row[0])
         return codec.loads(data)
-
-    def _log(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-        """Append event-log rows (written with the batch, before its commit)."""
-        for row in rows:
-            self._appends.add("event_log", row)
 
     def _journal(self, row: tuple[Any, ...]) -> None:
         """Append a journal row (written with the batch, before its commit)."""

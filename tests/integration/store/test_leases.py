@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from seamflow import errors, store
+from seamflow import engine, errors, store
 from seamflow.ids import FlowId, RunId
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -22,8 +22,10 @@ def _entry(path: str = "a") -> store.JournalEntry:
     return store.JournalEntry(path, 1, 0, "action", store.StepStatus.COMPLETED, None, {"ok": 1}, None, now, now)
 
 
-async def test_a_run_is_claimed_once_and_each_claim_bumps_its_epoch(db: store.SqlStore) -> None:
-    accepted = [await db.accept_event(_event(i)) for i in range(5)]
+async def test_a_run_is_claimed_once_and_each_claim_bumps_its_epoch(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    accepted = [await journal.accept(_event(i)) for i in range(5)]
     first = await db.claim_runs("w1", NOW, NOW + timedelta(seconds=30), limit=3)
     second = await db.claim_runs("w2", NOW, NOW + timedelta(seconds=30), limit=10)
     assert len(first) == 3 and len(second) == 2
@@ -35,9 +37,9 @@ async def test_a_run_is_claimed_once_and_each_claim_bumps_its_epoch(db: store.Sq
     assert len(taken) == 5 and {c.epoch for c in taken} == {2}, "expired leases are taken over"
 
 
-async def test_concurrent_claims_never_share_a_run(db: store.SqlStore) -> None:
+async def test_concurrent_claims_never_share_a_run(db: store.SqlStore, journal: engine.Journal) -> None:
     for i in range(60):
-        await db.accept_event(_event(i))
+        await journal.accept(_event(i))
     claims = await asyncio.gather(
         *[db.claim_runs(f"w{i}", NOW, NOW + timedelta(seconds=30), limit=7) for i in range(10)]
     )
@@ -45,31 +47,33 @@ async def test_concurrent_claims_never_share_a_run(db: store.SqlStore) -> None:
     assert len(ids) == len(set(ids)) == 60
 
 
-async def test_a_write_with_a_stale_epoch_is_refused_and_nothing_of_it_is_stored(db: store.SqlStore) -> None:
+async def test_a_write_with_a_stale_epoch_is_refused_and_nothing_of_it_is_stored(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
     lease = store.Lease("w1", datetime.now(UTC) + timedelta(seconds=30))
-    accepted = await db.accept_event(_event(1, lease))
+    accepted = await journal.accept(_event(1, lease))
     assert (await db.load_run(accepted.run_id)).epoch == 1
     later = datetime.now(UTC) + timedelta(minutes=5)
     [taken] = await db.claim_runs("w2", later, later + timedelta(seconds=30), limit=1)
     assert taken.epoch == 2
     record = store.StepRecord(accepted.run_id, FlowId("f"), _entry(), epoch=1)
     with pytest.raises(errors.LeaseLost):
-        await db.record_step(record)
+        await journal.record_step(record)
     assert (await db.load_run(accepted.run_id)).journal == [], "the refused entry is not journaled"
     with pytest.raises(errors.LeaseLost):
-        await db.finish_run(accepted.run_id, FlowId("f"), store.RunFinish(store.RunStatus.COMPLETED), epoch=1)
-    await db.record_step(store.StepRecord(accepted.run_id, FlowId("f"), _entry(), epoch=2))
-    await db.finish_run(accepted.run_id, FlowId("f"), store.RunFinish(store.RunStatus.COMPLETED, {"x": 1}), epoch=2)
+        await journal.finish(accepted.run_id, FlowId("f"), store.RunFinish(store.RunStatus.COMPLETED), epoch=1)
+    await journal.record_step(store.StepRecord(accepted.run_id, FlowId("f"), _entry(), epoch=2))
+    await journal.finish(accepted.run_id, FlowId("f"), store.RunFinish(store.RunStatus.COMPLETED, {"x": 1}), epoch=2)
     summary, state = await db.get_run(accepted.run_id)
     assert summary.status is store.RunStatus.COMPLETED and len(state.journal) == 1
 
 
-async def test_heartbeat_extends_and_release_frees_a_workers_runs(db: store.SqlStore) -> None:
+async def test_heartbeat_extends_and_release_frees_a_workers_runs(db: store.SqlStore, journal: engine.Journal) -> None:
     start = datetime.now(UTC)
     worker = store.WorkerInfo("w1", "host-a", 4242, "execute", start, start)
     await db.register_worker(worker)
     lease = store.Lease("w1", start + timedelta(seconds=5))
-    runs = [await db.accept_event(_event(i, lease)) for i in range(3)]
+    runs = [await journal.accept(_event(i, lease)) for i in range(3)]
     assert await db.heartbeat("w1", start, start + timedelta(minutes=10), [r.run_id for r in runs]) == 3
     soon = start + timedelta(seconds=30)
     assert await db.claim_runs("w2", soon, soon + timedelta(seconds=30), limit=10) == [], "renewed by the heartbeat"
@@ -113,10 +117,10 @@ async def test_a_feed_is_held_by_one_worker_and_its_cursor_resets_when_its_setti
     assert over is not None and (over.cursor, over.items) == (None, 0), "a restarted load counts from nothing"
 
 
-async def test_pruning_removes_old_finished_runs_in_batches(db: store.SqlStore) -> None:
-    runs = [await db.accept_event(_event(i)) for i in range(5)]
+async def test_pruning_removes_old_finished_runs_in_batches(db: store.SqlStore, journal: engine.Journal) -> None:
+    runs = [await journal.accept(_event(i)) for i in range(5)]
     for accepted in runs[:3]:
-        await db.finish_run(accepted.run_id, FlowId("f"), store.RunFinish(store.RunStatus.COMPLETED))
+        await journal.finish(accepted.run_id, FlowId("f"), store.RunFinish(store.RunStatus.COMPLETED))
     future = datetime.now(UTC) + timedelta(days=1)
     assert await db.prune_finished_runs(future, limit=2) == 2
     assert await db.prune_finished_runs(future, limit=2) == 1
@@ -127,12 +131,14 @@ async def test_pruning_removes_old_finished_runs_in_batches(db: store.SqlStore) 
         await db.load_run(RunId(runs[0].run_id))
 
 
-async def test_a_heartbeat_does_not_renew_a_run_the_process_does_not_know_it_holds(db: store.SqlStore) -> None:
+async def test_a_heartbeat_does_not_renew_a_run_the_process_does_not_know_it_holds(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
     # e.g. the commit of a claim took effect but its answer was lost with the connection
     start = datetime.now(UTC)
     await db.register_worker(store.WorkerInfo("w1", "host-a", 4242, "execute", start, start))
     lease = store.Lease("w1", start + timedelta(seconds=5))
-    known, orphan = [await db.accept_event(_event(i, lease)) for i in range(2)]
+    known, orphan = [await journal.accept(_event(i, lease)) for i in range(2)]
     assert await db.heartbeat("w1", start, start + timedelta(minutes=10), [known.run_id]) == 1
     later = start + timedelta(seconds=6)
     freed = await db.claim_runs("w2", later, later + timedelta(seconds=30), limit=10)
@@ -153,21 +159,23 @@ async def test_a_heartbeat_renews_only_the_slots_named_so_a_leaked_slot_comes_fr
     assert taken == leaked, "the slot nobody renewed came free; the renewed one stays held"
 
 
-async def test_one_batch_with_a_duplicate_and_a_stale_write_commits_everything_else(db: store.SqlStore) -> None:
+async def test_one_batch_with_a_duplicate_and_a_stale_write_commits_everything_else(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
     # on PostgreSQL a batch is pipelined and its checks run before the commit; a failed check must
     # refuse only its own unit, exactly as the statement-by-statement path does
     lease = store.Lease("w1", datetime.now(UTC) + timedelta(seconds=30))
-    first = await db.accept_event(
+    first = await journal.accept(
         store.NewEvent(FlowId("f"), "v1", "webhook", {}, datetime.now(UTC), "SO-1", lease=lease)
     )
-    stale = await db.accept_event(_event(2, lease))
+    stale = await journal.accept(_event(2, lease))
     later = datetime.now(UTC) + timedelta(minutes=5)
     [taken] = await db.claim_runs("w2", later, later + timedelta(seconds=30), limit=1, run_ids=[stale.run_id])
     outcomes = await asyncio.gather(
-        *[db.accept_event(_event(10 + i, lease)) for i in range(20)],
-        db.accept_event(store.NewEvent(FlowId("f"), "v1", "webhook", {}, datetime.now(UTC), "SO-1", lease=lease)),
-        db.record_step(store.StepRecord(stale.run_id, FlowId("f"), _entry(), epoch=1)),
-        db.record_step(store.StepRecord(first.run_id, FlowId("f"), _entry(), epoch=1)),
+        *[journal.accept(_event(10 + i, lease)) for i in range(20)],
+        journal.accept(store.NewEvent(FlowId("f"), "v1", "webhook", {}, datetime.now(UTC), "SO-1", lease=lease)),
+        journal.record_step(store.StepRecord(stale.run_id, FlowId("f"), _entry(), epoch=1)),
+        journal.record_step(store.StepRecord(first.run_id, FlowId("f"), _entry(), epoch=1)),
         return_exceptions=True,
     )
     *fresh, duplicate, refused, recorded = outcomes

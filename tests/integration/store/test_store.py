@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seamflow import errors, store
+from seamflow import engine, errors, store
 from seamflow.ids import FlowId, RunId
 from seamflow.store import schema
 from tests.support.db import Database, new_database, postgres_unavailable
@@ -51,59 +51,61 @@ async def test_the_sqlite_default_is_full_durability(tmp_path: Path) -> None:
         store.SqliteStore(db.path, durability="off")
 
 
-async def test_concurrent_accepts_share_commits(db: store.SqlStore) -> None:
+async def test_concurrent_accepts_share_commits(db: store.SqlStore, journal: engine.Journal) -> None:
     assert db._writer is not None
     before = db._writer.commits
-    results = await asyncio.gather(*[db.accept_event(_event(i)) for i in range(500)])
+    results = await asyncio.gather(*[journal.accept(_event(i)) for i in range(500)])
     assert len({r.run_id for r in results}) == 500
     assert db._writer.commits - before < 50, "500 concurrent accepts are grouped into few commits"
 
 
-async def test_same_dedupe_key_concurrently_gives_one_run(db: store.SqlStore) -> None:
-    results = await asyncio.gather(*[db.accept_event(_event(i, key="order-1")) for i in range(50)])
+async def test_same_dedupe_key_concurrently_gives_one_run(db: store.SqlStore, journal: engine.Journal) -> None:
+    results = await asyncio.gather(*[journal.accept(_event(i, key="order-1")) for i in range(50)])
     assert len({r.run_id for r in results}) == 1
     assert sum(not r.is_duplicate for r in results) == 1
 
 
-async def test_a_failing_unit_rolls_back_alone(db: store.SqlStore) -> None:
+async def test_a_failing_unit_rolls_back_alone(db: store.SqlStore, journal: engine.Journal) -> None:
     too_big = "x" * (store.JOURNAL_ENTRY_LIMIT_BYTES + 1)
     good, bad = await asyncio.gather(
-        db.accept_event(_event(1)), db.accept_event(_event(2, body={"doc": too_big})), return_exceptions=True
+        journal.accept(_event(1)), journal.accept(_event(2, body={"doc": too_big})), return_exceptions=True
     )
     assert isinstance(good, store.Accepted)
     assert isinstance(bad, errors.InvalidInput) and bad.code == "journal.too_large"
     assert await db.count_runs_by_status() == {"queued": 1}, "nothing of the refused event is stored"
 
 
-async def test_big_bodies_are_stored_once_by_content(db: store.SqlStore, database: Database) -> None:
+async def test_big_bodies_are_stored_once_by_content(
+    db: store.SqlStore, journal: engine.Journal, database: Database
+) -> None:
     doc = {"doc": "订单" * 50_000}
-    a = await db.accept_event(_event(1, body=doc))
-    await db.accept_event(_event(2, body=doc))
+    a = await journal.accept(_event(1, body=doc))
+    await journal.accept(_event(2, body=doc))
     state = await db.load_run(a.run_id)
     assert state.event_body == doc
     assert database.query("SELECT COUNT(*) FROM blobs") == [(1,)]
 
 
-async def test_retry_timer_fires_once_and_requeues(db: store.SqlStore) -> None:
-    accepted = await db.accept_event(_event(1))
+async def test_retry_timer_fires_once_and_requeues(db: store.SqlStore, journal: engine.Journal) -> None:
+    accepted = await journal.accept(_event(1))
     now = datetime.now(UTC)
     entry = store.JournalEntry("post", 1, 0, "action", store.StepStatus.RETRYING, None, None, {"code": "x"}, now, now)
     timer = store.Timer("post", store.TimerKind.RETRY, now + timedelta(seconds=5))
-    await db.record_step(store.StepRecord(accepted.run_id, FlowId("f"), entry, timer=timer))
+    await journal.record_step(store.StepRecord(accepted.run_id, FlowId("f"), entry, timer=timer))
     assert (await db.load_run(accepted.run_id)).status is store.RunStatus.WAITING
-    assert await db.claim_due_timers(now, 10) == []
-    fired = await db.claim_due_timers(now + timedelta(seconds=6), 10)
+    assert await journal.fire_timers(now, 10) == []
+    fired = await journal.fire_timers(now + timedelta(seconds=6), 10)
     assert fired == [store.DueTimer(accepted.run_id, "post", store.TimerKind.RETRY)]
-    assert await db.claim_due_timers(now + timedelta(seconds=60), 10) == [], "a timer fires once"
+    assert await journal.fire_timers(now + timedelta(seconds=60), 10) == [], "a timer fires once"
     assert (await db.load_run(accepted.run_id)).status is store.RunStatus.QUEUED
 
 
-async def test_replay_only_of_failed_runs(db: store.SqlStore) -> None:
-    accepted = await db.accept_event(_event(1))
+async def test_replay_only_of_failed_runs(db: store.SqlStore, journal: engine.Journal) -> None:
+    accepted = await journal.accept(_event(1))
     with pytest.raises(errors.Conflict, match="only failed or dead_letter runs can be replayed"):
-        await db.replay_run(accepted.run_id)
+        await journal.replay(accepted.run_id)
     with pytest.raises(errors.NotFound):
-        await db.replay_run(RunId("run_missing"))
+        await journal.replay(RunId("run_missing"))
 
 
 async def test_a_schema_newer_than_the_code_refuses_to_open_on_postgres(tmp_path: Path) -> None:

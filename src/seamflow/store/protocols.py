@@ -1,0 +1,188 @@
+"""The store's interface, one small protocol per area; callers outside `store/` name the one they use.
+
+`SqliteStore` and `PostgresStore` implement them all (`Store`). A component asks for the
+narrowest protocol that covers its work: the journal for `RunWrites`, the lease keeper for
+`LeaseStore`, the REST API for `RunReads` and `EventLogReads`, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from seamflow.ids import FlowId, Json, RunId
+from seamflow.store.base import (
+    Claimed,
+    FeedState,
+    LogEntry,
+    RunFilter,
+    RunState,
+    RunSummary,
+    SyncConflict,
+    SyncState,
+    WorkerInfo,
+)
+from seamflow.store.run_tx import RunTx
+
+__all__ = [
+    "AdminStore",
+    "EventLogReads",
+    "FeedStore",
+    "FlowVersions",
+    "LeaseStore",
+    "RunReads",
+    "RunWrites",
+    "ScheduleStore",
+    "SlotStore",
+    "Store",
+    "SyncStore",
+]
+
+T = TypeVar("T")
+
+
+class RunWrites(Protocol):
+    """Transactions over runs, the journal, waits, timers, signals and the event log (see `RunTx`)."""
+
+    async def transact(self, unit: Callable[[RunTx], T]) -> T:
+        """Run `unit` in the next transaction; return its result once committed."""
+        ...
+
+
+class RunReads(Protocol):
+    """Runs as executors and people read them."""
+
+    async def load_run(self, run_id: RunId) -> RunState: ...
+    async def get_run(self, run_id: RunId) -> tuple[RunSummary, RunState]: ...
+    async def list_runs(self, query: RunFilter) -> list[RunSummary]: ...
+    async def list_unfinished_runs(self) -> list[RunId]: ...
+    async def find_response(self, run_id: RunId) -> Json | None: ...
+    async def count_runs_by_status(self) -> dict[str, int]: ...
+    async def count_runs_by_flow_status(self) -> dict[str, dict[str, int]]: ...
+
+
+class FlowVersions(Protocol):
+    """The source of every flow version a run may still need."""
+
+    async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None: ...
+    async def load_flow_source(self, flow_id: FlowId, version: str) -> str | None: ...
+
+
+class EventLogReads(Protocol):
+    """The event log, in order."""
+
+    async def list_event_log(
+        self, *, after_seq: int = 0, limit: int = 100, run_id: str | None = None
+    ) -> list[LogEntry]: ...
+
+
+class LeaseStore(Protocol):
+    """Workers, their leases on runs, claims and wake-ups between processes."""
+
+    @property
+    def is_shared(self) -> bool:
+        """True where several processes may use the store at once (PostgreSQL)."""
+        ...
+
+    async def register_worker(self, worker: WorkerInfo) -> None: ...
+    async def heartbeat(
+        self,
+        worker_id: str,
+        now: datetime,
+        lease_until: datetime,
+        holding: Collection[RunId] = (),
+        slots: Collection[tuple[str, int]] = (),
+    ) -> int: ...
+    async def release_worker(self, worker_id: str, now: datetime) -> int: ...
+    async def claim_runs(
+        self, worker_id: str, now: datetime, lease_until: datetime, limit: int, run_ids: list[RunId] | None = None
+    ) -> list[Claimed]: ...
+    async def count_unclaimed_runs(self, now: datetime) -> int: ...
+    async def list_workers(self, *, include_stopped: bool = False) -> list[WorkerInfo]: ...
+    async def forget_workers(self, before: datetime) -> None: ...
+    async def prune_finished_runs(self, before: datetime, limit: int) -> int: ...
+    async def listen(self, on_wake: Callable[[str], None]) -> None: ...
+
+
+class SlotStore(Protocol):
+    """Cluster-wide concurrency slots, leased like runs."""
+
+    async def acquire_slot(
+        self, scope: str, limit: int, worker_id: str, holder: str, now: datetime, lease_until: datetime
+    ) -> int | None: ...
+    async def release_slot(self, scope: str, slot: int, worker_id: str) -> None: ...
+
+
+class ScheduleStore(Protocol):
+    """Schedules' next ticks and the next due timer."""
+
+    async def upsert_schedule(self, flow_id: FlowId, spec: str, next_due: datetime) -> datetime: ...
+    async def remove_schedules_except(self, flow_ids: list[str]) -> None: ...
+    async def due_schedules(self, now: datetime) -> list[tuple[FlowId, datetime]]: ...
+    async def next_timer_due(self) -> datetime | None: ...
+
+
+class FeedStore(Protocol):
+    """Cursors and health of `poll`/`consume` triggers, each leased to one process."""
+
+    async def claim_feed(
+        self, flow_id: str, spec: str, worker_id: str, now: datetime, lease_until: datetime, *, start_over: bool = False
+    ) -> FeedState | None: ...
+    async def save_feed_progress(
+        self, flow_id: str, worker_id: str, cursor: Json, items: int, last_item: datetime | None, now: datetime
+    ) -> bool: ...
+    async def feed_failed(self, flow_id: str, worker_id: str, error: str, now: datetime) -> None: ...
+    async def list_feeds(self) -> list[FeedState]: ...
+
+
+class SyncStore(Protocol):
+    """Canonical records, the crosswalk and conflicts of record syncs."""
+
+    async def sync_transact(
+        self,
+        sync_id: str,
+        side: str,
+        side_key: str | None,
+        match_key: str | None,
+        decide: Callable[[SyncState], tuple[SyncState, T]],
+        *,
+        canonical_id: str | None = None,
+    ) -> T: ...
+    async def list_sync_records(self, sync_id: str) -> list[SyncState]: ...
+    async def list_sync_conflicts(self, sync_id: str | None, *, status: str | None = "open") -> list[SyncConflict]: ...
+    async def close_sync_conflict(self, conflict_id: str, resolution: Json) -> SyncConflict: ...
+    async def get_sync_conflict(self, conflict_id: str) -> SyncConflict: ...
+    async def sync_counts(self, sync_id: str) -> dict[str, Any]: ...
+
+
+class AdminStore(Protocol):
+    """API tokens and the schema's state."""
+
+    async def add_api_token(self, name: str, token_hash: str) -> None: ...
+    async def has_api_token(self, token_hash: str) -> bool: ...
+    async def schema_status(self) -> tuple[int, int]: ...
+
+
+class Store(
+    RunWrites,
+    RunReads,
+    FlowVersions,
+    EventLogReads,
+    LeaseStore,
+    SlotStore,
+    ScheduleStore,
+    FeedStore,
+    SyncStore,
+    AdminStore,
+    Protocol,
+):
+    """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema and start the writer."""
+        ...
+
+    async def close(self) -> None:
+        """Commit what is queued and close every connection."""
+        ...
