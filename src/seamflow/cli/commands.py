@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from seamflow import api, codec, engine, errors, store, sync
-from seamflow.cli import processes
+from seamflow.cli import processes, supervisor
 from seamflow.cli.connections import connections, prepare_secrets, remember_secrets
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.logs import configure_logging
@@ -144,12 +144,46 @@ def _start_process(role: processes.Role, project: Path, database: str | None, lo
         sys.exit(exc.exit_code)
 
 
+def _processes(_: object, __: object, value: str) -> int:
+    if value == "auto":
+        return supervisor.default_processes()
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 64:
+        raise click.BadParameter(f"got {value!r}; expected auto or a number from 1 to 64")
+    return count
+
+
 @main.command()
 @_process_options
 @click.option("--port", default=8080, show_default=True, type=int)
-def serve(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
-    """Serve the API, webhooks and workers in one process."""
-    _start_process("serve", project, database, log_level, **kw)
+@click.option(
+    "--processes",
+    "process_count",
+    default="auto",
+    show_default=True,
+    envvar="SEAMFLOW_PROCESSES",
+    callback=_processes,
+    help="processes serving together behind the port; auto: one per core, at most 4 [$SEAMFLOW_PROCESSES]",
+)
+@click.option("--listen-fd", type=int, default=None, hidden=True)
+@click.option("--member", type=int, default=0, hidden=True)
+@click.option("--first-pid", type=int, default=None, hidden=True)
+def serve(
+    project: Path,
+    database: str | None,
+    log_level: str,
+    process_count: int,
+    listen_fd: int | None,
+    member: int,
+    first_pid: int | None,
+    **kw: Any,
+) -> None:
+    """Serve the API, webhooks and workers: one command, one process per core (--processes)."""
+    group = processes.Group(process_count, listen_fd, member, first_pid)
+    _start_process("serve", project, database, log_level, group=group, **kw)
 
 
 @main.command("api")

@@ -1,36 +1,56 @@
 """The long-running processes: `serve` (API, webhooks and workers), `api` (accept only), `worker` (execute only).
 
-Any number of each may run against one PostgreSQL database, on any machines (a SQLite
-database is for one process). They differ only in the engine's roles; see docs/postgresql.md.
+Any number of each may run against one PostgreSQL database, on any machines; a SQLite file is
+for the processes of one `serve` (`--processes`). They differ only in the engine's roles; see
+docs/postgresql.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import sys
+from dataclasses import dataclass
 from datetime import timedelta
 
 import click
 
 from seamflow import api, engine, errors, store
+from seamflow.cli import supervisor
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 
-__all__ = ["Role", "install_uvloop", "run_process", "tune_gc"]
+__all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc"]
 
 Role = str
 """`serve`, `api` or `worker`."""
 
 
-def options_for(role: Role, workers: int, lease: timedelta, retention: timedelta | None) -> engine.EngineOptions:
-    """The engine's roles for a kind of process."""
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Where a process stands in a `serve --processes N` group."""
+
+    processes: int = 1
+    """How many processes serve together."""
+    listen_fd: int | None = None
+    """The listening socket handed down by the first process (None: this is the first)."""
+    member: int = 0
+    """0 for the first process, 1 … N-1 for the others."""
+    first_pid: int | None = None
+    """The first process, which the others die with."""
+
+
+def options_for(
+    role: Role, workers: int, lease: timedelta, retention: timedelta | None, member: int = 0
+) -> engine.EngineOptions:
+    """The engine's roles for a kind of process (only a group's first process fires timers and runs feeds)."""
     executes = role in ("serve", "worker")
     return engine.EngineOptions(
         workers=workers,
         execute=executes,
         claim=executes,
-        timers=executes,
+        timers=executes and member == 0,
         lease=lease,
-        retention=retention if executes else None,
+        retention=retention if executes and member == 0 else None,
     )
 
 
@@ -44,26 +64,44 @@ def run_process(
     workers: int,
     lease: timedelta,
     retention: timedelta | None,
+    group: Group = Group(),
 ) -> None:
     """Run one process until SIGINT/SIGTERM, then drain and release its leases.
+
+    A `serve` with `group.processes` > 1 binds the port and starts the group's other processes
+    (see `supervisor.py`); they stop with it.
 
     Raises:
         errors.SeamflowError: the project or the database is not usable (the caller prints it).
     """
     import uvicorn
 
-    db = open_store(paths, database)
-    eng, context = build_engine(paths, db, options_for(role, workers, lease, retention))
+    if group.first_pid is not None:
+        supervisor.die_with_parent(group.first_pid)
+    db = open_store(paths, database, shared=group.processes > 1)
+    eng, context = build_engine(paths, db, options_for(role, workers, lease, retention, group.member))
     if isinstance(db, store.SqliteStore) and role != "serve":
         raise errors.InvalidInput(
             f"`seamflow {role}` shares work through PostgreSQL; with SQLite run one `seamflow serve`"
             " (set SEAMFLOW_DATABASE_URL=postgresql://… to run several processes)",
             code="cli.needs_postgres",
         )
+    leader = None
+    if role == "serve" and group.processes > 1 and group.listen_fd is None:
+        leader = supervisor.ServeGroup(host, port or 8080, group.processes, sys.argv[1:])
+    sockets = (
+        [leader.socket]
+        if leader is not None
+        else [supervisor.listening_socket(group.listen_fd)]
+        if group.listen_fd is not None
+        else None
+    )
 
     async def main_task() -> None:
-        await db.open()
+        await db.open()  # the first process migrates before the others start
         tune_gc()
+        if leader is not None:
+            leader.start_others()
         try:
             if role == "worker" and port is None:
                 await _run_headless(eng)
@@ -79,8 +117,10 @@ def run_process(
                 http="httptools",
                 timeout_graceful_shutdown=int(eng.options.drain_timeout.total_seconds()),
             )
-            await uvicorn.Server(config).serve()
+            await uvicorn.Server(config).serve(sockets=sockets)
         finally:
+            if leader is not None:
+                await asyncio.to_thread(leader.stop_others, eng.options.drain_timeout.total_seconds() + 5)
             await db.close()
 
     install_uvloop()

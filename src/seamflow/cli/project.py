@@ -44,17 +44,18 @@ class ProjectPaths:
                     os.environ.setdefault(key, value)
 
 
-def open_store(paths: ProjectPaths, database: str | None = None) -> store.SqlStore:
+def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool = False) -> store.SqlStore:
     """The project's store (not yet opened).
 
     `database` (the `--database` option), else `SEAMFLOW_DATABASE_URL`, may be a
     `postgresql://` URL; anything else is a SQLite file, by default `.seamflow/seamflow.db`.
+    `shared`: several processes of one `serve` use a SQLite file at once.
     """
     target = database or os.environ.get("SEAMFLOW_DATABASE_URL")
     if target and store.is_postgres_url(target):
         return store.PostgresStore(target)
     durability = os.environ.get("SEAMFLOW_DURABILITY", "full")
-    return store.SqliteStore(Path(target) if target else paths.database, durability=durability)
+    return store.SqliteStore(Path(target) if target else paths.database, durability=durability, shared=shared)
 
 
 def build_engine(

@@ -1,5 +1,10 @@
 """The embedded SQLite backend: WAL, `synchronous=FULL` by default, one writer thread with group commit.
 
+Several processes of one `seamflow serve --processes N` may share the file (`shared=True`):
+each has its own writer with group commit, and the writers take turns through an advisory
+file lock (`<database>-writer.lock`) held from BEGIN to COMMIT, so a waiting writer starts
+the moment the other commits instead of sleeping in SQLite's busy handler (1, 2, 5, 10 … ms).
+
 Durability modes:
 - `full` (default): a commit survives power loss, not only a process crash.
 - `normal`: WAL with `synchronous=NORMAL`; a power loss may lose the last commits
@@ -8,6 +13,7 @@ Durability modes:
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,9 +35,11 @@ class SqliteStore(SqlStore):
     Args:
         path: the database file; its folder is created if missing.
         durability: `full` (default) or `normal`, see the module docstring.
+        shared: other processes use the same file at once (cluster-wide slots then go
+            through the store, as on PostgreSQL).
     """
 
-    def __init__(self, path: Path | str, *, durability: str = "full") -> None:
+    def __init__(self, path: Path | str, *, durability: str = "full", shared: bool = False) -> None:
         super().__init__()
         if durability not in _SYNC:
             raise errors.InvalidInput(
@@ -40,6 +48,12 @@ class SqliteStore(SqlStore):
             )
         self.path = Path(path)
         self.durability = durability
+        self._shared = shared
+
+    @property
+    def is_shared(self) -> bool:
+        """True when several processes use this file at once (`seamflow serve --processes N`)."""
+        return self._shared
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -66,30 +80,52 @@ class SqliteStore(SqlStore):
     def _writer_connection(self) -> sqlite3.Connection:
         conn = self._connect()
         conn.isolation_level = None
-        return _AutoCommitOff(conn)  # type: ignore[return-value]  # duck-typed DB-API connection
+        lock = self.path.with_name(self.path.name + "-writer.lock")
+        return _AutoCommitOff(conn, lock)  # type: ignore[return-value]  # duck-typed DB-API connection
 
     def _read_failed(self, exc: Exception) -> errors.StoreError | None:
         return errors.StoreError(f"reading the store failed: {exc}") if isinstance(exc, sqlite3.Error) else None
 
 
 class _AutoCommitOff:
-    """A sqlite3 connection in manual transaction mode: BEGIN/COMMIT are explicit."""
+    """The writer's sqlite3 connection: explicit BEGIN/COMMIT, each write transaction under the file lock."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock_path: Path) -> None:
         self._conn = conn
+        self._lock = lock_path.open("a")
+        self._is_locked = False
 
     def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        if sql == _BEGIN and not self._is_locked:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)  # blocks this writer thread only; wakes at the other's unlock
+            self._is_locked = True
         return self._conn.execute(sql, parameters)
 
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         return self._conn.executemany(sql, rows)
 
     def commit(self) -> None:
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        finally:
+            self._unlock()
 
     def rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        if self._is_locked:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._is_locked = False
 
     def close(self) -> None:
+        self._unlock()
+        self._lock.close()
         self._conn.close()
+
+
+_BEGIN = "BEGIN IMMEDIATE"

@@ -1,0 +1,127 @@
+"""`seamflow serve --processes N`: N processes behind one port, so one command uses every core.
+
+One Python process runs on one core. The first process binds the port and starts N-1 more
+copies of the same command, each handed the listening socket; the kernel gives each new
+connection to whichever process accepts first. Every process has its own engine and its own
+group commit on the shared database (SQLite writers take turns through a file lock; see
+`store/sqlite.py`), executes the runs it accepts and claims others' like any worker. Only the
+first fires timers and schedules and runs feeds. The others die with the first (Linux
+`PR_SET_PDEATHSIG`, set by each at its start), so a `kill -9` of the command leaves nothing
+behind; one that dies on its own is started again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+__all__ = ["ServeGroup", "default_processes", "die_with_parent", "listening_socket"]
+
+log = logging.getLogger("seamflow.serve")
+
+_PR_SET_PDEATHSIG = 1
+_RESTART_PAUSE_S = 1.0
+_BIND_PATIENCE_S = 3.0
+"""After a kill -9 the killed group's other processes may hold the port for a few more milliseconds."""
+
+
+def default_processes() -> int:
+    """Processes for `--processes auto`: one per core this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+class ServeGroup:
+    """The first process of a serve group: binds the port, starts and watches the others.
+
+    Args:
+        host: the address to listen on.
+        port: the port to listen on.
+        processes: how many processes serve, this one included.
+        argv: the command line of the others, without `--listen-fd` and `--member`.
+    """
+
+    def __init__(self, host: str, port: int, processes: int, argv: Sequence[str]) -> None:
+        self.socket = _bind(host, port)
+        self.socket.set_inheritable(True)
+        self._processes = processes
+        self._argv = list(argv)
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._stopping = threading.Event()
+        self._watchers: list[threading.Thread] = []
+
+    def start_others(self) -> None:
+        """Start processes 1 … N-1, each watched by a thread that restarts it if it dies on its own."""
+        for member in range(1, self._processes):
+            self._children[member] = self._spawn(member)
+            watcher = threading.Thread(target=self._watch, args=(member,), name=f"watch-{member}", daemon=True)
+            watcher.start()
+            self._watchers.append(watcher)
+
+    def stop_others(self, grace_s: float) -> None:
+        """Ask the others to drain and stop (SIGTERM); kill those still running after `grace_s`."""
+        self._stopping.set()
+        for child in self._children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in self._children.values():
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def _spawn(self, member: int) -> subprocess.Popen[bytes]:
+        fd = self.socket.fileno()
+        group = ["--listen-fd", str(fd), "--member", str(member), "--first-pid", str(os.getpid())]
+        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group], pass_fds=(fd,))  # noqa: S603 - our own command line
+
+    def _watch(self, member: int) -> None:
+        while not self._stopping.is_set():
+            code = self._children[member].wait()
+            if self._stopping.is_set():
+                return
+            log.error("serve process %d exited with %d; starting it again", member, code)
+            time.sleep(_RESTART_PAUSE_S)
+            if not self._stopping.is_set():
+                self._children[member] = self._spawn(member)
+
+
+def die_with_parent(first_pid: int) -> None:
+    """In a serve process other than the first: get SIGKILL the moment the first dies, however it dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the others outlive a killed first process
+        return
+    if os.getppid() != first_pid:  # the first process died before prctl took effect
+        os._exit(1)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    deadline = time.monotonic() + _BIND_PATIENCE_S
+    while True:
+        try:
+            return socket.create_server((host, port), backlog=2048)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def listening_socket(fd: int) -> socket.socket:
+    """The listening socket a serve process was handed by the first one."""
+    return socket.socket(fileno=fd)
