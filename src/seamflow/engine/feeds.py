@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from seamflow import clock, codec, connectors, errors
+from seamflow import clock, codec, connectors, errors, redact
 from seamflow.engine import backoff, metrics
 from seamflow.flows import CompiledFlow, spec
 from seamflow.ids import Json
@@ -213,10 +213,8 @@ class FeedRunner:
     async def _failed(
         self, flow: CompiledFlow, trigger: spec.PollTrigger | spec.ConsumeTrigger, exc: BaseException
     ) -> None:
-        message = str(
-            errors.mask_secrets(
-                exc.message if isinstance(exc, errors.SeamflowError) else f"{type(exc).__name__}: {exc}"
-            )
+        message = redact.mask_text(
+            exc.message if isinstance(exc, errors.SeamflowError) else f"{type(exc).__name__}: {exc}"
         )
         engine = self._engine
         now = clock.now()
