@@ -9,7 +9,8 @@ SeamflowError                      code: stable dotted string (docs/reference/er
 ├── ConnectorError → Transient (retry, same idempotency key) | Permanent (dead letter)
 └── StoreError                                                       (driver error in __cause__)
 ```
-Values reach a message only through `redact()`.
+Values reach a message only through `redact()`, which masks every secret the redactor knows
+(`seamflow.redact`, one registry for the whole process).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+
+from seamflow import redact as redactor
 
 __all__ = [
     "Conflict",
@@ -33,28 +36,20 @@ __all__ = [
     "StoreError",
     "Transient",
     "Unauthorized",
-    "mask_secrets",
     "redact",
-    "register_secret",
 ]
 
 _MAX_SHOWN = 80
-_secrets: set[str] = set()
 _SECRETISH = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|authorization)=([^&\s]+)")
 
 
-def register_secret(value: str) -> None:
-    """Remember a secret value so that `redact()` masks it wherever it appears."""
-    if len(value) >= 4:
-        _secrets.add(value)
-
-
 def redact(value: object, limit: int = _MAX_SHOWN) -> str:
-    """Return a short, secret-free rendering of `value` for an error message or a log line."""
-    text = repr(value)
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
+    """Return a short, secret-free rendering of `value` for an error message or a log line.
+
+    Every secret registered with `seamflow.redact.register` is masked (in each of its encoded
+    forms), then anything that looks like `password=…`/`token=…`; the result is cut to `limit`.
+    """
+    text = redactor.mask_text(repr(value))
     text = _SECRETISH.sub(r"\1=***", text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
@@ -233,19 +228,3 @@ class LeaseLost(StoreError):
     """
 
     code = "run.lease_lost"
-
-
-def mask_secrets(value: object) -> object:
-    """Return `value` (JSON-like) with every registered secret replaced by `***` in its strings."""
-    if not _secrets:
-        return value
-    if isinstance(value, str):
-        for secret in _secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {k: mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
-    return value

@@ -77,6 +77,20 @@ async def _feeds(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     return {feed["flow"]: feed for feed in answer.json()}
 
 
+async def _polled_again(client: httpx.AsyncClient, flow: str, polls: int = 3) -> None:
+    """Wait until the feed of `flow` has finished `polls` more polls (its `last_poll` moved on each time).
+
+    The first may have started before the caller's condition held; the others started after it.
+    """
+    for _ in range(polls):
+        before = (await _feeds(client))[flow]["last_poll"]
+
+        async def moved(before: object = before) -> None:
+            assert (await _feeds(client))[flow]["last_poll"] != before
+
+        await eventually(moved, timeout=30, interval=0.02)
+
+
 def _posted(sink: Sink, path: str) -> list[dict[str, Any]]:
     """The JSON bodies of the effects at `path` (repeats of one idempotency key are one effect)."""
     seen: set[str | None] = set()
@@ -175,8 +189,8 @@ async def test_sql_poll_survives_kill_9_and_delivers_every_row_version_once(
                 assert seen >= set(orders.versions), sorted(set(orders.versions) - seen)
 
             await eventually(all_delivered, timeout=60)
-            await asyncio.sleep(1.5)  # several more polls: nothing more may come
             async with server.client() as client:
+                await _polled_again(client, "erp-orders")  # a whole poll after the last delivery: nothing more may come
                 feed = (await _feeds(client))["erp-orders"]
         finally:
             server.kill()
@@ -307,8 +321,8 @@ pos_files:
             assert sorted(p.name for p in inbox.iterdir()) == [], "every file left the inbox"
 
         await eventually(all_delivered, timeout=60)
-        await asyncio.sleep(1)  # several more polls: nothing more may come
         async with server.client() as client:
+            await _polled_again(client, "pos-rows")  # a whole poll after the last delivery: nothing more may come
             feed = (await _feeds(client))["pos-rows"]
     finally:
         stop.set()
@@ -784,7 +798,9 @@ async def test_broker_consume_survives_kill_9_every_message_one_effect(
                 assert len(seen) >= messages, messages - len(seen)
 
             await eventually(all_delivered, timeout=90)
-            await asyncio.sleep(1)  # time for redeliveries and acknowledgements: nothing more may come
+            # A negative check with no state to poll (a broker does not tell its unacked count over
+            # AMQP/MQTT): time for redeliveries and acknowledgements; nothing more may come.
+            await asyncio.sleep(1)
             async with server.client() as client:
                 feed = (await _feeds(client))["mq-orders"]
         finally:
@@ -836,7 +852,8 @@ async def test_a_quiet_consume_feed_is_not_stalled(project_dir: Path, sink: Sink
                     assert (await _feeds(client))["mq-quiet"]["items"] == 1
 
                 await eventually(consumed, timeout=20)
-                await asyncio.sleep(2)  # twice stall_after without a message, the consumer connected all along
+                # The time passing is what is tested: twice stall_after without a message, connected all along.
+                await asyncio.sleep(2)
                 feed = (await _feeds(client))["mq-quiet"]
         finally:
             server.kill()

@@ -57,7 +57,11 @@ async def test_sigterm_lets_in_flight_steps_finish(project_dir: Path, sink: Sink
             await client.post("/hooks/orders", json={"order_no": f"G{i}", "amount": "1", "customer": "x"})
             for i in range(5)
         ]
-    await asyncio.sleep(0.3)  # the calls are in flight at the slow sink
+
+    async def in_flight() -> None:  # the calls are in flight at the slow sink
+        assert sink.in_flight == 5, sink.stats()
+
+    await eventually(in_flight, timeout=10)
     await server.stop()
     # uvicorn re-raises the signal it handled once shutdown is complete, so -15 is a clean exit
     assert server.process is not None and server.process.returncode in (0, -15)

@@ -119,7 +119,7 @@ async def test_cron_in_asia_shanghai_fires_at_9_local_and_a_restart_neither_skip
         await server.start()
         got = await eventually(lambda: ticks(3))
         await server.restart()  # no time passes: nothing more may fire
-        await asyncio.sleep(1.0)  # a negative check: give a wrong extra tick the chance to fire
+        await asyncio.sleep(1.0)  # a negative check (nothing to poll): give a wrong extra tick the chance to fire
         got = await ticks(3)
     finally:
         server.kill()

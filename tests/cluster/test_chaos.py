@@ -65,7 +65,7 @@ async def test_random_kills_and_connection_cuts_keep_every_invariant(
         loaders = [asyncio.create_task(_load(apis, accepted, stop, random.Random(rng.random()))) for _ in range(6)]
         deadline = asyncio.get_running_loop().time() + seconds
         while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
+            await asyncio.sleep(rng.uniform(0.5, 2.0))  # the chaos itself: faults at random moments
             action = rng.choice(["kill worker", "kill api", "cut connections", "cut connections"])
             actions.append(action)
             if action == "kill worker":

@@ -149,12 +149,12 @@ async def test_with_three_workers_a_schedule_fires_once_per_tick_and_a_retry_tim
     async with started(project_dir, database, workers=3) as cluster:
         async with httpx.AsyncClient(base_url=cluster.api.url, timeout=10) as client:
             run_id = (await client.post("/hooks/retried", json={})).json()["run_id"]
-        await asyncio.sleep(6)
 
-        async def retried() -> None:
+        async def retried_and_ticked() -> None:
             assert database.query("SELECT status FROM runs WHERE id = ?", (run_id,)) == [("completed",)]
+            assert database.query("SELECT COUNT(*) FROM events WHERE flow_id = 'tick'")[0][0] >= 4
 
-        await eventually(retried, timeout=20)
+        await eventually(retried_and_ticked, timeout=30)
     ticks = database.query("SELECT dedupe_key FROM events WHERE flow_id = 'tick' ORDER BY dedupe_key")
     assert len(ticks) >= 4, ticks
     assert len({t[0] for t in ticks}) == len(ticks)

@@ -224,7 +224,9 @@ protocol imap {{
         # index) makes the next session assign a new UIDVALIDITY and new UIDs from 1.
         maildir = self.root / "home" / USER / "Maildir"
         box = maildir if folder == "INBOX" else maildir / f".{folder.replace('/', '.')}"
-        time.sleep(1.1)  # a new UIDVALIDITY is taken from the clock in seconds
+        next_second = int(time.time()) + 1  # a new UIDVALIDITY is taken from the clock in seconds
+        while time.time() < next_second:
+            time.sleep(0.01)
         for name in ("dovecot-uidlist", "dovecot.index", "dovecot.index.cache", "dovecot.index.log"):
             with contextlib.suppress(FileNotFoundError):
                 (box / name).unlink()

@@ -131,7 +131,7 @@ class ImRobots:
         async def handle(request: web.Request) -> web.Response:
             await request.read()  # before any delay: the client may give up and close the socket
             if self.delay_s:
-                await asyncio.sleep(self.delay_s)
+                await asyncio.sleep(self.delay_s)  # a slow robot is what a test asks for here
             if self.fail_status is not None:
                 return web.json_response({"error": "failure"}, status=self.fail_status)
             try:

@@ -79,6 +79,7 @@ EXPORTS = {
     "seamflow.flows": {"CompiledFlow", "CompiledStep", "compile_flow", "expressions", "load", "spec", "validate"},
     "seamflow.api": {"SeamflowApp", "WebhookLimits", "create_app", "create_health_app", "hash_token"},
     "seamflow.cli": {"main"},
+    "seamflow.redact": {"MASK", "MIN_SECRET_LENGTH", "forms_of", "is_registered", "mask", "mask_text", "register"},
 }
 
 

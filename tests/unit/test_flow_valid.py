@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from seamflow import errors
+from seamflow import redact
 from seamflow.flows import load, validate
 from tests.unit.test_flow_validation import check, problems_of
 
@@ -143,7 +143,7 @@ def test_steps_inside_a_branch_may_be_referenced_after_it() -> None:
 
 
 def test_secrets_never_appear_in_problems() -> None:
-    errors.register_secret("s3cr3t-token-value")
+    redact.register("s3cr3t-token-value")
     text = "id: x\ntrigger: {manual: {}}\nsteps: [{id: a, transform: 1, timeout: s3cr3t-token-value}]\n"
     [problem] = problems_of(text)
     assert "s3cr3t" not in problem

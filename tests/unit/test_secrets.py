@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
 
-from seamflow import engine, errors
+from seamflow import engine, errors, redact
 
 secrets = engine.secrets
 
@@ -163,7 +163,7 @@ def test_a_file_that_is_not_a_secrets_file_says_what_was_expected(tmp_path: Path
 
 def test_the_value_and_its_simple_encodings_are_masked() -> None:
     value = "Red/act+me 9f?&é"
-    secrets.remember(value)
+    redact.register(value)
     raw = value.encode()
     forms = [
         value,
@@ -174,18 +174,18 @@ def test_the_value_and_its_simple_encodings_are_masked() -> None:
         json.dumps(value)[1:-1],
     ]
     for form in forms:
-        assert secrets.redact_text(f"before {form} after") == "before *** after", form
+        assert redact.mask_text(f"before {form} after") == "before *** after", form
 
 
-def test_redact_masks_strings_and_keys_in_json_and_keeps_the_shape() -> None:
-    secrets.remember("json-s3cret-42")
+def test_mask_masks_strings_and_keys_in_json_and_keeps_the_shape() -> None:
+    redact.register("json-s3cret-42")
     value = {"a": ["x json-s3cret-42 y", 3, None], "json-s3cret-42": {"n": 1.5}}
-    assert secrets.redact(value) == {"a": ["x *** y", 3, None], "***": {"n": 1.5}}
+    assert redact.mask(value) == {"a": ["x *** y", 3, None], "***": {"n": 1.5}}
 
 
 def test_values_shorter_than_four_characters_are_not_masked() -> None:
-    secrets.remember("abc")
-    assert secrets.redact_text("abcdef abc") == "abcdef abc"
+    redact.register("abc")
+    assert redact.mask_text("abcdef abc") == "abcdef abc"
 
 
 def test_a_resolved_secret_is_masked_in_error_messages(project: Path) -> None:
@@ -200,7 +200,7 @@ def test_log_records_are_masked_in_message_arguments_extra_fields_and_tracebacks
 
     from seamflow.cli.logs import JsonFormatter, RedactingFilter
 
-    secrets.remember("log-s3cret-5d6e")
+    redact.register("log-s3cret-5d6e")
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())

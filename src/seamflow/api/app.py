@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from seamflow import codec, engine, errors, store
+from seamflow import codec, engine, errors, redact, store
 from seamflow.api import connections, operations, syncs
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
@@ -51,7 +51,7 @@ class ManualRunBody(BaseModel):
 
 
 def _json(value: Json, status: int = 200) -> Response:
-    return Response(codec.dumps(engine.secrets.redact(value)), status, media_type="application/json")
+    return Response(codec.dumps(redact.mask(value)), status, media_type="application/json")
 
 
 def create_app(

@@ -7,14 +7,14 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from seamflow import codec, engine
+from seamflow import codec, engine, redact
 from seamflow.ids import Json
 
 __all__ = ["connection_routes"]
 
 
 def _json(value: Json, status: int = 200) -> Response:
-    return Response(codec.dumps(engine.secrets.redact(value)), status, media_type="application/json")
+    return Response(codec.dumps(redact.mask(value)), status, media_type="application/json")
 
 
 def connection_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:

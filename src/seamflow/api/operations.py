@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from seamflow import codec, engine, errors
+from seamflow import codec, engine, errors, redact
 from seamflow.engine.feeds import feed_health
 from seamflow.ids import Json
 
@@ -29,7 +29,7 @@ def health_routes(app: FastAPI, eng: engine.Engine) -> None:
             current, expected = await eng.db.schema_status()
             counts = await eng.db.count_runs_by_status()
         except errors.SeamflowError as exc:
-            return False, {"database": "unreachable", "detail": str(errors.mask_secrets(exc.message))}
+            return False, {"database": "unreachable", "detail": redact.mask_text(exc.message)}
         detail: dict[str, Json] = {
             "database": "ok",
             "schema": {"version": current, "expected": expected},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from seamflow import codec, errors
+from seamflow import codec, errors, redact
 from seamflow.ids import Json
 
 __all__ = ["problem", "problem_from_error"]
@@ -48,4 +48,4 @@ def problem_from_error(exc: errors.SeamflowError) -> Response:
     extra: dict[str, Json] = {}
     if problems:
         extra["errors"] = [{"where": str(p.where), "problem": p.problem, "expected": p.expected} for p in problems]
-    return problem(status, exc.code, errors.mask_secrets(exc.message), headers=headers, **extra)  # type: ignore[arg-type]  # mask keeps str
+    return problem(status, exc.code, redact.mask_text(exc.message), headers=headers, **extra)

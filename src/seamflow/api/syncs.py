@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from seamflow import codec, engine, errors, store, sync
+from seamflow import codec, engine, errors, redact, store, sync
 from seamflow.engine.feeds import feed_health
 from seamflow.ids import Json
 
@@ -24,7 +24,7 @@ class ResolveBody(BaseModel):
 
 
 def _json(value: Json, status: int = 200) -> Response:
-    return Response(codec.dumps(engine.secrets.redact(value)), status, media_type="application/json")
+    return Response(codec.dumps(redact.mask(value)), status, media_type="application/json")
 
 
 def _service(eng: engine.Engine) -> sync.SyncService:

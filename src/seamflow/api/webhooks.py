@@ -1,5 +1,10 @@
 """`POST /hooks/<path>`: the webhook trigger. Reads the raw body with a size bound, checks the
 signature over the bytes received, parses strictly, and answers only after the event is committed.
+
+JSON is UTF-8 (RFC 8259), but OA, ERP and POS systems in China often send GBK. A body whose
+`Content-Type` declares `charset=gbk`, `gb2312` or `gb18030` is decoded as GB18030 (a
+superset of the other two, so every GBK or GB2312 body decodes the same) and stored as text;
+a body that declares nothing must be UTF-8.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ HOOKS_PREFIX = "/hooks/"
 
 _IGNORED: dict[str, Json] = {"status": "ignored", "reason": "the flow's when condition is false"}
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+_UTF8_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+_GB_CHARSETS = frozenset({"gb18030", "gbk", "x-gbk", "cp936", "gb2312"})
+"""Labels decoded as GB18030: GBK and GB2312 (and their Windows/Java names) are its subsets."""
+_SUPPORTED_CHARSETS = "utf-8, gbk, gb2312 or gb18030"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +129,8 @@ def _decode(raw: bytes, headers: Mapping[str, str], limits: WebhookLimits) -> Js
             code="payload.encoding",
             http_status=415,
         )
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type, _, parameters = headers.get("content-type", "").partition(";")
+    content_type = media_type.strip().lower()
     if not raw and not content_type:
         return None
     if content_type != "application/json" and not content_type.endswith("+json"):
@@ -129,7 +139,51 @@ def _decode(raw: bytes, headers: Mapping[str, str], limits: WebhookLimits) -> Js
             code="payload.content_type",
             http_status=415,
         )
-    return codec.parse_untrusted(raw, limits.json)
+    return _parse(raw, _charset(parameters), limits)
+
+
+def _parse(raw: bytes, charset: str | None, limits: WebhookLimits) -> Json:
+    """Parse a JSON body in its declared charset; one that declares none must be UTF-8."""
+    if charset in _GB_CHARSETS:
+        raw = _from_gb18030(raw, charset)
+    elif charset is not None and charset not in _UTF8_CHARSETS:
+        raise errors.PayloadInvalid(
+            f"charset {errors.redact(charset)} in Content-Type is not supported; expected {_SUPPORTED_CHARSETS}",
+            code="payload.charset",
+            http_status=415,
+        )
+    try:
+        return codec.parse_untrusted(raw, limits.json)
+    except errors.PayloadInvalid as exc:
+        if exc.code != "payload.encoding" or charset is not None:
+            raise
+        raise errors.PayloadInvalid(
+            f"{exc.message}; the Content-Type declares no charset, so the body must be UTF-8;"
+            " expected UTF-8, or a declared charset such as application/json; charset=gbk",
+            code=exc.code,
+        ) from None
+
+
+def _charset(parameters: str) -> str | None:
+    """The `charset` parameter of a Content-Type (lower case, unquoted), or None when there is none."""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() or None
+    return None
+
+
+def _from_gb18030(raw: bytes, charset: str) -> bytes:
+    """Decode a body declared GBK/GB2312/GB18030 and return it as UTF-8, the encoding JSON parsing expects."""
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise errors.PayloadInvalid(
+            f"body is not valid {charset} (decoded as GB18030, its superset):"
+            f" byte {exc.start} is {raw[exc.start : exc.start + 1]!r}; expected text in the declared charset",
+            code="payload.encoding",
+        ) from None
+    return text.encode("utf-8")
 
 
 def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:

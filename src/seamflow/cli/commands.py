@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from seamflow import api, codec, engine, errors, store, sync
+from seamflow import api, codec, engine, errors, redact, store, sync
 from seamflow.cli import processes, supervisor
 from seamflow.cli.connections import connections, prepare_secrets, remember_secrets
 from seamflow.cli.connections import secrets as secrets_group
@@ -47,7 +47,7 @@ def _run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]  # a coroutine
     except errors.SeamflowError as exc:
-        click.echo(f"error [{exc.code}]: {errors.mask_secrets(exc.message)}", err=True)
+        click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
         sys.exit(exc.exit_code)
 
 
@@ -140,7 +140,7 @@ def _start_process(role: processes.Role, project: Path, database: str | None, lo
     try:
         processes.run_process(role, paths, database, **kw)
     except errors.SeamflowError as exc:
-        click.echo(f"error [{exc.code}]: {errors.mask_secrets(exc.message)}", err=True)
+        click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
         sys.exit(exc.exit_code)
 
 

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import click
 
-from seamflow import codec, engine, errors
+from seamflow import codec, engine, errors, redact
 from seamflow.cli.project import ProjectPaths
 from seamflow.flows import load
 
@@ -32,7 +32,7 @@ _project_option = click.option(
 
 
 def _fail(exc: errors.SeamflowError) -> None:
-    click.echo(f"error [{exc.code}]: {engine.secrets.redact_text(exc.message)}", err=True)
+    click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
     sys.exit(exc.exit_code)
 
 

@@ -6,7 +6,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from seamflow import codec, engine
+from seamflow import codec, redact
 
 __all__ = ["RedactingFilter", "configure_logging"]
 
@@ -14,7 +14,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 class RedactingFilter(logging.Filter):
-    """Masks every secret the redactor knows (`engine.secrets.remember`) in a record before any handler sees it.
+    """Masks every secret the redactor knows (`seamflow.redact.register`) in a record before any handler sees it.
 
     The message is rendered with its arguments first (a secret may be an argument), text
     `extra` fields are masked, and an exception's traceback is rendered and masked into
@@ -22,15 +22,15 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = engine.secrets.redact_text(record.getMessage())
+        record.msg = redact.mask_text(record.getMessage())
         record.args = None
         for key, value in vars(record).items():
             if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, engine.secrets.redact_text(value))
+                setattr(record, key, redact.mask_text(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = engine.secrets.redact_text(record.exc_text)
+            record.exc_text = redact.mask_text(record.exc_text)
         return True
 
 
@@ -52,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         # Masked again as a whole: a secret may sit in a non-text extra field, or be JSON-escaped.
-        return engine.secrets.redact_text(codec.dumps_text(line))  # type: ignore[arg-type]  # JSON-safe by the loop above
+        return redact.mask_text(codec.dumps_text(line))  # type: ignore[arg-type]  # JSON-safe by the loop above
 
 
 def configure_logging(level: str = "info") -> None:

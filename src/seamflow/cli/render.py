@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import click
 
-from seamflow import codec, engine, store
+from seamflow import codec, redact, store
 from seamflow.ids import Json
 
 __all__ = ["print_run", "print_runs"]
 
 
 def _short(value: Json, limit: int = 160) -> str:
-    text = codec.dumps_text(engine.secrets.redact(value))
+    text = codec.dumps_text(redact.mask(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def print_runs(runs: list[store.RunSummary], *, as_json: bool = False, with_error: bool = False) -> None:
     """Print runs, one per line (or as JSON)."""
     if as_json:
-        click.echo(codec.dumps_text(engine.secrets.redact([_summary(r) for r in runs])))
+        click.echo(codec.dumps_text(redact.mask([_summary(r) for r in runs])))
         return
     for r in runs:
         line = f"{r.run_id}  {r.flow_id:28} {r.status.value:12} {r.created.isoformat(timespec='seconds')}"
@@ -59,7 +59,7 @@ def print_run(summary: store.RunSummary, state: store.RunState, *, as_json: bool
     if as_json:
         summary_json = _summary(summary)
         assert isinstance(summary_json, dict)
-        click.echo(codec.dumps_text(engine.secrets.redact({**summary_json, "event": state.event_body, "steps": steps})))
+        click.echo(codec.dumps_text(redact.mask({**summary_json, "event": state.event_body, "steps": steps})))
         return
     click.echo(f"run      {summary.run_id}")
     click.echo(f"flow     {summary.flow_id} @ {summary.flow_version}")

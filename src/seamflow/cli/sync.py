@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from seamflow import codec, engine, errors, sync
+from seamflow import codec, engine, errors, redact, sync
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 
 __all__ = ["sync_group"]
@@ -48,7 +48,7 @@ def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncSer
     try:
         return asyncio.run(main())
     except errors.SeamflowError as exc:
-        click.echo(f"error [{exc.code}]: {errors.mask_secrets(exc.message)}", err=True)
+        click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
         sys.exit(exc.exit_code)
 
 

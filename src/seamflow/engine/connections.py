@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from seamflow import connectors, errors
+from seamflow import connectors, errors, redact
 from seamflow.engine import secrets as project_secrets
 from seamflow.flows import expressions, spec
 from seamflow.ids import Json
@@ -258,11 +258,11 @@ class Pool:
                         name, True, f"config is valid; the {cls.kind} connector cannot test a connection", False
                     )
                 answer = await check()
-            return ConnectionCheck(name, True, project_secrets.redact_text(str(answer)), True)
+            return ConnectionCheck(name, True, redact.mask_text(str(answer)), True)
         except TimeoutError:
             return ConnectionCheck(name, False, f"no answer within {bound_s:g}s", True)
         except errors.SeamflowError as exc:
-            return ConnectionCheck(name, False, project_secrets.redact_text(exc.message), True)
+            return ConnectionCheck(name, False, redact.mask_text(exc.message), True)
         except Exception as exc:  # a boundary: a connector's bug is reported, the server keeps serving
             detail = errors.redact(str(exc), limit=300)
             return ConnectionCheck(name, False, f"unexpected {type(exc).__name__}: {detail}", True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from seamflow import clock, errors, store
+from seamflow import clock, errors, redact, store
 from seamflow.engine import metrics
 from seamflow.engine.backoff import DEFAULT_RETRY, retry_delay
 from seamflow.engine.connections import Pool
@@ -91,7 +91,7 @@ class Executor:
             except errors.SeamflowError:
                 break
             scope["steps"][step.id] = output
-            masked: Json = errors.mask_secrets(output)  # type: ignore[assignment]  # mask keeps the JSON shape
+            masked: Json = redact.mask(output)
             status = store.StepStatus.COMPLETED
             entry = store.JournalEntry(step.id, 1, 0, step.kind, status, None, masked, None, started, clock.now())
             entries.append(entry)
@@ -339,8 +339,8 @@ class Executor:
             generation=walk.state.generation,
             kind=step.kind,
             status=status,
-            input=errors.mask_secrets(input),  # type: ignore[arg-type]  # mask keeps the JSON shape
-            output=errors.mask_secrets(output),  # type: ignore[arg-type]  # mask keeps the JSON shape
+            input=redact.mask(input),
+            output=redact.mask(output),
             error=error,
             started=started,
             finished=clock.now(),

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from seamflow import clock, codec, connectors, errors, store
+from seamflow import clock, codec, connectors, errors, redact, store
 from seamflow.engine import backoff, metrics
 from seamflow.engine.catalog import Catalog
 from seamflow.engine.connections import Pool
@@ -229,10 +229,8 @@ class FeedRunner:
     async def _failed(
         self, flow: CompiledFlow, trigger: spec.PollTrigger | spec.ConsumeTrigger, exc: BaseException
     ) -> None:
-        message = str(
-            errors.mask_secrets(
-                exc.message if isinstance(exc, errors.SeamflowError) else f"{type(exc).__name__}: {exc}"
-            )
+        message = redact.mask_text(
+            exc.message if isinstance(exc, errors.SeamflowError) else f"{type(exc).__name__}: {exc}"
         )
         now = clock.now()
         metrics.FEED_FAILING.labels(flow.id).set(1)

@@ -1,16 +1,14 @@
-"""A project's secrets: values from `SEAMFLOW_SECRET_<NAME>` or the encrypted `secrets.enc.yaml`, and the redactor.
+"""A project's secrets: values from `SEAMFLOW_SECRET_<NAME>` or the encrypted `secrets.enc.yaml`.
 
 `secrets.enc.yaml` maps each secret name to a Fernet token (AES-128-CBC with an HMAC-SHA256,
 from `cryptography`); it is safe to commit. The key comes from `SEAMFLOW_SECRET_KEY` or from
 `.seamflow/secret.key`, which must not be readable by group or others. An environment
-variable wins over the file. Every resolved value goes through `remember`, so that `redact`
-masks it (and its base64 and URL-encoded forms) in logs, API answers, runs and errors.
+variable wins over the file. Every resolved value is registered with the redactor
+(`seamflow.redact`), which masks it and its encoded forms in logs, API answers, runs and errors.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import stat
@@ -18,13 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 import yaml
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from seamflow import errors
-from seamflow.ids import Json
+from seamflow import errors, redact
 
 __all__ = [
     "ENV_PREFIX",
@@ -41,9 +37,6 @@ __all__ = [
     "env_variable",
     "list_secrets",
     "read_key",
-    "redact",
-    "redact_text",
-    "remember",
     "resolve_secrets",
     "rotate_key",
 ]
@@ -87,61 +80,6 @@ class SecretKey:
     origin: str
     """`SEAMFLOW_SECRET_KEY` or the key file's path."""
     is_from_env: bool = False
-
-
-# --- the redactor ------------------------------------------------------------------------------
-
-_forms: set[str] = set()
-_by_length: list[str] = []
-"""Every remembered form, longest first."""
-
-
-def remember(value: str) -> None:
-    """Register a secret value so that `redact` masks it, and its simple encodings, everywhere.
-
-    The forms masked: the value, its base64 (standard and URL-safe, with and without padding),
-    its URL encoding (`%20` and `+` styles) and its JSON-escaped form. Values shorter than 4
-    characters are ignored: masking "ab" would blank out random text in every log line.
-    """
-    if len(value) < 4:
-        return
-    raw = value.encode()
-    forms = {
-        value,
-        quote(value, safe=""),
-        quote_plus(value, safe=""),
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-    }
-    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
-        forms |= {encoded, encoded.rstrip("=")}
-    for form in forms:
-        errors.register_secret(form)  # also for `errors.redact`, which connectors and the executor use
-    _forms.update(forms)
-    _by_length[:] = sorted(_forms, key=len, reverse=True)
-
-
-def redact(value: Json) -> Json:
-    """Return `value` with every remembered secret replaced by `***` in its strings, keys included."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {redact_text(k): redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
-def redact_text(text: str) -> str:
-    """Return `text` with every remembered secret replaced by `***`.
-
-    Longer forms go first, so that a padded base64 form is masked whole, not as its unpadded
-    prefix plus a stray `=`; then the secrets connectors registered with `errors` directly.
-    """
-    for form in _by_length:
-        if form in text:
-            text = text.replace(form, "***")
-    return str(errors.mask_secrets(text))
 
 
 # --- names and the environment -----------------------------------------------------------------
@@ -380,7 +318,7 @@ def _settle_interrupted_rotation(secrets_file: SecretsFile, path: Path, pending:
 def resolve_secrets(root: Path | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every secret of the project by name: environment variables win over `secrets.enc.yaml`.
 
-    Each value (and the key itself) is remembered by the redactor. The key is needed only when
+    Each value (and the key itself) is registered with the redactor. The key is needed only when
     the file holds a secret that no environment variable overrides. Without `root` only the
     environment is read.
 
@@ -389,7 +327,7 @@ def resolve_secrets(root: Path | None, environ: Mapping[str, str] | None = None)
     """
     environ = os.environ if environ is None else environ
     if environ.get(KEY_ENV):
-        remember(environ[KEY_ENV])
+        redact.register(environ[KEY_ENV])
     found = _from_env(environ)
     if root is not None:
         secrets_file = SecretsFile(root)
@@ -397,7 +335,7 @@ def resolve_secrets(root: Path | None, environ: Mapping[str, str] | None = None)
         if missing:
             found.update(secrets_file.decrypt(read_key(root, environ), missing))
     for value in found.values():
-        remember(value)
+        redact.register(value)
     return found
 
 

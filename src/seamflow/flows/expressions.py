@@ -21,7 +21,7 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.visitor import NodeTransformer
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.flows import filters, sandbox, values
 from seamflow.flows.sandbox import RENDER_TIME_LIMIT as RENDER_TIME_LIMIT
 from seamflow.flows.values import MAX_NESTING as MAX_NESTING
@@ -388,7 +388,7 @@ class Template:
             try:
                 return _render(self._root, dict(context), values.Budget())
             except errors.ExpressionError as exc:
-                message = values.mask_secrets(exc.message, context.get("secrets"))
+                message = redact.mask_text(exc.message)
                 if message == exc.message:
                     raise
                 raise errors.ExpressionError(message, code=exc.code) from None

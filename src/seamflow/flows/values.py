@@ -15,7 +15,7 @@ from typing import Final, NoReturn
 import jinja2
 from jinja2.runtime import LoopContext
 
-from seamflow import codec, errors
+from seamflow import codec, errors, redact
 from seamflow.flows import filters
 from seamflow.ids import Json
 
@@ -41,7 +41,7 @@ class Secrets:
 
     `{{ secrets.crm }}` and `{{ secrets['crm'] }}` give the value; listing, iterating or
     rendering the whole set is refused, so a flow cannot dump every secret. Values are
-    registered with `errors.redact`, so they never appear in an error message.
+    registered with the redactor (`seamflow.redact`), so they never appear in an error message.
 
     Args:
         values: secret values by name, usually read from `SEAMFLOW_SECRET_<NAME>`.
@@ -52,7 +52,7 @@ class Secrets:
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = dict(values)
         for value in self._values.values():
-            errors.register_secret(value)
+            redact.register(value)
 
     def __getitem__(self, name: object) -> str:
         """Return the secret called `name`.
@@ -165,12 +165,3 @@ def as_text(value: object) -> str:
         return str(value)
     data = as_json(value, Budget())
     return codec.dumps_text(data) if isinstance(data, list | dict) else str(data)
-
-
-def mask_secrets(message: str, secrets: object) -> str:
-    """Mask the values of this render's secrets in a message built from a foreign error."""
-    if isinstance(secrets, Secrets):
-        for value in secrets._values.values():
-            if len(value) >= 4:
-                message = message.replace(value, "***")
-    return message

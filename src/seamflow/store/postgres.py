@@ -17,7 +17,7 @@ from typing import Any, ClassVar, LiteralString, TypeVar
 import psycopg
 from psycopg import conninfo
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.store import schema
 from seamflow.store.group_commit import GroupCommitter
 from seamflow.store.rows import Conn
@@ -77,7 +77,7 @@ class PostgresStore(SqlStore):
             )
         except psycopg.Error as exc:
             reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-            reason = str(errors.mask_secrets(reason))[:300]
+            reason = redact.mask_text(reason)[:300]
             raise errors.StoreError(
                 f"cannot connect to PostgreSQL at {self.where}: {reason}", code="store.unreachable"
             ) from exc
@@ -124,7 +124,7 @@ class PostgresStore(SqlStore):
             except psycopg.Error as exc:
                 log.warning(
                     "listening for wake-ups failed; polling until it reconnects",
-                    extra={"where": self.where, "error": str(errors.mask_secrets(str(exc)))[:200]},
+                    extra={"where": self.where, "error": redact.mask_text(str(exc))[:200]},
                 )
                 await asyncio.sleep(2)
 

@@ -33,6 +33,7 @@ from seamflow import errors
 from seamflow.connectors.base import Batch, Connection, Consumes
 from seamflow.connectors.brokers import AmqpConnector, MqttConnector, RedisConnector
 from seamflow.ids import Json
+from tests.support.wait import eventually
 
 PASSWORD = "pw-Br0ker-5e6f7a"
 HOST = "127.0.0.1"
@@ -313,9 +314,9 @@ async def test_mqtt_unacked_message_comes_again_in_the_persistent_session(topic:
     settings: dict[str, Json] = {"host": HOST, "port": MQTT_PORT, "protocol": protocol}
     feed_with: dict[str, Json] = {"topic": topic, "client_id": client_id, "key_field": "sale"}
     async with opened(MqttConnector(), "mqtt", **settings) as bus:
+        await _subscribed_session(client_id, topic, protocol)  # it keeps what is published from now on
         feed = bus.consume("topic", feed_with)
         subscribing = asyncio.ensure_future(anext(feed))
-        await asyncio.sleep(0.5)  # the session's subscription exists once the consumer is connected
         await mqtt_publish(bus, topic, "run_1:pos:1")
         first = await asyncio.wait_for(subscribing, 5)
         assert keys(first) == [f"{topic}:run_1:pos:1"]
@@ -339,12 +340,31 @@ async def test_mqtt_unacked_message_comes_again_in_the_persistent_session(topic:
             assert batch.ack is not None
             await batch.ack()
         assert seen == [f"{topic}:run_1:pos:1", f"{topic}:run_1:pos:2"]
-        await asyncio.sleep(0.2)
         await feed.aclose()
         feed = bus.consume("topic", {**feed_with, "topic": topic})
         await no_batch(feed, 1.0)
         await feed.aclose()
         await _end_session(bus, client_id, protocol)
+
+
+async def _subscribed_session(client_id: str, subscription: str, protocol: str) -> None:
+    """Create the consumer's persistent session with its subscription (SUBACK received), then leave.
+
+    The broker queues what is published to `subscription` from then on for the session, so a
+    test can publish before the consumer connects instead of sleeping until it has subscribed.
+    """
+    import aiomqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    options: dict[str, Any] = {"clean_session": False}
+    version = aiomqtt.ProtocolVersion.V311
+    if protocol == "5":
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 300
+        options, version = {"clean_start": False, "properties": properties}, aiomqtt.ProtocolVersion.V5
+    async with aiomqtt.Client(HOST, MQTT_PORT, identifier=client_id, protocol=version, **options) as client:
+        await client.subscribe(subscription, qos=1)
 
 
 async def _end_session(bus: MqttConnector, client_id: str, protocol: str) -> None:
@@ -360,9 +380,9 @@ async def _end_session(bus: MqttConnector, client_id: str, protocol: str) -> Non
 async def test_mqtt_publish_then_consume_with_key_from_the_message_id_property(topic: str) -> None:
     client_id = f"sf-test-{uuid.uuid4().hex[:8]}"
     async with opened(MqttConnector(), "mqtt", url=f"mqtt://{HOST}:{MQTT_PORT}") as bus:
+        await _subscribed_session(client_id, f"{topic}/+", "5")
         feed = bus.consume("topic", {"topic": f"{topic}/+", "client_id": client_id, "batch": 50})
         waiting = asyncio.ensure_future(anext(feed))
-        await asyncio.sleep(0.5)
         results = [await mqtt_publish(bus, f"{topic}/shop1", f"k{n}") for n in range(5)]
         assert results[0] == {"topic": f"{topic}/shop1", "qos": 1, "message_id": "k0"}
         batch = await asyncio.wait_for(waiting, 5)
@@ -382,9 +402,9 @@ async def test_mqtt_publish_then_consume_with_key_from_the_message_id_property(t
 async def test_mqtt_nack_gives_the_batch_back(topic: str) -> None:
     client_id = f"sf-test-{uuid.uuid4().hex[:8]}"
     async with opened(MqttConnector(), "mqtt", protocol="3.1.1") as bus:
+        await _subscribed_session(client_id, topic, "3.1.1")
         feed = bus.consume("topic", {"topic": topic, "client_id": client_id})
         waiting = asyncio.ensure_future(anext(feed))
-        await asyncio.sleep(0.5)
         await bus.call("publish", {"topic": topic, "text": "sale 1"}, idempotency_key="k1")
         batch = await asyncio.wait_for(waiting, 5)
         assert keys(batch)[0].startswith(f"{topic}:sha256:")  # 3.1.1 carries no message_id: a content hash
@@ -483,6 +503,21 @@ async def redis_admin() -> aioredis.Redis:
     return aioredis.Redis(host=HOST, port=REDIS_PORT, decode_responses=True)
 
 
+async def _reading(client_name: str) -> None:
+    """Wait until a connection named `client_name` is blocked in a stream read (`CLIENT LIST` flag b)."""
+    admin = await redis_admin()
+
+    async def blocked() -> None:
+        clients: str = await admin.execute_command("CLIENT", "LIST")  # type: ignore[no-untyped-call]
+        lines = [dict(part.split("=", 1) for part in line.split(" ") if "=" in part) for line in clients.splitlines()]
+        assert any(c.get("name") == client_name and "b" in c.get("flags", "") for c in lines), clients
+
+    try:
+        await eventually(blocked, timeout=5, interval=0.01)
+    finally:
+        await admin.aclose()
+
+
 async def test_redis_publish_with_the_same_key_adds_one_entry(stream: str) -> None:
     async with opened(RedisConnector(), "redis", url=f"redis://{HOST}:{REDIS_PORT}/0") as bus:
         fields: dict[str, Json] = {"order": "SO-1", "amount": "19.90", "lines": [1, 2]}
@@ -565,7 +600,7 @@ async def test_redis_claims_entries_a_dead_consumer_left_pending(stream: str) ->
         taken = await next_batch(dead)
         assert len(taken.items) == 3
         await dead.aclose()  # worker-a dies and never comes back
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.4)  # the thing under test: entries idle longer than claim_after may be claimed
         alive = bus.consume("stream", {"stream": stream, "consumer": "worker-b", "claim_after": "300ms"})
         claimed = await next_batch(alive)
         assert keys(claimed) == keys(taken)
@@ -578,11 +613,12 @@ async def test_redis_claims_entries_a_dead_consumer_left_pending(stream: str) ->
 
 
 async def test_redis_start_latest_skips_what_was_there(stream: str) -> None:
-    async with opened(RedisConnector(), "redis") as bus:
+    name = f"sf-test-{uuid.uuid4().hex[:8]}"
+    async with opened(RedisConnector(), "redis", client_name=name) as bus:
         await bus.call("publish", {"stream": stream, "fields": {"n": "old"}}, idempotency_key="k0")
         feed = bus.consume("stream", {"stream": stream, "start": "latest", "linger": "100ms"})
         waiting = asyncio.ensure_future(anext(feed))
-        await asyncio.sleep(0.3)
+        await _reading(client_name=name)  # "latest" is fixed once the group exists and its read is waiting
         for n in range(3):
             await bus.call("publish", {"stream": stream, "fields": {"n": str(n)}}, idempotency_key=f"k{n + 1}")
         batch = await asyncio.wait_for(waiting, 5)
@@ -596,7 +632,7 @@ async def test_redis_feed_survives_a_killed_connection(stream: str) -> None:
     async with opened(RedisConnector(), "redis", client_name=name) as bus:
         feed = bus.consume("stream", {"stream": stream})
         waiting = asyncio.ensure_future(anext(feed))
-        await asyncio.sleep(0.3)
+        await _reading(client_name=name)
         admin = await redis_admin()
         clients: str = await admin.execute_command("CLIENT", "LIST")  # type: ignore[no-untyped-call]
         killed = 0

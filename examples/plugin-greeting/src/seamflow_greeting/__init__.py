@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from seamflow import connectors, errors
+from seamflow import connectors, errors, redact
 from seamflow.ids import Json
 
 __all__ = ["GreetingConnector"]
@@ -73,7 +73,7 @@ class GreetingConnector:
                 code="connection.invalid",
             ) from None  # the pydantic error shows input values, which may be secrets
         if config.token is not None:
-            errors.register_secret(config.token.get_secret_value())
+            redact.register(config.token.get_secret_value())
         self._name = connection.name
         self._salutation = config.salutation
 

@@ -2,7 +2,7 @@
 
 A connection names its broker by `url` (with the password in it) or by `host`/`port`/
 `username`/`password`; either way the password is a SecretStr, registered with
-`errors.register_secret` in every form it takes on the wire, and no message built here
+`redact.register` in every form it takes on the wire, and no message built here
 quotes it.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.connectors.base import Connection
 
 __all__ = [
@@ -110,7 +110,7 @@ def resolve_endpoint(
         password = config.password.get_secret_value()
     if config.url is not None:
         raw = config.url.get_secret_value()
-        errors.register_secret(raw)
+        redact.register(raw)
         try:
             parts = urlsplit(raw)
             url_port = parts.port
@@ -129,7 +129,7 @@ def resolve_endpoint(
         is_tls = is_tls or parts.scheme == schemes[1]
     if password:
         for form in (password, quote(password, safe=""), quote_plus(password)):
-            errors.register_secret(form)
+            redact.register(form)
     context = _tls_context(config, connection) if is_tls else None
     return Endpoint(
         host=host or "127.0.0.1",

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from seamflow import errors
+from seamflow import redact
 from seamflow.connectors.base import Connection, parse_config
 from seamflow.connectors.email.message import parse_address
 
@@ -126,10 +126,9 @@ def remember_secrets(config: EmailConfig) -> None:
         if secret is None:
             continue
         password = secret.get_secret_value()
-        errors.register_secret(password)
-        errors.register_secret(base64.b64encode(password.encode()).decode())
+        redact.register(password)
         plain = f"\0{username}\0{password}".encode()
-        errors.register_secret(base64.b64encode(plain).decode())
+        redact.register(base64.b64encode(plain).decode())
 
 
 def tls_context(config: EmailConfig) -> ssl.SSLContext | None:

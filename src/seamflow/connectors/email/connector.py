@@ -16,7 +16,7 @@ from typing import ClassVar
 import aiosmtplib
 from pydantic import BaseModel, ValidationError
 
-from seamflow import clock, errors
+from seamflow import clock, errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems
 from seamflow.connectors.email.check import check_smtp
 from seamflow.connectors.email.config import (
@@ -279,7 +279,7 @@ def _reply(code: int, message: str) -> str:
 
 def _shown(text: str) -> str:
     """The server's own words, secrets masked, cut to `_REPLY_SHOWN` characters."""
-    masked = str(errors.mask_secrets(" ".join(text.split())))
+    masked = redact.mask_text(" ".join(text.split()))
     return masked if len(masked) <= _REPLY_SHOWN else masked[: _REPLY_SHOWN - 1] + "…"
 
 

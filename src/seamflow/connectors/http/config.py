@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from seamflow import clock, errors
+from seamflow import clock, redact
 from seamflow.connectors.base import Connection, parse_config
 
 __all__ = [
@@ -152,8 +152,8 @@ def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:
 
 def _remember_secret(value: str) -> None:
     """Mask `value`, and its form in a query string as sent, in error messages."""
-    errors.register_secret(value)
-    errors.register_secret(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
+    redact.register(value)
+    redact.register(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
 
 
 def sign(body: bytes, auth: HmacAuth) -> dict[str, str]:

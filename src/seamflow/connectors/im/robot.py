@@ -17,7 +17,7 @@ import aiohttp
 import yarl
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from seamflow import codec, errors
+from seamflow import codec, errors, redact
 from seamflow.connectors.base import Action, Connection, parse_config
 from seamflow.ids import Json, JsonObject
 
@@ -215,9 +215,9 @@ def _retry_after(value: str | None) -> timedelta | None:
 
 def _remember_secret(value: str) -> None:
     """Mask a secret, and for a webhook URL its token (a query value or a long path segment), in messages."""
-    errors.register_secret(value)
+    redact.register(value)
     if not value.startswith(("http://", "https://")):
-        errors.register_secret(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
+        redact.register(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
         return
     url = yarl.URL(value)
     for token in url.query.values():

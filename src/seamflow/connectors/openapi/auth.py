@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import yarl
 
-from seamflow import clock, errors
+from seamflow import clock, errors, redact
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.openapi.config import Credentials
 from seamflow.connectors.openapi.document import Document, Operation
@@ -45,8 +45,8 @@ def _kind(scheme: dict[str, Json]) -> str:
 
 def _remember(value: str) -> None:
     """Mask `value`, and its form in a query string as sent, in error messages."""
-    errors.register_secret(value)
-    errors.register_secret(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
+    redact.register(value)
+    redact.register(yarl.URL("http://x/").with_query({"k": value}).raw_query_string[2:])
 
 
 class Authenticator:

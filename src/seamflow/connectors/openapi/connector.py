@@ -14,7 +14,7 @@ import aiohttp
 import yarl
 from pydantic import BaseModel, ValidationError
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions
@@ -287,7 +287,7 @@ def _paginate(raw: Json, where: str) -> Paginate:
 
 def _shown(url: yarl.URL) -> str:
     """The URL without query (it may carry an API key) and without user or password."""
-    return str(errors.mask_secrets(f"{url.origin()}{url.path}"))
+    return redact.mask_text(f"{url.origin()}{url.path}")
 
 
 def _base_url(config: OpenApiConfig, document: Document, url: yarl.URL | None, connection: str) -> yarl.URL:

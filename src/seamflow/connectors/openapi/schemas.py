@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.connectors.openapi.document import Document, Operation
 from seamflow.ids import Json
 
@@ -98,7 +98,7 @@ class InputCheck:
             return f"{field} {unknown}; expected {', '.join(known) or 'none'}"
         if kind == "pattern":
             return f"{path}: {errors.redact(instance)} does not match '{expected}'"
-        message = str(errors.mask_secrets(error.message))
+        message = redact.mask_text(error.message)
         if len(message) > 200:
             message = message[:199] + "…"
         return f"{path or 'inputs'}: {message}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import yarl
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.connectors.openapi.document import Document, load_data, parse_document
 
 __all__ = ["read_document"]
@@ -29,7 +29,7 @@ async def read_document(
     else:
         url = None
         raw = await asyncio.to_thread(_read_file, Path(source), max_bytes, connection)
-    shown = str(errors.mask_secrets(str(url.with_query(None)) if url is not None else source))
+    shown = redact.mask_text(str(url.with_query(None)) if url is not None else source)
     document = await asyncio.to_thread(lambda: parse_document(load_data(raw, shown), shown))
     return document, url
 
@@ -54,7 +54,7 @@ def _read_file(path: Path, max_bytes: int, connection: str) -> bytes:
 
 
 async def _fetch(url: yarl.URL, session: aiohttp.ClientSession, max_bytes: int, connection: str) -> bytes:
-    shown = str(errors.mask_secrets(str(url.with_query(None))))
+    shown = redact.mask_text(str(url.with_query(None)))
     where = f"connection {connection!r}: fetching the OpenAPI document {shown}"
     try:
         async with session.get(url, allow_redirects=True) as response:

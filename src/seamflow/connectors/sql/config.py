@@ -1,7 +1,7 @@
 """The settings of a `sql` connection and the engine (with its connection pool) built from them.
 
 The URL carries the password: it is a SecretStr, its password is registered with
-`errors.register_secret`, and no message built here quotes it.
+`redact.register`, and no message built here quotes it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy.engine import URL, Engine, make_url
 
-from seamflow import errors
+from seamflow import errors, redact
 from seamflow.connectors.base import Connection, parse_config
 
 __all__ = ["SqlConfig", "open_engine"]
@@ -48,7 +48,7 @@ def open_engine(connection: Connection) -> tuple[Engine, SqlConfig]:
     """
     config = _validate(connection)
     raw = config.url.get_secret_value()
-    errors.register_secret(raw)
+    redact.register(raw)
     try:
         url = make_url(raw)
     except (sqlalchemy.exc.ArgumentError, ValueError):
@@ -56,7 +56,7 @@ def open_engine(connection: Connection) -> tuple[Engine, SqlConfig]:
     if url.password:
         password = str(url.password)
         for form in (password, quote(password, safe=""), quote_plus(password)):
-            errors.register_secret(form)
+            redact.register(form)
     backend = url.get_backend_name()
     if backend not in _DRIVERS:
         raise _invalid(connection, f"url names the database {backend!r}; expected sqlite, postgresql, mysql or mariadb")
