@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -376,6 +377,15 @@ async def _assert_erp_address(erp: Path, tax: str, address: str) -> None:
     assert _q(erp, "SELECT address FROM customers WHERE tax_id = ?", (tax,)) == [(address,)]
 
 
+def _ignore_ctrl_c() -> None:
+    """Start a child as a shell without job control starts a background job: with SIGINT ignored.
+
+    A command that promises Ctrl-C handling must install its handler itself; started like this,
+    one that relies on Python's default handler exits 0 instead of 130.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 async def test_an_initial_load_stops_on_ctrl_c_and_continues_where_it_stopped(project_dir: Path) -> None:
     crm, erp = _project(project_dir)
     _q(crm, "DELETE FROM customers")
@@ -399,7 +409,12 @@ async def test_an_initial_load_stops_on_ctrl_c_and_continues_where_it_stopped(pr
         )
     command = [sys.executable, "-m", "seamflow", "sync", "load", "customers", "--from", "erp", "--chunk", "100"]
     first = await asyncio.create_subprocess_exec(
-        *command, "--project", str(project_dir), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *command,
+        "--project",
+        str(project_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_ignore_ctrl_c,  # the same start whether the suite runs in a terminal or in the background
     )
     await eventually(lambda: _assert_more(crm, 200), timeout=60, interval=0.05)
     first.send_signal(2)  # Ctrl-C

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from seamflow import codec, engine, errors, redact
+from seamflow import codec, errors, redact
 from seamflow.cli.project import ProjectPaths
-from seamflow.flows import load
+
+if TYPE_CHECKING:
+    from seamflow import engine
 
 __all__ = ["connections", "prepare_secrets", "remember_secrets", "secrets"]
 
@@ -38,6 +39,8 @@ def _fail(exc: errors.SeamflowError) -> None:
 
 def _run(coro: Awaitable[T]) -> T:
     """The one `asyncio.run` of these commands; our errors become a message and an exit code."""
+    import asyncio
+
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]  # a coroutine
     except errors.SeamflowError as exc:
@@ -48,6 +51,8 @@ def _run(coro: Awaitable[T]) -> T:
 def prepare_secrets(directory: Path) -> None:
     """For `seamflow init`: create the key file (mode 0600), make sure git ignores it, and store
     the example connection's token (`change-me`) encrypted so that the new project starts."""
+    from seamflow import engine
+
     engine.secrets.create_key_file(directory)
     key = engine.secrets.read_key(directory, {})
     engine.secrets.SecretsFile(directory).store(key, _EXAMPLE_SECRET_NAME, "change-me")
@@ -63,6 +68,8 @@ def remember_secrets(paths: ProjectPaths) -> None:
     Best effort: without the key only the environment's secrets are known (what is stored was
     already masked when it was journaled).
     """
+    from seamflow import engine
+
     paths.load_dotenv()
     try:
         engine.secrets.resolve_secrets(paths.root)
@@ -71,6 +78,8 @@ def remember_secrets(paths: ProjectPaths) -> None:
 
 
 def _configs(paths: ProjectPaths) -> dict[str, dict[str, object]]:
+    from seamflow.flows import load
+
     if paths.connections is None:
         return {}
     configs, _ = load.load_connections_file(paths.connections)
@@ -90,6 +99,8 @@ def connections() -> None:
 @_project_option
 def connections_list(as_json: bool, project: Path) -> None:
     """List connections: name, connector, concurrency, timeout and the secrets each uses (values as ***)."""
+    from seamflow import engine
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
     try:
@@ -118,6 +129,8 @@ def connections_list(as_json: bool, project: Path) -> None:
 @_project_option
 def connections_test(name: str, as_json: bool, project: Path) -> None:
     """Open connection NAME and check it with its credentials; exit 0 if it works, 1 if not."""
+    from seamflow import engine
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
 
@@ -148,6 +161,8 @@ def secrets() -> None:
 @_project_option
 def secrets_set(name: str, project: Path) -> None:
     """Encrypt a value as secret NAME; the value comes from a hidden prompt, or from stdin when piped."""
+    from seamflow import engine
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
     try:
@@ -184,6 +199,8 @@ def _read_value(name: str) -> str:
 
 def _key_creating_file(root: Path) -> engine.secrets.SecretKey:
     """The project's key; a project made before encrypted secrets gets its key file now."""
+    from seamflow import engine
+
     if not _environ().get(engine.secrets.KEY_ENV) and not (root / engine.secrets.KEY_FILE).exists():
         path = engine.secrets.create_key_file(root)
         click.echo(f"created the key file {path} (mode 0600); back it up, never commit it", err=True)
@@ -194,6 +211,8 @@ def _key_creating_file(root: Path) -> engine.secrets.SecretKey:
 @_project_option
 def secrets_list(project: Path) -> None:
     """List secret names and where each value comes from (env or file); never the values."""
+    from seamflow import engine
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
     try:
@@ -214,6 +233,8 @@ def secrets_list(project: Path) -> None:
 @_project_option
 def secrets_delete(name: str, project: Path) -> None:
     """Remove secret NAME from secrets.enc.yaml."""
+    from seamflow import engine
+
     paths = ProjectPaths(project)
     try:
         if not engine.secrets.SecretsFile(paths.root).delete(name):
@@ -228,6 +249,8 @@ def secrets_delete(name: str, project: Path) -> None:
 @_project_option
 def secrets_rotate_key(project: Path) -> None:
     """Re-encrypt every stored secret with a new key in .seamflow/secret.key."""
+    from seamflow import engine
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
     try:

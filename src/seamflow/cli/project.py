@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dotenv import dotenv_values
-
-from seamflow import engine, store, sync
-from seamflow.flows import expressions, load, validate
+if TYPE_CHECKING:
+    from seamflow import engine, store
 
 __all__ = ["ProjectPaths", "build_engine", "open_store"]
 
@@ -39,6 +37,8 @@ class ProjectPaths:
         """Put `.env` settings into the environment (real environment variables win)."""
         env_file = self.root / ".env"
         if env_file.exists():
+            from dotenv import dotenv_values
+
             for key, value in dotenv_values(env_file).items():
                 if value is not None:
                     os.environ.setdefault(key, value)
@@ -51,6 +51,8 @@ def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool
     `postgresql://` URL; anything else is a SQLite file, by default `.seamflow/seamflow.db`.
     `shared`: several processes of one `serve` use a SQLite file at once.
     """
+    from seamflow import store
+
     target = database or os.environ.get("SEAMFLOW_DATABASE_URL")
     if target and store.is_postgres_url(target):
         return store.PostgresStore(target)
@@ -66,6 +68,9 @@ def build_engine(
     Raises:
         errors.FlowInvalid: a flow or connection is invalid (every problem listed).
     """
+    from seamflow import engine, sync
+    from seamflow.flows import expressions, load, validate
+
     project = validate.validate_project(paths.flows, paths.connections)
     sources = {
         flow_id: engine.FlowSource(

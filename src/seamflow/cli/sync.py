@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from seamflow import codec, engine, errors, redact, sync
-from seamflow.cli.project import ProjectPaths, build_engine, open_store
+from seamflow import codec, errors, redact
+from seamflow.cli.project import ProjectPaths
+from seamflow.cli.signals import stop_on_ctrl_c
+
+if TYPE_CHECKING:
+    from seamflow import sync
 
 __all__ = ["sync_group"]
 
@@ -28,6 +30,9 @@ def _project_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncService], Awaitable[T]]) -> T:
     """Run `work` with the project's sync service, its connections open (no runs are executed here)."""
+    from seamflow import engine
+    from seamflow.cli.project import build_engine, open_store
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
 
@@ -45,6 +50,8 @@ def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncSer
             await eng.pool.close()
             await db.close()
 
+    import asyncio
+
     try:
         return asyncio.run(main())
     except errors.SeamflowError as exc:
@@ -61,6 +68,7 @@ def sync_group() -> None:
 @_project_option
 def sync_list(project: Path, database: str | None) -> None:
     """Each sync with its records, links per side and open conflicts."""
+    import json
 
     async def work(service: sync.SyncService) -> list[Any]:
         return [await service.status(s) for s in sorted(service.syncs)]
@@ -114,6 +122,7 @@ def sync_load(
 
     Ctrl-C (or a crash) stops it; the same command continues where it stopped.
     """
+    stop_on_ctrl_c()
     state: dict[str, Any] = {}
 
     def progress(p: sync.LoadProgress) -> None:
@@ -155,6 +164,10 @@ def sync_load(
 @_project_option
 def sync_conflicts(sync_id: str | None, show_all: bool, project: Path, database: str | None) -> None:
     """Conflicts the policy could not settle, with both values."""
+    import asyncio
+
+    from seamflow.cli.project import open_store
+
     paths = ProjectPaths(project)
     paths.load_dotenv()
 

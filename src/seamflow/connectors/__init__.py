@@ -1,10 +1,13 @@
 """Connectors: code for a kind of system (HTTP, SQL, files, …) behind one plugin interface.
 
 A connection is a connector's configured instance; steps call its actions as
-`connection.action`. More connectors come from the `seamflow.connectors` entry-point group.
+`connection.action`. Every connector, ours included, is found through the `seamflow.connectors`
+entry-point group and imported only when a connection uses it (`available_connectors`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from seamflow.connectors.base import (
     Action,
@@ -23,7 +26,9 @@ from seamflow.connectors.base import (
     field_problems,
     parse_config,
 )
-from seamflow.connectors.http import HttpConnector
+
+if TYPE_CHECKING:
+    from seamflow.connectors.http import HttpConnector
 
 __all__ = [
     "Action",
@@ -43,3 +48,12 @@ __all__ = [
     "field_problems",
     "parse_config",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`connectors.HttpConnector` imports the HTTP connector (and aiohttp) on first use only."""
+    if name == "HttpConnector":
+        from seamflow.connectors.http import HttpConnector
+
+        return HttpConnector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

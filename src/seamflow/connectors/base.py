@@ -6,10 +6,11 @@ the `seamflow.connectors` entry-point group. See docs/howto/write-a-connector.md
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
@@ -209,23 +210,65 @@ def feeds_of(connector: type[Connector] | Connector) -> Mapping[str, Feed]:
     return feeds
 
 
-def available_connectors() -> dict[str, type[Connector]]:
+class _Installed(Mapping[str, type[Connector]]):
+    """The installed connectors by kind; each one's module is imported the first time it is looked up.
+
+    The keys are the entry points' names, which must be the connectors' kinds: naming the
+    kinds costs no import, so a command that uses two connectors imports two, not eleven.
+    """
+
+    def __init__(self, points: Mapping[str, EntryPoint]) -> None:
+        self._points = points
+        self._loaded: dict[str, type[Connector]] = {}
+
+    def __getitem__(self, kind: str) -> type[Connector]:
+        cls = self._loaded.get(kind)
+        if cls is None:
+            cls = self._loaded[kind] = _load(self._points[kind])
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._points)
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+
+def _load(point: EntryPoint) -> type[Connector]:
+    try:
+        cls: type[Connector] = point.load()
+    except Exception as exc:  # a broken plugin must say which one it is
+        raise errors.SeamflowError(
+            f"connector plugin {point.name!r} ({point.value}) failed to load: {exc}",
+            code="connector.plugin",
+        ) from exc
+    kind = getattr(cls, "kind", None)
+    if kind != point.name:
+        raise errors.SeamflowError(
+            f"connector plugin {point.name!r} ({point.value}) declares kind {kind!r};"
+            f" expected its entry point in {ENTRY_POINT_GROUP!r} to be named after its kind",
+            code="connector.plugin",
+        )
+    return cls
+
+
+@cache
+def _installed() -> _Installed:
+    return _Installed({point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def available_connectors() -> Mapping[str, type[Connector]]:
     """Return every installed connector class by kind, from the entry-point group.
 
+    A connector's module is imported only when its kind is looked up (`[kind]`, `.get(kind)`,
+    iterating the values), so listing the kinds is cheap. The entry points are read once per
+    process.
+
     Raises:
-        errors.SeamflowError: a plugin failed to import (its name and the reason are given).
+        errors.SeamflowError: `connector.plugin` on looking up a plugin that failed to import or
+            whose entry point is not named after its kind (its name and the reason are given).
     """
-    found: dict[str, type[Connector]] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = point.load()
-        except Exception as exc:  # a broken plugin must say which one it is
-            raise errors.SeamflowError(
-                f"connector plugin {point.name!r} ({point.value}) failed to load: {exc}",
-                code="connector.plugin",
-            ) from exc
-        found[cls.kind] = cls
-    return found
+    return _installed()
 
 
 def field_problems(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:

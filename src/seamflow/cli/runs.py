@@ -1,0 +1,216 @@
+"""`seamflow run`, `runs list|show`, `dead-letters`, `replay` and `signal`: runs from the command line.
+
+Each command imports the engine and the store inside its body, so that `seamflow --help` does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from seamflow import codec, errors
+from seamflow.cli.options import database_option, project_option, run
+from seamflow.cli.project import ProjectPaths
+from seamflow.ids import Json, RunId
+
+if TYPE_CHECKING:
+    from seamflow import engine, store
+
+__all__ = ["RUN_STATUSES", "dead_letters", "replay", "run_flow", "runs", "signal"]
+
+T = TypeVar("T")
+RUN_STATUSES = ("queued", "running", "waiting", "completed", "failed", "dead_letter")
+"""The values of `store.RunStatus`, spelled out so that building the CLI imports no store
+(tests/unit/test_cli_imports.py checks that they agree)."""
+
+
+async def _with_engine(paths: ProjectPaths, database: str | None, work: Callable[[engine.Engine], Awaitable[T]]) -> T:
+    """Run `work` with an engine embedded in this CLI process (it does not resume other runs)."""
+    from seamflow import engine
+    from seamflow.cli.project import build_engine, open_store
+
+    db = open_store(paths, database)
+    eng, _ = build_engine(paths, db, engine.EngineOptions(workers=8, claim=False, timers=False))
+    await db.open()
+    await eng.start()
+    try:
+        return await work(eng)
+    finally:
+        await eng.stop()
+        await db.close()
+
+
+async def _settle(eng: engine.Engine, run_id: RunId, timeout_s: float) -> store.RunSummary:
+    """Wait until the run finished or parked (or the timeout passed); return its summary."""
+    import asyncio
+
+    from seamflow import store
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        summary, _ = await eng.db.get_run(run_id)
+        if summary.status not in (store.RunStatus.QUEUED, store.RunStatus.RUNNING) and not eng.is_active(run_id):
+            return summary
+        if loop.time() > deadline:
+            return summary
+        await asyncio.sleep(0.02)
+
+
+def _json_option(text: str, option: str) -> Json:
+    """Parse a JSON option as strictly as a webhook body; a bad one is a usage error naming the option."""
+    try:
+        return codec.parse_untrusted(text.encode())
+    except errors.PayloadInvalid as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+
+
+async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.SqlStore], Awaitable[T]]) -> T:
+    from seamflow import store
+    from seamflow.cli.connections import remember_secrets
+    from seamflow.cli.project import open_store
+
+    remember_secrets(paths)
+    db = open_store(paths, database)
+    if isinstance(db, store.SqliteStore) and not db.path.exists():
+        raise errors.NotFound(f"no database at {db.path}; run `seamflow serve` or pass --database")
+    await db.open()
+    try:
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+@click.command("run")
+@click.argument("flow_id")
+@click.option("--input", "input_json", default="null", help="JSON that becomes event.body")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for the run to finish or park")
+@project_option
+@database_option
+def run_flow(flow_id: str, input_json: str, timeout: float, project: Path, database: str | None) -> None:
+    """Start FLOW_ID manually with --input and print the run."""
+    from seamflow import engine
+    from seamflow.cli.render import print_run
+
+    body = _json_option(input_json, "--input")
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+
+    async def work(eng: engine.Engine) -> None:
+        target = eng.catalog.flow(flow_id)
+        accepted = await eng.accept(target, engine.Event("manual", body))
+        if accepted is None:
+            click.echo("ignored: the flow's when condition is false for this input; no run was started")
+            return
+        await _settle(eng, accepted.run_id, timeout)
+        print_run(*(await eng.db.get_run(accepted.run_id)))
+
+    run(_with_engine(paths, database, work))
+
+
+@click.group()
+def runs() -> None:
+    """List and inspect runs."""
+
+
+@runs.command("list")
+@click.option("--flow", "flow_id")
+@click.option("--status", multiple=True, type=click.Choice(RUN_STATUSES))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@project_option
+@database_option
+def runs_list(
+    flow_id: str | None, status: tuple[str, ...], limit: int, as_json: bool, project: Path, database: str | None
+) -> None:
+    """List runs, newest first."""
+    from seamflow import store
+    from seamflow.cli.render import print_runs
+
+    query = store.RunFilter(flow_id=flow_id, statuses=tuple(store.RunStatus(s) for s in status), limit=limit)
+    print_runs(run(_read(ProjectPaths(project), database, lambda db: db.list_runs(query))), as_json=as_json)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@project_option
+@database_option
+def runs_show(run_id: str, as_json: bool, project: Path, database: str | None) -> None:
+    """Show a run: every step attempt with input, output, error and timing."""
+    from seamflow.cli.render import print_run
+
+    summary, state = run(_read(ProjectPaths(project), database, lambda db: db.get_run(RunId(run_id))))
+    print_run(summary, state, as_json=as_json)
+
+
+@click.command("dead-letters")
+@click.option("--flow", "flow_id")
+@click.option("--json", "as_json", is_flag=True)
+@project_option
+@database_option
+def dead_letters(flow_id: str | None, as_json: bool, project: Path, database: str | None) -> None:
+    """List runs parked as dead letters, with their error."""
+    from seamflow import store
+    from seamflow.cli.render import print_runs
+
+    query = store.RunFilter(flow_id=flow_id, statuses=(store.RunStatus.DEAD_LETTER,), limit=1000)
+    print_runs(
+        run(_read(ProjectPaths(project), database, lambda db: db.list_runs(query))), as_json=as_json, with_error=True
+    )
+
+
+@click.command()
+@click.argument("run_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
+@click.option("--timeout", default=60.0, show_default=True)
+@project_option
+@database_option
+def replay(run_id: str | None, replay_all: bool, timeout: float, project: Path, database: str | None) -> None:
+    """Re-run a failed or dead-lettered run (or --all dead letters) from its failed step."""
+    from seamflow import store
+
+    if not run_id and not replay_all:
+        raise click.UsageError("give a RUN_ID or --all")
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+
+    async def work(eng: engine.Engine) -> None:
+        if replay_all:
+            dead = await eng.db.list_runs(store.RunFilter(statuses=(store.RunStatus.DEAD_LETTER,), limit=10_000))
+            targets = [r.run_id for r in dead]
+        else:
+            targets = [RunId(str(run_id))]
+        for target in targets:
+            await eng.replay(target)
+        for target in targets:
+            summary = await _settle(eng, target, timeout)
+            click.echo(f"{target}  {summary.status.value}")
+
+    run(_with_engine(paths, database, work))
+
+
+@click.command()
+@click.argument("name")
+@click.argument("key")
+@click.option("--payload", default="null", help="JSON given to the waiting step")
+@project_option
+@database_option
+def signal(name: str, key: str, payload: str, project: Path, database: str | None) -> None:
+    """Send signal NAME with correlation KEY to the runs waiting for it."""
+    value = _json_option(payload, "--payload")
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+
+    async def work(eng: engine.Engine) -> None:
+        woken = await eng.signal(name, key, value)
+        for run_id in woken:
+            summary = await _settle(eng, run_id, 60)
+            click.echo(f"{run_id}  {summary.status.value}")
+        if not woken:
+            click.echo("no run waits for this signal yet; it is kept and delivered when one does")
+
+    run(_with_engine(paths, database, work))
