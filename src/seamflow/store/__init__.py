@@ -31,6 +31,7 @@ from seamflow.store.base import (
 from seamflow.store.postgres import PostgresStore, is_postgres_url
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
+from seamflow.store.syncs import SyncLoad
 
 __all__ = [
     "BLOB_THRESHOLD_BYTES",
@@ -57,6 +58,7 @@ __all__ = [
     "Store",
     "SyncConflict",
     "SyncLink",
+    "SyncLoad",
     "SyncState",
     "Timer",
     "TimerKind",
