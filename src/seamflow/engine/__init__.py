@@ -13,6 +13,7 @@ from seamflow.engine.connections import (
     load_secrets,
 )
 from seamflow.engine.executor import Executor
+from seamflow.engine.feeds import feed_health
 from seamflow.engine.runtime import Engine, EngineOptions, Overloaded
 from seamflow.engine.timers import next_tick
 
@@ -27,6 +28,7 @@ __all__ = [
     "Overloaded",
     "Pool",
     "describe_connections",
+    "feed_health",
     "load_env",
     "load_secrets",
     "metrics",
