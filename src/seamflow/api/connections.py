@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from seamflow import codec, engine, redact
-from seamflow.ids import Json
+from seamflow.api.dependencies import EngineDep, json_response, require_token
 
-__all__ = ["connection_routes"]
+__all__ = ["router"]
 
-
-def _json(value: Json, status: int = 200) -> Response:
-    return Response(codec.dumps(redact.mask(value)), status, media_type="application/json")
+router = APIRouter(dependencies=[Depends(require_token)])
 
 
-def connection_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
-    """`GET /api/v1/connections` and `POST /api/v1/connections/{name}/test` (bearer token)."""
+@router.get("/api/v1/connections", tags=["connections"])
+async def list_connections(eng: EngineDep) -> Response:
+    """Connections: name, connector, concurrency, timeout, the secrets each uses (values as ***)."""
+    return json_response([info.as_json() for info in eng.pool.describe()])
 
-    @app.get("/api/v1/connections", dependencies=api, tags=["connections"])
-    async def list_connections() -> Response:
-        """Connections: name, connector, concurrency, timeout, the secrets each uses (values as ***)."""
-        return _json([info.as_json() for info in eng.pool.describe()])
 
-    @app.post("/api/v1/connections/{name}/test", dependencies=api, tags=["connections"])
-    async def test_connection(name: str) -> Response:
-        """Open the connection on its own and check it: `{ok, checked, message}`; 404 for an unknown name."""
-        result = await eng.pool.check(name)
-        return _json({"name": name, "ok": result.is_ok, "checked": result.is_checked, "message": result.message})
+@router.post("/api/v1/connections/{name}/test", tags=["connections"])
+async def test_connection(name: str, eng: EngineDep) -> Response:
+    """Open the connection on its own and check it: `{ok, checked, message}`; 404 for an unknown name."""
+    result = await eng.pool.check(name)
+    return json_response({"name": name, "ok": result.is_ok, "checked": result.is_checked, "message": result.message})

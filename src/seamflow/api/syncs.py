@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from seamflow import codec, engine, errors, redact, store, sync
-from seamflow.engine.feeds import feed_health
+from seamflow import engine, errors, store, sync
+from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["sync_routes"]
+__all__ = ["ResolveBody", "router"]
+
+router = APIRouter(dependencies=[Depends(require_token)])
 
 
 class ResolveBody(BaseModel):
@@ -21,10 +23,6 @@ class ResolveBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     value: Any
-
-
-def _json(value: Json, status: int = 200) -> Response:
-    return Response(codec.dumps(redact.mask(value)), status, media_type="application/json")
 
 
 def _service(eng: engine.Engine) -> sync.SyncService:
@@ -48,58 +46,58 @@ def _conflict(c: store.SyncConflict) -> Json:
     }
 
 
-def sync_routes(app: FastAPI, eng: engine.Engine, api: list[Any]) -> None:
-    """Register the sync endpoints (they answer 404 when the project has no syncs)."""
+@router.get("/api/v1/syncs", tags=["syncs"])
+async def list_syncs(eng: EngineDep) -> Response:
+    """Every sync: records, links per side, deletes, open conflicts, and per side its feed's
+    health and lag, runs waiting (pending) and dead-lettered (failed records)."""
+    service = _service(eng)
+    counts = await eng.db.count_runs_by_flow_status()
+    feeds = {f.flow_id: f for f in await eng.db.list_feeds()}
+    answer: list[Json] = []
+    for sync_id, spec in sorted(service.syncs.items()):
+        status = await service.status(sync_id)
+        sides = {side: _side_json(eng, f"sync.{sync_id}.{side}", feeds, counts) for side in spec.sides}
+        assert isinstance(status, dict)
+        answer.append({**status, "per_side": sides})
+    return json_response(answer)
 
-    @app.get("/api/v1/syncs", dependencies=api, tags=["syncs"])
-    async def list_syncs() -> Response:
-        """Every sync: records, links per side, deletes, open conflicts, and per side its feed's
-        health and lag, runs waiting (pending) and dead-lettered (failed records)."""
-        service = _service(eng)
-        counts = await eng.db.count_runs_by_flow_status()
-        feeds = {f.flow_id: f for f in await eng.db.list_feeds()}
-        answer: list[Json] = []
-        for sync_id, spec in sorted(service.syncs.items()):
-            status = await service.status(sync_id)
-            sides: dict[str, Json] = {}
-            for side in spec.sides:
-                flow_id = f"sync.{sync_id}.{side}"
-                feed = feeds.get(flow_id)
-                per_status = counts.get(flow_id, {})
-                sides[side] = {
-                    "flow": flow_id if flow_id in eng.catalog.current else None,
-                    "feed_health": feed_health(feed.last_ok, feed.failing_since, _stall(eng, flow_id))
-                    if feed
-                    else None,
-                    "last_ok": feed.last_ok.isoformat() if feed and feed.last_ok else None,
-                    "lag_s": _lag(feed),
-                    "pending": per_status.get("queued", 0)
-                    + per_status.get("running", 0)
-                    + per_status.get("waiting", 0),
-                    "failed": per_status.get("dead_letter", 0) + per_status.get("failed", 0),
-                }
-            assert isinstance(status, dict)
-            answer.append({**status, "per_side": sides})
-        return _json(answer)
 
-    @app.get("/api/v1/syncs/{sync_id}/conflicts", dependencies=api, tags=["syncs"])
-    async def list_conflicts(sync_id: str, status: str = "open") -> Response:
-        """The conflict queue of a sync (`status=open|resolved|all`)."""
-        _service(eng)._sync(sync_id)
-        found = await eng.db.list_sync_conflicts(sync_id, status=None if status == "all" else status)
-        return _json([_conflict(c) for c in found])
+@router.get("/api/v1/syncs/{sync_id}/conflicts", tags=["syncs"])
+async def list_conflicts(sync_id: str, eng: EngineDep, status: str = "open") -> Response:
+    """The conflict queue of a sync (`status=open|resolved|all`)."""
+    _service(eng).sync_spec(sync_id)
+    found = await eng.db.list_sync_conflicts(sync_id, status=None if status == "all" else status)
+    return json_response([_conflict(c) for c in found])
 
-    @app.post("/api/v1/syncs/conflicts/{conflict_id}/resolve", dependencies=api, tags=["syncs"])
-    async def resolve(conflict_id: str, body: ResolveBody) -> Response:
-        """Settle a conflict: the record takes `value` and both systems are written."""
-        outcome = await _service(eng).resolve(conflict_id, body.value)
-        return _json(outcome.as_json())
 
-    @app.post("/api/v1/syncs/{sync_id}/check", dependencies=api, tags=["syncs"])
-    async def check(sync_id: str, repair: bool = False) -> Response:
-        """Compare both systems now (`repair=true` converges them by the sync's rules)."""
-        report = await _service(eng).check(sync_id, repair=repair)
-        return _json(report.as_json())
+@router.post("/api/v1/syncs/conflicts/{conflict_id}/resolve", tags=["syncs"])
+async def resolve(conflict_id: str, body: ResolveBody, eng: EngineDep) -> Response:
+    """Settle a conflict: the record takes `value` and both systems are written."""
+    outcome = await _service(eng).resolve(conflict_id, body.value)
+    return json_response(outcome.as_json())
+
+
+@router.post("/api/v1/syncs/{sync_id}/check", tags=["syncs"])
+async def check(sync_id: str, eng: EngineDep, repair: bool = False) -> Response:
+    """Compare both systems now (`repair=true` converges them by the sync's rules)."""
+    report = await _service(eng).check(sync_id, repair=repair)
+    return json_response(report.as_json())
+
+
+def _side_json(
+    eng: engine.Engine, flow_id: str, feeds: dict[str, store.FeedState], counts: dict[str, dict[str, int]]
+) -> Json:
+    """One side of a sync: its generated flow's feed health and lag, pending and failed runs."""
+    feed = feeds.get(flow_id)
+    per_status = counts.get(flow_id, {})
+    return {
+        "flow": flow_id if flow_id in eng.catalog.current else None,
+        "feed_health": engine.feed_health(feed.last_ok, feed.failing_since, _stall(eng, flow_id)) if feed else None,
+        "last_ok": feed.last_ok.isoformat() if feed and feed.last_ok else None,
+        "lag_s": _lag(feed),
+        "pending": per_status.get("queued", 0) + per_status.get("running", 0) + per_status.get("waiting", 0),
+        "failed": per_status.get("dead_letter", 0) + per_status.get("failed", 0),
+    }
 
 
 def _stall(eng: engine.Engine, flow_id: str) -> timedelta:

@@ -14,6 +14,7 @@ from seamflow.engine.connections import (
     load_secrets,
 )
 from seamflow.engine.executor import Executor
+from seamflow.engine.feeds import feed_health
 from seamflow.engine.inbox import Event, Overloaded
 from seamflow.engine.journal import Journal
 from seamflow.engine.runtime import Engine, EngineOptions
@@ -32,6 +33,7 @@ __all__ = [
     "Overloaded",
     "Pool",
     "describe_connections",
+    "feed_health",
     "load_env",
     "load_secrets",
     "metrics",

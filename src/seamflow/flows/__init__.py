@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from seamflow.flows import expressions, load, spec, validate
 from seamflow.flows.compile import CompiledFlow, CompiledStep, compile_flow
+from seamflow.flows.expressions import Template
+from seamflow.flows.spec import Duration
 
 __all__ = [
     "CompiledFlow",
     "CompiledStep",
+    "Duration",
+    "Template",
     "compile_flow",
     "expressions",
     "load",

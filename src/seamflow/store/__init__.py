@@ -47,6 +47,7 @@ from seamflow.store.protocols import (
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
+from seamflow.store.syncs import SyncLoad
 
 __all__ = [
     "BLOB_THRESHOLD_BYTES",
@@ -88,6 +89,7 @@ __all__ = [
     "Store",
     "SyncConflict",
     "SyncLink",
+    "SyncLoad",
     "SyncState",
     "SyncStore",
     "Timer",

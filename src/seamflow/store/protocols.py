@@ -24,6 +24,7 @@ from seamflow.store.base import (
     WorkerInfo,
 )
 from seamflow.store.run_tx import RunTx
+from seamflow.store.syncs import SyncLoad
 
 __all__ = [
     "AdminStore",
@@ -154,6 +155,22 @@ class SyncStore(Protocol):
     async def close_sync_conflict(self, conflict_id: str, resolution: Json) -> SyncConflict: ...
     async def get_sync_conflict(self, conflict_id: str) -> SyncConflict: ...
     async def sync_counts(self, sync_id: str) -> dict[str, Any]: ...
+    async def claim_sync_load(
+        self,
+        sync_id: str,
+        side: str,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        start_over: bool = False,
+        replacing: str | None = None,
+    ) -> SyncLoad | None: ...
+    async def save_sync_load_progress(
+        self, sync_id: str, side: str, owner: str, position: Json, done: int, now: datetime, lease_until: datetime
+    ) -> bool: ...
+    async def finish_sync_load(self, sync_id: str, side: str, owner: str, now: datetime) -> None: ...
+    async def get_sync_load(self, sync_id: str, side: str) -> SyncLoad | None: ...
 
 
 class AdminStore(Protocol):

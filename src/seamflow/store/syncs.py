@@ -1,4 +1,4 @@
-"""Durable state of record syncs: canonical records, the key crosswalk, tombstones, conflicts.
+"""Durable state of record syncs: canonical records, the key crosswalk, tombstones, conflicts, loads.
 
 The sync capability decides; the store keeps. `sync_transact` runs a decision function on a
 record's state inside one write transaction (the row is locked on PostgreSQL), so two changes
@@ -8,6 +8,7 @@ to the same record — from two systems, or two processes — are merged one aft
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,9 +17,28 @@ from seamflow.ids import Json
 from seamflow.store.base import SyncConflict, SyncLink, SyncState
 from seamflow.store.rows import Conn, Rows, from_ms, to_ms
 
-__all__ = ["SyncOps"]
+__all__ = ["SyncLoad", "SyncOps"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLoad:
+    """The progress of an initial bulk load of one side of a sync (a row of `sync_loads`)."""
+
+    sync_id: str
+    side: str
+    position: Json
+    """Where the next chunk starts, as the side's reader gave it; None before the first chunk."""
+    done: int
+    """Records through the sync in all, across resumed runs of the load."""
+    owner: str | None
+    """The process running the load (`load:<host>:<pid>`) while it holds the lease."""
+    started: datetime
+    finished: datetime | None
+
+
+_LOAD_COLUMNS = "sync_id, side, position, done, owner, started_ms, finished_ms"
 
 
 class SyncOps(Rows):
@@ -230,3 +250,121 @@ class SyncOps(Rows):
             }
 
         return await self._read(read)
+
+    # -- initial loads -------------------------------------------------------------------------
+    async def claim_sync_load(
+        self,
+        sync_id: str,
+        side: str,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        start_over: bool = False,
+        replacing: str | None = None,
+    ) -> SyncLoad | None:
+        """Hold the load of a sync's side unless another live process does; return its progress.
+
+        The load is free when nobody holds it, its lease ran out, `owner` holds it already, or it
+        is held by `replacing` (a holder known to be dead). With `start_over` the position, the count
+        and the finish start from nothing. Returns None when another process holds it.
+        """
+
+        def unit(conn: Conn) -> SyncLoad | None:
+            self._x(
+                conn,
+                "INSERT INTO sync_loads (sync_id, side, started_ms, updated_ms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (sync_id, side) DO NOTHING",
+                (sync_id, side, to_ms(now), to_ms(now)),
+            )
+            row = self._x(
+                conn,
+                "SELECT owner, lease_until_ms FROM sync_loads WHERE sync_id = ? AND side = ?"  # noqa: S608 - constants only
+                + self._FOR_UPDATE,
+                (sync_id, side),
+            ).fetchone()
+            if row[0] not in (None, owner, replacing) and row[1] >= to_ms(now):
+                return None
+            if start_over:
+                self._x(
+                    conn,
+                    "UPDATE sync_loads SET position = NULL, done = 0, finished_ms = NULL, started_ms = ?"
+                    " WHERE sync_id = ? AND side = ?",
+                    (to_ms(now), sync_id, side),
+                )
+            self._x(
+                conn,
+                "UPDATE sync_loads SET owner = ?, lease_until_ms = ?, updated_ms = ? WHERE sync_id = ? AND side = ?",
+                (owner, to_ms(lease_until), to_ms(now), sync_id, side),
+            )
+            return self._sync_load(conn, sync_id, side)
+
+        return await self._write(unit)
+
+    async def save_sync_load_progress(
+        self,
+        sync_id: str,
+        side: str,
+        owner: str,
+        position: Json,
+        done: int,
+        now: datetime,
+        lease_until: datetime,
+    ) -> bool:
+        """Store the position after a chunk whose `done` records went through, and renew the lease.
+
+        Returns:
+            False if `owner` no longer holds the load (nothing is stored).
+        """
+
+        def unit(conn: Conn) -> bool:
+            cur = self._x(
+                conn,
+                "UPDATE sync_loads SET position = ?, done = done + ?, lease_until_ms = ?, updated_ms = ?"
+                " WHERE sync_id = ? AND side = ? AND owner = ?",
+                (codec.dumps_text(position), done, to_ms(lease_until), to_ms(now), sync_id, side, owner),
+            )
+            return bool(cur.rowcount == 1)
+
+        return await self._write(unit)
+
+    async def finish_sync_load(self, sync_id: str, side: str, owner: str, now: datetime) -> None:
+        """Mark the load finished (if `owner` still holds it) and let it go."""
+
+        def unit(conn: Conn) -> None:
+            self._x(
+                conn,
+                "UPDATE sync_loads SET finished_ms = COALESCE(finished_ms, ?), owner = NULL, lease_until_ms = 0,"
+                " updated_ms = ? WHERE sync_id = ? AND side = ? AND owner = ?",
+                (to_ms(now), to_ms(now), sync_id, side, owner),
+            )
+
+        await self._write(unit)
+
+    async def get_sync_load(self, sync_id: str, side: str) -> SyncLoad | None:
+        """The progress of the load of a sync's side; None if it never started."""
+
+        def read(conn: Conn) -> SyncLoad | None:
+            return self._sync_load(conn, sync_id, side)
+
+        return await self._read(read)
+
+    def _sync_load(self, conn: Conn, sync_id: str, side: str) -> SyncLoad | None:
+        row = self._x(
+            conn,
+            "SELECT " + _LOAD_COLUMNS + " FROM sync_loads WHERE sync_id = ? AND side = ?",  # noqa: S608 - constants only
+            (sync_id, side),
+        ).fetchone()
+        if row is None:
+            return None
+        started = from_ms(row[5])
+        assert started is not None  # NOT NULL column
+        return SyncLoad(
+            sync_id=str(row[0]),
+            side=str(row[1]),
+            position=None if row[2] is None else codec.loads(row[2]),
+            done=int(row[3]),
+            owner=None if row[4] is None else str(row[4]),
+            started=started,
+            finished=from_ms(row[6]),
+        )

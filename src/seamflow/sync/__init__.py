@@ -7,9 +7,11 @@ side and remembers what it wrote so the echo does not bounce. See docs/howto/syn
 
 from __future__ import annotations
 
+from seamflow.sync.bulk_load import LoadProgress
+from seamflow.sync.check import CheckReport
 from seamflow.sync.load import SyncProject, generated_flows, load_project
 from seamflow.sync.model import FieldType, Model, ModelField
-from seamflow.sync.service import CheckReport, LoadProgress, SyncService
+from seamflow.sync.service import SyncService
 from seamflow.sync.spec import Sync
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The sync as a built-in connection (`sync.apply`), and reconciliation (`seamflow sync check`).
+"""The sync as a built-in connection: the `sync.apply` step, resolving conflicts, status.
 
 A sync is flows plus a crosswalk: for each side whose changes are read, a generated flow
 (`sync.<id>.<side>`, see `sync.flows`) takes each changed record and calls `sync.apply`, a step
@@ -6,6 +6,8 @@ like any other — journaled, retried with the same idempotency key, dead-letter
 is bad. `apply` merges the change into the canonical record in one store transaction
 (`sync.merge`), then writes the other side through that side's connection, with an idempotency
 key derived from the content it writes, and remembers what it wrote (echo detection).
+Reconciliation lives in `sync.check`, the initial bulk load in `sync.bulk_load`; both apply
+records through this service.
 """
 
 from __future__ import annotations
@@ -13,24 +15,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from seamflow import clock, connectors, errors, store
-from seamflow.engine import Pool
-from seamflow.flows.expressions import Template
+from seamflow import clock, connectors, engine, errors, flows, store
 from seamflow.ids import Json
 from seamflow.sync import merge
+from seamflow.sync.bulk_load import BulkLoad, LoadOptions, LoadProgress
+from seamflow.sync.check import CheckReport, check_sync
 from seamflow.sync.model import Model
+from seamflow.sync.reading import SideReader
 from seamflow.sync.spec import Side, Sync, Write
 
-__all__ = ["CheckReport", "LoadProgress", "SyncService"]
+__all__ = ["SyncService"]
 
 
 class ApplyInput(BaseModel):
@@ -44,44 +44,6 @@ class ApplyInput(BaseModel):
 
 class _NoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-@dataclass(slots=True)
-class LoadProgress:
-    """How far a `sync load` is."""
-
-    done: int = 0
-    """Records through the sync in all, across resumed runs."""
-    total: int | None = None
-    loaded_now: int = 0
-    """Records through the sync by this run."""
-    already_finished: bool = False
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-    finished: bool = False
-
-
-@dataclass(slots=True)
-class CheckReport:
-    """What `sync check` found: records missing on a side, and fields that differ."""
-
-    sync: str
-    compared: int = 0
-    missing: list[Json] = field(default_factory=list)
-    unlinked: list[Json] = field(default_factory=list)
-    differing: list[Json] = field(default_factory=list)
-    repaired: int = 0
-
-    def as_json(self) -> Json:
-        return {
-            "sync": self.sync,
-            "compared": self.compared,
-            "missing": self.missing,
-            "unlinked": self.unlinked,
-            "differing": self.differing,
-            "repaired": self.repaired,
-            "in_sync": not (self.missing or self.unlinked or self.differing),
-        }
 
 
 class SyncService:
@@ -98,18 +60,20 @@ class SyncService:
     def __init__(
         self,
         db: store.SqlStore,
-        pool: Pool,
+        pool: engine.Pool,
         syncs: Mapping[str, Sync],
         models: Mapping[str, Model],
         context: Mapping[str, Any],
     ) -> None:
-        self._db = db
+        self.db = db
+        """Where the sync's canonical records, crosswalk, conflicts and loads are kept."""
         self._pool = pool
         self.syncs = dict(syncs)
         self.models = dict(models)
         self._context = dict(context)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._templates: dict[tuple[str, str, str], Template] = {}
+        self._templates: dict[tuple[str, str, str], flows.Template] = {}
+        self._reader = SideReader(pool, context)
 
     async def open(self, connection: connectors.Connection) -> None:
         """Nothing to open: the sync's state lives in the store."""
@@ -135,11 +99,11 @@ class SyncService:
                 fit the canonical model (named); nothing is stored.
             errors.Transient: writing the other side failed for now (the step retries).
         """
-        sync = self._sync(sync_id)
+        sync = self.sync_spec(sync_id)
         change = self._change(sync, side_name, record, deleted)
         match_key = self._match_key(sync, change.values)
         async with self._lock(f"{sync.id}:{match_key or side_name + ':' + change.key}"):
-            outcome = await self._db.sync_transact(
+            outcome = await self.db.sync_transact(
                 sync.id, side_name, change.key, match_key, lambda state: merge.merge(sync, state, change)
             )
             for write in outcome.writes:
@@ -199,7 +163,7 @@ class SyncService:
                 )
             new_key = str(rendered)
         done_at = clock.now()
-        await self._db.sync_transact(
+        await self.db.sync_transact(
             sync.id,
             write.side,
             new_key,
@@ -208,13 +172,13 @@ class SyncService:
             canonical_id=canonical_id,
         )
 
-    def _template(self, sync: Sync, write: merge.Write, spec: Write, part: str) -> Template:
+    def _template(self, sync: Sync, write: merge.Write, spec: Write, part: str) -> flows.Template:
         cache_key = (sync.id, f"{write.side}.{write.op}", part)
         template = self._templates.get(cache_key)
         if template is None:
             value = spec.with_ if part == "with" else spec.key
             names = frozenset({"record", "canonical", "key", "canonical_id", "result"})
-            template = Template.compile(
+            template = flows.Template.compile(
                 value, where=f"syncs/{sync.id}.sides.{write.side}.{write.op}.{part}", extra_names=names
             )
             self._templates[cache_key] = template
@@ -223,8 +187,8 @@ class SyncService:
     # -- conflicts -----------------------------------------------------------------------------
     async def resolve(self, conflict_id: str, value: Json) -> merge.Outcome:
         """Settle a queued conflict with `value`: the canonical record takes it, both sides are written."""
-        conflict = await self._db.get_sync_conflict(conflict_id)
-        sync = self._sync(conflict.sync_id)
+        conflict = await self.db.get_sync_conflict(conflict_id)
+        sync = self.sync_spec(conflict.sync_id)
         if conflict.field != "_deleted":
             model_field = self._model(sync).fields.get(conflict.field)
             if model_field is not None:
@@ -232,7 +196,7 @@ class SyncService:
                 if problems:
                     raise errors.InvalidInput("; ".join(problems), code="sync.record_invalid")
                 value = values[conflict.field]
-        await self._db.close_sync_conflict(conflict_id, {"value": value})
+        await self.db.close_sync_conflict(conflict_id, {"value": value})
         now = clock.now()
 
         def decide(state: store.SyncState) -> tuple[store.SyncState, merge.Outcome]:
@@ -254,129 +218,16 @@ class SyncService:
                     )
             return new, outcome
 
-        outcome = await self._db.sync_transact(sync.id, "", None, None, decide, canonical_id=conflict.canonical_id)
+        outcome = await self.db.sync_transact(sync.id, "", None, None, decide, canonical_id=conflict.canonical_id)
         for write in outcome.writes:
             await self._write(sync, outcome.canonical_id, write)
         return outcome
 
-    # -- reconciliation ------------------------------------------------------------------------
+    # -- reconciliation and initial load ---------------------------------------------------------
     async def check(self, sync_id: str, *, repair: bool = False) -> CheckReport:
-        """Compare both sides record by record; with `repair`, converge them by the sync's rules.
+        """Compare both sides record by record; with `repair`, converge them (see `sync.check`)."""
+        return await check_sync(self, self._reader, self.sync_spec(sync_id), repair=repair)
 
-        Repair feeds each side's current record through `apply` — the owner's side first — so
-        ownership and the conflict policy decide, exactly as for a change noticed live; a linked
-        record missing on a side is handled by the delete policy.
-        """
-        sync = self._sync(sync_id)
-        report = CheckReport(sync.id)
-        listed = {name: await self._list(sync, name) for name in sync.sides}
-        states = {s.canonical_id: s for s in await self._db.list_sync_records(sync.id)}
-        linked: dict[str, set[str]] = {name: set() for name in sync.sides}
-        for state in states.values():
-            if state.deleted:
-                continue
-            report.compared += 1
-            per_side: dict[str, dict[str, Json]] = {}
-            for name in sync.sides:
-                link = state.links.get(name)
-                if link is None or link.key is None:
-                    report.missing.append({"canonical_id": state.canonical_id, "side": name, "reason": "never written"})
-                    continue
-                linked[name].add(link.key)
-                record = listed[name].get(link.key)
-                if record is None:
-                    report.missing.append({"canonical_id": state.canonical_id, "side": name, "key": link.key})
-                    continue
-                per_side[name] = self._canonical(sync, name, record)
-            if len(per_side) == 2:
-                first, second = sync.sides
-                shared = set(sync.sides[first].fields) & set(sync.sides[second].fields)
-                for name in sorted(shared):
-                    if per_side[first].get(name) != per_side[second].get(name):
-                        report.differing.append(
-                            {
-                                "canonical_id": state.canonical_id,
-                                "field": name,
-                                first: per_side[first].get(name),
-                                second: per_side[second].get(name),
-                            }
-                        )
-        for name in sync.sides:
-            for key in sorted(set(listed[name]) - linked[name]):
-                report.unlinked.append({"side": name, "key": key})
-        if repair:
-            report.repaired = await self._repair(sync, report, listed, states)
-        return report
-
-    async def _repair(
-        self,
-        sync: Sync,
-        report: CheckReport,
-        listed: dict[str, dict[str, dict[str, Any]]],
-        states: dict[str, store.SyncState],
-    ) -> int:
-        repaired = 0
-        touched = {str(d["canonical_id"]) for d in report.differing if isinstance(d, dict)}
-        order = sorted(sync.sides, key=lambda n: -sum(1 for o in sync.ownership.values() if o == n))
-        for canonical_id in sorted(touched):
-            state = states[canonical_id]
-            for name in order:
-                link = state.links.get(name)
-                record = listed[name].get(link.key) if link and link.key else None
-                if record is not None:
-                    await self._forget_written(sync, canonical_id, name)
-                    await self.apply(sync.id, name, record)
-            repaired += 1
-        for item in report.missing:
-            if isinstance(item, dict) and "key" in item:
-                side, key = str(item["side"]), str(item["key"])
-                await self.apply(sync.id, side, {sync.sides[side].key: key}, deleted=True)
-                repaired += 1
-        for item in report.unlinked:
-            if isinstance(item, dict):
-                side = str(item["side"])
-                if sync.targets(side):
-                    await self.apply(sync.id, side, listed[side][str(item["key"])])
-                    repaired += 1
-        return repaired
-
-    async def _forget_written(self, sync: Sync, canonical_id: str, side: str) -> None:
-        """A record changed behind Seamflow's back: what it holds now is not our echo any more."""
-
-        def decide(state: store.SyncState) -> tuple[store.SyncState, None]:
-            link = state.links.get(side)
-            if link is None:
-                return state, None
-            links = {**state.links, side: store.SyncLink(side, link.key, None, None, None)}
-            return dataclasses.replace(state, links=links, new_conflicts=()), None
-
-        await self._db.sync_transact(sync.id, side, None, None, decide, canonical_id=canonical_id)
-
-    async def _list(self, sync: Sync, name: str) -> dict[str, dict[str, Any]]:
-        side = sync.sides[name]
-        if side.list is None:
-            raise errors.InvalidInput(
-                f"sync {sync.id}: sides.{name} has no `list`; `sync check` needs it to read every record",
-                code="sync.invalid",
-            )
-        params = Template.compile(side.list.with_, where=f"syncs/{sync.id}.sides.{name}.list").render(self._context)
-        result: Any = await self._pool.get(side.connection).connector.call(side.list.action, params, idempotency_key="")
-        for part in side.list.items.split("."):
-            result = result.get(part) if isinstance(result, dict) else None
-        if not isinstance(result, list):
-            raise errors.Permanent(
-                f"sync {sync.id}: sides.{name}.list.items {side.list.items!r} is not a list in the result",
-                code="sync.invalid",
-            )
-        return {str(r[side.key]): r for r in result if isinstance(r, dict) and r.get(side.key) not in (None, "")}
-
-    def _canonical(self, sync: Sync, name: str, record: Mapping[str, Any]) -> dict[str, Json]:
-        side = sync.sides[name]
-        raw = {canonical: record.get(field_) for canonical, field_ in side.fields.items()}
-        values, _ = self._model(sync).validate_record(raw)
-        return values
-
-    # -- initial load ----------------------------------------------------------------------------
     async def load(
         self,
         sync_id: str,
@@ -387,121 +238,33 @@ class SyncService:
         restart: bool = False,
         on_progress: Callable[[LoadProgress], None] | None = None,
     ) -> LoadProgress:
-        """Bring every record of `side_name` through the sync: a resumable bulk load.
+        """Bring every record of `side_name` through the sync: a resumable bulk load (see `sync.bulk_load`)."""
+        sync = self.sync_spec(sync_id)
+        self._side(sync, side_name)
+        options = LoadOptions(chunk=chunk, parallel=parallel, restart=restart, on_progress=on_progress)
+        return await BulkLoad(self, self._reader, sync, side_name).run(options)
 
-        The side is read in chunks (a stream where the connector offers one); each chunk's records
-        are applied `parallel` at a time, then the position after the chunk is stored. After a
-        Ctrl-C or a crash the load continues from the last stored position; records of the chunk
-        that was in flight are applied again, which changes nothing (their writes carry the same
-        idempotency keys and already-known records are unchanged).
-        """
-        sync = self._sync(sync_id)
-        side = self._side(sync, side_name)
-        if side.list is None:
-            raise errors.InvalidInput(
-                f"sync {sync.id}: sides.{side_name} has no `list`; a load reads the side through it",
-                code="sync.invalid",
-            )
-        flow_id, worker = f"load.{sync.id}.{side_name}", f"load:{socket.gethostname()}:{os.getpid()}"
-        now = clock.now()
-        until = now + timedelta(minutes=5)
-        state = await self._db.claim_feed(flow_id, "load", worker, now, until, start_over=restart)
-        if state is None:
-            holder = next((f.owner for f in await self._db.list_feeds() if f.flow_id == flow_id), None)
-            if holder and _is_dead_local(holder):  # a load that crashed on this machine: continue it
-                await self._db.release_worker(holder, now)
-                state = await self._db.claim_feed(flow_id, "load", worker, now, until, start_over=restart)
-        if state is None:
-            raise errors.Conflict(f"a load of {sync.id} from {side_name} is already running in another process")
-        position: Json = state.cursor
-        progress = LoadProgress(done=state.items, total=await self._count(sync, side_name))
-        if isinstance(position, dict) and position.get("after") == "done":
-            progress.already_finished = progress.finished = True
-            await self._db.release_worker(worker, clock.now())
-            return progress
-        gate = asyncio.Semaphore(parallel)
-
-        async def one(record: Mapping[str, Any]) -> None:
-            async with gate:
-                for attempt in range(1, 4):
-                    try:
-                        await self.apply(sync.id, side_name, record)
-                        return
-                    except errors.Transient:  # the target is away: a few tries, then the load stops (rerun resumes)
-                        if attempt == 3:
-                            raise
-                        await asyncio.sleep(attempt)
-                    except errors.StoreError:
-                        raise
-                    except errors.SeamflowError as exc:  # a bad record is counted and named, the load goes on
-                        progress.failed += 1
-                        if len(progress.errors) < 20:
-                            progress.errors.append(exc.message)
-                        return
-
-        async for rows, after in self._chunks(sync, side_name, position, chunk):
-            async with asyncio.TaskGroup() as group:
-                for record in rows:
-                    if isinstance(record, dict):
-                        group.create_task(one(record))
-            progress.done += len(rows)
-            progress.loaded_now += len(rows)
-            now = clock.now()
-            await self._db.save_feed_progress(flow_id, worker, {"after": after}, len(rows), None, now)
-            await self._db.heartbeat(worker, now, now + timedelta(minutes=5))
-            if on_progress is not None:
-                on_progress(progress)
-        await self._db.save_feed_progress(flow_id, worker, {"after": "done"}, 0, None, clock.now())
-        await self._db.release_worker(worker, clock.now())
-        progress.finished = True
-        return progress
-
-    async def _chunks(
-        self, sync: Sync, side_name: str, position: Json, chunk: int
-    ) -> AsyncIterator[tuple[list[Json], Json]]:
+    def canonical_values(self, sync: Sync, side_name: str, record: Mapping[str, Any]) -> dict[str, Json]:
+        """A side's record in canonical fields, as far as they fit the model (for comparing sides)."""
         side = sync.sides[side_name]
-        assert side.list is not None
-        start = position.get("after") if isinstance(position, dict) else None
-        if start == "done":
-            return
-        params = Template.compile(side.list.with_, where=f"syncs/{sync.id}.sides.{side_name}.list").render(
-            self._context
-        )
-        connector = self._pool.get(side.connection).connector
-        if isinstance(connector, connectors.Streams):
-            async for piece in connector.stream(side.list.action, params, start=start, chunk_rows=chunk):
-                yield list(piece.rows), piece.position
-            return
-        records = list((await self._list(sync, side_name)).values())  # no stream: one read, then chunks
-        first = int(start) if isinstance(start, int) else 0
-        for offset in range(first, len(records), chunk):
-            yield list(records[offset : offset + chunk]), offset + chunk
-
-    async def _count(self, sync: Sync, side_name: str) -> int | None:
-        side = sync.sides[side_name]
-        if side.list is None or side.list.count is None:
-            return None
-        spec = side.list.count
-        params = Template.compile(spec.with_, where=f"syncs/{sync.id}.sides.{side_name}.list.count").render(
-            self._context
-        )
-        result: Any = await self._pool.get(side.connection).connector.call(spec.action, params, idempotency_key="")
-        for part in spec.value.split("."):
-            if isinstance(result, list) and part.isdigit() and int(part) < len(result):
-                result = result[int(part)]
-            else:
-                result = result.get(part) if isinstance(result, dict) else None
-        return int(result) if isinstance(result, int | str) and str(result).isdigit() else None
+        raw = {canonical: record.get(field_) for canonical, field_ in side.fields.items()}
+        values, _ = self._model(sync).validate_record(raw)
+        return values
 
     # -- status --------------------------------------------------------------------------------
     async def status(self, sync_id: str) -> dict[str, Json]:
         """Records, links, deletes and open conflicts of a sync (feeds and runs are added by the API)."""
-        sync = self._sync(sync_id)
-        counts = await self._db.sync_counts(sync.id)
+        sync = self.sync_spec(sync_id)
+        counts = await self.db.sync_counts(sync.id)
         return {"sync": sync.id, "mode": sync.mode.value, "sides": list(sync.sides), **counts}
 
     # -- helpers -------------------------------------------------------------------------------
-    def _sync(self, sync_id: str) -> Sync:
+    def sync_spec(self, sync_id: str) -> Sync:
+        """The definition of sync `sync_id`.
+
+        Raises:
+            errors.NotFound: the project defines no such sync (the defined ones are named).
+        """
         try:
             return self.syncs[sync_id]
         except KeyError:
@@ -526,20 +289,6 @@ class SyncService:
             yield
         if not lock.locked() and not lock._waiters:
             self._locks.pop(name, None)
-
-
-def _is_dead_local(holder: str) -> bool:
-    """Whether a `load:<host>:<pid>` holder ran on this host and its process is gone."""
-    _, host, pid = [*holder.split(":"), "", ""][:3]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _instant(value: Any) -> datetime:

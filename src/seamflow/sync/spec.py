@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from seamflow.flows.spec import Duration
+from seamflow import flows
 
 __all__ = ["Changes", "Conflicts", "CountSpec", "Deletes", "ListSpec", "Mode", "Side", "Sync", "Write"]
 
@@ -61,7 +61,7 @@ class Deletes(StrEnum):
 class PollChanges(_Model):
     feed: str = Field(pattern=_ID)
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    every: Duration = timedelta(seconds=10)
+    every: flows.Duration = timedelta(seconds=10)
     batch: int = Field(200, ge=1, le=10_000)
 
 

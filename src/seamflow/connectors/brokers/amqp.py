@@ -11,12 +11,9 @@ leaves its unacknowledged messages to be delivered again.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import socket
-import ssl
 from collections.abc import AsyncGenerator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -25,9 +22,11 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from pydantic import BaseModel, Field
 
-from seamflow import codec, errors
-from seamflow.connectors.base import Action, Batch, Connection, Feed, Item, parse_config
-from seamflow.connectors.brokers.message import Content, Decode, Inbox, content_digest, decode_body, with_deadline
+from seamflow import errors
+from seamflow.connectors.base import Action, Batch, Connection, Feed, parse_config
+from seamflow.connectors.brokers.amqp_delivery import delivery_tag, item_of, server_name, settler
+from seamflow.connectors.brokers.amqp_failures import PUBLISH_FAILURES, connect_refusal, publish_failure, reason
+from seamflow.connectors.brokers.message import Content, Decode, Inbox, with_deadline
 from seamflow.connectors.brokers.settings import BrokerConfig, Endpoint, FeedInput, resolve_endpoint, validated
 from seamflow.ids import Json
 
@@ -142,7 +141,7 @@ class AmqpConnector:
         endpoint = self._opened(where)
         conn = await self._connect(where, "check", is_check=True)
         try:
-            server = _server_name(conn)
+            server = server_name(conn)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
@@ -162,20 +161,7 @@ class AmqpConnector:
         if action != "publish":
             raise errors.Permanent(f"unknown action {errors.redact(action)}; expected publish", where=where)
         inputs = validated(PublishInput, params, where)
-        try:
-            body, content_type = inputs.encoded()
-        except errors.PayloadInvalid as exc:
-            raise errors.Permanent(f"with.json: {exc.message}", where=where) from None
-        message = aio_pika.Message(
-            body,
-            headers=dict(inputs.headers),
-            content_type=inputs.content_type or content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            if inputs.persistent
-            else aio_pika.DeliveryMode.NOT_PERSISTENT,
-            message_id=idempotency_key,
-            app_id="seamflow",
-        )
+        message = _message(inputs, idempotency_key, where)
         channel = await self._publishing_channel(where)
         target = f"exchange {inputs.exchange!r}" if inputs.exchange else "the default exchange"
         try:
@@ -186,32 +172,10 @@ class AmqpConnector:
                     else await channel.get_exchange(inputs.exchange, ensure=False)
                 )
                 await exchange.publish(message, routing_key=inputs.routing_key, mandatory=inputs.mandatory)
-        except TimeoutError:
-            raise errors.Transient(
-                f"the broker did not confirm the message within {self._timeout.total_seconds():g} s", where=where
-            ) from None
-        except aio_pika.exceptions.PublishError:
-            raise errors.Permanent(
-                f"no queue receives messages sent to {target} with routing key {inputs.routing_key!r}"
-                " (the broker returned it); expected a queue bound to it, or mandatory: false",
-                where=where,
-            ) from None
-        except aio_pika.exceptions.DeliveryError:
-            raise errors.Transient(
-                f"the broker refused the message sent to {target} (basic.nack: a full queue or a broker error)",
-                where=where,
-            ) from None
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            raise errors.Permanent(
-                f"{target} does not exist in virtual host {self._vhost!r}; expected a declared exchange",
-                where=where,
-            ) from None
-        except aiormq.exceptions.ChannelAccessRefused:
-            raise errors.Permanent(
-                f"user may not publish to {target} in virtual host {self._vhost!r} (ACCESS_REFUSED)", where=where
-            ) from None
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, ConnectionError) as exc:
-            raise errors.Transient(f"publishing failed: {_reason(exc)}", where=where) from None
+        except PUBLISH_FAILURES as exc:
+            if isinstance(exc, aio_pika.exceptions.PublishError):
+                target = f"{target} with routing key {inputs.routing_key!r}"
+            raise publish_failure(exc, target, self._vhost, self._timeout, where) from None
         return {"message_id": idempotency_key, "exchange": inputs.exchange, "routing_key": inputs.routing_key}
 
     async def consume(self, feed: str, params: Json) -> AsyncGenerator[Batch, None]:
@@ -235,22 +199,22 @@ class AmqpConnector:
         unsettled: set[int] = set()
 
         def lost(_sender: object, exc: BaseException | None = None) -> None:
-            reason = f": {_reason(exc)}" if exc is not None else ""
-            inbox.fail(errors.Transient(f"the connection to the broker was closed{reason}", where=where))
+            why = f": {reason(exc)}" if exc is not None else ""
+            inbox.fail(errors.Transient(f"the connection to the broker was closed{why}", where=where))
 
         async def received(message: AbstractIncomingMessage) -> None:
-            unsettled.add(_tag(message))
+            unsettled.add(delivery_tag(message))
             inbox.put(message)
 
         try:
             channel = await self._open_queue(conn, inputs, where, lost, received)
             while True:
                 messages = await inbox.take(inputs.batch, inputs.linger)
-                items = [_item(message, inputs) for message in messages]
+                items = [item_of(message, inputs) for message in messages]
                 yield Batch(
                     items=items,
-                    ack=_settler(channel, messages, unsettled, "ack", self._timeout, where),
-                    nack=_settler(channel, messages, unsettled, "nack", self._timeout, where),
+                    ack=settler(channel, messages, unsettled, "ack", self._timeout, where),
+                    nack=settler(channel, messages, unsettled, "nack", self._timeout, where),
                 )
         finally:
             self._consumers.discard(conn)
@@ -288,11 +252,11 @@ class AmqpConnector:
             ) from None
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             raise errors.Permanent(
-                f"queue {inputs.queue!r} exists with other settings ({_reason(exc)}); expected a durable queue",
+                f"queue {inputs.queue!r} exists with other settings ({reason(exc)}); expected a durable queue",
                 where=where,
             ) from None
         except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, ConnectionError) as exc:
-            raise errors.Transient(f"opening queue {inputs.queue!r} failed: {_reason(exc)}", where=where) from None
+            raise errors.Transient(f"opening queue {inputs.queue!r} failed: {reason(exc)}", where=where) from None
         return channel
 
     async def _publishing_channel(self, where: str) -> AbstractChannel:
@@ -312,7 +276,7 @@ class AmqpConnector:
                 raise errors.Transient("the broker did not open a channel in time", where=where) from None
             except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, ConnectionError) as exc:
                 self._publisher = None
-                raise errors.Transient(f"opening a channel failed: {_reason(exc)}", where=where) from None
+                raise errors.Transient(f"opening a channel failed: {reason(exc)}", where=where) from None
             return self._channel
 
     def _opened(self, where: str) -> Endpoint:
@@ -344,168 +308,20 @@ class AmqpConnector:
         except errors.ConnectorError:
             raise
         except Exception as exc:  # aiormq raises many kinds; each is put in words below
-            raise self._refusal(exc, endpoint, where, is_check=is_check) from None
-
-    def _refusal(self, exc: Exception, endpoint: Endpoint, where: str, *, is_check: bool) -> errors.ConnectorError:
-        server, user = endpoint.address, endpoint.username or "guest"
-        if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError):
-            return errors.Permanent(
-                f"credentials refused: the broker at {server} refused the login of user {errors.redact(user)}"
-                " (ACCESS_REFUSED); expected a valid username and password",
-                where=where,
-            )
-        if isinstance(exc, aiormq.exceptions.InvalidFrameError) and "Connection.Close" in str(exc):
-            return errors.Permanent(
-                f"the broker at {server} refused to open virtual host {self._vhost!r}: it does not exist or user"
-                f" {errors.redact(user)} has no permission on it",
-                where=where,
-            )
-        cause = _os_error(exc)
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return errors.Permanent(
-                f"the TLS certificate of {server} is not trusted ({cause.verify_message or cause});"
-                " expected a certificate valid for the host, or set ca_file",
-                where=where,
-            )
-        if isinstance(cause, socket.gaierror) or _errno(exc) in (-2, -3, -5):
-            return errors.Permanent(f"the host name {endpoint.host!r} does not resolve (DNS)", where=where)
-        if isinstance(cause, ConnectionRefusedError) or _errno(exc) == 111:
-            text = f"the connection to {server} was refused (is RabbitMQ listening on that port?)"
-            return errors.Permanent(text, where=where) if is_check else errors.Transient(text, where=where)
-        return errors.Transient(f"connecting to {server} failed: {_reason(exc)}", where=where)
+            raise connect_refusal(exc, endpoint, self._vhost, where, is_check=is_check) from None
 
 
-def _settler(
-    channel: AbstractChannel,
-    messages: list[AbstractIncomingMessage],
-    unsettled: set[int],
-    how: str,
-    timeout: timedelta,
-    where: str,
-) -> Any:
-    """`ack` or `nack` (requeue) for a batch: one `multiple` frame when the batch is all that is outstanding."""
-    tags = [_tag(m) for m in messages]
-
-    async def settle() -> None:
-        last = max(tags)
-        is_whole = {t for t in unsettled if t <= last} == set(tags)
-        try:
-            async with asyncio.timeout(timeout.total_seconds()):
-                if is_whole:
-                    await _settle_one(messages[tags.index(last)], how, multiple=True)
-                else:
-                    for message in messages:
-                        await _settle_one(message, how, multiple=False)
-        except TimeoutError:
-            raise errors.Transient(f"the broker did not take the {how} in time", where=where) from None
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, ConnectionError) as exc:
-            raise errors.Transient(
-                f"could not {how} {len(messages)} message(s): {_reason(exc)}; the broker will deliver them again",
-                where=where,
-            ) from None
-        finally:
-            unsettled.difference_update(tags)
-
-    return settle
-
-
-async def _settle_one(message: AbstractIncomingMessage, how: str, *, multiple: bool) -> None:
-    if how == "ack":
-        await message.ack(multiple=multiple)
-    else:
-        await message.nack(multiple=multiple, requeue=True)
-
-
-def _tag(message: AbstractIncomingMessage) -> int:
-    tag = message.delivery_tag
-    assert tag is not None  # set on every message consumed with acknowledgement
-    return tag
-
-
-def _item(message: AbstractIncomingMessage, inputs: QueueInput) -> Item:
-    headers = {str(k): _jsonable(v) for k, v in (message.headers or {}).items()}
-    identity = headers.get(inputs.key_header) if inputs.key_header else None
-    if identity is not None and not isinstance(identity, dict | list):
-        key = f"{inputs.queue}:{identity}"
-    elif message.message_id:
-        key = f"{inputs.queue}:{message.message_id}"
-    else:
-        key = f"{inputs.queue}:sha256:{_content_hash(message, headers)}"
-    timestamp = message.timestamp
-    if timestamp is not None and timestamp.tzinfo is None:
-        timestamp = timestamp.replace(tzinfo=UTC)
-    body: dict[str, Json] = {
-        "queue": inputs.queue,
-        "exchange": message.exchange or "",
-        "routing_key": message.routing_key or "",
-        "message_id": message.message_id,
-        "correlation_id": message.correlation_id,
-        "content_type": message.content_type,
-        "headers": headers,
-        **decode_body(message.body, message.content_type, inputs.decode),
-    }
-    return Item(body=body, key=key, at=timestamp)
-
-
-def _content_hash(message: AbstractIncomingMessage, headers: dict[str, Json]) -> str:
-    """What a redelivery keeps: route, publisher's properties, headers (without the broker's `x-…`) and body."""
-    kept = {k: headers[k] for k in sorted(headers) if not k.lower().startswith("x-")}
-    stamp = message.timestamp.isoformat() if message.timestamp is not None else ""
-    return content_digest(
-        message.exchange or "",
-        message.routing_key or "",
-        message.content_type or "",
-        message.correlation_id or "",
-        message.app_id or "",
-        message.type or "",
-        stamp,
-        codec.dumps(kept),
-        message.body,
+def _message(inputs: PublishInput, idempotency_key: str, where: str) -> aio_pika.Message:
+    """The persistent (or not) message to publish; the idempotency key is its `message_id`."""
+    try:
+        body, content_type = inputs.encoded()
+    except errors.PayloadInvalid as exc:
+        raise errors.Permanent(f"with.json: {exc.message}", where=where) from None
+    return aio_pika.Message(
+        body,
+        headers=dict(inputs.headers),
+        content_type=inputs.content_type or content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT if inputs.persistent else aio_pika.DeliveryMode.NOT_PERSISTENT,
+        message_id=idempotency_key,
+        app_id="seamflow",
     )
-
-
-def _jsonable(value: Any) -> Json:
-    """An AMQP field value as JSON: bytes as UTF-8 text (base64 if not text), times as ISO text."""
-    if value is None or isinstance(value, bool | int | str | Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, bytes | bytearray):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
-def _server_name(conn: AbstractConnection) -> str:
-    transport = getattr(conn, "transport", None)
-    properties = getattr(getattr(transport, "connection", None), "server_properties", None) or {}
-    product = _jsonable(properties.get("product", "an AMQP broker"))
-    version = _jsonable(properties.get("version", ""))
-    return f"{product} {version}".strip()
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and not isinstance(seen, aiormq.exceptions.AMQPError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _errno(exc: BaseException) -> int | None:
-    args = getattr(exc, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return errors.redact(f"{type(exc).__name__}: {text}", 200).strip("'\"")

@@ -1,0 +1,58 @@
+"""What the REST routes depend on: the engine the app serves, the API token check, JSON answers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, cast
+
+from fastapi import Depends, FastAPI, Request
+from starlette.responses import Response
+
+from seamflow import codec, engine, errors, redact
+from seamflow.ids import Json
+
+__all__ = ["EngineDep", "attach_engine", "hash_token", "json_response", "require_token"]
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an API token (SHA-256; tokens are long random strings, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def attach_engine(app: FastAPI, eng: engine.Engine) -> None:
+    """Make `eng` the engine the routes of `app` serve (and start its cache of known tokens)."""
+    app.state.engine = eng
+    app.state.known_tokens = set()
+
+
+def current_engine(request: Request) -> engine.Engine:
+    """The engine of the app that received `request`."""
+    return cast(engine.Engine, request.app.state.engine)
+
+
+EngineDep = Annotated[engine.Engine, Depends(current_engine)]
+"""A route parameter that receives the engine the app serves."""
+
+
+async def require_token(request: Request) -> None:
+    """Let the request through only with a valid `Authorization: Bearer <token>` header.
+
+    Raises:
+        errors.Unauthorized: the header is missing, malformed, or names no stored token.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.Unauthorized("missing API token; expected the header Authorization: Bearer <token>")
+    digest = hash_token(token.strip())
+    known: set[str] = request.app.state.known_tokens
+    if digest not in known:
+        if not await current_engine(request).db.has_api_token(digest):
+            raise errors.Unauthorized("the API token is not valid")
+        known.add(digest)
+
+
+def json_response(value: Json, status: int = 200, *, is_redacted: bool = True) -> Response:
+    """A JSON answer; secret values in it are replaced by `***` unless `is_redacted` is False."""
+    body = redact.mask(value) if is_redacted else value
+    return Response(codec.dumps(body), status, media_type="application/json")

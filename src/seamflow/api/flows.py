@@ -1,0 +1,62 @@
+"""`/api/v1/flows`: the loaded flows and their source, and starting a run by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from seamflow import engine, errors
+from seamflow.api.dependencies import EngineDep, json_response, require_token
+from seamflow.ids import Json
+
+__all__ = ["ManualRunBody", "router"]
+
+router = APIRouter(dependencies=[Depends(require_token)])
+
+
+class ManualRunBody(BaseModel):
+    """Input of a manually started run; it becomes `event.body`."""
+
+    input: Any = None
+    idempotency_key: str | None = Field(None, max_length=500)
+
+
+@router.get("/api/v1/flows", tags=["flows"])
+async def list_flows(eng: EngineDep) -> Response:
+    """Loaded flows with their current version and trigger."""
+    return json_response([_flow_json(f) for f in eng.catalog.current.values()])
+
+
+@router.get("/api/v1/flows/{flow_id}", tags=["flows"])
+async def get_flow(flow_id: str, eng: EngineDep) -> Response:
+    """One flow, with its source."""
+    flow = eng.catalog.flow(flow_id)
+    return json_response({**_flow_json(flow), "source": flow.source})
+
+
+@router.post("/api/v1/flows/{flow_id}/runs", tags=["runs"], status_code=202)
+async def start_run(flow_id: str, body: ManualRunBody, eng: EngineDep) -> Response:
+    """Start a run manually (the flow needs a `manual` trigger)."""
+    flow = eng.catalog.flow(flow_id)
+    if flow.spec.trigger.manual is None:
+        raise errors.Conflict(f"flow {flow_id!r} has a {flow.spec.trigger.kind} trigger; expected a manual trigger")
+    event = engine.Event("manual", body.input, dedupe_key=body.idempotency_key)
+    accepted = await eng.accept(flow, event)
+    if accepted is None:
+        return json_response({"status": "ignored", "reason": "the flow's when condition is false"})
+    return json_response(
+        {"run_id": accepted.run_id, "duplicate": accepted.is_duplicate}, 200 if accepted.is_duplicate else 202
+    )
+
+
+def _flow_json(flow: Any) -> dict[str, Json]:
+    return {
+        "id": flow.id,
+        "name": flow.spec.name,
+        "version": flow.version,
+        "trigger": flow.spec.trigger.kind,
+        "path": flow.path,
+    }
