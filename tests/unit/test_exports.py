@@ -8,6 +8,7 @@ import pytest
 
 EXPORTS = {
     "seamflow.store": {
+        "FlowVersion",
         "AdminStore",
         "EventLogReads",
         "FeedStore",
@@ -69,6 +70,7 @@ EXPORTS = {
         "FlowSource",
         "Journal",
         "Overloaded",
+        "Services",
         "Pool",
         "describe_connections",
         "feed_health",

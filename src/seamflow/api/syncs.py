@@ -26,8 +26,8 @@ class ResolveBody(BaseModel):
 
 
 def _service(eng: engine.Engine) -> sync.SyncService:
-    service = eng.services.get("sync")
-    if not isinstance(service, sync.SyncService):
+    service = eng.services.get(sync.SyncService)
+    if service is None:
         raise errors.NotFound("this project defines no syncs (syncs/*.yaml)")
     return service
 

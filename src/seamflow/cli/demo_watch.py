@@ -76,7 +76,9 @@ class Watch:
         )
 
     async def _sync(self) -> dict[str, Any]:
-        service = self.eng.services.get("sync")
+        from seamflow import sync
+
+        service = self.eng.services.get(sync.SyncService)
         return await service.status("customers") if service is not None else {}
 
     async def settle(self, timeout_s: float) -> None:

@@ -44,7 +44,7 @@ class ProjectPaths:
                     os.environ.setdefault(key, value)
 
 
-def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool = False) -> store.SqlStore:
+def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool = False) -> store.Store:
     """The project's store (not yet opened).
 
     `database` (the `--database` option), else `SEAMFLOW_DATABASE_URL`, may be a
@@ -61,7 +61,7 @@ def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool
 
 
 def build_engine(
-    paths: ProjectPaths, db: store.SqlStore, options: engine.EngineOptions
+    paths: ProjectPaths, db: store.Store, options: engine.EngineOptions
 ) -> tuple[engine.Engine, dict[str, Any]]:
     """Validate the project and assemble its engine; returns the engine and the template context.
 
@@ -94,5 +94,5 @@ def build_engine(
     if syncs.syncs:
         service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
         pool.add_builtin("sync", service)
-        eng.services["sync"] = service
+        eng.services.add(service)
     return eng, context

@@ -68,7 +68,7 @@ def _json_option(text: str, option: str) -> Json:
         raise click.BadParameter(exc.message, param_hint=option) from None
 
 
-async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.SqlStore], Awaitable[T]]) -> T:
+async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.Store], Awaitable[T]]) -> T:
     from seamflow import store
     from seamflow.cli.connections import remember_secrets
     from seamflow.cli.project import open_store

@@ -30,7 +30,7 @@ def _project_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncService], Awaitable[T]]) -> T:
     """Run `work` with the project's sync service, its connections open (no runs are executed here)."""
-    from seamflow import engine
+    from seamflow import engine, sync
     from seamflow.cli.project import build_engine, open_store
 
     paths = ProjectPaths(project)
@@ -39,7 +39,7 @@ def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncSer
     async def main() -> T:
         db = open_store(paths, database)
         eng, _ = build_engine(paths, db, engine.EngineOptions(workers=1, claim=False, timers=False))
-        service = eng.services.get("sync")
+        service = eng.services.get(sync.SyncService)
         if service is None:
             raise errors.NotFound(f"the project at {paths.root} defines no syncs (syncs/*.yaml)")
         await db.open()

@@ -18,6 +18,7 @@ from seamflow.engine.feeds import feed_health
 from seamflow.engine.inbox import Event, Overloaded
 from seamflow.engine.journal import Journal
 from seamflow.engine.runtime import Engine, EngineOptions
+from seamflow.engine.services import Services
 from seamflow.engine.timers import next_tick
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Journal",
     "Overloaded",
     "Pool",
+    "Services",
     "describe_connections",
     "feed_health",
     "load_env",

@@ -24,6 +24,7 @@ from seamflow.engine.inbox import Event, Inbox, InboxOptions
 from seamflow.engine.journal import Journal
 from seamflow.engine.leases import LeaseOptions, Leases
 from seamflow.engine.limits import ClusterSlots
+from seamflow.engine.services import Services
 from seamflow.engine.timers import TimerLoop
 from seamflow.engine.workers import RunQueue, WorkerOptions, Workers
 from seamflow.flows import CompiledFlow
@@ -138,8 +139,8 @@ class Engine:
             db, self.journal, catalog, wants=self.inbox.wants, wake=self.wake, poll=options.timer_poll
         )
         self.feeds = FeedRunner(db, self.inbox, catalog, pool, FeedOptions(self.leases.worker_id, options.lease))
-        self.services: dict[str, Any] = {}
-        """Capabilities built on this engine, by name (e.g. `sync`), for the API and CLI to reach."""
+        self.services = Services()
+        """Capabilities built on this engine (e.g. the sync service), for the API and CLI to reach."""
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -151,8 +152,9 @@ class Engine:
     async def start(self) -> None:
         """Open connections, record flow versions, register this process, start its loops."""
         await self.pool.open()
-        for flow in self.catalog.current.values():
-            await self.db.save_flow_version(FlowId(flow.id), flow.version, flow.source, flow.path)
+        await self.db.save_flow_versions(
+            [store.FlowVersion(FlowId(f.id), f.version, f.source, f.path) for f in self.catalog.current.values()]
+        )
         opts = self.options
         roles = ",".join(
             r for r, on in (("execute", opts.execute), ("claim", opts.claim), ("timers", opts.timers)) if on

@@ -5,12 +5,15 @@ It persists what it is told; what happens to a run is decided by the engine's jo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from seamflow.store.base import (
     Accepted,
     BusinessEvent,
     Claimed,
     DueTimer,
     FeedState,
+    FlowVersion,
     JournalEntry,
     Lease,
     LogEntry,
@@ -30,7 +33,7 @@ from seamflow.store.base import (
     Wait,
     WorkerInfo,
 )
-from seamflow.store.postgres import PostgresStore, is_postgres_url
+from seamflow.store.location import is_postgres_url
 from seamflow.store.protocols import (
     AdminStore,
     EventLogReads,
@@ -49,6 +52,19 @@ from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, 
 from seamflow.store.sqlite import SqliteStore
 from seamflow.store.syncs import SyncLoad
 
+if TYPE_CHECKING:
+    from seamflow.store.postgres import PostgresStore
+
+
+def __getattr__(name: str) -> object:
+    """`PostgresStore` is imported on first use: psycopg costs SQLite users start-up time for nothing."""
+    if name == "PostgresStore":
+        from seamflow.store.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BLOB_THRESHOLD_BYTES",
     "JOURNAL_ENTRY_LIMIT_BYTES",
@@ -60,6 +76,7 @@ __all__ = [
     "EventLogReads",
     "FeedState",
     "FeedStore",
+    "FlowVersion",
     "FlowVersions",
     "JournalEntry",
     "Lease",

@@ -17,6 +17,7 @@ __all__ = [
     "Claimed",
     "DueTimer",
     "FeedState",
+    "FlowVersion",
     "JournalEntry",
     "Lease",
     "LogEntry",
@@ -166,6 +167,16 @@ class SyncConflict:
     resolution: Json
     created: datetime
     resolved: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVersion:
+    """The source of one version of a flow, kept so runs started on it can continue after an edit."""
+
+    flow_id: FlowId
+    version: str
+    source: str
+    path: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,18 +23,13 @@ from seamflow.store.group_commit import GroupCommitter
 from seamflow.store.rows import Conn
 from seamflow.store.sql import SqlStore
 
-__all__ = ["PostgresStore", "is_postgres_url"]
+__all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 _STATEMENT_TIMEOUT_MS = 30_000
 RUNS_CHANNEL = "seamflow_runs"
 SLOTS_CHANNEL = "seamflow_slots"
 log = logging.getLogger("seamflow.store")
-
-
-def is_postgres_url(url: str) -> bool:
-    """True for `postgresql://` and `postgres://` connection URLs."""
-    return url.startswith(("postgresql://", "postgres://"))
 
 
 class PostgresStore(SqlStore):

@@ -7,7 +7,7 @@ narrowest protocol that covers its work: the journal for `RunWrites`, the lease 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -15,6 +15,7 @@ from seamflow.ids import FlowId, Json, RunId
 from seamflow.store.base import (
     Claimed,
     FeedState,
+    FlowVersion,
     LogEntry,
     RunFilter,
     RunState,
@@ -66,7 +67,7 @@ class RunReads(Protocol):
 class FlowVersions(Protocol):
     """The source of every flow version a run may still need."""
 
-    async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None: ...
+    async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None: ...
     async def load_flow_source(self, flow_id: FlowId, version: str) -> str | None: ...
 
 

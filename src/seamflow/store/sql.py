@@ -7,12 +7,13 @@ hooks that differ (claiming, wake-ups, error classification). Writes on runs go 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from seamflow import clock, ids
 from seamflow.ids import FlowId
+from seamflow.store.base import FlowVersion
 from seamflow.store.feeds import FeedOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
@@ -28,14 +29,18 @@ __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
-    async def save_flow_version(self, flow_id: FlowId, version: str, source: str, path: str) -> None:
+    async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None:
+        """Keep the source of each flow version (once; a version already kept is left as it is), in one commit."""
+
         def unit(conn: Conn) -> None:
-            self._x(
-                conn,
-                "INSERT INTO flow_versions (flow_id, version, source, path, created_ms) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (flow_id, version) DO NOTHING",
-                (flow_id, version, source, path, to_ms(clock.now())),
-            )
+            now = to_ms(clock.now())
+            for v in versions:
+                self._x(
+                    conn,
+                    "INSERT INTO flow_versions (flow_id, version, source, path, created_ms) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (flow_id, version) DO NOTHING",
+                    (v.flow_id, v.version, v.source, v.path, now),
+                )
 
         await self._write(unit)
 

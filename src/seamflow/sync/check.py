@@ -137,7 +137,7 @@ async def _repair(
     return repaired
 
 
-async def _forget_written(db: store.SqlStore, sync: Sync, canonical_id: str, side: str) -> None:
+async def _forget_written(db: store.SyncStore, sync: Sync, canonical_id: str, side: str) -> None:
     """A record changed behind Seamflow's back: what it holds now is not our echo any more."""
 
     def decide(state: store.SyncState) -> tuple[store.SyncState, None]:

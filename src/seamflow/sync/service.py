@@ -59,7 +59,7 @@ class SyncService:
 
     def __init__(
         self,
-        db: store.SqlStore,
+        db: store.SyncStore,
         pool: engine.Pool,
         syncs: Mapping[str, Sync],
         models: Mapping[str, Model],
