@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from seamflow import engine, errors, redact, store
@@ -68,7 +68,7 @@ async def health(eng: EngineDep) -> Response:
 async def metrics(eng: EngineDep) -> Response:
     """Prometheus metrics."""
     engine.metrics.QUEUE_DEPTH.set(eng.queue_depth)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(engine.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @cluster_router.get("/api/v1/workers", tags=["operations"])

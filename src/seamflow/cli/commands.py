@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -170,6 +171,12 @@ def serve(
     **kw: Any,
 ) -> None:
     """Serve the API, webhooks and workers: one command, one process per core (--processes)."""
+    if process_count > 1 and listen_fd is None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from seamflow.cli import supervisor
+
+        # before anything imports prometheus_client; the others inherit it
+        folder = supervisor.metrics_folder(ProjectPaths(project).root / ".seamflow" / "metrics")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     from seamflow.cli import processes
 
     group = processes.Group(process_count, listen_fd, member, first_pid)

@@ -88,7 +88,9 @@ def run_process(
         )
     leader = None
     if role == "serve" and group.processes > 1 and group.listen_fd is None:
-        leader = supervisor.ServeGroup(host, port or 8080, group.processes, sys.argv[1:])
+        leader = supervisor.ServeGroup(
+            host, port or 8080, group.processes, sys.argv[1:], on_exit=engine.metrics.forget_process
+        )
     sockets = (
         [leader.socket]
         if leader is not None

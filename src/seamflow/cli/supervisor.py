@@ -16,15 +16,17 @@ import ctypes
 import errno
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-__all__ = ["ServeGroup", "default_processes", "die_with_parent", "listening_socket"]
+__all__ = ["ServeGroup", "default_processes", "die_with_parent", "listening_socket", "metrics_folder"]
 
 log = logging.getLogger("seamflow.serve")
 
@@ -32,6 +34,13 @@ _PR_SET_PDEATHSIG = 1
 _RESTART_PAUSE_S = 1.0
 _BIND_PATIENCE_S = 3.0
 """After a kill -9 the killed group's other processes may hold the port for a few more milliseconds."""
+
+
+def metrics_folder(folder: Path) -> Path:
+    """Empty `folder` (what an earlier group left, also after a kill -9) for the group's shared metrics."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def default_processes() -> int:
@@ -51,9 +60,18 @@ class ServeGroup:
         port: the port to listen on.
         processes: how many processes serve, this one included.
         argv: the command line of the others, without `--listen-fd` and `--member`.
+        on_exit: called with the pid of another process that has ended.
     """
 
-    def __init__(self, host: str, port: int, processes: int, argv: Sequence[str]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        processes: int,
+        argv: Sequence[str],
+        *,
+        on_exit: Callable[[int], None] = lambda pid: None,
+    ) -> None:
         self.socket = _bind(host, port)
         self.socket.set_inheritable(True)
         self._processes = processes
@@ -61,6 +79,7 @@ class ServeGroup:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._stopping = threading.Event()
         self._watchers: list[threading.Thread] = []
+        self._on_exit = on_exit
 
     def start_others(self) -> None:
         """Start processes 1 … N-1, each watched by a thread that restarts it if it dies on its own."""
@@ -91,7 +110,9 @@ class ServeGroup:
 
     def _watch(self, member: int) -> None:
         while not self._stopping.is_set():
-            code = self._children[member].wait()
+            child = self._children[member]
+            code = child.wait()
+            self._on_exit(child.pid)
             if self._stopping.is_set():
                 return
             log.error("serve process %d exited with %d; starting it again", member, code)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from seamflow import clock, errors, store
+from seamflow.engine import metrics
 from seamflow.engine.limits import ClusterSlots
 from seamflow.engine.workers import RunQueue
 from seamflow.ids import RunId
@@ -131,6 +132,7 @@ class Leases:
                 async with asyncio.timeout(poll):
                     await self._claimable.wait()
             self._claimable.clear()
+            metrics.QUEUE_DEPTH.set(self._queue.depth)  # at most a claim poll old; livesum across processes
             try:
                 await self._claim_wanted()
                 if self._options.is_claiming:
