@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
-from seamflow import codec, errors, ids
+from seamflow import clock, codec, errors, ids
 from seamflow.ids import Json
 from seamflow.store.base import SyncConflict, SyncLink, SyncState
 from seamflow.store.rows import Conn, Rows, from_ms, to_ms
@@ -115,7 +115,7 @@ class SyncOps(Rows):
         return SyncState(sync_id, canonical_id, data, meta, bool(row[2]), int(row[3]), links, row[4])
 
     def _save_sync_state(self, conn: Conn, old: SyncState, new: SyncState) -> None:
-        now = to_ms(datetime.now(UTC))
+        now = to_ms(clock.now())
         if (new.data, new.meta, new.deleted, new.match_key) != (old.data, old.meta, old.deleted, old.match_key) or (
             old.version == 0
         ):
@@ -216,9 +216,9 @@ class SyncOps(Rows):
             self._x(
                 conn,
                 "UPDATE sync_conflicts SET status = 'resolved', resolution = ?, resolved_ms = ? WHERE id = ?",
-                (codec.dumps_text(resolution), to_ms(datetime.now(UTC)), conflict_id),
+                (codec.dumps_text(resolution), to_ms(clock.now()), conflict_id),
             )
-            return SyncConflict(conflict_id, "", "", "", None, "resolved", resolution, datetime.now(UTC), None)
+            return SyncConflict(conflict_id, "", "", "", None, "resolved", resolution, clock.now(), None)
 
         return await self._write(unit)
 
