@@ -27,6 +27,7 @@ import platform
 import secrets
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -296,15 +297,17 @@ TARGET_RATIOS = {"nodered": 1.0, "naive": 1.5, "bare": 0.35}
 
 
 def ratios_to_peers(levels: list[Level]) -> dict[str, dict[str, float | None]]:
-    """Seamflow runs/s ÷ each other target's runs/s, per level: {"nodered": {"c16": 1.2}, …}."""
-    by = {(lv.target, lv.concurrency): lv for lv in levels}
+    """Seamflow runs/s ÷ each other target's runs/s, per level: {"nodered": {"c16": 1.2}, …} (medians of repeats)."""
+    by: dict[tuple[str, int], list[float]] = {}
+    for lv in levels:  # a level given twice (--levels 16,16,16) is measured twice: use the median
+        by.setdefault((lv.target, lv.concurrency), []).append(lv.runs_per_s)
     ratios: dict[str, dict[str, float | None]] = {}
-    for (target, c), lv in by.items():
+    for (target, c), runs in by.items():
         if target != "seamflow":
             continue
         for peer in dict.fromkeys(t for t, _ in by if t != "seamflow"):
-            other = by.get((peer, c))
-            ratio = round(lv.runs_per_s / other.runs_per_s, 3) if other and other.runs_per_s else None
+            other = statistics.median(by.get((peer, c), [0.0]))
+            ratio = round(statistics.median(runs) / other, 3) if other else None
             ratios.setdefault(peer, {})[f"c{c}"] = ratio
     return ratios
 
