@@ -121,6 +121,8 @@ class Level:
     errors: int = 0
     status_503: int = 0
     peak_rss_mb: float = 0.0
+    runs_per_cpu_s: float = 0.0
+    """Runs per second of the server's own CPU time (all its threads): robust when the machine is busy."""
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -165,6 +167,7 @@ def measure_level(proc: Proc, sink: Proc, concurrency: int, args: argparse.Names
         errors=socket_errors + sum(v for k, v in statuses.items() if k not in (200, 202, 503)),
         status_503=statuses.get(503, 0),
         peak_rss_mb=proc.peak_rss_mb(),
+        runs_per_cpu_s=round(window["count"] / args.duration / max(cpu["server"], 1) * 100),
     )
     level.details = {
         "prefix": prefix,
@@ -256,8 +259,8 @@ def measure_big_payload(proc: Proc, sink: Proc, args: argparse.Namespace, db_pat
 
 # -- report ------------------------------------------------------------------------------
 def print_table(levels: list[Level]) -> None:
-    columns = ("target", "level", "runs/s", "p50 ms", "p95 ms", "p99 ms", "errors", "503s", "peak RSS MB")
-    head = "{:9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>11}".format(*columns)
+    columns = ("target", "level", "runs/s", "p50 ms", "p95 ms", "p99 ms", "errors", "503s", "peak RSS MB", "runs/CPU-s")
+    head = "{:9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>11} {:>10}".format(*columns)
     print(head)
     print("-" * len(head))
     for lv in levels:
@@ -265,7 +268,7 @@ def print_table(levels: list[Level]) -> None:
         p50, p95, p99 = (lat.get(p, float("nan")) for p in ("p50", "p95", "p99"))
         print(
             f"{lv.target:9} {'c' + str(lv.concurrency):>5} {lv.runs_per_s:>8.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}"
-            f" {lv.errors:>6} {lv.status_503:>6} {lv.peak_rss_mb:>11.1f}"
+            f" {lv.errors:>6} {lv.status_503:>6} {lv.peak_rss_mb:>11.1f} {lv.runs_per_cpu_s:>10.0f}"
         )
 
 
