@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -168,7 +169,9 @@ def start_sink(workdir: Path) -> Proc:
     return Proc("sink", popen, line.split()[1])
 
 
-def start_seamflow(workdir: Path, sink_url: str, extra_env: dict[str, str]) -> tuple[Proc, Path]:
+def start_seamflow(
+    workdir: Path, sink_url: str, extra_env: dict[str, str], seamflow: Path = VENV_BIN / "seamflow"
+) -> tuple[Proc, Path]:
     project = workdir / "project"
     (project / "flows").mkdir(parents=True)
     (project / "flows" / "forward.yaml").write_text(FLOW, encoding="utf-8")
@@ -178,12 +181,58 @@ def start_seamflow(workdir: Path, sink_url: str, extra_env: dict[str, str]) -> t
     env.update(extra_env)
     log_path = project / "serve.log"
     popen = subprocess.Popen(
-        [VENV_BIN / "seamflow", "serve", "--project", project, "--port", str(port), "--log-level", "warning"],
+        [seamflow, "serve", "--project", project, "--port", str(port), "--log-level", "warning"],
         stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT,
     )  # fmt: skip
     proc = Proc("seamflow", popen, f"http://127.0.0.1:{port}")
     wait_ready(proc, log_path)
     return proc, project / ".seamflow" / "seamflow.db"
+
+
+def start_baseline(workdir: Path, sink_url: str, checkout: Path, extra_env: dict[str, str]) -> tuple[Proc, Path]:
+    """`seamflow serve` of another checkout (its own `.venv`), e.g. the commit before a change."""
+    seamflow = checkout / ".venv" / "bin" / "seamflow"
+    proc, db = start_seamflow(workdir / "baseline", sink_url, extra_env, seamflow=seamflow)
+    proc.name = "sf-base"
+    return proc, db
+
+
+def start_naive(workdir: Path, sink_url: str) -> Proc:
+    """The naive durable forwarder (`naive_forwarder.py`): one SQLite commit per event and per step."""
+    port = free_port()
+    log_path = workdir / "naive.log"
+    popen = subprocess.Popen(
+        [PYTHON, HERE / "naive_forwarder.py", "--port", str(port), "--sink", sink_url, "--db", workdir / "naive.db"],
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
+    )  # fmt: skip
+    proc = Proc("naive", popen, f"http://127.0.0.1:{port}")
+    wait_ready(proc, log_path)
+    return proc
+
+
+def start_nodered(workdir: Path, sink_url: str) -> Proc:
+    """Node-RED with `nodered/flows.json` (http in → function → http request → http response 202).
+
+    Installs Node-RED from the npm registry into `benchmarks/nodered/node_modules` the first time
+    (`npm install`, the version pinned in `nodered/package.json`); it is a peer, not a dependency.
+    """
+    folder = HERE / "nodered"
+    if not (folder / "node_modules" / "node-red").is_dir():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=folder, check=True)
+    user_dir = workdir / "nodered"
+    user_dir.mkdir()
+    shutil.copy(folder / "flows.json", user_dir / "flows.json")  # Node-RED may write beside its flow file
+    port = free_port()
+    env = {**os.environ, "SINK_ORDERS_URL": sink_url + "/orders", "NODE_RED_FLOW_FILE": str(user_dir / "flows.json")}
+    log_path = workdir / "nodered.log"
+    popen = subprocess.Popen(
+        ["node", folder / "node_modules" / "node-red" / "red.js", "--settings", folder / "settings.js",
+         "--userDir", user_dir, "--port", str(port)],
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=folder,
+    )  # fmt: skip
+    proc = Proc("nodered", popen, f"http://127.0.0.1:{port}")
+    wait_ready(proc, log_path, timeout_s=60)
+    return proc
 
 
 def start_bare(workdir: Path, sink_url: str) -> Proc:

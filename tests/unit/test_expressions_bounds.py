@@ -7,7 +7,7 @@ import time
 import pytest
 
 from seamflow import errors
-from seamflow.flows import filters
+from seamflow.flows import filters, sandbox
 from seamflow.flows.expressions import MAX_SOURCE_CHARS, RENDER_TIME_LIMIT, Template
 
 CONTEXT: dict[str, object] = {
@@ -160,3 +160,21 @@ def test_the_deadline_applies_per_render() -> None:
     template = Template.compile("{% for i in range(10000) %}{{ i }}{% endfor %}")
     for _ in range(3):
         assert isinstance(template.render({}), str)
+
+
+def test_a_short_render_reads_no_cpu_clock_and_a_long_one_reads_it_every_few_hooks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[float] = []
+    real = time.thread_time
+
+    def counted() -> float:
+        reads.append(real())
+        return reads[-1]
+
+    monkeypatch.setattr(time, "thread_time", counted)
+    transform = Template.compile({"n": "{{ event.body.n }}", "text": "{{ event.body.text|upper|length }}"})
+    assert transform.render(CONTEXT) == {"n": 7, "text": 1000}
+    assert reads == []
+    Template.compile("{% for i in event.body.lines %}{{ i }}{% endfor %}").render(CONTEXT)
+    assert 1000 // sandbox.CHECK_EVERY <= len(reads) <= 3000 // sandbox.CHECK_EVERY

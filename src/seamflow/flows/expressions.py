@@ -80,7 +80,7 @@ class _Compiled:
 
     def evaluate(self, variables: dict[str, object], budget: values.Budget) -> Json:
         try:
-            context = self.template.new_context(variables)
+            context = self.template.new_context(variables, shared=True)  # `variables` holds the globals
             if self.is_text:
                 chunks = []
                 for chunk in self.template.root_render_func(context):
@@ -100,7 +100,39 @@ class _Compiled:
         return errors.ExpressionError(_locate(self.where, self.source, message), code=code)
 
 
-_Node: TypeAlias = "_Literal | _Compiled | list[_Node] | dict[str, _Node]"
+class _Reference:
+    """A template that is one reference such as `{{ event.body.order_no }}`: read without Jinja.
+
+    Each step reads a key of a dict or an index of a list, exactly what the sandbox's
+    `getattr`/`getitem` return first for those; anything else (a missing key, a method name, a
+    secret, another type) is handed to the compiled template, so errors and results are the same.
+    """
+
+    __slots__ = ("compiled", "path", "root")
+
+    def __init__(self, compiled: _Compiled, root: str, path: tuple[str | int, ...]) -> None:
+        self.compiled, self.root, self.path = compiled, root, path
+
+    def evaluate(self, variables: dict[str, object], budget: values.Budget) -> Json:
+        value = variables.get(self.root, _ABSENT)
+        for key in self.path:
+            if isinstance(value, dict) and isinstance(key, str) and key in value:
+                value = value[key]
+            elif isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value):
+                value = value[key]
+            else:
+                return self.compiled.evaluate(variables, budget)
+        if value is _ABSENT:
+            return self.compiled.evaluate(variables, budget)
+        try:
+            return values.as_json(value, budget)
+        except errors.ExpressionError as exc:
+            raise self.compiled.error(exc.message, exc.code) from None
+
+
+_ABSENT: Final = object()
+
+_Node: TypeAlias = "_Literal | _Compiled | _Reference | list[_Node] | dict[str, _Node]"
 
 
 class _Literal:
@@ -181,7 +213,9 @@ def _collapse(children: list[_Node] | dict[str, _Node]) -> _Node:
     return _Literal(items) if len(items) == len(children) else children
 
 
-def _compile_source(source: str, where: str, names: frozenset[str], found: set[tuple[str, str]]) -> _Compiled:
+def _compile_source(
+    source: str, where: str, names: frozenset[str], found: set[tuple[str, str]]
+) -> _Compiled | _Reference:
     """Parse, check and compile one templated string."""
     try:
         tree = _parse(source)
@@ -193,12 +227,31 @@ def _compile_source(source: str, where: str, names: frozenset[str], found: set[t
         raise errors.ExpressionError(_locate(where, source, exc.message), code=exc.code) from None
     found.update(_references(tree, free & names))
     expression = _single_expression(tree)
+    reference = None if expression is None else _reference_path(expression, names)
     if expression is not None:
         tree = nodes.Template([nodes.Assign(nodes.Name(_RESULT, "store"), expression)])
     tree = _Rewriter().visit(tree)
     tree.set_environment(sandbox.ENVIRONMENT)
     tree.set_lineno(1)
-    return _Compiled(source, where, sandbox.ENVIRONMENT.from_string(tree), is_text=expression is None)
+    compiled = _Compiled(source, where, sandbox.ENVIRONMENT.from_string(tree), is_text=expression is None)
+    return compiled if reference is None else _Reference(compiled, reference[0], reference[1])
+
+
+def _reference_path(expression: nodes.Expr, names: frozenset[str]) -> tuple[str, tuple[str | int, ...]] | None:
+    """("event", ("body", "order_no")) for `event.body.order_no` or `event['body'].order_no`; else None."""
+    path: list[str | int] = []
+    node: nodes.Node = expression
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if isinstance(node, nodes.Getattr):
+            path.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and type(node.arg.value) in (str, int):
+            path.append(node.arg.value)
+        else:
+            return None
+        node = node.node
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in names:
+        return node.name, tuple(reversed(path))
+    return None
 
 
 def _parse(source: str) -> nodes.Template:
@@ -386,7 +439,7 @@ class Template:
         """
         with sandbox.time_limit():
             try:
-                return _render(self._root, dict(context), values.Budget())
+                return _render(self._root, {**sandbox.ENVIRONMENT.globals, **context}, values.Budget())
             except errors.ExpressionError as exc:
                 message = redact.mask_text(exc.message)
                 if message == exc.message:
@@ -421,7 +474,7 @@ class Template:
 def _render(node: _Node, variables: dict[str, object], budget: values.Budget) -> Json:
     if isinstance(node, _Literal):
         return values.as_json(node.value, budget)
-    if isinstance(node, _Compiled):
+    if isinstance(node, _Compiled | _Reference):
         return node.evaluate(variables, budget)
     if isinstance(node, list):
         return [_render(child, variables, budget) for child in node]
