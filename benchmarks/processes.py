@@ -78,11 +78,31 @@ class Proc:
     def pid(self) -> int:
         return self.popen.pid
 
+    def pids(self) -> list[int]:
+        """The process and its children: a `seamflow serve` runs one process per core behind its port."""
+        found = [self.pid]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(stat[1]) == self.pid and stat[0] != "Z":
+                    found.append(int(entry))
+        return found
+
     def status_kb(self, field_name: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-        return 0
+        """The field summed over the process and its children."""
+        total = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                if line.startswith(field_name + ":"):
+                    total += int(line.split()[1])
+        return total
 
     def rss_mb(self) -> float:
         return round(self.status_kb("VmRSS") / 1024, 1)
@@ -93,15 +113,22 @@ class Proc:
     def reset_peak_rss(self) -> bool:
         """Reset VmHWM to the current RSS (Linux `clear_refs` 5), so each level has its own peak."""
         try:
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            for pid in self.pids():
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
         except OSError:
             return False
         return True
 
     def cpu_s(self) -> float:
-        """User + system CPU time of all the process's threads so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+        """User + system CPU time of all the threads of the process and its children so far."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / TICKS_PER_S
 
     def main_thread_sched_s(self) -> tuple[float, float]:
         """Seconds the main (event-loop) thread ran on a CPU and waited runnable for one."""

@@ -8,6 +8,7 @@ docs/postgresql.md.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import sys
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from seamflow import api, engine, errors, store
 from seamflow.cli import supervisor
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 
-__all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc"]
+__all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc", "tune_memory"]
 
 Role = str
 """`serve`, `api` or `worker`."""
@@ -102,6 +103,7 @@ def run_process(
     async def main_task() -> None:
         await db.open()  # the first process migrates before the others start
         tune_gc()
+        tune_memory()
         if leader is not None:
             leader.start_others()
         try:
@@ -157,6 +159,25 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def tune_memory() -> None:
+    """Give large buffers back to the system once freed (glibc only; elsewhere nothing happens).
+
+    glibc raises its mmap threshold after the first large buffer is freed, so later ones
+    (1 MiB webhook bodies and their copies) come from the heap and stay with the process:
+    300 such bodies left `serve` 100 MB larger for good. A fixed threshold of 128 KiB keeps
+    them in their own mappings, returned on free (benchmarks/README.md, memory).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        return
 
 
 def install_uvloop() -> None:
