@@ -157,7 +157,6 @@ def _processes(_: object, __: object, value: str) -> int:
     callback=_processes,
     help="processes serving together behind the port; auto: one per core, at most 4 [$SEAMFLOW_PROCESSES]",
 )
-@click.option("--listen-fd", type=int, default=None, hidden=True)
 @click.option("--member", type=int, default=0, hidden=True)
 @click.option("--first-pid", type=int, default=None, hidden=True)
 def serve(
@@ -165,13 +164,12 @@ def serve(
     database: str | None,
     log_level: str,
     process_count: int,
-    listen_fd: int | None,
     member: int,
     first_pid: int | None,
     **kw: Any,
 ) -> None:
     """Serve the API, webhooks and workers: one command, one process per core (--processes)."""
-    if process_count > 1 and listen_fd is None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if process_count > 1 and member == 0 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from seamflow.cli import supervisor
 
         # before anything imports prometheus_client; the others inherit it
@@ -179,7 +177,7 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     from seamflow.cli import processes
 
-    group = processes.Group(process_count, listen_fd, member, first_pid)
+    group = processes.Group(process_count, member, first_pid)
     _start_process("serve", project, database, log_level, group=group, **kw)
 
 

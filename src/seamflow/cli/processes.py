@@ -32,8 +32,6 @@ class Group:
 
     processes: int = 1
     """How many processes serve together."""
-    listen_fd: int | None = None
-    """The listening socket handed down by the first process (None: this is the first)."""
     member: int = 0
     """0 for the first process, 1 … N-1 for the others."""
     first_pid: int | None = None
@@ -88,15 +86,15 @@ def run_process(
             code="cli.needs_postgres",
         )
     leader = None
-    if role == "serve" and group.processes > 1 and group.listen_fd is None:
+    if role == "serve" and group.processes > 1 and group.member == 0:
         leader = supervisor.ServeGroup(
             host, port or 8080, group.processes, sys.argv[1:], on_exit=engine.metrics.forget_process
         )
     sockets = (
         [leader.socket]
         if leader is not None
-        else [supervisor.listening_socket(group.listen_fd)]
-        if group.listen_fd is not None
+        else [supervisor.reuse_port_socket(host, port or 8080)]
+        if group.member > 0
         else None
     )
 

@@ -1,13 +1,17 @@
 """`seamflow serve --processes N`: N processes behind one port, so one command uses every core.
 
-One Python process runs on one core. The first process binds the port and starts N-1 more
-copies of the same command, each handed the listening socket; the kernel gives each new
-connection to whichever process accepts first. Every process has its own engine and its own
-group commit on the shared database (SQLite writers take turns through a file lock; see
-`store/sqlite.py`), executes the runs it accepts and claims others' like any worker. Only the
-first fires timers and schedules and runs feeds. The others die with the first (Linux
-`PR_SET_PDEATHSIG`, set by each at its start), so a `kill -9` of the command leaves nothing
-behind; one that dies on its own is started again.
+One Python process runs on one core. The first process makes sure the port is free, then it
+and the N-1 copies of the same command it starts each listen on the port with SO_REUSEPORT:
+the kernel spreads new connections over them by address hash. (With one shared listening
+socket, the process that wakes first accepts every pending connection, and a client's 16
+keep-alive connections all landed on one process.) A second `seamflow serve` on the same port
+finds it in use, as it would without SO_REUSEPORT: the first process checks with a plain bind.
+
+Every process has its own engine and its own group commit on the shared database (SQLite
+writers take turns through a file lock; see `store/sqlite.py`), executes the runs it accepts
+and claims others' like any worker. Only the first fires timers and schedules and runs feeds.
+The others die with the first (Linux `PR_SET_PDEATHSIG`, set by each at its start), so a `kill
+-9` of the command leaves nothing behind; one that dies on its own is started again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["ServeGroup", "default_processes", "die_with_parent", "listening_socket", "metrics_folder"]
+__all__ = ["ServeGroup", "default_processes", "die_with_parent", "metrics_folder", "reuse_port_socket"]
 
 log = logging.getLogger("seamflow.serve")
 
@@ -59,7 +63,7 @@ class ServeGroup:
         host: the address to listen on.
         port: the port to listen on.
         processes: how many processes serve, this one included.
-        argv: the command line of the others, without `--listen-fd` and `--member`.
+        argv: the command line of the others, without `--member` and `--first-pid`.
         on_exit: called with the pid of another process that has ended.
     """
 
@@ -72,8 +76,8 @@ class ServeGroup:
         *,
         on_exit: Callable[[int], None] = lambda pid: None,
     ) -> None:
-        self.socket = _bind(host, port)
-        self.socket.set_inheritable(True)
+        _wait_until_free(host, port)
+        self.socket = reuse_port_socket(host, port)
         self._processes = processes
         self._argv = list(argv)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -104,9 +108,8 @@ class ServeGroup:
                 child.wait()
 
     def _spawn(self, member: int) -> subprocess.Popen[bytes]:
-        fd = self.socket.fileno()
-        group = ["--listen-fd", str(fd), "--member", str(member), "--first-pid", str(os.getpid())]
-        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group], pass_fds=(fd,))  # noqa: S603 - our own command line
+        group = ["--member", str(member), "--first-pid", str(os.getpid())]
+        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group])  # noqa: S603 - our own command line
 
     def _watch(self, member: int) -> None:
         while not self._stopping.is_set():
@@ -132,17 +135,21 @@ def die_with_parent(first_pid: int) -> None:
         os._exit(1)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _wait_until_free(host: str, port: int) -> None:
+    """A plain bind succeeds: nobody listens on the port (a killed group's others may hold it a few ms)."""
     deadline = time.monotonic() + _BIND_PATIENCE_S
     while True:
         try:
-            return socket.create_server((host, port), backlog=2048)
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+            return
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
 
 
-def listening_socket(fd: int) -> socket.socket:
-    """The listening socket a serve process was handed by the first one."""
-    return socket.socket(fileno=fd)
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on the port shared with the other processes of the group (SO_REUSEPORT)."""
+    return socket.create_server((host, port), backlog=2048, reuse_port=True)
