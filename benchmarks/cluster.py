@@ -157,9 +157,16 @@ def measure(
         },
         "db_active_backends_by_wait": sampler.summary() if sampler else None,
     }
+    cpu = result["cpu_percent_of_one_core"]
+    seamflow_and_db = sum(v for k, v in cpu.items() if k != "machine")
+    result["cpu_percent_seamflow_and_postgres"] = seamflow_and_db
+    # CPU per completed run, all of Seamflow's processes and PostgreSQL's together (issue 11: on
+    # PostgreSQL within 1.5x of a SQLite serve's, so more machines buy throughput)
+    result["runs_per_cpu_s"] = round(result["runs_per_s"] / max(seamflow_and_db, 1) * 100, 1)
     lat = result["latency_ms"]
     print(
-        f"{name:12} {result['runs_per_s']:>8} runs/s  p50 {lat.get('p50')} ms  p99 {lat.get('p99')} ms"
+        f"{name:12} {result['runs_per_s']:>8} runs/s  {result['runs_per_cpu_s']:>8} runs/CPU-s"
+        f"  p50 {lat.get('p50')} ms  p99 {lat.get('p99')} ms"
         f"  CPU {result['cpu_percent_of_one_core']}  waits {result['db_active_backends_by_wait']}",
         flush=True,
     )
@@ -215,8 +222,14 @@ def main() -> None:
                     drop_database(url)
         finally:
             sink.stop()
+    base = next((r["runs_per_cpu_s"] for r in results if r["config"] == "sqlite-serve"), None)
+    cpu_ratios = {
+        r["config"]: round(base / r["runs_per_cpu_s"], 2) for r in results if base and r["runs_per_cpu_s"]
+    }
+    print(f"CPU per run relative to sqlite-serve (target on PostgreSQL <= 1.5): {cpu_ratios}")
     saved = {
         "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu_per_run_relative_to_sqlite_serve": cpu_ratios,
         "command": " ".join([".venv/bin/python", "benchmarks/cluster.py", *sys.argv[1:]]),
         "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "concurrency": args.concurrency},
         "cpus": os.cpu_count(),
