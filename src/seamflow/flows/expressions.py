@@ -11,6 +11,7 @@ bounded in time, output size and integer size. `docs/reference/expressions.md` i
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal, DecimalException, InvalidOperation, Overflow
@@ -216,16 +217,32 @@ def _collapse(children: list[_Node] | dict[str, _Node]) -> _Node:
 def _compile_source(
     source: str, where: str, names: frozenset[str], found: set[tuple[str, str]]
 ) -> _Compiled | _Reference:
-    """Parse, check and compile one templated string."""
+    """Parse, check and compile one templated string (the work is shared by equal sources)."""
     try:
-        tree = _parse(source)
-        _check_tree(tree, names)
-        # Jinja's analysis optimises the tree it is given in place, so it gets its own copy.
-        free = meta.find_undeclared_variables(_parse(source)) - _GLOBALS
-        _check_names(free, names)
+        template, references, is_text, reference = _compile_parts(source, names)
     except errors.ExpressionError as exc:
         raise errors.ExpressionError(_locate(where, source, exc.message), code=exc.code) from None
-    found.update(_references(tree, free & names))
+    found.update(references)
+    compiled = _Compiled(source, where, template, is_text=is_text)
+    return compiled if reference is None else _Reference(compiled, reference[0], reference[1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_parts(
+    source: str, names: frozenset[str]
+) -> tuple[jinja2.Template, frozenset[tuple[str, str]], bool, tuple[str, tuple[str | int, ...]] | None]:
+    """The compiled template of a source, its references, whether it is text, and its single reference.
+
+    Cached: a project's templates repeat (`{{ event.body.order_no }}` in many flows), and
+    validating a project then compiling its flows would otherwise compile each twice. A
+    compiled Jinja template is immutable in use, so sharing it is safe; errors are not cached.
+    """
+    tree = _parse(source)
+    _check_tree(tree, names)
+    # Jinja's analysis optimises the tree it is given in place, so it gets its own copy.
+    free = meta.find_undeclared_variables(_parse(source)) - _GLOBALS
+    _check_names(free, names)
+    references = frozenset(_references(tree, free & names))
     expression = _single_expression(tree)
     reference = None if expression is None else _reference_path(expression, names)
     if expression is not None:
@@ -233,8 +250,7 @@ def _compile_source(
     tree = _Rewriter().visit(tree)
     tree.set_environment(sandbox.ENVIRONMENT)
     tree.set_lineno(1)
-    compiled = _Compiled(source, where, sandbox.ENVIRONMENT.from_string(tree), is_text=expression is None)
-    return compiled if reference is None else _Reference(compiled, reference[0], reference[1])
+    return sandbox.ENVIRONMENT.from_string(tree), references, expression is None, reference
 
 
 def _reference_path(expression: nodes.Expr, names: frozenset[str]) -> tuple[str, tuple[str | int, ...]] | None:
