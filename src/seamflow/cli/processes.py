@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -73,8 +75,6 @@ def run_process(
     Raises:
         errors.SeamflowError: the project or the database is not usable (the caller prints it).
     """
-    import uvicorn
-
     if group.first_pid is not None:
         supervisor.die_with_parent(group.first_pid)
     db = open_store(paths, database, shared=group.processes > 1)
@@ -85,11 +85,7 @@ def run_process(
             " (set SEAMFLOW_DATABASE_URL=postgresql://… to run several processes)",
             code="cli.needs_postgres",
         )
-    leader = None
-    if role == "serve" and group.processes > 1 and group.member == 0:
-        leader = supervisor.ServeGroup(
-            host, port or 8080, group.processes, sys.argv[1:], on_exit=engine.metrics.forget_process
-        )
+    leader = _lead_group(role, group, host, port or 8080)
     sockets = (
         [leader.socket]
         if leader is not None
@@ -109,17 +105,7 @@ def run_process(
                 await _run_headless(eng)
                 return
             app = api.create_health_app(eng) if role == "worker" else api.create_app(eng, context=context)
-            config = uvicorn.Config(
-                app,
-                host=host,
-                port=port or 8080,
-                log_config=None,
-                access_log=False,
-                loop="none",
-                http="httptools",
-                timeout_graceful_shutdown=int(eng.options.drain_timeout.total_seconds()),
-            )
-            await uvicorn.Server(config).serve(sockets=sockets)
+            await _serve_http(app, eng, host, port or 8080, sockets)
         finally:
             if leader is not None:
                 await asyncio.to_thread(leader.stop_others, eng.options.drain_timeout.total_seconds() + 5)
@@ -127,6 +113,30 @@ def run_process(
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _lead_group(role: Role, group: Group, host: str, port: int) -> supervisor.ServeGroup | None:
+    """The first process of a `serve --processes N` group binds the port; None for any other process."""
+    if role != "serve" or group.processes < 2 or group.member != 0:
+        return None
+    return supervisor.ServeGroup(host, port, group.processes, sys.argv[1:], on_exit=engine.metrics.forget_process)
+
+
+async def _serve_http(app: Any, eng: engine.Engine, host: str, port: int, sockets: list[socket.socket] | None) -> None:
+    """Serve `app` with uvicorn until SIGINT/SIGTERM, on `sockets` if given (a serve group's)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="none",
+        http="httptools",
+        timeout_graceful_shutdown=int(eng.options.drain_timeout.total_seconds()),
+    )
+    await uvicorn.Server(config).serve(sockets=sockets)
 
 
 async def _run_headless(eng: engine.Engine) -> None:
