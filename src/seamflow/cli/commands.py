@@ -94,7 +94,9 @@ def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
             project_option,
             database_option,
             click.option("--host", default="127.0.0.1", show_default=True),
-            click.option("--workers", default=64, show_default=True, type=int, help="runs executing at once"),
+            click.option(
+                "--workers", default=64, show_default=True, type=int, help="runs executing at once, in each process"
+            ),
             click.option(
                 "--lease",
                 default="30s",
