@@ -132,16 +132,15 @@ class LeaseOps(Rows):
                         (run_id, to_ms(now), worker_id),
                     ).fetchall()
                 ]
-            else:
-                candidates = [
-                    row[0]
-                    for row in self._x(
-                        conn,
-                        "SELECT id FROM runs WHERE status IN ('queued', 'running') AND lease_until_ms < ?"  # noqa: S608 - constants only
-                        " ORDER BY lease_until_ms, created_ms LIMIT ?" + self._SKIP_LOCKED,
-                        (to_ms(now), limit),
-                    ).fetchall()
-                ]
+            else:  # one statement for the batch: pick, lock (others skip them) and take
+                rows = self._x(
+                    conn,
+                    "UPDATE runs SET owner = ?, lease_until_ms = ?, epoch = epoch + 1 WHERE id IN"  # noqa: S608 - constants only
+                    " (SELECT id FROM runs WHERE status IN ('queued', 'running') AND lease_until_ms < ?"
+                    " ORDER BY lease_until_ms, created_ms LIMIT ?" + self._SKIP_LOCKED + ") RETURNING id, epoch",
+                    (worker_id, to_ms(lease_until), to_ms(now), limit),
+                ).fetchall()
+                return [Claimed(RunId(run_id), int(epoch)) for run_id, epoch in rows]
             claimed = []
             for run_id in candidates:
                 row = self._x(
