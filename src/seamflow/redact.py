@@ -9,7 +9,7 @@ forms a flow, a connector or a log line may give it:
 - as it is, and as Python's `repr` shows it (`errors.redact` renders values with `repr`);
 - URL-encoded: `quote` with nothing safe (`%2F`), with `/` safe (Jinja's `urlencode` filter)
   and `quote_plus` (form bodies, query strings: space as `+`);
-- JSON-escaped, with `\\uXXXX` escapes and with UTF-8 kept (`ensure_ascii=False`);
+- JSON-escaped, with `\\u` escapes (`\\u5f20` for 张) and with UTF-8 kept (`ensure_ascii=False`);
 - base64 and base64url, padded and unpadded (basic auth, tokens, e-mail AUTH), and also the
   part of the encoding that is fixed when the secret sits *inside* a longer encoded text
   (`user:secret` encoded whole for HTTP basic auth): base64 turns 3 bytes into 4 characters,

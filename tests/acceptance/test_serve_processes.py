@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -148,3 +150,36 @@ async def test_another_process_that_dies_is_started_again(project_dir: Path) -> 
         assert len(live) >= 2, live
     finally:
         server.kill()
+
+
+async def test_a_second_serve_on_a_taken_port_is_refused_clearly_and_the_first_keeps_serving(project_dir: Path) -> None:
+    make_project(project_dir, {"forward": FORWARD}, sink_connection("http://127.0.0.1:9"))
+    server = Server(project_dir, env={"SEAMFLOW_PROCESSES": "2"})
+    await server.start()
+    try:
+        second = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "seamflow", "serve", "--project", str(project_dir), "--port", str(server.port)],
+            env={**server.env, "SEAMFLOW_PROCESSES": "2"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"error [serve.port_in_use]: port 127.0.0.1:{server.port} is in use by another process" in second.stderr
+        assert "Traceback" not in second.stderr
+        async with httpx.AsyncClient(timeout=5) as client:
+            assert (await client.get(server.url + "/health/ready")).status_code == 200
+    finally:
+        server.kill()
+
+
+def test_a_bad_process_count_is_a_usage_error_naming_what_is_expected(project_dir: Path) -> None:
+    answer = subprocess.run(
+        [sys.executable, "-m", "seamflow", "serve", "--project", str(project_dir), "--processes", "many"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 2
+    assert "Invalid value for '--processes': got 'many'; expected auto or a number from 1 to 64" in answer.stderr

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from seamflow import errors
+
 __all__ = ["ServeGroup", "default_processes", "die_with_parent", "metrics_folder", "reuse_port_socket"]
 
 log = logging.getLogger("seamflow.serve")
@@ -58,6 +60,9 @@ def default_processes() -> int:
 
 class ServeGroup:
     """The first process of a serve group: binds the port, starts and watches the others.
+
+    Raises:
+        errors.Conflict: another process listens on the port (`serve.port_in_use`).
 
     Args:
         host: the address to listen on.
@@ -145,8 +150,14 @@ def _wait_until_free(host: str, port: int) -> None:
                 probe.bind((host, port))
             return
         except OSError as exc:
-            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
-                raise
+            if exc.errno != errno.EADDRINUSE:
+                message = f"cannot listen on {host}:{port}: {exc.strerror}"
+                raise errors.InvalidInput(message, code="serve.port") from None
+            if time.monotonic() >= deadline:
+                raise errors.Conflict(
+                    f"port {host}:{port} is in use by another process; expected a free port (--port)",
+                    code="serve.port_in_use",
+                ) from None
             time.sleep(0.05)
 
 
