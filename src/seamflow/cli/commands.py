@@ -36,13 +36,7 @@ def main() -> None:
 main.add_command(connections)
 main.add_command(secrets_group)
 main.add_command(sync_group)
-for _command in (
-    run_commands.run_flow,
-    run_commands.runs,
-    run_commands.dead_letters,
-    run_commands.replay,
-    run_commands.signal,
-):
+for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 
 
@@ -93,7 +87,7 @@ def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
         [
             project_option,
             database_option,
-            click.option("--host", default="127.0.0.1", show_default=True),
+            click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on"),
             click.option(
                 "--workers", default=64, show_default=True, type=int, help="runs executing at once, in each process"
             ),
@@ -112,25 +106,48 @@ def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
                 callback=options.duration,
                 help="prune runs finished longer ago than this, e.g. 30d (default: keep) [$SEAMFLOW_RETENTION]",
             ),
-            click.option("--log-level", default="info", show_default=True),
+            click.option(
+                "--log-level",
+                default="info",
+                show_default=True,
+                type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+                help="the lowest level logged",
+            ),
+            click.option(
+                "--log-format",
+                default="auto",
+                show_default=True,
+                envvar="SEAMFLOW_LOG_FORMAT",
+                type=click.Choice(["auto", "json", "text"]),
+                help="log lines as JSON or as coloured text; auto: text on a terminal, JSON otherwise"
+                " [$SEAMFLOW_LOG_FORMAT]",
+            ),
         ]
     ):
         fn = option(fn)
     return fn
 
 
-def _start_process(role: str, project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+def _start_process(role: str, project: Path, database: str | None, log_level: str, log_format: str, **kw: Any) -> None:
+    """Run a long-running process; its end (Ctrl-C, a taken port, a bad project) is one line, never a traceback."""
     from seamflow.cli import processes
     from seamflow.cli.logs import configure_logging
+    from seamflow.cli.project import require_project
 
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     paths = ProjectPaths(project)
-    paths.load_dotenv()
     try:
+        require_project(paths)
+        paths.load_dotenv()
         processes.run_process(role, paths, database, **kw)
     except errors.SeamflowError as exc:
         click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        # uvicorn re-raises the SIGINT it handled once it has drained; the stop was asked for.
+        # A terminal's Ctrl-C reaches every process of a serve group: the first one says it.
+        if getattr(kw.get("group"), "member", 0) == 0:
+            click.echo(f"{role} stopped (Ctrl-C)", err=True)
 
 
 def _processes(_: object, __: object, value: str) -> int:
@@ -149,7 +166,7 @@ def _processes(_: object, __: object, value: str) -> int:
 
 @main.command()
 @_process_options
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=int, help="the port of the API and webhooks")
 @click.option(
     "--processes",
     "process_count",
@@ -165,6 +182,7 @@ def serve(
     project: Path,
     database: str | None,
     log_level: str,
+    log_format: str,
     process_count: int,
     member: int,
     first_pid: int | None,
@@ -180,23 +198,23 @@ def serve(
     from seamflow.cli import processes
 
     group = processes.Group(process_count, member, first_pid)
-    _start_process("serve", project, database, log_level, group=group, **kw)
+    _start_process("serve", project, database, log_level, log_format, group=group, **kw)
 
 
 @main.command("api")
 @_process_options
-@click.option("--port", default=8080, show_default=True, type=int)
-def api_process(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+@click.option("--port", default=8080, show_default=True, type=int, help="the port of the API and webhooks")
+def api_process(project: Path, database: str | None, log_level: str, log_format: str, **kw: Any) -> None:
     """Serve the API and webhooks only; `seamflow worker` processes execute the runs (PostgreSQL)."""
-    _start_process("api", project, database, log_level, **kw)
+    _start_process("api", project, database, log_level, log_format, **kw)
 
 
 @main.command()
 @_process_options
 @click.option("--port", default=None, type=int, help="serve /health and /metrics on this port (default: none)")
-def worker(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+def worker(project: Path, database: str | None, log_level: str, log_format: str, **kw: Any) -> None:
     """Execute runs, timers, schedules and feeds; no API (PostgreSQL, any number of them)."""
-    _start_process("worker", project, database, log_level, **kw)
+    _start_process("worker", project, database, log_level, log_format, **kw)
 
 
 @main.command()

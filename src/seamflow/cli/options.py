@@ -20,16 +20,28 @@ __all__ = ["database_option", "duration", "project_option", "run"]
 
 T = TypeVar("T")
 
+
+def _project(_: object, param: click.Parameter, value: Path) -> Path:
+    """Without --project: the nearest project folder from the current one upwards (else the current one)."""
+    if value != Path("."):
+        return value
+    from seamflow.cli.project import find_project
+
+    return find_project(value) or value
+
+
 project_option = click.option(
     "--project",
     "-p",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
-    show_default=True,
-    help="the project folder (holds flows/ and connections.yaml)",
+    callback=_project,
+    help="the project folder (holds flows/ and connections.yaml) [default: the nearest from here upwards]",
 )
 database_option = click.option(
-    "--database", help="SQLite file (default: <project>/.seamflow/seamflow.db or $SEAMFLOW_DATABASE)"
+    "--database",
+    help="a postgresql:// URL or a SQLite file"
+    " [default: $SEAMFLOW_DATABASE_URL, else $SEAMFLOW_DATABASE, else <project>/.seamflow/seamflow.db]",
 )
 
 

@@ -86,13 +86,7 @@ def run_process(
             code="cli.needs_postgres",
         )
     leader = _lead_group(role, group, host, port or 8080)
-    sockets = (
-        [leader.socket]
-        if leader is not None
-        else [supervisor.reuse_port_socket(host, port or 8080)]
-        if group.member > 0
-        else None
-    )
+    sockets = _listen(role, group, leader, host, port)
 
     async def main_task() -> None:
         await db.open()  # the first process migrates before the others start
@@ -113,6 +107,19 @@ def run_process(
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _listen(
+    role: Role, group: Group, leader: supervisor.ServeGroup | None, host: str, port: int | None
+) -> list[socket.socket] | None:
+    """The process's listening sockets, bound before anything starts (None: a worker without a port)."""
+    if leader is not None:
+        return [leader.socket]
+    if group.member > 0:
+        return [supervisor.reuse_port_socket(host, port or 8080)]
+    if role == "worker" and port is None:
+        return None
+    return [supervisor.bind_port(host, port or 8080)]
 
 
 def _lead_group(role: Role, group: Group, host: str, port: int) -> supervisor.ServeGroup | None:

@@ -32,7 +32,14 @@ from pathlib import Path
 
 from seamflow import errors
 
-__all__ = ["ServeGroup", "default_processes", "die_with_parent", "metrics_folder", "reuse_port_socket"]
+__all__ = [
+    "ServeGroup",
+    "bind_port",
+    "default_processes",
+    "die_with_parent",
+    "metrics_folder",
+    "reuse_port_socket",
+]
 
 log = logging.getLogger("seamflow.serve")
 
@@ -159,6 +166,27 @@ def _wait_until_free(host: str, port: int) -> None:
                     code="serve.port_in_use",
                 ) from None
             time.sleep(0.05)
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket of a single process (`serve --processes 1`, `api`, `worker --port`).
+
+    Bound before the server starts, so a taken port is one clear error instead of uvicorn's
+    `[Errno 98]` after "Application startup complete".
+
+    Raises:
+        errors.Conflict: another process listens on the port (`serve.port_in_use`).
+        errors.InvalidInput: the address cannot be used at all (`serve.port`).
+    """
+    try:
+        return socket.create_server((host, port), backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise errors.Conflict(
+                f"port {host}:{port} is in use by another process; expected a free port (--port)",
+                code="serve.port_in_use",
+            ) from None
+        raise errors.InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}", code="serve.port") from None
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:

@@ -1,0 +1,53 @@
+"""Error texts for people: escaped once, JSON inside pretty-printed, long ones cut with a marker."""
+
+from __future__ import annotations
+
+from seamflow import errors, redact
+from seamflow.cli.render import error_text
+
+
+def test_redact_text_keeps_quotes_that_redact_would_escape() -> None:
+    message = "a str has no attribute 'x'"
+    assert errors.redact_text(message, 200) == message
+    assert errors.redact(message, 200) != message, "redact shows a value with repr"
+
+
+def test_truncate_says_how_many_characters_were_left_out() -> None:
+    cut = errors.truncate("订" * 12_400, 55)
+    assert cut == "订" * 15 + "… [truncated, 12,385 more characters]"
+    assert errors.truncate("short", 55) == "short"
+
+
+def test_redact_text_masks_registered_secrets() -> None:
+    redact.register("sk-live-3f9a7c21")
+    assert errors.redact_text("Authorization: Bearer sk-live-3f9a7c21 refused", 200) == (
+        "Authorization: Bearer *** refused"
+    )
+
+
+def test_a_json_body_in_an_error_is_pretty_printed_between_its_context() -> None:
+    error = {
+        "code": "connector.permanent",
+        "message": 'erp.create_order: HTTP 422 Unprocessable Entity: {"type":"validation_error",'
+        '"detail":"unknown sku \'SF-NAS-4B\'"} (POST http://erp.local/orders)',
+    }
+    assert error_text(error) == (
+        "[connector.permanent] erp.create_order: HTTP 422 Unprocessable Entity:\n"
+        "{\n"
+        '  "type": "validation_error",\n'
+        '  "detail": "unknown sku \'SF-NAS-4B\'"\n'
+        "}\n"
+        "(POST http://erp.local/orders)"
+    )
+
+
+def test_a_listing_shows_the_error_on_one_line_and_cut() -> None:
+    error = {"code": "connector.permanent", "message": "HTTP 400: " + '{"lines": ["' + "行" * 3000 + '"]}'}
+    shown = error_text(error, limit=200, pretty=False)
+    assert "\n" not in shown
+    assert shown.endswith("more characters]") and len(shown) <= 200
+
+
+def test_text_that_is_not_json_is_left_as_it_is() -> None:
+    error = {"code": "expression.undefined", "message": "in '{{ event.body.x }}': 'x' is undefined"}
+    assert error_text(error) == "[expression.undefined] in '{{ event.body.x }}': 'x' is undefined"
