@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from seamflow import errors, redact
+from seamflow.cli.progress import Progress
 from seamflow.cli.render import error_text
+from seamflow.cli.table import print_table
 
 
 def test_redact_text_keeps_quotes_that_redact_would_escape() -> None:
@@ -51,3 +57,25 @@ def test_a_listing_shows_the_error_on_one_line_and_cut() -> None:
 def test_text_that_is_not_json_is_left_as_it_is() -> None:
     error = {"code": "expression.undefined", "message": "in '{{ event.body.x }}': 'x' is undefined"}
     assert error_text(error) == "[expression.undefined] in '{{ event.body.x }}': 'x' is undefined"
+
+
+def test_a_plain_progress_line_has_share_rate_and_eta(capsys: pytest.CaptureFixture[str]) -> None:
+    with Progress("loading customers from erp", is_terminal=False) as progress:
+        progress.update(0, 10_000)
+        progress.update(2_500, 10_000)
+        line = progress.line()
+    assert re.fullmatch(r"loading customers from erp: 2,500/10,000 records \(25%\), [\d,]+ records/s, ETA \d+s", line)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "loading customers from erp: 0/10,000 records (0%), 0 records/s"
+    assert printed[-1].startswith("loading customers from erp: 2,500/10,000 records (25%), "), "and at the end"
+
+
+def test_a_plain_table_lines_up_under_its_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    print_table(["flow", "status"], [["contract-signed-to-erp", "completed"], ["pay", None]], empty="no runs")
+    assert capsys.readouterr().out.splitlines() == [
+        "FLOW                    STATUS",
+        "contract-signed-to-erp  completed",
+        "pay                     -",
+    ]
+    print_table(["flow"], [], empty="no runs")
+    assert capsys.readouterr().out == "no runs\n"

@@ -20,6 +20,8 @@ from seamflow.cli.options import database_option, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
+from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.ids import Json
 
 if TYPE_CHECKING:
     from seamflow import store
@@ -221,7 +223,8 @@ def worker(project: Path, database: str | None, log_level: str, log_format: str,
 @project_option
 @database_option
 @click.option("--all", "show_all", is_flag=True, help="also stopped processes")
-def workers(project: Path, database: str | None, show_all: bool) -> None:
+@json_option
+def workers(project: Path, database: str | None, show_all: bool, as_json: bool) -> None:
     """List the processes sharing the database: heartbeat, roles, runs held."""
     from seamflow.cli.project import open_store
 
@@ -236,16 +239,18 @@ def workers(project: Path, database: str | None, show_all: bool) -> None:
         finally:
             await target.close()
 
-    found = run(work())
-    if not found:
-        click.echo("no live workers")
-        return
     now = datetime.now(UTC)
-    click.echo(f"{'WORKER':44} {'ROLES':22} {'HEARTBEAT':>10} {'RUNS':>6}  STATE")
-    for w in found:
+    rows: list[list[Json]] = []
+    for w in run(work()):
         age = (now - w.heartbeat).total_seconds()
         state = "stopped" if w.stopped else ("silent" if age > 60 else "live")
-        click.echo(f"{w.id:44} {w.roles:22} {age:>9.1f}s {w.runs_held:>6}  {state}")
+        rows.append([w.id, w.roles, round(age, 1), w.runs_held, state])
+    if as_json:
+        names = ("worker", "roles", "heartbeat_age_s", "runs_held", "state")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    shown: list[list[object]] = [[w, roles, f"{age}s", held, state] for w, roles, age, held, state in rows]
+    print_table(["worker", "roles", "heartbeat", "runs", "state"], shown, empty="no live workers")
 
 
 @main.group("db")
@@ -323,9 +328,10 @@ def _in(file: str | None, wanted: set[Path]) -> bool:
 
 
 @flow.command("list")
+@json_option
 @project_option
-def flow_list(project: Path) -> None:
-    """List the project's flows: id, version, trigger, file."""
+def flow_list(as_json: bool, project: Path) -> None:
+    """List the project's flows: id, version, trigger, where it listens or when it runs, file."""
     from seamflow.flows import validate
 
     proj = ProjectPaths(project)
@@ -335,6 +341,7 @@ def flow_list(project: Path) -> None:
     except errors.FlowInvalid as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    rows: list[list[Json]] = []
     for flow_id, item in sorted(loaded.flows.items()):
         trigger = item.spec.trigger
         detail = (
@@ -342,9 +349,14 @@ def flow_list(project: Path) -> None:
             if trigger.webhook
             else (trigger.schedule.cron or str(trigger.schedule.every))
             if trigger.schedule
-            else ""
+            else None
         )
-        click.echo(f"{flow_id:30} {item.version}  {trigger.kind:9} {detail:30} {item.path}")
+        rows.append([flow_id, item.version, trigger.kind, detail, str(item.path)])
+    if as_json:
+        names = ("id", "version", "trigger", "detail", "file")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    print_table(["flow", "version", "trigger", "detail", "file"], rows, empty="no flows in flows/")
 
 
 @flow.command("schema")

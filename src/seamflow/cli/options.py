@@ -16,12 +16,12 @@ import click
 
 from seamflow import errors, redact
 
-__all__ = ["database_option", "duration", "project_option", "run"]
+__all__ = ["database_option", "duration", "locate_project", "project_option", "run"]
 
 T = TypeVar("T")
 
 
-def _project(_: object, param: click.Parameter, value: Path) -> Path:
+def locate_project(_: object, __: object, value: Path) -> Path:
     """Without --project: the nearest project folder from the current one upwards (else the current one)."""
     if value != Path("."):
         return value
@@ -35,7 +35,7 @@ project_option = click.option(
     "-p",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
-    callback=_project,
+    callback=locate_project,
     help="the project folder (holds flows/ and connections.yaml) [default: the nearest from here upwards]",
 )
 database_option = click.option(
