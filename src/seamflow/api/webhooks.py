@@ -45,6 +45,20 @@ class WebhookLimits:
     json: codec.Limits = field(default_factory=codec.Limits)
 
 
+_PATHS_SHOWN = 10
+
+
+def _unknown_path(path: str, known: Mapping[str, object]) -> str:
+    """`no flow has the webhook path 'x'; known paths: orders, ping` (at most `_PATHS_SHOWN` of them)."""
+    paths = sorted(known)
+    if not paths:
+        return f"no flow has the webhook path {errors.redact(path)}; no flow has a webhook trigger"
+    shown = ", ".join(paths[:_PATHS_SHOWN]) + (
+        f" and {len(paths) - _PATHS_SHOWN} more" if len(paths) > _PATHS_SHOWN else ""
+    )
+    return f"no flow has the webhook path {errors.redact(path)}; known paths: {shown} (POST /hooks/<path>)"
+
+
 async def handle_webhook(
     request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]
 ) -> Response:
@@ -52,7 +66,7 @@ async def handle_webhook(
     path = request.scope["path"].removeprefix(HOOKS_PREFIX).strip("/")
     flow = eng.catalog.by_path.get(path)
     if flow is None:
-        return problem(404, "webhook.unknown_path", f"no flow has the webhook path {errors.redact(path)}")
+        return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path))
     try:
         raw = await _read_body(request, limits.max_body_bytes)
         _check_signature(flow, raw, request.headers, context)
