@@ -102,6 +102,19 @@ def test_runs_list_outside_a_project_says_it_is_not_in_one(tmp_path: Path) -> No
     assert "seamflow serve" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("flow", "list"), ("run", "hello-orders"), ("workers",), ("db", "upgrade"), ("secrets", "list"), ("sync", "list")],
+    ids=" ".join,
+)
+def test_no_command_works_outside_a_project_or_leaves_a_database_there(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = seamflow(*command, cwd=tmp_path, check=False)
+    _assert_one_clear_line(result, "[cli.no_project]", "not in a Seamflow project")
+    assert list(tmp_path.iterdir()) == [], "nothing was created in a folder that is not a project"
+
+
 def test_a_project_is_found_from_a_folder_inside_it(tmp_path: Path) -> None:
     make_project(tmp_path, {"m": _MANUAL})
     seamflow("run", "m", "-p", str(tmp_path))

@@ -16,7 +16,7 @@ from seamflow.cli import options
 from seamflow.cli import runs as run_commands
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
-from seamflow.cli.options import database_option, project_option, run
+from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
@@ -228,8 +228,7 @@ def workers(project: Path, database: str | None, show_all: bool, as_json: bool) 
     """List the processes sharing the database: heartbeat, roles, runs held."""
     from seamflow.cli.project import open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project) if database is None else ProjectPaths(project)
 
     async def work() -> list[store.WorkerInfo]:
         target = open_store(paths, database)
@@ -265,8 +264,7 @@ def db_upgrade(project: Path, database: str | None) -> None:
     """Apply pending schema migrations (every process also does at start) and print the version."""
     from seamflow.cli.project import open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project) if database is None else ProjectPaths(project)
 
     async def work() -> tuple[int, int]:
         target = open_store(paths, database)
@@ -293,8 +291,7 @@ def flow_validate(paths: tuple[Path, ...], project: Path) -> None:
     from seamflow import sync
     from seamflow.flows import validate
 
-    proj = ProjectPaths(project)
-    proj.load_dotenv()
+    proj = open_project(project)
     try:
         loaded = validate.validate_project(proj.flows, proj.connections)
     except errors.FlowInvalid as exc:
@@ -334,8 +331,7 @@ def flow_list(as_json: bool, project: Path) -> None:
     """List the project's flows: id, version, trigger, where it listens or when it runs, file."""
     from seamflow.flows import validate
 
-    proj = ProjectPaths(project)
-    proj.load_dotenv()
+    proj = open_project(project)
     try:
         loaded = validate.validate_project(proj.flows, proj.connections)
     except errors.FlowInvalid as exc:

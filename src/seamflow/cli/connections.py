@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from seamflow import codec, errors, redact
-from seamflow.cli.options import locate_project
+from seamflow.cli.options import locate_project, open_project
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.table import json_option, print_json, print_table
 
@@ -104,8 +104,7 @@ def connections_list(as_json: bool, project: Path) -> None:
     """List connections: name, connector, concurrency, timeout and the secrets each uses (values as ***)."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         sources = {info.name: info.source.value for info in engine.secrets.list_secrets(paths.root)}
         infos = engine.describe_connections(_configs(paths), sources)
@@ -138,8 +137,7 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
     """Open connection NAME and check it with its credentials; exit 0 if it works, 1 if not."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work() -> engine.ConnectionCheck:
         pool = engine.Pool(_configs(paths), secrets=engine.load_secrets(root=paths.root), env=engine.load_env())
@@ -170,8 +168,7 @@ def secrets_set(name: str, project: Path) -> None:
     """Encrypt a value as secret NAME; the value comes from a hidden prompt, or from stdin when piped."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         engine.secrets.check_name(name)
         value = _read_value(name)
@@ -221,8 +218,7 @@ def secrets_list(as_json: bool, project: Path) -> None:
     """List secret names and where each value comes from (env or file); never the values."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         infos = engine.secrets.list_secrets(paths.root)
     except errors.SeamflowError as exc:
@@ -249,7 +245,7 @@ def secrets_delete(name: str, project: Path) -> None:
     """Remove secret NAME from secrets.enc.yaml."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
+    paths = open_project(project)
     try:
         if not engine.secrets.SecretsFile(paths.root).delete(name):
             raise errors.NotFound(f"secret {name!r} is not stored in {engine.secrets.SECRETS_FILE}")
@@ -265,8 +261,7 @@ def secrets_rotate_key(project: Path) -> None:
     """Re-encrypt every stored secret with a new key in .seamflow/secret.key."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         count = engine.secrets.rotate_key(paths.root, engine.secrets.read_key(paths.root))
     except errors.SeamflowError as exc:

@@ -10,13 +10,16 @@ import sys
 from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from seamflow import errors, redact
 
-__all__ = ["database_option", "duration", "locate_project", "project_option", "run"]
+if TYPE_CHECKING:
+    from seamflow.cli.project import ProjectPaths
+
+__all__ = ["database_option", "duration", "fail", "locate_project", "open_project", "project_option", "run"]
 
 T = TypeVar("T")
 
@@ -45,6 +48,25 @@ database_option = click.option(
 )
 
 
+def fail(exc: errors.SeamflowError) -> NoReturn:
+    """End the command with one line, `error [code]: message` (secrets masked), and the error's exit code."""
+    click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def open_project(project: Path) -> ProjectPaths:
+    """The project at `project`, its `.env` loaded; outside a project the command ends with one line."""
+    from seamflow.cli.project import ProjectPaths, require_project
+
+    paths = ProjectPaths(project)
+    try:
+        require_project(paths)
+    except errors.SeamflowError as exc:
+        fail(exc)
+    paths.load_dotenv()
+    return paths
+
+
 def run(coro: Awaitable[T]) -> T:
     """The one `asyncio.run` of a CLI process; our errors become a message and an exit code."""
     import asyncio
@@ -52,8 +74,7 @@ def run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]  # a coroutine
     except errors.SeamflowError as exc:
-        click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)
 
 
 def duration(_: object, __: object, value: str | None) -> timedelta | None:

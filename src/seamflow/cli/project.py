@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PROJECT_MARKERS", "ProjectPaths", "build_engine", "find_project", "open_store", "require_project"]
 
-PROJECT_MARKERS = ("seamflow.toml", "flows", "connections.yaml", ".seamflow")
-"""What makes a folder a Seamflow project: any one of these in it."""
+PROJECT_MARKERS = ("seamflow.toml", "flows", "connections.yaml")
+"""What makes a folder a Seamflow project: any one of these in it (not `.seamflow/`: commands create it)."""
 
 
 @dataclass(frozen=True, slots=True)

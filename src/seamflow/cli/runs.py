@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from seamflow import codec, errors
-from seamflow.cli.options import database_option, project_option, run
+from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, require_project
 from seamflow.cli.table import json_option
 from seamflow.ids import Json, RunId
@@ -115,9 +115,7 @@ def run_flow(
     from seamflow.cli.render import print_run
 
     body = _json_option(input_json, "--input")
-    paths = ProjectPaths(project)
-    require_project(paths)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work(eng: engine.Engine) -> store.RunStatus | None:
         target = eng.catalog.flow(flow_id)
@@ -221,9 +219,7 @@ def replay(run_id: str | None, replay_all: bool, timeout: float, project: Path, 
 
     if not run_id and not replay_all:
         raise click.UsageError("give a RUN_ID or --all")
-    paths = ProjectPaths(project)
-    require_project(paths)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work(eng: engine.Engine) -> None:
         if replay_all:
@@ -278,8 +274,7 @@ def _announcing(old: str, new: click.Command) -> Callable[..., Any]:
 def signal(name: str, key: str, payload: str, project: Path, database: str | None) -> None:
     """Send signal NAME with correlation KEY to the runs waiting for it."""
     value = _json_option(payload, "--payload")
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work(eng: engine.Engine) -> None:
         woken = await eng.signal(name, key, value)

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from seamflow import codec, errors, redact
-from seamflow.cli.options import database_option, project_option
-from seamflow.cli.project import ProjectPaths
+from seamflow.cli.options import database_option, open_project, project_option
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.table import json_option, print_json, print_table
 
@@ -32,8 +31,7 @@ def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncSer
     from seamflow import engine, sync
     from seamflow.cli.project import build_engine, open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def main() -> T:
         db = open_store(paths, database)
@@ -166,8 +164,7 @@ def sync_conflicts(sync_id: str | None, show_all: bool, as_json: bool, project: 
     from seamflow.cli.options import run
     from seamflow.cli.project import open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work() -> list[Any]:
         db = open_store(paths, database)
