@@ -57,25 +57,28 @@ def test_api_on_a_taken_port_says_so_in_one_line(tmp_path: Path, taken_port: int
     _assert_one_clear_line(result, expected)
 
 
-def test_ctrl_c_on_serve_ends_cleanly_without_aborted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_ctrl_c_on_serve_ends_cleanly_without_aborted(tmp_path: Path, processes: str) -> None:
     make_project(tmp_path, {"m": _MANUAL})
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "seamflow", "serve", "--processes", "1", "--port", str(port), "-p", str(tmp_path)],
+        [sys.executable, "-m", "seamflow", "serve", "--processes", processes, "--port", str(port), "-p", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
         _wait_healthy(port, process)
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, stderr
     assert "Aborted!" not in stderr and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    assert stderr.rstrip().endswith("serve stopped (Ctrl-C)")
+    assert "starting it again" not in stderr, "a process stopped by Ctrl-C is not restarted"
+    assert stderr.count("serve stopped (Ctrl-C)") == 1 and stderr.rstrip().endswith("serve stopped (Ctrl-C)")
 
 
 def _wait_healthy(port: int, process: subprocess.Popen[str]) -> None:

@@ -121,7 +121,9 @@ class ServeGroup:
 
     def _spawn(self, member: int) -> subprocess.Popen[bytes]:
         group = ["--member", str(member), "--first-pid", str(os.getpid())]
-        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group])  # noqa: S603 - our own command line
+        # Its own process group: a terminal's Ctrl-C reaches only this process, which drains
+        # and stops the others (SIGTERM); one still importing would otherwise die with a traceback.
+        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group], process_group=0)  # noqa: S603 - our own command line
 
     def _watch(self, member: int) -> None:
         while not self._stopping.is_set():
