@@ -79,3 +79,18 @@ def test_a_plain_table_lines_up_under_its_headers(capsys: pytest.CaptureFixture[
     ]
     print_table(["flow"], [], empty="no runs")
     assert capsys.readouterr().out == "no runs\n"
+
+
+def test_an_index_in_a_path_is_not_taken_for_a_json_array() -> None:
+    error = {"code": "expression.undefined", "message": "steps[0].transform.name: 'customer' is undefined"}
+    assert error_text(error) == "[expression.undefined] steps[0].transform.name: 'customer' is undefined"
+
+
+def test_a_short_list_in_the_text_is_left_and_the_body_after_it_pretty_printed() -> None:
+    error = {
+        "code": "connector.permanent",
+        "message": 'HTTP 404 Not Found; expected one of [200, 201]: {"error":"无此客户"}',
+    }
+    assert error_text(error) == (
+        '[connector.permanent] HTTP 404 Not Found; expected one of [200, 201]:\n{\n  "error": "无此客户"\n}'
+    )

@@ -53,14 +53,14 @@ def _pretty_json_inside(text: str) -> str:
     """Indent the first JSON object or array in `text`, if there is one that parses."""
     decoder = json.JSONDecoder()
     for start, char in enumerate(text):
-        if char not in "{[":
-            continue
+        if char not in "{[" or (start and (text[start - 1].isalnum() or text[start - 1] in "_]")):
+            continue  # `steps[0]` is a path, not a JSON array
         try:
             value, end = decoder.raw_decode(text, start)
         except ValueError:
             continue
-        if not isinstance(value, dict | list) or not value:
-            continue
+        if not value or not (isinstance(value, dict) or any(isinstance(v, dict | list) for v in value)):
+            continue  # `expected one of [200, 201]` stays on its line
         shown = json.dumps(value, indent=2, ensure_ascii=False)
         return f"{text[:start].rstrip()}\n{shown}\n{text[end:].strip()}".rstrip()
     return text

@@ -25,16 +25,24 @@ if TYPE_CHECKING:
 __all__ = ["RUN_STATUSES", "legacy_aliases", "run_flow", "runs", "signal"]
 
 T = TypeVar("T")
+_PROGRESS_FROM = 20
+"""`runs replay --all` shows a progress bar instead of a line per run from this many runs on."""
 RUN_STATUSES = ("queued", "running", "waiting", "completed", "failed", "dead_letter")
 """The values of `store.RunStatus`, spelled out so that building the CLI imports no store
 (tests/unit/test_cli_imports.py checks that they agree)."""
 
 
 async def _with_engine(paths: ProjectPaths, database: str | None, work: Callable[[engine.Engine], Awaitable[T]]) -> T:
-    """Run `work` with an engine embedded in this CLI process (it does not resume other runs)."""
+    """Run `work` with an engine embedded in this CLI process (it does not resume other runs).
+
+    Only errors are logged: the command prints each run's outcome itself (a dead letter's
+    warning would repeat it, in Python's bare last-resort format).
+    """
     from seamflow import engine
+    from seamflow.cli.logs import configure_logging
     from seamflow.cli.project import build_engine, open_store
 
+    configure_logging("error")
     db = open_store(paths, database)
     eng, _ = build_engine(paths, db, engine.EngineOptions(workers=8, claim=False, timers=False))
     await db.open()
@@ -216,6 +224,7 @@ def dead_letters(flow_id: str | None, limit: int, as_json: bool, project: Path, 
 def replay(run_id: str | None, replay_all: bool, timeout: float, project: Path, database: str | None) -> None:
     """Re-run a failed or dead-lettered RUN_ID (or --all dead letters) from its failed step."""
     from seamflow import store
+    from seamflow.cli.progress import Progress
 
     if not run_id and not replay_all:
         raise click.UsageError("give a RUN_ID or --all")
@@ -229,9 +238,17 @@ def replay(run_id: str | None, replay_all: bool, timeout: float, project: Path, 
             targets = [RunId(str(run_id))]
         for target in targets:
             await eng.replay(target)
-        for target in targets:
-            summary = await _settle(eng, target, timeout)
-            click.echo(f"{target}  {summary.status.value}")
+        if len(targets) < _PROGRESS_FROM:
+            for target in targets:
+                click.echo(f"{target}  {(await _settle(eng, target, timeout)).status.value}")
+            return
+        outcomes: dict[str, int] = {}
+        with Progress("replaying dead letters", "runs") as progress:
+            for done, target in enumerate(targets, 1):
+                status = (await _settle(eng, target, timeout)).status.value
+                outcomes[status] = outcomes.get(status, 0) + 1
+                progress.update(done, len(targets))
+        click.echo("replayed: " + ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items())))
 
     run(_with_engine(paths, database, work))
 
