@@ -269,7 +269,7 @@ async def test_a_timeout_is_transient(sink: Sink) -> None:
 
 async def test_connection_refused_is_transient() -> None:
     async with opened({"base_url": f"http://127.0.0.1:{free_port()}"}) as http:
-        with pytest.raises(errors.Transient, match=r"ClientConnectorError: .Cannot connect to host"):
+        with pytest.raises(errors.Transient, match=r"ClientConnectorError: Cannot connect to host"):
             await http.call("get", {"path": "/"}, idempotency_key="k")
 
 
