@@ -1,4 +1,4 @@
-"""The `seamflow` command: init, serve, flow validate|list|schema, run, runs list|show, dead-letters, replay, signal."""
+"""The `seamflow` command: init, serve, api, worker, workers, db, flow, run, runs, signal, and the groups it gathers."""
 
 from __future__ import annotations
 
