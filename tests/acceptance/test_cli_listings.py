@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.test_cli import seamflow
-from tests.support.server import make_project
+from tests.support.server import make_project, serve
+from tests.support.wait import eventually
 
 _FLOWS = {
     "manual": "id: manual-order\nname: 手工补单\ntrigger: {manual: {}}\nsteps:\n  - id: a\n    transform: 1\n",
@@ -51,3 +52,24 @@ def test_flow_list_columns_line_up_and_json_names_each_field(tmp_path: Path) -> 
         ("crm-contracts", "webhook", "/hooks/crm/contracts"),
         ("manual-order", "manual", None),
     ]
+
+
+async def test_replaying_many_dead_letters_shows_progress_and_a_count_per_outcome(tmp_path: Path) -> None:
+    flow = (
+        "id: orders\ntrigger: {webhook: {path: orders}}\nsteps:\n"
+        "  - id: customer\n    transform: '{{ event.body.customer.name }}'\non_error: dead_letter\n"
+    )
+    make_project(tmp_path, {"orders": flow})
+    async with serve(tmp_path) as server, server.client() as client:
+        for n in range(25):
+            answer = await client.post("/hooks/orders", json={"order_no": f"SO-2026-{n:04d}"})
+            assert answer.status_code == 202, answer.text
+
+        async def all_dead() -> None:
+            assert len((await client.get("/api/v1/dead-letters")).json()) == 25
+
+        await eventually(all_dead)
+    replayed = seamflow("runs", "replay", "--all", "-p", str(tmp_path)).stdout.splitlines()
+    assert replayed[-2] == "replaying dead letters: 25/25 runs (100%), " + replayed[-2].split(", ")[1]
+    assert replayed[-2].endswith(" runs/s")
+    assert replayed[-1] == "replayed: 25 dead_letter", "the flow still cannot read the customer"
