@@ -18,8 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.acceptance.flows import sink_connection
 from tests.acceptance.test_cli import seamflow
 from tests.support.server import free_port, make_project
+from tests.support.sink import spawn
 from tests.support.wait import eventually
 
 _HOOK = "id: orders\ntrigger: {webhook: {path: orders}}\nsteps:\n  - id: echo\n    transform: '{{ event.body }}'\n"
@@ -210,3 +212,27 @@ async def test_serve_logs_json_or_text_and_never_colour_codes_in_json(tmp_path: 
         assert not any(line.startswith("{") for line in lines)
         startup = next(line for line in lines if "Application startup complete" in line)
         assert "INFO" in startup
+
+
+async def test_ctrl_c_while_run_waits_ends_with_one_line_and_130(tmp_path: Path) -> None:
+    flow = "id: slow\ntrigger: {manual: {}}\nsteps:\n  - id: post\n    action: sink.post\n    with: {path: /slow}\n"
+    async with spawn() as sink:
+        make_project(tmp_path, {"slow": flow}, sink_connection(sink.url))
+        await sink.set_behaviour(delay_ms=2000)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "seamflow", "run", "slow", "-p", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+        )
+
+        async def posting() -> None:
+            assert (await sink.stats())["requests"] >= 1
+
+        await eventually(posting, timeout=20)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Aborted!" not in stderr and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "stopped (Ctrl-C)"

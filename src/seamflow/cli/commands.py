@@ -29,7 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-@click.group()
+class _Seamflow(click.Group):
+    """The root group: Ctrl-C in any command ends it with one line and exit 130, not click's `Aborted!`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\nstopped (Ctrl-C)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Seamflow)
 @click.version_option(package_name="seamflow")
 def main() -> None:
     """Seamflow: durable flows between your business systems."""
