@@ -115,7 +115,7 @@ async def _read(paths: ProjectPaths, database: str | None, fn: Callable[[store.S
 def run_flow(
     flow_id: str, input_json: str, as_webhook: bool, timeout: float, project: Path, database: str | None
 ) -> None:
-    """Start FLOW_ID with --input, wait for the run and print it.
+    """Start FLOW_ID with --input, wait for the run and print it (`seamflow runs` lists runs).
 
     Only a flow with a manual trigger starts this way (as `POST /api/v1/flows/{id}/runs`);
     --as-webhook starts a webhook flow. Exits 1 if the run failed or became a dead letter.
@@ -162,7 +162,7 @@ def _event_for(trigger: Any, flow_id: str, body: Json, *, as_webhook: bool) -> e
 
 @click.group()
 def runs() -> None:
-    """List, inspect and replay runs; list dead letters."""
+    """List, inspect and replay runs; list dead letters (`seamflow run FLOW` starts a run)."""
 
 
 @runs.command("list")
