@@ -16,6 +16,7 @@ from seamflow.cli import options
 from seamflow.cli import runs as run_commands
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
+from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.options import database_option, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.signals import stop_on_ctrl_c
@@ -36,6 +37,7 @@ def main() -> None:
 main.add_command(connections)
 main.add_command(secrets_group)
 main.add_command(sync_group)
+main.add_command(dev_group)
 for _command in (
     run_commands.run_flow,
     run_commands.runs,
