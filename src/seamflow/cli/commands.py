@@ -18,7 +18,7 @@ from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.options import database_option, project_option, run
-from seamflow.cli.project import ProjectPaths
+from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
 
@@ -75,7 +75,7 @@ def init(directory: Path) -> None:
     run(_store_token(ProjectPaths(directory), token))
     click.echo(f"Created a Seamflow project in {directory}")
     click.echo(f"API token (shown once, stored hashed): {token}")
-    click.echo(f"Next: cd {directory} && seamflow flow validate && seamflow serve")
+    click.echo(next_steps(directory))
 
 
 async def _store_token(paths: ProjectPaths, token: str) -> None:
@@ -276,6 +276,7 @@ def flow_validate(paths: tuple[Path, ...], project: Path) -> None:
     proj.load_dotenv()
     try:
         loaded = validate.validate_project(proj.flows, proj.connections)
+        check_secrets_set(proj, loaded)
     except errors.FlowInvalid as exc:
         wanted = {p.resolve() for p in paths}
         problems = [p for p in exc.problems if not wanted or _in(p.where.file, wanted)]
