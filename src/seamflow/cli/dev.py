@@ -63,6 +63,10 @@ def describe_request(number: int, method: str, path: str, headers: list[tuple[st
     return "\n".join(lines)
 
 
+def _stop(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _handler(status: int) -> Any:
     """A request handler class that records each request and answers `status` (http.server loads on use)."""
     from http.server import BaseHTTPRequestHandler
@@ -114,9 +118,11 @@ def dev() -> None:
 )
 def receiver(port: int, host: str, status: int) -> None:
     """Record HTTP requests: print each one (headers with credentials masked, JSON body) and answer 201."""
+    import signal
     from http.server import ThreadingHTTPServer
 
     stop_on_ctrl_c()
+    signal.signal(signal.SIGTERM, _stop)  # `kill` ends it as Ctrl-C does: with its summary, exit 0
     handler = _handler(status)
     try:
         server = ThreadingHTTPServer((host, port), handler)
