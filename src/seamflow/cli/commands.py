@@ -90,11 +90,15 @@ async def _store_token(paths: ProjectPaths, token: str) -> None:
         await db.close()
 
 
-def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
+def _process_options(database: Callable[..., Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return lambda fn: _with_process_options(fn, database)
+
+
+def _with_process_options(fn: Callable[..., None], database: Callable[..., Any]) -> Callable[..., None]:
     for option in reversed(
         [
             project_option,
-            database_option,
+            database,
             click.option("--host", default="127.0.0.1", show_default=True),
             click.option(
                 "--workers", default=64, show_default=True, type=int, help="runs executing at once, in each process"
@@ -150,7 +154,7 @@ def _processes(_: object, __: object, value: str) -> int:
 
 
 @main.command()
-@_process_options
+@_process_options(database_option)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option(
     "--processes",
@@ -186,7 +190,7 @@ def serve(
 
 
 @main.command("api")
-@_process_options
+@_process_options(options.postgres_database_option)
 @click.option("--port", default=8080, show_default=True, type=int)
 def api_process(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
     """Serve the API and webhooks only; `seamflow worker` processes execute the runs (PostgreSQL)."""
@@ -194,7 +198,7 @@ def api_process(project: Path, database: str | None, log_level: str, **kw: Any) 
 
 
 @main.command()
-@_process_options
+@_process_options(options.postgres_database_option)
 @click.option("--port", default=None, type=int, help="serve /health and /metrics on this port (default: none)")
 def worker(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
     """Execute runs, timers, schedules and feeds; no API (PostgreSQL, any number of them)."""
