@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from seamflow import engine, store
+    from seamflow.flows import validate
 
 __all__ = ["ProjectPaths", "build_engine", "check_secrets_set", "next_steps", "open_store"]
 
@@ -62,11 +63,12 @@ def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool
     return store.SqliteStore(Path(target) if target else paths.database, durability=durability, shared=shared)
 
 
-def check_secrets_set(paths: ProjectPaths, project: Any) -> None:
+def check_secrets_set(paths: ProjectPaths, project: validate.Project) -> None:
     """Refuse a project whose connections or flows read a secret nobody set (`flow validate`, `serve`).
 
     Args:
-        project: the `flows.validate.Project` just validated.
+        paths: the project's folders.
+        project: the project just validated (`validate.validate_project`).
 
     Raises:
         errors.FlowInvalid: one problem per unset secret, naming the command and the variable that set it.
