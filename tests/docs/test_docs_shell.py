@@ -102,6 +102,15 @@ def test_the_shell_blocks_of_the_page_work_when_pasted_in_order(page: Path, tmp_
         shell.close()
 
 
+NOT_RUN = [block for page in PAGES for block in extract_blocks(page) if block.skip_reason is not None]
+
+
+@pytest.mark.parametrize("block", NOT_RUN, ids=lambda b: b.where)
+def test_blocks_marked_not_run_are_reported_with_their_reason(block: Block) -> None:
+    assert block.skip_reason, f"{block.where}: `skip:` needs a reason"
+    pytest.skip(f"{block.where} is not run: {block.skip_reason}")
+
+
 def test_the_readme_shows_the_flow_that_init_writes() -> None:
     scaffold = (ROOT / "src" / "seamflow" / "cli" / "scaffold" / "flows" / "hello.yaml").read_text("utf-8")
     readme = (ROOT / "README.md").read_text("utf-8")
