@@ -160,7 +160,8 @@ class Shell:
         """Run `block`; return its output lines, the status of its last command and the commands that failed."""
         self._count += 1
         marker = f"@@done {self._count}"
-        self._send(f"{self._rewrite(block.code)}\n__rc=$?; echo '{marker}' $__rc\n")
+        # a leading newline: the block's last output may not end its line
+        self._send(f"{self._rewrite(block.code)}\n__rc=$?; printf '\\n{marker} %s\\n' $__rc\n")
         printed: list[str] = []
         failed: list[str] = []
         deadline = _Deadline(timeout_s)
@@ -174,6 +175,8 @@ class Shell:
             if line is None:
                 raise BlockFailed(f"{block.where}: the shell ended; printed:\n" + "\n".join(printed))
             if line.startswith(marker + " "):
+                if printed and printed[-1] == "":
+                    printed.pop()  # the marker's own leading newline after a finished line
                 return printed, int(line.split()[-1]), failed
             if line.startswith("@@err "):
                 failed.append(line.removeprefix("@@err "))

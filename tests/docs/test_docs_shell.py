@@ -123,3 +123,23 @@ def test_output_is_compared_loosely_but_every_shown_line_must_be_printed_in_orde
     assert missing_lines("run_01… hello-orders … completed …\nok: 1 flow(s) valid", printed) == []
     assert missing_lines("ok: 1 flow(s) valid\nrun_01… hello-orders …", printed) == ["run_01… hello-orders …"]
     assert missing_lines("ok: 2 flow(s) valid", printed) == ["ok: 2 flow(s) valid"]
+
+
+def test_the_runner_keeps_state_reports_failures_and_ends_what_a_page_started(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```bash\ncd /tmp && X=42\nsleep 600 &  SLEEPER=$!\nprintf 'no newline at the end'\n```\n"
+        '```bash\necho "$PWD $X"; false; echo after\n```\n',
+        "utf-8",
+    )
+    first, second = extract_blocks(page)
+    shell = Shell(tmp_path, _environment(RECEIVER_PORT), lambda code: code)
+    try:
+        assert shell.run(first, 30) == (["no newline at the end"], 0, [])
+        printed, status, failed = shell.run(second, 30)
+        assert (printed, status, failed) == (["/tmp 42", "after"], 0, ["1 false"])
+        group = shell._process.pid
+    finally:
+        shell.close()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)  # the background sleep went with the shell
