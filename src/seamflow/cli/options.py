@@ -19,7 +19,16 @@ from seamflow import errors, redact
 if TYPE_CHECKING:
     from seamflow.cli.project import ProjectPaths
 
-__all__ = ["database_option", "duration", "fail", "locate_project", "open_project", "project_option", "run"]
+__all__ = [
+    "database_option",
+    "duration",
+    "fail",
+    "locate_project",
+    "open_project",
+    "postgres_database_option",
+    "project_option",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -28,9 +37,13 @@ def locate_project(_: object, __: object, value: Path) -> Path:
     """Without --project: the nearest project folder from the current one upwards (else the current one)."""
     if value != Path("."):
         return value
+    import os
+
     from seamflow.cli.project import find_project
 
-    return find_project(value) or value
+    found = find_project(value)
+    # relative, as the user would type it: messages then name `flows/a.yaml` or `../flows/a.yaml`
+    return Path(os.path.relpath(found)) if found is not None else value
 
 
 project_option = click.option(
@@ -43,8 +56,12 @@ project_option = click.option(
 )
 database_option = click.option(
     "--database",
-    help="a postgresql:// URL or a SQLite file"
-    " [default: $SEAMFLOW_DATABASE_URL, else $SEAMFLOW_DATABASE, else <project>/.seamflow/seamflow.db]",
+    help="the store: a postgresql:// URL or a SQLite file"
+    " (default: $SEAMFLOW_DATABASE_URL, else <project>/.seamflow/seamflow.db)",
+)
+postgres_database_option = click.option(
+    "--database",
+    help="the PostgreSQL store these processes share, a postgresql:// URL (default: $SEAMFLOW_DATABASE_URL)",
 )
 
 
