@@ -94,8 +94,8 @@ def _assert_every_dead_letter_explained(text: str) -> None:
     dead = int(re.search(r"final\s+runs\s+\d+ \(completed \d+, failed \d+, dead letters (\d+)", text).group(1))  # type: ignore[union-attr]
     assert dead >= 4, "the seeded mistakes (3 landline ERP customers, a contract for SF-NAS-4B) are dead letters"
     english = text[text.index("Lead to cash, for the business:") : text.index("线索到回款 · 业务摘要：")]
-    assert f"Problems caught, waiting for a person: {dead}" in english, english
-    assert f"发现的问题（待人工处理）：{dead} 个" in text
+    assert f"Problems caught, waiting for a person: {dead} dead letters" in english, english
+    assert f"发现的问题（待人工处理）：{dead} 个死信" in text
     groups = re.findall(r"^    (\d+) × (.+)$", english, flags=re.MULTILINE)
     assert sum(int(n) for n, _ in groups) == dead, groups
     unexplained = [what for _, what in groups if "not one of the demo's mistakes" in what or "did not plan" in what]

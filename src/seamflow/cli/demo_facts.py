@@ -40,7 +40,11 @@ class Facts:
     """CRM contracts marked shipped, with the ERP's tracking number."""
     mails_to_customers: int
     mails_to_operations: int
-    """Mails asking sales operations to act (a cancelled contract that shipped, an amount that differs)."""
+    """Mails asking sales operations to act."""
+    cancelled_for_a_person: int = 0
+    """Of those: contracts cancelled in the CRM whose ERP order had shipped (or never existed)."""
+    amounts_differing: int = 0
+    """Of those: orders whose ERP total differs from the contract's amount."""
 
     @property
     def fields_not_retyped(self) -> int:
@@ -76,7 +80,7 @@ def read_facts(root: Path) -> Facts:
     from_contracts = {ref: value for ref, value in created.items() if ref in signed}
     waits = tuple(max(0.0, (at - signed[ref]).total_seconds()) for ref, (at, _) in from_contracts.items())
     subjects = [read_mail(path)[1] for path in sorted((root / "mail").glob("*.eml"))]
-    to_operations = sum("需人工处理" in subject for subject in subjects)
+    to_operations = [subject for subject in subjects if "需人工处理" in subject]  # the flows' subjects
     return Facts(
         contracts_signed=len(signed),
         orders=len(from_contracts),
@@ -84,8 +88,10 @@ def read_facts(root: Path) -> Facts:
         waits_s=waits,
         payments=int(payments),
         shipments=int(shipments),
-        mails_to_customers=len(subjects) - to_operations,
-        mails_to_operations=to_operations,
+        mails_to_customers=len(subjects) - len(to_operations),
+        mails_to_operations=len(to_operations),
+        cancelled_for_a_person=sum("已取消合同" in subject for subject in to_operations),
+        amounts_differing=sum("金额不一致" in subject for subject in to_operations),
     )
 
 

@@ -19,7 +19,7 @@ from seamflow.cli.demo_problems import WHAT, WHO, Explained
 if TYPE_CHECKING:
     from seamflow import engine, store
 
-__all__ = ["LANGUAGES", "Agreement", "check_agreement", "print_summary"]
+__all__ = ["LANGUAGES", "Agreement", "agreement_lines", "check_agreement", "print_summary"]
 
 LANGUAGES = ("en", "zh")
 """The languages of the summary, in the order printed."""
@@ -59,9 +59,11 @@ _TEXT = {
         "mails": "Mails sent: {customers} shipping notices to customers, {operations} to sales operations",
         "retyping": "Manual re-typing avoided: {fields} fields (customer and contract number per order; product,"
         " quantity and price per line; amount received; shipping status and tracking number)",
-        "problems": "Problems caught, waiting for a person: {count}",
+        "problems": "Problems caught, waiting for a person: {count} dead letters",
         "no_problems": "Problems caught, waiting for a person: none",
         "more": "… and {count} more (seamflow dead-letters lists them all)",
+        "mailbox": "and {count} in sales operations' mailbox: {cancelled} cancelled contracts whose order had"
+        " shipped or never existed, {amounts} orders whose total differs from the contract",
         "seconds": "{value} s",
         "not_compared": "CRM and ERP customers not compared: the demo stopped before every feed had caught up",
     },
@@ -73,9 +75,11 @@ _TEXT = {
         "mails": "已发送邮件：发货通知 {customers} 封（客户），待处理提醒 {operations} 封（销售运营）",
         "retyping": "免去人工重复录入：{fields} 个字段"
         "（每张订单的客户与合同号；每行的产品、数量、单价；回款金额；发货状态与运单号）",
-        "problems": "发现的问题（待人工处理）：{count} 个",
+        "problems": "发现的问题（待人工处理）：{count} 个死信（dead letter）",
         "no_problems": "发现的问题（待人工处理）：无",
         "more": "……另有 {count} 个（seamflow dead-letters 列出全部）",
+        "mailbox": "另有 {count} 个在销售运营邮箱中：{cancelled} 份已取消合同的订单已发货或不存在，"
+        "{amounts} 张订单金额与合同不一致",
         "seconds": "{value} 秒",
         "not_compared": "未比对 CRM 与 ERP 客户：演示在各数据源同步完成前已停止",
     },
@@ -168,7 +172,16 @@ def print_summary(
         )
         click.echo("  " + text["retyping"].format(fields=facts.fields_not_retyped))
         _print_problems(problems, lang)
-        for line in _agreement_lines(agreement, lang):
+        if facts.mails_to_operations:
+            click.echo(
+                "    "
+                + text["mailbox"].format(
+                    count=facts.mails_to_operations,
+                    cancelled=facts.cancelled_for_a_person,
+                    amounts=facts.amounts_differing,
+                )
+            )
+        for line in agreement_lines(agreement, lang):
             click.echo("  " + line)
 
 
@@ -190,7 +203,7 @@ def _print_problems(problems: Sequence[Explained], lang: str) -> None:
         click.echo(f"        → {WHO[kind][lang]}")
 
 
-def _agreement_lines(agreement: Agreement | None, lang: str) -> list[str]:
+def agreement_lines(agreement: Agreement | None, lang: str) -> list[str]:
     """The agreement in plain words (`agreement` None: the systems were not compared)."""
     if agreement is None:
         return [_TEXT[lang]["not_compared"]]
@@ -203,19 +216,21 @@ def _agreement_lines(agreement: Agreement | None, lang: str) -> list[str]:
             else f"CRM 与 ERP 的 {agreement.linked} 家关联客户资料完全一致（已比对{compared}）"
         ]
     else:
+        customers = len({who for who, *_ in agreement.differing})
         lines = [
-            f"CRM and ERP differ on {len(agreement.differing)} fields of {agreement.linked} linked customers:"
+            f"CRM and ERP differ on {customers} of {agreement.linked} linked customers:"
             if lang == "en"
-            else f"CRM 与 ERP 的 {agreement.linked} 家关联客户中有 {len(agreement.differing)} 处不一致："
+            else f"CRM 与 ERP 的 {agreement.linked} 家关联客户中有 {customers} 家不一致："
         ]
         lines += [f"  {who}: {names.get(f, f)} — CRM {crm!r}, ERP {erp!r}" for who, f, crm, erp in agreement.differing]
     grouped: dict[tuple[str, str], list[str]] = {}
     for side, customer, why in agreement.one_sided:
         grouped.setdefault((side, why), []).append(customer)
-    for (side, why), customers in sorted(grouped.items()):
-        listed = ", ".join(customers[:_LISTED]) + (" …" if len(customers) > _LISTED else "")
+    for (side, why), keys in sorted(grouped.items()):
+        keys.sort(key=lambda key: (len(key), key))  # ERP ids in number order
+        listed = ", ".join(keys[:_LISTED]) + (" …" if len(keys) > _LISTED else "")
         system = _SIDE_NAMES.get(side, side)
-        lines.append("  " + _ONE_SIDED[lang][why].format(system=system, count=len(customers), customers=listed))
+        lines.append("  " + _ONE_SIDED[lang][why].format(system=system, count=len(keys), customers=listed))
     return lines
 
 
