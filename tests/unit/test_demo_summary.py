@@ -10,6 +10,7 @@ from seamflow import store
 from seamflow.cli import demo_report
 from seamflow.cli.demo_facts import percentile
 from seamflow.cli.demo_problems import WHAT, WHO, explain
+from seamflow.cli.demo_watch import CatchUp
 from seamflow.ids import EventId, FlowId, Json, RunId
 
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
@@ -88,3 +89,12 @@ def test_agreement_lines_list_each_difference_and_each_one_sided_customer() -> N
     assert demo_report.agreement_lines(None, "en") == [
         "CRM and ERP customers not compared: the demo stopped before every feed had caught up"
     ]
+
+
+def test_a_catch_up_that_ran_out_of_time_says_what_was_still_moving() -> None:
+    late = CatchUp(is_done=False, in_flight=3, webhooks=2, behind=("sync.customers.crm", "erp-payment-to-crm"))
+    assert late.describe() == (
+        "3 runs in flight; 2 CRM webhooks not delivered;"
+        " feeds not polled since the last change: sync.customers.crm, erp-payment-to-crm"
+    )
+    assert CatchUp(is_done=True).describe() == "nothing"

@@ -235,7 +235,7 @@ async def _run_seamflow(
         try:
             app_server, app_task = await _serve(api.create_app(eng, context=context, manage_engine=False), setup.port)
             try:
-                _where(setup, crm, erp)
+                _where(setup, crm, erp, keep=options.keep)
                 watch = Watch(eng, setup.root, setup.project, mailbox)
                 await _play(watch, Traffic(crm, erp, random.Random()), options, outcome)
             finally:
@@ -285,6 +285,7 @@ async def _summarize(
     Returns:
         The dead letters, explained.
     """
+    click.echo("\nFor the engineer (runs by status, sync, ERP orders, mails):")
     await watch.report(None)
     click.echo("\nThe sales team did: " + ", ".join(f"{k} {v}" for k, v in sorted(driver.done.items())))
     dead = await watch.eng.db.list_runs(store.RunFilter(statuses=(store.RunStatus.DEAD_LETTER,), limit=1000))
@@ -310,9 +311,10 @@ async def _event_body(eng: engine.Engine, run: store.RunSummary) -> Json:
         return None
 
 
-def _where(setup: _Setup, crm: System, erp: System) -> None:
+def _where(setup: _Setup, crm: System, erp: System, *, keep: bool) -> None:
     base = f"http://127.0.0.1:{setup.port}"
-    click.echo(f"Folder:      {setup.root}  (removed at the end unless --keep)")
+    fate = "kept at the end (--keep)" if keep else "removed at the end unless --keep"
+    click.echo(f"Folder:      {setup.root}  ({fate})")
     click.echo(f"Project:     {setup.project}  (flows/, syncs/, models/, connections.yaml, .env)")
     click.echo(f"Seamflow:    {base}/docs   token: {setup.api_token}")
     click.echo(f"             curl -H 'Authorization: Bearer {setup.api_token}' {base}/api/v1/runs")
