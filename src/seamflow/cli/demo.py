@@ -18,6 +18,7 @@ import contextlib
 import os
 import random
 import secrets
+import shlex
 import shutil
 import socket
 import sys
@@ -192,15 +193,15 @@ def _leave(setup: _Setup, outcome: _Outcome, *, keep: bool) -> None:
         click.echo(f"\nRemoved {setup.root}. To look closer afterwards, run `{seamflow} demo --keep`:")
         click.echo("its project, databases, logs and mails stay, with the commands to inspect them.")
         return
-    project = setup.project
-    click.echo(f"\nKept {setup.root}: the project, crm.db, erp.db, crm.log, erp.log and mail/*.eml.")
+    root, project, mail = (shlex.quote(str(path)) for path in (setup.root, setup.project, setup.mail))
+    click.echo(f"\nKept {root}: the project, crm.db, erp.db, crm.log, erp.log and mail/*.eml.")
     click.echo("Look closer (Seamflow, the CRM and the ERP have stopped; these read the kept files):")
     click.echo(f"  {seamflow} runs list --project {project}")
     click.echo(f"  {seamflow} dead-letters --project {project}")
     if outcome.problems:
         click.echo(f"  {seamflow} runs show {outcome.problems[0].run_id} --project {project}")
-    click.echo(f"  ls {setup.mail}")
-    click.echo(f"  rm -r {setup.root}    # when done")
+    click.echo(f"  ls {mail}")
+    click.echo(f"  rm -r {root}    # when done")
 
 
 def _seamflow_command() -> str:
@@ -210,8 +211,8 @@ def _seamflow_command() -> str:
     if on_path and beside.exists() and Path(on_path).resolve() == beside.resolve():
         return "seamflow"
     if beside.exists():
-        return str(beside)
-    return f"{sys.executable} -m seamflow"
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m seamflow"
 
 
 def _importable(module: str) -> bool:
