@@ -155,6 +155,7 @@ class _Outcome:
     """What the summary found, for the commands printed at the very end."""
 
     problems: list[Explained] = field(default_factory=list)
+    is_summarized: bool = False
 
 
 async def run_demo(options: DemoOptions) -> None:
@@ -179,6 +180,10 @@ async def run_demo(options: DemoOptions) -> None:
     try:
         async with _systems(setup, options.operator_delay) as (crm, erp):
             await _run_seamflow(setup, crm, erp, mailbox, options, outcome)
+    except asyncio.CancelledError:
+        if not outcome.is_summarized:
+            click.echo("\nStopped (Ctrl-C) before there was a summary to print.")
+        raise
     finally:
         smtp.close()
         await smtp.wait_closed()
@@ -267,6 +272,7 @@ async def _play(watch: Watch, driver: Traffic, options: DemoOptions, outcome: _O
             task.uncancel()  # the summary still needs the store; the cancellation is raised again below
         click.echo("\nStopped (Ctrl-C). What happened so far:")
         outcome.problems = await _summarize(watch, driver, None, options.languages)
+        outcome.is_summarized = True
         raise
     if caught_up.is_done:
         click.echo(f"Every feed has caught up ({waited_s:.0f} s after the traffic stopped).")
@@ -276,6 +282,7 @@ async def _play(watch: Watch, driver: Traffic, options: DemoOptions, outcome: _O
             "the comparison below may show changes that were still on their way."
         )
     outcome.problems = await _summarize(watch, driver, caught_up, options.languages)
+    outcome.is_summarized = True
 
 
 async def _summarize(

@@ -17,6 +17,8 @@ from seamflow.cli.demo_systems import Mailbox
 __all__ = ["CatchUp", "Watch"]
 
 _IN_FLIGHT = ("queued", "running", "waiting")
+_REPORT_EVERY_S = 4.0
+"""While catching up, a line of figures this often, so a long catch-up shows its progress."""
 _POLL_MARGIN = timedelta(seconds=2)
 """A feed has caught up when it polled successfully this long after the last change: the example's
 feeds poll every second, so that poll started after the change."""
@@ -58,8 +60,9 @@ class Watch:
         counts["paid"] = int(paid)
         return counts
 
-    async def report(self, elapsed: float | None) -> None:
-        """Print one line: runs by status, sync changes, ERP orders, mails (`elapsed` None: the final line)."""
+    async def report(self, elapsed: float | None, label: str | None = None) -> None:
+        """Print one line: runs by status, sync changes, ERP orders, mails (`elapsed` None: the final line;
+        `label` replaces the time at the start of the line)."""
         totals, runs, sync_runs = await self._runs()
         sync = await self._sync()
         try:
@@ -67,7 +70,7 @@ class Watch:
         except Exception:  # the ERP may be writing; the next report reads again
             erp = {}
         click.echo(
-            ("  final  " if elapsed is None else f"  t={elapsed:4.0f}s")
+            (f"  {label}" if label else "  final  " if elapsed is None else f"  t={elapsed:4.0f}s")
             + f"  runs {runs:5d} (completed {totals.get('completed', 0)}, "
             f"failed {totals.get('failed', 0)}, dead letters {totals.get('dead_letter', 0)}, "
             f"in flight {totals.get('queued', 0) + totals.get('running', 0) + totals.get('waiting', 0)})"
@@ -88,7 +91,8 @@ class Watch:
         """Wait (at most `timeout_s`) until nothing moves: no run in flight, no CRM webhook waiting to be
         delivered, no new run or feed item, and every feed has polled since (finding nothing new)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        start = loop.time()
+        deadline, next_report = start + timeout_s, start + _REPORT_EVERY_S
         mark: tuple[int, ...] = ()
         quiet_since = clock.now()
         while True:
@@ -104,6 +108,9 @@ class Watch:
                 return CatchUp(True)
             if loop.time() > deadline:
                 return CatchUp(False, in_flight, webhooks, behind)
+            if loop.time() >= next_report:
+                await self.report(None, label=f"+{loop.time() - start:3.0f}s ")
+                next_report += _REPORT_EVERY_S
             await asyncio.sleep(0.25)
 
     def _pending_webhooks(self) -> int:
