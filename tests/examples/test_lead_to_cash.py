@@ -270,6 +270,9 @@ async def test_a_customer_the_crm_has_but_the_sync_has_not_read_is_linked_not_de
     # resumed once the sync works on the ERP's record: the sync must link the CRM's customer by tax
     # id. Before create_customer took if_tax_id_exists=return this was a 409 dead letter ("already
     # the tax id of customer N") although both systems held the same customer.
+    # every serve process has opened its connections (a process still starting would wait for the
+    # paused CRM's OpenAPI document, fail and be restarted, resetting the requests queued for it)
+    await eventually(lambda: _all_processes_serve(world), timeout=30, interval=0.2)
     customer = await _customer(world.crm, random.Random(17), "无锡锡山精密机械有限公司")
     before = await _sync_runs(world, "sync.customers.erp")
     world.crm_process.send_signal(signal.SIGSTOP)
@@ -308,3 +311,13 @@ async def _sync_runs(world: _World, flow: str) -> list[dict[str, Any]]:
     async with world.server.client() as client:
         runs = (await client.get("/api/v1/runs", params={"flow": flow, "limit": 1000})).json()
     return list(runs["items"] if isinstance(runs, dict) else runs)
+
+
+async def _all_processes_serve(world: _World) -> None:
+    from seamflow.cli import supervisor
+
+    wanted = os.environ.get("SEAMFLOW_PROCESSES", "auto")
+    expected = supervisor.default_processes() if wanted == "auto" else int(wanted)
+    async with world.server.client() as client:
+        workers = (await client.get("/api/v1/workers")).json()
+    assert len({w["pid"] for w in workers}) >= expected, workers
