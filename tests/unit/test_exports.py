@@ -82,6 +82,7 @@ EXPORTS = {
         "metrics",
         "next_tick",
         "secrets",
+        "unset_secret_problems",
     },
     "seamflow.flows": {
         "CompiledFlow",

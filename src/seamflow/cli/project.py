@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from seamflow import engine, store
+    from seamflow.flows import validate
 
-__all__ = ["ProjectPaths", "build_engine", "open_store"]
+__all__ = ["ProjectPaths", "build_engine", "check_secrets_set", "next_steps", "open_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +63,36 @@ def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool
     return store.SqliteStore(Path(target) if target else paths.database, durability=durability, shared=shared)
 
 
+def check_secrets_set(paths: ProjectPaths, project: validate.Project) -> None:
+    """Refuse a project whose connections or flows read a secret nobody set (`flow validate`, `serve`).
+
+    Args:
+        paths: the project's folders.
+        project: the project just validated (`validate.validate_project`).
+
+    Raises:
+        errors.FlowInvalid: one problem per unset secret, naming the command and the variable that set it.
+    """
+    from seamflow import engine, errors
+
+    problems = engine.unset_secret_problems(paths.root, project)
+    if problems:
+        raise errors.FlowInvalid(problems)
+
+
 def build_engine(
     paths: ProjectPaths, db: store.Store, options: engine.EngineOptions
 ) -> tuple[engine.Engine, dict[str, Any]]:
     """Validate the project and assemble its engine; returns the engine and the template context.
 
     Raises:
-        errors.FlowInvalid: a flow or connection is invalid (every problem listed).
+        errors.FlowInvalid: a flow or connection is invalid, or reads a secret nobody set (every problem listed).
     """
     from seamflow import engine, sync
     from seamflow.flows import expressions, load, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
+    check_secrets_set(paths, project)
     sources = {
         flow_id: engine.FlowSource(
             spec=loaded.spec,
@@ -96,3 +117,29 @@ def build_engine(
         pool.add_builtin("sync", service)
         eng.services.add(service)
     return eng, context
+
+
+def next_steps(directory: Path) -> str:
+    """What to do after `init`, with the command spelled so that it works from inside `directory`."""
+    here = Path(sys.argv[0])
+    if here.name != "seamflow":  # python -m seamflow: the script beside the interpreter, if installed
+        here = Path(sys.executable).parent / "seamflow"
+    here = here.absolute()
+    found = shutil.which("seamflow")
+    if found and Path(found).resolve() == here.resolve():
+        cmd = "seamflow"
+    else:
+        relative = os.path.relpath(here, directory.absolute())
+        cmd = min(relative, str(here), key=len)
+    width = len(cmd) + 26
+    return "\n".join(
+        [
+            "Next:",
+            f"  cd {directory}",
+            f"  {cmd + ' secrets set orders_token':{width}} # the orders system's API token (any text for now)",
+            f"  {cmd + ' flow validate':{width}} # every problem with file:line:column",
+            f"  {cmd + ' dev receiver':{width}} # in a 2nd terminal, in {directory}: the orders system's stand-in",
+            f"  {cmd + ' serve':{width}} # in a 3rd terminal, in {directory}: API and webhooks on :8080",
+            "Tutorial: docs/tutorial/first-flow.md",
+        ]
+    )
