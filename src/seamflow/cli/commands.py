@@ -387,17 +387,34 @@ def flow_schema() -> None:
 @click.option("--rate", default=5.0, show_default=True, help="sales-team actions per second")
 @click.option("--duration", default=30.0, show_default=True, help="seconds of traffic")
 @click.option("--port", default=8080, show_default=True, help="Seamflow's port (the CRM, ERP and SMTP take free ones)")
-@click.option("--keep", is_flag=True, help="leave the temporary folder (project, databases, logs, mails)")
-def demo(rate: float, duration: float, port: int, keep: bool) -> None:
-    """Run the lead-to-cash demo: a CRM, an ERP, a mail server and Seamflow, with realistic traffic."""
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="leave the temporary folder (project, databases, logs, mails) and print how to inspect it",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["both", "en", "zh"]),
+    default="both",
+    show_default=True,
+    help="language of the business summary: English, Chinese (中文) or both",
+)
+def demo(rate: float, duration: float, port: int, keep: bool, lang: str) -> None:
+    """Run the lead-to-cash demo: a CRM, an ERP, a mail server and Seamflow, with realistic traffic.
+
+    At the end it waits until every feed has caught up, compares the CRM's and the ERP's customers
+    and prints a summary for the business and for the engineer. Ctrl-C prints the summary so far
+    (exit 130).
+    """
     from seamflow.cli import processes
-    from seamflow.cli.demo import run_demo
+    from seamflow.cli.demo import DemoOptions, run_demo
     from seamflow.cli.logs import configure_logging
 
     stop_on_ctrl_c()
     configure_logging("error")  # the demo prints its own summary; dead letters are expected in it
     processes.install_uvloop()
+    languages = ("en", "zh") if lang == "both" else (lang,)
     try:
-        run(run_demo(rate, duration, port, keep=keep))
+        run(run_demo(DemoOptions(rate, duration, port, keep, languages)))
     except KeyboardInterrupt:
-        click.echo("stopped")
+        sys.exit(130)  # the summary so far is printed; 128 + SIGINT, as a shell reports Ctrl-C
