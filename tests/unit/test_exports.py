@@ -153,6 +153,7 @@ EXPORTS = {
     },
     "seamflow.directory": {
         "ROLE_SCOPES",
+        "TOKEN_PREFIX",
         "DepartmentEntry",
         "Directory",
         "DirectoryFile",
@@ -164,6 +165,7 @@ EXPORTS = {
         "Role",
         "Scope",
         "UserEntry",
+        "digest",
         "mainland_mobile",
         "read_directory_file",
         "read_directory_text",

@@ -9,7 +9,7 @@ built-in `directory` connection. See docs/howto/directory.md.
 
 from __future__ import annotations
 
-from seamflow.directory.credentials import LockoutPolicy, record_attempt
+from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, digest, record_attempt
 from seamflow.directory.importing import DirectoryFile, read_directory_file, read_directory_text
 from seamflow.directory.model import (
     ROLE_SCOPES,
@@ -25,6 +25,7 @@ from seamflow.directory.service import Directory, IssuedSession, IssuedToken, Pr
 
 __all__ = [
     "ROLE_SCOPES",
+    "TOKEN_PREFIX",
     "DepartmentEntry",
     "Directory",
     "DirectoryFile",
@@ -36,6 +37,7 @@ __all__ = [
     "Role",
     "Scope",
     "UserEntry",
+    "digest",
     "mainland_mobile",
     "read_directory_file",
     "read_directory_text",
