@@ -57,6 +57,7 @@ async def sign_in(body: SignInBody, request: Request, eng: EngineDep) -> Respons
     response.set_cookie(
         SESSION_COOKIE,
         session.secret,
+        max_age=int(directory_of(eng).session_ttl.total_seconds()),  # relative: right even if clocks differ
         expires=session.expires,
         path="/",
         httponly=True,

@@ -205,8 +205,9 @@ class Directory:
             credentials.verify_password(None, password)
             raise errors.Unauthorized("the login or the password is wrong")
         if state.locked_until is not None and now < state.locked_until:
+            until = state.locked_until.isoformat(timespec="seconds")
             raise errors.Unauthorized(
-                f"too many failed sign-ins; {login!r} is locked until {state.locked_until.isoformat()}",
+                f"too many failed sign-ins; {login!r} is locked until {until}",
                 code="auth.locked",
             )
         if not checked.get("ok"):
@@ -283,9 +284,8 @@ class Directory:
         if token.revoked is not None:
             raise errors.Unauthorized(f"the API token {token.id} was revoked", code="auth.expired")
         if token.expires is not None and now >= token.expires:
-            raise errors.Unauthorized(
-                f"the API token {token.id} expired at {token.expires.isoformat()}", code="auth.expired"
-            )
+            expired = token.expires.isoformat(timespec="seconds")
+            raise errors.Unauthorized(f"the API token {token.id} expired at {expired}", code="auth.expired")
         users = await self.db.list_users(token.login)
         if not users or not users[0].is_active:
             raise errors.Unauthorized(f"the user of API token {token.id} is inactive or gone", code="auth.expired")
