@@ -21,6 +21,7 @@ from seamflow.cli.options import database_option, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
+from seamflow.cli.users import users_group
 
 if TYPE_CHECKING:
     from seamflow import store
@@ -38,6 +39,7 @@ main.add_command(connections)
 main.add_command(secrets_group)
 main.add_command(sync_group)
 main.add_command(dev_group)
+main.add_command(users_group)
 for _command in (
     run_commands.run_flow,
     run_commands.runs,

@@ -86,18 +86,17 @@ def _rows(section: str, value: object, source_map: flows.load.SourceMap, problem
     rows: list[BaseModel] = []
     seen: dict[str, int] = {}
     for index, row in enumerate(value):
-        try:
-            entry = model.model_validate(row)
-        except ValidationError as exc:
-            problems += [_problem(section, index, detail, source_map) for detail in exc.errors(include_url=False)]
-            continue
-        key = str(getattr(entry, key_field))
-        if key in seen:
+        key = row.get(key_field) if isinstance(row, dict) else None
+        if isinstance(key, str) and key in seen:
             where = source_map.locate((section, index, key_field))
             first = source_map.locate((section, seen[key], key_field))
             problems.append(Problem(where, f"{key_field} {key!r} appears twice (first at {first})", "each once"))
-        seen.setdefault(key, index)
-        rows.append(entry)
+        elif isinstance(key, str):
+            seen[key] = index
+        try:
+            rows.append(model.model_validate(row))
+        except ValidationError as exc:
+            problems += [_problem(section, index, detail, source_map) for detail in exc.errors(include_url=False)]
     return rows
 
 
@@ -108,12 +107,15 @@ def _problem(section: str, index: int, detail: object, source_map: flows.load.So
     message = str(detail.get("msg", "")).removeprefix("Value error, ")
     path = (section, index, *loc)
     if kind == "extra_forbidden":
-        fields = ", ".join(_SECTIONS[section].model_fields)
+        fields = ", ".join(f.alias or name for name, f in _SECTIONS[section].model_fields.items())
         return Problem(source_map.locate(path, at_key=True), f"unknown field {loc[-1]!r}", f"one of {fields}")
     if kind == "missing":
-        return Problem(source_map.locate(path[:-1]), f"{loc[-1]!r} is missing", "it is required")
+        return Problem(source_map.locate(path[:-1]), f"{loc[-1]!r} is missing", f"it in every row of {section}")
     found = f"got {errors.redact(detail.get('input'))}" if "input" in detail else "invalid"
-    return Problem(source_map.locate(path), f"{'.'.join(map(str, loc))}: {found}", message)
+    what, _, expected = message.partition("; expected ")
+    if not expected:
+        what, expected = "", message
+    return Problem(source_map.locate(path), f"{found}{', ' + what if what else ''}", expected)
 
 
 def _invalid(problems: list[Problem]) -> errors.InvalidInput:

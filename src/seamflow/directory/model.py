@@ -11,8 +11,6 @@ from typing import Annotated
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from seamflow import errors
-
 __all__ = [
     "ROLE_SCOPES",
     "DepartmentEntry",
@@ -84,11 +82,11 @@ def mainland_mobile(value: str) -> str:
     try:
         number = phonenumbers.parse(text, "CN")
     except phonenumbers.NumberParseException:
-        raise ValueError(f"{errors.redact(value)} is not a phone number; expected {expected}") from None
+        raise ValueError(f"not a phone number; expected {expected}") from None
     kind = phonenumbers.number_type(number)
     mobile = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
     if number.country_code != 86 or not phonenumbers.is_valid_number(number) or kind not in mobile:
-        raise ValueError(f"{errors.redact(value)} is not a mainland mobile number; expected {expected}")
+        raise ValueError(f"not a mainland mobile number; expected {expected}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
