@@ -91,7 +91,7 @@ def users_list(as_json: bool, project: Path, database: str | None) -> None:
         state = "" if u.is_active else "  (inactive)"
         click.echo(
             f"{u.login:16} {u.display_name:8} {u.department_id or '-':12} manager={u.manager_login or '-':12}"
-            f" positions={','.join(u.positions) or '-'} roles={','.join(u.roles) or '-'}{state}"
+            f" positions={','.join(u.positions or ()) or '-'} roles={','.join(u.roles or ()) or '-'}{state}"
         )
     if not users:
         click.echo("no users; add them with `seamflow users import directory.yaml`")

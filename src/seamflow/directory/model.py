@@ -96,7 +96,7 @@ Mobile = Annotated[str, AfterValidator(mainland_mobile)]
 
 
 class DepartmentEntry(BaseModel):
-    """A department: a node of the tree (`parent`), with a head (a user's login)."""
+    """A department: a node of the tree (`parent`), with a head (a user's login; left out: keep the stored head)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -123,14 +123,14 @@ class UserEntry(BaseModel):
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     mobile: Mobile | None = None
     department: Key | None = None
-    positions: list[Key] = Field(default_factory=list)
+    positions: list[Key] | None = Field(None, description="left out: keep the stored positions")
     manager: Key | None = None
     is_active: bool = Field(True, alias="active")
-    roles: list[Role] = Field(default_factory=list)
+    roles: list[Role] | None = Field(None, description="left out: keep the stored roles (a sync does not touch them)")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @field_validator("positions", "roles")
     @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))

@@ -57,7 +57,7 @@ def reference_problems(
     for i, u in enumerate(users):
         if u.department is not None and u.department not in known.parents:
             refuse("users", i, "department", f"department {u.department!r} does not exist", "a department's id")
-        for position in u.positions:
+        for position in u.positions or ():
             if position not in known.positions:
                 refuse("users", i, "positions", f"position {position!r} does not exist", "a position's id")
         if u.manager is not None and u.manager not in known.managers:

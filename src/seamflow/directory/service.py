@@ -140,7 +140,10 @@ class Directory:
         if problems:
             raise _invalid(problems)
         entries = store.DirectoryEntries(
-            departments=[store.StoredDepartment(d.id, d.name, d.parent, d.head) for d in departments],
+            departments=[
+                store.StoredDepartment(d.id, d.name, d.parent, d.head, is_head_kept="head" not in d.model_fields_set)
+                for d in departments
+            ],
             positions=[store.StoredPosition(p.id, p.name) for p in positions],
             users=[_stored_user(u) for u in users],
         )
@@ -238,7 +241,7 @@ class Directory:
             errors.InvalidInput: `directory.scope_not_granted` — a scope the user's roles do not grant.
         """
         user = await self.user(login)
-        granted = scopes_of(list(user.roles))
+        granted = scopes_of(list(user.roles or ()))
         wanted = frozenset(scopes) if scopes is not None else granted
         if not wanted <= granted:
             missing = ", ".join(sorted(wanted - granted))
@@ -291,7 +294,7 @@ class Directory:
             raise errors.Unauthorized(f"the user of API token {token.id} is inactive or gone", code="auth.expired")
         await self.db.note_token_used(token.id, now)
         allowed = frozenset(Scope(s) for s in token.scopes if s in Scope.__members__.values())
-        return Principal(token.login, allowed & scopes_of(list(users[0].roles)), "token")
+        return Principal(token.login, allowed & scopes_of(list(users[0].roles or ())), "token")
 
     async def principal_of_session(self, secret: str) -> Principal | None:
         """The principal of a live console session, or None (unknown, expired, signed out, inactive user)."""
@@ -301,7 +304,7 @@ class Directory:
         users = await self.db.list_users(session.login)
         if not users or not users[0].is_active:
             return None
-        return Principal(session.login, scopes_of(list(users[0].roles)), "session")
+        return Principal(session.login, scopes_of(list(users[0].roles or ())), "session")
 
 
 def _stored_user(u: UserEntry) -> store.StoredUser:
@@ -313,8 +316,8 @@ def _stored_user(u: UserEntry) -> store.StoredUser:
         department_id=u.department,
         manager_login=u.manager,
         is_active=u.is_active,
-        roles=tuple(u.roles),
-        positions=tuple(u.positions),
+        roles=tuple(u.roles) if u.roles is not None else None,
+        positions=tuple(u.positions) if u.positions is not None else None,
     )
 
 
@@ -322,8 +325,8 @@ def user_json(user: store.StoredUser) -> dict[str, Json]:
     """A user as the API and CLI show it (never the password or its hash)."""
     return {
         **{k: v for k, v in dataclasses.asdict(user).items() if k not in ("roles", "positions")},
-        "roles": list(user.roles),
-        "positions": list(user.positions),
+        "roles": list(user.roles or ()),
+        "positions": list(user.positions or ()),
     }
 
 

@@ -36,6 +36,8 @@ class StoredDepartment:
     name: str
     parent_id: str | None = None
     head_login: str | None = None
+    is_head_kept: bool = False
+    """On a write: keep the stored head (the writer did not say), rather than set `head_login`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +59,10 @@ class StoredUser:
     department_id: str | None = None
     manager_login: str | None = None
     is_active: bool = True
-    roles: tuple[str, ...] = ()
-    positions: tuple[str, ...] = ()
+    roles: tuple[str, ...] | None = ()
+    """None on a write: keep the stored roles (a new user gets none)."""
+    positions: tuple[str, ...] | None = ()
+    """None on a write: keep the stored positions."""
     has_password: bool = False
 
 
@@ -123,13 +127,7 @@ class DirectoryOps(Rows):
         def unit(conn: Conn) -> None:
             now = to_ms(clock.now())
             for d in entries.departments:
-                self._x(
-                    conn,
-                    "INSERT INTO departments (id, name, parent_id, head_login, updated_ms) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id,"
-                    " head_login = excluded.head_login, updated_ms = excluded.updated_ms",
-                    (d.id, d.name, d.parent_id, d.head_login, now),
-                )
+                self._save_department(conn, d, now)
             for p in entries.positions:
                 self._x(
                     conn,
@@ -142,29 +140,36 @@ class DirectoryOps(Rows):
 
         await self._write(unit)
 
+    def _save_department(self, conn: Conn, d: StoredDepartment, now: int) -> None:
+        insert = "INSERT INTO departments (id, name, parent_id, head_login, updated_ms) VALUES (?, ?, ?, ?, ?)"
+        update = " ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id,"
+        if d.is_head_kept:
+            self._x(conn, insert + update + " updated_ms = excluded.updated_ms", (d.id, d.name, d.parent_id, None, now))
+        else:
+            self._x(
+                conn,
+                insert + update + " head_login = excluded.head_login, updated_ms = excluded.updated_ms",
+                (d.id, d.name, d.parent_id, d.head_login, now),
+            )
+
     def _save_user(self, conn: Conn, u: StoredUser, now: int) -> None:
-        self._x(
-            conn,
+        insert = (
             "INSERT INTO users (login, display_name, email, mobile, department_id, manager_login, is_active, roles,"
             " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET"
             " display_name = excluded.display_name, email = excluded.email, mobile = excluded.mobile,"
             " department_id = excluded.department_id, manager_login = excluded.manager_login,"
-            " is_active = excluded.is_active, roles = excluded.roles, updated_ms = excluded.updated_ms",
-            (
-                u.login,
-                u.display_name,
-                u.email,
-                u.mobile,
-                u.department_id,
-                u.manager_login,
-                int(u.is_active),
-                codec.dumps_text(list(u.roles)),
-                now,
-            ),
+            " is_active = excluded.is_active, updated_ms = excluded.updated_ms"
         )
-        self._x(conn, "DELETE FROM user_positions WHERE login = ?", (u.login,))
-        for position in u.positions:
-            self._x(conn, "INSERT INTO user_positions (login, position_id) VALUES (?, ?)", (u.login, position))
+        roles = codec.dumps_text(list(u.roles or ()))
+        values = (u.login, u.display_name, u.email, u.mobile, u.department_id, u.manager_login, int(u.is_active))
+        if u.roles is None:
+            self._x(conn, insert, (*values, roles, now))
+        else:
+            self._x(conn, insert + ", roles = excluded.roles", (*values, roles, now))
+        if u.positions is not None:
+            self._x(conn, "DELETE FROM user_positions WHERE login = ?", (u.login,))
+            for position in u.positions:
+                self._x(conn, "INSERT INTO user_positions (login, position_id) VALUES (?, ?)", (u.login, position))
 
     async def delete_directory_entry(self, kind: str, key: str) -> bool:
         """Delete a department, position or user (`kind`) by id or login; False if there was none."""

@@ -172,3 +172,18 @@ async def test_deleting_a_user_revokes_their_tokens(people: directory.Directory)
         await people.principal_of_token(issued.secret)
     with pytest.raises(errors.NotFound):
         await people.user("liuyang")
+
+
+async def test_an_upsert_that_leaves_out_roles_positions_and_head_keeps_them(people: directory.Directory) -> None:
+    synced = directory.UserEntry.model_validate({"login": "zhangwei", "name": "张伟", "department": "finance"})
+    await people.save(
+        users=[synced], departments=[directory.DepartmentEntry.model_validate({"id": "finance", "name": "财务中心"})]
+    )
+    user = await people.user("zhangwei")
+    assert user.roles == ("approver",) and user.positions == ("finance_director",) and user.mobile is None
+    [finance] = [d for d in await people.db.list_departments() if d.id == "finance"]
+    assert finance.name == "财务中心" and finance.head_login == "zhangwei"
+    cleared = directory.UserEntry.model_validate({"login": "zhangwei", "name": "张伟", "roles": [], "positions": []})
+    await people.save(users=[cleared])
+    user = await people.user("zhangwei")
+    assert user.roles == () and user.positions == ()
