@@ -101,8 +101,7 @@ async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine
     if needed != SIGNED_IN and needed not in principal.scopes:
         held = ", ".join(sorted(principal.scopes)) or "none"
         raise errors.Forbidden(
-            f"{request.method} {template} needs the {needed} scope; {principal.login!r} (by {principal.via})"
-            f" has {held}"
+            f"{request.method} {template} needs the {needed} scope; {principal.login!r} (by {principal.via}) has {held}"
         )
     request.state.principal = principal
     return principal

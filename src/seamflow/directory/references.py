@@ -30,9 +30,7 @@ class Known:
         self.managers = dict(managers)
         """user login -> manager login"""
 
-    def add(
-        self, departments: list[DepartmentEntry], positions: list[PositionEntry], users: list[UserEntry]
-    ) -> None:
+    def add(self, departments: list[DepartmentEntry], positions: list[PositionEntry], users: list[UserEntry]) -> None:
         self.parents.update({d.id: d.parent for d in departments})
         self.positions.update(p.id for p in positions)
         self.managers.update({u.login: u.manager for u in users})
