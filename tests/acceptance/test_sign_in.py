@@ -188,3 +188,17 @@ async def test_the_bootstrap_admin_token_keeps_working(site: Site) -> None:
     me = await site.admin.get("/api/v1/session")
     assert me.json() == {"login": "admin", "scopes": sorted(directory.Scope), "via": "bootstrap"}
     assert TOKEN not in me.text
+
+
+async def test_a_bad_user_is_refused_with_every_problem_and_no_secret_is_echoed(site: Site) -> None:
+    answer = await site.admin.put(
+        "/api/v1/directory/users/zhaolei",
+        json={"name": "赵磊", "mobile": "138-1234-567", "password": PASSWORD, "manager": "nobody"},
+    )
+    assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["code"] == "directory.invalid"
+    assert {e["where"] for e in problem["errors"]} == {"user 'zhaolei': mobile", "user 'zhaolei': password"}
+    assert PASSWORD not in answer.text
+    answer = await site.admin.put("/api/v1/directory/users/zhaolei", json={"name": "赵磊", "manager": "nobody"})
+    assert answer.json()["detail"] == "user 'zhaolei': manager: user 'nobody' does not exist; expected a user's login"

@@ -165,6 +165,7 @@ EXPORTS = {
         "Role",
         "Scope",
         "UserEntry",
+        "check_entry",
         "digest",
         "mainland_mobile",
         "read_directory_file",

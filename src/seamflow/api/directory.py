@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from seamflow import directory, errors
@@ -102,13 +102,16 @@ async def get_user(login: str, eng: EngineDep) -> Response:
 @router.put("/api/v1/directory/users/{login}")
 async def put_user(login: str, body: dict[str, Any], eng: EngineDep) -> Response:
     """Create or update a user (the body is a user as in directory.yaml; `login` may be left out)."""
-    entry = _entry(directory.UserEntry, {**body, "login": body.get("login", login)}, f"user {login!r}")
+    entry = directory.check_entry("users", {**body, "login": body.get("login", login)}, f"user {login!r}:")
+    assert isinstance(entry, directory.UserEntry)
     if entry.login != login:
         raise errors.InvalidInput(
             f"the body's login {entry.login!r} differs from the path's {login!r}", code="directory.invalid"
         )
     people = directory_of(eng)
-    await people.save(users=[entry])
+    await people.save(
+        users=[entry], locate=lambda _section, _index, field: errors.Location(f"user {login!r}:", path=field)
+    )
     return json_response(directory.user_json(await people.user(login)))
 
 
@@ -161,8 +164,12 @@ async def list_departments(eng: EngineDep) -> Response:
 @router.put("/api/v1/directory/departments/{department_id}")
 async def put_department(department_id: str, body: dict[str, Any], eng: EngineDep) -> Response:
     """Create or update a department."""
-    entry = _entry(directory.DepartmentEntry, {**body, "id": department_id}, f"department {department_id!r}")
-    await directory_of(eng).save(departments=[entry])
+    entry = directory.check_entry("departments", {**body, "id": department_id}, f"department {department_id!r}:")
+    assert isinstance(entry, directory.DepartmentEntry)
+    where = f"department {department_id!r}:"
+    await directory_of(eng).save(
+        departments=[entry], locate=lambda _section, _index, field: errors.Location(where, path=field)
+    )
     return json_response(entry.model_dump())
 
 
@@ -181,7 +188,8 @@ async def list_positions(eng: EngineDep) -> Response:
 @router.put("/api/v1/directory/positions/{position_id}")
 async def put_position(position_id: str, body: dict[str, Any], eng: EngineDep) -> Response:
     """Create or update a position."""
-    entry = _entry(directory.PositionEntry, {**body, "id": position_id}, f"position {position_id!r}")
+    entry = directory.check_entry("positions", {**body, "id": position_id}, f"position {position_id!r}:")
+    assert isinstance(entry, directory.PositionEntry)
     await directory_of(eng).save(positions=[entry])
     return json_response(entry.model_dump())
 
@@ -190,21 +198,3 @@ async def put_position(position_id: str, body: dict[str, Any], eng: EngineDep) -
 async def delete_position(position_id: str, eng: EngineDep) -> Response:
     await directory_of(eng).delete("position", position_id)
     return Response(status_code=204)
-
-
-def _entry(model: type[Any], body: dict[str, Any], what: str) -> Any:
-    """Validate a body against its model; every problem named by field, without echoing secrets."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problems = [
-            errors.Problem(errors.Location("body", path=".".join(map(str, e["loc"]))), _message(e["msg"]))
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        failure = errors.InvalidInput(f"{what}: " + "; ".join(map(str, problems)), code="directory.invalid")
-        failure.problems = problems
-        raise failure from None
-
-
-def _message(text: str) -> str:
-    return text.removeprefix("Value error, ")

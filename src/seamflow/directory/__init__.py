@@ -10,7 +10,7 @@ built-in `directory` connection. See docs/howto/directory.md.
 from __future__ import annotations
 
 from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, digest, record_attempt
-from seamflow.directory.importing import DirectoryFile, read_directory_file, read_directory_text
+from seamflow.directory.importing import DirectoryFile, check_entry, read_directory_file, read_directory_text
 from seamflow.directory.model import (
     ROLE_SCOPES,
     DepartmentEntry,
@@ -37,6 +37,7 @@ __all__ = [
     "Role",
     "Scope",
     "UserEntry",
+    "check_entry",
     "digest",
     "mainland_mobile",
     "read_directory_file",

@@ -17,7 +17,7 @@ from seamflow import errors, flows
 from seamflow.directory.model import DepartmentEntry, PositionEntry, UserEntry
 from seamflow.errors import Location, Problem
 
-__all__ = ["DirectoryFile", "read_directory_file", "read_directory_text"]
+__all__ = ["DirectoryFile", "check_entry", "read_directory_file", "read_directory_text"]
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "departments": DepartmentEntry,
@@ -76,6 +76,19 @@ def read_directory_text(text: str | bytes, filename: str) -> DirectoryFile:
     return DirectoryFile(parsed["departments"], parsed["positions"], parsed["users"], locate)  # type: ignore[arg-type]
 
 
+def check_entry(section: str, data: object, where: str) -> BaseModel:
+    """Check one department, position or user (`section`) sent to the API; `where` names it in problems.
+
+    Raises:
+        errors.InvalidInput: `directory.invalid`, every problem named by its field.
+    """
+    try:
+        return _SECTIONS[section].model_validate(data)
+    except ValidationError as exc:
+        source_map = flows.load.SourceMap(where)
+        raise _invalid([_problem(section, -1, d, source_map) for d in exc.errors(include_url=False)]) from None
+
+
 def _rows(section: str, value: object, source_map: flows.load.SourceMap, problems: list[Problem]) -> list[BaseModel]:
     if value is None:
         return []
@@ -105,13 +118,18 @@ def _problem(section: str, index: int, detail: object, source_map: flows.load.So
     loc = tuple(detail.get("loc", ()))
     kind = str(detail.get("type", ""))
     message = str(detail.get("msg", "")).removeprefix("Value error, ")
-    path = (section, index, *loc)
+    path = (section, index, *loc) if index >= 0 else loc
     if kind == "extra_forbidden":
         fields = ", ".join(f.alias or name for name, f in _SECTIONS[section].model_fields.items())
         return Problem(source_map.locate(path, at_key=True), f"unknown field {loc[-1]!r}", f"one of {fields}")
     if kind == "missing":
         return Problem(source_map.locate(path[:-1]), f"{loc[-1]!r} is missing", f"it in every row of {section}")
     found = f"got {errors.redact(detail.get('input'))}" if "input" in detail else "invalid"
+    described = _SECTIONS[section].model_fields.get(str(loc[0])) if loc else None
+    if kind == "string_pattern_mismatch" and described is not None and described.description:
+        message = described.description  # the field says what it takes better than its regular expression
+    elif kind == "enum":
+        message = message.replace("Input should be", "one of")
     what, _, expected = message.partition("; expected ")
     if not expected:
         what, expected = "", message

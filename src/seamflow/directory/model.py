@@ -91,7 +91,8 @@ def mainland_mobile(value: str) -> str:
 
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-Key = Annotated[str, Field(pattern=_KEY.pattern, description="letters, digits, _ . @ -; at most 100")]
+Key = Annotated[str, Field(pattern=_KEY.pattern)]
+_KEY_TEXT = "letters, digits and _ . @ - (not first), at most 100: an id such as finance or zhangwei"
 Mobile = Annotated[str, AfterValidator(mainland_mobile)]
 
 
@@ -100,10 +101,10 @@ class DepartmentEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Key
+    id: Key = Field(description=_KEY_TEXT)
     name: str = Field(min_length=1, max_length=200)
-    parent: Key | None = None
-    head: Key | None = None
+    parent: Key | None = Field(None, description=_KEY_TEXT)
+    head: Key | None = Field(None, description=_KEY_TEXT)
 
 
 class PositionEntry(BaseModel):
@@ -111,20 +112,27 @@ class PositionEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Key
+    id: Key = Field(description=_KEY_TEXT)
     name: str = Field(min_length=1, max_length=200)
 
 
 class UserEntry(BaseModel):
     """A user as written in `directory.yaml`, the API or a flow; `login` is the key of an upsert."""
 
-    login: Key
+    login: Key = Field(description=_KEY_TEXT)
     name: str = Field(min_length=1, max_length=200, description="display name, e.g. 张伟")
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    email: str | None = Field(
+        None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        max_length=254,
+        description="an e-mail address such as zhang.wei@example.com.cn",
+    )
     mobile: Mobile | None = None
-    department: Key | None = None
-    positions: list[Key] | None = Field(None, description="left out: keep the stored positions")
-    manager: Key | None = None
+    department: Key | None = Field(None, description=_KEY_TEXT)
+    positions: list[Key] | None = Field(
+        None, description="position ids such as finance_director (letters, digits and _ . @ -); left out: keep them"
+    )
+    manager: Key | None = Field(None, description=_KEY_TEXT)
     is_active: bool = Field(True, alias="active")
     roles: list[Role] | None = Field(None, description="left out: keep the stored roles (a sync does not touch them)")
 
