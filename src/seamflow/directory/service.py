@@ -7,6 +7,7 @@ It is also the built-in `directory` connection, so a flow can sync an external d
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ class IssuedSession:
 
     secret: str
     expires: datetime
+
+
+_LAST_USED_PRECISION = timedelta(minutes=1)
+"""How stale a token's `last_used` may be: a script calling the API in a loop costs no write per call."""
 
 
 class _NoConfig(BaseModel):
@@ -184,7 +189,9 @@ class Directory:
             errors.InvalidInput: `directory.password_weak`.
             errors.NotFound: `directory.user_not_found`.
         """
-        if not await self.db.set_password_hash(login, credentials.hash_password(password)):
+        credentials.check_password_strength(password)
+        password_hash = await asyncio.to_thread(credentials.hash_password, password)
+        if not await self.db.set_password_hash(login, password_hash):
             raise errors.NotFound(f"user {login!r} does not exist", code="directory.user_not_found")
 
     async def sign_in(self, login: str, password: str) -> IssuedSession:
@@ -195,25 +202,31 @@ class Directory:
                 or `auth.locked` (too many failures: says until when).
         """
         now = clock.now()
-        checked: dict[str, bool] = {}
+        seen = await self.db.get_sign_in_state(login)
+        if seen is not None and not _is_locked(seen, now):
+            # argon2 is slow on purpose: checked here, off the event loop and outside the store's writer
+            is_correct = await asyncio.to_thread(credentials.verify_password, seen.password_hash, password)
+        else:
+            await asyncio.to_thread(credentials.verify_password, None, password)  # as slow as a real check
+            is_correct = False
 
         def decide(state: store.SignInState) -> store.SignInState:
-            if state.locked_until is not None and now < state.locked_until:
-                return state  # a locked user's password is not even checked
-            checked["ok"] = credentials.verify_password(state.password_hash, password) and state.is_active
-            return credentials.record_attempt(state, checked["ok"], now, self.lockout)
+            if _is_locked(state, now):
+                return state
+            # a password changed since it was checked counts as wrong
+            ok = is_correct and state.is_active and state.password_hash == seen_hash
+            return credentials.record_attempt(state, ok, now, self.lockout)
 
-        state = await self.db.update_sign_in(login, decide)
+        seen_hash = seen.password_hash if seen is not None else None
+        state = await self.db.update_sign_in(login, decide) if seen is not None else None
         if state is None:
-            credentials.verify_password(None, password)
             raise errors.Unauthorized("the login or the password is wrong")
-        if state.locked_until is not None and now < state.locked_until:
-            until = state.locked_until.isoformat(timespec="seconds")
+        if _is_locked(state, now):
+            until = state.locked_until.isoformat(timespec="seconds") if state.locked_until else ""
             raise errors.Unauthorized(
-                f"too many failed sign-ins; {login!r} is locked until {until}",
-                code="auth.locked",
+                f"too many failed sign-ins; {login!r} is locked until {until}", code="auth.locked"
             )
-        if not checked.get("ok"):
+        if state.failures or not (is_correct and state.is_active):
             raise errors.Unauthorized("the login or the password is wrong")
         secret = credentials.new_secret(credentials.SESSION_PREFIX)
         expires = now + self.session_ttl
@@ -292,7 +305,8 @@ class Directory:
         users = await self.db.list_users(token.login)
         if not users or not users[0].is_active:
             raise errors.Unauthorized(f"the user of API token {token.id} is inactive or gone", code="auth.expired")
-        await self.db.note_token_used(token.id, now)
+        if token.last_used is None or now - token.last_used >= _LAST_USED_PRECISION:
+            await self.db.note_token_used(token.id, now)  # not a store write per request of a busy script
         allowed = frozenset(Scope(s) for s in token.scopes if s in Scope.__members__.values())
         return Principal(token.login, allowed & scopes_of(list(users[0].roles or ())), "token")
 
@@ -305,6 +319,10 @@ class Directory:
         if not users or not users[0].is_active:
             return None
         return Principal(session.login, scopes_of(list(users[0].roles or ())), "session")
+
+
+def _is_locked(state: store.SignInState, now: datetime) -> bool:
+    return state.locked_until is not None and now < state.locked_until
 
 
 def _stored_user(u: UserEntry) -> store.StoredUser:

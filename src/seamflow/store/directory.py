@@ -233,6 +233,23 @@ class DirectoryOps(Rows):
 
         return await self._write(unit)
 
+    async def get_sign_in_state(self, login: str) -> SignInState | None:
+        """A user's password hash and failures as they are now, or None if there is no such user."""
+
+        def read(conn: Conn) -> SignInState | None:
+            return self._sign_in_state(conn, login, "")
+
+        return await self._read(read)
+
+    def _sign_in_state(self, conn: Conn, login: str, lock: str) -> SignInState | None:
+        row = self._x(
+            conn,
+            "SELECT password_hash, failed_sign_ins, first_failure_ms, locked_until_ms, is_active FROM users"  # noqa: S608 - constants only
+            " WHERE login = ?" + lock,
+            (login,),
+        ).fetchone()
+        return None if row is None else SignInState(row[0], int(row[1]), from_ms(row[2]), from_ms(row[3]), bool(row[4]))
+
     async def update_sign_in(self, login: str, decide: Callable[[SignInState], SignInState]) -> SignInState | None:
         """Load a user's sign-in state, let `decide` change it, store the result; one commit.
 
@@ -241,15 +258,9 @@ class DirectoryOps(Rows):
         """
 
         def unit(conn: Conn) -> SignInState | None:
-            row = self._x(
-                conn,
-                "SELECT password_hash, failed_sign_ins, first_failure_ms, locked_until_ms, is_active FROM users"  # noqa: S608 - constants only
-                " WHERE login = ?" + self._FOR_UPDATE,
-                (login,),
-            ).fetchone()
-            if row is None:
+            old = self._sign_in_state(conn, login, self._FOR_UPDATE)
+            if old is None:
                 return None
-            old = SignInState(row[0], int(row[1]), from_ms(row[2]), from_ms(row[3]), bool(row[4]))
             new = decide(old)
             if new != old:
                 self._x(
