@@ -177,7 +177,24 @@ class Directory:
 
         Raises:
             errors.NotFound: `directory.not_found` — there is no such entry.
+            errors.Conflict: `directory.in_use` — others still refer to it (named); nothing is deleted.
         """
+        users = await self.db.list_users()
+        departments = await self.db.list_departments()
+        if kind == "user":
+            using = [f"user {u.login!r} (manager)" for u in users if u.manager_login == key]
+            using += [f"department {d.id!r} (head)" for d in departments if d.head_login == key]
+        elif kind == "department":
+            using = [f"user {u.login!r}" for u in users if u.department_id == key]
+            using += [f"department {d.id!r} (parent)" for d in departments if d.parent_id == key]
+        else:
+            using = [f"user {u.login!r}" for u in users if key in (u.positions or ())]
+        if using:
+            shown = ", ".join(using[:10]) + (f" and {len(using) - 10} more" if len(using) > 10 else "")
+            raise errors.Conflict(
+                f"{kind} {key!r} is still referred to by {shown}; expected nothing to refer to it (change those first)",
+                code="directory.in_use",
+            )
         if not await self.db.delete_directory_entry(kind, key):
             raise errors.NotFound(f"{kind} {key!r} does not exist", code="directory.not_found")
 

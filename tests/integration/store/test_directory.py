@@ -187,3 +187,19 @@ async def test_an_upsert_that_leaves_out_roles_positions_and_head_keeps_them(peo
     await people.save(users=[cleared])
     user = await people.user("zhangwei")
     assert user.roles == () and user.positions == ()
+
+
+async def test_deleting_what_others_refer_to_is_refused_naming_them(people: directory.Directory) -> None:
+    with pytest.raises(errors.Conflict) as caught:
+        await people.delete("department", "finance")
+    assert caught.value.code == "directory.in_use"
+    assert "user 'zhangwei'" in str(caught.value) and "user 'liuyang'" in str(caught.value)
+    with pytest.raises(errors.Conflict, match=r"user 'liuyang' \(manager\), department 'finance' \(head\)"):
+        await people.delete("user", "zhangwei")
+    with pytest.raises(errors.Conflict, match="user 'liuyang'"):
+        await people.delete("position", "accountant")
+    assert len(await people.db.list_users()) == 3
+    await people.delete("user", "liuyang")
+    await people.delete("position", "accountant")
+    with pytest.raises(errors.NotFound):
+        await people.delete("position", "accountant")
