@@ -186,7 +186,7 @@ async def test_a_token_is_shown_once_and_never_listed(site: Site) -> None:
 
 async def test_the_bootstrap_admin_token_keeps_working(site: Site) -> None:
     me = await site.admin.get("/api/v1/session")
-    assert me.json() == {"login": "admin", "scopes": sorted(directory.Scope), "via": "bootstrap"}
+    assert me.json() == {"login": "@bootstrap", "scopes": sorted(directory.Scope), "via": "bootstrap"}
     assert TOKEN not in me.text
 
 
@@ -202,3 +202,23 @@ async def test_a_bad_user_is_refused_with_every_problem_and_no_secret_is_echoed(
     assert PASSWORD not in answer.text
     answer = await site.admin.put("/api/v1/directory/users/zhaolei", json={"name": "赵磊", "manager": "nobody"})
     assert answer.json()["detail"] == "user 'zhaolei': manager: user 'nobody' does not exist; expected a user's login"
+
+
+async def test_users_make_their_own_tokens_never_beyond_the_credential_asking(site: Site) -> None:
+    read_only = await site.token("wangfang", scopes=["read"])
+    async with httpx.AsyncClient(base_url=site.server.url, headers={"Authorization": f"Bearer {read_only}"}) as client:
+        wider = await client.post("/api/v1/session/tokens", json={"name": "escalate", "scopes": ["admin"]})
+        assert (wider.status_code, wider.json()["code"]) == (400, "directory.scope_not_granted")
+        own = await client.post("/api/v1/session/tokens", json={"name": "report", "expires_in_days": 30})
+        assert own.status_code == 201 and own.json()["scopes"] == ["read"] and own.json()["login"] == "wangfang"
+        listed = (await client.get("/api/v1/session/tokens")).json()
+        assert {t["name"] for t in listed} == {"test", "report"} and own.json()["token"] not in str(listed)
+    other = await site.token("zhangwei")
+    others_id = (await site.admin.get("/api/v1/directory/users/zhangwei/tokens")).json()[0]["id"]
+    async with httpx.AsyncClient(base_url=site.server.url, headers={"Authorization": f"Bearer {read_only}"}) as client:
+        answer = await client.delete(f"/api/v1/session/tokens/{others_id}")
+        assert (answer.status_code, answer.json()["code"]) == (404, "directory.token_not_found")
+        mine = await client.delete(f"/api/v1/session/tokens/{own.json()['id']}")
+        assert mine.status_code == 200 and mine.json()["revoked"] is not None
+    async with httpx.AsyncClient(base_url=site.server.url, headers={"Authorization": f"Bearer {other}"}) as client:
+        assert (await client.get("/api/v1/flows")).status_code == 200, "the other user's token still works"

@@ -53,6 +53,9 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/session"): PUBLIC,
     ("GET", "/api/v1/session"): SIGNED_IN,
     ("DELETE", "/api/v1/session"): SIGNED_IN,
+    ("GET", "/api/v1/session/tokens"): SIGNED_IN,
+    ("POST", "/api/v1/session/tokens"): SIGNED_IN,
+    ("DELETE", "/api/v1/session/tokens/{token_id}"): SIGNED_IN,
     ("GET", "/api/v1/directory/users"): _R,
     ("GET", "/api/v1/directory/users/{login}"): _R,
     ("PUT", "/api/v1/directory/users/{login}"): _A,
@@ -71,7 +74,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
 """Every REST route (method, path template) and what it requires; webhooks (`/hooks/…`) are
 outside the REST API and checked by their own signature."""
 
-_BOOTSTRAP = directory.Principal("admin", frozenset(directory.Scope), "bootstrap")
+_BOOTSTRAP = directory.Principal("@bootstrap", frozenset(directory.Scope), "bootstrap")
+"""The admin token `init` made; `@` cannot start a login, so it is never mistaken for a user."""
 
 
 def directory_of(eng: engine.Engine) -> directory.Directory:

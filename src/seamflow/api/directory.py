@@ -86,6 +86,35 @@ async def sign_out(request: Request, eng: EngineDep) -> Response:
     return response
 
 
+@session_router.get("/api/v1/session/tokens")
+async def list_own_tokens(request: Request, eng: EngineDep) -> Response:
+    """The signed-in user's own personal API tokens (never their secrets)."""
+    principal: directory.Principal = request.state.principal
+    return json_response(
+        [directory.token_json(t) for t in await directory_of(eng).db.list_user_tokens(principal.login)]
+    )
+
+
+@session_router.post("/api/v1/session/tokens", status_code=201)
+async def create_own_token(body: TokenBody, request: Request, eng: EngineDep) -> Response:
+    """Create a token for oneself, with at most the scopes of the credential asking; shown this once."""
+    principal: directory.Principal = request.state.principal
+    expires_in = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    people = directory_of(eng)
+    issued = await people.create_token(principal.login, body.name, body.scopes, expires_in, within=principal.scopes)
+    return json_response({**directory.token_json(issued.token), "token": issued.secret}, 201, is_redacted=False)
+
+
+@session_router.delete("/api/v1/session/tokens/{token_id}")
+async def revoke_own_token(token_id: str, request: Request, eng: EngineDep) -> Response:
+    """Revoke one of one's own tokens; another user's is answered as if it did not exist."""
+    principal: directory.Principal = request.state.principal
+    people = directory_of(eng)
+    if token_id not in {t.id for t in await people.db.list_user_tokens(principal.login)}:
+        raise errors.NotFound(f"API token {token_id!r} does not exist", code="directory.token_not_found")
+    return json_response(directory.token_json(await people.revoke_token(token_id)))
+
+
 # -- users ---------------------------------------------------------------------------------------
 @router.get("/api/v1/directory/users")
 async def list_users(eng: EngineDep) -> Response:

@@ -256,28 +256,36 @@ class Directory:
 
     # -- personal API tokens --------------------------------------------------------------------
     async def create_token(
-        self, login: str, name: str, scopes: Sequence[Scope] | None = None, expires_in: timedelta | None = None
+        self,
+        login: str,
+        name: str,
+        scopes: Sequence[Scope] | None = None,
+        expires_in: timedelta | None = None,
+        *,
+        within: frozenset[Scope] | None = None,
     ) -> IssuedToken:
         """Issue a personal API token; it never does more than its user's roles allow at the time of use.
 
         Args:
             login: whose token.
             name: what it is for (`ci deploy`).
-            scopes: what it may do; default: everything the user's roles grant now.
+            scopes: what it may do; default: everything the user's roles grant now (and `within` allows).
             expires_in: lifetime; None for a token that does not expire.
+            within: the scopes of the credential asking, when users make their own tokens: a token
+                limited to `read` cannot mint one that may `operate`.
 
         Raises:
             errors.NotFound: `directory.user_not_found`.
             errors.InvalidInput: `directory.scope_not_granted` — a scope the user's roles do not grant.
         """
         user = await self.user(login)
-        granted = scopes_of(list(user.roles or ()))
+        granted = scopes_of(list(user.roles or ())) & (within if within is not None else frozenset(Scope))
         wanted = frozenset(scopes) if scopes is not None else granted
         if not wanted <= granted:
             missing = ", ".join(sorted(wanted - granted))
             among = ", ".join(sorted(granted)) or "(none)"
             raise errors.InvalidInput(
-                f"{login!r} has no role granting {missing}; expected scopes among {among}",
+                f"{login!r} may not grant {missing} (roles, or the credential asking); expected scopes among {among}",
                 code="directory.scope_not_granted",
             )
         now = clock.now()
