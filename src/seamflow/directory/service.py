@@ -65,7 +65,8 @@ class Directory:
     """Users, departments, positions, passwords, personal API tokens and sessions over a `store.DirectoryStore`.
 
     Args:
-        db: where the directory is kept.
+        db: where the directory is kept; None only for the connector class's other uses
+            (`seamflow connections test`), which have no store: then every operation says so.
         lockout: when wrong passwords lock a user out.
         session_ttl: how long a console session lasts.
     """
@@ -83,18 +84,34 @@ class Directory:
 
     def __init__(
         self,
-        db: store.DirectoryStore,
+        db: store.DirectoryStore | None = None,
         *,
         lockout: LockoutPolicy = LockoutPolicy(),  # noqa: B008 - frozen dataclass
         session_ttl: timedelta = timedelta(hours=8),
     ) -> None:
-        self.db = db
+        self._db = db
         self.lockout = lockout
         self.session_ttl = session_ttl
 
+    @property
+    def db(self) -> store.DirectoryStore:
+        """Where the directory is kept.
+
+        Raises:
+            errors.Permanent: `directory.unavailable` — this instance was made without a store.
+        """
+        if self._db is None:
+            raise errors.Permanent(
+                "the directory connection is served by a running Seamflow process (serve, worker),"
+                " which writes to its own store; there is none here",
+                code="directory.unavailable",
+            )
+        return self._db
+
     # -- the `directory` connection -------------------------------------------------------------
     async def open(self, connection: connectors.Connection) -> None:
-        """Nothing to open: the directory lives in the store."""
+        """Nothing to open: the directory lives in the store (which must be there)."""
+        self.db  # noqa: B018 - raises when there is no store
 
     async def close(self) -> None:
         """Nothing to release."""
