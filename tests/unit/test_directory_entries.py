@@ -109,3 +109,16 @@ def test_roles_grant_scopes_from_one_table() -> None:
     assert directory.scopes_of(["approver", "operator"]) == {"read", "operate", "approve"}
     assert directory.scopes_of(["admin"]) == frozenset(directory.Scope)
     assert directory.scopes_of(["superuser"]) == frozenset()
+
+
+def test_sign_in_settings_come_from_the_environment_and_bad_ones_are_named() -> None:
+    settings = directory.SignInSettings.from_env(
+        {"SEAMFLOW_LOCKOUT_ATTEMPTS": "3", "SEAMFLOW_LOCKOUT_PERIOD": "1h", "SEAMFLOW_SESSION_TTL": "30m"}
+    )
+    assert settings.lockout == directory.LockoutPolicy(3, timedelta(minutes=15), timedelta(hours=1))
+    assert settings.session_ttl == timedelta(minutes=30)
+    assert directory.SignInSettings.from_env({}) == directory.SignInSettings()
+    with pytest.raises(errors.InvalidInput, match="SEAMFLOW_LOCKOUT_ATTEMPTS is 'five'; expected an integer"):
+        directory.SignInSettings.from_env({"SEAMFLOW_LOCKOUT_ATTEMPTS": "five"})
+    with pytest.raises(errors.InvalidInput, match="SEAMFLOW_LOCKOUT_WINDOW is '0s'; expected a positive duration"):
+        directory.SignInSettings.from_env({"SEAMFLOW_LOCKOUT_WINDOW": "0s"})

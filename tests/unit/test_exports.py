@@ -164,6 +164,7 @@ EXPORTS = {
         "Principal",
         "Role",
         "Scope",
+        "SignInSettings",
         "UserEntry",
         "check_entry",
         "digest",

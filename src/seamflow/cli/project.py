@@ -114,7 +114,9 @@ def build_engine(
     configs = {name: config for name, config in project.connections.items() if name not in served}
     pool = engine.Pool(configs, secrets=secrets, env=env)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
-    people = directory.Directory(db)  # the API's sign-in and any `connector: directory` connection share it
+    sign_in = directory.SignInSettings.from_env(os.environ)
+    # the API's sign-in and any `connector: directory` connection share it
+    people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl)
     eng.services.add(people)
     for name in served:
         pool.add_builtin(name, people)

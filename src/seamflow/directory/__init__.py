@@ -9,7 +9,7 @@ built-in `directory` connection. See docs/howto/directory.md.
 
 from __future__ import annotations
 
-from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, digest, record_attempt
+from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, SignInSettings, digest, record_attempt
 from seamflow.directory.importing import DirectoryFile, check_entry, read_directory_file, read_directory_text
 from seamflow.directory.model import (
     ROLE_SCOPES,
@@ -36,6 +36,7 @@ __all__ = [
     "Principal",
     "Role",
     "Scope",
+    "SignInSettings",
     "UserEntry",
     "check_entry",
     "digest",

@@ -7,18 +7,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from seamflow import errors, redact, store
+from seamflow import errors, flows, redact, store
 
 __all__ = [
     "SESSION_PREFIX",
     "TOKEN_PREFIX",
     "LockoutPolicy",
+    "SignInSettings",
     "check_password_strength",
     "digest",
     "hash_password",
@@ -45,6 +47,53 @@ class LockoutPolicy:
     """How far back failures count."""
     lock_for: timedelta = timedelta(minutes=15)
     """How long a lockout lasts; a correct password is refused meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignInSettings:
+    """How sign-in behaves in one process, from the environment (`SignInSettings.from_env`)."""
+
+    lockout: LockoutPolicy = LockoutPolicy()
+    session_ttl: timedelta = timedelta(hours=8)
+    """How long a console session lasts."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SignInSettings:
+        """Read `SEAMFLOW_LOCKOUT_ATTEMPTS`, `SEAMFLOW_LOCKOUT_WINDOW`, `SEAMFLOW_LOCKOUT_PERIOD` and
+        `SEAMFLOW_SESSION_TTL` (durations such as 15m, 8h); unset ones keep their defaults.
+
+        Raises:
+            errors.InvalidInput: `directory.settings_invalid`, naming the variable and what it takes.
+        """
+        default = cls()
+        attempts = env.get("SEAMFLOW_LOCKOUT_ATTEMPTS", "").strip()
+        if attempts and (not attempts.isdigit() or not 1 <= int(attempts) <= 1000):
+            raise errors.InvalidInput(
+                f"SEAMFLOW_LOCKOUT_ATTEMPTS is {errors.redact(attempts)}; expected an integer from 1 to 1000",
+                code="directory.settings_invalid",
+            )
+        lockout = LockoutPolicy(
+            attempts=int(attempts) if attempts else default.lockout.attempts,
+            window=_duration(env, "SEAMFLOW_LOCKOUT_WINDOW", default.lockout.window),
+            lock_for=_duration(env, "SEAMFLOW_LOCKOUT_PERIOD", default.lockout.lock_for),
+        )
+        return cls(lockout, _duration(env, "SEAMFLOW_SESSION_TTL", default.session_ttl))
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = flows.spec.parse_duration(text)
+    except ValueError:
+        value = timedelta(0)
+    if value <= timedelta(0):
+        raise errors.InvalidInput(
+            f"{name} is {errors.redact(text)}; expected a positive duration such as 15m, 8h or 1d",
+            code="directory.settings_invalid",
+        )
+    return value
 
 
 def check_password_strength(password: str) -> None:
