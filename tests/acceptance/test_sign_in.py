@@ -69,7 +69,9 @@ async def site(project_dir: Path, tmp_path: Path) -> AsyncIterator[Site]:
             yield Site(server, clock_file, admin)
     finally:
         server.kill()
-    assert PASSWORD not in server.log_path.read_text(), "a password reached the server log"
+    log = server.log_path.read_text()
+    assert PASSWORD not in log, "a password reached the server log"
+    assert "sfp_" not in log and "sfs_" not in log, "a token or session secret reached the server log"
 
 
 async def _credentials(site: Site) -> dict[str, dict[str, str]]:
