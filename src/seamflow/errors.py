@@ -26,6 +26,7 @@ __all__ = [
     "ConnectorError",
     "ExpressionError",
     "FlowInvalid",
+    "Forbidden",
     "InvalidInput",
     "Location",
     "NotFound",
@@ -188,6 +189,14 @@ class Unauthorized(SeamflowError):
 
     code = "auth.unauthorized"
     http_status = 401
+    exit_code = 2
+
+
+class Forbidden(SeamflowError):
+    """Valid credentials whose roles or scopes do not allow the request."""
+
+    code = "auth.forbidden"
+    http_status = 403
     exit_code = 2
 
 

@@ -8,7 +8,8 @@ from typing import Annotated, cast
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
-from seamflow import codec, engine, errors, redact
+from seamflow import codec, engine, redact
+from seamflow.api import access
 from seamflow.ids import Json
 
 __all__ = ["EngineDep", "attach_engine", "hash_token", "json_response", "require_token"]
@@ -35,21 +36,16 @@ EngineDep = Annotated[engine.Engine, Depends(current_engine)]
 
 
 async def require_token(request: Request) -> None:
-    """Let the request through only with a valid `Authorization: Bearer <token>` header.
+    """Let the request through only if its credentials allow the route (`api.access.ROUTE_ACCESS`).
+
+    Credentials are the bootstrap admin token, a personal API token (`Authorization: Bearer <token>`)
+    or a console session cookie.
 
     Raises:
-        errors.Unauthorized: the header is missing, malformed, or names no stored token.
+        errors.Unauthorized: credentials are missing, malformed, unknown, expired or revoked.
+        errors.Forbidden: the credentials' scopes do not include the route's.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise errors.Unauthorized("missing API token; expected the header Authorization: Bearer <token>")
-    digest = hash_token(token.strip())
-    known: set[str] = request.app.state.known_tokens
-    if digest not in known:
-        if not await current_engine(request).db.has_api_token(digest):
-            raise errors.Unauthorized("the API token is not valid")
-        known.add(digest)
+    await access.authorize(request, request.app.state.known_tokens, current_engine(request))
 
 
 def json_response(value: Json, status: int = 200, *, is_redacted: bool = True) -> Response:

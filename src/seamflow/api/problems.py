@@ -12,6 +12,7 @@ __all__ = ["problem", "problem_from_error"]
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",

@@ -22,6 +22,7 @@ from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
 from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.cli.users import users_group
 from seamflow.ids import Json
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ main.add_command(connections)
 main.add_command(secrets_group)
 main.add_command(sync_group)
 main.add_command(dev_group)
+main.add_command(users_group)
 for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 

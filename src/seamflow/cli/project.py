@@ -142,7 +142,7 @@ def build_engine(
     Raises:
         errors.FlowInvalid: a flow or connection is invalid, or reads a secret nobody set (every problem listed).
     """
-    from seamflow import engine, sync
+    from seamflow import directory, engine, sync
     from seamflow.flows import expressions, load, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
@@ -164,8 +164,16 @@ def build_engine(
         sources[flow_id] = engine.FlowSource(
             spec=flow_spec, version=load.flow_version(text.encode()), source=text, path=f"syncs/{flow_id}"
         )
-    pool = engine.Pool(project.connections, secrets=secrets, env=env)
+    served = {name for name, config in project.connections.items() if config.get("connector") == "directory"}
+    configs = {name: config for name, config in project.connections.items() if name not in served}
+    pool = engine.Pool(configs, secrets=secrets, env=env)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
+    sign_in = directory.SignInSettings.from_env(os.environ)
+    # the API's sign-in and any `connector: directory` connection share it
+    people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl)
+    eng.services.add(people)
+    for name in served:
+        pool.add_builtin(name, people)
     if syncs.syncs:
         service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
         pool.add_builtin("sync", service)

@@ -24,11 +24,21 @@ from seamflow.store.base import (
     SyncState,
     WorkerInfo,
 )
+from seamflow.store.directory import (
+    DirectoryEntries,
+    SignInState,
+    StoredDepartment,
+    StoredPosition,
+    StoredSession,
+    StoredToken,
+    StoredUser,
+)
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
 
 __all__ = [
     "AdminStore",
+    "DirectoryStore",
     "EventLogReads",
     "FeedStore",
     "FlowVersions",
@@ -174,6 +184,27 @@ class SyncStore(Protocol):
     async def get_sync_load(self, sync_id: str, side: str) -> SyncLoad | None: ...
 
 
+class DirectoryStore(Protocol):
+    """Departments, positions, users, their sign-in state, personal API tokens and console sessions."""
+
+    async def save_directory_entries(self, entries: DirectoryEntries) -> None: ...
+    async def delete_directory_entry(self, kind: str, key: str) -> bool: ...
+    async def list_departments(self) -> list[StoredDepartment]: ...
+    async def list_positions(self) -> list[StoredPosition]: ...
+    async def list_users(self, login: str | None = None) -> list[StoredUser]: ...
+    async def set_password_hash(self, login: str, password_hash: str) -> bool: ...
+    async def get_sign_in_state(self, login: str) -> SignInState | None: ...
+    async def update_sign_in(self, login: str, decide: Callable[[SignInState], SignInState]) -> SignInState | None: ...
+    async def add_user_token(self, token: StoredToken, token_hash: str) -> None: ...
+    async def find_user_token(self, token_hash: str) -> StoredToken | None: ...
+    async def list_user_tokens(self, login: str | None) -> list[StoredToken]: ...
+    async def revoke_user_token(self, token_id: str, at: datetime) -> StoredToken: ...
+    async def note_token_used(self, token_id: str, at: datetime) -> None: ...
+    async def add_session(self, session_hash: str, session: StoredSession) -> None: ...
+    async def find_session(self, session_hash: str) -> StoredSession | None: ...
+    async def revoke_session(self, session_hash: str, at: datetime) -> None: ...
+
+
 class AdminStore(Protocol):
     """API tokens and the schema's state."""
 
@@ -192,6 +223,7 @@ class Store(
     ScheduleStore,
     FeedStore,
     SyncStore,
+    DirectoryStore,
     AdminStore,
     Protocol,
 ):

@@ -14,6 +14,7 @@ from typing import TypeVar
 from seamflow import clock, ids
 from seamflow.ids import FlowId
 from seamflow.store.base import FlowVersion
+from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
@@ -26,7 +27,7 @@ T = TypeVar("T")
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps):
+class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None:

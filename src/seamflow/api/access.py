@@ -1,0 +1,140 @@
+"""Who may call which REST route: the one table of route -> scope, and the check every route runs.
+
+A request is someone (`directory.Principal`): the bootstrap admin token `init` made, a personal
+API token (`sfp_…`), or a console session cookie. Missing, invalid, expired or revoked credentials
+are a 401; a valid principal whose scopes do not include the route's is a 403. A route missing
+from `ROUTE_ACCESS` is refused to everyone (and `tests/unit/test_route_access.py` fails).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from fastapi import Request
+
+from seamflow import directory, engine, errors
+
+__all__ = ["PUBLIC", "ROUTE_ACCESS", "SESSION_COOKIE", "SIGNED_IN", "Access", "authorize", "directory_of"]
+
+PUBLIC: Final = "public"
+"""Anyone, without credentials (health checks, signing in)."""
+SIGNED_IN: Final = "signed_in"
+"""Any valid principal, whatever its scopes (who am I, signing out)."""
+Access = directory.Scope | Literal["public", "signed_in"]
+SESSION_COOKIE = "seamflow_session"
+
+_R, _O, _B, _A = directory.Scope.READ, directory.Scope.OPERATE, directory.Scope.BUILD, directory.Scope.ADMIN
+ROUTE_ACCESS: dict[tuple[str, str], Access] = {
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/api/v1/flows"): _R,
+    ("GET", "/api/v1/flows/{flow_id}"): _R,
+    ("POST", "/api/v1/flows/{flow_id}/runs"): _O,
+    ("GET", "/api/v1/runs"): _R,
+    ("GET", "/api/v1/runs/{run_id}"): _R,
+    ("POST", "/api/v1/runs/{run_id}/replay"): _O,
+    ("POST", "/api/v1/signals"): _O,
+    ("GET", "/api/v1/dead-letters"): _R,
+    ("GET", "/api/v1/events"): _R,
+    ("GET", "/api/v1/workers"): _R,
+    ("GET", "/api/v1/feeds"): _R,
+    ("GET", "/api/v1/connections"): _R,
+    ("POST", "/api/v1/connections/{name}/test"): _B,
+    ("GET", "/api/v1/syncs"): _R,
+    ("GET", "/api/v1/syncs/{sync_id}/conflicts"): _R,
+    ("POST", "/api/v1/syncs/conflicts/{conflict_id}/resolve"): _O,
+    ("POST", "/api/v1/syncs/{sync_id}/check"): _O,
+    ("POST", "/api/v1/session"): PUBLIC,
+    ("GET", "/api/v1/session"): SIGNED_IN,
+    ("DELETE", "/api/v1/session"): SIGNED_IN,
+    ("GET", "/api/v1/session/tokens"): SIGNED_IN,
+    ("POST", "/api/v1/session/tokens"): SIGNED_IN,
+    ("DELETE", "/api/v1/session/tokens/{token_id}"): SIGNED_IN,
+    ("GET", "/api/v1/directory/users"): _R,
+    ("GET", "/api/v1/directory/users/{login}"): _R,
+    ("PUT", "/api/v1/directory/users/{login}"): _A,
+    ("DELETE", "/api/v1/directory/users/{login}"): _A,
+    ("PUT", "/api/v1/directory/users/{login}/password"): _A,
+    ("GET", "/api/v1/directory/users/{login}/tokens"): _A,
+    ("POST", "/api/v1/directory/users/{login}/tokens"): _A,
+    ("DELETE", "/api/v1/directory/tokens/{token_id}"): _A,
+    ("GET", "/api/v1/directory/departments"): _R,
+    ("PUT", "/api/v1/directory/departments/{department_id}"): _A,
+    ("DELETE", "/api/v1/directory/departments/{department_id}"): _A,
+    ("GET", "/api/v1/directory/positions"): _R,
+    ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
+    ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,
+}
+"""Every REST route (method, path template) and what it requires; webhooks (`/hooks/…`) are
+outside the REST API and checked by their own signature."""
+
+_BOOTSTRAP = directory.Principal("@bootstrap", frozenset(directory.Scope), "bootstrap")
+"""The admin token `init` made; `@` cannot start a login, so it is never mistaken for a user."""
+
+
+def directory_of(eng: engine.Engine) -> directory.Directory:
+    """The directory service of the engine's process (made on first use over the engine's store)."""
+    found = eng.services.get(directory.Directory)
+    if found is None:
+        found = directory.Directory(eng.db)
+        eng.services.add(found)
+    return found
+
+
+async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine) -> directory.Principal | None:
+    """Check the request against `ROUTE_ACCESS`; returns its principal (None on a public route).
+
+    Raises:
+        errors.Unauthorized: no credentials, or invalid, expired or revoked ones (401).
+        errors.Forbidden: the principal's scopes lack the route's (403).
+    """
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    needed = ROUTE_ACCESS.get((request.method, template))
+    if needed == PUBLIC:
+        return None
+    principal = await _principal(request, known_tokens, eng)
+    if needed is None:
+        raise errors.Forbidden(f"{request.method} {template} is in no access rule; nobody may call it")
+    if needed != SIGNED_IN and needed not in principal.scopes:
+        held = ", ".join(sorted(principal.scopes)) or "none"
+        raise errors.Forbidden(
+            f"{request.method} {template} needs the {needed} scope; {principal.login!r} (by {principal.via}) has {held}"
+        )
+    request.state.principal = principal
+    return principal
+
+
+async def _principal(request: Request, known_tokens: set[str], eng: engine.Engine) -> directory.Principal:
+    header = request.headers.get("authorization", "")
+    people = directory_of(eng)
+    if header:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise errors.Unauthorized("malformed Authorization header; expected Authorization: Bearer <token>")
+        if token.startswith(directory.TOKEN_PREFIX):
+            principal = await people.principal_of_token(token)
+            if principal is not None:
+                return principal
+        else:
+            digest = directory.digest(token)
+            if digest in known_tokens or await eng.db.has_api_token(digest):
+                known_tokens.add(digest)
+                return _BOOTSTRAP
+        raise errors.Unauthorized("the API token is not valid")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = await people.principal_of_session(cookie)
+        if principal is None:
+            raise errors.Unauthorized("the session expired or was signed out; sign in again", code="auth.expired")
+        return principal
+    raise errors.Unauthorized(
+        "missing credentials; expected the header Authorization: Bearer <token> or a session cookie"
+    )

@@ -1,0 +1,192 @@
+"""`seamflow users import|list|set-password|token create|list|revoke`: the directory from the command line.
+
+Each command opens the project's store directly (no engine, no running server needed); the
+directory package checks and decides. Passwords are read from a prompt or stdin, never from an
+argument (arguments end up in shell history and `ps`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from seamflow import codec
+from seamflow.cli.options import database_option, duration, project_option, run
+from seamflow.cli.project import ProjectPaths
+from seamflow.ids import Json
+
+if TYPE_CHECKING:
+    from seamflow import directory, store
+
+__all__ = ["users_group"]
+
+T = TypeVar("T")
+_SCOPES = ("read", "operate", "build", "approve", "admin")
+
+
+async def _with_directory(
+    project: Path, database: str | None, work: Callable[[directory.Directory], Awaitable[T]]
+) -> T:
+    from seamflow import directory
+    from seamflow.cli.project import open_store
+
+    paths = ProjectPaths(project)
+    paths.load_dotenv()
+    db = open_store(paths, database)
+    await db.open()
+    try:
+        return await work(directory.Directory(db))
+    finally:
+        await db.close()
+
+
+@click.group("users")
+def users_group() -> None:
+    """The directory: users, departments, positions, passwords and personal API tokens."""
+
+
+@users_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@project_option
+@database_option
+def users_import(file: Path, project: Path, database: str | None) -> None:
+    """Upsert the departments, positions and users of FILE (directory.yaml), all or nothing.
+
+    Users are matched by login, departments and positions by id; running it again with the
+    same file changes nothing. Every problem is listed with file:line:column.
+    """
+    from seamflow import directory
+
+    async def work(people: directory.Directory) -> dict[str, int]:
+        return await people.import_file(directory.read_directory_file(file))
+
+    counts = run(_with_directory(project, database, work))
+    click.echo(
+        f"imported {counts['departments']} department(s), {counts['positions']} position(s)"
+        f" and {counts['users']} user(s) from {file}"
+    )
+
+
+@users_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document instead of a table")
+@project_option
+@database_option
+def users_list(as_json: bool, project: Path, database: str | None) -> None:
+    """Every user with department, positions, manager and roles (never passwords)."""
+    from seamflow import directory
+
+    async def work(people: directory.Directory) -> list[store.StoredUser]:
+        return await people.db.list_users()
+
+    users = run(_with_directory(project, database, work))
+    if as_json:
+        click.echo(codec.dumps_text([directory.user_json(u) for u in users]))
+        return
+    for u in users:
+        state = "" if u.is_active else "  (inactive)"
+        click.echo(
+            f"{u.login:16} {u.display_name:8} {u.department_id or '-':12} manager={u.manager_login or '-':12}"
+            f" positions={','.join(u.positions or ()) or '-'} roles={','.join(u.roles or ()) or '-'}{state}"
+        )
+    if not users:
+        click.echo("no users; add them with `seamflow users import directory.yaml`")
+
+
+@users_group.command("set-password")
+@click.argument("login")
+@click.option("--stdin", "from_stdin", is_flag=True, help="read the password from standard input (scripts)")
+@project_option
+@database_option
+def users_set_password(login: str, from_stdin: bool, project: Path, database: str | None) -> None:
+    """Set LOGIN's password (asked twice, not echoed) and lift a lockout."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+
+    async def work(people: directory.Directory) -> None:
+        await people.set_password(login, password)
+
+    run(_with_directory(project, database, work))
+    click.echo(f"set the password of {login!r}")
+
+
+@users_group.group("token")
+def token_group() -> None:
+    """Personal API tokens: create (shown once), list, revoke."""
+
+
+@token_group.command("create")
+@click.argument("login")
+@click.option("--name", required=True, help="what the token is for, e.g. 'month-end report script'")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(_SCOPES),
+    help="what it may do (repeat); default: everything LOGIN's roles grant",
+)
+@click.option("--expires-in", callback=duration, help="lifetime, e.g. 90d or 12h (default: no expiry)")
+@project_option
+@database_option
+def token_create(
+    login: str, name: str, scopes: tuple[str, ...], expires_in: timedelta | None, project: Path, database: str | None
+) -> None:
+    """Create a personal API token for LOGIN; the token is printed once, on stdout."""
+    from seamflow import directory
+
+    async def work(people: directory.Directory) -> directory.IssuedToken:
+        wanted = [directory.Scope(s) for s in scopes] if scopes else None
+        return await people.create_token(login, name, wanted, expires_in)
+
+    issued = run(_with_directory(project, database, work))
+    expires = issued.token.expires.isoformat(timespec="seconds") if issued.token.expires else "never"
+    click.echo(
+        f"created token {issued.token.id} for {login!r}: scopes {','.join(issued.token.scopes)}, expires {expires}."
+        " It is shown only now; store it safely:",
+        err=True,
+    )
+    click.echo(issued.secret)
+
+
+@token_group.command("list")
+@click.argument("login", required=False)
+@project_option
+@database_option
+def token_list(login: str | None, project: Path, database: str | None) -> None:
+    """Personal API tokens (of LOGIN, or everyone's), without their secrets."""
+    from seamflow import directory
+
+    async def work(people: directory.Directory) -> list[dict[str, Json]]:
+        if login is not None:
+            await people.user(login)
+        return [directory.token_json(t) for t in await people.db.list_user_tokens(login)]
+
+    tokens = run(_with_directory(project, database, work))
+    for t in tokens:
+        state = "revoked" if t["revoked"] else f"expires {t['expires'] or 'never'}"
+        click.echo(
+            f"{t['id']}  {t['login']!s:12} {t['name']!s:24} scopes={','.join(map(str, t['scopes']))}"  # type: ignore[arg-type]
+            f"  {state}  last used {t['last_used'] or 'never'}"
+        )
+    if not tokens:
+        click.echo("no tokens")
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@project_option
+@database_option
+def token_revoke(token_id: str, project: Path, database: str | None) -> None:
+    """Revoke the personal API token TOKEN_ID at once."""
+
+    async def work(people: directory.Directory) -> None:
+        await people.revoke_token(token_id)
+
+    run(_with_directory(project, database, work))
+    click.echo(f"revoked token {token_id}")

@@ -1,0 +1,50 @@
+"""The directory: who takes part in processes and who may use Seamflow.
+
+Users (login, name, e-mail, mainland mobile, department, positions, manager, roles), the
+department tree with its heads, positions that approval routing asks for; passwords (argon2),
+lockout after repeated failures, personal API tokens with scopes and expiry, console sessions.
+Loaded from `directory.yaml` (`seamflow users import`), the REST API, or a flow through the
+built-in `directory` connection. See docs/howto/directory.md.
+"""
+
+from __future__ import annotations
+
+from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, SignInSettings, digest, record_attempt
+from seamflow.directory.importing import DirectoryFile, check_entry, read_directory_file, read_directory_text
+from seamflow.directory.model import (
+    ROLE_SCOPES,
+    DepartmentEntry,
+    PositionEntry,
+    Role,
+    Scope,
+    UserEntry,
+    mainland_mobile,
+    scopes_of,
+)
+from seamflow.directory.service import Directory, IssuedSession, IssuedToken, Principal, token_json, user_json
+
+__all__ = [
+    "ROLE_SCOPES",
+    "TOKEN_PREFIX",
+    "DepartmentEntry",
+    "Directory",
+    "DirectoryFile",
+    "IssuedSession",
+    "IssuedToken",
+    "LockoutPolicy",
+    "PositionEntry",
+    "Principal",
+    "Role",
+    "Scope",
+    "SignInSettings",
+    "UserEntry",
+    "check_entry",
+    "digest",
+    "mainland_mobile",
+    "read_directory_file",
+    "read_directory_text",
+    "record_attempt",
+    "scopes_of",
+    "token_json",
+    "user_json",
+]
