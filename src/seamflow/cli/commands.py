@@ -1,4 +1,4 @@
-"""The `seamflow` command: init, serve, flow validate|list|schema, run, runs list|show, dead-letters, replay, signal."""
+"""The `seamflow` command: init, serve, flow validate|list|schema|reload, run, runs, dead-letters, replay, signal."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.options import database_option, project_option, run
 from seamflow.cli.project import ProjectPaths
+from seamflow.cli.reload import flow_reload
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
 
@@ -113,6 +114,14 @@ def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
                 help="prune runs finished longer ago than this, e.g. 30d (default: keep) [$SEAMFLOW_RETENTION]",
             ),
             click.option("--log-level", default="info", show_default=True),
+            click.option(
+                "--watch/--no-watch",
+                default=True,
+                show_default=True,
+                envvar="SEAMFLOW_WATCH",
+                help="reload flows when files in flows/ are added, changed or removed"
+                " (else: `seamflow flow reload` or SIGHUP) [$SEAMFLOW_WATCH]",
+            ),
         ]
     ):
         fn = option(fn)
@@ -259,7 +268,10 @@ def db_upgrade(project: Path, database: str | None) -> None:
 
 @main.group()
 def flow() -> None:
-    """Validate, list and describe flows."""
+    """Validate, list and describe flows; reload them in a running serve."""
+
+
+flow.add_command(flow_reload)
 
 
 @flow.command("validate")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seamflow import engine, store
+    from seamflow import engine, store, sync
+    from seamflow.flows import validate
 
 __all__ = ["ProjectPaths", "build_engine", "open_store"]
 
@@ -65,14 +67,36 @@ def build_engine(
 ) -> tuple[engine.Engine, dict[str, Any]]:
     """Validate the project and assemble its engine; returns the engine and the template context.
 
+    The engine's services hold an `engine.Reloader` that reads the flow files again (the flows
+    of the project's syncs, generated at start, stay as they are).
+
     Raises:
         errors.FlowInvalid: a flow or connection is invalid (every problem listed).
     """
     from seamflow import engine, sync
-    from seamflow.flows import expressions, load, validate
+    from seamflow.flows import expressions, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
-    sources = {
+    secrets = engine.load_secrets(root=paths.root)
+    env = engine.load_env()
+    context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
+    syncs = sync.load_project(paths.root, project.connections)
+    generated = _sync_flow_sources(syncs)
+    sources = {**_flow_sources(project), **generated}
+    pool = engine.Pool(project.connections, secrets=secrets, env=env)
+    eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
+    eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
+    if syncs.syncs:
+        service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
+        pool.add_builtin("sync", service)
+        eng.services.add(service)
+    return eng, context
+
+
+def _flow_sources(project: validate.Project) -> dict[str, engine.FlowSource]:
+    from seamflow import engine
+
+    return {
         flow_id: engine.FlowSource(
             spec=loaded.spec,
             version=loaded.version,
@@ -81,18 +105,38 @@ def build_engine(
         )
         for flow_id, loaded in project.flows.items()
     }
-    secrets = engine.load_secrets(root=paths.root)
-    env = engine.load_env()
-    context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
-    syncs = sync.load_project(paths.root, project.connections)
-    for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items():
-        sources[flow_id] = engine.FlowSource(
+
+
+def _sync_flow_sources(syncs: sync.SyncProject) -> dict[str, engine.FlowSource]:
+    from seamflow import engine, sync
+    from seamflow.flows import load
+
+    return {
+        flow_id: engine.FlowSource(
             spec=flow_spec, version=load.flow_version(text.encode()), source=text, path=f"syncs/{flow_id}"
         )
-    pool = engine.Pool(project.connections, secrets=secrets, env=env)
-    eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
-    if syncs.syncs:
-        service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
-        pool.add_builtin("sync", service)
-        eng.services.add(service)
-    return eng, context
+        for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items()
+    }
+
+
+def _flow_reader(
+    paths: ProjectPaths, connections: Mapping[str, Any], generated: Mapping[str, engine.FlowSource]
+) -> engine.FlowReader:
+    """Reads the flow files again for a reload, checked against the connections the process opened."""
+    from seamflow import errors
+    from seamflow.flows import validate
+
+    def read() -> tuple[dict[str, engine.FlowSource], list[errors.Problem]]:
+        project, problems = validate.check_project(paths.flows, paths.connections)
+        if project.connections != connections:
+            where = errors.Location(str(paths.connections or paths.root / "connections.yaml"))
+            problems.append(
+                errors.Problem(
+                    where,
+                    "connections.yaml changed since `seamflow serve` started; the connections it opened stay",
+                    "a restart of `seamflow serve` to open the changed connections",
+                )
+            )
+        return {**_flow_sources(project), **generated}, problems
+
+    return read

@@ -98,6 +98,12 @@ class ServeGroup:
             watcher.start()
             self._watchers.append(watcher)
 
+    def signal_others(self, sig: int = signal.SIGHUP) -> None:
+        """Send `sig` to the others still running (SIGHUP: reload the flows)."""
+        for child in list(self._children.values()):
+            if child.poll() is None:
+                child.send_signal(sig)
+
     def stop_others(self, grace_s: float) -> None:
         """Ask the others to drain and stop (SIGTERM); kill those still running after `grace_s`."""
         self._stopping.set()
