@@ -31,6 +31,11 @@ class ProjectPaths:
         return path if path.exists() else None
 
     @property
+    def state(self) -> Path:
+        """The project's `.seamflow/` folder: its SQLite store and what connections keep between starts."""
+        return self.root / ".seamflow"
+
+    @property
     def database(self) -> Path:
         configured = os.environ.get("SEAMFLOW_DATABASE")
         return Path(configured) if configured else self.root / ".seamflow" / "seamflow.db"
@@ -83,7 +88,7 @@ def build_engine(
     syncs = sync.load_project(paths.root, project.connections)
     generated = _sync_flow_sources(syncs)
     sources = {**_flow_sources(project), **generated}
-    pool = engine.Pool(project.connections, secrets=secrets, env=env)
+    pool = engine.Pool(project.connections, secrets=secrets, env=env, state_root=paths.state / "connections")
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
     if syncs.syncs:

@@ -430,3 +430,36 @@ async def test_check_proves_reachability_and_with_an_operation_the_credentials(a
     async with opened(crm(app, base_url=f"http://127.0.0.1:{free_port()}/api")) as connector:
         with pytest.raises(errors.Permanent, match=r"cannot reach http://127\.0\.0\.1:"):
             await connector.check()
+
+
+async def open_kept(config: Mapping[str, Json], state_dir: Path) -> OpenApiConnector:
+    connector = OpenApiConnector()
+    connection = connectors.Connection(
+        name="crm", connector="openapi", config=config, timeout=timedelta(seconds=5), state_dir=state_dir
+    )
+    await connector.open(connection)
+    return connector
+
+
+async def test_a_fetched_document_is_kept_and_used_while_its_url_does_not_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / ".seamflow" / "connections" / "crm"
+    async with RestApp.start() as app:
+        config = crm(app)
+        connector = await open_kept(config, state)
+        await connector.close()
+    [kept] = state.iterdir()
+    assert TOKEN not in kept.name and "127.0.0.1" not in kept.name  # the URL may carry a key: named by digest
+
+    with pytest.raises(errors.Transient, match=r"fetching the OpenAPI document http://127\.0\.0\.1:\d+/openapi\.json"):
+        await open_kept(config, tmp_path / "never-fetched")
+    with caplog.at_level(logging.WARNING, logger="seamflow.connectors.openapi"):
+        connector = await open_kept(config, state)  # the system is down: the kept copy serves
+    try:
+        assert "get_customer" in connector.actions
+        assert any(str(kept) in r.getMessage() and "using the copy kept" in r.getMessage() for r in caplog.records)
+        with pytest.raises(errors.Transient):  # its actions wait for the system, retried as usual
+            await connector.call("get_customer", {"id": 1}, idempotency_key="k1")
+    finally:
+        await connector.close()

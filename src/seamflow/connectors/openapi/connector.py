@@ -77,7 +77,11 @@ class OpenApiConnector:
         self._session = _open_session(config, self._timeout_s)
         try:
             document, url = await read_document(
-                config.document, self._session, max_bytes=config.document_max_bytes, connection=connection.name
+                config.document,
+                self._session,
+                max_bytes=config.document_max_bytes,
+                connection=connection.name,
+                keep_in=connection.state_dir,
             )
             self._base = _base_url(config, document, url, connection.name)
             self._auth = Authenticator(document, config.auth, connection.name, self._timeout_s)
