@@ -50,12 +50,13 @@ async def reachable_sides(pool: engine.Pool, spec: sync.Sync) -> set[str]:
         if answer.is_ok:
             lines.append(f"  side {side_name}: {where}: answers")
         else:
-            lines.append(f"  side {side_name}: {where}: cannot be reached: {redact.mask_text(answer.message)}")
+            message = answer.message.removeprefix(f"connection {side.connection!r}: ")
+            lines.append(f"  side {side_name}: {where}: cannot be reached: {redact.mask_text(message)}")
             down.append(side.connection)
+    tests = " and ".join(f"`seamflow connections test {name}`" for name in down)
     lines.append(
-        "hint: start that system or correct its address in connections.yaml; "
-        + ", ".join(f"`seamflow connections test {name}`" for name in down)
-        + " checks it again"
+        f"hint: start {'that system' if len(down) == 1 else 'those systems'} or correct the address in"
+        f" connections.yaml; {tests} {'checks' if len(down) == 1 else 'check'} again"
     )
     raise Unreachable("\n".join(lines))
 

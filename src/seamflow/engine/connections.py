@@ -300,7 +300,11 @@ class Pool:
         Read from `connections.yaml` before secrets are filled in; user and password in a URL
         and its query are left out.
         """
-        raw = self._configs.get(name) or {}
+        raw: Mapping[str, Any] = self._configs.get(name) or {}
+        try:  # `{{ env.CRM_URL }}` says little; secrets in the result are masked below
+            raw = self._resolve(name, raw).config
+        except (errors.SeamflowError, AssertionError):
+            pass
         for key in _ADDRESS_KEYS:
             value = raw.get(key)
             if isinstance(value, str) and value:
