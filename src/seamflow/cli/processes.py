@@ -13,6 +13,7 @@ import gc
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -90,13 +91,7 @@ def run_process(
             code="cli.needs_postgres",
         )
     leader = _lead_group(role, group, host, port or 8080)
-    sockets = (
-        [leader.socket]
-        if leader is not None
-        else [supervisor.reuse_port_socket(host, port or 8080)]
-        if group.member > 0
-        else None
-    )
+    sockets = _group_sockets(leader, group, host, port or 8080)
 
     async def main_task() -> None:
         await db.open()  # the first process migrates before the others start
@@ -104,13 +99,7 @@ def run_process(
         tune_memory()
         if leader is not None:
             leader.start_others()
-        tell = (
-            leader.signal_others
-            if leader is not None
-            else reload.signal_first(group.first_pid)
-            if group.first_pid is not None
-            else None
-        )
+        tell = _tell_group(leader, group)
         try:
             async with reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell):
                 if role == "worker" and port is None:
@@ -125,6 +114,24 @@ def run_process(
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _group_sockets(
+    leader: supervisor.ServeGroup | None, group: Group, host: str, port: int
+) -> list[socket.socket] | None:
+    """The listening socket of a serve group's process (None: uvicorn binds its own)."""
+    if leader is not None:
+        return [leader.socket]
+    return [supervisor.reuse_port_socket(host, port)] if group.member > 0 else None
+
+
+def _tell_group(leader: supervisor.ServeGroup | None, group: Group) -> Callable[[], None] | None:
+    """After a reload of its own: the first process signals the others, any other signals the first."""
+    if leader is not None:
+        return leader.signal_others
+    if group.first_pid is not None:
+        return reload.signal_first(group.first_pid)
+    return None
 
 
 def _lead_group(role: Role, group: Group, host: str, port: int) -> supervisor.ServeGroup | None:

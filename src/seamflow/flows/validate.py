@@ -193,7 +193,7 @@ def check_project(
     documents, found = _read_flows(flows_dir)
     problems += found + _project_problems(documents)
     flow_ids = {key for d in documents if isinstance(key := dig(d.data, ("id",)), str)}
-    flows: dict[str, LoadedFlow] = {}
+    flows: list[LoadedFlow] = []
     for document in documents:
         filename = document.source_map.file
         try:
@@ -201,10 +201,9 @@ def check_project(
         except errors.FlowInvalid as exc:
             problems += exc.problems
             continue
-        version = load.flow_version(document.raw)
-        flows[flow.id] = LoadedFlow(flow, document.path, version, document.source_map)
+        flows.append(LoadedFlow(flow, document.path, load.flow_version(document.raw), document.source_map))
     invalid_files = {p.where.file for p in problems}
-    valid = {flow_id: f for flow_id, f in flows.items() if str(f.path) not in invalid_files}
+    valid = {f.spec.id: f for f in flows if str(f.path) not in invalid_files}  # the first claim of an id stays
     return Project(valid, configs), _sorted(problems)
 
 
