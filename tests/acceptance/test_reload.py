@@ -48,6 +48,9 @@ steps:
     with: {path: /slow, json: {mark: MARK, k: "{{ event.body.k }}"}}
 """
 
+GROUP = {"SEAMFLOW_PROCESSES": "2"}
+"""Two processes behind the port: the first watches and tells the other; an API reload reaches one of them."""
+
 BROKEN = "id: beta\ntrigger: {webhook: {path: beta}\nsteps: [\n"
 
 
@@ -112,7 +115,7 @@ async def test_flow_files_added_changed_invalid_and_removed_under_load_lose_no_r
     project_dir: Path, sink: Sink
 ) -> None:
     make_project(project_dir, {"alpha": flow("alpha", 1)}, sink_connection(sink.url))
-    async with serve(project_dir) as server, server.client() as api:
+    async with serve(project_dir, env=GROUP) as server, server.client() as api:
         traffic = Traffic(server.url, ("alpha", "beta"))
         clients = [asyncio.create_task(traffic.client(n)) for n in range(4)]
         await eventually(lambda: _assert_some(traffic, "start"))
@@ -226,7 +229,7 @@ def reload_command(server: Server, *args: str, token: str = TOKEN) -> subprocess
 
 async def test_flow_reload_asks_a_serve_that_does_not_watch(project_dir: Path, sink: Sink) -> None:
     make_project(project_dir, {"alpha": flow("alpha", 1)}, sink_connection(sink.url))
-    async with serve(project_dir, env={"SEAMFLOW_WATCH": "0"}) as server, server.client() as api:
+    async with serve(project_dir, env={**GROUP, "SEAMFLOW_WATCH": "0"}) as server, server.client() as api:
         write(project_dir, "beta", flow("beta", 1))
         assert (await api.get("/api/v1/flows/beta")).status_code == 404  # not watching: nothing changes by itself
 

@@ -96,6 +96,7 @@ async def _watch(reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event
     def is_flow_file(_: watchfiles.Change, path: str) -> bool:
         return path.endswith((".yaml", ".yml"))
 
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # our own line says what changed
     log.info("watching %s for flow changes", flows_dir)
     try:
         async for _ in watchfiles.awatch(flows_dir, watch_filter=is_flow_file, stop_event=stop, debounce=_DEBOUNCE_MS):

@@ -104,7 +104,9 @@ def _keep_old_versions(eng: Engine, sources: dict[str, FlowSource], problems: li
     taken_paths = {s.spec.trigger.webhook.path.strip("/") for s in sources.values() if s.spec.trigger.webhook}
     kept = []
     for flow_id, flow in eng.catalog.current.items():
-        if flow.path not in invalid_files or flow_id in sources:
+        # a problem of the folder itself (gone while a checkout runs) covers every file in it
+        has_problem = any(flow.path == f or flow.path.startswith(f.rstrip("/") + "/") for f in invalid_files)
+        if not has_problem or flow_id in sources:
             continue
         hook = flow.spec.trigger.webhook
         if hook is not None and hook.path.strip("/") in taken_paths:  # a valid file took its path over
