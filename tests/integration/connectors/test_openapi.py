@@ -452,14 +452,32 @@ async def test_a_fetched_document_is_kept_and_used_while_its_url_does_not_answer
     [kept] = state.iterdir()
     assert TOKEN not in kept.name and "127.0.0.1" not in kept.name  # the URL may carry a key: named by digest
 
-    with pytest.raises(errors.Transient, match=r"fetching the OpenAPI document http://127\.0\.0\.1:\d+/openapi\.json"):
-        await open_kept(config, tmp_path / "never-fetched")
-    with caplog.at_level(logging.WARNING, logger="seamflow.connectors.openapi"):
+    with caplog.at_level(logging.INFO, logger="seamflow.connectors.openapi"):
         connector = await open_kept(config, state)  # the system is down: the kept copy serves
     try:
         assert "get_customer" in connector.actions
         assert any(str(kept) in r.getMessage() and "using the copy kept" in r.getMessage() for r in caplog.records)
         with pytest.raises(errors.Transient):  # its actions wait for the system, retried as usual
             await connector.call("get_customer", {"id": 1}, idempotency_key="k1")
+    finally:
+        await connector.close()
+
+
+async def test_a_document_url_down_at_open_is_read_at_the_first_call_once_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    config: dict[str, Json] = {"document": f"http://127.0.0.1:{port}/openapi.json", "auth": BEARER}
+    with caplog.at_level(logging.INFO, logger="seamflow.connectors.openapi"):
+        connector = await open_kept(config, tmp_path / "crm")  # nothing kept yet: it opens all the same
+    try:
+        assert any("the document is read at the first call" in r.getMessage() for r in caplog.records)
+        with pytest.raises(errors.Transient, match=rf"fetching the OpenAPI document http://127\.0\.0\.1:{port}/"):
+            await connector.call("get_customer", {"id": 1}, idempotency_key="k1")
+        async with RestApp.start(port=port) as app:
+            app.add_customer("陈静", "13612345678", "杭州")
+            answer = await connector.call("get_customer", {"id": 1}, idempotency_key="k2")
+            assert body(answer)["name"] == "陈静"
+            assert "create_customer" in connector.actions
     finally:
         await connector.close()

@@ -57,7 +57,8 @@ async def read_document(
         except errors.Transient as exc:
             if kept is None or not kept.exists():
                 raise
-            log.warning(
+            # info, not warning: a command that only reads would print it; serve logs it at its default level
+            log.info(
                 "%s; using the copy kept at %s", redact.mask_text(exc.message), kept, extra={"connection": connection}
             )
             raw = await asyncio.to_thread(kept.read_bytes)
