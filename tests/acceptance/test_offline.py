@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from seamflow import errors
-from tests.support.server import free_port
+from tests.support.server import free_port, serve
+from tests.support.wait import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lead-to-cash"
 SECRETS = {
@@ -97,3 +98,24 @@ def test_sync_check_names_each_side_it_cannot_reach_and_exits_3(
     assert "Traceback" not in done.stderr and "connector.transient" not in done.stderr
     for value in SECRETS.values():
         assert value not in done.stdout + done.stderr
+
+
+async def test_serve_starts_and_answers_while_every_system_is_down(
+    project_dir: Path, offline_project: dict[str, str]
+) -> None:
+    async with serve(project_dir) as server, server.client() as api:
+        flows = (await api.get("/api/v1/flows")).json()
+        assert {f["id"] for f in flows} >= {"contract-signed-to-erp", "erp-payment-to-crm"}
+        syncs = (await api.get("/api/v1/syncs")).json()
+        assert [s["sync"] for s in syncs] == ["customers"]
+
+        async def feeds_report_the_system_down() -> None:
+            failing = [f for f in (await api.get("/api/v1/feeds")).json() if f["last_error"]]
+            assert failing, "the poll feeds try the systems and say why they fail"
+            assert all("fetching the OpenAPI document" in f["last_error"] for f in failing), failing
+
+        await eventually(feeds_report_the_system_down, timeout=30)
+    log = server.log_path.read_text(encoding="utf-8")
+    assert "feed failing" in log  # at the server's warning level; the deferred document is an info line
+    for value in SECRETS.values():
+        assert value not in log
