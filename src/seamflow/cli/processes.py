@@ -81,7 +81,8 @@ def run_process(
     """
     if group.first_pid is not None:
         supervisor.die_with_parent(group.first_pid)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop reloads on it; the group's others inherit it
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop reloads on it; the group's others inherit it
     db = open_store(paths, database, shared=group.processes > 1)
     eng, context = build_engine(paths, db, options_for(role, workers, lease, retention, group.member))
     if isinstance(db, store.SqliteStore) and role != "serve":

@@ -66,7 +66,9 @@ async def reloading(
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    has_hangup = hasattr(signal, "SIGHUP")  # not on Windows: the API and the watcher still reload
+    if has_hangup:
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
     if not is_first:  # a change between reading the files at start and now sent a SIGHUP this process ignored
         on_hangup()
     stop = asyncio.Event()
@@ -74,7 +76,8 @@ async def reloading(
     try:
         yield
     finally:
-        loop.remove_signal_handler(signal.SIGHUP)
+        if has_hangup:
+            loop.remove_signal_handler(signal.SIGHUP)
         stop.set()
         for task in [*pending, *([watcher] if watcher else [])]:
             task.cancel()
@@ -87,6 +90,8 @@ async def _reload_logged(reloader: engine.Reloader, cause: str, *, tell_group: b
         await reloader.reload(cause=cause, tell_group=tell_group)
     except errors.SeamflowError as exc:  # e.g. the store is away: the flows served stay as they are
         log.error("reloading flows failed: %s", redact.mask_text(exc.message), extra={"cause": cause})
+    except Exception:  # a boundary: the watcher and the process outlive any failed reload
+        log.exception("reloading flows failed", extra={"cause": cause})
 
 
 async def _watch(reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event) -> None:
