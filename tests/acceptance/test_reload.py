@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -254,3 +255,21 @@ async def test_flow_reload_asks_a_serve_that_does_not_watch(project_dir: Path, s
     gone = await asyncio.to_thread(reload_command, server)
     assert gone.returncode == 1
     assert f"cannot reach seamflow serve at {server.url}" in gone.stderr
+
+
+async def test_a_flows_folder_removed_and_made_again_keeps_serving_and_is_watched_again(
+    project_dir: Path, sink: Sink
+) -> None:
+    make_project(project_dir, {"alpha": flow("alpha", 1)}, sink_connection(sink.url))
+    flows_dir = project_dir / "flows"
+    async with serve(project_dir, env=GROUP) as server, server.client() as api:
+        shutil.rmtree(flows_dir)  # a branch switch or a deploy that replaces the folder
+        await eventually(lambda: _assert_logged(server, "flows kept at their earlier version: alpha"))
+        accepted = await api.post("/hooks/alpha", json={"k": "while-away"})
+        assert accepted.status_code == 202, accepted.text
+
+        flows_dir.mkdir()
+        write(project_dir, "alpha", flow("alpha", 1))
+        write(project_dir, "beta", flow("beta", 1))
+        await served_by_every_process(server.url, "/api/v1/flows/beta", has_version(flow("beta", 1)))
+        await served_by_every_process(server.url, "/api/v1/flows/alpha", has_version(flow("alpha", 1)))

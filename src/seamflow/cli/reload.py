@@ -34,6 +34,8 @@ log = logging.getLogger("seamflow.reload")
 
 _DEBOUNCE_MS = 200
 """An editor's save (write, rename, chmod) arrives as one change."""
+_LOOK_AGAIN_S = 1.0
+"""While the flows folder is missing, how often to look for it."""
 
 
 @contextlib.asynccontextmanager
@@ -95,7 +97,11 @@ async def _reload_logged(reloader: engine.Reloader, cause: str, *, tell_group: b
 
 
 async def _watch(reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event) -> None:
-    """Reload after each change of a `*.yaml`/`*.yml` file under `flows_dir` (added, changed, removed)."""
+    """Reload after each change of a `*.yaml`/`*.yml` file under `flows_dir` (added, changed, removed).
+
+    A folder removed and made again (a branch switch, a deploy that replaces it) is watched
+    again once it is back: it is looked for every second meanwhile, and read when it returns.
+    """
     import watchfiles
 
     def is_flow_file(_: watchfiles.Change, path: str) -> bool:
@@ -103,11 +109,21 @@ async def _watch(reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event
 
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # our own line says what changed
     log.info("watching %s for flow changes", flows_dir)
-    try:
-        async for _ in watchfiles.awatch(flows_dir, watch_filter=is_flow_file, stop_event=stop, debounce=_DEBOUNCE_MS):
-            await _reload_logged(reloader, "watch", tell_group=True)
-    except (OSError, RuntimeError) as exc:  # the folder went away: reloads stay possible by SIGHUP and the API
-        log.error("stopped watching %s: %s; `seamflow flow reload` still works", flows_dir, exc)
+    while not stop.is_set():
+        if not await asyncio.to_thread(flows_dir.is_dir):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=_LOOK_AGAIN_S)
+            if await asyncio.to_thread(flows_dir.is_dir):
+                await _reload_logged(reloader, "watch", tell_group=True)
+            continue
+        try:
+            changes = watchfiles.awatch(flows_dir, watch_filter=is_flow_file, stop_event=stop, debounce=_DEBOUNCE_MS)
+            async for _ in changes:
+                await _reload_logged(reloader, "watch", tell_group=True)
+                if not await asyncio.to_thread(flows_dir.is_dir):  # the watch went with the folder
+                    break
+        except (OSError, RuntimeError) as exc:  # the folder went away while the watch started
+            log.warning("watching %s: %s; looking for it again", flows_dir, exc)
 
 
 def signal_first(first_pid: int) -> Callable[[], None]:

@@ -11,7 +11,9 @@ Every process has its own engine and its own group commit on the shared database
 writers take turns through a file lock; see `store/sqlite.py`), executes the runs it accepts
 and claims others' like any worker. Only the first fires timers and schedules and runs feeds.
 The others die with the first (Linux `PR_SET_PDEATHSIG`, set by each at its start), so a `kill
--9` of the command leaves nothing behind; one that dies on its own is started again.
+-9` of the command leaves nothing behind; one that dies on its own is started again. Only the
+first watches `flows/`; after a reload it sends the others SIGHUP (`signal_others`), and any of
+them asked to reload through the API sends the first SIGHUP (see `reload.py`).
 """
 
 from __future__ import annotations
