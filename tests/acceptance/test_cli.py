@@ -1,4 +1,4 @@
-"""The `seamflow` command as a user runs it: init, validate, list, schema, run, runs, replay, signal."""
+"""The `seamflow` command as a user runs it (init: test_init.py): validate, list, schema, run, runs, replay, signal."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from seamflow.api import hash_token
 from tests.acceptance.flows import sink_connection
-from tests.support.db import current as current_database
 from tests.support.server import make_project
 from tests.support.sink import RemoteSink, spawn
 
@@ -21,21 +19,6 @@ def seamflow(*args: str, cwd: Path | None = None, check: bool = True) -> subproc
     if check and result.returncode != 0:
         raise AssertionError(f"seamflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def test_init_scaffolds_a_valid_project_and_shows_the_token_once(tmp_path: Path) -> None:
-    out = seamflow("init", str(tmp_path / "shop")).stdout
-    assert "API token (shown once, stored hashed): sf_" in out
-    token = out.split("stored hashed): ")[1].split()[0]
-    for name in ("flows/hello.yaml", "connections.yaml", ".env.example", ".env"):
-        assert (tmp_path / "shop" / name).exists(), name
-    stored = current_database(tmp_path / "shop").query("SELECT hash FROM api_tokens")
-    assert stored == [(hash_token(token),)], "the token is stored hashed, not as is"
-    assert "ok: 1 flow(s) valid" in seamflow("flow", "validate", "--project", str(tmp_path / "shop")).stdout
-    listed = seamflow("flow", "list", "--project", str(tmp_path / "shop")).stdout
-    assert "hello-orders" in listed and "/hooks/orders" in listed
-    again = seamflow("init", str(tmp_path / "shop"), check=False)
-    assert again.returncode != 0 and "already exists" in again.stderr
 
 
 def test_flow_validate_prints_every_problem_with_its_position_and_exits_2(tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ EXPORTS = {
         "metrics",
         "next_tick",
         "secrets",
+        "unset_secret_problems",
     },
     "seamflow.flows": {
         "CompiledFlow",

@@ -16,8 +16,9 @@ from seamflow.cli import options
 from seamflow.cli import runs as run_commands
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
+from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.options import database_option, project_option, run
-from seamflow.cli.project import ProjectPaths
+from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.reload import flow_reload
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
@@ -37,6 +38,7 @@ def main() -> None:
 main.add_command(connections)
 main.add_command(secrets_group)
 main.add_command(sync_group)
+main.add_command(dev_group)
 for _command in (
     run_commands.run_flow,
     run_commands.runs,
@@ -74,7 +76,7 @@ def init(directory: Path) -> None:
     run(_store_token(ProjectPaths(directory), token))
     click.echo(f"Created a Seamflow project in {directory}")
     click.echo(f"API token (shown once, stored hashed): {token}")
-    click.echo(f"Next: cd {directory} && seamflow flow validate && seamflow serve")
+    click.echo(next_steps(directory))
 
 
 async def _store_token(paths: ProjectPaths, token: str) -> None:
@@ -89,11 +91,15 @@ async def _store_token(paths: ProjectPaths, token: str) -> None:
         await db.close()
 
 
-def _process_options(fn: Callable[..., None]) -> Callable[..., None]:
+def _process_options(database: Callable[..., Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return lambda fn: _with_process_options(fn, database)
+
+
+def _with_process_options(fn: Callable[..., None], database: Callable[..., Any]) -> Callable[..., None]:
     for option in reversed(
         [
             project_option,
-            database_option,
+            database,
             click.option("--host", default="127.0.0.1", show_default=True),
             click.option(
                 "--workers", default=64, show_default=True, type=int, help="runs executing at once, in each process"
@@ -157,7 +163,7 @@ def _processes(_: object, __: object, value: str) -> int:
 
 
 @main.command()
-@_process_options
+@_process_options(database_option)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option(
     "--processes",
@@ -193,7 +199,7 @@ def serve(
 
 
 @main.command("api")
-@_process_options
+@_process_options(options.postgres_database_option)
 @click.option("--port", default=8080, show_default=True, type=int)
 def api_process(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
     """Serve the API and webhooks only; `seamflow worker` processes execute the runs (PostgreSQL)."""
@@ -201,7 +207,7 @@ def api_process(project: Path, database: str | None, log_level: str, **kw: Any) 
 
 
 @main.command()
-@_process_options
+@_process_options(options.postgres_database_option)
 @click.option("--port", default=None, type=int, help="serve /health and /metrics on this port (default: none)")
 def worker(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
     """Execute runs, timers, schedules and feeds; no API (PostgreSQL, any number of them)."""
@@ -286,6 +292,7 @@ def flow_validate(paths: tuple[Path, ...], project: Path) -> None:
     proj.load_dotenv()
     try:
         loaded = validate.validate_project(proj.flows, proj.connections)
+        check_secrets_set(proj, loaded)
     except errors.FlowInvalid as exc:
         wanted = {p.resolve() for p in paths}
         problems = [p for p in exc.problems if not wanted or _in(p.where.file, wanted)]

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["connections", "prepare_secrets", "remember_secrets", "secrets"]
 
 T = TypeVar("T")
-_EXAMPLE_SECRET_NAME = "orders_token"  # noqa: S105  # a secret's name, not its value
-"""The secret the scaffold's `connections.yaml` uses."""
 _KEY_IGNORE = "# the key of secrets.enc.yaml: never commit it (secrets.enc.yaml itself is safe to commit)\n"
 _project_option = click.option(
     "--project",
@@ -49,13 +47,14 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 def prepare_secrets(directory: Path) -> None:
-    """For `seamflow init`: create the key file (mode 0600), make sure git ignores it, and store
-    the example connection's token (`change-me`) encrypted so that the new project starts."""
+    """For `seamflow init`: create the key file (mode 0600) and make sure git ignores it.
+
+    No secret is stored: a placeholder would be sent to the target as if it were real. Until
+    `seamflow secrets set orders_token` (or its variable), `flow validate` and `serve` name it as unset.
+    """
     from seamflow import engine
 
     engine.secrets.create_key_file(directory)
-    key = engine.secrets.read_key(directory, {})
-    engine.secrets.SecretsFile(directory).store(key, _EXAMPLE_SECRET_NAME, "change-me")
     ignore = directory / ".gitignore"
     existing = ignore.read_text("utf-8") if ignore.exists() else ""
     if ".seamflow/secret.key" not in existing:

@@ -16,7 +16,7 @@ import click
 
 from seamflow import errors, redact
 
-__all__ = ["database_option", "duration", "project_option", "run"]
+__all__ = ["database_option", "duration", "postgres_database_option", "project_option", "run"]
 
 T = TypeVar("T")
 
@@ -29,7 +29,13 @@ project_option = click.option(
     help="the project folder (holds flows/ and connections.yaml)",
 )
 database_option = click.option(
-    "--database", help="SQLite file (default: <project>/.seamflow/seamflow.db or $SEAMFLOW_DATABASE)"
+    "--database",
+    help="the store: a postgresql:// URL or a SQLite file"
+    " (default: $SEAMFLOW_DATABASE_URL, else <project>/.seamflow/seamflow.db)",
+)
+postgres_database_option = click.option(
+    "--database",
+    help="the PostgreSQL store these processes share, a postgresql:// URL (default: $SEAMFLOW_DATABASE_URL)",
 )
 
 

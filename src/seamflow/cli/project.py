@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ if TYPE_CHECKING:
     from seamflow import engine, store, sync
     from seamflow.flows import validate
 
-__all__ = ["ProjectPaths", "build_engine", "open_store"]
+__all__ = ["ProjectPaths", "build_engine", "check_secrets_set", "next_steps", "open_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,23 @@ def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool
     return store.SqliteStore(Path(target) if target else paths.database, durability=durability, shared=shared)
 
 
+def check_secrets_set(paths: ProjectPaths, project: validate.Project) -> None:
+    """Refuse a project whose connections or flows read a secret nobody set (`flow validate`, `serve`).
+
+    Args:
+        paths: the project's folders.
+        project: the project just validated (`validate.validate_project`).
+
+    Raises:
+        errors.FlowInvalid: one problem per unset secret, naming the command and the variable that set it.
+    """
+    from seamflow import engine, errors
+
+    problems = engine.unset_secret_problems(paths.root, project)
+    if problems:
+        raise errors.FlowInvalid(problems)
+
+
 def build_engine(
     paths: ProjectPaths, db: store.Store, options: engine.EngineOptions
 ) -> tuple[engine.Engine, dict[str, Any]]:
@@ -76,12 +95,13 @@ def build_engine(
     of the project's syncs, generated at start, stay as they are).
 
     Raises:
-        errors.FlowInvalid: a flow or connection is invalid (every problem listed).
+        errors.FlowInvalid: a flow or connection is invalid, or reads a secret nobody set (every problem listed).
     """
     from seamflow import engine, sync
     from seamflow.flows import expressions, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
+    check_secrets_set(paths, project)
     secrets = engine.load_secrets(root=paths.root)
     env = engine.load_env()
     context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
@@ -127,12 +147,21 @@ def _sync_flow_sources(syncs: sync.SyncProject) -> dict[str, engine.FlowSource]:
 def _flow_reader(
     paths: ProjectPaths, connections: Mapping[str, Any], generated: Mapping[str, engine.FlowSource]
 ) -> engine.FlowReader:
-    """Reads the flow files again for a reload, checked against the connections the process opened."""
-    from seamflow import errors
+    """Reads the flow files again for a reload, checked against the connections the process opened.
+
+    A flow that reads a secret nobody set is not loaded, as at start (`check_secrets_set`).
+    """
+    import dataclasses
+
+    from seamflow import engine, errors
     from seamflow.flows import validate
 
     def read() -> tuple[dict[str, engine.FlowSource], list[errors.Problem]]:
         project, problems = validate.check_project(paths.flows, paths.connections)
+        unset = engine.unset_secret_problems(paths.root, project)
+        unset_files = {p.where.file for p in unset}
+        flows = {i: f for i, f in project.flows.items() if str(f.path) not in unset_files}
+        problems += unset
         if project.connections != connections:
             where = errors.Location(str(paths.connections or paths.root / "connections.yaml"))
             problems.append(
@@ -142,6 +171,32 @@ def _flow_reader(
                     "a restart of `seamflow serve` to open the changed connections",
                 )
             )
-        return {**_flow_sources(project), **generated}, problems
+        return {**_flow_sources(dataclasses.replace(project, flows=flows)), **generated}, problems
 
     return read
+
+
+def next_steps(directory: Path) -> str:
+    """What to do after `init`, with the command spelled so that it works from inside `directory`."""
+    here = Path(sys.argv[0])
+    if here.name != "seamflow":  # python -m seamflow: the script beside the interpreter, if installed
+        here = Path(sys.executable).parent / "seamflow"
+    here = here.absolute()
+    found = shutil.which("seamflow")
+    if found and Path(found).resolve() == here.resolve():
+        cmd = "seamflow"
+    else:
+        relative = os.path.relpath(here, directory.absolute())
+        cmd = min(relative, str(here), key=len)
+    width = len(cmd) + 26
+    return "\n".join(
+        [
+            "Next:",
+            f"  cd {directory}",
+            f"  {cmd + ' secrets set orders_token':{width}} # the orders system's API token (any text for now)",
+            f"  {cmd + ' flow validate':{width}} # every problem with file:line:column",
+            f"  {cmd + ' dev receiver':{width}} # in a 2nd terminal, in {directory}: the orders system's stand-in",
+            f"  {cmd + ' serve':{width}} # in a 3rd terminal, in {directory}: API and webhooks on :8080",
+            "Tutorial: docs/tutorial/first-flow.md",
+        ]
+    )

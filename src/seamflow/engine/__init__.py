@@ -12,6 +12,7 @@ from seamflow.engine.connections import (
     describe_connections,
     load_env,
     load_secrets,
+    unset_secret_problems,
 )
 from seamflow.engine.executor import Executor
 from seamflow.engine.feeds import feed_health
@@ -46,4 +47,5 @@ __all__ = [
     "metrics",
     "next_tick",
     "secrets",
+    "unset_secret_problems",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from seamflow import connectors, errors, redact
 from seamflow.engine import secrets as project_secrets
-from seamflow.flows import expressions, spec
+from seamflow.flows import expressions, load, spec, validate
 from seamflow.ids import Json
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "describe_connections",
     "load_env",
     "load_secrets",
+    "unset_secret_problems",
 ]
 
 _SECRET_REFERENCE = re.compile(r"""secrets\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*["']([^"']+)["']\s*\])""")
@@ -137,6 +138,52 @@ def _secret_names(value: object) -> list[str]:
     if isinstance(value, list):
         return [n for v in value for n in _secret_names(v)]
     return []
+
+
+def _secret_paths(value: object, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every (path, secret name) a config or flow reads, in document order."""
+    if isinstance(value, str):
+        yield from ((path, name) for name in _secret_names(value))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _secret_paths(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_paths(item, (*path, index))
+
+
+def unset_secret_problems(root: Path, project: validate.Project) -> list[errors.Problem]:
+    """A problem for each secret that `connections.yaml` or a flow reads but nobody set.
+
+    A secret is set by `seamflow secrets set NAME` (`secrets.enc.yaml`) or by the environment
+    variable `SEAMFLOW_SECRET_<NAME>`; nothing is decrypted here. Without this check a missing
+    secret would only show when `serve` opens the connection or a step renders it.
+    """
+    known = {info.name for info in project_secrets.list_secrets(root)}
+    found: list[errors.Problem] = []
+
+    def unset(where: errors.Location, name: str, user: str) -> None:
+        if name not in known:
+            found.append(
+                errors.Problem(
+                    where,
+                    f"{user} reads secret {name!r}, which is not set",
+                    f"`seamflow secrets set {name}` (stored encrypted in {project_secrets.SECRETS_FILE})"
+                    f" or the environment variable {project_secrets.env_variable(name)}",
+                )
+            )
+
+    connections_file = root / "connections.yaml"
+    if project.connections and connections_file.exists():
+        _, source_map = load.load_connections_file(connections_file)
+        for connection, config in project.connections.items():
+            for path, name in _secret_paths(config, (connection,)):
+                unset(source_map.locate(path), name, f"connection {connection!r}")
+    for flow_id, loaded in sorted(project.flows.items()):
+        data = loaded.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        for path, name in _secret_paths(data):
+            unset(loaded.source_map.locate(path), name, f"flow {flow_id!r}")
+    return found
 
 
 def _concurrency(value: object) -> int | None:
