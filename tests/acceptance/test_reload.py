@@ -49,6 +49,15 @@ steps:
     with: {path: /slow, json: {mark: MARK, k: "{{ event.body.k }}"}}
 """
 
+SECRET_READER = """
+id: gamma
+trigger: {webhook: {path: gamma}}
+steps:
+  - id: post
+    action: sink.post
+    with: {path: /gamma, json: {key: "{{ secrets.gamma_key }}"}}
+"""
+
 GROUP = {"SEAMFLOW_PROCESSES": "2"}
 """Two processes behind the port: the first watches and tells the other; an API reload reaches one of them."""
 
@@ -248,6 +257,13 @@ async def test_flow_reload_asks_a_serve_that_does_not_watch(project_dir: Path, s
         answer = codec.loads(done.stdout)
         assert answer["kept"] == ["beta"] and answer["added"] == answer["changed"] == answer["removed"] == []
         assert "flows/beta.yaml:3:" in answer["invalid"][0]["message"]
+
+        write(project_dir, "gamma", SECRET_READER)
+        done = await asyncio.to_thread(reload_command, server, "--json")
+        assert done.returncode == 2
+        answer = codec.loads(done.stdout)
+        assert answer["added"] == [], "a flow that reads an unset secret is not loaded, as at start"
+        assert any("flow 'gamma' reads secret 'gamma_key', which is not set" in p["message"] for p in answer["invalid"])
 
         refused = await asyncio.to_thread(reload_command, server, token="sf_not_a_token_of_this_project")
         assert refused.returncode == 2
