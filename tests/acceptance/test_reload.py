@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -289,3 +290,58 @@ async def test_a_flows_folder_removed_and_made_again_keeps_serving_and_is_watche
         write(project_dir, "beta", flow("beta", 1))
         await served_by_every_process(server.url, "/api/v1/flows/beta", has_version(flow("beta", 1)))
         await served_by_every_process(server.url, "/api/v1/flows/alpha", has_version(flow("alpha", 1)))
+
+
+SHOP_FEED = """
+id: shop-orders
+trigger:
+  poll:
+    connection: shop
+    feed: rows
+    with: {table: orders, cursor: updated_at, key: id}
+    every: 200ms
+steps:
+  - id: post
+    action: sink.post
+    with: {path: /shop-orders, json: {id: "{{ event.body.id }}", customer: "{{ event.body.customer }}", mark: MARK}}
+"""
+
+
+def add_order(shop: Path, number: int, customer: str) -> None:
+    with sqlite3.connect(shop) as conn:
+        stamp = f"2026-12-07T10:{number:02d}:00"
+        conn.execute("INSERT INTO orders (id, customer, updated_at) VALUES (?, ?, ?)", (number, customer, stamp))
+
+
+async def test_a_poll_flow_added_or_changed_while_serving_starts_polling_with_its_version(
+    project_dir: Path, sink: Sink
+) -> None:
+    shop = project_dir.parent / "shop.db"
+    project_dir.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(shop) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, updated_at TEXT NOT NULL)")
+    for number, customer in enumerate(["上海浦东发展有限公司", "北京中关村科技有限公司"], start=1):
+        add_order(shop, number, customer)
+    connections = sink_connection(sink.url) + f"shop: {{connector: sql, url: 'sqlite:///{shop}'}}\n"
+    make_project(project_dir, {"alpha": flow("alpha", 1)}, connections)
+
+    def posted() -> dict[int, int]:
+        bodies = [codec.loads(r.body) for r in sink.requests if r.path == "/shop-orders"]
+        return {int(b["id"]): b["mark"] for b in bodies}
+
+    async with serve(project_dir, env=GROUP) as server:
+        write(project_dir, "shop-orders", SHOP_FEED.replace("MARK", "1"))
+
+        async def first_rows() -> None:
+            assert posted() == {1: 1, 2: 1}
+
+        await eventually(first_rows, timeout=20)
+        write(project_dir, "shop-orders", SHOP_FEED.replace("MARK", "2"))
+        changed = has_version(SHOP_FEED.replace("MARK", "2"))
+        await served_by_every_process(server.url, "/api/v1/flows/shop-orders", changed)
+        add_order(shop, 3, "深圳市南山区科技园有限公司")
+
+        async def new_row_with_new_version() -> None:
+            assert posted() == {1: 1, 2: 1, 3: 2}
+
+        await eventually(new_row_with_new_version, timeout=20)
