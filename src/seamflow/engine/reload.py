@@ -66,8 +66,8 @@ class Reloader:
     Args:
         eng: the engine whose catalog is swapped.
         read: reads the project's flows (runs in a thread: it reads and parses files).
-        after: called after each reload that was not itself asked for by the group
-            (`tell_group=False`), so the other processes of a `serve` group reload too.
+        after: called after each reload asked with `tell_group` (the default), so the other
+            processes of a `serve` group reload too; a reload the group asked for passes False.
     """
 
     def __init__(self, eng: Engine, read: FlowReader, *, after: Callable[[], None] | None = None) -> None:
@@ -77,7 +77,7 @@ class Reloader:
         self._lock = asyncio.Lock()
 
     def tell_group_with(self, after: Callable[[], None]) -> None:
-        """Call `after` after each reload not asked for by the group (set by a `serve` group's process)."""
+        """Call `after` after each reload with `tell_group` (set by a process of a `serve` group)."""
         self._after = after
 
     async def reload(self, *, cause: str, tell_group: bool = True) -> Reload:
