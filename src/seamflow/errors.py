@@ -37,6 +37,8 @@ __all__ = [
     "Transient",
     "Unauthorized",
     "redact",
+    "redact_text",
+    "truncate",
 ]
 
 _MAX_SHOWN = 80
@@ -54,6 +56,29 @@ def redact(value: object, limit: int = _MAX_SHOWN) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+def redact_text(text: str, limit: int = _MAX_SHOWN) -> str:
+    """Return `text` secret-free and at most about `limit` characters long, *not* quoted or escaped.
+
+    For text that is already a message (an exception's text, an answer's body): `redact()`
+    shows a value with `repr`, which quotes and escapes it, so a message passed through it
+    (once when the error was raised, again when it was journaled) showed its quotes escaped
+    twice over. A cut text ends with `truncate`'s marker.
+    """
+    text = _SECRETISH.sub(r"\1=***", redactor.mask_text(text))
+    return truncate(text, limit)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Return `text` cut to `limit` characters with a marker that says how much was left out.
+
+    Example: `truncate("x" * 12_400, 55)` ends with `… [truncated, 12,385 more characters]`.
+    """
+    if len(text) <= limit:
+        return text
+    kept = max(limit - 40, 1)
+    return f"{text[:kept]}… [truncated, {len(text) - kept:,} more characters]"
 
 
 @dataclass(frozen=True, slots=True)

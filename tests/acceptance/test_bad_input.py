@@ -273,7 +273,7 @@ HOSTILE = {
         ORDER,
         404,
         "webhook.unknown_path",
-        "no flow has the webhook path 'nope/orders'",
+        "no flow has the webhook path 'nope/orders'; known paths: any, orders, signed (POST /hooks/<path>)",
         path="nope/orders",
     ),
     "missing_signature": Hostile(

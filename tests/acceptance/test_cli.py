@@ -61,9 +61,12 @@ on_error: dead_letter
 """
     make_project(tmp_path, {"manual": flow}, sink_connection(sink.url))
     await sink.set_behaviour(fail_next=-1, fail_status=422, fail_body={"error": "税号格式错误"})
-    out = seamflow(
-        "run", "manual-post", "--input", '{"tax_id": "91310000MA1FL8XX3T"}', "--project", str(tmp_path)
-    ).stdout
+    ran = seamflow(
+        "run", "manual-post", "--input", '{"tax_id": "91310000MA1FL8XX3T"}', "--project", str(tmp_path), check=False
+    )
+    assert ran.returncode == 1, "the run it waited for became a dead letter"
+    assert "the run ended as dead_letter" in ran.stderr
+    out = ran.stdout
     assert "status   dead_letter" in out
     assert "税号格式错误" in out
     run_id = out.split("run      ")[1].split()[0]
@@ -71,7 +74,7 @@ on_error: dead_letter
     assert [r["run_id"] for r in json.loads(listed)] == [run_id]
 
     await sink.set_behaviour(fail_next=0)
-    replayed = seamflow("replay", run_id, "--project", str(tmp_path)).stdout
+    replayed = seamflow("runs", "replay", run_id, "--project", str(tmp_path)).stdout
     assert f"{run_id}  completed" in replayed
     shown = json.loads(seamflow("runs", "show", run_id, "--json", "--project", str(tmp_path)).stdout)
     assert [s["status"] for s in shown["steps"]] == ["failed", "completed"]

@@ -73,9 +73,11 @@ async def test_secrets_set_list_delete_never_show_the_value(project_dir: Path, r
     assert key.stat().st_mode & 0o777 == 0o600, "secrets set creates a missing key file owner-only"
     assert TOKEN not in (project_dir / "secrets.enc.yaml").read_text()
     listed = seamflow("secrets", "list", "-p", project)
-    assert listed.stdout.split() == ["api_token", "file"]
+    assert listed.stdout.split() == ["NAME", "SOURCE", "OVERRIDES", "FILE", "api_token", "file", "-"]
     overridden = seamflow("secrets", "list", "-p", project, env={"SEAMFLOW_SECRET_API_TOKEN": "other-value-1"})
-    assert "env (SEAMFLOW_SECRET_API_TOKEN), overrides the value in the file" in overridden.stdout
+    assert overridden.stdout.splitlines()[1].split() == ["api_token", "env", "(SEAMFLOW_SECRET_API_TOKEN)", "yes"]
+    as_json = seamflow("secrets", "list", "--json", "-p", project).stdout
+    assert json.loads(as_json) == [{"name": "api_token", "source": "file", "overrides_file": False}]
     assert seamflow("secrets", "delete", "api_token", "-p", project).returncode == 0
     again = seamflow("secrets", "delete", "api_token", "-p", project)
     assert again.returncode == 2 and "not stored" in again.stderr

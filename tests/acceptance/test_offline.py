@@ -29,7 +29,7 @@ READ_ONLY = [
     ("runs", "list"),
     ("runs", "list", "--json"),
     ("runs", "show", "run_that_does_not_exist"),
-    ("dead-letters",),
+    ("runs", "dead-letters"),
     ("sync", "list"),
     ("sync", "conflicts"),
     ("flow", "list"),

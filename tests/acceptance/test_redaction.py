@@ -109,8 +109,8 @@ async def test_a_planted_secret_appears_in_no_answer_log_output_or_row(
     assert_no_secret(log, "the server log")
     for args in (
         ("runs", "list", "--json"),
-        ("dead-letters", "--json"),
-        ("dead-letters",),
+        ("runs", "dead-letters", "--json"),
+        ("runs", "dead-letters"),
         *(("runs", "show", run_id, "--json") for run_id in run_ids),
         *(("runs", "show", run_id) for run_id in run_ids),
         ("connections", "list", "--json"),

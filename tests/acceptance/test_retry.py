@@ -60,7 +60,7 @@ async def test_400_dead_letters_with_the_body_and_replay_completes_after_the_fix
         assert [d["run_id"] for d in dead] == [run_id]
 
         cli = subprocess.run(
-            [sys.executable, "-m", "seamflow", "dead-letters", "--project", str(project_dir)],
+            [sys.executable, "-m", "seamflow", "runs", "dead-letters", "--project", str(project_dir)],
             capture_output=True,
             text=True,
             check=True,

@@ -8,6 +8,7 @@ so a ping-pong would show as an unbounded count.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sqlite3
@@ -426,6 +427,9 @@ async def test_an_initial_load_stops_on_ctrl_c_and_continues_where_it_stopped(pr
     second = _seamflow(project_dir, "sync", "load", "customers", "--from", "erp", "--chunk", "100")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "loaded" in second.stdout
+    progress = [line for line in second.stdout.splitlines() if line.startswith("loading customers from erp: ")]
+    assert progress, "plain progress lines when stdout is not a terminal"
+    assert re.fullmatch(r"loading customers from erp: 1,500/1,500 records \(100%\), [\d,]+ records/s", progress[-1])
     assert _q(crm, "SELECT COUNT(*), COUNT(DISTINCT tax_no) FROM customers") == [(1500, 1500)], "each record once"
     again = _seamflow(project_dir, "sync", "load", "customers", "--from", "erp")
     assert again.returncode == 0 and "had finished (1500 records)" in again.stdout, "a finished load does nothing"
@@ -480,5 +484,8 @@ async def test_a_record_deleted_in_the_crm_is_deleted_in_the_erp_and_stays_delet
         assert tax not in _erp_names(erp), "the tombstone keeps it deleted"
     finally:
         await server.stop()
-    listed = _seamflow(project_dir, "sync", "list")
-    assert re.search(r"records\s+3\s+deleted\s+1\b", listed.stdout), listed.stdout + listed.stderr
+    listed = _seamflow(project_dir, "sync", "list", "--json")
+    status = json.loads(listed.stdout)[0]
+    assert (status["records"], status["deleted"]) == (3, 1), listed.stdout + listed.stderr
+    table = _seamflow(project_dir, "sync", "list").stdout.splitlines()
+    assert table[0].split() == ["SYNC", "MODE", "RECORDS", "DELETED", "LINKED", "OPEN", "CONFLICTS"]

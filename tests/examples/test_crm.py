@@ -103,6 +103,10 @@ async def test_customer_crud_with_optimistic_concurrency(crm: RunningCrm) -> Non
 
         duplicate = await client.post("/customers", json=_customer(tax_id=tax_id))
         assert duplicate.status_code == 409 and _fields(duplicate.json()) == {"tax_id"}
+        linked = await client.post(
+            "/customers", params={"if_tax_id_exists": "return"}, json=_customer(tax_id=tax_id, name="另一家公司")
+        )
+        assert linked.status_code == 200 and linked.json() == patched.json(), "the existing one, unchanged"
 
         deactivated = await client.post(f"/customers/{customer['id']}/deactivate")
         assert deactivated.json()["status"] == "inactive" and deactivated.json()["version"] == 3

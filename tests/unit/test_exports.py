@@ -145,6 +145,8 @@ EXPORTS = {
         "Transient",
         "Unauthorized",
         "redact",
+        "redact_text",
+        "truncate",
     },
     "seamflow.ids": {"EventId", "FlowId", "Json", "JsonObject", "RunId", "StepPath", "new_id"},
     "seamflow.sync": {

@@ -88,8 +88,7 @@ def test_explicit_standard_tags_are_accepted() -> None:
         ),
         (
             "a: 1\n---\nb: 2\n",
-            "f.yaml:2:1: invalid YAML: expected a single document in the stream, "
-            "but found another document; expected valid YAML",
+            "f.yaml:2:1: a second document (after ---): a flow file holds one flow; expected one flow per file",
         ),
         (
             "a: \x07\n",
@@ -199,3 +198,30 @@ def test_connections_file_that_is_not_a_mapping_is_reported() -> None:
     with pytest.raises(errors.FlowInvalid) as caught:
         load.load_connections_text("- sink\n", "connections.yaml")
     assert str(caught.value) == "connections.yaml:1:1: got ['sink']; expected a mapping of connection names"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "id: a\nsteps:\n  - id: a\n    transform: total: 1\n",
+            "f.yaml:4:21: a ': ' inside a value: YAML reads it as the start of a mapping;"
+            " expected the value in quotes, e.g. transform: 'a: b'",
+        ),
+        ("id: a\n\ttrigger: x\n", "f.yaml:2:1: a tab character: YAML indents with spaces only; expected spaces"),
+        ("id: 'abc\ntrigger: x\n", "f.yaml:3:1: the quote opened at 1:5 is never closed; expected a closing quote"),
+        ("steps: [a, b\nid: x\n", "f.yaml:2:3: the [ opened at 1:8 is not closed before this point"),
+        (
+            "trigger:\n  webhook:\n    path: x\n   mode: sync\n",
+            "f.yaml:4:4: this line is indented differently from the lines of its block (which starts at 2:3)",
+        ),
+        ("id: a\ntrigger\nsteps: 1\n", "f.yaml:3:1: the line at 2:1 has no ':' after its key; expected key: value"),
+    ],
+    ids=["colon-in-value", "tab", "open-quote", "open-bracket", "indentation", "no-colon"],
+)
+def test_yaml_syntax_errors_say_in_plain_words_what_is_wrong(text: str, expected: str) -> None:
+    with pytest.raises(errors.FlowInvalid) as caught:
+        load.parse_yaml(text, "f.yaml")
+    message = str(caught.value)
+    assert message.startswith(expected)
+    assert "<" not in message and "expected valid YAML" not in message and not message.endswith("expected ")

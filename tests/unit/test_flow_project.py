@@ -101,8 +101,8 @@ def test_problems_of_every_file_are_reported_at_once(tmp_path: Path) -> None:
     )
     assert problems_of(tmp_path, tmp_path / "connections.yaml") == [
         "connections.yaml:2:18 erp.connector: unknown connector 'kingdee'; expected an installed connector: chat",
-        "flows/a_broken.yaml:3:1: invalid YAML: expected ',' or '}', but got '<stream end>' "
-        "(while parsing a flow mapping at 2:10); expected valid YAML",
+        "flows/a_broken.yaml:3:1: the { opened at 2:10 is not closed before this point; "
+        "expected a , between items or a closing }",
         "flows/b_notify.yaml:6:5 steps[0].with: missing required input 'text' of team.notify; "
         "expected inputs text (required)",
         "flows/b_notify.yaml:6:12 steps[0].with.txt: unknown input 'txt' of team.notify; did you mean 'text'?",

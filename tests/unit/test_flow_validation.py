@@ -73,8 +73,8 @@ BROKEN_FLOWS = [
           - id: b
         """,
         [
-            "bad.yaml:6:7: invalid YAML: expected ',' or '}', but got ':' "
-            "(while parsing a flow mapping at 5:16); expected valid YAML"
+            "bad.yaml:6:7: the { opened at 5:16 is not closed before this point; "
+            "expected a , between items or a closing }"
         ],
         id="yaml-syntax-error",
     ),
@@ -89,6 +89,18 @@ BROKEN_FLOWS = [
         """,
         ["bad.yaml:6:5 steps[0].id: duplicate key 'id' (first at line 4:5); expected each key once in a mapping"],
         id="duplicate-yaml-key",
+    ),
+    pytest.param(
+        """
+        id: x
+        trigger: {webhook: {path: /orders}}
+        steps: [{id: a, transform: 1}]
+        """,
+        [
+            "bad.yaml:2:27 trigger.webhook.path: got '/orders'; "
+            "expected the path without its leading slash: orders (served at /hooks/orders)"
+        ],
+        id="webhook-path-with-leading-slash",
     ),
     pytest.param(
         """

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from seamflow_crm.database import Transaction
@@ -63,12 +64,34 @@ def list_customers(
     return {"items": items, "page": page.page, "per_page": page.per_page, "total": total}
 
 
-@router.post("/customers", status_code=201, response_model=Customer, responses=problem_responses(401, 409, 422))
-def create_customer(body: CustomerCreate, change: ChangeDep) -> Response:
+_EXISTING = {200: {"model": Customer, "description": "A customer had this tax id already (if_tax_id_exists=return)"}}
+
+
+@router.post(
+    "/customers",
+    status_code=201,
+    response_model=Customer,
+    responses={**_EXISTING, **problem_responses(401, 409, 422)},
+)
+def create_customer(
+    body: CustomerCreate,
+    change: ChangeDep,
+    if_tax_id_exists: Annotated[
+        Literal["refuse", "return"],
+        Query(
+            description="A customer already has this tax id: `refuse` (409) or `return` it unchanged (200), for"
+            " integrations that link records by tax id and may create a customer the CRM already has"
+        ),
+    ] = "refuse",
+) -> Response:
     """Create a customer; emits `customer.created`."""
 
     def make(tx: Transaction) -> Answer:
         values = body.model_dump(mode="json")
+        if if_tax_id_exists == "return" and values.get("tax_id") is not None:
+            row = tx.conn.execute("SELECT * FROM customers WHERE tax_id = ?", (values["tax_id"],)).fetchone()
+            if row is not None:
+                return Answer(200, customer_json(row))
         _check_unique_tax_id(tx, values.get("tax_id"), None)
         cursor = tx.conn.execute(
             "INSERT INTO customers (name, phone, email, tax_id, address, credit_limit, status, created_at, updated_at)"

@@ -45,6 +45,20 @@ class WebhookLimits:
     json: codec.Limits = field(default_factory=codec.Limits)
 
 
+_PATHS_SHOWN = 10
+
+
+def _unknown_path(path: str, known: Mapping[str, object]) -> str:
+    """`no flow has the webhook path 'x'; known paths: orders, ping` (at most `_PATHS_SHOWN` of them)."""
+    paths = sorted(known)
+    if not paths:
+        return f"no flow has the webhook path {errors.redact(path)}; no flow has a webhook trigger"
+    shown = ", ".join(paths[:_PATHS_SHOWN]) + (
+        f" and {len(paths) - _PATHS_SHOWN} more" if len(paths) > _PATHS_SHOWN else ""
+    )
+    return f"no flow has the webhook path {errors.redact(path)}; known paths: {shown} (POST /hooks/<path>)"
+
+
 async def handle_webhook(
     request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]
 ) -> Response:
@@ -52,7 +66,8 @@ async def handle_webhook(
     path = request.scope["path"].removeprefix(HOOKS_PREFIX).strip("/")
     flow = eng.catalog.by_path.get(path)
     if flow is None:
-        return _unknown_path(path, eng.catalog.by_path)
+        known: list[Json] = [f"{HOOKS_PREFIX}{p}" for p in sorted(eng.catalog.by_path)]
+        return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path), known_paths=known)
     try:
         raw = await _read_body(request, limits.max_body_bytes)
         _check_signature(flow, raw, request.headers, context)
@@ -228,16 +243,3 @@ async def _await_response(eng: engine.Engine, accepted: object, timeout_s: float
     if isinstance(content, str):
         return Response(content, status, headers=headers, media_type="text/plain; charset=utf-8")
     return Response(codec.dumps(content), status, headers=headers, media_type="application/json")
-
-
-_KNOWN_PATHS_SHOWN = 20
-
-
-def _unknown_path(path: str, known: Mapping[str, object]) -> Response:
-    """404 naming the webhook paths the flows have now (a removed flow's path is among none)."""
-    paths = sorted(known)
-    listed = ", ".join(f"{HOOKS_PREFIX}{p}" for p in paths[:_KNOWN_PATHS_SHOWN])
-    more = f" and {len(paths) - _KNOWN_PATHS_SHOWN} more" if len(paths) > _KNOWN_PATHS_SHOWN else ""
-    hint = f"; expected one of {listed}{more}" if paths else "; no loaded flow has a webhook trigger"
-    detail = f"no flow has the webhook path {errors.redact(path)}{hint}"
-    return problem(404, "webhook.unknown_path", detail, known_paths=[f"{HOOKS_PREFIX}{p}" for p in paths])

@@ -1,4 +1,4 @@
-"""The `seamflow` command: init, serve, flow validate|list|schema|reload, run, runs, dead-letters, replay, signal."""
+"""The `seamflow` command: init, serve, api, worker, workers, db, flow, run, runs, signal, and the groups it gathers."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from seamflow.cli import runs as run_commands
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.dev import dev as dev_group
-from seamflow.cli.options import database_option, project_option, run
+from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.reload import flow_reload
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
+from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.ids import Json
 
 if TYPE_CHECKING:
     from seamflow import store
@@ -29,7 +31,18 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-@click.group()
+class _Seamflow(click.Group):
+    """The root group: Ctrl-C in any command ends it with one line and exit 130, not click's `Aborted!`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\nstopped (Ctrl-C)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Seamflow)
 @click.version_option(package_name="seamflow")
 def main() -> None:
     """Seamflow: durable flows between your business systems."""
@@ -39,13 +52,7 @@ main.add_command(connections)
 main.add_command(secrets_group)
 main.add_command(sync_group)
 main.add_command(dev_group)
-for _command in (
-    run_commands.run_flow,
-    run_commands.runs,
-    run_commands.dead_letters,
-    run_commands.replay,
-    run_commands.signal,
-):
+for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 
 
@@ -100,7 +107,7 @@ def _with_process_options(fn: Callable[..., None], database: Callable[..., Any])
         [
             project_option,
             database,
-            click.option("--host", default="127.0.0.1", show_default=True),
+            click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on"),
             click.option(
                 "--workers", default=64, show_default=True, type=int, help="runs executing at once, in each process"
             ),
@@ -119,7 +126,22 @@ def _with_process_options(fn: Callable[..., None], database: Callable[..., Any])
                 callback=options.duration,
                 help="prune runs finished longer ago than this, e.g. 30d (default: keep) [$SEAMFLOW_RETENTION]",
             ),
-            click.option("--log-level", default="info", show_default=True),
+            click.option(
+                "--log-level",
+                default="info",
+                show_default=True,
+                type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+                help="the lowest level logged",
+            ),
+            click.option(
+                "--log-format",
+                default="auto",
+                show_default=True,
+                envvar="SEAMFLOW_LOG_FORMAT",
+                type=click.Choice(["auto", "json", "text"]),
+                help="log lines as JSON or as coloured text; auto: text on a terminal, JSON otherwise"
+                " [$SEAMFLOW_LOG_FORMAT]",
+            ),
             click.option(
                 "--watch/--no-watch",
                 default=True,
@@ -134,18 +156,26 @@ def _with_process_options(fn: Callable[..., None], database: Callable[..., Any])
     return fn
 
 
-def _start_process(role: str, project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+def _start_process(role: str, project: Path, database: str | None, log_level: str, log_format: str, **kw: Any) -> None:
+    """Run a long-running process; its end (Ctrl-C, a taken port, a bad project) is one line, never a traceback."""
     from seamflow.cli import processes
     from seamflow.cli.logs import configure_logging
+    from seamflow.cli.project import require_project
 
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     paths = ProjectPaths(project)
-    paths.load_dotenv()
     try:
+        require_project(paths)
+        paths.load_dotenv()
         processes.run_process(role, paths, database, **kw)
     except errors.SeamflowError as exc:
         click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        # uvicorn re-raises the SIGINT it handled once it has drained; the stop was asked for.
+        # A terminal's Ctrl-C reaches every process of a serve group: the first one says it.
+        if getattr(kw.get("group"), "member", 0) == 0:
+            click.echo(f"{role} stopped (Ctrl-C)", err=True)
 
 
 def _processes(_: object, __: object, value: str) -> int:
@@ -164,7 +194,7 @@ def _processes(_: object, __: object, value: str) -> int:
 
 @main.command()
 @_process_options(database_option)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=int, help="the port of the API and webhooks")
 @click.option(
     "--processes",
     "process_count",
@@ -180,6 +210,7 @@ def serve(
     project: Path,
     database: str | None,
     log_level: str,
+    log_format: str,
     process_count: int,
     member: int,
     first_pid: int | None,
@@ -195,35 +226,35 @@ def serve(
     from seamflow.cli import processes
 
     group = processes.Group(process_count, member, first_pid)
-    _start_process("serve", project, database, log_level, group=group, **kw)
+    _start_process("serve", project, database, log_level, log_format, group=group, **kw)
 
 
 @main.command("api")
 @_process_options(options.postgres_database_option)
-@click.option("--port", default=8080, show_default=True, type=int)
-def api_process(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+@click.option("--port", default=8080, show_default=True, type=int, help="the port of the API and webhooks")
+def api_process(project: Path, database: str | None, log_level: str, log_format: str, **kw: Any) -> None:
     """Serve the API and webhooks only; `seamflow worker` processes execute the runs (PostgreSQL)."""
-    _start_process("api", project, database, log_level, **kw)
+    _start_process("api", project, database, log_level, log_format, **kw)
 
 
 @main.command()
 @_process_options(options.postgres_database_option)
 @click.option("--port", default=None, type=int, help="serve /health and /metrics on this port (default: none)")
-def worker(project: Path, database: str | None, log_level: str, **kw: Any) -> None:
+def worker(project: Path, database: str | None, log_level: str, log_format: str, **kw: Any) -> None:
     """Execute runs, timers, schedules and feeds; no API (PostgreSQL, any number of them)."""
-    _start_process("worker", project, database, log_level, **kw)
+    _start_process("worker", project, database, log_level, log_format, **kw)
 
 
 @main.command()
 @project_option
 @database_option
 @click.option("--all", "show_all", is_flag=True, help="also stopped processes")
-def workers(project: Path, database: str | None, show_all: bool) -> None:
+@json_option
+def workers(project: Path, database: str | None, show_all: bool, as_json: bool) -> None:
     """List the processes sharing the database: heartbeat, roles, runs held."""
     from seamflow.cli.project import open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project) if database is None else ProjectPaths(project)
 
     async def work() -> list[store.WorkerInfo]:
         target = open_store(paths, database)
@@ -233,16 +264,18 @@ def workers(project: Path, database: str | None, show_all: bool) -> None:
         finally:
             await target.close()
 
-    found = run(work())
-    if not found:
-        click.echo("no live workers")
-        return
     now = datetime.now(UTC)
-    click.echo(f"{'WORKER':44} {'ROLES':22} {'HEARTBEAT':>10} {'RUNS':>6}  STATE")
-    for w in found:
+    rows: list[list[Json]] = []
+    for w in run(work()):
         age = (now - w.heartbeat).total_seconds()
         state = "stopped" if w.stopped else ("silent" if age > 60 else "live")
-        click.echo(f"{w.id:44} {w.roles:22} {age:>9.1f}s {w.runs_held:>6}  {state}")
+        rows.append([w.id, w.roles, round(age, 1), w.runs_held, state])
+    if as_json:
+        names = ("worker", "roles", "heartbeat_age_s", "runs_held", "state")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    shown: list[list[object]] = [[w, roles, f"{age}s", held, state] for w, roles, age, held, state in rows]
+    print_table(["worker", "roles", "heartbeat", "runs", "state"], shown, empty="no live workers")
 
 
 @main.group("db")
@@ -257,8 +290,7 @@ def db_upgrade(project: Path, database: str | None) -> None:
     """Apply pending schema migrations (every process also does at start) and print the version."""
     from seamflow.cli.project import open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project) if database is None else ProjectPaths(project)
 
     async def work() -> tuple[int, int]:
         target = open_store(paths, database)
@@ -288,8 +320,7 @@ def flow_validate(paths: tuple[Path, ...], project: Path) -> None:
     from seamflow import sync
     from seamflow.flows import validate
 
-    proj = ProjectPaths(project)
-    proj.load_dotenv()
+    proj = open_project(project)
     try:
         loaded = validate.validate_project(proj.flows, proj.connections)
         check_secrets_set(proj, loaded)
@@ -324,18 +355,19 @@ def _in(file: str | None, wanted: set[Path]) -> bool:
 
 
 @flow.command("list")
+@json_option
 @project_option
-def flow_list(project: Path) -> None:
-    """List the project's flows: id, version, trigger, file."""
+def flow_list(as_json: bool, project: Path) -> None:
+    """List the project's flows: id, version, trigger, where it listens or when it runs, file."""
     from seamflow.flows import validate
 
-    proj = ProjectPaths(project)
-    proj.load_dotenv()
+    proj = open_project(project)
     try:
         loaded = validate.validate_project(proj.flows, proj.connections)
     except errors.FlowInvalid as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    rows: list[list[Json]] = []
     for flow_id, item in sorted(loaded.flows.items()):
         trigger = item.spec.trigger
         detail = (
@@ -343,9 +375,14 @@ def flow_list(project: Path) -> None:
             if trigger.webhook
             else (trigger.schedule.cron or str(trigger.schedule.every))
             if trigger.schedule
-            else ""
+            else None
         )
-        click.echo(f"{flow_id:30} {item.version}  {trigger.kind:9} {detail:30} {item.path}")
+        rows.append([flow_id, item.version, trigger.kind, detail, str(item.path)])
+    if as_json:
+        names = ("id", "version", "trigger", "detail", "file")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    print_table(["flow", "version", "trigger", "detail", "file"], rows, empty="no flows in flows/")
 
 
 @flow.command("schema")
@@ -362,17 +399,34 @@ def flow_schema() -> None:
 @click.option("--rate", default=5.0, show_default=True, help="sales-team actions per second")
 @click.option("--duration", default=30.0, show_default=True, help="seconds of traffic")
 @click.option("--port", default=8080, show_default=True, help="Seamflow's port (the CRM, ERP and SMTP take free ones)")
-@click.option("--keep", is_flag=True, help="leave the temporary folder (project, databases, logs, mails)")
-def demo(rate: float, duration: float, port: int, keep: bool) -> None:
-    """Run the lead-to-cash demo: a CRM, an ERP, a mail server and Seamflow, with realistic traffic."""
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="leave the temporary folder (project, databases, logs, mails) and print how to inspect it",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["both", "en", "zh"]),
+    default="both",
+    show_default=True,
+    help="language of the business summary: English, Chinese (中文) or both",
+)
+def demo(rate: float, duration: float, port: int, keep: bool, lang: str) -> None:
+    """Run the lead-to-cash demo: a CRM, an ERP, a mail server and Seamflow, with realistic traffic.
+
+    At the end it waits until every feed has caught up, compares the CRM's and the ERP's customers
+    and prints a summary for the business and for the engineer. Ctrl-C prints the summary so far
+    (exit 130).
+    """
     from seamflow.cli import processes
-    from seamflow.cli.demo import run_demo
+    from seamflow.cli.demo import DemoOptions, run_demo
     from seamflow.cli.logs import configure_logging
 
     stop_on_ctrl_c()
     configure_logging("error")  # the demo prints its own summary; dead letters are expected in it
     processes.install_uvloop()
+    languages = ("en", "zh") if lang == "both" else (lang,)
     try:
-        run(run_demo(rate, duration, port, keep=keep))
+        run(run_demo(DemoOptions(rate, duration, port, keep, languages)))
     except KeyboardInterrupt:
-        click.echo("stopped")
+        sys.exit(130)  # the summary so far is printed; 128 + SIGINT, as a shell reports Ctrl-C

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from seamflow import codec, errors, redact
+from seamflow.cli.options import locate_project, open_project
 from seamflow.cli.project import ProjectPaths
+from seamflow.cli.table import json_option, print_json, print_table
 
 if TYPE_CHECKING:
     from seamflow import engine
@@ -25,8 +27,9 @@ _project_option = click.option(
     "-p",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
-    show_default=True,
-    help="the project folder (holds flows/, connections.yaml and secrets.enc.yaml)",
+    callback=locate_project,
+    help="the project folder (holds flows/, connections.yaml and secrets.enc.yaml)"
+    " [default: the nearest from here upwards]",
 )
 
 
@@ -94,14 +97,13 @@ def connections() -> None:
 
 
 @connections.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @_project_option
 def connections_list(as_json: bool, project: Path) -> None:
     """List connections: name, connector, concurrency, timeout and the secrets each uses (values as ***)."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         sources = {info.name: info.source.value for info in engine.secrets.list_secrets(paths.root)}
         infos = engine.describe_connections(_configs(paths), sources)
@@ -109,29 +111,32 @@ def connections_list(as_json: bool, project: Path) -> None:
         _fail(exc)
         return
     if as_json:
-        click.echo(codec.dumps_text([info.as_json() for info in infos]))
+        print_json([info.as_json() for info in infos])
         return
-    if not infos:
-        click.echo("no connections in connections.yaml")
-        return
-    click.echo(f"{'NAME':20} {'CONNECTOR':12} {'CONCURRENCY':11} {'TIMEOUT':8} SECRETS")
-    for info in infos:
-        used = ", ".join(f"{s.name}=*** ({s.source})" for s in info.secrets) or "-"
-        concurrency = str(info.concurrency) if info.concurrency else "-"
-        timeout = f"{info.timeout.total_seconds():g}s"
-        click.echo(f"{info.name:20} {info.connector:12} {concurrency:11} {timeout:8} {used}")
+    rows = [
+        [
+            info.name,
+            info.connector,
+            info.concurrency or None,
+            f"{info.timeout.total_seconds():g}s",
+            ", ".join(f"{s.name}=*** ({s.source})" for s in info.secrets) or None,
+        ]
+        for info in infos
+    ]
+    print_table(
+        ["name", "connector", "concurrency", "timeout", "secrets"], rows, empty="no connections in connections.yaml"
+    )
 
 
 @connections.command("test")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @_project_option
 def connections_test(name: str, as_json: bool, project: Path) -> None:
     """Open connection NAME and check it with its credentials; exit 0 if it works, 1 if not."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work() -> engine.ConnectionCheck:
         pool = engine.Pool(
@@ -167,8 +172,7 @@ def secrets_set(name: str, project: Path) -> None:
     """Encrypt a value as secret NAME; the value comes from a hidden prompt, or from stdin when piped."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         engine.secrets.check_name(name)
         value = _read_value(name)
@@ -212,24 +216,30 @@ def _key_creating_file(root: Path) -> engine.secrets.SecretKey:
 
 
 @secrets.command("list")
+@json_option
 @_project_option
-def secrets_list(project: Path) -> None:
+def secrets_list(as_json: bool, project: Path) -> None:
     """List secret names and where each value comes from (env or file); never the values."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         infos = engine.secrets.list_secrets(paths.root)
     except errors.SeamflowError as exc:
         _fail(exc)
         return
-    for info in infos:
-        where = f"env ({engine.secrets.env_variable(info.name)})" if info.source == "env" else "file"
-        note = ", overrides the value in the file" if info.is_overriding_file else ""
-        click.echo(f"{info.name:30} {where}{note}")
-    if not infos:
-        click.echo("no secrets")
+    if as_json:
+        print_json([{"name": i.name, "source": i.source.value, "overrides_file": i.is_overriding_file} for i in infos])
+        return
+    rows = [
+        [
+            info.name,
+            f"env ({engine.secrets.env_variable(info.name)})" if info.source == "env" else "file",
+            "yes" if info.is_overriding_file else None,
+        ]
+        for info in infos
+    ]
+    print_table(["name", "source", "overrides file"], rows, empty="no secrets")
 
 
 @secrets.command("delete")
@@ -239,7 +249,7 @@ def secrets_delete(name: str, project: Path) -> None:
     """Remove secret NAME from secrets.enc.yaml."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
+    paths = open_project(project)
     try:
         if not engine.secrets.SecretsFile(paths.root).delete(name):
             raise errors.NotFound(f"secret {name!r} is not stored in {engine.secrets.SECRETS_FILE}")
@@ -255,8 +265,7 @@ def secrets_rotate_key(project: Path) -> None:
     """Re-encrypt every stored secret with a new key in .seamflow/secret.key."""
     from seamflow import engine
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
     try:
         count = engine.secrets.rotate_key(paths.root, engine.secrets.read_key(paths.root))
     except errors.SeamflowError as exc:

@@ -4,11 +4,12 @@ In a temporary folder it starts the example CRM and ERP (`examples/crm`, `exampl
 own processes with their own seeded SQLite files, the ERP's simulated back office, a local SMTP
 server that writes each mail it receives into a folder, and Seamflow serving a copy of
 `examples/lead-to-cash` on SQLite. Then it plays a sales team: new customers, contracts signed,
-edits on both sides, a few cancellations and a few bad records, printing a live summary.
-Ctrl-C, or the end of `--duration`, stops every process it started. This module is the
-driver; `demo_systems` starts the processes, `demo_traffic` plays the sales team and
-`demo_watch` prints the summary.
-"""
+edits on both sides, a few cancellations and a few bad records, printing live figures. When the
+traffic stops it waits until every feed has caught up, compares the CRM's and the ERP's customers,
+and prints a summary for the business (in English and Chinese) and for the engineer. Ctrl-C prints
+the summary of what happened so far. This module is the driver; `demo_systems` starts the
+processes, `demo_traffic` plays the sales team, `demo_watch` prints the live figures and waits for
+the catch-up, `demo_facts`, `demo_problems` and `demo_report` make the summary."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import contextlib
 import os
 import random
 import secrets
+import shlex
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,16 +30,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from seamflow import engine
+from seamflow import engine, errors, store
+from seamflow.cli.demo_facts import read_facts
+from seamflow.cli.demo_problems import Explained, explain
+from seamflow.cli.demo_report import LANGUAGES, check_agreement, print_summary
 from seamflow.cli.demo_systems import EXAMPLES, Mailbox, System, read_mail, serve_smtp, start_system, stop_system
 from seamflow.cli.demo_traffic import Traffic, uscc
-from seamflow.cli.demo_watch import Watch
+from seamflow.cli.demo_watch import CatchUp, Watch
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
+from seamflow.ids import Json
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["read_mail", "run_demo", "uscc"]
+__all__ = ["DemoOptions", "read_mail", "run_demo", "uscc"]
 
 
 def _free_port() -> int:
@@ -123,8 +130,36 @@ async def _systems(setup: _Setup, operator_delay: str) -> AsyncIterator[tuple[Sy
         await asyncio.gather(*(stop_system(s) for s in reversed(started)))
 
 
-async def run_demo(rate: float, duration_s: float, port: int, keep: bool, operator_delay: str = "1:4") -> None:
-    """Run the demo; see the module docstring."""
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """How `seamflow demo` plays."""
+
+    rate: float = 5.0
+    """Sales-team actions per second."""
+    duration_s: float = 30.0
+    """Seconds of traffic."""
+    port: int = 8080
+    """Seamflow's port (the CRM, the ERP and the mail server take free ones)."""
+    keep: bool = False
+    """Leave the temporary folder (project, databases, logs, mails) instead of removing it."""
+    languages: tuple[str, ...] = LANGUAGES
+    """The languages of the business summary (`en`, `zh`)."""
+    operator_delay: str = "1:4"
+    """Seconds the ERP's back office waits between an order's steps (min:max)."""
+    catch_up_s: float = 60.0
+    """How long the end waits for every feed to catch up."""
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What the summary found, for the commands printed at the very end."""
+
+    problems: list[Explained] = field(default_factory=list)
+    is_summarized: bool = False
+
+
+async def run_demo(options: DemoOptions) -> None:
+    """Run the demo; see the module docstring. Ctrl-C prints the summary so far, then cancels."""
     missing = [m for m in ("aiosmtpd", "httpx") if not _importable(m)]
     if missing:
         raise click.ClickException(
@@ -133,25 +168,56 @@ async def run_demo(rate: float, duration_s: float, port: int, keep: bool, operat
         )
     root = Path(tempfile.mkdtemp(prefix="seamflow-demo-"))
     ports = {_free_port() for _ in range(3)}
-    while len(ports) < 3 or port in ports:
+    while len(ports) < 3 or options.port in ports:
         ports = {_free_port() for _ in range(3)}
     crm_port, erp_port, smtp_port = sorted(ports)
-    setup = _Setup(root, root / "lead-to-cash", root / "mail", port, crm_port, erp_port, smtp_port)
+    setup = _Setup(root, root / "lead-to-cash", root / "mail", options.port, crm_port, erp_port, smtp_port)
     setup.mail.mkdir()
     _write_project(setup)
     mailbox = Mailbox(setup.mail)
     smtp = await serve_smtp(mailbox, smtp_port)
+    outcome = _Outcome()
     try:
-        async with _systems(setup, operator_delay) as (crm, erp):
-            await _run_seamflow(setup, crm, erp, mailbox, rate, duration_s)
+        async with _systems(setup, options.operator_delay) as (crm, erp):
+            await _run_seamflow(setup, crm, erp, mailbox, options, outcome)
+    except asyncio.CancelledError:
+        if not outcome.is_summarized:
+            click.echo("\nStopped (Ctrl-C) before there was a summary to print.")
+        raise
     finally:
         smtp.close()
         await smtp.wait_closed()
-        if keep:
-            click.echo(f"\nKept {root} (the project, crm.db, erp.db, the logs and the mails).")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-            click.echo(f"\nRemoved {root} (use --keep to leave it).")
+        _leave(setup, outcome, keep=options.keep)
+
+
+def _leave(setup: _Setup, outcome: _Outcome, *, keep: bool) -> None:
+    """Remove the folder, or keep it and print commands that work on it now (every system has stopped)."""
+    seamflow = _seamflow_command()
+    if not keep:
+        shutil.rmtree(setup.root, ignore_errors=True)
+        click.echo(f"\nRemoved {setup.root}. To look closer afterwards, run `{seamflow} demo --keep`:")
+        click.echo("its project, databases, logs and mails stay, with the commands to inspect them.")
+        return
+    root, project, mail = (shlex.quote(str(path)) for path in (setup.root, setup.project, setup.mail))
+    click.echo(f"\nKept {root}: the project, crm.db, erp.db, crm.log, erp.log and mail/*.eml.")
+    click.echo("Look closer (Seamflow, the CRM and the ERP have stopped; these read the kept files):")
+    click.echo(f"  {seamflow} runs list --project {project}")
+    click.echo(f"  {seamflow} runs dead-letters --project {project}")
+    if outcome.problems:
+        click.echo(f"  {seamflow} runs show {outcome.problems[0].run_id} --project {project}")
+    click.echo(f"  ls {mail}")
+    click.echo(f"  rm -r {root}    # when done")
+
+
+def _seamflow_command() -> str:
+    """How to call this Seamflow from a shell: `seamflow` if that is it on the PATH, else its full path."""
+    beside = Path(sys.executable).parent / "seamflow"
+    on_path = shutil.which("seamflow")
+    if on_path and beside.exists() and Path(on_path).resolve() == beside.resolve():
+        return "seamflow"
+    if beside.exists():
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m seamflow"
 
 
 def _importable(module: str) -> bool:
@@ -161,7 +227,7 @@ def _importable(module: str) -> bool:
 
 
 async def _run_seamflow(
-    setup: _Setup, crm: System, erp: System, mailbox: Mailbox, rate: float, duration_s: float
+    setup: _Setup, crm: System, erp: System, mailbox: Mailbox, options: DemoOptions, outcome: _Outcome
 ) -> None:
     from seamflow import api  # FastAPI: only the demo needs it here
 
@@ -175,14 +241,9 @@ async def _run_seamflow(
         try:
             app_server, app_task = await _serve(api.create_app(eng, context=context, manage_engine=False), setup.port)
             try:
-                _where(setup, crm, erp)
+                _where(setup, crm, erp, keep=options.keep)
                 watch = Watch(eng, setup.root, setup.project, mailbox)
-                driver = Traffic(crm, erp, random.Random())
-                click.echo(f"Playing the sales team at ~{rate:g} actions/s for {duration_s:g} s (Ctrl-C stops) …")
-                await driver.run(rate, duration_s, watch)
-                click.echo("Letting the last runs finish …")
-                await watch.settle(timeout_s=8)
-                await watch.final(driver)
+                await _play(watch, Traffic(crm, erp, random.Random()), options, outcome)
             finally:
                 app_server.should_exit = True
                 await app_task
@@ -192,9 +253,76 @@ async def _run_seamflow(
         await db.close()
 
 
-def _where(setup: _Setup, crm: System, erp: System) -> None:
+async def _play(watch: Watch, driver: Traffic, options: DemoOptions, outcome: _Outcome) -> None:
+    """The traffic, the catch-up and the summary; Ctrl-C skips to the summary of what happened so far."""
+    try:
+        click.echo(
+            f"Playing the sales team at ~{options.rate:g} actions/s for {options.duration_s:g} s (Ctrl-C stops) …"
+        )
+        await driver.run(options.rate, options.duration_s, watch)
+        click.echo(
+            f"The sales team stopped; waiting until every feed has caught up (at most {options.catch_up_s:g} s) …"
+        )
+        started = asyncio.get_running_loop().time()
+        caught_up = await watch.catch_up(options.catch_up_s)
+        waited_s = asyncio.get_running_loop().time() - started
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the summary still needs the store; the cancellation is raised again below
+        click.echo("\nStopped (Ctrl-C). What happened so far:")
+        outcome.problems = await _summarize(watch, driver, None, options.languages)
+        outcome.is_summarized = True
+        raise
+    if caught_up.is_done:
+        click.echo(f"Every feed has caught up ({waited_s:.0f} s after the traffic stopped).")
+    else:
+        click.echo(
+            f"The feeds had not caught up after {options.catch_up_s:g} s ({caught_up.describe()}): "
+            "the comparison below may show changes that were still on their way."
+        )
+    outcome.problems = await _summarize(watch, driver, caught_up, options.languages)
+    outcome.is_summarized = True
+
+
+async def _summarize(
+    watch: Watch, driver: Traffic, caught_up: CatchUp | None, languages: tuple[str, ...]
+) -> list[Explained]:
+    """Print the engineer's figures, then the business summary; compare CRM and ERP after a catch-up.
+
+    Returns:
+        The dead letters, explained.
+    """
+    click.echo("\nFor the engineer (runs by status, sync, ERP orders, mails):")
+    await watch.report(None)
+    click.echo("\nThe sales team did: " + ", ".join(f"{k} {v}" for k, v in sorted(driver.done.items())))
+    dead = await watch.eng.db.list_runs(store.RunFilter(statuses=(store.RunStatus.DEAD_LETTER,), limit=1000))
+    problems = [explain(run, await _event_body(watch.eng, run)) for run in reversed(dead)]
+    agreement = None
+    if caught_up is not None:
+        try:
+            agreement = await check_agreement(watch.eng, "customers", problems)
+        except errors.SeamflowError as exc:
+            click.echo(f"Comparing the CRM's and the ERP's customers failed: {exc.message}")
+    facts = await asyncio.to_thread(read_facts, watch.root)
+    print_summary(facts, problems, agreement, languages)
+    return problems
+
+
+async def _event_body(eng: engine.Engine, run: store.RunSummary) -> Json:
+    """The event of a contract's dead letter (it names the contract and the customer); None for others."""
+    if not str(run.flow_id).startswith("contract-"):
+        return None
+    try:
+        return (await eng.db.load_run(run.run_id)).event_body
+    except errors.SeamflowError:
+        return None
+
+
+def _where(setup: _Setup, crm: System, erp: System, *, keep: bool) -> None:
     base = f"http://127.0.0.1:{setup.port}"
-    click.echo(f"Folder:      {setup.root}")
+    fate = "kept at the end (--keep)" if keep else "removed at the end unless --keep"
+    click.echo(f"Folder:      {setup.root}  ({fate})")
     click.echo(f"Project:     {setup.project}  (flows/, syncs/, models/, connections.yaml, .env)")
     click.echo(f"Seamflow:    {base}/docs   token: {setup.api_token}")
     click.echo(f"             curl -H 'Authorization: Bearer {setup.api_token}' {base}/api/v1/runs")

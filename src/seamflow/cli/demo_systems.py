@@ -85,6 +85,9 @@ async def start_system(name: str, args: list[str], env: dict[str, str], folder: 
             stderr=out,
             env={**os.environ, **env, "PYTHONPATH": str(EXAMPLES / name)},
             cwd=folder,
+            # its own session: Ctrl-C in the terminal reaches only the demo, which prints its summary
+            # (reading these systems) and then stops them itself
+            start_new_session=True,
         )
     system = System(name, f"http://127.0.0.1:{port}", "", process, log)
     loop = asyncio.get_running_loop()

@@ -1,22 +1,27 @@
-"""The live summary of `seamflow demo`: runs, sync, ERP orders and mails, and what to look at next."""
+"""The live figures of `seamflow demo` (runs, sync, ERP orders, mails), and waiting for the feeds to catch up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from seamflow import engine, store
-from seamflow.cli.demo_systems import Mailbox, read_mail
+from seamflow import clock, engine
+from seamflow.cli.demo_systems import Mailbox
 
-if TYPE_CHECKING:
-    from seamflow.cli.demo_traffic import Traffic
+__all__ = ["CatchUp", "Watch"]
 
-__all__ = ["Watch"]
+_IN_FLIGHT = ("queued", "running", "waiting")
+_REPORT_EVERY_S = 4.0
+"""While catching up, a line of figures this often, so a long catch-up shows its progress."""
+_POLL_MARGIN = timedelta(seconds=2)
+"""A feed has caught up when it polled successfully this long after the last change: the example's
+feeds poll every second, so that poll started after the change."""
 
 
 @dataclass
@@ -55,8 +60,9 @@ class Watch:
         counts["paid"] = int(paid)
         return counts
 
-    async def report(self, elapsed: float | None) -> None:
-        """Print one line: runs by status, sync changes, ERP orders, mails (`elapsed` None: the final line)."""
+    async def report(self, elapsed: float | None, label: str | None = None) -> None:
+        """Print one line: runs by status, sync changes, ERP orders, mails (`elapsed` None: the final line;
+        `label` replaces the time at the start of the line)."""
         totals, runs, sync_runs = await self._runs()
         sync = await self._sync()
         try:
@@ -64,7 +70,7 @@ class Watch:
         except Exception:  # the ERP may be writing; the next report reads again
             erp = {}
         click.echo(
-            ("  final  " if elapsed is None else f"  t={elapsed:4.0f}s")
+            (f"  {label}" if label else "  final  " if elapsed is None else f"  t={elapsed:4.0f}s")
             + f"  runs {runs:5d} (completed {totals.get('completed', 0)}, "
             f"failed {totals.get('failed', 0)}, dead letters {totals.get('dead_letter', 0)}, "
             f"in flight {totals.get('queued', 0) + totals.get('running', 0) + totals.get('waiting', 0)})"
@@ -81,34 +87,60 @@ class Watch:
         service = self.eng.services.get(sync.SyncService)
         return await service.status("customers") if service is not None else {}
 
-    async def settle(self, timeout_s: float) -> None:
-        """Wait (at most `timeout_s`) until no run is queued or running."""
+    async def catch_up(self, timeout_s: float) -> CatchUp:
+        """Wait (at most `timeout_s`) until nothing moves: no run in flight, no CRM webhook waiting to be
+        delivered, no new run or feed item, and every feed has polled since (finding nothing new)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while loop.time() < deadline:
-            totals, _, _ = await self._runs()
-            if not (totals.get("queued") or totals.get("running")):
-                return
-            await asyncio.sleep(0.2)
+        start = loop.time()
+        deadline, next_report = start + timeout_s, start + _REPORT_EVERY_S
+        mark: tuple[int, ...] = ()
+        quiet_since = clock.now()
+        while True:
+            totals, runs, _ = await self._runs()
+            feeds = await self.eng.db.list_feeds()
+            in_flight = sum(totals.get(s, 0) for s in _IN_FLIGHT)
+            webhooks = await asyncio.to_thread(self._pending_webhooks)
+            now_mark = (runs, sum(f.items for f in feeds), in_flight, webhooks)
+            if now_mark != mark or in_flight or webhooks:
+                mark, quiet_since = now_mark, clock.now()
+            behind = tuple(f.flow_id for f in feeds if f.last_ok is None or f.last_ok < quiet_since + _POLL_MARGIN)
+            if not (in_flight or webhooks or behind):
+                return CatchUp(True)
+            if loop.time() > deadline:
+                return CatchUp(False, in_flight, webhooks, behind)
+            if loop.time() >= next_report:
+                await self.report(None, label=f"+{loop.time() - start:3.0f}s ")
+                next_report += _REPORT_EVERY_S
+            await asyncio.sleep(0.25)
 
-    async def final(self, driver: Traffic) -> None:
-        """Print the final line, what the sales team did, dead letters, the last mail and next commands."""
-        await self.report(None)
-        click.echo("\nThe sales team did: " + ", ".join(f"{k} {v}" for k, v in sorted(driver.done.items())))
-        dead = await self.eng.db.list_runs(store.RunFilter(statuses=(store.RunStatus.DEAD_LETTER,), limit=5))
-        for run in dead:
-            click.echo(f"Dead letter: {run.flow_id} {run.run_id}: {_short(run.error)}")
-        mails = sorted((self.root / "mail").glob("*.eml"))
-        if mails:
-            to, subject, _ = read_mail(mails[-1])
-            click.echo(f"Last mail:   to {to}: {subject}")
-        root = self.project
-        click.echo("\nLook closer (with --keep):")
-        click.echo(f"  seamflow runs list --project {root}")
-        click.echo(f"  seamflow dead-letters --project {root}")
-        click.echo(f"  seamflow sync list --project {root}")
+    def _pending_webhooks(self) -> int:
+        """The CRM's webhooks (signed or cancelled contracts) not delivered to Seamflow yet."""
+        import sqlite3
+
+        path = self.root / "crm.db"
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'").fetchone()[0])
 
 
-def _short(error: Any) -> str:
-    text = error.get("message", error) if isinstance(error, dict) else error
-    return str(text).replace("\n", " ")[:200]
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """Whether every feed caught up after the traffic stopped, and if not, what was still moving."""
+
+    is_done: bool
+    in_flight: int = 0
+    """Runs queued, running or waiting (a retry, a wait)."""
+    webhooks: int = 0
+    """CRM webhooks not delivered yet."""
+    behind: tuple[str, ...] = ()
+    """Flows whose feed has not polled since the last change."""
+
+    def describe(self) -> str:
+        """What was still moving, in one line."""
+        parts = []
+        if self.in_flight:
+            parts.append(f"{self.in_flight} runs in flight")
+        if self.webhooks:
+            parts.append(f"{self.webhooks} CRM webhooks not delivered")
+        if self.behind:
+            parts.append("feeds not polled since the last change: " + ", ".join(self.behind))
+        return "; ".join(parts) or "nothing"

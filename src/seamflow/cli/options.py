@@ -10,23 +10,49 @@ import sys
 from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from seamflow import errors, redact
 
-__all__ = ["database_option", "duration", "postgres_database_option", "project_option", "run"]
+if TYPE_CHECKING:
+    from seamflow.cli.project import ProjectPaths
+
+__all__ = [
+    "database_option",
+    "duration",
+    "fail",
+    "locate_project",
+    "open_project",
+    "postgres_database_option",
+    "project_option",
+    "run",
+]
 
 T = TypeVar("T")
+
+
+def locate_project(_: object, __: object, value: Path) -> Path:
+    """Without --project: the nearest project folder from the current one upwards (else the current one)."""
+    if value != Path("."):
+        return value
+    import os
+
+    from seamflow.cli.project import find_project
+
+    found = find_project(value)
+    # relative, as the user would type it: messages then name `flows/a.yaml` or `../flows/a.yaml`
+    return Path(os.path.relpath(found)) if found is not None else value
+
 
 project_option = click.option(
     "--project",
     "-p",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
-    show_default=True,
-    help="the project folder (holds flows/ and connections.yaml)",
+    callback=locate_project,
+    help="the project folder (holds flows/ and connections.yaml) [default: the nearest from here upwards]",
 )
 database_option = click.option(
     "--database",
@@ -39,6 +65,25 @@ postgres_database_option = click.option(
 )
 
 
+def fail(exc: errors.SeamflowError) -> NoReturn:
+    """End the command with one line, `error [code]: message` (secrets masked), and the error's exit code."""
+    click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def open_project(project: Path) -> ProjectPaths:
+    """The project at `project`, its `.env` loaded; outside a project the command ends with one line."""
+    from seamflow.cli.project import ProjectPaths, require_project
+
+    paths = ProjectPaths(project)
+    try:
+        require_project(paths)
+    except errors.SeamflowError as exc:
+        fail(exc)
+    paths.load_dotenv()
+    return paths
+
+
 def run(coro: Awaitable[T]) -> T:
     """The one `asyncio.run` of a CLI process; our errors become a message and an exit code."""
     import asyncio
@@ -46,8 +91,7 @@ def run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]  # a coroutine
     except errors.SeamflowError as exc:
-        click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc)
 
 
 def duration(_: object, __: object, value: str | None) -> timedelta | None:

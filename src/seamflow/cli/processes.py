@@ -92,7 +92,7 @@ def run_process(
             code="cli.needs_postgres",
         )
     leader = _lead_group(role, group, host, port or 8080)
-    sockets = _group_sockets(leader, group, host, port or 8080)
+    sockets = _listen(role, group, leader, host, port)
 
     async def main_task() -> None:
         await db.open()  # the first process migrates before the others start
@@ -117,13 +117,17 @@ def run_process(
     asyncio.run(main_task())
 
 
-def _group_sockets(
-    leader: supervisor.ServeGroup | None, group: Group, host: str, port: int
+def _listen(
+    role: Role, group: Group, leader: supervisor.ServeGroup | None, host: str, port: int | None
 ) -> list[socket.socket] | None:
-    """The listening socket of a serve group's process (None: uvicorn binds its own)."""
+    """The process's listening sockets, bound before anything starts (None: a worker without a port)."""
     if leader is not None:
         return [leader.socket]
-    return [supervisor.reuse_port_socket(host, port)] if group.member > 0 else None
+    if group.member > 0:
+        return [supervisor.reuse_port_socket(host, port or 8080)]
+    if role == "worker" and port is None:
+        return None
+    return [supervisor.bind_port(host, port or 8080)]
 
 
 def _tell_group(leader: supervisor.ServeGroup | None, group: Group) -> Callable[[], None] | None:

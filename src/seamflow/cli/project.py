@@ -14,7 +14,19 @@ if TYPE_CHECKING:
     from seamflow import engine, store, sync
     from seamflow.flows import validate
 
-__all__ = ["ProjectPaths", "build_engine", "check_secrets_set", "next_steps", "open_store"]
+__all__ = [
+    "PROJECT_MARKERS",
+    "ProjectPaths",
+    "build_engine",
+    "check_secrets_set",
+    "find_project",
+    "next_steps",
+    "open_store",
+    "require_project",
+]
+
+PROJECT_MARKERS = ("seamflow.toml", "flows", "connections.yaml")
+"""What makes a folder a Seamflow project: any one of these in it (not `.seamflow/`: commands create it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,38 @@ class ProjectPaths:
                     os.environ.setdefault(key, value)
 
 
+def is_project(folder: Path) -> bool:
+    """Return whether `folder` holds any of `PROJECT_MARKERS`."""
+    return any((folder / marker).exists() for marker in PROJECT_MARKERS)
+
+
+def find_project(start: Path) -> Path | None:
+    """The nearest folder from `start` upwards that is a project, or None."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if is_project(folder):
+            return folder
+    return None
+
+
+def require_project(paths: ProjectPaths) -> None:
+    """Refuse to go on outside a project, with one line that says how to get into one.
+
+    Raises:
+        errors.NotFound: `paths.root` is not a project (`cli.no_project`).
+    """
+    from seamflow import errors
+
+    if is_project(paths.root):
+        return
+    where = paths.root.resolve()
+    raise errors.NotFound(
+        f"not in a Seamflow project (no seamflow.toml, flows/ or connections.yaml in {where} or its parents);"
+        " cd into one, pass --project DIR, or create one with `seamflow init DIR`",
+        code="cli.no_project",
+    )
+
+
 def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool = False) -> store.Store:
     """The project's store (not yet opened).
 
@@ -65,6 +109,16 @@ def open_store(paths: ProjectPaths, database: str | None = None, *, shared: bool
     target = database or os.environ.get("SEAMFLOW_DATABASE_URL")
     if target and store.is_postgres_url(target):
         return store.PostgresStore(target)
+    if target and "://" in target:
+        from seamflow import errors
+
+        scheme = target.partition("://")[0]
+        source = "--database" if database else "SEAMFLOW_DATABASE_URL"
+        raise errors.InvalidInput(
+            f"{source}: a {scheme}:// URL is not a database Seamflow can use;"
+            " expected a postgresql:// URL or the path of a SQLite file",
+            code="cli.bad_database",
+        )
     durability = os.environ.get("SEAMFLOW_DURABILITY", "full")
     return store.SqliteStore(Path(target) if target else paths.database, durability=durability, shared=shared)
 

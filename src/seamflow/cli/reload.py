@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from seamflow import codec, errors, redact
+from seamflow import errors, redact
+from seamflow.cli.table import print_json
 
 if TYPE_CHECKING:
     from seamflow import engine
@@ -156,7 +157,7 @@ def flow_reload(url: str, token: str | None, as_json: bool) -> None:
         _fail("no API token; expected --token or $SEAMFLOW_TOKEN set to the token `seamflow init` printed", 2)
     answer = _post_reload(url.rstrip("/"), token or "")
     if as_json:
-        click.echo(codec.dumps_text(answer))
+        print_json(answer)
     else:
         _print_reload(answer)
     if answer.get("invalid"):

@@ -34,7 +34,14 @@ from pathlib import Path
 
 from seamflow import errors
 
-__all__ = ["ServeGroup", "default_processes", "die_with_parent", "metrics_folder", "reuse_port_socket"]
+__all__ = [
+    "ServeGroup",
+    "bind_port",
+    "default_processes",
+    "die_with_parent",
+    "metrics_folder",
+    "reuse_port_socket",
+]
 
 log = logging.getLogger("seamflow.serve")
 
@@ -122,7 +129,9 @@ class ServeGroup:
 
     def _spawn(self, member: int) -> subprocess.Popen[bytes]:
         group = ["--member", str(member), "--first-pid", str(os.getpid())]
-        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group])  # noqa: S603 - our own command line
+        # Its own process group: a terminal's Ctrl-C reaches only this process, which drains
+        # and stops the others (SIGTERM); one still importing would otherwise die with a traceback.
+        return subprocess.Popen([sys.executable, "-m", "seamflow", *self._argv, *group], process_group=0)  # noqa: S603 - our own command line
 
     def _watch(self, member: int) -> None:
         while not self._stopping.is_set():
@@ -167,6 +176,27 @@ def _wait_until_free(host: str, port: int) -> None:
                     code="serve.port_in_use",
                 ) from None
             time.sleep(0.05)
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket of a single process (`serve --processes 1`, `api`, `worker --port`).
+
+    Bound before the server starts, so a taken port is one clear error instead of uvicorn's
+    `[Errno 98]` after "Application startup complete".
+
+    Raises:
+        errors.Conflict: another process listens on the port (`serve.port_in_use`).
+        errors.InvalidInput: the address cannot be used at all (`serve.port`).
+    """
+    try:
+        return socket.create_server((host, port), backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise errors.Conflict(
+                f"port {host}:{port} is in use by another process; expected a free port (--port)",
+                code="serve.port_in_use",
+            ) from None
+        raise errors.InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}", code="serve.port") from None
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:

@@ -11,8 +11,9 @@ import click
 
 from seamflow import codec, errors, redact
 from seamflow.cli import sync_sides
-from seamflow.cli.project import ProjectPaths
+from seamflow.cli.options import database_option, open_project, project_option
 from seamflow.cli.signals import stop_on_ctrl_c
+from seamflow.cli.table import json_option, print_json, print_table
 
 if TYPE_CHECKING:
     from seamflow import sync
@@ -23,10 +24,7 @@ T = TypeVar("T")
 
 
 def _project_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--database", help="SQLite file or postgresql:// URL (default: the project's store)")(fn)
-    return click.option(
-        "--project", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
-    )(fn)
+    return project_option(database_option(fn))
 
 
 def _with_sync(
@@ -45,8 +43,7 @@ def _with_sync(
     from seamflow import engine, sync
     from seamflow.cli.project import build_engine, open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def main() -> T:
         db = open_store(paths, database)
@@ -84,25 +81,36 @@ def sync_group() -> None:
 
 
 @sync_group.command("list")
+@json_option
 @_project_option
-def sync_list(project: Path, database: str | None) -> None:
+def sync_list(as_json: bool, project: Path, database: str | None) -> None:
     """Each sync with its records, links per side and open conflicts."""
-    import json
 
     async def work(service: sync.SyncService) -> list[Any]:
         return [await service.status(s) for s in sorted(service.syncs)]
 
-    for status in _with_sync(project, database, work, connect=False):
-        click.echo(
-            f"{status['sync']:20} {status['mode']:8} records {status['records']:>7}  deleted {status['deleted']:>5}"
-            f"  linked {json.dumps(status['linked'], ensure_ascii=False)}  open conflicts {status['open_conflicts']}"
-        )
+    found = _with_sync(project, database, work, connect=False)
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        [
+            status["sync"],
+            status["mode"],
+            status["records"],
+            status["deleted"],
+            ", ".join(f"{side} {count}" for side, count in status["linked"].items()),
+            status["open_conflicts"],
+        ]
+        for status in found
+    ]
+    print_table(["sync", "mode", "records", "deleted", "linked", "open conflicts"], rows, empty="no syncs")
 
 
 @sync_group.command("check")
 @click.argument("name")
 @click.option("--repair", is_flag=True, help="converge the differences by ownership and policy")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @_project_option
 def sync_check(name: str, repair: bool, as_json: bool, project: Path, database: str | None) -> None:
     """Compare both systems record by record: missing records and differing fields.
@@ -145,38 +153,26 @@ def sync_load(
 
     Ctrl-C (or a crash) stops it; the same command continues where it stopped.
     """
+    from seamflow.cli.progress import Progress
+
     stop_on_ctrl_c()
-    state: dict[str, Any] = {}
+    with Progress(f"loading {name} from {side}") as shown:
 
-    def progress(p: sync.LoadProgress) -> None:
-        bar = state.get("bar")
-        if bar is None and p.total is not None:
-            bar = state["bar"] = click.progressbar(length=p.total, label=f"loading {name} from {side}", show_eta=True)
-            bar.__enter__()
-            bar.update(p.done)
-            state["shown"] = p.done
-            return
-        if bar is not None:
-            bar.update(p.done - state["shown"])
-            state["shown"] = p.done
-        else:
-            click.echo(f"\r{p.done} records ({p.failed} failed)", nl=False)
+        async def work(service: sync.SyncService) -> sync.LoadProgress:
+            def progress(p: sync.LoadProgress) -> None:
+                shown.update(p.done, p.total)
 
-    async def work(service: sync.SyncService) -> sync.LoadProgress:
-        return await service.load(name, side, chunk=chunk, parallel=parallel, restart=restart, on_progress=progress)
+            return await service.load(name, side, chunk=chunk, parallel=parallel, restart=restart, on_progress=progress)
 
-    try:
-        result = _with_sync(project, database, work)
-    except KeyboardInterrupt:
-        click.echo("\nstopped; run the same command to continue", err=True)
-        sys.exit(130)
-    finally:
-        if "bar" in state:
-            state["bar"].__exit__(None, None, None)
+        try:
+            result = _with_sync(project, database, work)
+        except KeyboardInterrupt:
+            click.echo("\nstopped; run the same command to continue", err=True)
+            sys.exit(130)
     if result.already_finished:
         click.echo(f"the load of {name} from {side} had finished ({result.done} records); --restart runs it again")
         return
-    click.echo(f"\nloaded {result.loaded_now} records from {side} ({result.done} in all, {result.failed} failed)")
+    click.echo(f"loaded {result.loaded_now} records from {side} ({result.done} in all, {result.failed} failed)")
     for message in result.errors:
         click.echo(f"  {message}", err=True)
 
@@ -184,15 +180,14 @@ def sync_load(
 @sync_group.command("conflicts")
 @click.option("--sync", "sync_id", default=None, help="only this sync")
 @click.option("--all", "show_all", is_flag=True, help="resolved ones too")
+@json_option
 @_project_option
-def sync_conflicts(sync_id: str | None, show_all: bool, project: Path, database: str | None) -> None:
+def sync_conflicts(sync_id: str | None, show_all: bool, as_json: bool, project: Path, database: str | None) -> None:
     """Conflicts the policy could not settle, with both values."""
-    import asyncio
-
+    from seamflow.cli.options import run
     from seamflow.cli.project import open_store
 
-    paths = ProjectPaths(project)
-    paths.load_dotenv()
+    paths = open_project(project)
 
     async def work() -> list[Any]:
         db = open_store(paths, database)
@@ -202,13 +197,17 @@ def sync_conflicts(sync_id: str | None, show_all: bool, project: Path, database:
         finally:
             await db.close()
 
-    found = asyncio.run(work())
-    if not found:
-        click.echo("no conflicts")
-    for c in found:
-        click.echo(
-            f"{c.id}  {c.sync_id:12} {c.canonical_id}  {c.field:14} {codec.dumps_text(c.candidates)}  {c.status}"
-        )
+    found = run(work())
+    if as_json:
+        names = ("id", "sync", "record", "field", "candidates", "status")
+        print_json([dict(zip(names, _conflict_row(c), strict=True)) for c in found])
+        return
+    rows = [[*_conflict_row(c)[:4], codec.dumps_text(c.candidates), c.status] for c in found]
+    print_table(["conflict", "sync", "record", "field", "values", "status"], rows, empty="no conflicts")
+
+
+def _conflict_row(c: Any) -> list[Any]:
+    return [c.id, c.sync_id, c.canonical_id, c.field, c.candidates, c.status]
 
 
 @sync_group.command("resolve")

@@ -376,7 +376,7 @@ class Executor:
         attempt = walk.next_attempt.get(path, 1)
         error: dict[str, Json] = {
             "code": exc.code,
-            "message": errors.redact(str(exc), limit=4000).strip("'\""),
+            "message": errors.redact_text(str(exc), limit=4000),
             "step": path,
             "attempt": attempt,
         }

@@ -17,6 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from seamflow import errors
 from seamflow.errors import Location, Problem
+from seamflow.flows.yaml_words import plain_yaml_problem
 from seamflow.ids import Json
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -223,13 +224,8 @@ def _spot(filename: str, position: tuple[int, int] | None) -> Location:
 
 def _yaml_problem(exc: yaml.YAMLError, filename: str, source: str) -> Problem:
     if isinstance(exc, yaml.MarkedYAMLError):
-        problem = f"invalid YAML: {exc.problem or exc.context}"
-        start = _position(exc.context_mark)
-        if exc.problem and exc.context and not exc.context.startswith("while"):
-            problem = f"invalid YAML: {exc.context}, {exc.problem}"
-        elif exc.problem and exc.context and start:
-            problem += f" ({exc.context} at {start[0]}:{start[1]})"
-        return Problem(_spot(filename, _position(exc.problem_mark)), problem, "valid YAML")
+        problem, expected = plain_yaml_problem(exc, _position(exc.context_mark))
+        return Problem(_spot(filename, _position(exc.problem_mark)), problem, expected)
     if isinstance(exc, yaml.reader.ReaderError):
         before = source[: exc.position]
         line, column = before.count("\n") + 1, len(before) - before.rfind("\n")

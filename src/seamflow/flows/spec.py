@@ -140,6 +140,15 @@ class WebhookTrigger(_Model):
     mode: Literal["async", "sync"] = "async"
     response_timeout: Duration = timedelta(seconds=10)
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _no_leading_slash(cls, value: object) -> object:
+        # Before the pattern: "/orders" would get only "expected a URL path of letters …".
+        if isinstance(value, str) and value.startswith("/") and value.strip("/"):
+            bare = value.lstrip("/")
+            raise ValueError(f"expected the path without its leading slash: {bare} (served at /hooks/{bare})")
+        return value
+
 
 class ScheduleTrigger(_Model):
     """Start a run on a cron schedule in a time zone, or every fixed interval."""

@@ -247,7 +247,7 @@ async def test_400_is_permanent_and_carries_status_and_body(sink: Sink) -> None:
     message = str(caught.value)
     assert message.startswith("shop.post: HTTP 400 Bad Request: ")
     assert "sku X9 unknown" in message
-    assert f"(POST '{sink.url}/orders')" in message
+    assert f"(POST {sink.url}/orders)" in message
 
 
 async def test_an_expected_error_status_is_returned_not_raised(sink: Sink) -> None:
@@ -269,7 +269,7 @@ async def test_a_timeout_is_transient(sink: Sink) -> None:
 
 async def test_connection_refused_is_transient() -> None:
     async with opened({"base_url": f"http://127.0.0.1:{free_port()}"}) as http:
-        with pytest.raises(errors.Transient, match=r"ClientConnectorError: .Cannot connect to host"):
+        with pytest.raises(errors.Transient, match=r"ClientConnectorError: Cannot connect to host"):
             await http.call("get", {"path": "/"}, idempotency_key="k")
 
 

@@ -106,4 +106,4 @@ def _errno(exc: BaseException) -> int | None:
 def reason(exc: BaseException) -> str:
     """An exception in a short line for a message, with secret values redacted."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return errors.redact(f"{type(exc).__name__}: {text}", 200).strip("'\"")
+    return errors.redact_text(f"{type(exc).__name__}: {text}", 200)

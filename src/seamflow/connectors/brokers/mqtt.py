@@ -431,4 +431,4 @@ def _field(document: Json, path: str) -> Json:
 
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return errors.redact(text, 200).strip("'\"")
+    return errors.redact_text(text, 200)

@@ -91,4 +91,4 @@ def _root_cause(exc: BaseException) -> BaseException | None:
 
 
 def _text(text: str) -> str:
-    return errors.redact(" ".join(text.split()), limit=200).strip("'\"")
+    return errors.redact_text(" ".join(text.split()), limit=200)

@@ -214,7 +214,7 @@ def _said(data: list[bytes | None] | list[object]) -> str:
 
 
 def _text(text: str) -> str:
-    return errors.redact(" ".join(text.split()), limit=200).strip("'\"")
+    return errors.redact_text(" ".join(text.split()), limit=200)
 
 
 def check_imap(session: ImapSession) -> str:

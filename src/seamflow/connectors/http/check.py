@@ -91,4 +91,4 @@ def _shown(url: yarl.URL) -> str:
 
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
-    return errors.redact(str(reason), limit=160).strip("'\"")
+    return errors.redact_text(str(reason), limit=160)

@@ -33,8 +33,13 @@ async def read_answer(response: aiohttp.ClientResponse, expect: list[int] | None
     """
     status = response.status
     if not (status < 400 if expect is None else status in expect):
-        data, _ = await _read_capped(response, _ERROR_BODY_BYTES)
-        raise _status_error(response, _decode(data, response), expect, where)
+        data, is_cut = await _read_capped(response, _ERROR_BODY_BYTES, is_prefix_wanted=True)
+        body = _decode(data, response).strip()
+        if is_cut:  # the reason is usually at the start: show it, and say that more was sent
+            declared = response.headers.get("content-length", "")
+            more = f"{int(declared) - len(data):,} more bytes" if declared.isdigit() else "the answer had more"
+            body = f"{body}… [truncated, {more}]"
+        raise _status_error(response, body, expect, where)
     data, is_cut = await _read_capped(response, max_bytes)
     if is_cut:
         raise errors.Permanent(
@@ -62,7 +67,7 @@ def timed_out(method: str, url: yarl.URL, exc: TimeoutError, timeout_s: float, w
 
 
 def _failure(method: str, url: yarl.URL, exc: Exception) -> str:
-    detail = f": {errors.redact(str(exc), limit=200)}" if str(exc) else ""
+    detail = f": {errors.redact_text(str(exc), limit=200)}" if str(exc) else ""
     return f"{type(exc).__name__}{detail} {_sent(method, url)}"
 
 
@@ -87,10 +92,16 @@ def _header_text(value: str) -> str:
         return raw.decode("latin-1")
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """Read at most `limit` decoded bytes; return them and whether the body was longer."""
+async def _read_capped(
+    response: aiohttp.ClientResponse, limit: int, *, is_prefix_wanted: bool = False
+) -> tuple[bytes, bool]:
+    """Read at most `limit` decoded bytes; return them and whether the body was longer.
+
+    A body declared longer than `limit` is not read at all, unless `is_prefix_wanted` (an
+    error's body: its first bytes are the reason a person needs).
+    """
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and int(declared) > limit and not is_prefix_wanted:
         return b"", True
     chunks: list[bytes] = []
     size = 0
@@ -134,7 +145,7 @@ def _status_error(
     # The body first: it is the reason a person needs, also where a listing cuts the message.
     message = (
         f"HTTP {status} {_header_text(response.reason or '')}{wanted}: "
-        f"{errors.redact(body, limit=_ERROR_BODY_BYTES)} {_sent(response.method, response.url)}"
+        f"{errors.redact_text(body, limit=_ERROR_BODY_BYTES + 60)} {_sent(response.method, response.url)}"
     )
     if status == 429 or status >= 500:
         delay = None
@@ -166,4 +177,4 @@ def _sent(method: str, url: yarl.URL) -> str:
         target = f"{url.origin()}{url.path}"  # the origin drops user and password too
     except ValueError:  # no host: aiohttp refused to send it
         target = str(url.with_query(None).with_fragment(None))
-    return f"({method} {errors.redact(target, limit=200)})"
+    return f"({method} {errors.redact_text(target, limit=200)})"
