@@ -59,12 +59,12 @@ class RestApp:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def start(cls) -> AsyncIterator[RestApp]:
-        """Serve the app on a free port of 127.0.0.1 until the block ends."""
+    async def start(cls, port: int = 0) -> AsyncIterator[RestApp]:
+        """Serve the app on 127.0.0.1 (a free port unless `port` is given) until the block ends."""
         app = cls()
         runner = web.AppRunner(app.web_app(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         app.url = f"http://127.0.0.1:{port}"

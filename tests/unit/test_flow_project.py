@@ -124,3 +124,35 @@ def test_without_connections_an_action_names_the_missing_connection(tmp_path: Pa
 
 def test_missing_flows_folder_is_reported(tmp_path: Path) -> None:
     assert problems_of(tmp_path, None) == ["flows: not a directory; expected the folder of the flow files"]
+
+
+def test_check_project_keeps_the_valid_files_and_lists_the_problems_of_the_others(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "flows/notify.yaml": NOTIFY,
+            "flows/audit.yml": AUDIT,
+            "flows/broken.yaml": "id: broken\ntrigger: {manual: {}\n",
+            "connections.yaml": "team: {connector: chat}\n",
+        },
+    )
+    project, problems = validate.check_project(tmp_path / "flows", tmp_path / "connections.yaml", kinds=KINDS)
+    assert sorted(project.flows) == ["audit-log", "notify"]
+    assert [p.where.file for p in problems] == [str(tmp_path / "flows/broken.yaml")]
+    assert problems[0].where.line == 3
+
+
+def test_check_project_loads_neither_file_that_claims_a_taken_flow_id(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "flows/a_audit.yml": AUDIT,
+            "flows/b_audit_again.yml": AUDIT.replace("manual: {}", "webhook: {path: audit}"),
+            "flows/notify.yaml": NOTIFY,
+            "connections.yaml": "team: {connector: chat}\n",
+        },
+    )
+    project, problems = validate.check_project(tmp_path / "flows", tmp_path / "connections.yaml", kinds=KINDS)
+    assert "flow id 'audit-log' is already used at" in str(problems[0])
+    assert problems[0].where.file == str(tmp_path / "flows/b_audit_again.yml")
+    assert "audit-log" in project.flows and project.flows["audit-log"].path.name == "a_audit.yml"

@@ -30,6 +30,17 @@ async def list_flows(eng: EngineDep) -> Response:
     return json_response([_flow_json(f) for f in eng.catalog.current.values()])
 
 
+@router.post("/api/v1/flows/reload", tags=["flows"])
+async def reload_flows(eng: EngineDep) -> Response:
+    """Read the flow files again and serve the valid ones now; answer what was added, changed,
+    removed, and which files were not loaded (their flows keep their earlier version)."""
+    reloader = eng.services.get(engine.Reloader)
+    if reloader is None:
+        raise errors.Conflict("this process does not reload flows; expected a `seamflow serve` or `seamflow api`")
+    result = await reloader.reload(cause="api")
+    return json_response(result.as_json())
+
+
 @router.get("/api/v1/flows/{flow_id}", tags=["flows"])
 async def get_flow(flow_id: str, eng: EngineDep) -> Response:
     """One flow, with its source."""

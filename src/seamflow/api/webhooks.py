@@ -66,7 +66,8 @@ async def handle_webhook(
     path = request.scope["path"].removeprefix(HOOKS_PREFIX).strip("/")
     flow = eng.catalog.by_path.get(path)
     if flow is None:
-        return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path))
+        known: list[Json] = [f"{HOOKS_PREFIX}{p}" for p in sorted(eng.catalog.by_path)]
+        return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path), known_paths=known)
     try:
         raw = await _read_body(request, limits.max_body_bytes)
         _check_signature(flow, raw, request.headers, context)

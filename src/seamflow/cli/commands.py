@@ -19,6 +19,7 @@ from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
+from seamflow.cli.reload import flow_reload
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
 from seamflow.cli.table import json_option, print_json, print_table
@@ -142,6 +143,14 @@ def _with_process_options(fn: Callable[..., None], database: Callable[..., Any])
                 type=click.Choice(["auto", "json", "text"]),
                 help="log lines as JSON or as coloured text; auto: text on a terminal, JSON otherwise"
                 " [$SEAMFLOW_LOG_FORMAT]",
+            ),
+            click.option(
+                "--watch/--no-watch",
+                default=True,
+                show_default=True,
+                envvar="SEAMFLOW_WATCH",
+                help="reload flows when files in flows/ are added, changed or removed"
+                " (else: `seamflow flow reload` or SIGHUP) [$SEAMFLOW_WATCH]",
             ),
         ]
     ):
@@ -299,7 +308,10 @@ def db_upgrade(project: Path, database: str | None) -> None:
 
 @main.group()
 def flow() -> None:
-    """Validate, list and describe flows."""
+    """Validate, list and describe flows; reload them in a running serve."""
+
+
+flow.add_command(flow_reload)
 
 
 @flow.command("validate")

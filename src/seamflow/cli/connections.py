@@ -139,7 +139,12 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
     paths = open_project(project)
 
     async def work() -> engine.ConnectionCheck:
-        pool = engine.Pool(_configs(paths), secrets=engine.load_secrets(root=paths.root), env=engine.load_env())
+        pool = engine.Pool(
+            _configs(paths),
+            secrets=engine.load_secrets(root=paths.root),
+            env=engine.load_env(),
+            state_root=paths.state / "connections",
+        )
         return await pool.check(name)
 
     result = _run(work())

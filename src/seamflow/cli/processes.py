@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import click
 
 from seamflow import api, engine, errors, store
-from seamflow.cli import supervisor
+from seamflow.cli import reload, supervisor
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 
 __all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc", "tune_memory"]
@@ -66,17 +68,21 @@ def run_process(
     lease: timedelta,
     retention: timedelta | None,
     group: Group = Group(),
+    watch: bool = True,
 ) -> None:
     """Run one process until SIGINT/SIGTERM, then drain and release its leases.
 
     A `serve` with `group.processes` > 1 binds the port and starts the group's other processes
-    (see `supervisor.py`); they stop with it.
+    (see `supervisor.py`); they stop with it. Flows reload on SIGHUP, on `POST /api/v1/flows/reload`
+    and, with `watch`, when files in `flows/` change (see `reload.py`).
 
     Raises:
         errors.SeamflowError: the project or the database is not usable (the caller prints it).
     """
     if group.first_pid is not None:
         supervisor.die_with_parent(group.first_pid)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop reloads on it; the group's others inherit it
     db = open_store(paths, database, shared=group.processes > 1)
     eng, context = build_engine(paths, db, options_for(role, workers, lease, retention, group.member))
     if isinstance(db, store.SqliteStore) and role != "serve":
@@ -94,12 +100,14 @@ def run_process(
         tune_memory()
         if leader is not None:
             leader.start_others()
+        tell = _tell_group(leader, group)
         try:
-            if role == "worker" and port is None:
-                await _run_headless(eng)
-                return
-            app = api.create_health_app(eng) if role == "worker" else api.create_app(eng, context=context)
-            await _serve_http(app, eng, host, port or 8080, sockets)
+            async with reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell):
+                if role == "worker" and port is None:
+                    await _run_headless(eng)
+                    return
+                app = api.create_health_app(eng) if role == "worker" else api.create_app(eng, context=context)
+                await _serve_http(app, eng, host, port or 8080, sockets)
         finally:
             if leader is not None:
                 await asyncio.to_thread(leader.stop_others, eng.options.drain_timeout.total_seconds() + 5)
@@ -120,6 +128,15 @@ def _listen(
     if role == "worker" and port is None:
         return None
     return [supervisor.bind_port(host, port or 8080)]
+
+
+def _tell_group(leader: supervisor.ServeGroup | None, group: Group) -> Callable[[], None] | None:
+    """After a reload of its own: the first process signals the others, any other signals the first."""
+    if leader is not None:
+        return leader.signal_others
+    if group.first_pid is not None:
+        return reload.signal_first(group.first_pid)
+    return None
 
 
 def _lead_group(role: Role, group: Group, host: str, port: int) -> supervisor.ServeGroup | None:
@@ -148,8 +165,6 @@ async def _serve_http(app: Any, eng: engine.Engine, host: str, port: int, socket
 
 async def _run_headless(eng: engine.Engine) -> None:
     """A worker without an HTTP port: run until SIGINT/SIGTERM."""
-    import signal
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seamflow import engine, store
+    from seamflow import engine, store, sync
     from seamflow.flows import validate
 
 __all__ = [
@@ -42,6 +43,11 @@ class ProjectPaths:
     def connections(self) -> Path | None:
         path = self.root / "connections.yaml"
         return path if path.exists() else None
+
+    @property
+    def state(self) -> Path:
+        """The project's `.seamflow/` folder: its SQLite store and what connections keep between starts."""
+        return self.root / ".seamflow"
 
     @property
     def database(self) -> Path:
@@ -139,35 +145,28 @@ def build_engine(
 ) -> tuple[engine.Engine, dict[str, Any]]:
     """Validate the project and assemble its engine; returns the engine and the template context.
 
+    The engine's services hold an `engine.Reloader` that reads the flow files again (the flows
+    of the project's syncs, generated at start, stay as they are).
+
     Raises:
         errors.FlowInvalid: a flow or connection is invalid, or reads a secret nobody set (every problem listed).
     """
     from seamflow import directory, engine, sync
-    from seamflow.flows import expressions, load, validate
+    from seamflow.flows import expressions, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
     check_secrets_set(paths, project)
-    sources = {
-        flow_id: engine.FlowSource(
-            spec=loaded.spec,
-            version=loaded.version,
-            source=loaded.path.read_text(encoding="utf-8"),
-            path=str(loaded.path),
-        )
-        for flow_id, loaded in project.flows.items()
-    }
     secrets = engine.load_secrets(root=paths.root)
     env = engine.load_env()
     context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
     syncs = sync.load_project(paths.root, project.connections)
-    for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items():
-        sources[flow_id] = engine.FlowSource(
-            spec=flow_spec, version=load.flow_version(text.encode()), source=text, path=f"syncs/{flow_id}"
-        )
+    generated = _sync_flow_sources(syncs)
+    sources = {**_flow_sources(project), **generated}
     served = {name for name, config in project.connections.items() if config.get("connector") == "directory"}
     configs = {name: config for name, config in project.connections.items() if name not in served}
-    pool = engine.Pool(configs, secrets=secrets, env=env)
+    pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections")
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
+    eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
     sign_in = directory.SignInSettings.from_env(os.environ)
     # the API's sign-in and any `connector: directory` connection share it
     people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl)
@@ -179,6 +178,64 @@ def build_engine(
         pool.add_builtin("sync", service)
         eng.services.add(service)
     return eng, context
+
+
+def _flow_sources(project: validate.Project) -> dict[str, engine.FlowSource]:
+    from seamflow import engine
+
+    return {
+        flow_id: engine.FlowSource(
+            spec=loaded.spec,
+            version=loaded.version,
+            source=loaded.path.read_text(encoding="utf-8"),
+            path=str(loaded.path),
+        )
+        for flow_id, loaded in project.flows.items()
+    }
+
+
+def _sync_flow_sources(syncs: sync.SyncProject) -> dict[str, engine.FlowSource]:
+    from seamflow import engine, sync
+    from seamflow.flows import load
+
+    return {
+        flow_id: engine.FlowSource(
+            spec=flow_spec, version=load.flow_version(text.encode()), source=text, path=f"syncs/{flow_id}"
+        )
+        for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items()
+    }
+
+
+def _flow_reader(
+    paths: ProjectPaths, connections: Mapping[str, Any], generated: Mapping[str, engine.FlowSource]
+) -> engine.FlowReader:
+    """Reads the flow files again for a reload, checked against the connections the process opened.
+
+    A flow that reads a secret nobody set is not loaded, as at start (`check_secrets_set`).
+    """
+    import dataclasses
+
+    from seamflow import engine, errors
+    from seamflow.flows import validate
+
+    def read() -> tuple[dict[str, engine.FlowSource], list[errors.Problem]]:
+        project, problems = validate.check_project(paths.flows, paths.connections)
+        unset = engine.unset_secret_problems(paths.root, project)
+        unset_files = {p.where.file for p in unset}
+        flows = {i: f for i, f in project.flows.items() if str(f.path) not in unset_files}
+        problems += unset
+        if project.connections != connections:
+            where = errors.Location(str(paths.connections or paths.root / "connections.yaml"))
+            problems.append(
+                errors.Problem(
+                    where,
+                    "connections.yaml changed since `seamflow serve` started; the connections it opened stay",
+                    "a restart of `seamflow serve` to open the changed connections",
+                )
+            )
+        return {**_flow_sources(dataclasses.replace(project, flows=flows)), **generated}, problems
+
+    return read
 
 
 def next_steps(directory: Path) -> str:

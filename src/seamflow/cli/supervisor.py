@@ -11,7 +11,9 @@ Every process has its own engine and its own group commit on the shared database
 writers take turns through a file lock; see `store/sqlite.py`), executes the runs it accepts
 and claims others' like any worker. Only the first fires timers and schedules and runs feeds.
 The others die with the first (Linux `PR_SET_PDEATHSIG`, set by each at its start), so a `kill
--9` of the command leaves nothing behind; one that dies on its own is started again.
+-9` of the command leaves nothing behind; one that dies on its own is started again. Only the
+first watches `flows/`; after a reload it sends the others SIGHUP (`signal_others`), and any of
+them asked to reload through the API sends the first SIGHUP (see `reload.py`).
 """
 
 from __future__ import annotations
@@ -104,6 +106,12 @@ class ServeGroup:
             watcher = threading.Thread(target=self._watch, args=(member,), name=f"watch-{member}", daemon=True)
             watcher.start()
             self._watchers.append(watcher)
+
+    def signal_others(self, sig: int = signal.SIGHUP) -> None:
+        """Send `sig` to the others still running (SIGHUP: reload the flows)."""
+        for child in list(self._children.values()):
+            if child.poll() is None:
+                child.send_signal(sig)
 
     def stop_others(self, grace_s: float) -> None:
         """Ask the others to drain and stop (SIGTERM); kill those still running after `grace_s`."""

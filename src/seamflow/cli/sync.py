@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from seamflow import codec, errors, redact
+from seamflow.cli import sync_sides
 from seamflow.cli.options import database_option, open_project, project_option
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.table import json_option, print_json, print_table
@@ -26,8 +27,19 @@ def _project_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return project_option(database_option(fn))
 
 
-def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncService], Awaitable[T]]) -> T:
-    """Run `work` with the project's sync service, its connections open (no runs are executed here)."""
+def _with_sync(
+    project: Path,
+    database: str | None,
+    work: Callable[[sync.SyncService], Awaitable[T]],
+    *,
+    connect: bool | str = True,
+) -> T:
+    """Run `work` with the project's sync service (no runs are executed here).
+
+    Args:
+        connect: False: open no connection (`sync list` reads only the store); a sync's id:
+            open only its sides' connections, after checking each side answers; True: open all.
+    """
     from seamflow import engine, sync
     from seamflow.cli.project import build_engine, open_store
 
@@ -39,8 +51,12 @@ def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncSer
         service = eng.services.get(sync.SyncService)
         if service is None:
             raise errors.NotFound(f"the project at {paths.root} defines no syncs (syncs/*.yaml)")
+        only = None
+        if isinstance(connect, str):
+            only = await sync_sides.reachable_sides(eng.pool, service.sync_spec(connect))
         await db.open()
-        await eng.pool.open()
+        if connect is not False:
+            await eng.pool.open(only)
         try:
             return await work(service)
         finally:
@@ -51,6 +67,9 @@ def _with_sync(project: Path, database: str | None, work: Callable[[sync.SyncSer
 
     try:
         return asyncio.run(main())
+    except sync_sides.Unreachable as exc:
+        click.echo(exc.report, err=True)
+        sys.exit(exc.exit_code)
     except errors.SeamflowError as exc:
         click.echo(f"error [{exc.code}]: {redact.mask_text(exc.message)}", err=True)
         sys.exit(exc.exit_code)
@@ -70,7 +89,7 @@ def sync_list(as_json: bool, project: Path, database: str | None) -> None:
     async def work(service: sync.SyncService) -> list[Any]:
         return [await service.status(s) for s in sorted(service.syncs)]
 
-    found = _with_sync(project, database, work)
+    found = _with_sync(project, database, work, connect=False)
     if as_json:
         print_json(found)
         return
@@ -94,8 +113,12 @@ def sync_list(as_json: bool, project: Path, database: str | None) -> None:
 @json_option
 @_project_option
 def sync_check(name: str, repair: bool, as_json: bool, project: Path, database: str | None) -> None:
-    """Compare both systems record by record: missing records and differing fields. Exit 1 if they differ."""
-    report = _with_sync(project, database, lambda service: service.check(name, repair=repair))
+    """Compare both systems record by record: missing records and differing fields.
+
+    Exit 1 if they differ, 3 if a side cannot be reached (each side is named with its
+    connection and address).
+    """
+    report = _with_sync(project, database, lambda service: sync_sides.check(service, name, repair), connect=name)
     data = report.as_json()
     assert isinstance(data, dict)
     if as_json:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
@@ -68,6 +69,9 @@ class Connection:
     """At most this many calls in flight on this connection at once (None: no limit)."""
     timeout: timedelta = timedelta(seconds=30)
     """Bound on every network await of a call."""
+    state_dir: Path | None = None
+    """A folder the connector may keep files in between starts (the project's
+    `.seamflow/connections/<name>/`, e.g. the last OpenAPI document fetched); None: keep none."""
 
 
 @runtime_checkable

@@ -4,7 +4,7 @@ journal decides and commits, holds leases, fires durable timers and runs feeds."
 from __future__ import annotations
 
 from seamflow.engine import metrics, secrets
-from seamflow.engine.catalog import Catalog, FlowSource
+from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import (
     ConnectionCheck,
     ConnectionInfo,
@@ -18,22 +18,27 @@ from seamflow.engine.executor import Executor
 from seamflow.engine.feeds import feed_health
 from seamflow.engine.inbox import Event, Overloaded
 from seamflow.engine.journal import Journal
+from seamflow.engine.reload import FlowReader, Reload, Reloader
 from seamflow.engine.runtime import Engine, EngineOptions
 from seamflow.engine.services import Services
 from seamflow.engine.timers import next_tick
 
 __all__ = [
     "Catalog",
+    "CatalogChange",
     "ConnectionCheck",
     "ConnectionInfo",
     "Engine",
     "EngineOptions",
     "Event",
     "Executor",
+    "FlowReader",
     "FlowSource",
     "Journal",
     "Overloaded",
     "Pool",
+    "Reload",
+    "Reloader",
     "Services",
     "describe_connections",
     "feed_health",

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from seamflow import connectors, errors, redact
 from seamflow.engine import secrets as project_secrets
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 _SECRET_REFERENCE = re.compile(r"""secrets\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*["']([^"']+)["']\s*\])""")
+_ADDRESS_KEYS = ("base_url", "document", "url", "dsn", "path", "folder")
 _CHECK_GRACE_S = 5.0
 """Added to the connection's timeout to bound a whole check (connect, TLS, login, request)."""
 
@@ -202,12 +204,26 @@ class OpenConnection:
 
 
 class Pool:
-    """Every connection of a project, opened once and shared by all runs."""
+    """Every connection of a project, opened once and shared by all runs.
+
+    Args:
+        configs: connection name -> settings from `connections.yaml`, secrets still as templates.
+        secrets: every secret by name.
+        env: non-secret settings (`env.NAME`).
+        state_root: the folder under which each connection may keep files between starts
+            (`<state_root>/<name>/`; the project's `.seamflow/connections`); None: keep none.
+    """
 
     def __init__(
-        self, configs: Mapping[str, Mapping[str, Any]], *, secrets: Mapping[str, str], env: Mapping[str, str]
+        self,
+        configs: Mapping[str, Mapping[str, Any]],
+        *,
+        secrets: Mapping[str, str],
+        env: Mapping[str, str],
+        state_root: Path | None = None,
     ) -> None:
         self._configs = configs
+        self._state_root = state_root
         self._secrets = dict(secrets)
         self._context: dict[str, object] = {"secrets": expressions.Secrets(secrets), "env": dict(env)}
         self._open: dict[str, OpenConnection] = {}
@@ -226,10 +242,17 @@ class Pool:
             )
         self._builtin[name] = connector
 
-    async def open(self) -> None:
-        """Resolve secrets in each connection's config and open its connector."""
+    async def open(self, only: Collection[str] | None = None) -> None:
+        """Resolve secrets in each connection's config and open its connector.
+
+        Args:
+            only: open just these connections (a command that needs one system does not need
+                the others to be up); None: every connection.
+        """
         kinds = connectors.available_connectors()
         for name, raw in self._configs.items():
+            if only is not None and name not in only:
+                continue
             connection = self._resolve(name, raw)
             cls = kinds.get(connection.connector)
             if cls is None:
@@ -264,6 +287,7 @@ class Pool:
             config=rendered,
             concurrency=int(concurrency) if concurrency else None,
             timeout=_timeout(timeout),
+            state_dir=self._state_root / name if self._state_root is not None else None,
         )
 
     def describe(self) -> list[ConnectionInfo]:
@@ -317,6 +341,27 @@ class Pool:
             if instance is not None:
                 await instance.close()
 
+    def address_of(self, name: str) -> str | None:
+        """Where connection `name` points (its URL, document or host), for messages; never a secret.
+
+        Read from `connections.yaml` before secrets are filled in; user and password in a URL
+        and its query are left out.
+        """
+        raw: Mapping[str, Any] = self._configs.get(name) or {}
+        try:  # `{{ env.CRM_URL }}` says little; secrets in the result are masked below
+            raw = self._resolve(name, raw).config
+        except (errors.SeamflowError, AssertionError):
+            pass
+        for key in _ADDRESS_KEYS:
+            value = raw.get(key)
+            if isinstance(value, str) and value:
+                return _without_credentials(value)
+        host = raw.get("host")
+        if isinstance(host, str) and host:
+            port = raw.get("port")
+            return f"{host}:{port}" if isinstance(port, int | str) and port else host
+        return None
+
     def get(self, name: str) -> OpenConnection:
         """The open connection called `name`."""
         try:
@@ -329,3 +374,12 @@ class Pool:
         for item in self._open.values():
             await item.connector.close()
         self._open.clear()
+
+
+def _without_credentials(address: str) -> str:
+    """`address` without user, password and query if it is a URL; masked for any known secret."""
+    parts = urlsplit(address)
+    if parts.scheme and parts.netloc:
+        host = parts.netloc.rpartition("@")[2]
+        address = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return redact.mask_text(address)

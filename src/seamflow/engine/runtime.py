@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from seamflow import clock, errors, store
-from seamflow.engine.catalog import Catalog
+from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import Pool
 from seamflow.engine.executor import Executor
 from seamflow.engine.feeds import FeedOptions, FeedRunner
@@ -176,6 +176,26 @@ class Engine:
             tasks.append(asyncio.create_task(self._prune(opts.retention), name="retention"))
         self._tasks = tasks
         self.inbox.is_open = True
+
+    async def reload_flows(self, sources: Mapping[str, FlowSource]) -> CatalogChange:
+        """Serve `sources` from now on: store their versions, then swap the catalog in one step.
+
+        Runs already started keep their version; new schedules are registered, and the feeds
+        restart if a flow with a feed trigger came, went or changed.
+        """
+        await self.db.save_flow_versions(
+            [store.FlowVersion(FlowId(flow_id), s.version, s.source, s.path) for flow_id, s in sources.items()]
+        )
+        had_feeds = {f.id: f.version for f in self.catalog.current.values() if f.spec.trigger.feed}
+        change = self.catalog.replace(sources)
+        if change.is_empty or not (self.options.timers and self._tasks):
+            return change
+        await self.timers.register_schedules()
+        has_feeds = {f.id: f.version for f in self.catalog.current.values() if f.spec.trigger.feed}
+        if has_feeds != had_feeds:
+            await self.feeds.stop()
+            self._tasks = [t for t in self._tasks if not t.done()] + self.feeds.start()
+        return change
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight steps finish (bounded), release leases, stop workers and connections.

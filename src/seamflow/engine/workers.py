@@ -20,6 +20,7 @@ from seamflow import errors, store
 from seamflow.engine import metrics
 from seamflow.engine.catalog import Catalog
 from seamflow.engine.limits import ClusterSlots
+from seamflow.flows import CompiledFlow
 from seamflow.ids import RunId
 
 if TYPE_CHECKING:  # the executor imports the inbox, which queues here
@@ -141,13 +142,21 @@ class Workers:
         self._busy = 0
         self._idle = asyncio.Condition()
         self._later: set[asyncio.Task[None]] = set()
-        self._flow_limits = {
-            f.id: asyncio.Semaphore(f.spec.concurrency) for f in catalog.current.values() if f.spec.concurrency
-        }
+        self._flow_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
 
     def start(self) -> list[asyncio.Task[None]]:
         """Start the worker tasks; the caller cancels them on stop."""
         return [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self._options.workers)]
+
+    def _flow_limit(self, flow: CompiledFlow) -> asyncio.Semaphore | None:
+        """This process's share of a flow's `concurrency`, made on first use (a reload may add flows)."""
+        if not flow.spec.concurrency:
+            return None
+        key = (flow.id, flow.spec.concurrency)
+        limit = self._flow_limits.get(key)
+        if limit is None:
+            limit = self._flow_limits[key] = asyncio.Semaphore(flow.spec.concurrency)
+        return limit
 
     def is_active(self, run_id: RunId) -> bool:
         """True while this process executes the run or has it queued to execute again."""
@@ -222,7 +231,7 @@ class Workers:
         if state.epoch != item.epoch:
             raise errors.LeaseLost(f"run {run_id} was claimed by another worker before it started here")
         flow = await self._catalog.at_version(self._db, state.flow_id, state.flow_version)
-        limit = self._flow_limits.get(flow.id)
+        limit = self._flow_limit(flow)
         metrics.RUNS_STARTED.labels(flow.id).inc()
         started = asyncio.get_running_loop().time()
         cluster = (

@@ -25,6 +25,7 @@ __all__ = [
     "ConnectionInfo",
     "LoadedFlow",
     "Project",
+    "check_project",
     "flow_json_schema",
     "validate_flow",
     "validate_project",
@@ -173,6 +174,39 @@ def _read_connections(
     return configs, infos, problems
 
 
+def check_project(
+    flows_dir: Path,
+    connections_file: Path | None,
+    *,
+    kinds: Mapping[str, type[connectors.Connector]] | None = None,
+) -> tuple[Project, list[Problem]]:
+    """Load and check every flow file like `validate_project`, keeping the valid ones.
+
+    A running `seamflow serve` reloads with this: the flows of files without problems are
+    returned, and every problem (of the other files, or of `connections.yaml`) is listed
+    beside them, sorted by file and position, instead of raised.
+
+    Returns:
+        The project with the flows of the files that have no problem, and the problems.
+    """
+    configs, infos, problems = _read_connections(connections_file, kinds)
+    documents, found = _read_flows(flows_dir)
+    problems += found + _project_problems(documents)
+    flow_ids = {key for d in documents if isinstance(key := dig(d.data, ("id",)), str)}
+    flows: list[LoadedFlow] = []
+    for document in documents:
+        filename = document.source_map.file
+        try:
+            flow = validate_flow(document.data, document.source_map, filename, connections=infos, flow_ids=flow_ids)
+        except errors.FlowInvalid as exc:
+            problems += exc.problems
+            continue
+        flows.append(LoadedFlow(flow, document.path, load.flow_version(document.raw), document.source_map))
+    invalid_files = {p.where.file for p in problems}
+    valid = {f.spec.id: f for f in flows if str(f.path) not in invalid_files}  # the first claim of an id stays
+    return Project(valid, configs), _sorted(problems)
+
+
 def validate_project(
     flows_dir: Path,
     connections_file: Path | None,
@@ -194,23 +228,10 @@ def validate_project(
         errors.FlowInvalid: with every problem of every file; flow ids and webhook paths
             must also be unique across files.
     """
-    configs, infos, problems = _read_connections(connections_file, kinds)
-    documents, found = _read_flows(flows_dir)
-    problems += found + _project_problems(documents)
-    flow_ids = {key for d in documents if isinstance(key := dig(d.data, ("id",)), str)}
-    flows: dict[str, LoadedFlow] = {}
-    for document in documents:
-        filename = document.source_map.file
-        try:
-            flow = validate_flow(document.data, document.source_map, filename, connections=infos, flow_ids=flow_ids)
-        except errors.FlowInvalid as exc:
-            problems += exc.problems
-            continue
-        version = load.flow_version(document.raw)
-        flows[flow.id] = LoadedFlow(flow, document.path, version, document.source_map)
+    project, problems = check_project(flows_dir, connections_file, kinds=kinds)
     if problems:
-        raise errors.FlowInvalid(_sorted(problems))
-    return Project(flows, configs)
+        raise errors.FlowInvalid(problems)
+    return project
 
 
 _DESCRIPTIONS = {

@@ -430,3 +430,54 @@ async def test_check_proves_reachability_and_with_an_operation_the_credentials(a
     async with opened(crm(app, base_url=f"http://127.0.0.1:{free_port()}/api")) as connector:
         with pytest.raises(errors.Permanent, match=r"cannot reach http://127\.0\.0\.1:"):
             await connector.check()
+
+
+async def open_kept(config: Mapping[str, Json], state_dir: Path) -> OpenApiConnector:
+    connector = OpenApiConnector()
+    connection = connectors.Connection(
+        name="crm", connector="openapi", config=config, timeout=timedelta(seconds=5), state_dir=state_dir
+    )
+    await connector.open(connection)
+    return connector
+
+
+async def test_a_fetched_document_is_kept_and_used_while_its_url_does_not_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / ".seamflow" / "connections" / "crm"
+    async with RestApp.start() as app:
+        config = crm(app)
+        connector = await open_kept(config, state)
+        await connector.close()
+    [kept] = state.iterdir()
+    assert TOKEN not in kept.name and "127.0.0.1" not in kept.name  # the URL may carry a key: named by digest
+
+    with caplog.at_level(logging.INFO, logger="seamflow.connectors.openapi"):
+        connector = await open_kept(config, state)  # the system is down: the kept copy serves
+    try:
+        assert "get_customer" in connector.actions
+        assert any(str(kept) in r.getMessage() and "using the copy kept" in r.getMessage() for r in caplog.records)
+        with pytest.raises(errors.Transient):  # its actions wait for the system, retried as usual
+            await connector.call("get_customer", {"id": 1}, idempotency_key="k1")
+    finally:
+        await connector.close()
+
+
+async def test_a_document_url_down_at_open_is_read_at_the_first_call_once_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    config: dict[str, Json] = {"document": f"http://127.0.0.1:{port}/openapi.json", "auth": BEARER}
+    with caplog.at_level(logging.INFO, logger="seamflow.connectors.openapi"):
+        connector = await open_kept(config, tmp_path / "crm")  # nothing kept yet: it opens all the same
+    try:
+        assert any("the document is read at the first call" in r.getMessage() for r in caplog.records)
+        with pytest.raises(errors.Transient, match=rf"fetching the OpenAPI document http://127\.0\.0\.1:{port}/"):
+            await connector.call("get_customer", {"id": 1}, idempotency_key="k1")
+        async with RestApp.start(port=port) as app:
+            app.add_customer("陈静", "13612345678", "杭州")
+            answer = await connector.call("get_customer", {"id": 1}, idempotency_key="k2")
+            assert body(answer)["name"] == "陈静"
+            assert "create_customer" in connector.actions
+    finally:
+        await connector.close()

@@ -7,6 +7,8 @@ keep-alive pool. Answers are read and classified as the `http` connector does.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -29,6 +31,8 @@ from seamflow.connectors.openapi.source import read_document
 from seamflow.ids import Json
 
 __all__ = ["OpenApiConnector"]
+
+log = logging.getLogger("seamflow.connectors.openapi")
 
 _KEEPALIVE_S = 4.0
 """Below the 5 s after which many servers close an idle connection (as the `http` connector)."""
@@ -59,15 +63,20 @@ class OpenApiConnector:
         self._timeout_s = 0.0
         self._max_bytes = 0
         self._check_operation: str | None = None
+        self._later: tuple[OpenApiConfig, Connection] | None = None
+        """The document to read at the first call: its URL did not answer when the connection opened."""
+        self._reading = asyncio.Lock()
 
     async def open(self, connection: Connection) -> None:
         """Validate the config, read the document (fetched if it is a URL) and open the session.
 
         Once open, the instance's `actions` are exactly the document's operations and `call`.
+        A document URL that does not answer, with no copy kept from an earlier fetch, does not
+        stop the connection from opening: the document is read at the first call (which fails
+        as `errors.Transient` while the system is away), so a process starts while a system is down.
 
         Raises:
             errors.InvalidInput: `connection.invalid`: the config, the document or the credentials are wrong.
-            errors.Transient: the document's URL did not answer.
         """
         config = parse_config(OpenApiConfig, connection)
         await self.close()  # opening again replaces the session
@@ -75,26 +84,55 @@ class OpenApiConnector:
         self._timeout_s = connection.timeout.total_seconds()
         self._max_bytes = config.response_max_bytes
         self._session = _open_session(config, self._timeout_s)
+        self._later = None
         try:
-            document, url = await read_document(
-                config.document, self._session, max_bytes=config.document_max_bytes, connection=connection.name
-            )
-            self._base = _base_url(config, document, url, connection.name)
-            self._auth = Authenticator(document, config.auth, connection.name, self._timeout_s)
-            if config.check_operation is not None and document.find(config.check_operation) is None:
-                raise errors.InvalidInput(
-                    f"connection {connection.name!r}: check_operation {config.check_operation!r} is not an "
-                    f"operation of {document.source}",
-                    code="connection.invalid",
-                )
+            await self._read_document(config, connection)
+        except errors.Transient as exc:
+            log.info("%s; the document is read at the first call", redact.mask_text(exc.message))
+            self._later = (config, connection)
         except BaseException:
             await self.close()
             raise
+
+    async def _read_document(self, config: OpenApiConfig, connection: Connection) -> None:
+        assert self._session is not None
+        document, url = await read_document(
+            config.document,
+            self._session,
+            max_bytes=config.document_max_bytes,
+            connection=connection.name,
+            keep_in=connection.state_dir,
+        )
+        self._base = _base_url(config, document, url, connection.name)
+        self._auth = Authenticator(document, config.auth, connection.name, self._timeout_s)
+        if config.check_operation is not None and document.find(config.check_operation) is None:
+            raise errors.InvalidInput(
+                f"connection {connection.name!r}: check_operation {config.check_operation!r} is not an "
+                f"operation of {document.source}",
+                code="connection.invalid",
+            )
         self._document, self._checks = document, {}
         self._check_operation = config.check_operation
         # The class's `actions` answer any name (validation cannot read the document); an open
         # connection knows its operations, so the instance shadows them with the exact list.
         vars(self)["actions"] = operation_actions(document)
+
+    async def _ready(self, where: str) -> None:
+        """Read the document now if it could not be read when the connection opened (one reader at a time).
+
+        Raises:
+            errors.Transient: the document's URL still does not answer.
+            errors.Permanent: the document is wrong (a 4xx answer, a broken document).
+        """
+        if self._later is None:
+            return
+        async with self._reading:
+            if self._later is not None:
+                try:
+                    await self._read_document(*self._later)
+                except errors.InvalidInput as exc:
+                    raise errors.Permanent(exc.message, where=where) from None
+                self._later = None
 
     async def close(self) -> None:
         """Close the connection's session and its sockets."""
@@ -111,6 +149,7 @@ class OpenApiConnector:
             errors.Transient: timeout, connection failure, 429 or 5xx (`retry_after` from `Retry-After`).
         """
         where = f"{self._name}.{action}"
+        await self._ready(where)
         operation, inputs = self._operation_of(action, params, where)
         raw_paginate = inputs.pop("paginate", None)
         paginate = _paginate(raw_paginate, where) if raw_paginate is not None else None
@@ -141,6 +180,7 @@ class OpenApiConnector:
         except ValidationError as exc:
             problems = "; ".join(map(str, field_problems(exc, "with")))
             raise errors.Permanent(f"invalid feed settings: {problems}", where=where) from None
+        await self._ready(where)
         operation = self._find(settings.operation, where)
         inputs = dict(settings.params)
         if settings.since_param is not None and isinstance(cursor, dict) and cursor.get("value") is not None:
@@ -173,6 +213,7 @@ class OpenApiConnector:
             errors.Permanent: the API cannot be reached, or `check_operation` was refused (401/403: credentials).
             errors.Transient: the API did not answer in time.
         """
+        await self._ready(f"{self._name}.check")
         document, session = self._opened(f"{self._name}.check")
         where = f"{self._name}.check"
         status = await self._reach(session, self._base, where)

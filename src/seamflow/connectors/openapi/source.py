@@ -1,8 +1,18 @@
-"""Reading a connection's OpenAPI document: from a file, or from an http(s) URL when the connection opens."""
+"""Reading a connection's OpenAPI document: from a file, or from an http(s) URL when the connection opens.
+
+A document fetched from a URL is kept in the connection's state folder (the project's
+`.seamflow/connections/<name>/`). When the URL does not answer later (the system is down,
+the network is away), the kept copy is used and a warning logged, so a process that only
+reads (or a restart while the system is down) does not need the system; the actions fail
+as transient errors until it is back, and are retried.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
+import os
 from pathlib import Path
 
 import aiohttp
@@ -13,25 +23,73 @@ from seamflow.connectors.openapi.document import Document, load_data, parse_docu
 
 __all__ = ["read_document"]
 
+log = logging.getLogger("seamflow.connectors.openapi")
+
 
 async def read_document(
-    source: str, session: aiohttp.ClientSession, *, max_bytes: int, connection: str
+    source: str,
+    session: aiohttp.ClientSession,
+    *,
+    max_bytes: int,
+    connection: str,
+    keep_in: Path | None = None,
 ) -> tuple[Document, yarl.URL | None]:
     """Read, parse and check the document; return it with the URL it came from (None: a file).
 
+    Args:
+        source: a file path or an http(s) URL.
+        session: fetches a URL.
+        max_bytes: the largest document read.
+        connection: the connection's name, for messages.
+        keep_in: where a fetched document is kept, and read from when the URL does not answer.
+
     Raises:
         errors.InvalidInput: `connection.invalid`: no such file, a 4xx answer, not JSON/YAML, a broken document.
-        errors.Transient: the URL did not answer, or answered 5xx.
+        errors.Transient: the URL did not answer, or answered 5xx, and no kept copy exists.
     """
+    kept: Path | None = None
+    is_fetched = False
     if source.startswith(("http://", "https://")):
         url = yarl.URL(source)
-        raw = await _fetch(url, session, max_bytes, connection)
+        kept = _kept_copy(keep_in, source)
+        try:
+            raw = await _fetch(url, session, max_bytes, connection)
+        except errors.Transient as exc:
+            if kept is None or not kept.exists():
+                raise
+            # info, not warning: a command that only reads would print it; serve logs it at its default level
+            log.info(
+                "%s; using the copy kept at %s", redact.mask_text(exc.message), kept, extra={"connection": connection}
+            )
+            raw = await asyncio.to_thread(kept.read_bytes)
+        else:
+            is_fetched = True
     else:
         url = None
         raw = await asyncio.to_thread(_read_file, Path(source), max_bytes, connection)
     shown = redact.mask_text(str(url.with_query(None)) if url is not None else source)
     document = await asyncio.to_thread(lambda: parse_document(load_data(raw, shown), shown))
+    if is_fetched and kept is not None:  # only a document that parsed is kept
+        await asyncio.to_thread(_keep, kept, raw)
     return document, url
+
+
+def _kept_copy(folder: Path | None, source: str) -> Path | None:
+    """Where the document of `source` is kept: named by a digest, as the URL may carry a key."""
+    if folder is None:
+        return None
+    return folder / f"openapi-{hashlib.sha256(source.encode()).hexdigest()[:16]}.document"
+
+
+def _keep(path: Path, raw: bytes) -> None:
+    """Write the copy whole or not at all (a reader never sees half a document)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(raw)
+        os.replace(partial, path)
+    except OSError as exc:  # a read-only project folder: the connection works, only offline starts do not
+        log.warning("cannot keep the OpenAPI document at %s: %s", path, exc.strerror or type(exc).__name__)
 
 
 def _read_file(path: Path, max_bytes: int, connection: str) -> bytes:
