@@ -101,6 +101,7 @@ def configure_logging(level: str = "info", log_format: str = "auto") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # the level given here, whatever a uvicorn.Config set before
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
