@@ -168,3 +168,24 @@ async def test_ctrl_c_prints_the_summary_so_far_and_exits_130() -> None:
     assert "Traceback" not in text and "Aborted" not in text, text
     assert re.search(r"^Removed /\S+", text, flags=re.MULTILINE), text
     _assert_no_process_left(children)
+
+
+def test_a_taken_port_is_one_clear_line_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, "TMPDIR": str(tmp_path)}
+        done = subprocess.run(
+            [sys.executable, "-m", "seamflow", "demo", "--port", str(port), "--duration", "5"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.strip() == (
+        f"error [serve.port_in_use]: port 127.0.0.1:{port} is in use by another process; expected a free port (--port)"
+    )
+    assert "Traceback" not in done.stdout + done.stderr and "Ctrl-C" not in done.stdout
+    assert list(tmp_path.iterdir()) == [], "no demo folder is made before the port is known to be free"

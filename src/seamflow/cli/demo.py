@@ -38,6 +38,7 @@ from seamflow.cli.demo_systems import EXAMPLES, Mailbox, System, read_mail, serv
 from seamflow.cli.demo_traffic import Traffic, uscc
 from seamflow.cli.demo_watch import CatchUp, Watch
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
+from seamflow.cli.supervisor import bind_port
 from seamflow.ids import Json
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class _Setup:
     crm_port: int
     erp_port: int
     smtp_port: int
+    listener: socket.socket
     crm_token: str = field(default_factory=lambda: "crm-" + secrets.token_hex(12))
     erp_token: str = field(default_factory=lambda: "erp-" + secrets.token_hex(12))
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(24))
@@ -84,13 +86,14 @@ def _write_project(setup: _Setup) -> None:
     os.environ.update(env)
 
 
-async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+async def _serve(app: Any, listener: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     import uvicorn  # only the demo needs it; `seamflow --help` should not pay for it
 
+    port = listener.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, loop="none")
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if task.done():
             await task
@@ -166,12 +169,14 @@ async def run_demo(options: DemoOptions) -> None:
             f"the demo needs {', '.join(missing)} (the mail server and the example CRM use them): "
             "pip install -e '.[dev]'"
         )
+    # bound first: a taken --port is one clear line (serve.port_in_use), before anything starts
+    listener = bind_port("127.0.0.1", options.port)
     root = Path(tempfile.mkdtemp(prefix="seamflow-demo-"))
     ports = {_free_port() for _ in range(3)}
     while len(ports) < 3 or options.port in ports:
         ports = {_free_port() for _ in range(3)}
     crm_port, erp_port, smtp_port = sorted(ports)
-    setup = _Setup(root, root / "lead-to-cash", root / "mail", options.port, crm_port, erp_port, smtp_port)
+    setup = _Setup(root, root / "lead-to-cash", root / "mail", options.port, crm_port, erp_port, smtp_port, listener)
     setup.mail.mkdir()
     _write_project(setup)
     mailbox = Mailbox(setup.mail)
@@ -187,6 +192,7 @@ async def run_demo(options: DemoOptions) -> None:
     finally:
         smtp.close()
         await smtp.wait_closed()
+        listener.close()
         _leave(setup, outcome, keep=options.keep)
 
 
@@ -239,7 +245,9 @@ async def _run_seamflow(
         eng, context = build_engine(paths, db, engine.EngineOptions())
         await eng.start()
         try:
-            app_server, app_task = await _serve(api.create_app(eng, context=context, manage_engine=False), setup.port)
+            app_server, app_task = await _serve(
+                api.create_app(eng, context=context, manage_engine=False), setup.listener
+            )
             try:
                 _where(setup, crm, erp, keep=options.keep)
                 watch = Watch(eng, setup.root, setup.project, mailbox)
