@@ -46,11 +46,13 @@ from seamflow.store.protocols import (
     SlotStore,
     Store,
     SyncStore,
+    TokenStore,
 )
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 from seamflow.store.syncs import SyncLoad
+from seamflow.store.tokens import Obtain, StoredToken
 
 if TYPE_CHECKING:
     from seamflow.store.postgres import PostgresStore
@@ -85,6 +87,7 @@ __all__ = [
     "LogRow",
     "NewEvent",
     "NewRun",
+    "Obtain",
     "ParkedRun",
     "PendingSignal",
     "PostgresStore",
@@ -104,6 +107,7 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "Store",
+    "StoredToken",
     "SyncConflict",
     "SyncLink",
     "SyncLoad",
@@ -112,6 +116,7 @@ __all__ = [
     "Timer",
     "TimerKind",
     "TimerRow",
+    "TokenStore",
     "Wait",
     "WorkerInfo",
     "is_postgres_url",

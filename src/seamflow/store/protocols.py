@@ -26,6 +26,7 @@ from seamflow.store.base import (
 )
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
+from seamflow.store.tokens import Obtain, StoredToken
 
 __all__ = [
     "AdminStore",
@@ -39,6 +40,7 @@ __all__ = [
     "SlotStore",
     "Store",
     "SyncStore",
+    "TokenStore",
 ]
 
 T = TypeVar("T")
@@ -182,6 +184,14 @@ class AdminStore(Protocol):
     async def schema_status(self) -> tuple[int, int]: ...
 
 
+class TokenStore(Protocol):
+    """Tokens that connections obtained by signing in, shared by the cluster (`store/tokens.py`)."""
+
+    async def read_token(self, connection: str) -> StoredToken | None: ...
+
+    async def renew_token(self, connection: str, obtain: Obtain) -> StoredToken | None: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -192,6 +202,7 @@ class Store(
     ScheduleStore,
     FeedStore,
     SyncStore,
+    TokenStore,
     AdminStore,
     Protocol,
 ):

@@ -1,0 +1,12 @@
+-- Seamflow schema 5: tokens that connections obtained by signing in (a token endpoint such as
+-- DingTalk's gettoken), one row per connection, shared by every process of the cluster. The
+-- token is ciphertext sealed by the engine with the project's secret key; `version` grows with
+-- each renewal, so a process that saw a token revoked can tell whether another one renewed it.
+
+CREATE TABLE connection_tokens (
+    connection      TEXT PRIMARY KEY,
+    sealed          TEXT NOT NULL,
+    expires_ms      INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+);
