@@ -164,7 +164,8 @@ def build_engine(
         sources[flow_id] = engine.FlowSource(
             spec=flow_spec, version=load.flow_version(text.encode()), source=text, path=f"syncs/{flow_id}"
         )
-    pool = engine.Pool(project.connections, secrets=secrets, env=env)
+    tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
+    pool = engine.Pool(project.connections, secrets=secrets, env=env, tokens=tokens)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     if syncs.syncs:
         service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)

@@ -26,6 +26,7 @@ from seamflow.connectors.base import (
     field_problems,
     parse_config,
 )
+from seamflow.connectors.tokens import Fetch, LocalTokens, Token, TokenCache, is_usable
 
 if TYPE_CHECKING:
     from seamflow.connectors.http import HttpConnector
@@ -39,13 +40,18 @@ __all__ = [
     "Connector",
     "Consumes",
     "Feed",
+    "Fetch",
     "HttpConnector",
     "Item",
+    "LocalTokens",
     "Polls",
     "Streams",
+    "Token",
+    "TokenCache",
     "available_connectors",
     "feeds_of",
     "field_problems",
+    "is_usable",
     "parse_config",
 ]
 

@@ -16,6 +16,7 @@ from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
+from seamflow.connectors.tokens import TokenCache
 from seamflow.ids import Json
 
 __all__ = [
@@ -68,6 +69,9 @@ class Connection:
     """At most this many calls in flight on this connection at once (None: no limit)."""
     timeout: timedelta = timedelta(seconds=30)
     """Bound on every network await of a call."""
+    tokens: TokenCache | None = field(default=None, compare=False, repr=False)
+    """Where a connector that signs in keeps its tokens: the engine's cache in the store, shared by
+    the cluster. None: the connector keeps them in its own process (`connectors.LocalTokens`)."""
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from seamflow.engine.journal import Journal
 from seamflow.engine.runtime import Engine, EngineOptions
 from seamflow.engine.services import Services
 from seamflow.engine.timers import next_tick
+from seamflow.engine.tokens import StoredTokens
 
 __all__ = [
     "Catalog",
@@ -35,6 +36,7 @@ __all__ = [
     "Overloaded",
     "Pool",
     "Services",
+    "StoredTokens",
     "describe_connections",
     "feed_health",
     "load_env",

@@ -205,9 +205,19 @@ class Pool:
     """Every connection of a project, opened once and shared by all runs."""
 
     def __init__(
-        self, configs: Mapping[str, Mapping[str, Any]], *, secrets: Mapping[str, str], env: Mapping[str, str]
+        self,
+        configs: Mapping[str, Mapping[str, Any]],
+        *,
+        secrets: Mapping[str, str],
+        env: Mapping[str, str],
+        tokens: connectors.TokenCache | None = None,
     ) -> None:
+        """Args:
+        tokens: where connections that sign in keep their tokens (`StoredTokens`: the cluster's
+            store); None: each connector keeps them in its process.
+        """
         self._configs = configs
+        self._tokens = tokens
         self._secrets = dict(secrets)
         self._context: dict[str, object] = {"secrets": expressions.Secrets(secrets), "env": dict(env)}
         self._open: dict[str, OpenConnection] = {}
@@ -264,6 +274,7 @@ class Pool:
             config=rendered,
             concurrency=int(concurrency) if concurrency else None,
             timeout=_timeout(timeout),
+            tokens=self._tokens,
         )
 
     def describe(self) -> list[ConnectionInfo]:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from seamflow import clock, redact
 from seamflow.connectors.base import Connection, parse_config
+from seamflow.connectors.http.token_endpoint import TokenEndpointAuth
 
 __all__ = [
     "ApiKeyAuth",
@@ -77,19 +78,21 @@ class HmacAuth(BaseModel):
 
 
 class Auth(BaseModel):
-    """How the connection authenticates: exactly one of the four kinds."""
+    """How the connection authenticates: exactly one of the five kinds."""
 
     model_config = _STRICT
     bearer: SecretStr | None = None
     basic: BasicAuth | None = None
     api_key: ApiKeyAuth | None = None
     hmac: HmacAuth | None = None
+    token_endpoint: TokenEndpointAuth | None = None
+    """Sign in through a declared token call (DingTalk, WeCom, Feishu); see `http.token_endpoint`."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Auth:
         given = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of bearer, basic, api_key, hmac (got {len(given)})")
+            raise ValueError(f"give exactly one of bearer, basic, api_key, hmac, token_endpoint (got {len(given)})")
         return self
 
 
@@ -145,6 +148,8 @@ def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:
         if auth.api_key.query is not None:
             return {}, {auth.api_key.query: key}
         return {auth.api_key.header or "X-API-Key": key}, {}
+    if auth.token_endpoint is not None:  # its token is obtained and placed per call; the values its
+        return {}, {}  # call sends come from secrets, which the redactor knows since they were read
     assert auth.hmac is not None
     _remember_secret(auth.hmac.secret.get_secret_value())
     return {}, {}

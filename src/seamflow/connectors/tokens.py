@@ -1,0 +1,89 @@
+"""Where a connection keeps the token it obtained by signing in, and when a cached token may be used.
+
+A connector that signs in (a token endpoint such as DingTalk's `gettoken`) asks its connection's
+`TokenCache` for the current token and renews it through the cache. The engine's cache keeps
+tokens in the store, encrypted, for every process of the cluster, and renews under a lock so
+that one process asks the system; `LocalTokens` keeps them in this process only (for
+`seamflow connections test`, or a connector opened without an engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from seamflow import clock
+
+__all__ = ["Fetch", "LocalTokens", "Token", "TokenCache", "is_usable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A connection's access token, when it expires, and how many times it was renewed."""
+
+    value: str
+    expires_at: datetime
+    version: int
+
+    def __repr__(self) -> str:  # the value is a credential: never in a repr, a log or an error
+        return f"Token(value='***', expires_at={self.expires_at.isoformat()}, version={self.version})"
+
+
+Fetch = Callable[[], Awaitable[tuple[str, timedelta]]]
+"""Ask the system for a new token: returns the token and its lifetime."""
+
+
+def is_usable(cached: Token | None, *, stale: Token | None, early: timedelta) -> bool:
+    """Whether `cached` may be used instead of asking for a new token.
+
+    Args:
+        cached: the token found (under the renewal lock).
+        stale: the token the caller saw refused, if any: a cached token of the same version is
+            that token, so it is not usable; a newer one was renewed by someone else meanwhile.
+        early: a token expiring within this margin is renewed now, before a request carries it.
+    """
+    if cached is None or (stale is not None and cached.version <= stale.version):
+        return False
+    return clock.now() + early < cached.expires_at
+
+
+class TokenCache(Protocol):
+    """Tokens by connection name, renewed once even when many calls (or processes) ask at once."""
+
+    async def current(self, connection: str) -> Token | None:
+        """The cached token of `connection`, fresh or not, or None."""
+        ...
+
+    async def renew(self, connection: str, *, stale: Token | None, early: timedelta, fetch: Fetch) -> Token:
+        """Return a usable token (see `is_usable`), calling `fetch` only if the cache holds none.
+
+        Raises:
+            errors.ConnectorError: what `fetch` raised.
+        """
+        ...
+
+
+class LocalTokens:
+    """A `TokenCache` in this process's memory: one renewal at a time per connection."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Token] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def current(self, connection: str) -> Token | None:
+        """The cached token of `connection`, or None."""
+        return self._tokens.get(connection)
+
+    async def renew(self, connection: str, *, stale: Token | None, early: timedelta, fetch: Fetch) -> Token:
+        """Return a usable token, fetching a new one if the cached one is missing, refused or expiring."""
+        async with self._locks.setdefault(connection, asyncio.Lock()):
+            cached = self._tokens.get(connection)
+            if cached is not None and is_usable(cached, stale=stale, early=early):
+                return cached
+            value, lifetime = await fetch()
+            version = 1 if cached is None else cached.version + 1
+            token = self._tokens[connection] = Token(value, clock.now() + lifetime, version)
+            return token

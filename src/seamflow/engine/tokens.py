@@ -1,0 +1,88 @@
+"""The engine's token cache for connections that sign in: in the store, encrypted, shared by the cluster.
+
+A token a connection obtained (DingTalk's `access_token`, Feishu's `tenant_access_token`) is
+sealed with the project's secret key, like `secrets.enc.yaml`, bound to the connection's name,
+and stored in `connection_tokens`. Every process and worker reads it there; a renewal holds the
+store's token lock, so that one process asks the system while the others wait and take its token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from cryptography.fernet import InvalidToken
+
+from seamflow import clock, connectors, redact, store
+from seamflow.engine.secrets import SecretKey
+
+__all__ = ["StoredTokens"]
+
+_SEP = "\x00"
+
+
+class StoredTokens:
+    """A `connectors.TokenCache` over the store; the key is read the first time a token is sealed or opened."""
+
+    def __init__(self, db: store.TokenStore, key: Callable[[], SecretKey]) -> None:
+        """Args:
+        db: the store the cluster shares.
+        key: reads the project's secret key (`engine.secrets.read_key`), called once when first needed.
+        """
+        self._db = db
+        self._read_key = key
+        self._key: SecretKey | None = None
+
+    async def current(self, connection: str) -> connectors.Token | None:
+        """The token stored for `connection`, or None (none yet, or sealed with another key)."""
+        return self._open(await self._db.read_token(connection))
+
+    async def renew(
+        self, connection: str, *, stale: connectors.Token | None, early: timedelta, fetch: connectors.Fetch
+    ) -> connectors.Token:
+        """Return a usable token; only the process holding the store's lock calls `fetch`, once.
+
+        Raises:
+            errors.ConnectorError: what `fetch` raised (nothing is stored then).
+            errors.InvalidInput: the project's secret key cannot be read.
+        """
+        obtained: list[connectors.Token] = []
+
+        async def obtain(row: store.StoredToken | None) -> tuple[str, datetime] | None:
+            cached = self._open(row)
+            if connectors.is_usable(cached, stale=stale, early=early):
+                return None
+            value, lifetime = await fetch()
+            expires_at = clock.now() + lifetime
+            obtained.append(connectors.Token(value, expires_at, 0))
+            return self._seal(connection, value), expires_at
+
+        row = await self._db.renew_token(connection, obtain)
+        assert row is not None  # obtain kept a usable row or stored a new one
+        if obtained:
+            return connectors.Token(obtained[0].value, row.expires_at, row.version)
+        token = self._open(row)
+        assert token is not None
+        return token
+
+    def _key_now(self) -> SecretKey:
+        if self._key is None:
+            self._key = self._read_key()
+        return self._key
+
+    def _seal(self, connection: str, value: str) -> str:
+        return self._key_now().cipher.encrypt(f"{connection}{_SEP}{value}".encode()).decode()
+
+    def _open(self, row: store.StoredToken | None) -> connectors.Token | None:
+        """The token of `row`, or None if it cannot be opened with this key or belongs to another name."""
+        if row is None:
+            return None
+        try:
+            plain = self._key_now().cipher.decrypt(row.sealed.encode()).decode()
+        except InvalidToken:  # the key was replaced: the token is renewed and sealed with the new key
+            return None
+        name, _, value = plain.partition(_SEP)
+        if name != row.connection:
+            return None
+        redact.register(value)
+        return connectors.Token(value, row.expires_at, row.version)
