@@ -14,6 +14,7 @@ client asked for a new token); `token_requests` counts sign-ins, `calls` the API
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections import Counter
@@ -42,9 +43,17 @@ class OpenPlatforms:
     token_requests: Counter[str] = field(default_factory=Counter)
     calls: list[tuple[str, str]] = field(default_factory=list)
     """(platform, the token the call carried) for every API call, accepted or not."""
+    token_delay_s: float = 0.0
+    """How long DingTalk's token endpoint takes to answer: a slow one widens the window of a race."""
 
     def revoke(self) -> None:
         self.valid.clear()
+
+    def reset(self) -> None:
+        self.revoke()
+        self.token_requests.clear()
+        self.calls.clear()
+        self.token_delay_s = 0.0
 
     def _issue(self, platform: str) -> str:
         self.token_requests[platform] += 1
@@ -57,6 +66,8 @@ class OpenPlatforms:
         if request.query.get("appkey") != key or request.query.get("appsecret") != secret:
             return web.json_response({"errcode": 40089, "errmsg": "不合法的corpid或corpsecret"})
         token = self._issue("dingtalk")
+        if self.token_delay_s:
+            await asyncio.sleep(self.token_delay_s)
         return web.json_response({"errcode": 0, "access_token": token, "errmsg": "ok", "expires_in": 7200})
 
     async def _wecom_token(self, request: web.Request) -> web.Response:

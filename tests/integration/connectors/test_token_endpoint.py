@@ -31,9 +31,7 @@ async def running_platforms() -> AsyncIterator[OpenPlatforms]:
 
 @pytest.fixture
 def platforms(running_platforms: OpenPlatforms) -> OpenPlatforms:
-    running_platforms.revoke()
-    running_platforms.token_requests.clear()
-    running_platforms.calls.clear()
+    running_platforms.reset()
     for key, secret in APPS.values():  # as `load_secrets` does for the project's secrets
         redact.register(key)
         redact.register(secret)
