@@ -43,6 +43,8 @@ class OpenPlatforms:
     token_requests: Counter[str] = field(default_factory=Counter)
     calls: list[tuple[str, str]] = field(default_factory=list)
     """(platform, the token the call carried) for every API call, accepted or not."""
+    issued: list[str] = field(default_factory=list)
+    """Every token handed out, revoked or not."""
     token_delay_s: float = 0.0
     """How long DingTalk's token endpoint takes to answer: a slow one widens the window of a race."""
 
@@ -54,11 +56,13 @@ class OpenPlatforms:
         self.token_requests.clear()
         self.calls.clear()
         self.token_delay_s = 0.0
+        self.issued.clear()
 
     def _issue(self, platform: str) -> str:
         self.token_requests[platform] += 1
         token = f"{platform[:2]}tok_{secrets.token_hex(12)}"
         self.valid[token] = platform
+        self.issued.append(token)
         return token
 
     async def _dingtalk_token(self, request: web.Request) -> web.Response:
@@ -93,6 +97,16 @@ class OpenPlatforms:
         user = {"userid": body.get("userid"), "name": "王晓明", "title": "华东区销售经理", "dept_id_list": [10086]}
         return web.json_response({"errcode": 0, "errmsg": "ok", "result": user, "request_id": "5um7ykyaalsj"})
 
+    async def _dingtalk_echo(self, request: web.Request) -> web.Response:
+        """A careless API: answers with the URL it was called at, token included (200, or 400 on `refuse`)."""
+        token = request.query.get("access_token", "")
+        self.calls.append(("dingtalk", token))
+        if self.valid.get(token) != "dingtalk":
+            return web.json_response({"errcode": 40014, "errmsg": "不合法的access_token"})
+        if request.match_info["what"] == "refuse":
+            return web.json_response({"errcode": 400002, "errmsg": f"参数错误 {request.url}"}, status=400)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "seen_url": str(request.url), "token": token})
+
     async def _wecom_send(self, request: web.Request) -> web.Response:
         token = request.query.get("access_token", "")
         self.calls.append(("wecom", token))
@@ -116,6 +130,7 @@ class OpenPlatforms:
         app = web.Application()
         app.router.add_get("/dingtalk/gettoken", platforms._dingtalk_token)
         app.router.add_post("/dingtalk/topapi/v2/user/get", platforms._dingtalk_user)
+        app.router.add_post("/dingtalk/topapi/{what:echo|refuse}", platforms._dingtalk_echo)
         app.router.add_get("/wecom/cgi-bin/gettoken", platforms._wecom_token)
         app.router.add_post("/wecom/cgi-bin/message/send", platforms._wecom_send)
         app.router.add_post("/feishu/open-apis/auth/v3/tenant_access_token/internal", platforms._feishu_token)
