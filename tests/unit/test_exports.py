@@ -114,6 +114,7 @@ EXPORTS = {
         "Consumes",
         "Feed",
         "Fetch",
+        "Grant",
         "HttpConnector",
         "Item",
         "LocalTokens",

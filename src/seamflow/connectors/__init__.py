@@ -26,7 +26,7 @@ from seamflow.connectors.base import (
     field_problems,
     parse_config,
 )
-from seamflow.connectors.tokens import Fetch, LocalTokens, Token, TokenCache, is_usable
+from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, is_usable
 
 if TYPE_CHECKING:
     from seamflow.connectors.http import HttpConnector
@@ -41,6 +41,7 @@ __all__ = [
     "Consumes",
     "Feed",
     "Fetch",
+    "Grant",
     "HttpConnector",
     "Item",
     "LocalTokens",

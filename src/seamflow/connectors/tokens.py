@@ -17,23 +17,37 @@ from typing import Protocol
 
 from seamflow import clock
 
-__all__ = ["Fetch", "LocalTokens", "Token", "TokenCache", "is_usable"]
+__all__ = ["Fetch", "Grant", "LocalTokens", "Token", "TokenCache", "is_usable"]
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A connection's access token, when it expires, and how many times it was renewed."""
+    """A connection's access token, when it expires, how many times it was renewed, and its refresh token."""
 
     value: str
     expires_at: datetime
     version: int
+    refresh_token: str | None = None
+    """OAuth2: what obtains the next access token (rotated by some providers on each use)."""
 
-    def __repr__(self) -> str:  # the value is a credential: never in a repr, a log or an error
+    def __repr__(self) -> str:  # the values are credentials: never in a repr, a log or an error
         return f"Token(value='***', expires_at={self.expires_at.isoformat()}, version={self.version})"
 
 
-Fetch = Callable[[], Awaitable[tuple[str, timedelta]]]
-"""Ask the system for a new token: returns the token and its lifetime."""
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a token endpoint answered: the access token, its lifetime and, for OAuth2, a refresh token."""
+
+    access_token: str
+    lifetime: timedelta
+    refresh_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Grant(access_token='***', lifetime={self.lifetime})"
+
+
+Fetch = Callable[["Token | None"], Awaitable[Grant]]
+"""Ask the system for a new token, given the cached one (whose refresh token an OAuth2 renewal uses)."""
 
 
 def is_usable(cached: Token | None, *, stale: Token | None, early: timedelta) -> bool:
@@ -60,9 +74,15 @@ class TokenCache(Protocol):
     async def renew(self, connection: str, *, stale: Token | None, early: timedelta, fetch: Fetch) -> Token:
         """Return a usable token (see `is_usable`), calling `fetch` only if the cache holds none.
 
+        A refresh token that `fetch` gets back replaces the cached one in the same write.
+
         Raises:
             errors.ConnectorError: what `fetch` raised.
         """
+        ...
+
+    async def save(self, connection: str, grant: Grant) -> Token:
+        """Store `grant` as the connection's token, whatever is cached (`connections authorize`)."""
         ...
 
 
@@ -83,7 +103,16 @@ class LocalTokens:
             cached = self._tokens.get(connection)
             if cached is not None and is_usable(cached, stale=stale, early=early):
                 return cached
-            value, lifetime = await fetch()
-            version = 1 if cached is None else cached.version + 1
-            token = self._tokens[connection] = Token(value, clock.now() + lifetime, version)
-            return token
+            return self._keep(connection, await fetch(cached), cached)
+
+    async def save(self, connection: str, grant: Grant) -> Token:
+        """Keep `grant` as the connection's token."""
+        async with self._locks.setdefault(connection, asyncio.Lock()):
+            return self._keep(connection, grant, self._tokens.get(connection))
+
+    def _keep(self, connection: str, grant: Grant, cached: Token | None) -> Token:
+        version = 1 if cached is None else cached.version + 1
+        refresh = grant.refresh_token or (cached.refresh_token if cached else None)  # not every answer rotates it
+        token = Token(grant.access_token, clock.now() + grant.lifetime, version, refresh)
+        self._tokens[connection] = token
+        return token

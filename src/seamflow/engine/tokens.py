@@ -13,13 +13,10 @@ from datetime import datetime, timedelta
 
 from cryptography.fernet import InvalidToken
 
-from seamflow import clock, connectors, redact, store
+from seamflow import clock, codec, connectors, redact, store
 from seamflow.engine.secrets import SecretKey
 
 __all__ = ["StoredTokens"]
-
-_SEP = "\x00"
-
 
 class StoredTokens:
     """A `connectors.TokenCache` over the store; the key is read the first time a token is sealed or opened."""
@@ -42,25 +39,51 @@ class StoredTokens:
     ) -> connectors.Token:
         """Return a usable token; only the process holding the store's lock calls `fetch`, once.
 
+        A rotated refresh token is stored in the same transaction as the access token it came with.
+
         Raises:
             errors.ConnectorError: what `fetch` raised (nothing is stored then).
             errors.InvalidInput: the project's secret key cannot be read.
         """
-        obtained: list[connectors.Token] = []
+        fetched: list[connectors.Token] = []
 
         async def obtain(row: store.StoredToken | None) -> tuple[str, datetime] | None:
             cached = self._open(row)
             if connectors.is_usable(cached, stale=stale, early=early):
                 return None
-            value, lifetime = await fetch()
-            expires_at = clock.now() + lifetime
-            obtained.append(connectors.Token(value, expires_at, 0))
-            return self._seal(connection, value), expires_at
+            return self._sealed(connection, await fetch(cached), cached, fetched)
 
         row = await self._db.renew_token(connection, obtain)
+        return self._result(row, fetched)
+
+    async def save(self, connection: str, grant: connectors.Grant) -> connectors.Token:
+        """Store `grant` as the connection's token, replacing what is stored (`connections authorize`)."""
+        fetched: list[connectors.Token] = []
+
+        async def obtain(row: store.StoredToken | None) -> tuple[str, datetime] | None:
+            return self._sealed(connection, grant, self._open(row), fetched)
+
+        return self._result(await self._db.renew_token(connection, obtain), fetched)
+
+    def _sealed(
+        self,
+        connection: str,
+        grant: connectors.Grant,
+        cached: connectors.Token | None,
+        fetched: list[connectors.Token],
+    ) -> tuple[str, datetime]:
+        expires_at = clock.now() + grant.lifetime
+        refresh = grant.refresh_token or (cached.refresh_token if cached else None)  # not every answer rotates it
+        token = connectors.Token(grant.access_token, expires_at, 0, refresh)
+        fetched.append(token)
+        payload = codec.dumps({"name": connection, "access": token.value, "refresh": refresh}).decode()
+        return self._key_now().cipher.encrypt(payload.encode()).decode(), expires_at
+
+    def _result(self, row: store.StoredToken | None, fetched: list[connectors.Token]) -> connectors.Token:
         assert row is not None  # obtain kept a usable row or stored a new one
-        if obtained:
-            return connectors.Token(obtained[0].value, row.expires_at, row.version)
+        if fetched:
+            new = fetched[0]
+            return connectors.Token(new.value, row.expires_at, row.version, new.refresh_token)
         token = self._open(row)
         assert token is not None
         return token
@@ -70,19 +93,20 @@ class StoredTokens:
             self._key = self._read_key()
         return self._key
 
-    def _seal(self, connection: str, value: str) -> str:
-        return self._key_now().cipher.encrypt(f"{connection}{_SEP}{value}".encode()).decode()
-
     def _open(self, row: store.StoredToken | None) -> connectors.Token | None:
         """The token of `row`, or None if it cannot be opened with this key or belongs to another name."""
         if row is None:
             return None
         try:
-            plain = self._key_now().cipher.decrypt(row.sealed.encode()).decode()
+            payload = codec.loads(self._key_now().cipher.decrypt(row.sealed.encode()))
         except InvalidToken:  # the key was replaced: the token is renewed and sealed with the new key
             return None
-        name, _, value = plain.partition(_SEP)
-        if name != row.connection:
+        if not isinstance(payload, dict) or payload.get("name") != row.connection:
             return None
-        redact.register(value)
-        return connectors.Token(value, row.expires_at, row.version)
+        access, refresh = payload.get("access"), payload.get("refresh")
+        if not isinstance(access, str):
+            return None
+        for value in (access, refresh):
+            if isinstance(value, str):
+                redact.register(value)
+        return connectors.Token(access, row.expires_at, row.version, refresh if isinstance(refresh, str) else None)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from seamflow import codec, errors, redact
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
-from seamflow.connectors.tokens import LocalTokens, Token, TokenCache, is_usable
+from seamflow.connectors.tokens import Grant, LocalTokens, Token, TokenCache, is_usable
 from seamflow.ids import Json
 
 __all__ = ["TokenEndpointAuth", "TokenPlacement", "TokenRequest", "TokenRevoked", "TokenSignIn", "pick", "remember"]
@@ -129,7 +129,7 @@ class TokenSignIn:
                 remember(cached.value)
                 return cached
 
-        async def fetch() -> tuple[str, timedelta]:
+        async def fetch(_cached: Token | None) -> Grant:
             return await self._fetch(session)
 
         token = await self._tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
@@ -156,7 +156,7 @@ class TokenSignIn:
         code = pick(answer.get("body"), self._auth.error_code)
         return code is not None and any(str(code) == str(known) for known in self._auth.revoked_codes)
 
-    async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, timedelta]:
+    async def _fetch(self, session: aiohttp.ClientSession) -> Grant:
         request = self._auth.request
         where = f"{self._connection}.sign_in"
         url = yarl.URL(request.url)
@@ -180,7 +180,7 @@ class TokenSignIn:
             raise sending_failed(request.method, url, exc, where) from None
         return self._read_token(answer, where)
 
-    def _read_token(self, answer: Json, where: str) -> tuple[str, timedelta]:
+    def _read_token(self, answer: Json, where: str) -> Grant:
         body = answer.get("body") if isinstance(answer, dict) else None
         token = pick(body, self._auth.token_path)
         if not isinstance(token, str) or not token:
@@ -194,7 +194,7 @@ class TokenSignIn:
         remember(token)
         lifetime = pick(body, self._auth.expires_in_path) if self._auth.expires_in_path else None
         seconds = int(lifetime) if isinstance(lifetime, int | str) and str(lifetime).isdigit() else None
-        return token, timedelta(seconds=seconds or self._auth.lifetime_s)
+        return Grant(token, timedelta(seconds=seconds or self._auth.lifetime_s))
 
 
 def _error_fields(body: Json, error_code: str | None) -> str:
