@@ -152,6 +152,21 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
     sys.exit(0 if result.is_ok else 1)
 
 
+@connections.command("authorize")
+@click.argument("name")
+@click.option("--paste", is_flag=True, help="read the redirect URL from stdin (the browser runs on another machine)")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds to wait for the redirect"
+)
+@_project_option
+def connections_authorize(name: str, paste: bool, timeout_s: float, project: Path) -> None:
+    """Sign connection NAME in with OAuth2: print the consent URL, take the redirect, store the tokens."""
+    from seamflow.cli.authorize import authorize
+
+    paths = open_project(project)
+    _run(authorize(paths, _configs(paths), name, is_paste=paste, timeout_s=timeout_s))
+
+
 # --- secrets -------------------------------------------------------------------------------------
 
 

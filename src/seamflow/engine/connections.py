@@ -277,6 +277,21 @@ class Pool:
             tokens=self._tokens,
         )
 
+    def resolve(self, name: str) -> connectors.Connection:
+        """Connection `name` with its secrets rendered, not opened (`seamflow connections authorize`).
+
+        Raises:
+            errors.NotFound: no connection is called `name`.
+        """
+        raw = self._configs.get(name)
+        if raw is None:
+            defined = ", ".join(sorted(self._configs)) or "none"
+            raise errors.NotFound(
+                f"connection {name!r} is not defined in connections.yaml; defined: {defined}",
+                code="connection.not_found",
+            )
+        return self._resolve(name, raw)
+
     def describe(self) -> list[ConnectionInfo]:
         """Every connection as operators see it; a secret set in the environment is `env`, else `file`."""
         sources = {

@@ -18,6 +18,7 @@ from seamflow.engine.secrets import SecretKey
 
 __all__ = ["StoredTokens"]
 
+
 class StoredTokens:
     """A `connectors.TokenCache` over the store; the key is read the first time a token is sealed or opened."""
 

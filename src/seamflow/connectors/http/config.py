@@ -23,6 +23,7 @@ from pydantic import (
 
 from seamflow import clock, redact
 from seamflow.connectors.base import Connection, parse_config
+from seamflow.connectors.http.oauth2 import OAuth2Auth
 from seamflow.connectors.http.token_endpoint import TokenEndpointAuth
 
 __all__ = [
@@ -78,7 +79,7 @@ class HmacAuth(BaseModel):
 
 
 class Auth(BaseModel):
-    """How the connection authenticates: exactly one of the five kinds."""
+    """How the connection authenticates: exactly one of the six kinds."""
 
     model_config = _STRICT
     bearer: SecretStr | None = None
@@ -87,12 +88,16 @@ class Auth(BaseModel):
     hmac: HmacAuth | None = None
     token_endpoint: TokenEndpointAuth | None = None
     """Sign in through a declared token call (DingTalk, WeCom, Feishu); see `http.token_endpoint`."""
+    oauth2: OAuth2Auth | None = None
+    """OAuth2 authorization code with PKCE, password or client credentials; see `http.oauth2`."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Auth:
         given = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of bearer, basic, api_key, hmac, token_endpoint (got {len(given)})")
+            raise ValueError(
+                f"give exactly one of bearer, basic, api_key, hmac, token_endpoint, oauth2 (got {len(given)})"
+            )
         return self
 
 
@@ -148,8 +153,8 @@ def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:
         if auth.api_key.query is not None:
             return {}, {auth.api_key.query: key}
         return {auth.api_key.header or "X-API-Key": key}, {}
-    if auth.token_endpoint is not None:  # its token is obtained and placed per call; the values its
-        return {}, {}  # call sends come from secrets, which the redactor knows since they were read
+    if auth.token_endpoint is not None or auth.oauth2 is not None:  # tokens obtained and placed per call; the values
+        return {}, {}  # the token call sends come from secrets, which the redactor knows since they were read
     assert auth.hmac is not None
     _remember_secret(auth.hmac.secret.get_secret_value())
     return {}, {}

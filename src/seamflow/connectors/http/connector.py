@@ -31,6 +31,7 @@ from seamflow.connectors.http.inputs import (
     encode_body,
     query_params,
 )
+from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.http.token_endpoint import TokenRevoked, TokenSignIn
 from seamflow.connectors.tokens import Token
@@ -76,7 +77,7 @@ class HttpConnector:
         self._max_bytes = 0
         self._hmac: HmacAuth | None = None
         self._check_path: str | None = None
-        self._signin: TokenSignIn | None = None
+        self._signin: TokenSignIn | OAuth2SignIn | None = None
 
     async def open(self, connection: Connection) -> None:
         """Validate the connection's config, remember its secrets and open its session.
@@ -95,8 +96,7 @@ class HttpConnector:
         self._max_bytes = config.response_max_bytes
         self._hmac = config.auth.hmac if config.auth else None
         self._check_path = config.check_path
-        signin = config.auth.token_endpoint if config.auth else None
-        self._signin = None if signin is None else TokenSignIn(signin, self._name, connection.tokens, self._timeout_s)
+        self._signin = _sign_in(config, connection)
         self._session = _open_session(config, {**config.headers, **headers}, self._timeout_s)
 
     async def close(self) -> None:
@@ -104,6 +104,25 @@ class HttpConnector:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+    def begin_authorization(self, redirect_uri: str) -> PendingAuthorization:
+        """Start an OAuth2 authorization code grant: the consent URL, its `state` and PKCE verifier.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the connection has no `auth.oauth2` with that grant.
+        """
+        if not isinstance(self._signin, OAuth2SignIn) or not self._signin.is_authorizable:
+            raise errors.InvalidInput(
+                f"connection {self._name!r} does not sign in with the OAuth2 authorization code grant;"
+                " expected auth: {oauth2: {grant: authorization_code, …}}",
+                code="connection.invalid",
+            )
+        return self._signin.begin(redirect_uri)
+
+    async def finish_authorization(self, pending: PendingAuthorization, redirected: str) -> None:
+        """Check the redirect URL, exchange its code and store the tokens (see `http.oauth2`)."""
+        assert isinstance(self._signin, OAuth2SignIn) and self._session is not None  # begin_authorization ran
+        await self._signin.finish(self._session, pending, redirected)
 
     async def check(self) -> str:
         """GET `check_path` (or `base_url`) with the connection's credentials; say what answered.
@@ -167,7 +186,7 @@ class HttpConnector:
         return await self._send_signed_in(self._session, self._signin, request, where)
 
     async def _send_signed_in(
-        self, session: aiohttp.ClientSession, signin: TokenSignIn, request: _Request, where: str
+        self, session: aiohttp.ClientSession, signin: TokenSignIn | OAuth2SignIn, request: _Request, where: str
     ) -> Json:
         """Send with the connection's token; if it was revoked early, renew it once and send again."""
         token = await signin.token(session)
@@ -203,7 +222,11 @@ class HttpConnector:
             ) from None
 
     async def _send(
-        self, session: aiohttp.ClientSession, request: _Request, where: str, signin: TokenSignIn | None = None
+        self,
+        session: aiohttp.ClientSession,
+        request: _Request,
+        where: str,
+        signin: TokenSignIn | OAuth2SignIn | None = None,
     ) -> Json:
         """Send `request` and read its answer; with `signin`, raise `TokenRevoked` if it refused the token."""
         method, url = request.method, request.url
@@ -226,7 +249,17 @@ class HttpConnector:
             raise sending_failed(method, url, exc, where) from None
 
 
-def _with_token(signin: TokenSignIn, token: Token, request: _Request) -> _Request:
+def _sign_in(config: HttpConfig, connection: Connection) -> TokenSignIn | OAuth2SignIn | None:
+    """The connection's sign-in, if its `auth` is a kind that obtains tokens."""
+    timeout_s = connection.timeout.total_seconds()
+    if config.auth is not None and config.auth.token_endpoint is not None:
+        return TokenSignIn(config.auth.token_endpoint, connection.name, connection.tokens, timeout_s)
+    if config.auth is not None and config.auth.oauth2 is not None:
+        return OAuth2SignIn(config.auth.oauth2, connection.name, connection.tokens, timeout_s)
+    return None
+
+
+def _with_token(signin: TokenSignIn | OAuth2SignIn, token: Token, request: _Request) -> _Request:
     """`request` carrying `token` where the connection's `send` says."""
     headers = dict(request.headers)
     url = signin.place(token, headers, request.url)
