@@ -11,6 +11,7 @@ as `connection.needs_authorization`.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -23,7 +24,7 @@ from seamflow import clock, connectors, engine, errors, store
 from seamflow.ids import Json
 from tests.support import db
 from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, AuthServer
-from tests.support.server import make_project
+from tests.support.server import make_project, serve
 
 
 def crm_yaml(base: str) -> str:
@@ -126,6 +127,19 @@ async def test_authorize_call_refresh_rotate_and_a_revoked_refresh_token_needs_a
             clock.use_real()
             await connector.close()
             await s.close()
-    assert caught.value.code == "connection.needs_authorization"
-    assert "seamflow connections authorize crm" in caught.value.message
-    assert not any(token in str(caught.value) for token in server.issued)
+        assert caught.value.code == "connection.needs_authorization"
+        assert "seamflow connections authorize crm" in caught.value.message
+        assert not any(token in str(caught.value) for token in server.issued)
+        await needs_authorization_is_shown(project_dir)
+
+
+async def needs_authorization_is_shown(project: Path) -> None:
+    """In `connections list` (table and --json), `GET /api/v1/connections` and /metrics."""
+    assert 'seamflow_connection_needs_authorization{connection="crm"} 1.0' in engine.metrics.exposition().decode()
+    code, table = await seamflow("connections", "list", "-p", str(project))
+    assert code == 0 and "needs_authorization: crm: crm.sign_in: the provider refused the refresh token" in table
+    code, listed = await seamflow("connections", "list", "--json", "-p", str(project))
+    assert code == 0 and json.loads(listed)[0]["status"] == "needs_authorization", listed
+    async with serve(project) as running, running.client() as client:
+        answer = (await client.get("/api/v1/connections")).json()
+    assert answer[0]["status"] == "needs_authorization" and "invalid_grant" in answer[0]["problem"]

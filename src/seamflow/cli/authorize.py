@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from seamflow import connectors
     from seamflow.cli.project import ProjectPaths
 
-__all__ = ["authorize"]
+__all__ = ["authorize", "token_problems"]
 
 _PAGE = (
     "<!doctype html><meta charset=utf-8><title>Seamflow</title>"
@@ -124,3 +124,21 @@ async def _receive(listener: socket.socket) -> str:
         return await arrived
     finally:
         await runner.cleanup()
+
+
+async def token_problems(paths: ProjectPaths) -> dict[str, str]:
+    """Connection name → why it needs authorization, from the project's database; {} if it has none yet."""
+    from seamflow import errors, store
+    from seamflow.cli.project import open_store
+
+    db = open_store(paths)
+    if isinstance(db, store.SqliteStore) and not db.path.exists():
+        return {}
+    try:
+        await db.open()
+        try:
+            return await db.list_token_problems()
+        finally:
+            await db.close()
+    except errors.StoreError:  # the list shows the configuration even when the database is out of reach
+        return {}

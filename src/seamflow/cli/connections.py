@@ -14,6 +14,7 @@ from seamflow import codec, errors, redact
 from seamflow.cli.options import locate_project, open_project
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.ids import Json
 
 if TYPE_CHECKING:
     from seamflow import engine
@@ -110,8 +111,11 @@ def connections_list(as_json: bool, project: Path) -> None:
     except errors.SeamflowError as exc:
         _fail(exc)
         return
+    from seamflow.cli.authorize import token_problems
+
+    problems = _run(token_problems(paths))
     if as_json:
-        print_json([info.as_json() for info in infos])
+        print_json([{**info.as_json(), **_status(problems.get(info.name))} for info in infos])
         return
     rows = [
         [
@@ -126,6 +130,13 @@ def connections_list(as_json: bool, project: Path) -> None:
     print_table(
         ["name", "connector", "concurrency", "timeout", "secrets"], rows, empty="no connections in connections.yaml"
     )
+    for name, problem in sorted(problems.items()):
+        click.echo(f"needs_authorization: {name}: {redact.mask_text(problem)}")
+
+
+def _status(problem: str | None) -> dict[str, Json]:
+    """A connection's status, as `GET /api/v1/connections` gives it."""
+    return {"status": "ok"} if problem is None else {"status": "needs_authorization", "problem": problem}
 
 
 @connections.command("test")

@@ -85,6 +85,10 @@ class TokenCache(Protocol):
         """Store `grant` as the connection's token, whatever is cached (`connections authorize`)."""
         ...
 
+    async def report(self, connection: str, problem: str | None) -> None:
+        """Record that `connection` cannot sign in until it is authorized again (None: it can)."""
+        ...
+
 
 class LocalTokens:
     """A `TokenCache` in this process's memory: one renewal at a time per connection."""
@@ -109,6 +113,9 @@ class LocalTokens:
         """Keep `grant` as the connection's token."""
         async with self._locks.setdefault(connection, asyncio.Lock()):
             return self._keep(connection, grant, self._tokens.get(connection))
+
+    async def report(self, connection: str, problem: str | None) -> None:
+        """Nothing to keep: a process-local cache has nobody to show a status to."""
 
     def _keep(self, connection: str, grant: Grant, cached: Token | None) -> Token:
         version = 1 if cached is None else cached.version + 1

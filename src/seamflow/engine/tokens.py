@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from cryptography.fernet import InvalidToken
 
 from seamflow import clock, codec, connectors, redact, store
+from seamflow.engine import metrics
 from seamflow.engine.secrets import SecretKey
 
 __all__ = ["StoredTokens"]
@@ -55,6 +56,8 @@ class StoredTokens:
             return self._sealed(connection, await fetch(cached), cached, fetched)
 
         row = await self._db.renew_token(connection, obtain)
+        if row is not None and row.problem is None:
+            metrics.CONNECTION_NEEDS_AUTHORIZATION.labels(connection).set(0)
         return self._result(row, fetched)
 
     async def save(self, connection: str, grant: connectors.Grant) -> connectors.Token:
@@ -64,7 +67,14 @@ class StoredTokens:
         async def obtain(row: store.StoredToken | None) -> tuple[str, datetime] | None:
             return self._sealed(connection, grant, self._open(row), fetched)
 
-        return self._result(await self._db.renew_token(connection, obtain), fetched)
+        token = self._result(await self._db.renew_token(connection, obtain), fetched)
+        metrics.CONNECTION_NEEDS_AUTHORIZATION.labels(connection).set(0)
+        return token
+
+    async def report(self, connection: str, problem: str | None) -> None:
+        """Record that `connection` needs authorization (`connections list`, the API, `/metrics`)."""
+        await self._db.report_token_problem(connection, problem)
+        metrics.CONNECTION_NEEDS_AUTHORIZATION.labels(connection).set(0 if problem is None else 1)
 
     def _sealed(
         self,

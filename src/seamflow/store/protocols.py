@@ -191,6 +191,10 @@ class TokenStore(Protocol):
 
     async def renew_token(self, connection: str, obtain: Obtain) -> StoredToken | None: ...
 
+    async def report_token_problem(self, connection: str, problem: str | None) -> None: ...
+
+    async def list_token_problems(self) -> dict[str, str]: ...
+
 
 class Store(
     RunWrites,

@@ -29,6 +29,8 @@ class StoredToken:
     sealed: str
     expires_at: datetime
     version: int
+    problem: str | None = None
+    """Why the connection cannot sign in until it is authorized again (`needs_authorization`), if so."""
 
 
 Obtain = Callable[[StoredToken | None], Awaitable[tuple[str, datetime] | None]]
@@ -64,6 +66,27 @@ class TokenOps(Rows):
             with contextlib.suppress(Exception):  # closing rolls back what was not committed
                 await asyncio.to_thread(conn.close)
 
+    async def report_token_problem(self, connection: str, problem: str | None) -> None:
+        """Record why `connection` cannot sign in (None: it can again); without a token row, nothing."""
+
+        def unit(conn: Any) -> None:
+            self._x(
+                conn,
+                "UPDATE connection_tokens SET problem = ?, updated_ms = ? WHERE connection = ?",
+                (problem, to_ms(clock.now()), connection),
+            )
+
+        await self._write(unit)
+
+    async def list_token_problems(self) -> dict[str, str]:
+        """Connection name → why it cannot sign in, for every connection that needs authorization."""
+
+        def read(conn: Any) -> dict[str, str]:
+            rows = self._x(conn, "SELECT connection, problem FROM connection_tokens WHERE problem IS NOT NULL")
+            return {str(r[0]): str(r[1]) for r in rows}
+
+        return await self._read(read)
+
     def _lock_token(self, conn: Any, connection: str) -> StoredToken | None:
         for statement in self._TOKEN_LOCK:
             conn.execute(self._sql(statement), (connection,) if "?" in statement else ())
@@ -78,7 +101,8 @@ class TokenOps(Rows):
             conn,
             "INSERT INTO connection_tokens (connection, sealed, expires_ms, version, updated_ms)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connection) DO UPDATE SET sealed = excluded.sealed,"
-            " expires_ms = excluded.expires_ms, version = excluded.version, updated_ms = excluded.updated_ms",
+            " expires_ms = excluded.expires_ms, version = excluded.version, updated_ms = excluded.updated_ms,"
+            " problem = NULL",
             (connection, sealed, to_ms(expires_at), version, to_ms(clock.now())),
         )
         conn.execute("COMMIT")
@@ -87,11 +111,11 @@ class TokenOps(Rows):
     def _token_row(self, conn: Any, connection: str) -> StoredToken | None:
         row = self._x(
             conn,
-            "SELECT connection, sealed, expires_ms, version FROM connection_tokens WHERE connection = ?",
+            "SELECT connection, sealed, expires_ms, version, problem FROM connection_tokens WHERE connection = ?",
             (connection,),
         ).fetchone()
         if row is None:
             return None
         expires_at = from_ms(int(row[2]))
         assert expires_at is not None
-        return StoredToken(str(row[0]), str(row[1]), expires_at, int(row[3]))
+        return StoredToken(str(row[0]), str(row[1]), expires_at, int(row[3]), None if row[4] is None else str(row[4]))

@@ -46,3 +46,18 @@ async def test_concurrent_renewals_from_two_stores_obtain_one_token(db: store.Sq
         await other.close()
     assert len(obtained) == 1, obtained
     assert a == b and a is not None and a.sealed == f"sealed-by-{obtained[0]}" and a.version == 1
+
+
+async def test_a_problem_is_reported_listed_and_cleared_by_the_next_stored_token(db: store.SqlStore) -> None:
+    async def obtain(current: store.StoredToken | None) -> tuple[str, datetime] | None:
+        return "sealed", NOW + timedelta(hours=1)
+
+    await db.report_token_problem("xero", "refresh token refused")  # no row yet: nothing to mark
+    assert await db.list_token_problems() == {}
+    await db.renew_token("xero", obtain)
+    await db.report_token_problem("xero", "the provider refused the refresh token")
+    assert await db.list_token_problems() == {"xero": "the provider refused the refresh token"}
+    row = await db.read_token("xero")
+    assert row is not None and row.problem == "the provider refused the refresh token"
+    await db.renew_token("xero", obtain)  # authorized again
+    assert await db.list_token_problems() == {}

@@ -151,7 +151,12 @@ class OAuth2SignIn:
         async def fetch(cached: Token | None) -> Grant:
             return await self._renew(session, cached)
 
-        token = await self._tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
+        try:
+            token = await self._tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
+        except errors.Transient as exc:
+            if exc.code == "connection.needs_authorization":  # recorded after the renewal's lock is released
+                await self._tokens.report(self._connection, exc.message)
+            raise
         remember(token.value)
         return token
 
