@@ -143,3 +143,34 @@ async def needs_authorization_is_shown(project: Path) -> None:
     async with serve(project) as running, running.client() as client:
         answer = (await client.get("/api/v1/connections")).json()
     assert answer[0]["status"] == "needs_authorization" and "invalid_grant" in answer[0]["problem"]
+
+
+async def authorize_by_paste(project: Path, tamper: bool = False) -> tuple[int, str]:
+    """Run `connections authorize crm --paste`, consent, paste the redirect URL (with a foreign state if `tamper`)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "seamflow", "connections", "authorize", "crm", "--paste", "-p", str(project),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdin is not None
+    async with asyncio.timeout(30):
+        while not (line := (await proc.stderr.readline()).decode()).startswith("http"):
+            assert line, "the command ended before printing the consent URL"
+    async with httpx.AsyncClient() as browser:
+        consent = await browser.get(line.strip())  # the redirect to 127.0.0.1 is not followed: nobody listens
+    location = consent.headers["location"]
+    if tamper:
+        location = location.replace("state=", "state=other")
+    out, err = await asyncio.wait_for(proc.communicate(f"{location}\n".encode()), timeout=30)
+    return int(proc.returncode or 0), out.decode() + err.decode()
+
+
+async def test_authorize_takes_a_pasted_redirect_and_refuses_one_with_another_state(project_dir: Path) -> None:
+    async with AuthServer.start() as server:
+        make_project(project_dir, {}, crm_yaml(server.base_url))
+        code, out = await seamflow("secrets", "set", "crm_client_secret", "-p", str(project_dir), stdin=CLIENT_SECRET)
+        assert code == 0, out
+        code, out = await authorize_by_paste(project_dir, tamper=True)
+        assert code == 2 and "error [connection.authorization_failed]" in out and "state does not match" in out, out
+        code, out = await authorize_by_paste(project_dir)
+        assert code == 0 and "authorized: crm" in out, out
+    assert not any(token in out for token in server.issued)
