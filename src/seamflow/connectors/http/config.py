@@ -24,6 +24,7 @@ from pydantic import (
 from seamflow import clock, redact
 from seamflow.connectors.base import Connection, parse_config
 from seamflow.connectors.http.oauth2 import OAuth2Auth
+from seamflow.connectors.http.signing import Signing
 from seamflow.connectors.http.token_endpoint import TokenEndpointAuth
 
 __all__ = [
@@ -113,6 +114,8 @@ class HttpConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     """Sent with every request; a step's `headers` override them."""
     auth: Auth | None = None
+    sign: Signing | None = None
+    """Sign each request's query parameters with the app secret (shop platforms); see `http.signing`."""
     verify_tls: bool = True
     """Check the server's certificate (turn off only for a self-signed test server)."""
     max_connections: int = Field(100, ge=1)

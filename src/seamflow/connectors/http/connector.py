@@ -7,7 +7,7 @@ Every action passes the step's idempotency key as an `Idempotency-Key` header.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import aiohttp
@@ -33,6 +33,7 @@ from seamflow.connectors.http.inputs import (
 )
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
+from seamflow.connectors.http.signing import Signing, sign_query
 from seamflow.connectors.http.token_endpoint import TokenRevoked, TokenSignIn
 from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
@@ -78,6 +79,7 @@ class HttpConnector:
         self._hmac: HmacAuth | None = None
         self._check_path: str | None = None
         self._signin: TokenSignIn | OAuth2SignIn | None = None
+        self._signing: Signing | None = None
 
     async def open(self, connection: Connection) -> None:
         """Validate the connection's config, remember its secrets and open its session.
@@ -97,6 +99,7 @@ class HttpConnector:
         self._hmac = config.auth.hmac if config.auth else None
         self._check_path = config.check_path
         self._signin = _sign_in(config, connection)
+        self._signing = config.sign
         self._session = _open_session(config, {**config.headers, **headers}, self._timeout_s)
 
     async def close(self) -> None:
@@ -229,6 +232,8 @@ class HttpConnector:
         signin: TokenSignIn | OAuth2SignIn | None = None,
     ) -> Json:
         """Send `request` and read its answer; with `signin`, raise `TokenRevoked` if it refused the token."""
+        if self._signing is not None:  # last: the signature covers every parameter, a token's too
+            request = replace(request, url=sign_query(request.url, self._signing))
         method, url = request.method, request.url
         try:
             async with session.request(
