@@ -23,7 +23,7 @@ import pytest
 from seamflow import clock, connectors, engine, errors, store
 from seamflow.ids import Json
 from tests.support import db
-from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, AuthServer
+from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, AuthServer, authorize_by_loopback
 from tests.support.server import make_project, serve
 
 
@@ -48,27 +48,6 @@ async def seamflow(*args: str, stdin: str | None = None) -> tuple[int, str]:
     )
     out, _ = await asyncio.wait_for(proc.communicate(None if stdin is None else stdin.encode()), timeout=60)
     return int(proc.returncode or 0), out.decode()
-
-
-async def authorize_by_loopback(project: Path) -> str:
-    """Run `connections authorize crm`, consent by GETting the printed URL; return the command's output."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "seamflow", "connections", "authorize", "crm", "-p", str(project), "--timeout", "30",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None and proc.stdout is not None
-    printed = []
-    async with asyncio.timeout(30):
-        while not (line := (await proc.stderr.readline()).decode()).startswith("Waiting"):
-            assert line, f"the command ended before waiting: {''.join(printed)}"
-            printed.append(line)
-    url = next(line.strip() for line in printed if line.startswith("http"))
-    async with httpx.AsyncClient() as browser:
-        page = await browser.get(url, follow_redirects=True)
-    assert page.status_code == 200 and "received the authorization" in page.text
-    out = (await asyncio.wait_for(proc.stdout.read(), timeout=30)).decode()
-    assert await proc.wait() == 0, out + (await proc.stderr.read()).decode()
-    return out
 
 
 def crm_config(base: str) -> dict[str, Json]:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support import db
+from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, AuthServer, authorize_by_loopback
 from tests.support.open_platforms import APPS, OpenPlatforms
 from tests.support.runs import run_in_status
 from tests.support.server import make_project, serve
@@ -167,6 +168,17 @@ steps:
     action: dingtalk.post
     with: {path: topapi/echo, json: {userid: manager4220}}
 """,
+    "oauth2_me": """id: oauth2-me
+trigger: {manual: {}}
+steps:
+  - id: me
+    action: crm.get
+    with: {path: me}
+  - id: echo
+    action: crm.get
+    with: {path: echo}
+on_error: dead_letter
+""",
     "refuse_token": """id: refuse-token
 trigger: {manual: {}}
 steps:
@@ -178,8 +190,17 @@ on_error: dead_letter
 }
 
 
-def dingtalk_yaml(base: str) -> str:
+def signin_yaml(base: str, oauth_base: str) -> str:
     return f"""
+crm:
+  connector: http
+  base_url: {oauth_base}/api
+  auth:
+    oauth2:
+      authorize_url: {oauth_base}/authorize
+      token_url: {oauth_base}/token
+      client_id: {CLIENT_ID}
+      client_secret: "{{{{ secrets.crm_client_secret }}}}"
 dingtalk:
   connector: http
   base_url: {base}/dingtalk
@@ -213,29 +234,34 @@ async def seamflow_async(*args: str, stdin: str | None = None) -> str:
 async def test_a_token_obtained_at_run_time_appears_in_no_answer_log_output_or_row(
     project_dir: Path, database: db.Database
 ) -> None:
-    async with OpenPlatforms.start() as platforms:
-        make_project(project_dir, SIGNIN_FLOWS, dingtalk_yaml(platforms.base_url))
+    async with OpenPlatforms.start() as platforms, AuthServer.start() as oauth:
+        make_project(project_dir, SIGNIN_FLOWS, signin_yaml(platforms.base_url, oauth.base_url))
         project = str(project_dir)
-        for name, value in zip(("dingtalk_appkey", "dingtalk_appsecret"), APPS["dingtalk"], strict=True):
+        for name, value in (*zip(("dingtalk_appkey", "dingtalk_appsecret"), APPS["dingtalk"], strict=True),
+                            ("crm_client_secret", CLIENT_SECRET)):  # fmt: skip
             assert "stored secret" in await seamflow_async("secrets", "set", name, "-p", project, stdin=value)
+        await authorize_by_loopback(project_dir)
         async with serve(project_dir) as server, server.client() as client:
             run_ids = []
-            for flow in ("echo-token", "refuse-token"):
+            for flow in ("echo-token", "refuse-token", "oauth2-me"):
                 started = await client.post(f"/api/v1/flows/{flow}/runs", json={"input": {}})
                 assert started.status_code == 202, started.text
                 run_ids.append(started.json()["run_id"])
             echoed = await run_in_status(client, run_ids[0], "completed")
             refused = await run_in_status(client, run_ids[1], "dead_letter")
-            answers = await api_answers(client, run_ids, connections=("dingtalk",))
-        outputs = [await seamflow_async(*args, "-p", project) for args in cli_commands(run_ids, ("dingtalk",))]
+            echoed_bearer = await run_in_status(client, run_ids[2], "dead_letter")
+            answers = await api_answers(client, run_ids, connections=("dingtalk", "crm"))
+        outputs = [await seamflow_async(*args, "-p", project) for args in cli_commands(run_ids, ("dingtalk", "crm"))]
     log = server.log_path.read_text()
     assert platforms.issued and platforms.token_requests["dingtalk"] >= 1
     assert "access_token=***" in str(echoed["steps"][-1]["output"]), "the echoed URL is shown, masked"
     assert "HTTP 400" in str(refused["steps"][-1]["error"])
+    assert "Bearer ***" in str(echoed_bearer["steps"][-1]["error"]), "the echoed access token is shown, masked"
+    assert oauth.issued, "the OAuth2 connection signed in"
     texts = {**answers, "the server log": log, **{f"CLI {i}": out for i, out in enumerate(outputs)}}
     texts["the store"] = dump_store(database)
     for where, text in texts.items():
-        for token in platforms.issued:
+        for token in [*platforms.issued, *oauth.issued]:
             assert token not in text, f"{where} shows the token:\n{text[:2000]}"
     stored = database.query("SELECT connection, version FROM connection_tokens")
-    assert [tuple(row) for row in stored] == [("dingtalk", 1)], "the token was stored, sealed"
+    assert sorted(tuple(row) for row in stored) == [("crm", 1), ("dingtalk", 1)], "the tokens were stored, sealed"

@@ -19,13 +19,17 @@ import asyncio
 import base64
 import hashlib
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 from aiohttp import web
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "AuthServer"]
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "AuthServer", "authorize_by_loopback"]
 
 CLIENT_ID = "seamflow-crm-sync"
 CLIENT_SECRET = "crm-client-secret-7Hq2Lw9Zp4Xv"
@@ -108,6 +112,10 @@ class AuthServer:
             return web.json_response({"error": "invalid_token"}, status=401)
         return web.json_response({"name": "张伟", "email": USER[0], "org": "杭州云帆贸易有限公司"})
 
+    async def _echo(self, request: web.Request) -> web.Response:
+        """A careless API: answers 400 with the Authorization header it received."""
+        return web.json_response({"error": "bad_request", "you_sent": request.headers.get("Authorization")}, status=400)
+
     @classmethod
     @asynccontextmanager
     async def start(cls) -> AsyncIterator[AuthServer]:
@@ -117,6 +125,7 @@ class AuthServer:
         app.router.add_post("/token", server._token)
         app.router.add_post("/revoke", server._revoke)
         app.router.add_get("/api/me", server._me)
+        app.router.add_get("/api/echo", server._echo)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -127,3 +136,24 @@ class AuthServer:
             yield server
         finally:
             await runner.cleanup()
+
+
+async def authorize_by_loopback(project: Path, name: str = "crm") -> str:
+    """Run `connections authorize NAME`, consent by GETting the printed URL; return the command's output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "seamflow", "connections", "authorize", name, "-p", str(project), "--timeout", "30",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    printed = []
+    async with asyncio.timeout(30):
+        while not (line := (await proc.stderr.readline()).decode()).startswith("Waiting"):
+            assert line, f"the command ended before waiting: {''.join(printed)}"
+            printed.append(line)
+    url = next(line.strip() for line in printed if line.startswith("http"))
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(url, follow_redirects=True)
+    assert page.status_code == 200 and "received the authorization" in page.text
+    out = (await asyncio.wait_for(proc.stdout.read(), timeout=30)).decode()
+    assert await proc.wait() == 0, out + (await proc.stderr.read()).decode()
+    return out
