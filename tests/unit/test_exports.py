@@ -122,6 +122,7 @@ EXPORTS = {
         "Streams",
         "Token",
         "TokenCache",
+        "TokenKeeper",
         "available_connectors",
         "feeds_of",
         "field_problems",

@@ -26,7 +26,7 @@ from seamflow.connectors.base import (
     field_problems,
     parse_config,
 )
-from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, is_usable
+from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, TokenKeeper, is_usable
 
 if TYPE_CHECKING:
     from seamflow.connectors.http import HttpConnector
@@ -49,6 +49,7 @@ __all__ = [
     "Streams",
     "Token",
     "TokenCache",
+    "TokenKeeper",
     "available_connectors",
     "feeds_of",
     "field_problems",

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from seamflow import clock
 
-__all__ = ["Fetch", "Grant", "LocalTokens", "Token", "TokenCache", "is_usable"]
+__all__ = ["Fetch", "Grant", "LocalTokens", "Token", "TokenCache", "TokenKeeper", "is_usable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +123,30 @@ class LocalTokens:
         token = Token(grant.access_token, clock.now() + grant.lifetime, version, refresh)
         self._tokens[connection] = token
         return token
+
+
+class TokenKeeper:
+    """One connection's token in one process: the cached token while usable, else one renewal at a time.
+
+    Many calls that find the token expired or refused at once wait for the first one's renewal
+    and take its token: the cache is asked to renew once per process, and it renews once per
+    cluster (`TokenCache.renew`). Without this, each call would queue for the store's lock.
+    """
+
+    def __init__(self, tokens: TokenCache, connection: str, early: timedelta) -> None:
+        self.tokens = tokens
+        self._connection = connection
+        self._early = early
+        self._renewing = asyncio.Lock()
+
+    async def token(self, fetch: Fetch, *, stale: Token | None = None) -> Token:
+        """A usable token: the cached one, or one renewed (after `stale` was refused, if given)."""
+        if stale is None:
+            cached = await self.tokens.current(self._connection)
+            if cached is not None and is_usable(cached, stale=None, early=self._early):
+                return cached
+        async with self._renewing:
+            cached = await self.tokens.current(self._connection)  # renewed while this call waited?
+            if cached is not None and is_usable(cached, stale=stale, early=self._early):
+                return cached
+            return await self.tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)

@@ -7,6 +7,7 @@ renews it once when the platform says it was revoked early.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -215,3 +216,22 @@ async def test_processes_sharing_a_store_sign_in_once_and_keep_the_token_encrypt
     assert row is not None and row.version == 2
     assert platforms.calls[-1][1] not in row.sealed, "the stored token is ciphertext"
     assert len(platforms.calls) == 5
+
+
+async def test_a_burst_of_calls_that_find_the_token_revoked_renews_it_once(
+    platforms: OpenPlatforms, tmp_path: Path
+) -> None:
+    db = store.SqliteStore(tmp_path / "seamflow.db")
+    await db.open()
+    try:
+        tokens = await _stored_tokens(db, Fernet.generate_key().decode())
+        async with opened("dingtalk", dingtalk(platforms.base_url), tokens) as connector:
+            await get_user(connector)
+            platforms.revoke()
+            platforms.calls.clear()
+            answers = await asyncio.gather(*(get_user(connector, f"k{n}") for n in range(300)))
+    finally:
+        await db.close()
+    assert all(isinstance(a, dict) and a["body"]["errcode"] == 0 for a in answers)  # type: ignore[index,call-overload]
+    assert platforms.token_requests["dingtalk"] == 2, "the first sign-in and one renewal"
+    assert len(platforms.calls) <= 600, "each call sent at most twice: refused once, then with the renewed token"

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from seamflow import errors
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.http.token_endpoint import remember
-from seamflow.connectors.tokens import Grant, LocalTokens, Token, TokenCache, is_usable
+from seamflow.connectors.tokens import Grant, LocalTokens, Token, TokenCache, TokenKeeper
 from seamflow.ids import Json
 
 __all__ = ["OAuth2Auth", "OAuth2SignIn", "PendingAuthorization"]
@@ -82,9 +82,10 @@ class OAuth2SignIn:
     def __init__(self, auth: OAuth2Auth, connection: str, tokens: TokenCache | None, timeout_s: float) -> None:
         self._auth = auth
         self._connection = connection
-        self._tokens: TokenCache = tokens if tokens is not None else LocalTokens()
+        self._keeper = TokenKeeper(
+            tokens if tokens is not None else LocalTokens(), connection, timedelta(seconds=auth.refresh_early_s)
+        )
         self._timeout_s = timeout_s
-        self._early = timedelta(seconds=auth.refresh_early_s)
         for secret in (auth.client_secret, auth.password):
             if secret is not None:
                 remember(secret.get_secret_value())
@@ -137,25 +138,19 @@ class OAuth2SignIn:
         remember(code)
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri}
         grant = await self._request(session, {**form, "code_verifier": pending.verifier}, where)
-        return await self._tokens.save(self._connection, grant)
+        return await self._keeper.tokens.save(self._connection, grant)
 
     async def token(self, session: aiohttp.ClientSession, *, stale: Token | None = None) -> Token:
         """A usable access token: the cached one while fresh, else one refreshed once across the cluster."""
-        if stale is None:
-            cached = await self._tokens.current(self._connection)
-            if is_usable(cached, stale=None, early=self._early):
-                assert cached is not None
-                remember(cached.value)
-                return cached
 
         async def fetch(cached: Token | None) -> Grant:
             return await self._renew(session, cached)
 
         try:
-            token = await self._tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
+            token = await self._keeper.token(fetch, stale=stale)
         except errors.Transient as exc:
             if exc.code == "connection.needs_authorization":  # recorded after the renewal's lock is released
-                await self._tokens.report(self._connection, exc.message)
+                await self._keeper.tokens.report(self._connection, exc.message)
             raise
         remember(token.value)
         return token

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from seamflow import codec, errors, redact
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
-from seamflow.connectors.tokens import Grant, LocalTokens, Token, TokenCache, is_usable
+from seamflow.connectors.tokens import Grant, LocalTokens, Token, TokenCache, TokenKeeper
 from seamflow.ids import Json
 
 __all__ = ["TokenEndpointAuth", "TokenPlacement", "TokenRequest", "TokenRevoked", "TokenSignIn", "pick", "remember"]
@@ -116,23 +116,18 @@ class TokenSignIn:
     def __init__(self, auth: TokenEndpointAuth, connection: str, tokens: TokenCache | None, timeout_s: float) -> None:
         self._auth = auth
         self._connection = connection
-        self._tokens: TokenCache = tokens if tokens is not None else LocalTokens()
+        self._keeper = TokenKeeper(
+            tokens if tokens is not None else LocalTokens(), connection, timedelta(seconds=auth.refresh_early_s)
+        )
         self._timeout_s = timeout_s
-        self._early = timedelta(seconds=auth.refresh_early_s)
 
     async def token(self, session: aiohttp.ClientSession, *, stale: Token | None = None) -> Token:
         """A token usable now: the cached one while fresh, else a renewed one (asked once across the cluster)."""
-        if stale is None:
-            cached = await self._tokens.current(self._connection)
-            if is_usable(cached, stale=None, early=self._early):
-                assert cached is not None
-                remember(cached.value)
-                return cached
 
         async def fetch(_cached: Token | None) -> Grant:
             return await self._fetch(session)
 
-        token = await self._tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
+        token = await self._keeper.token(fetch, stale=stale)
         remember(token.value)
         return token
 
