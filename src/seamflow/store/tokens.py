@@ -13,12 +13,14 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, LiteralString
+from typing import Any, ClassVar, LiteralString, TypeVar
 
-from seamflow import clock
+from seamflow import clock, errors
 from seamflow.store.rows import Rows, from_ms, to_ms
 
 __all__ = ["Obtain", "StoredToken", "TokenOps"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +58,25 @@ class TokenOps(Rows):
         """
         conn = await asyncio.to_thread(self._connect)
         try:
-            current = await asyncio.to_thread(self._lock_token, conn, connection)
+            current = await self._in_thread(self._lock_token, conn, connection)
             fresh = await obtain(current)
             if fresh is None:
-                await asyncio.to_thread(conn.execute, "ROLLBACK")
+                await self._in_thread(conn.execute, "ROLLBACK")
                 return current
-            return await asyncio.to_thread(self._save_token, conn, connection, current, fresh)
+            return await self._in_thread(self._save_token, conn, connection, current, fresh)
         finally:
             with contextlib.suppress(Exception):  # closing rolls back what was not committed
                 await asyncio.to_thread(conn.close)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a step of the renewal's transaction in a thread; a driver error becomes a `StoreError`."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except Exception as exc:
+            failure = self._read_failed(exc)
+            if failure is None:
+                raise
+            raise errors.StoreError(f"renewing a connection's token: {failure.message}") from exc
 
     async def report_token_problem(self, connection: str, problem: str | None) -> None:
         """Record why `connection` cannot sign in (None: it can again); without a token row, nothing."""
