@@ -39,6 +39,7 @@ crm:
       client_id: {CLIENT_ID}
       client_secret: "{{{{ secrets.crm_client_secret }}}}"
       scopes: [profile]
+  check_path: me
 """
 
 
@@ -74,6 +75,8 @@ async def test_authorize_call_refresh_rotate_and_a_revoked_refresh_token_needs_a
         code, out = await seamflow("secrets", "set", "crm_client_secret", "-p", str(project_dir), stdin=CLIENT_SECRET)
         assert code == 0, out
         assert "authorized: crm" in await authorize_by_loopback(project_dir)
+        code, out = await seamflow("connections", "test", "crm", "-p", str(project_dir))
+        assert code == 0 and "ok: crm: reached GET" in out and "/api/me: HTTP 200" in out, out
 
         s = store.PostgresStore(database.url) if database.url else store.SqliteStore(database.path)
         await s.open()

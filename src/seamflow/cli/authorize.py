@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from seamflow import connectors
+    from seamflow import connectors, engine
     from seamflow.cli.project import ProjectPaths
 
-__all__ = ["authorize", "token_problems"]
+__all__ = ["authorize", "stored_tokens", "token_problems"]
 
 _PAGE = (
     "<!doctype html><meta charset=utf-8><title>Seamflow</title>"
@@ -142,3 +143,20 @@ async def token_problems(paths: ProjectPaths) -> dict[str, str]:
             await db.close()
     except errors.StoreError:  # the list shows the configuration even when the database is out of reach
         return {}
+
+
+@asynccontextmanager
+async def stored_tokens(paths: ProjectPaths) -> AsyncIterator[engine.StoredTokens | None]:
+    """The tokens connections obtained, in the project's database; None if it has no database yet."""
+    from seamflow import engine, store
+    from seamflow.cli.project import open_store
+
+    db = open_store(paths)
+    if isinstance(db, store.SqliteStore) and not db.path.exists():
+        yield None
+        return
+    await db.open()
+    try:
+        yield engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
+    finally:
+        await db.close()

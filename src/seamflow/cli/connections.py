@@ -150,8 +150,13 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
     paths = open_project(project)
 
     async def work() -> engine.ConnectionCheck:
-        pool = engine.Pool(_configs(paths), secrets=engine.load_secrets(root=paths.root), env=engine.load_env())
-        return await pool.check(name)
+        from seamflow.cli.authorize import stored_tokens
+
+        async with stored_tokens(paths) as tokens:  # a connection that signs in uses (and renews) the stored token
+            pool = engine.Pool(
+                _configs(paths), secrets=engine.load_secrets(root=paths.root), env=engine.load_env(), tokens=tokens
+            )
+            return await pool.check(name)
 
     result = _run(work())
     if as_json:
