@@ -138,15 +138,23 @@ class TokenKeeper:
         self._connection = connection
         self._early = early
         self._renewing = asyncio.Lock()
+        self._last: Token | None = None
+        """The token this process last used: reused without reading the cache until it expires or
+        is refused (a token another process renewed early is found when this one's is refused)."""
 
     async def token(self, fetch: Fetch, *, stale: Token | None = None) -> Token:
-        """A usable token: the cached one, or one renewed (after `stale` was refused, if given)."""
+        """A usable token: the one in use, the cached one, or one renewed (after `stale` was refused)."""
+        last = self._last
+        if last is not None and is_usable(last, stale=stale, early=self._early):
+            return last
         if stale is None:
             cached = await self.tokens.current(self._connection)
             if cached is not None and is_usable(cached, stale=None, early=self._early):
+                self._last = cached
                 return cached
         async with self._renewing:
             cached = await self.tokens.current(self._connection)  # renewed while this call waited?
-            if cached is not None and is_usable(cached, stale=stale, early=self._early):
-                return cached
-            return await self.tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
+            if cached is None or not is_usable(cached, stale=stale, early=self._early):
+                cached = await self.tokens.renew(self._connection, stale=stale, early=self._early, fetch=fetch)
+            self._last = cached
+            return cached
