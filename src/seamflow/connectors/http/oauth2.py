@@ -86,6 +86,7 @@ class OAuth2SignIn:
             tokens if tokens is not None else LocalTokens(), connection, timedelta(seconds=auth.refresh_early_s)
         )
         self._timeout_s = timeout_s
+        self._remembered: str | None = None
         for secret in (auth.client_secret, auth.password):
             if secret is not None:
                 remember(secret.get_secret_value())
@@ -152,7 +153,9 @@ class OAuth2SignIn:
             if exc.code == "connection.needs_authorization":  # recorded after the renewal's lock is released
                 await self._keeper.tokens.report(self._connection, exc.message)
             raise
-        remember(token.value)
+        if token.value != self._remembered:  # registering computes every encoded form: once per token
+            remember(token.value)
+            self._remembered = token.value
         return token
 
     def place(self, token: Token, headers: dict[str, str], url: yarl.URL) -> yarl.URL:

@@ -120,6 +120,7 @@ class TokenSignIn:
             tokens if tokens is not None else LocalTokens(), connection, timedelta(seconds=auth.refresh_early_s)
         )
         self._timeout_s = timeout_s
+        self._remembered: str | None = None
 
     async def token(self, session: aiohttp.ClientSession, *, stale: Token | None = None) -> Token:
         """A token usable now: the cached one while fresh, else a renewed one (asked once across the cluster)."""
@@ -128,7 +129,9 @@ class TokenSignIn:
             return await self._fetch(session)
 
         token = await self._keeper.token(fetch, stale=stale)
-        remember(token.value)
+        if token.value != self._remembered:  # registering computes every encoded form: once per token
+            remember(token.value)
+            self._remembered = token.value
         return token
 
     def place(self, token: Token, headers: dict[str, str], url: yarl.URL) -> yarl.URL:
