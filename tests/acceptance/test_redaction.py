@@ -7,6 +7,7 @@ step also passes as a statement parameter to a failing query. Both runs become d
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import httpx
 import pytest
 
 from tests.support import db
+from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, AuthServer, authorize_by_loopback
+from tests.support.open_platforms import APPS, OpenPlatforms
 from tests.support.runs import run_in_status
 from tests.support.server import make_project, serve
 from tests.support.sink import RemoteSink, spawn
@@ -107,24 +110,16 @@ async def test_a_planted_secret_appears_in_no_answer_log_output_or_row(
     for where, text in answers.items():
         assert_no_secret(text, f"GET/POST {where}")
     assert_no_secret(log, "the server log")
-    for args in (
-        ("runs", "list", "--json"),
-        ("runs", "dead-letters", "--json"),
-        ("runs", "dead-letters"),
-        *(("runs", "show", run_id, "--json") for run_id in run_ids),
-        *(("runs", "show", run_id) for run_id in run_ids),
-        ("connections", "list", "--json"),
-        ("connections", "test", "api"),
-        ("connections", "test", "erp"),
-        ("secrets", "list"),
-    ):
+    for args in cli_commands(run_ids, ("api", "erp")):
         output = seamflow(*args, "-p", project)
         assert_no_secret(output, "seamflow " + " ".join(args))
     assert "credentials refused" in seamflow("connections", "test", "api", "-p", project)
     assert_no_secret(dump_store(database), "the store")
 
 
-async def api_answers(client: httpx.AsyncClient, run_ids: list[str]) -> dict[str, str]:
+async def api_answers(
+    client: httpx.AsyncClient, run_ids: list[str], connections: tuple[str, ...] = ("api", "erp")
+) -> dict[str, str]:
     paths = [
         "/api/v1/runs",
         "/api/v1/dead-letters",
@@ -135,10 +130,24 @@ async def api_answers(client: httpx.AsyncClient, run_ids: list[str]) -> dict[str
         *(f"/api/v1/events?run={run_id}" for run_id in run_ids),
     ]
     answers = {path: (await client.get(path)).text for path in paths}
-    for name in ("api", "erp"):
+    for name in connections:
         answers[f"/api/v1/connections/{name}/test"] = (await client.post(f"/api/v1/connections/{name}/test")).text
     assert '"code":"connector' not in answers["/api/v1/connections"]
     return answers
+
+
+def cli_commands(run_ids: list[str], connections: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The commands whose output must hold no secret."""
+    return [
+        ("runs", "list", "--json"),
+        ("runs", "dead-letters", "--json"),
+        ("runs", "dead-letters"),
+        *(("runs", "show", run_id, "--json") for run_id in run_ids),
+        *(("runs", "show", run_id) for run_id in run_ids),
+        ("connections", "list", "--json"),
+        *(("connections", "test", name) for name in connections),
+        ("secrets", "list"),
+    ]
 
 
 def dump_store(database: db.Database) -> str:
@@ -149,3 +158,110 @@ def dump_store(database: db.Database) -> str:
         tables = [r[0] for r in database.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
     assert tables, "the store has tables"
     return "\n".join(repr(database.query(f'SELECT * FROM "{table}"')) for table in tables)  # names from the catalog
+
+
+SIGNIN_FLOWS = {
+    "echo_token": """id: echo-token
+trigger: {manual: {}}
+steps:
+  - id: echo
+    action: dingtalk.post
+    with: {path: topapi/echo, json: {userid: manager4220}}
+""",
+    "oauth2_me": """id: oauth2-me
+trigger: {manual: {}}
+steps:
+  - id: me
+    action: crm.get
+    with: {path: me}
+  - id: echo
+    action: crm.get
+    with: {path: echo}
+on_error: dead_letter
+""",
+    "refuse_token": """id: refuse-token
+trigger: {manual: {}}
+steps:
+  - id: refuse
+    action: dingtalk.post
+    with: {path: topapi/refuse, json: {userid: manager4220}}
+on_error: dead_letter
+""",
+}
+
+
+def signin_yaml(base: str, oauth_base: str) -> str:
+    return f"""
+crm:
+  connector: http
+  base_url: {oauth_base}/api
+  auth:
+    oauth2:
+      authorize_url: {oauth_base}/authorize
+      token_url: {oauth_base}/token
+      client_id: {CLIENT_ID}
+      client_secret: "{{{{ secrets.crm_client_secret }}}}"
+dingtalk:
+  connector: http
+  base_url: {base}/dingtalk
+  auth:
+    token_endpoint:
+      request:
+        method: GET
+        url: {base}/dingtalk/gettoken
+        query: {{appkey: "{{{{ secrets.dingtalk_appkey }}}}", appsecret: "{{{{ secrets.dingtalk_appsecret }}}}"}}
+      send: {{query: access_token}}
+      error_code: errcode
+      revoked_codes: [40014, 42001]
+"""
+
+
+async def seamflow_async(*args: str, stdin: str | None = None) -> str:
+    """The CLI without blocking this process's loop: the stand-in below serves from it."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "seamflow",
+        *args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(None if stdin is None else stdin.encode()), timeout=60)
+    return out.decode()
+
+
+async def test_a_token_obtained_at_run_time_appears_in_no_answer_log_output_or_row(
+    project_dir: Path, database: db.Database
+) -> None:
+    async with OpenPlatforms.start() as platforms, AuthServer.start() as oauth:
+        make_project(project_dir, SIGNIN_FLOWS, signin_yaml(platforms.base_url, oauth.base_url))
+        project = str(project_dir)
+        for name, value in (*zip(("dingtalk_appkey", "dingtalk_appsecret"), APPS["dingtalk"], strict=True),
+                            ("crm_client_secret", CLIENT_SECRET)):  # fmt: skip
+            assert "stored secret" in await seamflow_async("secrets", "set", name, "-p", project, stdin=value)
+        await authorize_by_loopback(project_dir)
+        async with serve(project_dir) as server, server.client() as client:
+            run_ids = []
+            for flow in ("echo-token", "refuse-token", "oauth2-me"):
+                started = await client.post(f"/api/v1/flows/{flow}/runs", json={"input": {}})
+                assert started.status_code == 202, started.text
+                run_ids.append(started.json()["run_id"])
+            echoed = await run_in_status(client, run_ids[0], "completed")
+            refused = await run_in_status(client, run_ids[1], "dead_letter")
+            echoed_bearer = await run_in_status(client, run_ids[2], "dead_letter")
+            answers = await api_answers(client, run_ids, connections=("dingtalk", "crm"))
+        outputs = [await seamflow_async(*args, "-p", project) for args in cli_commands(run_ids, ("dingtalk", "crm"))]
+    log = server.log_path.read_text()
+    assert platforms.issued and platforms.token_requests["dingtalk"] >= 1
+    assert "access_token=***" in str(echoed["steps"][-1]["output"]), "the echoed URL is shown, masked"
+    assert "HTTP 400" in str(refused["steps"][-1]["error"])
+    assert "Bearer ***" in str(echoed_bearer["steps"][-1]["error"]), "the echoed access token is shown, masked"
+    assert oauth.issued, "the OAuth2 connection signed in"
+    texts = {**answers, "the server log": log, **{f"CLI {i}": out for i, out in enumerate(outputs)}}
+    texts["the store"] = dump_store(database)
+    for where, text in texts.items():
+        for token in [*platforms.issued, *oauth.issued]:
+            assert token not in text, f"{where} shows the token:\n{text[:2000]}"
+    stored = database.query("SELECT connection, version FROM connection_tokens")
+    assert sorted(tuple(row) for row in stored) == [("crm", 1), ("dingtalk", 1)], "the tokens were stored, sealed"

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from seamflow.api.dependencies import EngineDep, json_response, require_token
+from seamflow.ids import Json
 
 __all__ = ["router"]
 
@@ -14,8 +15,17 @@ router = APIRouter(dependencies=[Depends(require_token)])
 
 @router.get("/api/v1/connections", tags=["connections"])
 async def list_connections(eng: EngineDep) -> Response:
-    """Connections: name, connector, concurrency, timeout, the secrets each uses (values as ***)."""
-    return json_response([info.as_json() for info in eng.pool.describe()])
+    """Connections: name, connector, concurrency, timeout, the secrets each uses (values as ***), and status.
+
+    `status` is `ok`, or `needs_authorization` with `problem` when the connection cannot sign in
+    until `seamflow connections authorize NAME` is run again.
+    """
+    problems = await eng.db.list_token_problems()
+    return json_response([{**info.as_json(), **_status(problems.get(info.name))} for info in eng.pool.describe()])
+
+
+def _status(problem: str | None) -> dict[str, Json]:
+    return {"status": "ok"} if problem is None else {"status": "needs_authorization", "problem": problem}
 
 
 @router.post("/api/v1/connections/{name}/test", tags=["connections"])

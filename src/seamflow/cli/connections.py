@@ -14,6 +14,7 @@ from seamflow import codec, errors, redact
 from seamflow.cli.options import locate_project, open_project
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.ids import Json
 
 if TYPE_CHECKING:
     from seamflow import engine
@@ -110,8 +111,11 @@ def connections_list(as_json: bool, project: Path) -> None:
     except errors.SeamflowError as exc:
         _fail(exc)
         return
+    from seamflow.cli.authorize import token_problems
+
+    problems = _run(token_problems(paths))
     if as_json:
-        print_json([info.as_json() for info in infos])
+        print_json([{**info.as_json(), **_status(problems.get(info.name))} for info in infos])
         return
     rows = [
         [
@@ -126,6 +130,13 @@ def connections_list(as_json: bool, project: Path) -> None:
     print_table(
         ["name", "connector", "concurrency", "timeout", "secrets"], rows, empty="no connections in connections.yaml"
     )
+    for name, problem in sorted(problems.items()):
+        click.echo(f"needs_authorization: {name}: {redact.mask_text(problem)}")
+
+
+def _status(problem: str | None) -> dict[str, Json]:
+    """A connection's status, as `GET /api/v1/connections` gives it."""
+    return {"status": "ok"} if problem is None else {"status": "needs_authorization", "problem": problem}
 
 
 @connections.command("test")
@@ -139,13 +150,17 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
     paths = open_project(project)
 
     async def work() -> engine.ConnectionCheck:
-        pool = engine.Pool(
-            _configs(paths),
-            secrets=engine.load_secrets(root=paths.root),
-            env=engine.load_env(),
-            state_root=paths.state / "connections",
-        )
-        return await pool.check(name)
+        from seamflow.cli.authorize import stored_tokens
+
+        async with stored_tokens(paths) as tokens:  # a connection that signs in uses (and renews) the stored token
+            pool = engine.Pool(
+                _configs(paths),
+                secrets=engine.load_secrets(root=paths.root),
+                env=engine.load_env(),
+                state_root=paths.state / "connections",
+                tokens=tokens,
+            )
+            return await pool.check(name)
 
     result = _run(work())
     if as_json:
@@ -155,6 +170,21 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
     else:
         click.echo(f"failed: {name}: {result.message}", err=True)
     sys.exit(0 if result.is_ok else 1)
+
+
+@connections.command("authorize")
+@click.argument("name")
+@click.option("--paste", is_flag=True, help="read the redirect URL from stdin (the browser runs on another machine)")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds to wait for the redirect"
+)
+@_project_option
+def connections_authorize(name: str, paste: bool, timeout_s: float, project: Path) -> None:
+    """Sign connection NAME in with OAuth2: print the consent URL, take the redirect, store the tokens."""
+    from seamflow.cli.authorize import authorize
+
+    paths = open_project(project)
+    _run(authorize(paths, _configs(paths), name, is_paste=paste, timeout_s=timeout_s))
 
 
 # --- secrets -------------------------------------------------------------------------------------

@@ -164,7 +164,8 @@ def build_engine(
     sources = {**_flow_sources(project), **generated}
     served = {name for name, config in project.connections.items() if config.get("connector") == "directory"}
     configs = {name: config for name, config in project.connections.items() if name not in served}
-    pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections")
+    tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
+    pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
     sign_in = directory.SignInSettings.from_env(os.environ)

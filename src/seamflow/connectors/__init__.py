@@ -26,6 +26,7 @@ from seamflow.connectors.base import (
     field_problems,
     parse_config,
 )
+from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, TokenKeeper, is_usable
 
 if TYPE_CHECKING:
     from seamflow.connectors.http import HttpConnector
@@ -39,13 +40,20 @@ __all__ = [
     "Connector",
     "Consumes",
     "Feed",
+    "Fetch",
+    "Grant",
     "HttpConnector",
     "Item",
+    "LocalTokens",
     "Polls",
     "Streams",
+    "Token",
+    "TokenCache",
+    "TokenKeeper",
     "available_connectors",
     "feeds_of",
     "field_problems",
+    "is_usable",
     "parse_config",
 ]
 

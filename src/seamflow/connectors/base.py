@@ -17,6 +17,7 @@ from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
+from seamflow.connectors.tokens import TokenCache
 from seamflow.ids import Json
 
 __all__ = [
@@ -72,6 +73,9 @@ class Connection:
     state_dir: Path | None = None
     """A folder the connector may keep files in between starts (the project's
     `.seamflow/connections/<name>/`, e.g. the last OpenAPI document fetched); None: keep none."""
+    tokens: TokenCache | None = field(default=None, compare=False, repr=False)
+    """Where a connector that signs in keeps its tokens: the engine's cache in the store, shared by
+    the cluster. None: the connector keeps them in its own process (`connectors.LocalTokens`)."""
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ from seamflow.engine.reload import FlowReader, Reload, Reloader
 from seamflow.engine.runtime import Engine, EngineOptions
 from seamflow.engine.services import Services
 from seamflow.engine.timers import next_tick
+from seamflow.engine.tokens import StoredTokens
 
 __all__ = [
     "Catalog",
@@ -40,6 +41,7 @@ __all__ = [
     "Reload",
     "Reloader",
     "Services",
+    "StoredTokens",
     "describe_connections",
     "feed_health",
     "load_env",

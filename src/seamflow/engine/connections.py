@@ -221,9 +221,15 @@ class Pool:
         secrets: Mapping[str, str],
         env: Mapping[str, str],
         state_root: Path | None = None,
+        tokens: connectors.TokenCache | None = None,
     ) -> None:
+        """Args:
+        tokens: where connections that sign in keep their tokens (`StoredTokens`: the cluster's
+            store); None: each connector keeps them in its process.
+        """
         self._configs = configs
         self._state_root = state_root
+        self._tokens = tokens
         self._secrets = dict(secrets)
         self._context: dict[str, object] = {"secrets": expressions.Secrets(secrets), "env": dict(env)}
         self._open: dict[str, OpenConnection] = {}
@@ -288,7 +294,23 @@ class Pool:
             concurrency=int(concurrency) if concurrency else None,
             timeout=_timeout(timeout),
             state_dir=self._state_root / name if self._state_root is not None else None,
+            tokens=self._tokens,
         )
+
+    def resolve(self, name: str) -> connectors.Connection:
+        """Connection `name` with its secrets rendered, not opened (`seamflow connections authorize`).
+
+        Raises:
+            errors.NotFound: no connection is called `name`.
+        """
+        raw = self._configs.get(name)
+        if raw is None:
+            defined = ", ".join(sorted(self._configs)) or "none"
+            raise errors.NotFound(
+                f"connection {name!r} is not defined in connections.yaml; defined: {defined}",
+                code="connection.not_found",
+            )
+        return self._resolve(name, raw)
 
     def describe(self) -> list[ConnectionInfo]:
         """Every connection as operators see it; a secret set in the environment is `env`, else `file`."""

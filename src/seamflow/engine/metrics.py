@@ -65,6 +65,14 @@ FEED_FAILING = Gauge(
 )
 
 
+CONNECTION_NEEDS_AUTHORIZATION = Gauge(
+    "seamflow_connection_needs_authorization",
+    "1 while the connection cannot sign in until `seamflow connections authorize` is run again",
+    ["connection"],
+    multiprocess_mode="mostrecent",
+)
+
+
 def exposition() -> bytes:
     """The metrics of this command in Prometheus's text format (all its processes, if several)."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -56,11 +56,13 @@ from seamflow.store.protocols import (
     SlotStore,
     Store,
     SyncStore,
+    TokenStore,
 )
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 from seamflow.store.syncs import SyncLoad
+from seamflow.store.tokens import ConnectionToken, Obtain
 
 if TYPE_CHECKING:
     from seamflow.store.postgres import PostgresStore
@@ -82,6 +84,7 @@ __all__ = [
     "AdminStore",
     "BusinessEvent",
     "Claimed",
+    "ConnectionToken",
     "DirectoryEntries",
     "DirectoryStore",
     "DueTimer",
@@ -97,6 +100,7 @@ __all__ = [
     "LogRow",
     "NewEvent",
     "NewRun",
+    "Obtain",
     "ParkedRun",
     "PendingSignal",
     "PostgresStore",
@@ -130,6 +134,7 @@ __all__ = [
     "Timer",
     "TimerKind",
     "TimerRow",
+    "TokenStore",
     "Wait",
     "WorkerInfo",
     "is_postgres_url",

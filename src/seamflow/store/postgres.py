@@ -44,6 +44,10 @@ class PostgresStore(SqlStore):
     _SKIP_LOCKED: ClassVar[LiteralString] = " FOR UPDATE SKIP LOCKED"
     _SKIP_LOCKED_TIMERS: ClassVar[LiteralString] = " FOR UPDATE OF t SKIP LOCKED"
     _FOR_UPDATE: ClassVar[LiteralString] = " FOR UPDATE"
+    _TOKEN_LOCK: ClassVar[tuple[LiteralString, ...]] = (
+        "BEGIN",
+        "SELECT pg_advisory_xact_lock(hashtextextended('seamflow.token:' || ?, 0))",
+    )
 
     def __init__(self, url: str) -> None:
         super().__init__()

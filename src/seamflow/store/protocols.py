@@ -35,6 +35,7 @@ from seamflow.store.directory import (
 )
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
+from seamflow.store.tokens import ConnectionToken, Obtain
 
 __all__ = [
     "AdminStore",
@@ -49,6 +50,7 @@ __all__ = [
     "SlotStore",
     "Store",
     "SyncStore",
+    "TokenStore",
 ]
 
 T = TypeVar("T")
@@ -213,6 +215,18 @@ class AdminStore(Protocol):
     async def schema_status(self) -> tuple[int, int]: ...
 
 
+class TokenStore(Protocol):
+    """Tokens that connections obtained by signing in, shared by the cluster (`store/tokens.py`)."""
+
+    async def read_token(self, connection: str) -> ConnectionToken | None: ...
+
+    async def renew_token(self, connection: str, obtain: Obtain) -> ConnectionToken | None: ...
+
+    async def report_token_problem(self, connection: str, problem: str | None) -> None: ...
+
+    async def list_token_problems(self) -> dict[str, str]: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -224,6 +238,7 @@ class Store(
     FeedStore,
     SyncStore,
     DirectoryStore,
+    TokenStore,
     AdminStore,
     Protocol,
 ):

@@ -23,6 +23,9 @@ from pydantic import (
 
 from seamflow import clock, redact
 from seamflow.connectors.base import Connection, parse_config
+from seamflow.connectors.http.oauth2 import OAuth2Auth
+from seamflow.connectors.http.signing import Signing
+from seamflow.connectors.http.token_endpoint import TokenEndpointAuth
 
 __all__ = [
     "ApiKeyAuth",
@@ -77,19 +80,25 @@ class HmacAuth(BaseModel):
 
 
 class Auth(BaseModel):
-    """How the connection authenticates: exactly one of the four kinds."""
+    """How the connection authenticates: exactly one of the six kinds."""
 
     model_config = _STRICT
     bearer: SecretStr | None = None
     basic: BasicAuth | None = None
     api_key: ApiKeyAuth | None = None
     hmac: HmacAuth | None = None
+    token_endpoint: TokenEndpointAuth | None = None
+    """Sign in through a declared token call (DingTalk, WeCom, Feishu); see `http.token_endpoint`."""
+    oauth2: OAuth2Auth | None = None
+    """OAuth2 authorization code with PKCE, password or client credentials; see `http.oauth2`."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Auth:
         given = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of bearer, basic, api_key, hmac (got {len(given)})")
+            raise ValueError(
+                f"give exactly one of bearer, basic, api_key, hmac, token_endpoint, oauth2 (got {len(given)})"
+            )
         return self
 
 
@@ -105,6 +114,8 @@ class HttpConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     """Sent with every request; a step's `headers` override them."""
     auth: Auth | None = None
+    sign: Signing | None = None
+    """Sign each request's query parameters with the app secret (shop platforms); see `http.signing`."""
     verify_tls: bool = True
     """Check the server's certificate (turn off only for a self-signed test server)."""
     max_connections: int = Field(100, ge=1)
@@ -145,6 +156,8 @@ def auth_parts(auth: Auth | None) -> tuple[dict[str, str], dict[str, str]]:
         if auth.api_key.query is not None:
             return {}, {auth.api_key.query: key}
         return {auth.api_key.header or "X-API-Key": key}, {}
+    if auth.token_endpoint is not None or auth.oauth2 is not None:  # tokens obtained and placed per call; the values
+        return {}, {}  # the token call sends come from secrets, which the redactor knows since they were read
     assert auth.hmac is not None
     _remember_secret(auth.hmac.secret.get_secret_value())
     return {}, {}

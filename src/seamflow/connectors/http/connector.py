@@ -7,7 +7,7 @@ Every action passes the step's idempotency key as an `Idempotency-Key` header.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import aiohttp
@@ -31,7 +31,11 @@ from seamflow.connectors.http.inputs import (
     encode_body,
     query_params,
 )
+from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
+from seamflow.connectors.http.signing import Signing, sign_query
+from seamflow.connectors.http.token_endpoint import TokenRevoked, TokenSignIn
+from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
 
 __all__ = ["HttpConnector"]
@@ -74,6 +78,8 @@ class HttpConnector:
         self._max_bytes = 0
         self._hmac: HmacAuth | None = None
         self._check_path: str | None = None
+        self._signin: TokenSignIn | OAuth2SignIn | None = None
+        self._signing: Signing | None = None
 
     async def open(self, connection: Connection) -> None:
         """Validate the connection's config, remember its secrets and open its session.
@@ -92,6 +98,8 @@ class HttpConnector:
         self._max_bytes = config.response_max_bytes
         self._hmac = config.auth.hmac if config.auth else None
         self._check_path = config.check_path
+        self._signin = _sign_in(config, connection)
+        self._signing = config.sign
         self._session = _open_session(config, {**config.headers, **headers}, self._timeout_s)
 
     async def close(self) -> None:
@@ -99,6 +107,25 @@ class HttpConnector:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+    def begin_authorization(self, redirect_uri: str) -> PendingAuthorization:
+        """Start an OAuth2 authorization code grant: the consent URL, its `state` and PKCE verifier.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the connection has no `auth.oauth2` with that grant.
+        """
+        if not isinstance(self._signin, OAuth2SignIn) or not self._signin.is_authorizable:
+            raise errors.InvalidInput(
+                f"connection {self._name!r} does not sign in with the OAuth2 authorization code grant;"
+                " expected auth: {oauth2: {grant: authorization_code, …}}",
+                code="connection.invalid",
+            )
+        return self._signin.begin(redirect_uri)
+
+    async def finish_authorization(self, pending: PendingAuthorization, redirected: str) -> None:
+        """Check the redirect URL, exchange its code and store the tokens (see `http.oauth2`)."""
+        assert isinstance(self._signin, OAuth2SignIn) and self._session is not None  # begin_authorization ran
+        await self._signin.finish(self._session, pending, redirected)
 
     async def check(self) -> str:
         """GET `check_path` (or `base_url`) with the connection's credentials; say what answered.
@@ -116,6 +143,8 @@ class HttpConnector:
         if self._auth_query:
             url = url.extend_query(self._auth_query)
         headers = sign(b"", self._hmac) if self._hmac is not None else {}
+        if self._signin is not None:
+            url = self._signin.place(await self._signin.token(self._session), headers, url)
         return await probe(self._session, url, headers, is_configured, where)
 
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
@@ -154,7 +183,29 @@ class HttpConnector:
         _override(headers, inputs.headers)
         if self._hmac is not None:
             _override(headers, sign(body or b"", self._hmac))
-        return await self._send(self._session, _Request(method, url, headers, body, inputs.expect), where)
+        request = _Request(method, url, headers, body, inputs.expect)
+        if self._signin is None:
+            return await self._send(self._session, request, where)
+        return await self._send_signed_in(self._session, self._signin, request, where)
+
+    async def _send_signed_in(
+        self, session: aiohttp.ClientSession, signin: TokenSignIn | OAuth2SignIn, request: _Request, where: str
+    ) -> Json:
+        """Send with the connection's token; if it was revoked early, renew it once and send again."""
+        token = await signin.token(session)
+        try:
+            return await self._send(session, _with_token(signin, token, request), where, signin)
+        except TokenRevoked:
+            renewed = await signin.token(session, stale=token)
+        try:
+            return await self._send(session, _with_token(signin, renewed, request), where, signin)
+        except TokenRevoked:
+            raise errors.Permanent(
+                "the system refused the token right after it was renewed; expected the renewed token to be"
+                " accepted (is the app allowed to call this API?)",
+                where=where,
+                code="connector.token_refused",
+            ) from None
 
     def _url(self, inputs: HttpInput, where: str) -> yarl.URL:
         """The request's URL: `url`, or `base_url` joined with `path`; then the key and step query."""
@@ -173,13 +224,27 @@ class HttpConnector:
                 f"could not build the request: {type(exc).__name__}: {errors.redact(str(exc))}", where=where
             ) from None
 
-    async def _send(self, session: aiohttp.ClientSession, request: _Request, where: str) -> Json:
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        request: _Request,
+        where: str,
+        signin: TokenSignIn | OAuth2SignIn | None = None,
+    ) -> Json:
+        """Send `request` and read its answer; with `signin`, raise `TokenRevoked` if it refused the token."""
+        if self._signing is not None:  # last: the signature covers every parameter, a token's too
+            request = replace(request, url=sign_query(request.url, self._signing))
         method, url = request.method, request.url
         try:
             async with session.request(
                 method, url, headers=request.headers, data=request.body, allow_redirects=False
             ) as response:
-                return await read_answer(response, request.expect, self._max_bytes, where)
+                if signin is not None and signin.is_revoked_status(response.status):
+                    raise TokenRevoked
+                answer = await read_answer(response, request.expect, self._max_bytes, where)
+                if signin is not None and signin.is_revoked_answer(answer):
+                    raise TokenRevoked
+                return answer
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError, and waiting for a free socket
             raise timed_out(method, url, exc, self._timeout_s, where) from exc
         except aiohttp.ClientConnectionError as exc:  # keep the cause: it names the host and the OS error
@@ -187,6 +252,23 @@ class HttpConnector:
         except (aiohttp.ClientError, ValueError, TypeError) as exc:  # a bad header or URL; a broken answer
             # from None: a ClientResponseError's repr holds the request's headers, credentials included.
             raise sending_failed(method, url, exc, where) from None
+
+
+def _sign_in(config: HttpConfig, connection: Connection) -> TokenSignIn | OAuth2SignIn | None:
+    """The connection's sign-in, if its `auth` is a kind that obtains tokens."""
+    timeout_s = connection.timeout.total_seconds()
+    if config.auth is not None and config.auth.token_endpoint is not None:
+        return TokenSignIn(config.auth.token_endpoint, connection.name, connection.tokens, timeout_s)
+    if config.auth is not None and config.auth.oauth2 is not None:
+        return OAuth2SignIn(config.auth.oauth2, connection.name, connection.tokens, timeout_s)
+    return None
+
+
+def _with_token(signin: TokenSignIn | OAuth2SignIn, token: Token, request: _Request) -> _Request:
+    """`request` carrying `token` where the connection's `send` says."""
+    headers = dict(request.headers)
+    url = signin.place(token, headers, request.url)
+    return _Request(request.method, url, headers, request.body, request.expect)
 
 
 def _override(headers: dict[str, str], extra: Mapping[str, str]) -> None:
