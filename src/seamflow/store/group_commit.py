@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from seamflow import errors
 from seamflow.store.appends import AppendBuffer
 
-__all__ = ["DbConnection", "GroupCommitter"]
+__all__ = ["DbConnection", "GroupCommitter", "Reply"]
 
 T = TypeVar("T")
 
@@ -46,12 +46,17 @@ class Pipelining(Protocol):
     def verify(self) -> None: ...
 
 
+Reply = Callable[[Any, "BaseException | None"], None]
+"""Called in the writer thread with a relayed unit's result (or error) once its transaction ended."""
+
+
 @dataclass(slots=True)
 class _Unit(Generic[T]):
     fn: Callable[[Any], T]
-    future: asyncio.Future[T]
+    future: asyncio.Future[T] | None
     result: Any = None
     error: BaseException | None = None
+    reply: Reply | None = None
 
 
 _STOP = object()
@@ -110,6 +115,17 @@ class GroupCommitter:
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put(_Unit(fn, future))
         return await future
+
+    def submit(self, fn: Callable[[Any], Any], reply: Reply) -> None:
+        """From any thread: run `fn(connection)` in the next transaction, then `reply(result, error)`.
+
+        For units relayed from the serve group's other processes (`relay.py`); `reply` runs in
+        the writer thread after the commit (or the failure) and must not block for long.
+        """
+        if self._thread is None:
+            reply(None, errors.StoreError("the store is not open"))
+            return
+        self._queue.put(_Unit(fn, None, reply=reply))
 
     def _main(self) -> None:
         try:
@@ -182,8 +198,7 @@ class GroupCommitter:
             return is_usable
         self.commits += 1
         self.units += len(batch)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, batch)
+        self._answer(batch)
         return True
 
     def _fail(self, batch: list[_Unit[Any]], exc: BaseException) -> None:
@@ -192,8 +207,18 @@ class GroupCommitter:
             failure.__cause__ = exc
         for unit in batch:
             unit.error = failure
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, batch)
+        self._answer(batch)
+
+    def _answer(self, batch: list[_Unit[Any]]) -> None:
+        """Relayed units are answered from this thread; the others' futures on the event loop."""
+        local = [unit for unit in batch if unit.reply is None]
+        if len(local) < len(batch):
+            for unit in batch:
+                if unit.reply is not None:
+                    unit.reply(unit.result, unit.error)
+        if local:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_resolve, local)
 
     def _run_optimistically(self, conn: DbConnection, batch: list[_Unit[Any]]) -> bool:
         """Run the batch without savepoints and commit; False (rolled back) if any unit failed.
@@ -246,7 +271,7 @@ def _close_quietly(conn: DbConnection) -> None:
 
 def _resolve(batch: list[_Unit[Any]]) -> None:
     for unit in batch:
-        if unit.future.done():
+        if unit.future is None or unit.future.done():
             continue
         if unit.error is not None:
             unit.future.set_exception(unit.error)
