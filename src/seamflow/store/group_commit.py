@@ -88,8 +88,13 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
+        self._after_answers: list[Callable[[], None]] = []
         self.commits = 0
         self.units = 0
+
+    def after_answers(self, callback: Callable[[], None]) -> None:
+        """Call `callback` in the writer thread after each batch's relayed units were answered (to send them)."""
+        self._after_answers.append(callback)
 
     async def start(self) -> None:
         """Open the writer connection and start the writer thread."""
@@ -216,6 +221,8 @@ class GroupCommitter:
             for unit in batch:
                 if unit.reply is not None:
                     unit.reply(unit.result, unit.error)
+            for callback in self._after_answers:
+                callback()
         if local:
             assert self._loop is not None
             self._loop.call_soon_threadsafe(_resolve, local)

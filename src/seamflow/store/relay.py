@@ -128,6 +128,10 @@ class RelayServer:
         self._wrap = wrap
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
+        self._outboxes: list[_Outbox] = []
+        self._lock = threading.Lock()
+        self._is_closed = False
+        committer.after_answers(self._flush)
 
     def start(self) -> None:
         """Listen on the socket; a thread accepts, and one thread per process reads its units."""
@@ -144,20 +148,23 @@ class RelayServer:
 
     def close(self) -> None:
         """Stop accepting and drop the connections (their processes see the writer gone)."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        with self._lock:
+            self._is_closed = True
+            listener, self._listener = self._listener, None
+            connections, self._connections = self._connections, []
+        if listener is not None:
+            _shut(listener)  # shutdown wakes the thread blocked in accept(); close alone does not
             self._path.unlink(missing_ok=True)
-        for conn in self._connections:
+        for conn in connections:
             _shut(conn)
-        self._connections.clear()
 
     def _accept(self) -> None:
         listener = self._listener
-        while listener is not None:
+        assert listener is not None
+        while True:
             try:
                 conn, _ = listener.accept()
-            except OSError:  # closed
+            except OSError:  # shut down by close()
                 return
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             _, uid, _ = struct.unpack("3i", creds)
@@ -165,24 +172,17 @@ class RelayServer:
                 log.warning("refused a writer connection from uid %d; expected this process's user", uid)
                 conn.close()
                 continue
-            self._connections.append(conn)
+            with self._lock:
+                if self._is_closed:
+                    _shut(conn)
+                    return
+                self._connections.append(conn)
             threading.Thread(target=self._serve, args=(conn,), name="seamflow-relay-conn", daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         """Read framed units until the other process hangs up; each is answered after its commit."""
-        send_lock = threading.Lock()
-
-        def reply_to(request_id: int) -> Callable[[Any, BaseException | None], None]:
-            def reply(result: Any, error: BaseException | None) -> None:
-                frame = _frame(request_id, _answer(result, error))
-                with send_lock:
-                    try:
-                        conn.sendall(frame)
-                    except OSError:  # the process is gone; its unit committed all the same
-                        pass
-
-            return reply
-
+        outbox = _Outbox(conn)
+        self._outboxes.append(outbox)
         reader = conn.makefile("rb", buffering=1 << 16)
         try:
             while (header := reader.read(_HEADER.size)) and len(header) == _HEADER.size:
@@ -193,14 +193,46 @@ class RelayServer:
                 try:
                     unit = _load(payload)
                 except Exception as exc:  # answered to the sender; the relay keeps serving
-                    reply_to(request_id)(None, errors.StoreError(f"a relayed unit could not be read: {exc}"))
+                    outbox.reply_to(request_id)(None, errors.StoreError(f"a relayed unit could not be read: {exc}"))
+                    outbox.flush()
                     continue
-                self._committer.submit(self._wrap(unit), reply_to(request_id))
+                self._committer.submit(self._wrap(unit), outbox.reply_to(request_id))
         except OSError:
             return
         finally:
             reader.close()
+            self._outboxes.remove(outbox)
             _shut(conn)
+
+    def _flush(self) -> None:
+        for outbox in list(self._outboxes):
+            outbox.flush()
+
+
+class _Outbox:
+    """The answers to one process, collected while a batch is answered and sent with one write."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._frames: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def reply_to(self, request_id: int) -> Callable[[Any, BaseException | None], None]:
+        def reply(result: Any, error: BaseException | None) -> None:
+            frame = _frame(request_id, _answer(result, error))
+            with self._lock:
+                self._frames.append(frame)
+
+        return reply
+
+    def flush(self) -> None:
+        with self._lock:
+            frames, self._frames = self._frames, []
+        if frames:
+            try:
+                self._conn.sendall(b"".join(frames))
+            except OSError:  # the process is gone; its units committed all the same
+                pass
 
 
 class RelayClient(asyncio.Protocol):
@@ -211,6 +243,7 @@ class RelayClient(asyncio.Protocol):
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._buffer = bytearray()
         self._next_id = 0
+        self._outgoing: list[bytes] = []
 
     @classmethod
     async def connect(cls, path: Path) -> RelayClient:
@@ -234,8 +267,15 @@ class RelayClient(asyncio.Protocol):
         self._next_id += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        self._transport.write(_frame(request_id, payload))
+        if not self._outgoing:  # the units of one turn of the event loop go out in one write
+            asyncio.get_running_loop().call_soon(self._send_outgoing)
+        self._outgoing.append(_frame(request_id, payload))
         return await future
+
+    def _send_outgoing(self) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if self._transport is not None:
+            self._transport.write(b"".join(frames))
 
     def close(self) -> None:
         if self._transport is not None:
