@@ -116,6 +116,9 @@ def _answer(result: Any, error: BaseException | None) -> bytes:
 class RelayServer:
     """In the first process: accepts the other processes' units and runs them in its group commit.
 
+    The units are read on the event loop (no thread of its own to contend for the GIL with
+    it); the writer thread answers them after their commit, one write per process and batch.
+
     Args:
         path: the Unix socket to listen on (a stale one is replaced).
         committer: the first process's writer.
@@ -126,15 +129,13 @@ class RelayServer:
         self._path = path
         self._committer = committer
         self._wrap = wrap
-        self._listener: socket.socket | None = None
-        self._connections: list[socket.socket] = []
-        self._outboxes: list[_Outbox] = []
-        self._lock = threading.Lock()
-        self._is_closed = False
+        self._server: asyncio.AbstractServer | None = None
+        self._incoming: set[_Incoming] = set()
+        self.is_closed = False
         committer.after_answers(self._flush)
 
-    def start(self) -> None:
-        """Listen on the socket; a thread accepts, and one thread per process reads its units."""
+    async def start(self) -> None:
+        """Listen on the socket (mode 0600)."""
         self._path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
@@ -142,82 +143,78 @@ class RelayServer:
             listener.bind(str(self._path))
         finally:
             os.umask(old_umask)
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, name="seamflow-relay", daemon=True).start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _Incoming(self, loop), sock=listener, backlog=16)
 
     def close(self) -> None:
         """Stop accepting and drop the connections (their processes see the writer gone)."""
-        with self._lock:
-            self._is_closed = True
-            listener, self._listener = self._listener, None
-            connections, self._connections = self._connections, []
-        if listener is not None:
-            _shut(listener)  # shutdown wakes the thread blocked in accept(); close alone does not
+        self.is_closed = True
+        if self._server is not None:
+            self._server.close()
+            self._server = None
             self._path.unlink(missing_ok=True)
-        for conn in connections:
-            _shut(conn)
-
-    def _accept(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:  # shut down by close()
-                return
-            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            _, uid, _ = struct.unpack("3i", creds)
-            if uid != os.getuid():
-                log.warning("refused a writer connection from uid %d; expected this process's user", uid)
-                conn.close()
-                continue
-            with self._lock:
-                if self._is_closed:
-                    _shut(conn)
-                    return
-                self._connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="seamflow-relay-conn", daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        """Read framed units until the other process hangs up; each is answered after its commit."""
-        outbox = _Outbox(conn)
-        self._outboxes.append(outbox)
-        reader = conn.makefile("rb", buffering=1 << 16)
-        try:
-            while (header := reader.read(_HEADER.size)) and len(header) == _HEADER.size:
-                size, request_id = _HEADER.unpack(header)
-                payload = reader.read(size)
-                if len(payload) != size:
-                    return
-                try:
-                    unit = _load(payload)
-                except Exception as exc:  # answered to the sender; the relay keeps serving
-                    outbox.reply_to(request_id)(None, errors.StoreError(f"a relayed unit could not be read: {exc}"))
-                    outbox.flush()
-                    continue
-                self._committer.submit(self._wrap(unit), outbox.reply_to(request_id))
-        except OSError:
-            return
-        finally:
-            reader.close()
-            self._outboxes.remove(outbox)
-            _shut(conn)
+        for incoming in list(self._incoming):
+            incoming.close()
 
     def _flush(self) -> None:
-        for outbox in list(self._outboxes):
-            outbox.flush()
+        for incoming in list(self._incoming):
+            incoming.flush()
 
 
-class _Outbox:
-    """The answers to one process, collected while a batch is answered and sent with one write."""
+class _Incoming(asyncio.Protocol):
+    """One other process's connection: its units go to the writer, their answers come back in one write per batch."""
 
-    def __init__(self, conn: socket.socket) -> None:
-        self._conn = conn
+    def __init__(self, server: RelayServer, loop: asyncio.AbstractEventLoop) -> None:
+        self._server = server
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
         self._frames: list[bytes] = []
         self._lock = threading.Lock()
 
-    def reply_to(self, request_id: int) -> Callable[[Any, BaseException | None], None]:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid != os.getuid():
+            log.warning("refused a writer connection from uid %d; expected this process's user", uid)
+            transport.close()
+            return
+        if self._server.is_closed:  # accepted just before the server closed
+            transport.close()
+            return
+        self._transport = transport  # type: ignore[assignment]  # a Unix stream transport
+        self._server._incoming.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._server._incoming.discard(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= _HEADER.size:
+            size, request_id = _HEADER.unpack_from(buffer, start)
+            end = start + _HEADER.size + size
+            if len(buffer) < end:
+                break
+            payload = bytes(buffer[start + _HEADER.size : end])
+            start = end
+            try:
+                unit = _load(payload)
+            except Exception as exc:  # answered to the sender; the relay keeps serving
+                self._reply(request_id)(None, errors.StoreError(f"a relayed unit could not be read: {exc}"))
+                self.flush()
+                continue
+            self._server._committer.submit(self._server._wrap(unit), self._reply(request_id))
+        del buffer[:start]
+
+    def _reply(self, request_id: int) -> Callable[[Any, BaseException | None], None]:
         def reply(result: Any, error: BaseException | None) -> None:
             frame = _frame(request_id, _answer(result, error))
             with self._lock:
@@ -226,13 +223,18 @@ class _Outbox:
         return reply
 
     def flush(self) -> None:
+        """From any thread: send the collected answers (through the event loop, which owns the transport)."""
         with self._lock:
             frames, self._frames = self._frames, []
-        if frames:
+        if frames and self._transport is not None:
             try:
-                self._conn.sendall(b"".join(frames))
-            except OSError:  # the process is gone; its units committed all the same
+                self._loop.call_soon_threadsafe(self._write, b"".join(frames))
+            except RuntimeError:  # the loop is closed: the process is stopping
                 pass
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(data)
 
 
 class RelayClient(asyncio.Protocol):
@@ -310,11 +312,3 @@ class RelayClient(asyncio.Protocol):
         for future in pending.values():
             if not future.done():
                 future.set_exception(errors.StoreError(_GONE))
-
-
-def _shut(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()

@@ -96,7 +96,7 @@ class SqliteStore(SqlStore):
         socket_path = relay.relay_socket_path(self.path)
         if self._group_role == "first":
             self._relay_server = relay.RelayServer(socket_path, self._writer, self._run_tx_unit)
-            self._relay_server.start()
+            await self._relay_server.start()
         elif self._group_role == "other":
             try:
                 self._relay = await relay.RelayClient.connect(socket_path)

@@ -113,6 +113,11 @@ async def test_without_the_first_process_another_commits_its_own_units(tmp_path:
     other.join_group(is_first=False)
     await other.open()
     try:
+        assert first._relay_server is not None
+        for _ in range(200):  # the first process registers the connection on its event loop
+            if first._relay_server._incoming:
+                break
+            await asyncio.sleep(0.01)
         await first.close()
         assert other._relay is not None
         for _ in range(200):  # the hang-up arrives through the event loop
