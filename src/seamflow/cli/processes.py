@@ -78,8 +78,6 @@ def run_process(
     if group.first_pid is not None:
         supervisor.die_with_parent(group.first_pid)
     db = open_store(paths, database, shared=group.processes > 1)
-    if isinstance(db, store.SqliteStore) and group.processes > 1:
-        db.join_group(is_first=group.member == 0)  # one writer commits the journal for the whole group
     eng, context = build_engine(paths, db, options_for(role, workers, lease, retention, group.member))
     if isinstance(db, store.SqliteStore) and role != "serve":
         raise errors.InvalidInput(

@@ -13,16 +13,13 @@ A failed or dead-lettered run can be **replayed** (`replay`) in a new generation
 
 The functions below run inside one store transaction (`store.RunTx`): they decide, the store
 only inserts, updates and deletes what it is told. Every write that carries a lease epoch is
-fenced: a worker that lost the run cannot commit over its new owner. `Journal` hands them to
-the store as `functools.partial`s of these module-level functions with plain data, so a serve
-group's other processes can have them committed by the first process's writer (SQLite).
+fenced: a worker that lost the run cannot commit over its new owner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Protocol, TypeVar
 
 from seamflow import clock, errors, ids, store
@@ -53,7 +50,7 @@ class Journal:
 
     async def accept(self, event: store.NewEvent) -> store.Accepted:
         """Commit an event and its queued run; a seen dedupe key answers with the first run."""
-        return await self._db.transact(partial(accept, event=event))
+        return await self._db.transact(lambda tx: accept(tx, event))
 
     async def record_step(self, record: store.StepRecord) -> list[RunId]:
         """Journal a step attempt with its consequences; return runs that became runnable.
@@ -61,7 +58,7 @@ class Journal:
         Raises:
             errors.LeaseLost: the record's epoch is stale (another worker claimed the run).
         """
-        return await self._db.transact(partial(record_step, record=record))
+        return await self._db.transact(lambda tx: record_step(tx, record))
 
     async def finish(
         self, run_id: RunId, flow_id: FlowId, outcome: store.RunFinish, *, epoch: int | None = None
@@ -71,17 +68,17 @@ class Journal:
         Raises:
             errors.LeaseLost: `epoch` is given and the run was claimed by another worker since.
         """
-        unit = partial(finish, run_id=run_id, flow_id=flow_id, outcome=outcome, at=clock.now(), epoch=epoch)
-        return await self._db.transact(unit)
+        return await self._db.transact(lambda tx: finish(tx, run_id, flow_id, outcome, clock.now(), epoch=epoch))
 
     async def deliver_signal(self, signal: str, key: str, payload: Json) -> list[RunId]:
         """Complete every wait on (signal, key), or keep the signal for a run that will wait for it."""
-        unit = partial(deliver_signal, signal=signal, key=key, payload=payload, at=clock.now(), keep_if_unmatched=True)
-        return await self._db.transact(unit)
+        return await self._db.transact(
+            lambda tx: deliver_signal(tx, signal, key, payload, clock.now(), keep_if_unmatched=True)
+        )
 
     async def fire_timers(self, now: datetime, limit: int) -> list[store.DueTimer]:
         """Consume due timers: complete timed waits and timeouts, queue retries."""
-        return await self._db.transact(partial(fire_timers, now=now, limit=limit))
+        return await self._db.transact(lambda tx: fire_timers(tx, now, limit))
 
     async def replay(self, run_id: RunId) -> None:
         """Queue a failed or dead-lettered run again; it continues from its failed step.
@@ -90,7 +87,7 @@ class Journal:
             errors.NotFound: there is no such run.
             errors.Conflict: the run is not failed or dead-lettered.
         """
-        await self._db.transact(partial(replay, run_id=run_id, at=clock.now()))
+        await self._db.transact(lambda tx: replay(tx, run_id, clock.now()))
 
     async def fire_schedule(
         self, flow_id: FlowId, tick: datetime, next_due: datetime, event: store.NewEvent | None

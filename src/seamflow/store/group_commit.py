@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from seamflow import errors
 from seamflow.store.appends import AppendBuffer
 
-__all__ = ["DbConnection", "GroupCommitter", "Reply"]
+__all__ = ["DbConnection", "GroupCommitter"]
 
 T = TypeVar("T")
 
@@ -46,17 +46,12 @@ class Pipelining(Protocol):
     def verify(self) -> None: ...
 
 
-Reply = Callable[[Any, "BaseException | None"], None]
-"""Called in the writer thread with a relayed unit's result (or error) once its transaction ended."""
-
-
 @dataclass(slots=True)
 class _Unit(Generic[T]):
     fn: Callable[[Any], T]
-    future: asyncio.Future[T] | None
+    future: asyncio.Future[T]
     result: Any = None
     error: BaseException | None = None
-    reply: Reply | None = None
 
 
 _STOP = object()
@@ -88,13 +83,8 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
-        self._after_answers: list[Callable[[], None]] = []
         self.commits = 0
         self.units = 0
-
-    def after_answers(self, callback: Callable[[], None]) -> None:
-        """Call `callback` in the writer thread after each batch's relayed units were answered (to send them)."""
-        self._after_answers.append(callback)
 
     async def start(self) -> None:
         """Open the writer connection and start the writer thread."""
@@ -120,17 +110,6 @@ class GroupCommitter:
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put(_Unit(fn, future))
         return await future
-
-    def submit(self, fn: Callable[[Any], Any], reply: Reply) -> None:
-        """From any thread: run `fn(connection)` in the next transaction, then `reply(result, error)`.
-
-        For units relayed from the serve group's other processes (`relay.py`); `reply` runs in
-        the writer thread after the commit (or the failure) and must not block for long.
-        """
-        if self._thread is None:
-            reply(None, errors.StoreError("the store is not open"))
-            return
-        self._queue.put(_Unit(fn, None, reply=reply))
 
     def _main(self) -> None:
         try:
@@ -203,7 +182,8 @@ class GroupCommitter:
             return is_usable
         self.commits += 1
         self.units += len(batch)
-        self._answer(batch)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, batch)
         return True
 
     def _fail(self, batch: list[_Unit[Any]], exc: BaseException) -> None:
@@ -212,20 +192,8 @@ class GroupCommitter:
             failure.__cause__ = exc
         for unit in batch:
             unit.error = failure
-        self._answer(batch)
-
-    def _answer(self, batch: list[_Unit[Any]]) -> None:
-        """Relayed units are answered from this thread; the others' futures on the event loop."""
-        local = [unit for unit in batch if unit.reply is None]
-        if len(local) < len(batch):
-            for unit in batch:
-                if unit.reply is not None:
-                    unit.reply(unit.result, unit.error)
-            for callback in self._after_answers:
-                callback()
-        if local:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_resolve, local)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, batch)
 
     def _run_optimistically(self, conn: DbConnection, batch: list[_Unit[Any]]) -> bool:
         """Run the batch without savepoints and commit; False (rolled back) if any unit failed.
@@ -278,7 +246,7 @@ def _close_quietly(conn: DbConnection) -> None:
 
 def _resolve(batch: list[_Unit[Any]]) -> None:
     for unit in batch:
-        if unit.future is None or unit.future.done():
+        if unit.future.done():
             continue
         if unit.error is not None:
             unit.future.set_exception(unit.error)

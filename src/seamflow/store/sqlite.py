@@ -1,11 +1,9 @@
 """The embedded SQLite backend: WAL, `synchronous=FULL` by default, one writer thread with group commit.
 
-Several processes of one `seamflow serve --processes N` may share the file (`shared=True`).
-The journal's units of every process commit in the first process's writer (`relay.py`,
-`join_group`), so one fsync serves the whole group. Each process keeps a writer of its own
-for its other writes (claims, heartbeats); the writers take turns through an advisory file
-lock (`<database>-writer.lock`) held from BEGIN to COMMIT, so a waiting writer starts the
-moment the other commits instead of sleeping in SQLite's busy handler (1, 2, 5, 10 … ms).
+Several processes of one `seamflow serve --processes N` may share the file (`shared=True`):
+each has its own writer with group commit, and the writers take turns through an advisory
+file lock (`<database>-writer.lock`) held from BEGIN to COMMIT, so a waiting writer starts
+the moment the other commits instead of sleeping in SQLite's busy handler (1, 2, 5, 10 … ms).
 
 Durability modes:
 - `full` (default): a commit survives power loss, not only a process crash.
@@ -16,22 +14,18 @@ Durability modes:
 from __future__ import annotations
 
 import fcntl
-import logging
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from seamflow import errors
-from seamflow.store import relay, schema
+from seamflow.store import schema
 from seamflow.store.group_commit import GroupCommitter
-from seamflow.store.run_tx import RunTx, SqlRunTx
 from seamflow.store.sql import SqlStore
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-log = logging.getLogger("seamflow.store")
 _SYNC = {"full": "FULL", "normal": "NORMAL"}
 
 
@@ -55,17 +49,6 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self.durability = durability
         self._shared = shared
-        self._group_role: str | None = None
-        self._relay_server: relay.RelayServer | None = None
-        self._relay: relay.RelayClient | None = None
-
-    def join_group(self, *, is_first: bool) -> None:
-        """Share one writer with the other processes of a serve group (call before `open`).
-
-        The first process runs the journal's units of all of them; the others relay theirs
-        to it (see `relay.py`). Without a call every process commits its own.
-        """
-        self._group_role = "first" if is_first else "other"
 
     @property
     def is_shared(self) -> bool:
@@ -93,36 +76,6 @@ class SqliteStore(SqlStore):
             raise errors.StoreError(f"opening the SQLite database {self.path} failed: {exc}") from exc
         self._writer = GroupCommitter(self._writer_connection, appends=self._appends)
         await self._writer.start()
-        socket_path = relay.relay_socket_path(self.path)
-        if self._group_role == "first":
-            self._relay_server = relay.RelayServer(socket_path, self._writer, self._run_tx_unit)
-            await self._relay_server.start()
-        elif self._group_role == "other":
-            try:
-                self._relay = await relay.RelayClient.connect(socket_path)
-            except OSError as exc:  # still correct without it: this process commits its own units
-                log.warning("the serve group's writer at %s is not reachable (%s); committing here", socket_path, exc)
-
-    async def close(self) -> None:
-        """Stop relaying, finish queued units, and close the writer."""
-        if self._relay is not None:
-            self._relay.close()
-            self._relay = None
-        if self._relay_server is not None:  # the group's other processes have stopped by now
-            self._relay_server.close()
-            self._relay_server = None
-        await super().close()
-
-    async def transact(self, unit: Callable[[RunTx], T]) -> T:
-        """As `SqlStore.transact`; in a serve group's other processes a relayable unit commits in the first's writer."""
-        client = self._relay
-        if client is not None and client.is_connected and (payload := relay.encode(unit)) is not None:
-            result: T = await client.send(payload)
-            return result
-        return await super().transact(unit)
-
-    def _run_tx_unit(self, unit: Callable[[RunTx], Any]) -> Callable[[Any], Any]:
-        return lambda conn: unit(SqlRunTx(self, conn))
 
     def _writer_connection(self) -> sqlite3.Connection:
         conn = self._connect()
