@@ -22,7 +22,7 @@ from seamflow import api, engine, errors, store
 from seamflow.cli import supervisor
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 
-__all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc", "tune_memory", "tune_threads"]
+__all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc", "tune_memory"]
 
 Role = str
 """`serve`, `api` or `worker`."""
@@ -98,7 +98,6 @@ def run_process(
         await db.open()  # the first process migrates before the others start
         tune_gc()
         tune_memory()
-        tune_threads()
         if leader is not None:
             leader.start_others()
         try:
@@ -168,21 +167,6 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-_SWITCH_INTERVAL_S = 0.0005
-
-
-def tune_threads() -> None:
-    """Hand the GIL to the store's writer thread within 0.5 ms instead of CPython's 5 ms.
-
-    The writer thread releases the GIL around every SQLite call (and the fsync of a commit)
-    and must win it back from the busy event loop each time, inside the write transaction:
-    with the default interval it can wait up to 5 ms per statement, and every webhook waits
-    for that commit. Measured side by side (benchmarks/README.md): +8 % and +17 % runs/s at
-    16 clients, 5–10 % more runs per CPU-second.
-    """
-    sys.setswitchinterval(_SWITCH_INTERVAL_S)
 
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
