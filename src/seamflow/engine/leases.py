@@ -180,7 +180,11 @@ class Leases:
         round trip) instead of by each worker for its run; a run not found is loaded by its worker."""
         if not got:
             return
-        states = await self._db.load_runs([claimed.run_id for claimed in got])
+        try:
+            states = await self._db.load_runs([claimed.run_id for claimed in got])
+        except errors.StoreError as exc:  # the runs are ours now: each worker reads its own (and retries if it fails)
+            log.warning("reading claimed runs failed; each is read by its worker", extra={"error": exc.message})
+            states = {}
         for claimed in got:
             self._queue.put(claimed.run_id, states.get(claimed.run_id), claimed.epoch)
 
