@@ -20,6 +20,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from seamflow import clock, errors, store
 from seamflow.engine import metrics
@@ -46,6 +47,10 @@ class LeaseOptions:
     """Take over any claimable run (False: only runs this process woke itself)."""
 
 
+class ClaimStore(store.LeaseStore, store.RunReads, Protocol):
+    """Claims, and the claimed runs' state read back in one round trip per batch."""
+
+
 class Leases:
     """This process as a worker of the store: its id, its heartbeat, its claims.
 
@@ -56,7 +61,7 @@ class Leases:
         options: lease length and claiming.
     """
 
-    def __init__(self, db: store.LeaseStore, queue: RunQueue, slots: ClusterSlots, options: LeaseOptions) -> None:
+    def __init__(self, db: ClaimStore, queue: RunQueue, slots: ClusterSlots, options: LeaseOptions) -> None:
         self._db = db
         self._queue = queue
         self._slots = slots
@@ -158,8 +163,7 @@ class Leases:
         except errors.StoreError:
             self._wanted.extend(wanted)  # not lost with the connection: the next round tries again
             raise
-        for claimed in got:
-            self._queue.put(claimed.run_id, None, claimed.epoch)
+        await self._queue_claimed(got)
 
     async def _claim_any(self) -> None:
         """Fill the queue with claimable runs of any process (restarts, takeovers)."""
@@ -167,11 +171,22 @@ class Leases:
             limit = min(room, _CLAIM_BATCH)
             lease = self.new_lease()
             got = await self._db.claim_runs(self.worker_id, clock.now(), lease.until, limit)
-            for claimed in got:
-                if claimed.run_id not in self._queue.held:
-                    self._queue.put(claimed.run_id, None, claimed.epoch)
+            await self._queue_claimed([claimed for claimed in got if claimed.run_id not in self._queue.held])
             if len(got) < limit:
                 return
+
+    async def _queue_claimed(self, got: list[store.Claimed]) -> None:
+        """Queue claimed runs with their state, read for the whole batch at once (two statements, one
+        round trip) instead of by each worker for its run; a run not found is loaded by its worker."""
+        if not got:
+            return
+        try:
+            states = await self._db.load_runs([claimed.run_id for claimed in got])
+        except errors.StoreError as exc:  # the runs are ours now: each worker reads its own (and retries if it fails)
+            log.warning("reading claimed runs failed; each is read by its worker", extra={"error": exc.message})
+            states = {}
+        for claimed in got:
+            self._queue.put(claimed.run_id, states.get(claimed.run_id), claimed.epoch)
 
     async def _release_dead_local_workers(self) -> None:
         """Free the runs of workers on this host whose process is gone (e.g. killed before a restart)."""

@@ -226,8 +226,8 @@ class Workers:
             raise errors.LeaseLost(f"this process could not renew its leases; run {run_id} is left to others")
         if state is None:
             state = await self._db.load_run(run_id)
-            if state.status not in (store.RunStatus.QUEUED, store.RunStatus.RUNNING):
-                return
+        if state.status not in (store.RunStatus.QUEUED, store.RunStatus.RUNNING):
+            return
         if state.epoch != item.epoch:
             raise errors.LeaseLost(f"run {run_id} was claimed by another worker before it started here")
         flow = await self._catalog.at_version(self._db, state.flow_id, state.flow_version)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
-__all__ = ["AppendBuffer", "AppendTable"]
+__all__ = ["AppendBuffer", "AppendTable", "RowNotInserted"]
 
 _MAX_ROWS_PER_STATEMENT = 400  # far below SQLite's 32,766 bound parameters for our widths
 
@@ -30,6 +30,14 @@ class AppendTable:
     """PostgreSQL: the column types, for one `INSERT … SELECT * FROM unnest(?::t1[], …)` per table
     whatever the number of rows — a statement text that never changes, so it is parsed and planned
     once, where a multi-row VALUES list is new text (parsed again by the driver) at every size."""
+    on_conflict: LiteralString = ""
+    """` ON CONFLICT … DO NOTHING` for a table whose rows may collide (events and their dedupe key):
+    if any row of a statement is not inserted, `flush` raises `RowNotInserted`."""
+
+
+class RowNotInserted(Exception):
+    """An appended row met a conflict (an event's dedupe key was seen): the group commit re-runs the
+    batch unit by unit, where the insert is a statement of its own and its unit learns the answer."""
 
 
 class AppendBuffer:
@@ -44,6 +52,9 @@ class AppendBuffer:
         self._adapt = adapt
         self._arrays = arrays
         self._rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
+        self.is_optimistic = False
+        """Set by the group commit while a batch runs without savepoints: rows whose insert may
+        conflict can be appended too, because a conflict re-runs the batch unit by unit."""
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         """Queue one row for `table`."""
@@ -77,6 +88,8 @@ class AppendBuffer:
                 continue
             for start in range(0, len(rows), _MAX_ROWS_PER_STATEMENT):
                 chunk = rows[start : start + _MAX_ROWS_PER_STATEMENT]
-                sql = table.insert + ", ".join([table.row] * len(chunk))
-                conn.execute(self._adapt(sql), [value for row in chunk for value in row])
+                sql = table.insert + ", ".join([table.row] * len(chunk)) + table.on_conflict
+                cursor = conn.execute(self._adapt(sql), [value for row in chunk for value in row])
+                if table.on_conflict and cursor.rowcount != len(chunk):
+                    raise RowNotInserted(f"{len(chunk) - cursor.rowcount} row(s) of {name} met a conflict")
             rows.clear()

@@ -203,23 +203,29 @@ class GroupCommitter:
         one savepoint per unit, so that only the failing unit is refused.
         """
         pipelining = conn if isinstance(conn, Pipelining) else None
+        appends = self._appends
         try:
             with pipelining.pipelined() if pipelining is not None else nullcontext():
                 conn.execute(self._begin_sql)
+                if appends is not None:
+                    appends.is_optimistic = True
                 for unit in batch:
                     unit.result = unit.fn(conn)
-                if self._appends is not None:
-                    self._appends.flush(conn)
+                if appends is not None:
+                    appends.flush(conn)
                 if pipelining is not None:
                     pipelining.verify()
                 conn.commit()
         except Exception:
             conn.rollback()
-            if self._appends is not None:
-                self._appends.clear()
+            if appends is not None:
+                appends.clear()
             for unit in batch:
                 unit.result = None
             return False
+        finally:
+            if appends is not None:
+                appends.is_optimistic = False
         return True
 
     def _run_unit(self, conn: DbConnection, unit: _Unit[Any]) -> None:

@@ -53,6 +53,11 @@ class Rows(abc.ABC):
     """
 
     _APPEND_TABLES: ClassVar[dict[str, AppendTable]] = {
+        "events": AppendTable(
+            "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES ",
+            "(?, ?, ?, ?, ?, ?)",
+            on_conflict=" ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
+        ),
         "runs": AppendTable(
             "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
             " created_ms, updated_ms, owner, lease_until_ms, epoch) VALUES ",
@@ -75,8 +80,15 @@ class Rows(abc.ABC):
 
     A new run's row is among them: nothing reads or changes a run in the transaction that
     creates it (it executes after its accept committed); the one read that may look for it —
-    a duplicate event's first run — flushes first.
+    a duplicate event's first run — flushes first. So is a new event's, where `_APPENDS_EVENTS`
+    (SQLite): while a batch runs optimistically, the event is assumed new, and one insert for
+    the batch's events checks it; a seen dedupe key re-runs the batch unit by unit.
     """
+
+    _APPENDS_EVENTS: ClassVar[bool] = False
+    """Whether new events are appended in an optimistic batch (SQLite: one statement instead of
+    one per event, each of which hands the GIL to the event loop and back; PostgreSQL pipelines
+    its statements instead)."""
 
     _SUMMARY_COLUMNS: LiteralString = (
         "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
@@ -215,47 +227,77 @@ class Rows(abc.ABC):
         """Append a journal row (written with the batch, before its commit)."""
         self._appends.add("journal", row)
 
+    _STATE_COLUMNS: LiteralString = (
+        "r.id, r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms,"
+        " r.parent_run_id, r.epoch"
+    )
+    _ENTRY_COLUMNS: LiteralString = (
+        "run_id, path, attempt, generation, kind, status, input, output, error, started_ms, finished_ms"
+    )
+
     def _load_run(self, conn: Conn, run_id: RunId) -> RunState:
         row = self._x(
             conn,
-            "SELECT r.flow_id, r.flow_version, r.status, r.generation, r.event_id, e.body, e.received_ms,"
-            " r.parent_run_id, r.epoch FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",
+            "SELECT " + self._STATE_COLUMNS + " FROM runs r JOIN events e ON e.id = r.event_id WHERE r.id = ?",  # noqa: S608 - constants only
             (run_id,),
         ).fetchone()
         if row is None:
             raise errors.NotFound(f"run {run_id} does not exist")
-        entries = [
-            JournalEntry(
-                path=j[0],
-                attempt=j[1],
-                generation=j[2],
-                kind=j[3],
-                status=StepStatus(j[4]),
-                input=self._unpack(conn, j[5]),
-                output=self._unpack(conn, j[6]),
-                error=None if j[7] is None else codec.loads(j[7]),
-                started=from_ms(j[8]),  # type: ignore[arg-type]  # NOT NULL column
-                finished=from_ms(j[9]),  # type: ignore[arg-type]  # NOT NULL column
-            )
-            for j in self._x(
-                conn,
-                "SELECT path, attempt, generation, kind, status, input, output, error, started_ms, finished_ms"
-                " FROM journal WHERE run_id = ? ORDER BY started_ms, attempt",
-                (run_id,),
-            ).fetchall()
-        ]
+        journal = self._x(
+            conn,
+            "SELECT " + self._ENTRY_COLUMNS + " FROM journal WHERE run_id = ? ORDER BY started_ms, attempt",  # noqa: S608 - constants only
+            (run_id,),
+        ).fetchall()
+        return self._state(conn, row, [self._entry(conn, j) for j in journal])
+
+    def _load_runs(self, conn: Conn, run_ids: list[RunId]) -> dict[RunId, RunState]:
+        """Several runs' states in two statements (a claimed batch); a run that does not exist is left out."""
+        marks: LiteralString = ", ".join(["?"] * len(run_ids))
+        rows = self._x(
+            conn,
+            "SELECT " + self._STATE_COLUMNS + " FROM runs r JOIN events e ON e.id = r.event_id"  # noqa: S608 - constants only
+            " WHERE r.id IN (" + marks + ")",
+            tuple(run_ids),
+        ).fetchall()
+        entries: dict[str, list[JournalEntry]] = {}
+        for j in self._x(
+            conn,
+            "SELECT " + self._ENTRY_COLUMNS + " FROM journal WHERE run_id IN (" + marks + ")"  # noqa: S608 - constants only
+            " ORDER BY run_id, started_ms, attempt",
+            tuple(run_ids),
+        ).fetchall():
+            entries.setdefault(j[0], []).append(self._entry(conn, j))
+        return {RunId(row[0]): self._state(conn, row, entries.get(row[0], [])) for row in rows}
+
+    def _entry(self, conn: Conn, j: Any) -> JournalEntry:
+        """A journal entry from a row of `_ENTRY_COLUMNS`."""
+        return JournalEntry(
+            path=j[1],
+            attempt=j[2],
+            generation=j[3],
+            kind=j[4],
+            status=StepStatus(j[5]),
+            input=self._unpack(conn, j[6]),
+            output=self._unpack(conn, j[7]),
+            error=None if j[8] is None else codec.loads(j[8]),
+            started=from_ms(j[9]),  # type: ignore[arg-type]  # NOT NULL column
+            finished=from_ms(j[10]),  # type: ignore[arg-type]  # NOT NULL column
+        )
+
+    def _state(self, conn: Conn, row: Any, journal: list[JournalEntry]) -> RunState:
+        """A run's state from a row of `_STATE_COLUMNS` and its journal."""
         return RunState(
-            run_id=run_id,
-            flow_id=FlowId(row[0]),
-            flow_version=row[1],
-            status=RunStatus(row[2]),
-            generation=row[3],
-            event_id=EventId(row[4]),
-            event_body=self._unpack(conn, row[5]),
-            received=from_ms(row[6]),  # type: ignore[arg-type]  # NOT NULL column
-            journal=entries,
-            parent_run_id=None if row[7] is None else RunId(row[7]),
-            epoch=row[8],
+            run_id=RunId(row[0]),
+            flow_id=FlowId(row[1]),
+            flow_version=row[2],
+            status=RunStatus(row[3]),
+            generation=row[4],
+            event_id=EventId(row[5]),
+            event_body=self._unpack(conn, row[6]),
+            received=from_ms(row[7]),  # type: ignore[arg-type]  # NOT NULL column
+            journal=journal,
+            parent_run_id=None if row[8] is None else RunId(row[8]),
+            epoch=row[9],
         )
 
     @staticmethod

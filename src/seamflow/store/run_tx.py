@@ -193,7 +193,11 @@ class SqlRunTx:
     def insert_event(
         self, event_id: EventId, flow_id: FlowId, trigger: str, dedupe_key: str | None, body: Json, at: datetime
     ) -> bool:
-        packed = self._rows._pack(self._conn, body, "the event body")
+        rows = self._rows
+        packed = rows._pack(self._conn, body, "the event body")
+        if rows._APPENDS_EVENTS and rows._appends.is_optimistic:  # a seen key re-runs the batch: see AppendTable
+            rows._appends.add("events", (event_id, flow_id, trigger, dedupe_key, packed, to_ms(at)))
+            return True
         inserted = self._x(
             "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (flow_id, dedupe_key) DO NOTHING",

@@ -6,6 +6,7 @@ later), so each lifecycle change gets feedback in milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -251,3 +252,14 @@ async def test_a_schedule_tick_fires_once_across_processes(db: store.SqlStore, j
     assert first is not None and not first.is_duplicate
     assert second is None, "the tick moved on: a second process fires nothing"
     assert await db.due_schedules(following) == [(FLOW, following)]
+
+
+async def test_events_accepted_together_keep_their_dedupe_answers(db: store.SqlStore, journal: engine.Journal) -> None:
+    """Events accepted in one group commit: a seen key, and a key seen twice in the batch, still answer duplicate."""
+    first = await journal.accept(_event("SO-7"))
+    answers = await asyncio.gather(*(journal.accept(_event(key)) for key in ("SO-8", "SO-7", "SO-9", "SO-8")))
+    assert [a.is_duplicate for a in answers] == [False, True, False, True]
+    assert answers[1].run_id == first.run_id and answers[3].run_id == answers[0].run_id
+    assert len({first.run_id, answers[0].run_id, answers[2].run_id}) == 3
+    for run_id in (first.run_id, answers[0].run_id, answers[2].run_id):
+        assert await _status(db, run_id) is store.RunStatus.QUEUED

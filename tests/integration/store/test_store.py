@@ -134,3 +134,19 @@ async def test_postgres_unreachable_or_wrong_credentials_is_a_clear_error_withou
         assert expected in caught.value.message
         assert "s3cr3t-pw" not in caught.value.message
         assert caught.value.code == "store.unreachable"
+
+
+async def test_a_claimed_batch_reads_back_like_each_run(db: store.SqlStore, journal: engine.Journal) -> None:
+    """`load_runs` (two statements for a batch) gives what `load_run` gives for each; a missing run is left out."""
+    t0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    runs = [(await journal.accept(_event(n))).run_id for n in (1, 2, 3)]
+    for attempt in (1, 2):
+        entry = store.JournalEntry(
+            "post", attempt, 0, "action", store.StepStatus.FAILED, None, {"客户": "杭州云栖"}, {"m": "503"}, t0, t0
+        )
+        await journal.record_step(store.StepRecord(runs[1], FlowId("f"), entry))
+    states = await db.load_runs([*runs, RunId("run_missing")])
+    assert sorted(states) == sorted(runs)
+    for run_id in runs:
+        assert states[run_id] == await db.load_run(run_id)
+    assert [e.attempt for e in states[runs[1]].journal] == [1, 2]
