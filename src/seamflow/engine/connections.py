@@ -297,11 +297,11 @@ class Pool:
             tokens=self._tokens,
         )
 
-    def resolve(self, name: str) -> connectors.Connection:
-        """Connection `name` with its secrets rendered, not opened (`seamflow connections authorize`).
+    def _config(self, name: str) -> Mapping[str, Any]:
+        """Connection `name`'s entry in connections.yaml.
 
         Raises:
-            errors.NotFound: no connection is called `name`.
+            errors.NotFound: no connection is called `name` (the defined ones are named).
         """
         raw = self._configs.get(name)
         if raw is None:
@@ -310,6 +310,15 @@ class Pool:
                 f"connection {name!r} is not defined in connections.yaml; defined: {defined}",
                 code="connection.not_found",
             )
+        return raw
+
+    def resolve(self, name: str) -> connectors.Connection:
+        """Connection `name` with its secrets rendered, not opened (`seamflow connections authorize`).
+
+        Raises:
+            errors.NotFound: no connection is called `name`.
+        """
+        raw = self._config(name)
         return self._resolve(name, raw)
 
     def describe(self) -> list[ConnectionInfo]:
@@ -327,13 +336,7 @@ class Pool:
         Raises:
             errors.NotFound: no connection is called `name`.
         """
-        raw = self._configs.get(name)
-        if raw is None:
-            defined = ", ".join(sorted(self._configs)) or "none"
-            raise errors.NotFound(
-                f"connection {name!r} is not defined in connections.yaml; defined: {defined}",
-                code="connection.not_found",
-            )
+        raw = self._config(name)
         instance: connectors.Connector | None = None
         bound_s = 0.0
         try:
