@@ -82,10 +82,14 @@ async def reloading(
         if has_hangup:
             loop.remove_signal_handler(signal.SIGHUP)
         stop.set()
-        for task in [*pending, *([watcher] if watcher else [])]:
+        tasks = [*pending, *([watcher] if watcher else [])]
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # asyncio.wait, not `suppress(CancelledError): await task`: that also swallowed the
+            # cancellation of this task itself, which is how asyncio.run delivers a Ctrl-C
+            # (uvicorn re-raises it), so serve ended as if nothing had been asked
+            await asyncio.wait(tasks)
 
 
 async def _reload_logged(reloader: engine.Reloader, cause: str, *, tell_group: bool) -> None:
