@@ -47,6 +47,7 @@ __all__ = [
     "load_flow_file",
     "load_flow_text",
     "parse_yaml",
+    "problem_of",
     "read_source",
     "suggest",
 ]
@@ -202,7 +203,7 @@ def _step_kind_problem(detail: ErrorDetails, source_map: SourceMap, path: JsonPa
     return Problem(source_map.locate(path), found, expected)
 
 
-def _problem_of(detail: ErrorDetails, source_map: SourceMap) -> Problem:
+def problem_of(detail: ErrorDetails, source_map: SourceMap) -> Problem:
     """Turn one Pydantic error into a problem: position, what was found, what was expected."""
     target = _target(detail["loc"])
     path, kind = target.path, detail["type"]
@@ -242,7 +243,7 @@ def flow_from_data(data: Json, source_map: SourceMap) -> tuple[spec.Flow | None,
     try:
         return spec.Flow.model_validate(data), []
     except ValidationError as exc:
-        found = [_problem_of(detail, source_map) for detail in exc.errors()]
+        found = [problem_of(detail, source_map) for detail in exc.errors()]
         return None, sorted(found, key=lambda p: (p.where.line or 0, p.where.column or 0))
 
 
