@@ -1,0 +1,119 @@
+"""The DingTalk pack (a declarative connector file) against a local stand-in following DingTalk's formats.
+
+Nothing is mocked: the connector signs in at the stand-in's `gettoken`, sends the token as
+`access_token`, reads `errcode` from 200 answers and follows `next_cursor` page by page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from seamflow import connectors, errors, flows, redact
+from seamflow.ids import Json
+from tests.support.open_platforms import APPS, OpenPlatforms
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PACK = Path(__file__).parents[3] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running_platforms() -> AsyncIterator[OpenPlatforms]:
+    async with OpenPlatforms.start() as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def dingtalk(running_platforms: OpenPlatforms) -> AsyncIterator[connectors.Connector]:
+    running_platforms.reset()
+    appkey, appsecret = APPS["dingtalk"]
+    redact.register(appkey)
+    cls = flows.connector_files.load_connector_file(PACK)
+    instance = cls()
+    config: dict[str, Json] = {
+        "appkey": appkey,
+        "appsecret": appsecret,
+        "agent_id": "2876554321",
+        "base_url": f"{running_platforms.base_url}/dingtalk",
+    }
+    await instance.open(connectors.Connection("dingtalk", "dingtalk_app", config, timeout=timedelta(seconds=5)))
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+NOTICE: Json = {"msgtype": "text", "text": {"content": "新签大客户：上海申通物流，合同金额 ¥1,280,000"}}
+
+
+async def test_a_call_carries_the_token_and_returns_the_declared_output(
+    dingtalk: connectors.Connector, running_platforms: OpenPlatforms
+) -> None:
+    task = await dingtalk.call(
+        "send_work_notification", {"userid_list": "manager0001,manager0002", "msg": NOTICE}, idempotency_key="k1"
+    )
+    assert task == 256271667526
+    assert running_platforms.token_requests["dingtalk"] == 1
+    assert [token for _, token in running_platforms.calls] == running_platforms.issued
+    assert running_platforms.sent == [
+        {"agent_id": "2876554321", "userid_list": "manager0001,manager0002", "msg": NOTICE}
+    ]
+
+
+async def test_an_errcode_in_a_200_answer_is_the_declared_error(dingtalk: connectors.Connector) -> None:
+    with pytest.raises(errors.Permanent) as refused:
+        await dingtalk.call("send_work_notification", {"userid_list": "nobody", "msg": NOTICE}, idempotency_key="k2")
+    assert refused.value.code == "connector.rejected"
+    assert "errcode=33012" in str(refused.value) and "无效的USERID" in str(refused.value)
+    assert str(refused.value).startswith("dingtalk.send_work_notification: ")
+    with pytest.raises(errors.Transient) as busy:
+        await dingtalk.call("send_work_notification", {"userid_list": "busy", "msg": NOTICE}, idempotency_key="k3")
+    assert "errcode=-1" in str(busy.value)
+
+
+async def test_a_token_revoked_early_is_renewed_once_and_the_call_sent_again(
+    dingtalk: connectors.Connector, running_platforms: OpenPlatforms
+) -> None:
+    params: Json = {"userid_list": "manager0003", "msg": NOTICE}
+    await dingtalk.call("send_work_notification", params, idempotency_key="k4")
+    running_platforms.revoke()
+    assert await dingtalk.call("send_work_notification", params, idempotency_key="k5") == 256271667526
+    assert running_platforms.token_requests["dingtalk"] == 2
+    assert len(running_platforms.calls) == 3  # the refused call, then its retry with the renewed token
+    assert len(running_platforms.sent) == 2
+
+
+async def test_cursor_pagination_reads_every_page(
+    dingtalk: connectors.Connector, running_platforms: OpenPlatforms
+) -> None:
+    listed = await dingtalk.call("list_department_users", {"dept_id": 10086}, idempotency_key="k6")
+    assert isinstance(listed, dict)
+    assert listed["pages"] == 3 and listed["has_more"] is False
+    items = listed["items"]
+    assert isinstance(items, list) and len(items) == 250
+    assert len({item["userid"] for item in items if isinstance(item, dict)}) == 250
+
+
+async def test_inputs_are_checked_against_the_input_schema_before_any_request(
+    dingtalk: connectors.Connector, running_platforms: OpenPlatforms
+) -> None:
+    with pytest.raises(errors.Permanent) as refused:
+        await dingtalk.call("list_department_users", {"dept_id": "10086"}, idempotency_key="k7")
+    assert refused.value.code == "connector.invalid_input"
+    assert "with.dept_id: '10086' is not of type 'integer'" in str(refused.value)
+    assert running_platforms.calls == []
+
+
+async def test_the_app_secret_and_tokens_never_reach_an_error(
+    dingtalk: connectors.Connector, running_platforms: OpenPlatforms
+) -> None:
+    with pytest.raises(errors.Permanent) as refused:
+        await dingtalk.call("send_work_notification", {"userid_list": "nobody", "msg": NOTICE}, idempotency_key="k8")
+    text = str(refused.value)
+    assert APPS["dingtalk"][1] not in text
+    assert all(token not in text for token in running_platforms.issued)
