@@ -20,9 +20,16 @@ from seamflow.errors import Location, Problem
 from seamflow.flows import load
 from seamflow.flows.source import parse_yaml, read_source
 
-__all__ = ["PACK_GROUP", "install_project_connectors", "load_connector_file", "load_connector_text"]
+__all__ = [
+    "PACK_GROUP",
+    "connector_file_schema",
+    "install_project_connectors",
+    "load_connector_file",
+    "load_connector_text",
+]
 
 PACK_GROUP = "seamflow.connector_packs"
+connector_file_schema = declared.connector_file_schema
 
 
 def load_connector_text(text: str | bytes, filename: str) -> type[declared.DeclaredConnector]:
@@ -38,7 +45,7 @@ def load_connector_text(text: str | bytes, filename: str) -> type[declared.Decla
     try:
         file = declared.ConnectorFile.model_validate(data)
     except ValidationError as exc:
-        problems = [load.problem_of(detail, source_map) for detail in exc.errors()]
+        problems = [load.problem_of(detail, source_map, declared.ConnectorFile) for detail in exc.errors()]
         raise errors.FlowInvalid(sorted(problems, key=lambda p: (p.where.line or 0, p.where.column or 0))) from None
     return declared.connector_class(file, data)
 
