@@ -134,3 +134,21 @@ def test_a_pack_published_through_an_entry_point_is_discovered(tmp_path: Path, m
     cls = connectors.available_connectors()["kingdee_pack_demo"]
     assert connectors.is_declared("kingdee_pack_demo")
     assert sorted(cls.actions) == ["get_order", "list_orders"]
+
+
+def test_seamflow_connector_schema_prints_a_schema_the_dingtalk_pack_satisfies() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+    from click.testing import CliRunner
+
+    from seamflow.cli import main
+
+    printed = CliRunner().invoke(main, ["connector", "schema"])
+    assert printed.exit_code == 0, printed.output
+    schema = json.loads(printed.output)
+    pack = Path(__file__).parents[2] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+    jsonschema.validate(yaml.safe_load(pack.read_text(encoding="utf-8")), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"connector": "x", "base_url": "https://x", "operations": {"a": {"pathh": "a"}}}, schema)
