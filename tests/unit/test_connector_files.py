@@ -152,3 +152,10 @@ def test_seamflow_connector_schema_prints_a_schema_the_dingtalk_pack_satisfies()
     jsonschema.validate(yaml.safe_load(pack.read_text(encoding="utf-8")), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"connector": "x", "base_url": "https://x", "operations": {"a": {"pathh": "a"}}}, schema)
+
+
+def test_the_dingtalk_example_project_is_valid() -> None:
+    root = Path(__file__).parents[2] / "examples" / "dingtalk-app"
+    project, problems = flows.validate.check_project(root / "flows", root / "connections.yaml")
+    assert problems == []
+    assert sorted(project.flows) == ["notify-east-china-sales"]
