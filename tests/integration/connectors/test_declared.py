@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from cryptography.fernet import Fernet
 
-from seamflow import connectors, errors, flows, redact
+from seamflow import connectors, engine, errors, flows, redact, store
 from seamflow.ids import Json
 from tests.support.open_platforms import APPS, OpenPlatforms
 
@@ -117,3 +118,49 @@ async def test_the_app_secret_and_tokens_never_reach_an_error(
     text = str(refused.value)
     assert APPS["dingtalk"][1] not in text
     assert all(token not in text for token in running_platforms.issued)
+
+
+async def test_the_engine_opens_a_declared_connection_from_secrets_and_shares_its_token(
+    running_platforms: OpenPlatforms, tmp_path: Path
+) -> None:
+    """As `seamflow serve` does: project files installed, secrets rendered by the pool, tokens in the store."""
+    running_platforms.reset()
+    project = tmp_path / "project"
+    (project / "connectors").mkdir(parents=True)
+    (project / "connectors" / "dingtalk_app.yaml").write_bytes(PACK.read_bytes())
+    assert flows.connector_files.install_project_connectors(project) == []
+    configs = {
+        "dingtalk": {
+            "connector": "dingtalk_app",
+            "appkey": "{{ secrets.dingtalk_appkey }}",
+            "appsecret": "{{ secrets.dingtalk_appsecret }}",
+            "agent_id": "2876554321",
+            "base_url": "{{ env.DINGTALK_BASE_URL }}",
+        }
+    }
+    appkey, appsecret = APPS["dingtalk"]
+    secrets = {"dingtalk_appkey": appkey, "dingtalk_appsecret": appsecret}
+    key = engine.secrets.SecretKey(engine.secrets.MultiFernet([Fernet(Fernet.generate_key())]), "test")
+    db = store.SqliteStore(tmp_path / "seamflow.db")
+    await db.open()
+    try:
+        for _ in range(2):  # two processes sharing the store
+            pool = engine.Pool(
+                configs,
+                secrets=secrets,
+                env={"DINGTALK_BASE_URL": f"{running_platforms.base_url}/dingtalk"},
+                tokens=engine.StoredTokens(db, lambda: key),
+            )
+            await pool.open()
+            try:
+                listed = await pool.get("dingtalk").connector.call(
+                    "list_department_users", {"dept_id": 10086}, idempotency_key="run-1:sales_team"
+                )
+            finally:
+                await pool.close()
+            items = listed.get("items") if isinstance(listed, dict) else None
+            assert isinstance(items, list) and len(items) == 250
+        assert await db.read_token("dingtalk") is not None
+    finally:
+        await db.close()
+    assert running_platforms.token_requests["dingtalk"] == 1
