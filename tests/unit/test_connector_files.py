@@ -159,3 +159,26 @@ def test_the_dingtalk_example_project_is_valid() -> None:
     project, problems = flows.validate.check_project(root / "flows", root / "connections.yaml")
     assert problems == []
     assert sorted(project.flows) == ["notify-east-china-sales"]
+
+
+def test_a_connector_file_may_not_take_an_installed_kind(tmp_path: Path) -> None:
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "http.yaml").write_text(GOOD.replace("acme_erp", "http"), encoding="utf-8")
+    problems = flows.connector_files.install_project_connectors(tmp_path)
+    assert [str(p) for p in problems] == [
+        f"{tmp_path}/connectors/http.yaml: connector 'http' is also an installed connector; expected a unique name"
+    ]
+    assert connectors.available_connectors()["http"] is connectors.HttpConnector
+
+
+def test_a_pack_entry_point_that_is_not_a_path_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "odd_pack.py").write_text("CONNECTOR_FILE = 42\n")
+    info = tmp_path / "odd_pack-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: odd-pack\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[seamflow.connector_packs]\nodd = odd_pack:CONNECTOR_FILE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problems = flows.connector_files.install_project_connectors(tmp_path / "no-project")
+    assert [str(p) for p in problems] == [
+        "entry point odd (odd_pack:CONNECTOR_FILE): got int; expected the path of a connector file (str or Path)"
+    ]
