@@ -44,6 +44,7 @@ BROKEN = [
     ("input: {type: object, required: [order_no]", "12:12 operations.get_order.input: must be a JSON Schema"),
     ("paginate: {style: page,", "17:23 operations.list_orders.paginate.style: got 'pages'"),
     ("secret: true}", "6:13 settings.api_key.secrett: unknown field 'secrett'; did you mean 'secret'?"),
+    ("errors:", "9:9 errors: revoked needs auth: {token_endpoint: …} (the sign-in that can be renewed)"),
 ]
 EDITS = {
     0: ("path: orders/{order_no}", "pathh: orders/{order_no}"),
@@ -54,6 +55,7 @@ EDITS = {
     5: ("input: {type: object, required: [order_no]", "input: {type: array, required: [order_no]"),
     6: ("style: page,", "style: pages,"),
     7: ("{secret: true}", "{secrett: true}"),
+    8: ("operations:\n", "errors: {code: errcode, revoked: [40014, 42001]}\noperations:\n"),
 }
 
 

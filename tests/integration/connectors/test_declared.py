@@ -58,7 +58,7 @@ async def test_a_call_carries_the_token_and_returns_the_declared_output(
     task = await dingtalk.call(
         "send_work_notification", {"userid_list": "manager0001,manager0002", "msg": NOTICE}, idempotency_key="k1"
     )
-    assert task == 256271667526
+    assert task == {"task_id": 256271667526, "request_id": "4jzllmte0wau"}
     assert running_platforms.token_requests["dingtalk"] == 1
     assert [token for _, token in running_platforms.calls] == running_platforms.issued
     assert running_platforms.sent == [
@@ -83,7 +83,10 @@ async def test_a_token_revoked_early_is_renewed_once_and_the_call_sent_again(
     params: Json = {"userid_list": "manager0003", "msg": NOTICE}
     await dingtalk.call("send_work_notification", params, idempotency_key="k4")
     running_platforms.revoke()
-    assert await dingtalk.call("send_work_notification", params, idempotency_key="k5") == 256271667526
+    assert await dingtalk.call("send_work_notification", params, idempotency_key="k5") == {
+        "task_id": 256271667526,
+        "request_id": "4jzllmte0wau",
+    }
     assert running_platforms.token_requests["dingtalk"] == 2
     assert len(running_platforms.calls) == 3  # the refused call, then its retry with the renewed token
     assert len(running_platforms.sent) == 2

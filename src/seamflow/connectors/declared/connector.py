@@ -60,7 +60,12 @@ class DeclaredConnector:
             "headers": render(dict(self.file.headers), values, connection.name),
         }
         if self.raw.get("auth") is not None:
-            config["auth"] = render(self.raw["auth"], values, connection.name)
+            config["auth"] = auth = render(self.raw["auth"], values, connection.name)
+            codes = self.file.errors
+            endpoint = auth.get("token_endpoint") if isinstance(auth, dict) else None
+            if codes is not None and codes.revoked and isinstance(endpoint, dict):
+                endpoint.setdefault("error_code", codes.code)
+                endpoint.setdefault("revoked_codes", list(codes.revoked))
         await self._http.open(replace(connection, connector="http", config=config))
 
     async def close(self) -> None:
@@ -163,11 +168,18 @@ def _raise_declared(codes: ErrorCodes, body: Json, where: str) -> None:
     )
 
 
-def _output(answer: dict[str, Json], path: str | None, where: str) -> Json:
+def _output(answer: dict[str, Json], output: str | dict[str, str] | None, where: str) -> Json:
+    """What the step gets: the body, the value at a dotted path, or a mapping of names to paths."""
     body = answer.get("body")
-    if path is None:
+    if output is None:
         return body
+    path = output if isinstance(output, str) else ""
     try:
+        if isinstance(output, dict):
+            picked: dict[str, Json] = {}
+            for name, path in output.items():
+                picked[name] = value_at(body, path)
+            return picked
         return value_at(body, path)
     except KeyError:
         raise errors.Permanent(

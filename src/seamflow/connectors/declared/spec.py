@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from seamflow.connectors.http.config import Auth
 from seamflow.connectors.openapi.paging import Paginate
@@ -39,8 +39,8 @@ class ErrorCodes(BaseModel):
     """How a refusal looks in an answer the system sends with HTTP 200 (DingTalk, WeCom, Feishu).
 
     A code in `ok` (or no code at all) is success; a code in `retryable` is `connector.transient`;
-    any other code is `connector.rejected` (permanent). Codes meaning "the token was revoked" are
-    the sign-in's `revoked_codes`: the connection renews its token once and sends again.
+    a code in `revoked` renews the token once and sends again; any other code is
+    `connector.rejected` (permanent).
     """
 
     model_config = _STRICT
@@ -51,6 +51,9 @@ class ErrorCodes(BaseModel):
     ok: list[int | str] = Field(default_factory=lambda: list[int | str]([0]))
     retryable: list[int | str] = Field(default_factory=list)
     """E.g. DingTalk's `-1` (system busy) and `90018` (rate limited)."""
+    revoked: list[int | str] = Field(default_factory=list)
+    """Codes meaning the token was revoked early (DingTalk's 40014, 42001): the connection renews
+    its token once and sends the call again. Needs `auth: {token_endpoint: …}`."""
 
 
 class Operation(BaseModel):
@@ -67,8 +70,9 @@ class Operation(BaseModel):
     """A JSON body, built like `query`; `{{ config.x }}` reads a connection setting."""
     input: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     """The JSON Schema of the step's `with`; `flow validate` checks literal inputs against it."""
-    output: str | None = None
-    """Dotted path of what the step returns in the answer's body (e.g. `result`); none: the body."""
+    output: str | dict[str, str] | None = None
+    """What the step returns: a dotted path in the answer's body (`result`), or a mapping of names
+    to paths (`{task: task_id, request: request_id}`); none: the whole body."""
     paginate: Paginate | None = None
     """Read every page (as the `openapi` connector's `paginate`); the step gets `{items, pages, has_more}`."""
     page_in: Literal["query", "body"] = "query"
@@ -113,6 +117,13 @@ class ConnectorFile(BaseModel):
     def _sign_in(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
             Auth.model_validate(_standing_in(value))
+        return value
+
+    @field_validator("errors")
+    @classmethod
+    def _revoked_needs_a_token_endpoint(cls, value: ErrorCodes | None, info: ValidationInfo) -> ErrorCodes | None:
+        if value is not None and value.revoked and "token_endpoint" not in (info.data.get("auth") or {}):
+            raise ValueError("revoked needs auth: {token_endpoint: …} (the sign-in that can be renewed)")
         return value
 
     @model_validator(mode="after")
