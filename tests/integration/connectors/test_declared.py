@@ -167,3 +167,19 @@ async def test_the_engine_opens_a_declared_connection_from_secrets_and_shares_it
     finally:
         await db.close()
     assert running_platforms.token_requests["dingtalk"] == 1
+
+
+async def test_a_misconfigured_base_url_is_connection_invalid() -> None:
+    cls = flows.connector_files.load_connector_file(PACK)
+    config: dict[str, Json] = {"appkey": "k", "appsecret": "s", "agent_id": "1", "base_url": "oapi.dingtalk.com"}
+    with pytest.raises(errors.InvalidInput) as invalid:
+        await cls().open(connectors.Connection("dingtalk", "dingtalk_app", config))
+    assert invalid.value.code == "connection.invalid"
+    assert str(invalid.value) == (
+        "connection 'dingtalk' has an invalid dingtalk_app config:"
+        " connections.yaml dingtalk.base_url: Value error, must start with http:// or https://;"
+        " connections.yaml dingtalk.auth.token_endpoint.request.url: Value error, must start with http:// or https://"
+    )
+    with pytest.raises(errors.InvalidInput) as missing:
+        await cls().open(connectors.Connection("dingtalk", "dingtalk_app", {"appkey": "k"}))
+    assert "dingtalk.appsecret: Field required" in str(missing.value)

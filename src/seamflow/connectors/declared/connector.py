@@ -66,7 +66,7 @@ class DeclaredConnector:
             if codes is not None and codes.revoked and isinstance(endpoint, dict):
                 endpoint.setdefault("error_code", codes.code)
                 endpoint.setdefault("revoked_codes", list(codes.revoked))
-        await self._http.open(replace(connection, connector="http", config=config))
+        await self._http.open(replace(connection, config=config))  # its errors name this connector
 
     async def close(self) -> None:
         """Close the HTTP connection."""
