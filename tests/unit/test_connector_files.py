@@ -45,6 +45,15 @@ BROKEN = [
     ("paginate: {style: page,", "17:23 operations.list_orders.paginate.style: got 'pages'"),
     ("secret: true}", "6:13 settings.api_key.secrett: unknown field 'secrett'; did you mean 'secret'?"),
     ("errors:", "9:9 errors: revoked needs auth: {token_endpoint: …} (the sign-in that can be renewed)"),
+    ("config.api_kye", "8:20 auth.api_key.value: unknown setting 'api_kye'; did you mean 'api_key'?"),
+    (
+        "input.statuss",
+        "15:21 operations.list_orders.query.status: unknown input 'statuss' of list_orders; did you mean 'status'?",
+    ),
+    (
+        "secrets.erp_key",
+        "8:20 auth.api_key.value: template {{ secrets.erp_key }} is not a name; expected {{ config.NAME }}",
+    ),
 ]
 EDITS = {
     0: ("path: orders/{order_no}", "pathh: orders/{order_no}"),
@@ -56,6 +65,9 @@ EDITS = {
     6: ("style: page,", "style: pages,"),
     7: ("{secret: true}", "{secrett: true}"),
     8: ("operations:\n", "errors: {code: errcode, revoked: [40014, 42001]}\noperations:\n"),
+    9: ("config.api_key", "config.api_kye"),
+    10: ("input.status", "input.statuss"),
+    11: ("{{ config.api_key }}", "{{ secrets.erp_key }}"),
 }
 
 

@@ -8,6 +8,7 @@ for an unknown key, the closest known one — the same loader as flow files.
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import entry_points
 from os import PathLike
 from pathlib import Path
@@ -19,6 +20,7 @@ from seamflow.connectors import declared
 from seamflow.errors import Location, Problem
 from seamflow.flows import load
 from seamflow.flows.source import parse_yaml, read_source
+from seamflow.ids import Json
 
 __all__ = [
     "PACK_GROUP",
@@ -47,7 +49,68 @@ def load_connector_text(text: str | bytes, filename: str) -> type[declared.Decla
     except ValidationError as exc:
         problems = [load.problem_of(detail, source_map, declared.ConnectorFile) for detail in exc.errors()]
         raise errors.FlowInvalid(sorted(problems, key=lambda p: (p.where.line or 0, p.where.column or 0))) from None
+    problems = _template_problems(data, (), file, None, source_map)
+    if problems:
+        raise errors.FlowInvalid(problems)
     return declared.connector_class(file, data)
+
+
+_TEMPLATE = re.compile(r"\{\{(.*?)\}\}")
+_PROSE = {0: ("title", "description", "settings"), 2: ("description", "input")}
+"""Keys holding words for people (which may show `{{ secrets.x }}` as an example), not templates."""
+_NAME = re.compile(r"^\s*(config|env|input)\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
+
+
+def _template_problems(
+    value: Json, path: load.JsonPath, file: declared.ConnectorFile, operation: str | None, source_map: load.SourceMap
+) -> list[Problem]:
+    """Each template names a setting of the file, an environment variable or an input of its operation."""
+    if isinstance(value, dict):
+        if path == ("operations",):
+            return [
+                p for name, op in value.items() for p in _template_problems(op, (*path, name), file, name, source_map)
+            ]
+        skip = _PROSE.get(len(path), ()) if operation is not None or not path else ()  # words, a JSON Schema
+        return [
+            p
+            for k, v in value.items()
+            if k not in skip
+            for p in _template_problems(v, (*path, k), file, operation, source_map)
+        ]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _template_problems(v, (*path, i), file, operation, source_map)]
+    if not isinstance(value, str):
+        return []
+    found = []
+    for template in _TEMPLATE.findall(value):
+        problem = _template_problem(template, file, operation)
+        if problem is not None:
+            found.append(Problem(source_map.locate(path), problem[0], problem[1]))
+    return found
+
+
+def _template_problem(template: str, file: declared.ConnectorFile, operation: str | None) -> tuple[str, str] | None:
+    match = _NAME.match(template)
+    if match is None:
+        return f"template {{{{{template}}}}} is not a name", "{{ config.NAME }}, {{ env.NAME }} or {{ input.NAME }}"
+    scope, name = match.groups()
+    if scope == "config" and name not in file.settings:
+        known = sorted(file.settings)
+        return (
+            f"unknown setting {name!r}{load.suggest(name, known)}",
+            f"a name under settings: {', '.join(known) or 'none'}",
+        )
+    if scope == "input":
+        if operation is None:
+            return "an {{ input.… }} outside an operation", "{{ config.NAME }} or {{ env.NAME }}"
+        properties = sorted(file.operations[operation].input.get("properties", {}))
+        if name not in properties:
+            hint = load.suggest(name, properties)
+            return (
+                f"unknown input {name!r} of {operation}{hint}",
+                f"a property of its input: {', '.join(properties) or 'none'}",
+            )
+    return None
 
 
 def load_connector_file(path: Path) -> type[declared.DeclaredConnector]:
