@@ -196,3 +196,19 @@ def test_a_pack_entry_point_that_is_not_a_path_is_reported(tmp_path: Path, monke
     assert [str(p) for p in problems] == [
         "entry point odd (odd_pack:CONNECTOR_FILE): got int; expected the path of a connector file (str or Path)"
     ]
+
+
+def test_a_project_without_connector_files_does_not_import_them(tmp_path: Path) -> None:
+    """Loading connector files needs the http connector (aiohttp): only a project that has some pays for it."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "flows").mkdir()
+    code = (
+        "import sys, json\nfrom pathlib import Path\nfrom seamflow.flows import validate\n"
+        f"validate.check_project(Path({str(tmp_path / 'flows')!r}), None)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('seamflow.connectors.', 'aiohttp')))))"
+    )
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    assert loaded == ["seamflow.connectors.base", "seamflow.connectors.tokens"]

@@ -12,15 +12,18 @@ import re
 from importlib.metadata import entry_points
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from seamflow import connectors, errors
-from seamflow.connectors import declared
 from seamflow.errors import Location, Problem
 from seamflow.flows import load
 from seamflow.flows.source import parse_yaml, read_source
 from seamflow.ids import Json
+
+if TYPE_CHECKING:  # imported when a connector file is loaded: it brings the http connector (aiohttp)
+    from seamflow.connectors import declared
 
 __all__ = [
     "PACK_GROUP",
@@ -31,7 +34,13 @@ __all__ = [
 ]
 
 PACK_GROUP = "seamflow.connector_packs"
-connector_file_schema = declared.connector_file_schema
+
+
+def connector_file_schema() -> dict[str, Json]:
+    """The JSON Schema of declarative connector files (`seamflow connector schema`)."""
+    from seamflow.connectors import declared
+
+    return declared.connector_file_schema()
 
 
 def load_connector_text(text: str | bytes, filename: str) -> type[declared.DeclaredConnector]:
@@ -40,6 +49,8 @@ def load_connector_text(text: str | bytes, filename: str) -> type[declared.Decla
     Raises:
         errors.FlowInvalid: every problem of the file, each at file:line:column.
     """
+    from seamflow.connectors import declared
+
     data, source_map = parse_yaml(text, filename)
     if not isinstance(data, dict):
         found = "the file is empty" if data is None else f"got {errors.redact(data)}"
