@@ -172,7 +172,7 @@ def test_the_dingtalk_example_project_is_valid() -> None:
     root = Path(__file__).parents[2] / "examples" / "dingtalk-app"
     project, problems = flows.validate.check_project(root / "flows", root / "connections.yaml")
     assert problems == []
-    assert sorted(project.flows) == ["notify-east-china-sales"]
+    assert sorted(project.flows) == ["notify-east-china-sales", "welcome-new-colleagues"]
 
 
 def test_a_connector_file_may_not_take_an_installed_kind(tmp_path: Path) -> None:

@@ -183,3 +183,29 @@ async def test_a_misconfigured_base_url_is_connection_invalid() -> None:
     with pytest.raises(errors.InvalidInput) as missing:
         await cls().open(connectors.Connection("dingtalk", "dingtalk_app", {"appkey": "k"}))
     assert "dingtalk.appsecret: Field required" in str(missing.value)
+
+
+async def test_the_list_feed_polls_a_paginated_operation_after_its_cursor(
+    dingtalk: connectors.Connector, running_platforms: OpenPlatforms
+) -> None:
+    assert isinstance(dingtalk, connectors.Polls)
+    settings: Json = {
+        "operation": "list_department_users",
+        "params": {"dept_id": 10086},
+        "key": "userid",
+        "cursor": "userid",
+    }
+    cursor: Json = None
+    taken: list[str] = []
+    for expected, more in ((100, True), (100, True), (50, False), (0, False)):
+        batch = await dingtalk.poll("list", settings, cursor, limit=100)
+        assert (len(batch.items), batch.more) == (expected, more)
+        taken += [item.key for item in batch.items]
+        cursor = batch.cursor
+    assert len(set(taken)) == 250
+    assert taken[0] == "list_department_users:manager0001:manager0001"
+    with pytest.raises(errors.Permanent) as refused:
+        await dingtalk.poll(
+            "list", {"operation": "send_work_notification", "paginate": {"style": "page"}}, None, limit=5
+        )
+    assert "expected one of the operations list_department_users, send_work_notification" in str(refused.value)

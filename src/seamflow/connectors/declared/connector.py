@@ -16,12 +16,13 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from seamflow import errors, redact
-from seamflow.connectors.base import Action, Connection, parse_config
+from seamflow.connectors.base import Action, Batch, Connection, Feed, parse_config
 from seamflow.connectors.declared.inputs import input_model, schema_problems, settings_model
 from seamflow.connectors.declared.render import render
 from seamflow.connectors.declared.spec import ConnectorFile, ErrorCodes, Operation
 from seamflow.connectors.http import HttpConnector
-from seamflow.connectors.openapi.paging import Page, collect, value_at
+from seamflow.connectors.openapi.feed import ListFeedInput, select
+from seamflow.connectors.openapi.paging import Page, collect, items_of, value_at
 from seamflow.ids import Json
 
 __all__ = ["DeclaredConnector", "connector_class"]
@@ -36,6 +37,16 @@ class DeclaredConnector:
     file: ClassVar[ConnectorFile]
     raw: ClassVar[dict[str, Any]]
     """The file's data as written (templates unrendered), for the sign-in."""
+
+    feeds: ClassVar[Mapping[str, Feed]] = {
+        "list": Feed(
+            "list",
+            ListFeedInput,
+            "poll",
+            "New and changed items of a listing operation (every page of a paginated one), in order of their"
+            " cursor field, as the openapi connector's; the dedupe key is operation:key:cursor value.",
+        )
+    }
 
     def __init__(self) -> None:
         self._http = HttpConnector()
@@ -108,6 +119,30 @@ class DeclaredConnector:
 
         assert operation.paginate is not None
         return await collect(operation.paginate, fetch, where)
+
+    async def poll(self, feed: str, params: Json, cursor: Json, *, limit: int) -> Batch:
+        """The `list` feed: read the listing operation, return what is after `cursor` (see `openapi.feed`).
+
+        Raises:
+            errors.Permanent: an unknown feed or operation, settings the operation already declares
+                (`paginate`, `since_param`), or the operation's own errors.
+            errors.Transient: the operation's transient errors.
+        """
+        where = f"{self._name}.{feed}"
+        if feed != "list":
+            raise errors.Permanent(f"unknown feed {errors.redact(feed)}; expected list", where=where)
+        settings = ListFeedInput.model_validate(params)
+        operation = self.file.operations.get(settings.operation)
+        if operation is None or settings.paginate is not None or settings.since_param is not None:
+            known = ", ".join(sorted(self.file.operations))
+            raise errors.Permanent(
+                f"cannot poll {errors.redact(settings.operation)}; expected one of the operations {known},"
+                " without paginate or since_param (the operation declares its pages)",
+                where=where,
+            )
+        answer = await self.call(settings.operation, settings.params, idempotency_key=f"poll:{settings.operation}")
+        path = settings.items if operation.paginate is None else "items"
+        return select(settings, items_of(answer, path, where), cursor, limit, where)
 
     async def _send(
         self,
