@@ -32,6 +32,10 @@ APPS = {
     "feishu": ("cli_a4f0c2b7e9d81013", "feishu-appsecret-W2eR5tY8uI1oP4aS7dF0"),
 }
 
+_SURNAMES, _GIVEN = "王李张刘陈杨赵黄周吴", "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
+_DEPARTMENT_10086 = {f"manager{n:04d}": _SURNAMES[n % 10] + _GIVEN[n % 20] for n in range(1, 251)}
+"""DingTalk department 10086 (华东区销售部): 250 users, listed in three pages of 100."""
+
 
 @dataclass
 class OpenPlatforms:
@@ -45,6 +49,8 @@ class OpenPlatforms:
     """(platform, the token the call carried) for every API call, accepted or not."""
     issued: list[str] = field(default_factory=list)
     """Every token handed out, revoked or not."""
+    sent: list[dict[str, object]] = field(default_factory=list)
+    """The bodies of the work notifications accepted."""
     token_delay_s: float = 0.0
     """How long DingTalk's token endpoint takes to answer: a slow one widens the window of a race."""
 
@@ -57,6 +63,7 @@ class OpenPlatforms:
         self.calls.clear()
         self.token_delay_s = 0.0
         self.issued.clear()
+        self.sent.clear()
 
     def _issue(self, platform: str) -> str:
         self.token_requests[platform] += 1
@@ -107,6 +114,40 @@ class OpenPlatforms:
             return web.json_response({"errcode": 400002, "errmsg": f"参数错误 {request.url}"}, status=400)
         return web.json_response({"errcode": 0, "errmsg": "ok", "seen_url": str(request.url), "token": token})
 
+    async def _dingtalk_asyncsend(self, request: web.Request) -> web.Response:
+        """`topapi/message/corpconversation/asyncsend_v2`: 33012 for an unknown user, -1 (busy) for `busy`."""
+        token = request.query.get("access_token", "")
+        self.calls.append(("dingtalk", token))
+        if self.valid.get(token) != "dingtalk":
+            return web.json_response({"errcode": 40014, "errmsg": "不合法的access_token"})
+        body = json.loads(await request.read())
+        users = str(body.get("userid_list", "")).split(",")
+        if "busy" in users:
+            return web.json_response({"errcode": -1, "errmsg": "系统繁忙"})
+        if not all(user in _DEPARTMENT_10086 for user in users):
+            return web.json_response({"errcode": 33012, "errmsg": "无效的USERID", "request_id": "r3nq9dc9w0ii"})
+        self.sent.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "task_id": 256271667526, "request_id": "4jzllmte0wau"})
+
+    async def _dingtalk_user_list(self, request: web.Request) -> web.Response:
+        """`topapi/v2/user/list` with `cursor` and `size` (at most 100) in the body."""
+        token = request.query.get("access_token", "")
+        self.calls.append(("dingtalk", token))
+        if self.valid.get(token) != "dingtalk":
+            return web.json_response({"errcode": 40014, "errmsg": "不合法的access_token"})
+        body = json.loads(await request.read())
+        if body.get("dept_id") != 10086 or not 1 <= int(body.get("size", 0)) <= 100:
+            return web.json_response({"errcode": 40009, "errmsg": "不合法的部门id或size"})
+        cursor, size = int(body.get("cursor", 0)), int(body["size"])
+        page = [
+            {"userid": u, "name": n, "dept_id_list": [10086]}
+            for u, n in list(_DEPARTMENT_10086.items())[cursor:][:size]
+        ]
+        result: dict[str, object] = {"has_more": cursor + size < len(_DEPARTMENT_10086), "list": page}
+        if result["has_more"]:
+            result["next_cursor"] = cursor + size
+        return web.json_response({"errcode": 0, "errmsg": "ok", "result": result, "request_id": "1xk0v5v1y9cq"})
+
     async def _wecom_send(self, request: web.Request) -> web.Response:
         token = request.query.get("access_token", "")
         self.calls.append(("wecom", token))
@@ -131,6 +172,8 @@ class OpenPlatforms:
         app.router.add_get("/dingtalk/gettoken", platforms._dingtalk_token)
         app.router.add_post("/dingtalk/topapi/v2/user/get", platforms._dingtalk_user)
         app.router.add_post("/dingtalk/topapi/{what:echo|refuse}", platforms._dingtalk_echo)
+        app.router.add_post("/dingtalk/topapi/message/corpconversation/asyncsend_v2", platforms._dingtalk_asyncsend)
+        app.router.add_post("/dingtalk/topapi/v2/user/list", platforms._dingtalk_user_list)
         app.router.add_get("/wecom/cgi-bin/gettoken", platforms._wecom_token)
         app.router.add_post("/wecom/cgi-bin/message/send", platforms._wecom_send)
         app.router.add_post("/feishu/open-apis/auth/v3/tenant_access_token/internal", platforms._feishu_token)

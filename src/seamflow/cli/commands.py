@@ -397,6 +397,21 @@ def flow_schema() -> None:
     click.echo(json.dumps(validate.flow_json_schema(), indent=2, ensure_ascii=False))
 
 
+@main.group()
+def connector() -> None:
+    """Declarative connectors: HTTP/JSON systems described in connectors/*.yaml."""
+
+
+@connector.command("schema")
+def connector_schema() -> None:
+    """Print the JSON Schema of declarative connector files (connectors/*.yaml)."""
+    import json
+
+    from seamflow.flows import connector_files
+
+    click.echo(json.dumps(connector_files.connector_file_schema(), indent=2, ensure_ascii=False))
+
+
 @main.command()
 @click.option("--rate", default=5.0, show_default=True, help="sales-team actions per second")
 @click.option("--duration", default=30.0, show_default=True, help="seconds of traffic")

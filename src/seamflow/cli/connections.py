@@ -81,8 +81,9 @@ def remember_secrets(paths: ProjectPaths) -> None:
 
 
 def _configs(paths: ProjectPaths) -> dict[str, dict[str, object]]:
-    from seamflow.flows import load
+    from seamflow.flows import connector_files, load
 
+    connector_files.install_project_connectors(paths.root)  # a broken file: `seamflow flow validate` says how
     if paths.connections is None:
         return {}
     configs, _ = load.load_connections_file(paths.connections)

@@ -21,9 +21,11 @@ from seamflow.connectors.base import (
     Item,
     Polls,
     Streams,
+    add_declared,
     available_connectors,
     feeds_of,
     field_problems,
+    is_declared,
     parse_config,
 )
 from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, TokenKeeper, is_usable
@@ -50,9 +52,11 @@ __all__ = [
     "Token",
     "TokenCache",
     "TokenKeeper",
+    "add_declared",
     "available_connectors",
     "feeds_of",
     "field_problems",
+    "is_declared",
     "is_usable",
     "parse_config",
 ]

@@ -32,9 +32,11 @@ __all__ = [
     "Item",
     "Polls",
     "Streams",
+    "add_declared",
     "available_connectors",
     "feeds_of",
     "field_problems",
+    "is_declared",
     "parse_config",
 ]
 
@@ -228,18 +230,20 @@ class _Installed(Mapping[str, type[Connector]]):
     def __init__(self, points: Mapping[str, EntryPoint]) -> None:
         self._points = points
         self._loaded: dict[str, type[Connector]] = {}
+        self.declared: dict[str, type[Connector]] = {}
+        """Connectors described in files (`connectors.declared`), added by `add_declared`."""
 
     def __getitem__(self, kind: str) -> type[Connector]:
-        cls = self._loaded.get(kind)
+        cls = self.declared.get(kind) or self._loaded.get(kind)
         if cls is None:
             cls = self._loaded[kind] = _load(self._points[kind])
         return cls
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._points)
+        return iter({**self._points, **self.declared})
 
     def __len__(self) -> int:
-        return len(self._points)
+        return len({**self._points, **self.declared})
 
 
 def _load(point: EntryPoint) -> type[Connector]:
@@ -277,6 +281,16 @@ def available_connectors() -> Mapping[str, type[Connector]]:
             whose entry point is not named after its kind (its name and the reason are given).
     """
     return _installed()
+
+
+def add_declared(cls: type[Connector]) -> None:
+    """Make a connector described in a file available under its kind (replacing an earlier file's)."""
+    _installed().declared[cls.kind] = cls
+
+
+def is_declared(kind: str) -> bool:
+    """Whether `kind` is a connector described in a file (`add_declared`), not an installed plugin."""
+    return kind in _installed().declared
 
 
 def field_problems(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seamflow.flows import expressions, load, spec, validate
+from seamflow.flows import connector_files, expressions, load, spec, validate
 from seamflow.flows.compile import CompiledFlow, CompiledStep, compile_flow
 from seamflow.flows.expressions import Template
 from seamflow.flows.spec import Duration
@@ -13,6 +13,7 @@ __all__ = [
     "Duration",
     "Template",
     "compile_flow",
+    "connector_files",
     "expressions",
     "load",
     "spec",

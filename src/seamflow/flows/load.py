@@ -47,6 +47,7 @@ __all__ = [
     "load_flow_file",
     "load_flow_text",
     "parse_yaml",
+    "problem_of",
     "read_source",
     "suggest",
 ]
@@ -119,9 +120,9 @@ def _fields_by_key(model: type[BaseModel]) -> dict[str, FieldInfo]:
     return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
-def _target(loc: Sequence[str | int]) -> _Target:
+def _target(loc: Sequence[str | int], root: type[BaseModel]) -> _Target:
     """Follow an error location through the spec, dropping the step-kind tags Pydantic adds."""
-    current: object = spec.Flow
+    current: object = root
     path: list[str | int] = []
     model, name, info = None, None, None
     for part in loc:
@@ -202,9 +203,9 @@ def _step_kind_problem(detail: ErrorDetails, source_map: SourceMap, path: JsonPa
     return Problem(source_map.locate(path), found, expected)
 
 
-def _problem_of(detail: ErrorDetails, source_map: SourceMap) -> Problem:
-    """Turn one Pydantic error into a problem: position, what was found, what was expected."""
-    target = _target(detail["loc"])
+def problem_of(detail: ErrorDetails, source_map: SourceMap, root: type[BaseModel] = spec.Flow) -> Problem:
+    """Turn one Pydantic error of validating `root` into a problem: position, what was found, what was expected."""
+    target = _target(detail["loc"], root)
     path, kind = target.path, detail["type"]
     if kind == "missing":
         about = target.field.description if target.field else None
@@ -242,7 +243,7 @@ def flow_from_data(data: Json, source_map: SourceMap) -> tuple[spec.Flow | None,
     try:
         return spec.Flow.model_validate(data), []
     except ValidationError as exc:
-        found = [_problem_of(detail, source_map) for detail in exc.errors()]
+        found = [problem_of(detail, source_map) for detail in exc.errors()]
         return None, sorted(found, key=lambda p: (p.where.line or 0, p.where.column or 0))
 
 

@@ -16,7 +16,7 @@ from typing import cast
 
 from seamflow import connectors, errors
 from seamflow.errors import Problem
-from seamflow.flows import load, spec
+from seamflow.flows import connector_files, load, spec
 from seamflow.flows.validate_refs import ConnectionInfo, listed
 from seamflow.flows.validate_steps import FlowChecker, dig
 from seamflow.ids import Json
@@ -189,7 +189,9 @@ def check_project(
     Returns:
         The project with the flows of the files that have no problem, and the problems.
     """
-    configs, infos, problems = _read_connections(connections_file, kinds)
+    problems = [] if kinds is not None else connector_files.install_project_connectors(flows_dir.parent)
+    configs, infos, found = _read_connections(connections_file, kinds)
+    problems += found
     documents, found = _read_flows(flows_dir)
     problems += found + _project_problems(documents)
     flow_ids = {key for d in documents if isinstance(key := dig(d.data, ("id",)), str)}

@@ -129,6 +129,10 @@ class ReferenceChecks:
         given = step.get("with", {})
         if isinstance(given, dict):
             self.check_inputs(given, here, action, offered.input)
+            literal_problems = getattr(offered.input, "literal_problems", None)  # a declared operation's
+            for path, problem in literal_problems(given) if literal_problems else []:  # input JSON Schema
+                at = (*here, "with", *path.split(".")) if path else (*here, "with")
+                self.add(at, f"{action}: {problem}", "a value the operation's input schema allows")
 
     def check_inputs(
         self,
