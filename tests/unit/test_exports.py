@@ -138,6 +138,7 @@ EXPORTS = {
         "TokenKeeper",
         "add_declared",
         "available_connectors",
+        "declared",
         "feeds_of",
         "field_problems",
         "is_declared",

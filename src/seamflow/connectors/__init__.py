@@ -54,6 +54,7 @@ __all__ = [
     "TokenKeeper",
     "add_declared",
     "available_connectors",
+    "declared",
     "feeds_of",
     "field_problems",
     "is_declared",
@@ -63,9 +64,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """`connectors.HttpConnector` imports the HTTP connector (and aiohttp) on first use only."""
+    """`connectors.HttpConnector` and `connectors.declared` (declarative connector files) import the
+    HTTP connector (and aiohttp) on first use only."""
     if name == "HttpConnector":
         from seamflow.connectors.http import HttpConnector
 
         return HttpConnector
+    if name == "declared":
+        import importlib
+
+        return importlib.import_module("seamflow.connectors.declared")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
