@@ -116,6 +116,7 @@ class Engine:
             context=context,
             version_of=catalog.version_of,
             slots=self.slots,
+            people=db,
         )
         self.inbox = Inbox(
             self.journal,
