@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from seamflow import errors, ids, store
@@ -75,6 +76,7 @@ def decide(
             f"task {task_id} was already decided ({_settled(task, row)}); nothing was changed",
             code="approval.already_decided",
         )
+    _check_form(_plan(row).get("form"), form, task_id)
     tx.decide_task(task_id, decision, comment, form, at)
     _log(tx, row, at, "task.decided", task_id, who=who, level=task.level, decision=decision)
     return _after_decision(tx, row, task.level, decision, at, deliver)
@@ -208,7 +210,28 @@ def _plan(row: store.ApprovalRow) -> dict[str, Any]:
 
 
 def _after(at: datetime, seconds: object) -> datetime | None:
-    return None if not isinstance(seconds, int | float) else at + timedelta(seconds=seconds)
+    """`at` plus a plan's seconds (stored JSON numbers come back as int, float or Decimal)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | Decimal):
+        return None
+    return at + timedelta(seconds=float(seconds))
+
+
+def _check_form(schema: object, form: Json, task_id: str) -> None:
+    """The form data against the step's JSON Schema: a 422 that says where and what was expected."""
+    if not isinstance(schema, dict) or form is None:
+        return
+    import jsonschema  # type: ignore[import-untyped]  # only for steps with a form
+
+    problems = sorted(jsonschema.validators.validator_for(schema)(schema).iter_errors(form), key=str)
+    if problems:
+        first = problems[0]
+        where = "form" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
+        raise errors.PayloadInvalid(
+            f"{where} of task {task_id}: {errors.redact_text(first.message, limit=300)}; expected data matching"
+            " the approval's form",
+            code="approval.form_invalid",
+            http_status=422,
+        )
 
 
 def _settled(task: store.StoredTask, row: store.ApprovalRow) -> str:

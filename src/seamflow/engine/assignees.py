@@ -74,6 +74,7 @@ async def plan_approval(
         "due_s": None if a.due is None else a.due.total_seconds(),
         "remind_s": None if a.remind_after is None else a.remind_after.total_seconds(),
         "escalate": a.escalate,
+        "form": a.form,
         "managers": {login: directory.manager_of(login, 1) for login in sorted(asked)},
     }
     subject = _render(step, "subject", scope)

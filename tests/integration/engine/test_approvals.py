@@ -152,7 +152,7 @@ async def test_a_due_level_is_reminded_then_escalated_to_the_manager(
     db: store.SqlStore, journal: engine.Journal
 ) -> None:
     run_id, _ = await _park(
-        journal, [_level("部门负责人", ["zhang.wei"])], due_s=172800, remind_s=86400, escalate="manager"
+        journal, [_level("部门负责人", ["zhang.wei"])], due_s=172800.0, remind_s=86400.0, escalate="manager"
     )
     assert await journal.fire_timers(T0 + timedelta(hours=23), 10) == []
     fired = await journal.fire_timers(T0 + timedelta(days=1), 10)
