@@ -8,6 +8,9 @@ reminder falls due without waiting.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,3 +181,36 @@ async def test_a_due_reminder_then_escalation_to_the_manager(site: Site) -> None
     answer = await site.decide("liu.yang", escalated["id"], "approve")
     assert answer.status_code == 200, answer.text
     await run_in_status(site.admin, run_id, "completed")
+
+
+def _cli(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "seamflow", "tasks", *args, "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"seamflow tasks {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+async def test_the_cli_lists_shows_and_decides_and_the_server_resumes_the_run(site: Site) -> None:
+    run_id = await site.request(1200)
+    [head] = await site.inbox("zhang.wei")
+    project = site.server.project
+    table = (await asyncio.to_thread(_cli, project, "list", "--as", "zhang.wei")).stdout.splitlines()
+    assert table[0].split() == ["ID", "SUBJECT", "REQUESTER", "LEVEL", "ASSIGNEE", "STATUS", "DECISION", "DUE"]
+    assert table[1].startswith(head["id"]) and "采购申请" in table[1] and "pending" in table[1]
+    shown = json.loads((await asyncio.to_thread(_cli, project, "show", head["id"], "--json")).stdout)
+    assert shown["data"]["body"]["no"] == "PR-2026-0042"
+    refused = await asyncio.to_thread(_cli, project, "decide", head["id"], "approve", "--as", "li.na", check=False)
+    assert refused.returncode == 2 and "assigned to someone else" in refused.stderr
+    decided = await asyncio.to_thread(
+        _cli, project, "decide", head["id"], "approve", "--as", "zhang.wei", "--form", '{"budget_code": "IT-07"}'
+    )
+    assert "the approval is settled; its run resumes" in decided.stdout
+    run = await run_in_status(site.admin, run_id, "completed", timeout=30)
+    assert _result(run) == {"decision": "approved", "decisions": 1}
+    again = await asyncio.to_thread(_cli, project, "decide", head["id"], "reject", "--as", "zhang.wei", check=False)
+    assert again.returncode == 2 and "already decided" in again.stderr

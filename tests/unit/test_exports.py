@@ -81,6 +81,7 @@ EXPORTS = {
     "seamflow.engine": {
         "APPROVAL_DECISIONS",
         "APPROVAL_SIGNAL",
+        "task_json",
         "Catalog",
         "CatalogChange",
         "ConnectionCheck",

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from seamflow import codec, directory, errors, store
+from seamflow import codec, directory, engine, errors, store
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["DecisionBody", "router", "task_json"]
+__all__ = ["DecisionBody", "router"]
 
 router = APIRouter(dependencies=[Depends(require_token)], tags=["tasks"])
 
@@ -43,13 +43,13 @@ async def list_tasks(
     """Tasks, newest first; `assignee=me` for the caller's own."""
     who = _login(request) if assignee == "me" else assignee
     tasks = await eng.db.list_tasks(store.TaskFilter(assignee=who, status=status, limit=limit))
-    return json_response([task_json(t) for t in tasks])
+    return json_response([engine.task_json(t) for t in tasks])
 
 
 @router.get("/api/v1/tasks/{task_id}")
 async def get_task(task_id: str, eng: EngineDep) -> Response:
     """One task with the request's data."""
-    return json_response(task_json(await _task(eng.db, task_id)))
+    return json_response(engine.task_json(await _task(eng.db, task_id)))
 
 
 @router.post("/api/v1/tasks/{task_id}/decision")
@@ -58,37 +58,14 @@ async def decide(task_id: str, body: DecisionBody, request: Request, eng: Engine
     form: Json = None if body.form is None else codec.loads(codec.dumps(body.form))
     is_settled = await eng.decide_task(task_id, _login(request), body.decision, body.comment, form)
     task = await _task(eng.db, task_id)
-    return json_response({**task_json(task), "approval_settled": is_settled})
+    return json_response({**engine.task_json(task), "approval_settled": is_settled})
 
 
 @router.post("/api/v1/tasks/{task_id}/withdraw")
 async def withdraw(task_id: str, request: Request, eng: EngineDep) -> Response:
     """The requester withdraws the approval this task belongs to; the run resumes with `withdrawn`."""
     await eng.withdraw_task(task_id, _login(request))
-    return json_response(task_json(await _task(eng.db, task_id)))
-
-
-def task_json(t: store.StoredTask) -> dict[str, Json]:
-    """A task as the API and `seamflow tasks --json` show it."""
-    return {
-        "id": t.id,
-        "approval_id": t.approval_id,
-        "run_id": t.run_id,
-        "flow_id": t.flow_id,
-        "step": t.path,
-        "subject": t.subject,
-        "requester": t.requester,
-        "level": t.level + 1,
-        "assignee": t.assignee,
-        "status": t.status,
-        "decision": t.decision,
-        "comment": t.comment,
-        "form": t.form,
-        "created": t.created.isoformat(),
-        "due": None if t.due is None else t.due.isoformat(),
-        "decided": None if t.decided is None else t.decided.isoformat(),
-        "data": t.data,
-    }
+    return json_response(engine.task_json(await _task(eng.db, task_id)))
 
 
 def _login(request: Request) -> str:

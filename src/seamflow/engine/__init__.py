@@ -6,6 +6,7 @@ from __future__ import annotations
 from seamflow.engine import metrics, secrets
 from seamflow.engine.approval import DECISIONS as APPROVAL_DECISIONS
 from seamflow.engine.approval import SIGNAL as APPROVAL_SIGNAL
+from seamflow.engine.approval import task_json
 from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import (
     ConnectionCheck,
@@ -53,5 +54,6 @@ __all__ = [
     "metrics",
     "next_tick",
     "secrets",
+    "task_json",
     "unset_secret_problems",
 ]

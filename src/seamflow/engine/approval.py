@@ -24,7 +24,7 @@ from typing import Any
 from seamflow import errors, ids, store
 from seamflow.ids import FlowId, Json, RunId
 
-__all__ = ["DECISIONS", "SIGNAL", "Deliver", "decide", "escalate", "open_approval", "remind", "withdraw"]
+__all__ = ["DECISIONS", "SIGNAL", "Deliver", "decide", "escalate", "open_approval", "remind", "task_json", "withdraw"]
 
 SIGNAL = "approval"
 """The signal an approval step waits for; its key is the approval's id."""
@@ -132,6 +132,29 @@ def escalate(tx: store.RunTx, run_id: RunId, path: str, at: datetime, deliver: D
             tx.insert_task(new_id, row.id, row.level, manager, at, None)
             _log(tx, row, at, "task.escalated", new_id, who=manager, level=row.level, escalated_from=task.assignee)
     return []
+
+
+def task_json(t: store.StoredTask) -> dict[str, Json]:
+    """A task as the API and `seamflow tasks --json` show it (levels counted from 1)."""
+    return {
+        "id": t.id,
+        "approval_id": t.approval_id,
+        "run_id": t.run_id,
+        "flow_id": t.flow_id,
+        "step": t.path,
+        "subject": t.subject,
+        "requester": t.requester,
+        "level": t.level + 1,
+        "assignee": t.assignee,
+        "status": t.status,
+        "decision": t.decision,
+        "comment": t.comment,
+        "form": t.form,
+        "created": t.created.isoformat(),
+        "due": None if t.due is None else t.due.isoformat(),
+        "decided": None if t.decided is None else t.decided.isoformat(),
+        "data": t.data,
+    }
 
 
 # -- inside: levels and outcome -------------------------------------------------------------
