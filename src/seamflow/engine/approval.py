@@ -201,7 +201,7 @@ def _settle(tx: store.RunTx, row: store.ApprovalRow, outcome: str, at: datetime,
     tx.update_approval(row.id, row.level, outcome, at)
     decisions: list[Json] = [
         {
-            "level": t.level,
+            "level": t.level + 1,
             "name": _plan(row)["levels"][t.level].get("name"),
             "who": t.assignee,
             "when": t.decided.isoformat() if t.decided else None,
