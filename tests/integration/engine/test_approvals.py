@@ -193,3 +193,25 @@ async def test_pending_tasks_survive_a_restart_and_a_decision_resumes_the_run_on
     finally:
         await reopened.close()
         await db.open()  # the fixture closes it
+
+
+async def test_a_return_for_changes_ends_the_approval_with_the_comment(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    run_id, _ = await _park(journal, [_level("部门负责人", ["zhang.wei"]), _level("财务总监", ["chen.jing"])])
+    [task] = await _tasks(db, "zhang.wei")
+    assert await journal.decide_task(task.id, "zhang.wei", "return", "请补充三家比价单", None) == [run_id]
+    outcome = await _outcome(db, run_id)
+    assert isinstance(outcome, dict) and outcome["decision"] == "returned"
+    assert outcome["levels"] == [
+        {
+            "level": 1,
+            "name": "部门负责人",
+            "who": "zhang.wei",
+            "when": T0.isoformat(),
+            "decision": "return",
+            "comment": "请补充三家比价单",
+            "form": None,
+        }
+    ]
+    assert await _tasks(db, "chen.jing", None) == []  # the next level never opened
