@@ -145,7 +145,7 @@ BROKEN_FLOWS = [
         [
             "bad.yaml:4:5 steps[0]: a step without a kind (unknown field 'acton'; did you mean "
             "'action'?); expected exactly one of: action, transform, if, foreach, call, "
-            "respond, wait, emit"
+            "respond, wait, emit, approval"
         ],
         id="step-without-kind",
     ),
@@ -160,7 +160,7 @@ BROKEN_FLOWS = [
         """,
         [
             "bad.yaml:6:5 steps[0].emit: a step with several kinds: transform, emit; "
-            "expected exactly one of: action, transform, if, foreach, call, respond, wait, emit"
+            "expected exactly one of: action, transform, if, foreach, call, respond, wait, emit, approval"
         ],
         id="step-with-two-kinds",
     ),

@@ -24,6 +24,7 @@ Access = directory.Scope | Literal["public", "signed_in"]
 SESSION_COOKIE = "seamflow_session"
 
 _R, _O, _B, _A = directory.Scope.READ, directory.Scope.OPERATE, directory.Scope.BUILD, directory.Scope.ADMIN
+_AP = directory.Scope.APPROVE
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
@@ -68,6 +69,10 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/directory/departments"): _R,
     ("PUT", "/api/v1/directory/departments/{department_id}"): _A,
     ("DELETE", "/api/v1/directory/departments/{department_id}"): _A,
+    ("GET", "/api/v1/tasks"): _R,
+    ("GET", "/api/v1/tasks/{task_id}"): _R,
+    ("POST", "/api/v1/tasks/{task_id}/decision"): _AP,
+    ("POST", "/api/v1/tasks/{task_id}/withdraw"): SIGNED_IN,
     ("GET", "/api/v1/directory/positions"): _R,
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,

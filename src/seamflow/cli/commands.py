@@ -23,6 +23,7 @@ from seamflow.cli.reload import flow_reload
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
 from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.cli.tasks import tasks_group
 from seamflow.cli.users import users_group
 from seamflow.ids import Json
 
@@ -54,6 +55,7 @@ main.add_command(secrets_group)
 main.add_command(sync_group)
 main.add_command(dev_group)
 main.add_command(users_group)
+main.add_command(tasks_group)
 for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 

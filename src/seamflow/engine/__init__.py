@@ -4,6 +4,9 @@ journal decides and commits, holds leases, fires durable timers and runs feeds."
 from __future__ import annotations
 
 from seamflow.engine import metrics, secrets
+from seamflow.engine.approval import DECISIONS as APPROVAL_DECISIONS
+from seamflow.engine.approval import SIGNAL as APPROVAL_SIGNAL
+from seamflow.engine.approval import task_json
 from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import (
     ConnectionCheck,
@@ -25,6 +28,8 @@ from seamflow.engine.timers import next_tick
 from seamflow.engine.tokens import StoredTokens
 
 __all__ = [
+    "APPROVAL_DECISIONS",
+    "APPROVAL_SIGNAL",
     "Catalog",
     "CatalogChange",
     "ConnectionCheck",
@@ -49,5 +54,6 @@ __all__ = [
     "metrics",
     "next_tick",
     "secrets",
+    "task_json",
     "unset_secret_problems",
 ]

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from seamflow import clock, errors, redact, store
-from seamflow.engine import metrics
+from seamflow.engine import approval, metrics
+from seamflow.engine.assignees import plan_approval
 from seamflow.engine.backoff import DEFAULT_RETRY, retry_delay
 from seamflow.engine.connections import Pool
 from seamflow.engine.inbox import Event
@@ -46,6 +47,7 @@ class Executor:
         context: `env` and `secrets` for templates.
         version_of: the current version of a flow, for child runs of `call` steps.
         slots: cluster-wide concurrency slots (connection limits across processes).
+        people: the directory, for the assignees of `approval` steps.
     """
 
     def __init__(
@@ -58,7 +60,9 @@ class Executor:
         context: Mapping[str, Any],
         version_of: Callable[[str], str],
         slots: ClusterSlots | None = None,
+        people: store.DirectoryStore | None = None,
     ) -> None:
+        self._people = people
         self._journal = journal
         self._slots = slots
         self._pool = pool
@@ -152,6 +156,8 @@ class Executor:
     def _journaled_output(
         self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, entry: store.JournalEntry
     ) -> Json:
+        if step.kind == "approval" and entry.kind == "wait":
+            return entry.output.get("payload") if isinstance(entry.output, dict) else None
         if step.kind == "call" and entry.kind == "wait":
             payload = entry.output["payload"] if isinstance(entry.output, dict) else None
             if not isinstance(payload, dict) or payload.get("status") != store.RunStatus.COMPLETED.value:
@@ -181,6 +187,8 @@ class Executor:
             await self._wait(walk, step, scope, path, started)
         if kind == "call":
             await self._call(walk, step, scope, path, started)
+        if kind == "approval":
+            await self._approval(walk, step, scope, path, started)
         raise AssertionError(f"step kind {kind} did not return or park")
 
     async def _action(
@@ -269,6 +277,18 @@ class Executor:
             parent_path=path,
         )
         await self._record(walk, step, path, started, status=store.StepStatus.WAITING, child=child, input=body)
+        raise Parked
+
+    async def _approval(
+        self, walk: Walk, step: CompiledStep, scope: dict[str, Any], path: str, started: datetime
+    ) -> None:
+        if self._people is None:
+            raise errors.Permanent(
+                "this engine has no directory for approvals", where=path, code="approval.no_directory"
+            )
+        opened = await plan_approval(step, scope, path, self._people)
+        wait = store.Wait(path, approval.SIGNAL, opened.id)
+        await self._record(walk, step, path, started, status=store.StepStatus.WAITING, wait=wait, approval=opened)
         raise Parked
 
     async def _branch(

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from seamflow import clock, errors, ids, store
+from seamflow.engine import approval
 from seamflow.ids import EventId, FlowId, Json, RunId
 
 __all__ = ["Journal", "RunStore", "accept", "deliver_signal", "finish", "fire_timers", "record_step", "replay"]
@@ -79,6 +80,20 @@ class Journal:
     async def fire_timers(self, now: datetime, limit: int) -> list[store.DueTimer]:
         """Consume due timers: complete timed waits and timeouts, queue retries."""
         return await self._db.transact(lambda tx: fire_timers(tx, now, limit))
+
+    async def decide_task(self, task_id: str, who: str, decision: str, comment: str | None, form: Json) -> list[RunId]:
+        """Apply a decision on a task; return the run if its approval was settled.
+
+        Raises:
+            errors.NotFound, errors.Forbidden, errors.Conflict: see `approval.decide`.
+        """
+        return await self._db.transact(
+            lambda tx: approval.decide(tx, task_id, who, decision, comment, form, clock.now(), _deliver)
+        )
+
+    async def withdraw(self, task_id: str, who: str) -> list[RunId]:
+        """The requester withdraws the approval of a task; return its run (runnable again)."""
+        return await self._db.transact(lambda tx: approval.withdraw(tx, task_id, who, clock.now(), _deliver))
 
     async def replay(self, run_id: RunId) -> None:
         """Queue a failed or dead-lettered run again; it continues from its failed step.
@@ -154,6 +169,8 @@ def record_step(tx: store.RunTx, record: store.StepRecord) -> list[RunId]:
     tx.append_log(log)
     if record.timer is not None:
         tx.set_timer(record.run_id, record.timer)
+    if record.approval is not None:
+        approval.open_approval(tx, record.run_id, record.flow_id, record.approval, at)
     return _park(tx, record, at) if is_parked else []
 
 
@@ -232,6 +249,10 @@ def fire_timers(tx: store.RunTx, now: datetime, limit: int) -> list[store.DueTim
             _resolve_wait(tx, parked, {"timed_out": True, "payload": None}, now)
         elif timer.kind is store.TimerKind.WAKE:
             _resolve_wait(tx, parked, {"woke_at_ms": int(now.timestamp() * 1000)}, now)
+        elif timer.kind is store.TimerKind.REMIND:
+            approval.remind(tx, parked.run_id, parked.path, now)
+        elif timer.kind is store.TimerKind.ESCALATE:
+            approval.escalate(tx, parked.run_id, parked.path, now, _deliver)
         else:
             tx.make_runnable(parked.run_id, now)
         fired.append(store.DueTimer(parked.run_id, parked.path, timer.kind))
@@ -261,6 +282,10 @@ def _resolve_wait(tx: store.RunTx, parked: store.ParkedRun, output: Json, at: da
     tx.delete_timers(run_id, path)
     tx.make_runnable(run_id, at)
     tx.append_log([store.LogRow(at, "step.completed", parked.flow_id, run_id, path)])
+
+
+def _deliver(tx: store.RunTx, signal: str, key: str, payload: Json, at: datetime) -> list[RunId]:
+    return deliver_signal(tx, signal, key, payload, at, keep_if_unmatched=False)
 
 
 def _signal_output(signal: str, key: str, payload: Json) -> Json:

@@ -116,6 +116,7 @@ class Engine:
             context=context,
             version_of=catalog.version_of,
             slots=self.slots,
+            people=db,
         )
         self.inbox = Inbox(
             self.journal,
@@ -251,6 +252,16 @@ class Engine:
         woken = await self.journal.deliver_signal(name, key, payload)
         self.wake(woken)
         return woken
+
+    async def decide_task(self, task_id: str, who: str, decision: str, comment: str | None, form: Json) -> bool:
+        """Decide an approval task as `who`; True if the approval was settled (its run resumes)."""
+        woken = await self.journal.decide_task(task_id, who, decision, comment, form)
+        self.wake(woken)
+        return bool(woken)
+
+    async def withdraw_task(self, task_id: str, who: str) -> None:
+        """The requester `who` withdraws the approval of a task; its run resumes with `withdrawn`."""
+        self.wake(await self.journal.withdraw(task_id, who))
 
     async def replay(self, run_id: RunId) -> None:
         """Re-run a failed or dead-lettered run from its failed step."""

@@ -24,6 +24,7 @@ class CompiledStep:
         | spec.RespondStep
         | spec.WaitStep
         | spec.EmitStep
+        | spec.ApprovalStep
     )
     kind: str
     templates: Mapping[str, Template]
@@ -138,8 +139,24 @@ def _templates(step: spec.Step, where: str, names: frozenset[str]) -> dict[str, 
             fields["attributes"] = step.emit.attributes
             if step.emit.time is not None:
                 fields["time"] = step.emit.time
+        case spec.ApprovalStep():
+            _approval_templates(step.approval, fields)
     extra = names | {"result"} if isinstance(step, spec.ActionStep) else names
     return {
         name: Template.compile(value, where=f"{where}.{name}", extra_names=extra if name == "output" else names)
         for name, value in fields.items()
     }
+
+
+def _approval_templates(approval: spec.ApprovalSpec, fields: dict[str, object]) -> None:
+    fields["requester"] = approval.requester
+    if approval.subject is not None:
+        fields["subject"] = approval.subject
+    for i, level in enumerate(approval.levels):
+        if level.when is not None:
+            fields[f"levels[{i}].when"] = level.when
+        for j, who in enumerate(level.assignees):
+            if who.expression is not None:
+                fields[f"levels[{i}].assignees[{j}]"] = who.expression
+            elif who.department_head is not None:
+                fields[f"levels[{i}].assignees[{j}]"] = who.department_head

@@ -87,6 +87,7 @@ _NAMED = {
     "respond": "a mapping with status, body and headers",
     "wait": "a mapping with one of duration, until, signal",
     "emit": "a mapping with activity, objects and attributes",
+    "approval": "a mapping with requester and levels",
 }
 _STEP_LISTS = {"steps", "then", "else"}
 

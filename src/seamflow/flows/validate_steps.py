@@ -26,6 +26,7 @@ _TEMPLATES: dict[str | None, list[tuple[str, ...]]] = {
     "call": [("input",)],
     "respond": [("respond", "body"), ("respond", "headers")],
     "wait": [("wait", "until"), ("wait", "key")],
+    "approval": [("approval", "requester"), ("approval", "subject")],
     "emit": [("emit", "activity"), ("emit", "time"), ("emit", "objects"), ("emit", "attributes")],
 }
 """Where each kind of step holds templates, besides `idempotency_key`."""
@@ -139,6 +140,8 @@ class FlowChecker(ReferenceChecks):
             self.check_action(step, here)
         elif kind == "call":
             self.check_call(step.get("call"), (*here, "call"))
+        elif kind == "approval":
+            self.check_levels(dig(step, ("approval", "levels")), (*here, "approval", "levels"), visible, names)
         elif kind == "respond" and not self.is_sync:
             problem = "a respond step in a flow without a synchronous webhook trigger"
             self.add((*here, "respond"), problem, "trigger.webhook.mode: sync", at_key=True)
@@ -146,6 +149,15 @@ class FlowChecker(ReferenceChecks):
         inner = names | {item} if isinstance(item, str) else names
         for nested, nested_path in _children(step, here):
             self.check_steps(nested, nested_path, visible | _own_id(step), inner)
+
+    def check_levels(self, levels: object, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]) -> None:
+        """Templates of an approval's levels: `when`, and assignees given by expression or department."""
+        for i, level in enumerate(levels if isinstance(levels, list) else []):
+            self.templates(dig(level, ("when",)), (*path, i, "when"), visible, names)
+            assignees = dig(level, ("assignees",))
+            for j, who in enumerate(assignees if isinstance(assignees, list) else []):
+                for key in ("expression", "department_head"):
+                    self.templates(dig(who, (key,)), (*path, i, "assignees", j, key), visible, names)
 
     def templates(self, value: object, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]) -> None:
         """Compile every string in `value` and check the steps its expressions reference."""

@@ -56,12 +56,14 @@ from seamflow.store.protocols import (
     SlotStore,
     Store,
     SyncStore,
+    TaskStore,
     TokenStore,
 )
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 from seamflow.store.syncs import SyncLoad
+from seamflow.store.tasks import ApprovalRow, NewApproval, StoredTask, TaskFilter
 from seamflow.store.tokens import ConnectionToken, Obtain
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ __all__ = [
     "JOURNAL_ENTRY_LIMIT_BYTES",
     "Accepted",
     "AdminStore",
+    "ApprovalRow",
     "BusinessEvent",
     "Claimed",
     "ConnectionToken",
@@ -98,6 +101,7 @@ __all__ = [
     "LeaseStore",
     "LogEntry",
     "LogRow",
+    "NewApproval",
     "NewEvent",
     "NewRun",
     "Obtain",
@@ -124,6 +128,7 @@ __all__ = [
     "StoredDepartment",
     "StoredPosition",
     "StoredSession",
+    "StoredTask",
     "StoredToken",
     "StoredUser",
     "SyncConflict",
@@ -131,6 +136,8 @@ __all__ = [
     "SyncLoad",
     "SyncState",
     "SyncStore",
+    "TaskFilter",
+    "TaskStore",
     "Timer",
     "TimerKind",
     "TimerRow",

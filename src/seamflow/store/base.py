@@ -8,8 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from seamflow.ids import EventId, FlowId, Json, RunId
+
+if TYPE_CHECKING:
+    from seamflow.store.tasks import NewApproval
 
 __all__ = [
     "Accepted",
@@ -76,6 +80,10 @@ class TimerKind(StrEnum):
     """A `wait` for a duration or until an instant."""
     TIMEOUT = "timeout"
     """The timeout of a signal wait."""
+    REMIND = "remind"
+    """An approval's open level is due for a reminder."""
+    ESCALATE = "escalate"
+    """An approval's open level is overdue: escalate or decide it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +284,8 @@ class StepRecord:
     finish: RunFinish | None = None
     child: NewEvent | None = None
     """A child run to start (a `call` step); the step waits for it."""
+    approval: NewApproval | None = None
+    """An approval to open with the step's wait (an `approval` step)."""
     run_status: RunStatus | None = None
     """A new status for the run (e.g. `running` at its first step); None leaves it as it is."""
     epoch: int | None = None

@@ -35,6 +35,7 @@ from seamflow.store.directory import (
 )
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
+from seamflow.store.tasks import StoredTask, TaskFilter
 from seamflow.store.tokens import ConnectionToken, Obtain
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "SlotStore",
     "Store",
     "SyncStore",
+    "TaskStore",
     "TokenStore",
 ]
 
@@ -208,6 +210,13 @@ class DirectoryStore(Protocol):
     async def revoke_session(self, session_hash: str, at: datetime) -> None: ...
 
 
+class TaskStore(Protocol):
+    """The inbox's reads: tasks of approvals (decisions are journal transactions, `RunWrites`)."""
+
+    async def list_tasks(self, query: TaskFilter) -> list[StoredTask]: ...
+    async def get_task(self, task_id: str) -> StoredTask | None: ...
+
+
 class AdminStore(Protocol):
     """API tokens and the schema's state."""
 
@@ -240,6 +249,7 @@ class Store(
     SyncStore,
     DirectoryStore,
     TokenStore,
+    TaskStore,
     AdminStore,
     Protocol,
 ):

@@ -16,6 +16,7 @@ from seamflow import codec, errors
 from seamflow.ids import EventId, FlowId, Json, RunId
 from seamflow.store.base import JournalEntry, Lease, RunFinish, RunStatus, Timer, TimerKind, Wait
 from seamflow.store.rows import Conn, to_ms
+from seamflow.store.tasks import ApprovalRow, NewApproval, StoredTask, TaskTx
 
 if TYPE_CHECKING:
     from seamflow.store.rows import Rows
@@ -163,6 +164,19 @@ class RunTx(Protocol):
         """Move a schedule from `tick` to `next_due`; False if another process moved it already."""
         ...
 
+    # -- approvals and tasks (store/tasks.py) --
+    def insert_approval(self, run_id: RunId, flow_id: FlowId, approval: NewApproval, at: datetime) -> None: ...
+    def lock_approval(self, approval_id: str) -> ApprovalRow | None: ...
+    def find_approval(self, run_id: RunId, path: str) -> ApprovalRow | None: ...
+    def update_approval(self, approval_id: str, level: int, status: str, at: datetime) -> None: ...
+    def insert_task(
+        self, task_id: str, approval_id: str, level: int, assignee: str, at: datetime, due: datetime | None
+    ) -> None: ...
+    def read_task(self, task_id: str) -> StoredTask | None: ...
+    def approval_tasks(self, approval_id: str) -> list[StoredTask]: ...
+    def decide_task(self, task_id: str, decision: str, comment: str | None, form: Json, at: datetime) -> None: ...
+    def close_tasks(self, approval_id: str, at: datetime) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class NewRun:
@@ -178,7 +192,7 @@ class NewRun:
     lease: Lease | None = None
 
 
-class SqlRunTx:
+class SqlRunTx(TaskTx):
     """`RunTx` over a DB-API connection of a `SqlStore`, inside its group commit."""
 
     __slots__ = ("_conn", "_rows")

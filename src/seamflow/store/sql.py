@@ -20,6 +20,7 @@ from seamflow.store.leases import LeaseOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
 from seamflow.store.run_tx import RunTx, SqlRunTx
 from seamflow.store.syncs import SyncOps
+from seamflow.store.tasks import TaskOps
 from seamflow.store.tokens import TokenOps
 from seamflow.store.views import RunViews
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps):
+class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None:

@@ -1,0 +1,80 @@
+"""`/api/v1/tasks`: the inbox — approval tasks, their request, decisions and withdrawal.
+
+`assignee=me` is the caller's login. Deciding needs the `approve` scope and being the task's
+assignee (else 403); a task decided already (by this or another approver of its level) is a
+409 `approval.already_decided`. Withdrawing is the requester's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from seamflow import codec, directory, engine, errors, store
+from seamflow.api.dependencies import EngineDep, json_response, require_token
+from seamflow.ids import Json
+
+__all__ = ["DecisionBody", "router"]
+
+router = APIRouter(dependencies=[Depends(require_token)], tags=["tasks"])
+
+
+class DecisionBody(BaseModel):
+    """An approver's decision on a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "return"]
+    comment: str | None = Field(None, max_length=4000)
+    form: dict[str, Any] | None = Field(None, description="data for the approval's form (its JSON Schema)")
+
+
+@router.get("/api/v1/tasks")
+async def list_tasks(
+    request: Request,
+    eng: EngineDep,
+    assignee: str | None = None,
+    status: Literal["pending", "decided", "closed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Tasks, newest first; `assignee=me` for the caller's own."""
+    who = _login(request) if assignee == "me" else assignee
+    tasks = await eng.db.list_tasks(store.TaskFilter(assignee=who, status=status, limit=limit))
+    return json_response([engine.task_json(t) for t in tasks])
+
+
+@router.get("/api/v1/tasks/{task_id}")
+async def get_task(task_id: str, eng: EngineDep) -> Response:
+    """One task with the request's data."""
+    return json_response(engine.task_json(await _task(eng.db, task_id)))
+
+
+@router.post("/api/v1/tasks/{task_id}/decision")
+async def decide(task_id: str, body: DecisionBody, request: Request, eng: EngineDep) -> Response:
+    """Approve, reject or return a task; 403 if it is not yours, 409 if it was decided already."""
+    form: Json = None if body.form is None else codec.loads(codec.dumps(body.form))
+    is_settled = await eng.decide_task(task_id, _login(request), body.decision, body.comment, form)
+    task = await _task(eng.db, task_id)
+    return json_response({**engine.task_json(task), "approval_settled": is_settled})
+
+
+@router.post("/api/v1/tasks/{task_id}/withdraw")
+async def withdraw(task_id: str, request: Request, eng: EngineDep) -> Response:
+    """The requester withdraws the approval this task belongs to; the run resumes with `withdrawn`."""
+    await eng.withdraw_task(task_id, _login(request))
+    return json_response(engine.task_json(await _task(eng.db, task_id)))
+
+
+def _login(request: Request) -> str:
+    principal: directory.Principal = request.state.principal
+    return principal.login
+
+
+async def _task(db: store.TaskStore, task_id: str) -> store.StoredTask:
+    task = await db.get_task(task_id)
+    if task is None:
+        raise errors.NotFound(f"task {task_id} does not exist", code="approval.task_not_found")
+    return task

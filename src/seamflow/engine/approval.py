@@ -1,0 +1,272 @@
+"""An approval's decisions, inside one run transaction: open a level, decide a task, remind, escalate.
+
+An approval is a wait whose signal is a decided approval: the `approval` step parks its run on
+the signal ('approval', approval id) and opens the approval in the same commit (`open_approval`:
+the first level's tasks, its reminder and escalation timers, and the event-log rows). Each
+decision (`decide`) locks the approval, refuses a task that is not pending (409) or not the
+decider's (403), and then either leaves the level open (more approvals needed), opens the next
+level, or settles the approval — which delivers the signal, so the run resumes with the
+outcome as the step's output. Every task created, reminder, escalation and decision is a row in
+the event log: who, when, what, on which approval.
+
+`plan` (JSON, kept with the approval) holds the levels with their assignees resolved from the
+directory when the step began: `{"levels": [{"name", "mode", "needed", "assignees"}],
+"due_s", "remind_s", "escalate", "managers": {login: manager}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from seamflow import errors, ids, store
+from seamflow.ids import FlowId, Json, RunId
+
+__all__ = ["DECISIONS", "SIGNAL", "Deliver", "decide", "escalate", "open_approval", "remind", "task_json", "withdraw"]
+
+SIGNAL = "approval"
+"""The signal an approval step waits for; its key is the approval's id."""
+DECISIONS = ("approve", "reject", "return")
+SYSTEM = "seamflow"
+"""Who decided when a due approval decides itself (`escalate: approve|reject`)."""
+
+Deliver = Callable[[store.RunTx, str, str, Json, datetime], list[RunId]]
+"""`journal.deliver_signal` without its keyword: completes the approval step's wait."""
+
+
+def open_approval(tx: store.RunTx, run_id: RunId, flow_id: FlowId, approval: store.NewApproval, at: datetime) -> None:
+    """Open an approval with its first level's tasks (called with the step's wait, same commit)."""
+    tx.insert_approval(run_id, flow_id, approval, at)
+    row = tx.lock_approval(approval.id)
+    assert row is not None  # inserted just above
+    _open_level(tx, row, 0, at)
+
+
+def decide(
+    tx: store.RunTx,
+    task_id: str,
+    who: str,
+    decision: str,
+    comment: str | None,
+    form: Json,
+    at: datetime,
+    deliver: Deliver,
+) -> list[RunId]:
+    """Apply one decision; return the run if the approval was settled (it is runnable again).
+
+    Raises:
+        errors.NotFound: there is no such task.
+        errors.Forbidden: `who` is not the task's assignee (`approval.not_assignee`).
+        errors.Conflict: the task or its level was decided already (`approval.already_decided`).
+    """
+    if decision not in DECISIONS:
+        raise errors.InvalidInput(f"decision: got {errors.redact(decision)}; expected one of {', '.join(DECISIONS)}")
+    found = tx.read_task(task_id)
+    if found is None:
+        raise errors.NotFound(f"task {task_id} does not exist", code="approval.task_not_found")
+    row = tx.lock_approval(found.approval_id)  # serialises deciders of this approval
+    task = tx.read_task(task_id)  # as it is under the lock
+    assert row is not None and task is not None  # approvals and tasks are not deleted while open
+    if task.assignee != who:
+        raise errors.Forbidden(f"task {task_id} is assigned to someone else", code="approval.not_assignee")
+    if task.status != "pending" or row.status != "open":
+        raise errors.Conflict(
+            f"task {task_id} was already decided ({_settled(task, row)}); nothing was changed",
+            code="approval.already_decided",
+        )
+    _check_form(_plan(row).get("form"), form, task_id)
+    tx.decide_task(task_id, decision, comment, form, at)
+    _log(tx, row, at, "task.decided", task_id, who=who, level=task.level, decision=decision)
+    return _after_decision(tx, row, task.level, decision, at, deliver)
+
+
+def withdraw(tx: store.RunTx, task_id: str, who: str, at: datetime, deliver: Deliver) -> list[RunId]:
+    """The requester withdraws the approval of a task; its run resumes with the decision `withdrawn`.
+
+    Raises:
+        errors.NotFound: there is no such task.
+        errors.Forbidden: `who` is not the approval's requester.
+        errors.Conflict: the approval was settled already.
+    """
+    found = tx.read_task(task_id)
+    row = None if found is None else tx.lock_approval(found.approval_id)
+    if row is None:
+        raise errors.NotFound(f"task {task_id} does not exist", code="approval.task_not_found")
+    if row.requester != who:
+        raise errors.Forbidden(f"only the requester may withdraw approval {row.id}", code="approval.not_requester")
+    if row.status != "open":
+        raise errors.Conflict(f"approval {row.id} is {row.status} already", code="approval.already_decided")
+    _log(tx, row, at, "approval.withdrawn", None, who=who, level=row.level)
+    return _settle(tx, row, "withdrawn", at, deliver)
+
+
+def remind(tx: store.RunTx, run_id: RunId, path: str, at: datetime) -> None:
+    """The open level's reminder is due: log a reminder per pending task (notifications read the log)."""
+    row = tx.find_approval(run_id, path)
+    if row is None or row.status != "open":
+        return
+    for task in _pending(tx, row):
+        _log(tx, row, at, "task.reminded", task.id, who=task.assignee, level=task.level)
+
+
+def escalate(tx: store.RunTx, run_id: RunId, path: str, at: datetime, deliver: Deliver) -> list[RunId]:
+    """The open level is overdue: ask each pending assignee's manager, or decide the level as planned."""
+    row = tx.find_approval(run_id, path)
+    if row is None or row.status != "open":
+        return []
+    plan = _plan(row)
+    how = plan.get("escalate")
+    pending = _pending(tx, row)
+    if how in ("approve", "reject"):
+        for task in pending:
+            tx.decide_task(task.id, how, "decided when due", None, at)
+            _log(tx, row, at, "task.escalated", task.id, who=task.assignee, level=task.level, decision=how)
+        return _after_decision(tx, row, row.level, str(how), at, deliver, needed_override=True)
+    managers: dict[str, Any] = plan.get("managers") or {}
+    for task in pending:
+        manager = managers.get(task.assignee)
+        if manager and manager != row.requester:
+            new_id = ids.new_id("tsk")
+            tx.insert_task(new_id, row.id, row.level, manager, at, None)
+            _log(tx, row, at, "task.escalated", new_id, who=manager, level=row.level, escalated_from=task.assignee)
+    return []
+
+
+def task_json(t: store.StoredTask) -> dict[str, Json]:
+    """A task as the API and `seamflow tasks --json` show it (levels counted from 1)."""
+    return {
+        "id": t.id,
+        "approval_id": t.approval_id,
+        "run_id": t.run_id,
+        "flow_id": t.flow_id,
+        "step": t.path,
+        "subject": t.subject,
+        "requester": t.requester,
+        "level": t.level + 1,
+        "assignee": t.assignee,
+        "status": t.status,
+        "decision": t.decision,
+        "comment": t.comment,
+        "form": t.form,
+        "created": t.created.isoformat(),
+        "due": None if t.due is None else t.due.isoformat(),
+        "decided": None if t.decided is None else t.decided.isoformat(),
+        "data": t.data,
+    }
+
+
+# -- inside: levels and outcome -------------------------------------------------------------
+def _after_decision(
+    tx: store.RunTx,
+    row: store.ApprovalRow,
+    level: int,
+    decision: str,
+    at: datetime,
+    deliver: Deliver,
+    *,
+    needed_override: bool = False,
+) -> list[RunId]:
+    if decision in ("reject", "return"):
+        return _settle(tx, row, "rejected" if decision == "reject" else "returned", at, deliver)
+    spec = _plan(row)["levels"][level]
+    approved = sum(1 for t in tx.approval_tasks(row.id) if t.level == level and t.decision == "approve")
+    if approved < int(spec["needed"]) and not needed_override:
+        return []
+    tx.close_tasks(row.id, at)
+    if level + 1 < len(_plan(row)["levels"]):
+        _open_level(tx, row, level + 1, at)
+        return []
+    return _settle(tx, row, "approved", at, deliver)
+
+
+def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetime) -> None:
+    plan = _plan(row)
+    spec = plan["levels"][level]
+    due = _after(at, plan.get("due_s"))
+    tx.update_approval(row.id, level, "open", at)
+    for login in spec["assignees"]:
+        task_id = ids.new_id("tsk")
+        tx.insert_task(task_id, row.id, level, login, at, due)
+        _log(tx, row, at, "task.created", task_id, who=login, level=level, level_name=spec.get("name"))
+    if (remind_at := _after(at, plan.get("remind_s"))) is not None:
+        tx.set_timer(row.run_id, store.Timer(row.path, store.TimerKind.REMIND, remind_at))
+    if due is not None and plan.get("escalate"):
+        tx.set_timer(row.run_id, store.Timer(row.path, store.TimerKind.ESCALATE, due))
+
+
+def _settle(tx: store.RunTx, row: store.ApprovalRow, outcome: str, at: datetime, deliver: Deliver) -> list[RunId]:
+    tx.close_tasks(row.id, at)
+    tx.update_approval(row.id, row.level, outcome, at)
+    decisions: list[Json] = [
+        {
+            "level": t.level + 1,
+            "name": _plan(row)["levels"][t.level].get("name"),
+            "who": t.assignee,
+            "when": t.decided.isoformat() if t.decided else None,
+            "decision": t.decision,
+            "comment": t.comment,
+            "form": t.form,
+        }
+        for t in tx.approval_tasks(row.id)
+        if t.status == "decided"
+    ]
+    output: Json = {
+        "decision": outcome,
+        "approval_id": row.id,
+        "requester": row.requester,
+        "subject": row.subject,
+        "levels": decisions,
+    }
+    _log(tx, row, at, "approval.completed", None, decision=outcome)
+    return deliver(tx, SIGNAL, row.id, output, at)
+
+
+def _pending(tx: store.RunTx, row: store.ApprovalRow) -> list[store.StoredTask]:
+    return [t for t in tx.approval_tasks(row.id) if t.status == "pending" and t.level == row.level]
+
+
+def _plan(row: store.ApprovalRow) -> dict[str, Any]:
+    assert isinstance(row.plan, dict)
+    return row.plan
+
+
+def _after(at: datetime, seconds: object) -> datetime | None:
+    """`at` plus a plan's seconds (stored JSON numbers come back as int, float or Decimal)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | Decimal):
+        return None
+    return at + timedelta(seconds=float(seconds))
+
+
+def _check_form(schema: object, form: Json, task_id: str) -> None:
+    """The form data against the step's JSON Schema: a 422 that says where and what was expected."""
+    if not isinstance(schema, dict) or form is None:
+        return
+    import jsonschema  # type: ignore[import-untyped]  # only for steps with a form
+
+    problems = sorted(jsonschema.validators.validator_for(schema)(schema).iter_errors(form), key=str)
+    if problems:
+        first = problems[0]
+        where = "form" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
+        raise errors.PayloadInvalid(
+            f"{where} of task {task_id}: {errors.redact_text(first.message, limit=300)}; expected data matching"
+            " the approval's form",
+            code="approval.form_invalid",
+            http_status=422,
+        )
+
+
+def _settled(task: store.StoredTask, row: store.ApprovalRow) -> str:
+    if task.status == "decided":
+        return f"{task.decision} by {task.assignee}"
+    return f"the level or approval was settled: {row.status}" if row.status != "open" else "its level was settled"
+
+
+def _log(
+    tx: store.RunTx, row: store.ApprovalRow, at: datetime, kind: str, task_id: str | None, **attributes: Json
+) -> None:
+    objects: Json = {"approval": row.id, **({"task": task_id} if task_id else {})}
+    attributes["subject"] = row.subject
+    attributes["requester"] = row.requester
+    tx.append_log([store.LogRow(at, kind, row.flow_id, row.run_id, row.path, kind, objects, attributes)])
