@@ -119,3 +119,24 @@ async def test_serve_starts_and_answers_while_every_system_is_down(
     assert "feed failing" in log  # at the server's warning level; the deferred document is an info line
     for value in SECRETS.values():
         assert value not in log
+
+
+async def test_the_api_check_names_each_side_it_cannot_reach(
+    project_dir: Path, offline_project: dict[str, str]
+) -> None:
+    async with serve(project_dir) as server, server.client() as api:
+        answer = await api.post("/api/v1/syncs/customers/check")
+        assert answer.status_code == 503, answer.text
+        body = answer.json()
+        assert body["code"] == "sync.side_unreachable"
+        assert answer.headers["Retry-After"] == "30"
+        assert body["detail"] == "sync customers: cannot compare; side crm, erp cannot be reached"
+        sides = {side["side"]: side for side in body["sides"]}
+        for name in ("crm", "erp"):
+            assert sides[name]["connection"] == name
+            assert sides[name]["address"] == f"http://127.0.0.1:{offline_project[name]}"
+            assert sides[name]["answers"] is False
+            assert f"http://127.0.0.1:{offline_project[name]}" in sides[name]["message"]
+        assert (await api.get("/health/ready")).status_code == 200, "the server keeps serving"
+    for value in SECRETS.values():
+        assert value not in answer.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from seamflow import engine, errors, store, sync
+from seamflow import engine, errors, redact, store, sync
 from seamflow.api.dependencies import EngineDep, json_response, require_token
+from seamflow.api.problems import problem
 from seamflow.ids import Json
 
 __all__ = ["ResolveBody", "router"]
@@ -79,9 +81,43 @@ async def resolve(conflict_id: str, body: ResolveBody, eng: EngineDep) -> Respon
 
 @router.post("/api/v1/syncs/{sync_id}/check", tags=["syncs"])
 async def check(sync_id: str, eng: EngineDep, repair: bool = False) -> Response:
-    """Compare both systems now (`repair=true` converges them by the sync's rules)."""
-    report = await _service(eng).check(sync_id, repair=repair)
+    """Compare both systems now (`repair=true` converges them by the sync's rules).
+
+    A system that does not answer is a 503 `sync.side_unreachable` naming each side, its
+    connection and address, and whether it answers (as `seamflow sync check` prints them).
+    """
+    service = _service(eng)
+    try:
+        report = await service.check(sync_id, repair=repair)
+    except errors.Transient as exc:
+        sides = await _sides_reached(eng, service.sync_spec(sync_id))
+        down = [side["side"] for side in sides if not side["answers"]]
+        detail = (
+            f"sync {sync_id}: cannot compare; side {', '.join(map(str, down))} cannot be reached"
+            if down
+            else f"sync {sync_id}: a system stopped answering during the comparison: {exc.message}"
+        )
+        shown: list[Json] = list(sides)
+        return problem(
+            503, "sync.side_unreachable", redact.mask_text(detail), headers={"Retry-After": "30"}, sides=shown
+        )
     return json_response(report.as_json())
+
+
+async def _sides_reached(eng: engine.Engine, spec: sync.Sync) -> list[dict[str, Json]]:
+    """Each side of `spec`: its connection, address (no credentials) and whether it answers now."""
+    names = sorted({side.connection for side in spec.sides.values()})
+    answers = dict(zip(names, await asyncio.gather(*(eng.pool.check(name) for name in names)), strict=True))
+    return [
+        {
+            "side": side_name,
+            "connection": side.connection,
+            "address": eng.pool.address_of(side.connection),
+            "answers": answers[side.connection].is_ok,
+            "message": None if answers[side.connection].is_ok else redact.mask_text(answers[side.connection].message),
+        }
+        for side_name, side in spec.sides.items()
+    ]
 
 
 def _side_json(
