@@ -5,16 +5,18 @@ personal API tokens and console sessions (random, shown once, stored as SHA-256 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from seamflow import errors, flows, redact, store
+
+if TYPE_CHECKING:
+    import argon2
 
 __all__ = [
     "SESSION_PREFIX",
@@ -34,7 +36,14 @@ TOKEN_PREFIX = "sfp_"  # noqa: S105 - a prefix, not a secret
 SESSION_PREFIX = "sfs_"
 _MIN_PASSWORD = 10
 _MAX_PASSWORD = 1024
-_hasher = PasswordHasher()
+
+
+@functools.cache
+def _hasher() -> argon2.PasswordHasher:
+    """The argon2id hasher, imported on first use: serve's start and other commands do not pay for it."""
+    import argon2
+
+    return argon2.PasswordHasher()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +121,18 @@ def check_password_strength(password: str) -> None:
 def hash_password(password: str) -> str:
     """The argon2id hash of `password` (with its own salt and parameters)."""
     check_password_strength(password)
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches; a user without a password matches nothing."""
     if password_hash is None:
-        _hasher.hash("timing: as slow as a real check")  # an unknown user costs as much as a wrong password
+        _hasher().hash("timing: as slow as a real check")  # an unknown user costs as much as a wrong password
         return False
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
