@@ -54,7 +54,8 @@ _BIND_PATIENCE_S = 3.0
 def metrics_folder(folder: Path) -> Path:
     """Empty `folder` (what an earlier group left, also after a kill -9) for the group's shared metrics."""
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    # exist_ok: a process of the group stopping just before may still write its file and make it again
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
