@@ -145,15 +145,20 @@ async def authorize_by_loopback(project: Path, name: str = "crm") -> str:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stderr is not None and proc.stdout is not None
-    printed = []
-    async with asyncio.timeout(30):
-        while not (line := (await proc.stderr.readline()).decode()).startswith("Waiting"):
-            assert line, f"the command ended before waiting: {''.join(printed)}"
-            printed.append(line)
-    url = next(line.strip() for line in printed if line.startswith("http"))
-    async with httpx.AsyncClient() as browser:
-        page = await browser.get(url, follow_redirects=True)
-    assert page.status_code == 200 and "received the authorization" in page.text
-    out = (await asyncio.wait_for(proc.stdout.read(), timeout=30)).decode()
-    assert await proc.wait() == 0, out + (await proc.stderr.read()).decode()
+    try:
+        printed = []
+        async with asyncio.timeout(30):
+            while not (line := (await proc.stderr.readline()).decode()).startswith("Waiting"):
+                assert line, f"the command ended before waiting: {''.join(printed)}"
+                printed.append(line)
+        url = next(line.strip() for line in printed if line.startswith("http"))
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(url, follow_redirects=True)
+        assert page.status_code == 200 and "received the authorization" in page.text
+        out = (await asyncio.wait_for(proc.stdout.read(), timeout=30)).decode()
+        assert await proc.wait() == 0, out + (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:  # a failed step above must not leave the command (and its pipes) behind
+            proc.kill()
+            await proc.wait()
     return out

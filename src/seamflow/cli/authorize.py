@@ -102,6 +102,7 @@ def _bind(port: int) -> socket.socket:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
+    listener.listen()  # a browser that is quicker than the listener's start waits in the backlog, not refused
     return listener
 
 
