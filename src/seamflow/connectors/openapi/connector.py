@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -18,9 +19,10 @@ from pydantic import BaseModel, ValidationError
 
 from seamflow import errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
+from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions
-from seamflow.connectors.openapi.auth import Authenticator
+from seamflow.connectors.openapi.auth import Authenticator, SignInSettings
 from seamflow.connectors.openapi.config import OpenApiConfig
 from seamflow.connectors.openapi.document import Document, Operation
 from seamflow.connectors.openapi.feed import FEEDS, ListFeedInput, select
@@ -28,6 +30,7 @@ from seamflow.connectors.openapi.paging import Page, Paginate, collect, items_of
 from seamflow.connectors.openapi.request import Request, build_request
 from seamflow.connectors.openapi.schemas import InputCheck, invalid_input
 from seamflow.connectors.openapi.source import read_document
+from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
 
 __all__ = ["OpenApiConnector"]
@@ -36,6 +39,8 @@ log = logging.getLogger("seamflow.connectors.openapi")
 
 _KEEPALIVE_S = 4.0
 """Below the 5 s after which many servers close an idle connection (as the `http` connector)."""
+_HOST = re.compile(r"[A-Za-z0-9._:\-]+")
+"""A host name (IDNA-encoded) or an IPv6 literal: no braces of an unfilled server variable, no spaces."""
 
 
 class OpenApiConnector:
@@ -66,6 +71,7 @@ class OpenApiConnector:
         self._later: tuple[OpenApiConfig, Connection] | None = None
         """The document to read at the first call: its URL did not answer when the connection opened."""
         self._reading = asyncio.Lock()
+        self._authorizing: OAuth2SignIn | None = None
 
     async def open(self, connection: Connection) -> None:
         """Validate the config, read the document (fetched if it is a URL) and open the session.
@@ -104,7 +110,10 @@ class OpenApiConnector:
             keep_in=connection.state_dir,
         )
         self._base = _base_url(config, document, url, connection.name)
-        self._auth = Authenticator(document, config.auth, connection.name, self._timeout_s)
+        settings = SignInSettings(connection.name, self._timeout_s, connection.tokens)
+        auth = Authenticator(document, config.auth, settings)
+        await auth.open_sign_ins(self._session, self._base)
+        self._auth = auth
         if config.check_operation is not None and document.find(config.check_operation) is None:
             raise errors.InvalidInput(
                 f"connection {connection.name!r}: check_operation {config.check_operation!r} is not an "
@@ -140,6 +149,35 @@ class OpenApiConnector:
         if session is not None:
             await session.close()
 
+    def begin_authorization(self, redirect_uri: str) -> PendingAuthorization:
+        """Start the authorization code grant of the document's oauth2/openIdConnect scheme (`connections authorize`).
+
+        The consent URL, token URL and scopes come from the document; the client from `auth:`.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the document is not read yet, or no scheme
+                with credentials uses the authorization code flow.
+        """
+        if self._auth is None or self._later is not None:
+            raise errors.InvalidInput(
+                f"connection {self._name!r}: its OpenAPI document could not be read; expected it to answer"
+                " before authorizing",
+                code="connection.invalid",
+            )
+        self._authorizing, pending = self._auth.authorization(redirect_uri)
+        return pending
+
+    async def finish_authorization(self, pending: PendingAuthorization, redirected: str) -> None:
+        """Check the redirect URL, exchange its code and store the tokens (see `http.oauth2`)."""
+        assert self._authorizing is not None and self._session is not None  # begin_authorization ran
+        await self._authorizing.finish(self._session, pending, redirected)
+
+    def callable_actions(self) -> list[str]:
+        """The actions whose security requirement the connection's credentials satisfy."""
+        document, _ = self._opened(f"{self._name}.actions")
+        assert self._auth is not None
+        return [name for name, operation in document.operations.items() if self._auth.is_callable(operation)]
+
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
         """Call one operation: `action` is its action name, or `call` with `operation:` among the inputs.
 
@@ -155,11 +193,11 @@ class OpenApiConnector:
         paginate = _paginate(raw_paginate, where) if raw_paginate is not None else None
         inputs = self._checked(operation, inputs, where)
         if paginate is None:
-            return await self._send(await self._build(operation, inputs, idempotency_key, Page({}), where), where)
+            return await self._exchange(operation, inputs, idempotency_key, Page({}), where)
 
         async def fetch(page: Page, number: int) -> dict[str, Json]:
             key = idempotency_key if number == 1 else f"{idempotency_key}:{number}"
-            return await self._send(await self._build(operation, inputs, key, page, where), where)
+            return await self._exchange(operation, inputs, key, page, where)
 
         return await collect(paginate, fetch, where)
 
@@ -188,7 +226,7 @@ class OpenApiConnector:
         inputs = self._checked(operation, inputs, where)
         key = f"{self._name}:{feed}:{settings.operation}"
         if settings.paginate is None:
-            answer = await self._send(await self._build(operation, inputs, key, Page({}), where), where)
+            answer = await self._exchange(operation, inputs, key, Page({}), where)
             found, has_more = items_of(answer.get("body"), settings.items, where), False
         else:
             paginate = settings.paginate
@@ -196,7 +234,7 @@ class OpenApiConnector:
                 paginate = paginate.model_copy(update={"items": settings.items})
 
             async def fetch(page: Page, number: int) -> dict[str, Json]:
-                return await self._send(await self._build(operation, inputs, f"{key}:{number}", page, where), where)
+                return await self._exchange(operation, inputs, f"{key}:{number}", page, where)
 
             listing = await collect(paginate, fetch, where)
             items, has_more = listing["items"], listing["has_more"] is True
@@ -274,19 +312,50 @@ class OpenApiConnector:
         check.check(inputs, where)
         return inputs
 
-    async def _build(self, operation: Operation, inputs: dict[str, Json], key: str, page: Page, where: str) -> Request:
+    async def _build(
+        self,
+        operation: Operation,
+        inputs: dict[str, Json],
+        key: str,
+        page: Page,
+        where: str,
+        refused: dict[str, Token] | None = None,
+    ) -> Request:
         _, session = self._opened(where)
         assert self._auth is not None
         request = build_request(operation, inputs, self._base, page, key, where)
-        await self._auth.apply(operation, request.out, session, self._base, where)
+        await self._auth.apply(operation, request.out, session, where, refused)
         return request.finish()
 
-    async def _send(self, request: Request, where: str) -> dict[str, Json]:
+    async def _exchange(
+        self, operation: Operation, inputs: dict[str, Json], key: str, page: Page, where: str
+    ) -> dict[str, Json]:
+        """Build, sign and send a request; a 401 to an access token renews it once and sends again."""
+        request = await self._build(operation, inputs, key, page, where)
+        if not request.tokens:
+            return await self._send(request, where)
+        try:
+            return await self._send(request, where, is_signed_in=True)
+        except _TokenRefused:
+            request = await self._build(operation, inputs, key, page, where, refused=request.tokens)
+        try:
+            return await self._send(request, where, is_signed_in=True)
+        except _TokenRefused:
+            raise errors.Permanent(
+                "the API refused the access token right after it was renewed (HTTP 401); expected the renewed"
+                " token to be accepted (do the scopes cover this operation?)",
+                where=where,
+                code="connector.token_refused",
+            ) from None
+
+    async def _send(self, request: Request, where: str, *, is_signed_in: bool = False) -> dict[str, Json]:
         _, session = self._opened(where)
         try:
             async with session.request(
                 request.method, request.url, headers=request.headers, data=request.body, allow_redirects=False
             ) as response:
+                if is_signed_in and response.status == 401:
+                    raise _TokenRefused
                 answer = await read_answer(response, None, self._max_bytes, where)
         except TimeoutError as exc:
             raise timed_out(request.method, request.url, exc, self._timeout_s, where) from exc
@@ -318,6 +387,10 @@ class OpenApiConnector:
             raise errors.Permanent(f"cannot reach {_shown(url)}: {reason}", where=where) from None
 
 
+class _TokenRefused(Exception):
+    """The API answered 401 to a request carrying an access token: renew it and send again."""
+
+
 def _paginate(raw: Json, where: str) -> Paginate:
     try:
         return Paginate.model_validate(raw)
@@ -332,19 +405,37 @@ def _shown(url: yarl.URL) -> str:
 
 
 def _base_url(config: OpenApiConfig, document: Document, url: yarl.URL | None, connection: str) -> yarl.URL:
-    """`base_url`, or the document's first server, made absolute against the document's URL."""
-    if config.base_url is not None:
-        return yarl.URL(config.base_url)
+    """`base_url`, or the document's first server, made absolute against the document's URL.
+
+    Raises:
+        errors.InvalidInput: `connection.invalid`: naming the connection, what it found and what was expected.
+    """
     server = document.servers[0] if document.servers else None
-    if server is not None and server.startswith(("http://", "https://")):
-        return yarl.URL(server)
-    if url is not None:
-        return url.join(yarl.URL(server or "/"))
-    found = f"its first server is {server!r}" if server else "it names no server"
-    raise errors.InvalidInput(
-        f"connection {connection!r}: give base_url: the document {document.source} is a file and {found}",
-        code="connection.invalid",
-    )
+    if config.base_url is not None:
+        what, text = "base_url", config.base_url
+    elif server is not None and server.startswith(("http://", "https://")):
+        what, text = f"the first server of {document.source}", server
+    elif url is not None:
+        what, text = f"the first server of {document.source}, taken against its URL", server or "/"
+    else:
+        found = f"its first server is {server!r}" if server else "it names no server"
+        raise errors.InvalidInput(
+            f"connection {connection!r}: give base_url: the document {document.source} is a file and {found}",
+            code="connection.invalid",
+        )
+    try:
+        base = url.join(yarl.URL(text)) if url is not None and config.base_url is None else yarl.URL(text)
+        host = base.raw_host or ""
+        is_usable = base.scheme in ("http", "https") and _HOST.fullmatch(host) is not None and base.port is not None
+    except (ValueError, TypeError):
+        is_usable = False
+    if not is_usable:
+        raise errors.InvalidInput(
+            f"connection {connection!r}: {what} is {errors.redact(text)}; expected an absolute http(s) URL"
+            " with a host (and a port from 1 to 65535), its server variables given defaults",
+            code="connection.invalid",
+        )
+    return base
 
 
 def _open_session(config: OpenApiConfig, timeout_s: float) -> aiohttp.ClientSession:
