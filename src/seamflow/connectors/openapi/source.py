@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import aiohttp
@@ -102,6 +103,8 @@ def _read_file(path: Path, max_bytes: int, connection: str) -> bytes:
             f"({exc.strerror or type(exc).__name__}; looked at {path.absolute()})",
             code="connection.invalid",
         ) from None
+    if raw[:2] == _GZIP_MAGIC and len(raw) <= max_bytes:  # `stripe.json.gz`: large documents keep compressed
+        raw = _gunzip(raw, max_bytes, path, connection)
     if len(raw) > max_bytes:
         raise errors.InvalidInput(
             f"connection {connection!r}: the OpenAPI document {str(path)!r} is larger than document_max_bytes "
@@ -109,6 +112,22 @@ def _read_file(path: Path, max_bytes: int, connection: str) -> bytes:
             code="connection.invalid",
         )
     return raw
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(raw: bytes, max_bytes: int, path: Path, connection: str) -> bytes:
+    """The document of a gzip file, at most `max_bytes + 1` bytes of it (a larger one is refused by the caller)."""
+    inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        return inflate.decompress(raw, max_bytes + 1)
+    except zlib.error as exc:
+        raise errors.InvalidInput(
+            f"connection {connection!r}: the OpenAPI document {str(path)!r} starts like gzip but does not"
+            f" decompress ({exc}); expected a .json.gz or .yaml.gz file, or plain JSON/YAML",
+            code="connection.invalid",
+        ) from None
 
 
 async def _fetch(url: yarl.URL, session: aiohttp.ClientSession, max_bytes: int, connection: str) -> bytes:
