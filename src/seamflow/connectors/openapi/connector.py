@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 import aiohttp
@@ -21,7 +22,7 @@ from seamflow import errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
-from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions
+from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions, unknown_operation
 from seamflow.connectors.openapi.auth import Authenticator, SignInSettings
 from seamflow.connectors.openapi.config import OpenApiConfig
 from seamflow.connectors.openapi.document import Document, Operation
@@ -29,7 +30,7 @@ from seamflow.connectors.openapi.feed import FEEDS, ListFeedInput, select
 from seamflow.connectors.openapi.paging import Page, Paginate, collect, items_of
 from seamflow.connectors.openapi.request import Request, build_request
 from seamflow.connectors.openapi.schemas import InputCheck, invalid_input
-from seamflow.connectors.openapi.source import read_document
+from seamflow.connectors.openapi.source import read_document, read_local_document
 from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
 
@@ -72,6 +73,25 @@ class OpenApiConnector:
         """The document to read at the first call: its URL did not answer when the connection opened."""
         self._reading = asyncio.Lock()
         self._authorizing: OAuth2SignIn | None = None
+
+    @classmethod
+    def actions_of(cls, name: str, config: Mapping[str, Json], root: Path) -> Mapping[str, Action] | None:
+        """The exact actions of a connection whose document is a local file, for `flow validate`.
+
+        Each action's input model checks literal inputs against the operation's schemas
+        (`literal_problems`); `call` also checks a literal `operation`. None when the document
+        is a URL (validation does not use the network) or a template.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the file cannot be read or is not a valid document.
+        """
+        source = config.get("document")
+        if not isinstance(source, str) or not source:
+            return None
+        limit = config.get("document_max_bytes")
+        max_bytes = limit if isinstance(limit, int) else OpenApiConfig.model_fields["document_max_bytes"].default
+        document = read_local_document(source, root, max_bytes=max_bytes, connection=name)
+        return None if document is None else operation_actions(document)
 
     async def open(self, connection: Connection) -> None:
         """Validate the config, read the document (fetched if it is a URL) and open the session.
@@ -284,12 +304,8 @@ class OpenApiConnector:
         document, _ = self._opened(where)
         operation = document.find(name)
         if operation is None:
-            known = ", ".join(sorted(document.operations))
-            raise errors.Permanent(
-                f"unknown operation {errors.redact(name)} of {document.source}; expected one of {known}",
-                where=where,
-                code="connector.invalid_input",
-            )
+            problem, expected = unknown_operation(document, name)
+            raise errors.Permanent(f"{problem}; expected {expected}", where=where, code="connector.invalid_input")
         return operation
 
     def _operation_of(self, action: str, params: Json, where: str) -> tuple[Operation, dict[str, Json]]:

@@ -22,7 +22,7 @@ import yarl
 from seamflow import errors, redact
 from seamflow.connectors.openapi.document import Document, load_data, parse_document
 
-__all__ = ["read_document"]
+__all__ = ["read_document", "read_local_document"]
 
 log = logging.getLogger("seamflow.connectors.openapi")
 
@@ -73,6 +73,40 @@ async def read_document(
     if is_fetched and kept is not None:  # only a document that parsed is kept
         await asyncio.to_thread(_keep, kept, raw)
     return document, url
+
+
+def read_local_document(source: str, root: Path, *, max_bytes: int, connection: str) -> Document | None:
+    """The document of a connection whose `document` is a file, read now (for `flow validate`); None for a URL.
+
+    A relative path is taken against the working folder, as when the connection opens, else against `root`.
+
+    Raises:
+        errors.InvalidInput: `connection.invalid`: no such file, not JSON/YAML, a broken document.
+    """
+    if source.startswith(("http://", "https://")) or "{{" in source:
+        return None
+    path = Path(source)
+    if not path.is_absolute() and not path.exists():
+        path = root / path
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (str(path.absolute()), stat.st_mtime_ns, stat.st_size, source) if stat is not None else None
+    document = _READ.get(key) if key is not None else None
+    if document is None:
+        document = parse_document(load_data(_read_file(path, max_bytes, connection), source), source)
+        if key is not None:
+            _READ[key] = document
+            while len(_READ) > _READ_KEPT:
+                del _READ[next(iter(_READ))]
+    return document
+
+
+_READ: dict[tuple[str, int, int, str], Document] = {}
+"""Documents read for validation, by file, modification time and size: `serve` validates again on every
+change of a flow, and a public document takes a second to read."""
+_READ_KEPT = 16
 
 
 def _kept_copy(folder: Path | None, source: str) -> Path | None:
