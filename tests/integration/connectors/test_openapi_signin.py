@@ -372,3 +372,14 @@ async def test_basic_credentials_travel_as_the_pair_and_are_masked_in_messages(e
     pair = echo.last().headers["Authorization"].removeprefix("Basic ")
     assert base64.b64decode(pair).decode() == "zhangwei:Pa55-yunfan"
     assert pair not in redact.mask_text(f"the server echoed {pair}")
+
+
+async def test_the_example_connections_of_the_howto_page_are_valid_settings() -> None:
+    page = Path(__file__).parents[3] / "docs" / "howto" / "connectors" / "openapi.md"
+    section = page.read_text(encoding="utf-8").split("## Authentication", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    examples = yaml.safe_load(block)
+    assert len(examples) == 8
+    for name, settings in examples.items():
+        assert settings.pop("connector") == "openapi", name
+        OpenApiConnector.Config.model_validate(settings)  # raises on a setting the page misspells
