@@ -222,3 +222,14 @@ async def test_a_wrong_base_url_or_server_is_connection_invalid_naming_the_conne
         await connector.open(connectors.Connection("erp", "openapi", settings, timeout=timedelta(seconds=5)))
     assert caught.value.code == "connection.invalid"
     assert expected.replace("ERP", str(document)) in caught.value.message, caught.value.message
+
+
+async def test_a_file_that_starts_like_gzip_but_is_broken_is_connection_invalid(tmp_path: Path) -> None:
+    document = tmp_path / "erp-openapi.json.gz"
+    document.write_bytes(b"\x1f\x8b\x08\x00" + b"not really gzip" * 10)
+    with pytest.raises(errors.InvalidInput) as caught:
+        await OpenApiConnector().open(
+            connectors.Connection("erp", "openapi", {"document": str(document)}, timeout=timedelta(seconds=5))
+        )
+    assert caught.value.code == "connection.invalid"
+    assert "starts like gzip but does not decompress" in caught.value.message
