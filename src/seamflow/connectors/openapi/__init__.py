@@ -2,7 +2,7 @@
 
 `connector.py` holds the connector, `source.py` reading the document (a file, `.gz` too, or a
 URL), `document.py` its operations, `actions.py` the actions (and what `flow validate` checks),
-`schemas.py` checking inputs, `request.py` building requests, `auth.py` the security
+`servers.py` where the API is, `schemas.py` checking inputs, `request.py` building requests, `auth.py` the security
 requirements, `signin.py` oauth2 and openIdConnect sign-in, `paging.py` pagination, `feed.py`
 the `list` poll feed. See docs/howto/connectors/openapi.md.
 """

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -30,6 +29,7 @@ from seamflow.connectors.openapi.feed import FEEDS, ListFeedInput, select
 from seamflow.connectors.openapi.paging import Page, Paginate, collect, items_of
 from seamflow.connectors.openapi.request import Request, build_request
 from seamflow.connectors.openapi.schemas import InputCheck, invalid_input
+from seamflow.connectors.openapi.servers import base_url
 from seamflow.connectors.openapi.source import read_document, read_local_document
 from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
@@ -40,8 +40,6 @@ log = logging.getLogger("seamflow.connectors.openapi")
 
 _KEEPALIVE_S = 4.0
 """Below the 5 s after which many servers close an idle connection (as the `http` connector)."""
-_HOST = re.compile(r"[A-Za-z0-9._:\-]+")
-"""A host name (IDNA-encoded) or an IPv6 literal: no braces of an unfilled server variable, no spaces."""
 
 
 class OpenApiConnector:
@@ -129,7 +127,7 @@ class OpenApiConnector:
             connection=connection.name,
             keep_in=connection.state_dir,
         )
-        self._base = _base_url(config, document, url, connection.name)
+        self._base = base_url(config, document, url, connection.name)
         settings = SignInSettings(connection.name, self._timeout_s, connection.tokens)
         auth = Authenticator(document, config.auth, settings)
         await auth.open_sign_ins(self._session, self._base)
@@ -418,40 +416,6 @@ def _paginate(raw: Json, where: str) -> Paginate:
 def _shown(url: yarl.URL) -> str:
     """The URL without query (it may carry an API key) and without user or password."""
     return redact.mask_text(f"{url.origin()}{url.path}")
-
-
-def _base_url(config: OpenApiConfig, document: Document, url: yarl.URL | None, connection: str) -> yarl.URL:
-    """`base_url`, or the document's first server, made absolute against the document's URL.
-
-    Raises:
-        errors.InvalidInput: `connection.invalid`: naming the connection, what it found and what was expected.
-    """
-    server = document.servers[0] if document.servers else None
-    if config.base_url is not None:
-        what, text = "base_url", config.base_url
-    elif server is not None and server.startswith(("http://", "https://")):
-        what, text = f"the first server of {document.source}", server
-    elif url is not None:
-        what, text = f"the first server of {document.source}, taken against its URL", server or "/"
-    else:
-        found = f"its first server is {server!r}" if server else "it names no server"
-        raise errors.InvalidInput(
-            f"connection {connection!r}: give base_url: the document {document.source} is a file and {found}",
-            code="connection.invalid",
-        )
-    try:
-        base = url.join(yarl.URL(text)) if url is not None and config.base_url is None else yarl.URL(text)
-        host = base.raw_host or ""
-        is_usable = base.scheme in ("http", "https") and _HOST.fullmatch(host) is not None and base.port is not None
-    except (ValueError, TypeError):
-        is_usable = False
-    if not is_usable:
-        raise errors.InvalidInput(
-            f"connection {connection!r}: {what} is {errors.redact(text)}; expected an absolute http(s) URL"
-            " with a host (and a port from 1 to 65535), its server variables given defaults",
-            code="connection.invalid",
-        )
-    return base
 
 
 def _open_session(config: OpenApiConfig, timeout_s: float) -> aiohttp.ClientSession:
