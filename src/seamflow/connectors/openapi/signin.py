@@ -9,6 +9,8 @@ refresh them before they expire and on a 401, once across the cluster.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 import yarl
 
@@ -106,24 +108,21 @@ async def open_sign_in(
     return OAuth2SignIn(auth, place.cache_key, place.tokens, place.timeout_s)
 
 
+@dataclass(frozen=True, slots=True)
 class Place:
     """Where a scheme's sign-in works: the connection, the API's base URL, the session and the token cache."""
 
-    def __init__(
-        self,
-        *,
-        connection: str,
-        scheme: str,
-        cache_key: str,
-        base: yarl.URL,
-        session: aiohttp.ClientSession,
-        tokens: TokenCache | None,
-        timeout_s: float,
-    ) -> None:
-        self.connection, self.scheme, self.cache_key = connection, scheme, cache_key
-        self.base, self.session, self.tokens, self.timeout_s = base, session, tokens, timeout_s
+    connection: str
+    scheme: str
+    cache_key: str
+    """The name its tokens are kept under: the connection's, or `connection:scheme` when it has several."""
+    base: yarl.URL
+    session: aiohttp.ClientSession
+    tokens: TokenCache | None
+    timeout_s: float
 
     def invalid(self, problem: str) -> errors.InvalidInput:
+        """`connection.invalid` naming the connection and the scheme."""
         return errors.InvalidInput(
             f"connection {self.connection!r}: auth.{self.scheme}: {problem}", code="connection.invalid"
         )
