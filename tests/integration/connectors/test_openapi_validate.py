@@ -1,4 +1,4 @@
-"""`flow validate` with the local OpenAPI document of a connection: its operations, its schemas, file:line:column.
+"""`flow validate` with a local OpenAPI document or declarative connector file: operations, schemas, file:line:column.
 
 A table of broken steps, each with its exact problem: an unknown operation (as an action or as
 `call`'s `operation`) with the closest names, literal inputs the operation's schemas refuse, and
@@ -39,6 +39,7 @@ paths:
                 mobile: {type: string, pattern: '^1[3-9]\d{9}$'}
                 credit_limit_cents: {type: integer, minimum: 0}
                 level: {type: string, enum: [A, B, C]}
+                tags: {type: array, items: {type: string, maxLength: 8}}
       responses: {"201": {description: created}}
   /customers/{code}:
     get:
@@ -112,11 +113,21 @@ def problems_of(root: Path) -> list[str]:
             "      body: {name: 张伟, mobile: '13812345678', credit_limit_cents: -500, fax: '0571'}\n",
             [
                 "flows/customer.yaml:8:13 steps[0].with.body: erp.call: body: unknown field 'fax';"
-                " expected name, mobile, credit_limit_cents, level",
+                " expected name, mobile, credit_limit_cents, level, tags",
                 "flows/customer.yaml:8:67 steps[0].with.body.credit_limit_cents: erp.call: body.credit_limit_cents:"
                 " -500 is less than the minimum of 0; expected a value the operation's schemas allow",
             ],
             id="call-inputs-minimum-and-unknown-field",
+        ),
+        pytest.param(
+            "    action: erp.post_customers\n    with:\n"
+            "      body: {name: 张伟, mobile: '13812345678', "
+            "tags: [vip, '{{ event.body.tag }}', 华东大客户重点跟进名单]}\n",
+            [
+                "flows/customer.yaml:7:83 steps[0].with.body.tags[2]: erp.post_customers: body.tags[2]:"
+                " '华东大客户重点跟进名单' is too long; expected a value the operation's schemas allow"
+            ],
+            id="an-item-of-a-list",
         ),
         pytest.param(
             "    action: erp.get_customer\n    with: {code: X42, page: 0}\n",
@@ -233,3 +244,57 @@ async def test_a_file_that_starts_like_gzip_but_is_broken_is_connection_invalid(
         )
     assert caught.value.code == "connection.invalid"
     assert "starts like gzip but does not decompress" in caught.value.message
+
+
+DINGTALK_PACK = Path(__file__).parents[3] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        pytest.param(
+            "    action: dingtalk.send_work_notificaton\n    with: {userid_list: manager4220, msg: {msgtype: text}}\n",
+            [
+                "flows/notify.yaml:5:13 steps[0].action: unknown action 'send_work_notificaton' of connection"
+                " 'dingtalk' (connector dingtalk_app); did you mean 'send_work_notification'?"
+            ],
+            id="unknown-operation",
+        ),
+        pytest.param(
+            "    action: dingtalk.send_work_notification\n"
+            "    with: {userid_list: 'manager4220,,zhangsan', msg: {msgtype: txt}}\n",
+            [
+                "flows/notify.yaml:6:25 steps[0].with.userid_list: dingtalk.send_work_notification:"
+                " 'manager4220,,zhangsan' does not match '^[^,]+(,[^,]+){0,99}$'; expected a value the operation's"
+                " input schema allows",
+                "flows/notify.yaml:6:65 steps[0].with.msg.msgtype: dingtalk.send_work_notification: 'txt' is not"
+                " one of ['text', 'markdown', 'link', 'oa', 'action_card']",
+            ],
+            id="literal-inputs-against-the-input-schema",
+        ),
+        pytest.param(
+            "    action: dingtalk.send_work_notification\n"
+            "    with: {userid_list: '{{ event.body.ids }}',\n"
+            "           msg: {msgtype: text, text: {content: '{{ event.body.note }}'}}}\n",
+            [],
+            id="templates-wait-for-run-time",
+        ),
+    ],
+)
+def test_flow_validate_checks_steps_against_a_declarative_connector_file(
+    step: str, expected: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "dingtalk_app.yaml").write_bytes(DINGTALK_PACK.read_bytes())
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "connections.yaml").write_text(
+        "dingtalk:\n  connector: dingtalk_app\n  appkey: ding-app-key\n  appsecret: ding-app-secret\n"
+        "  agent_id: '2876554321'\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "flows" / "notify.yaml").write_text(
+        f"id: notify\ntrigger: {{manual: {{}}}}\nsteps:\n  - id: s\n{step}", encoding="utf-8"
+    )
+    found = problems_of(tmp_path)
+    assert [problem[: len(want)] for problem, want in zip(found, expected, strict=False)] == expected, found
+    assert len(found) == len(expected), found
