@@ -383,3 +383,36 @@ async def test_the_example_connections_of_the_howto_page_are_valid_settings() ->
     for name, settings in examples.items():
         assert settings.pop("connector") == "openapi", name
         OpenApiConnector.Config.model_validate(settings)  # raises on a setting the page misspells
+
+
+async def test_an_api_that_refuses_the_renewed_token_too_is_token_refused_after_one_refresh(
+    auth_server: AuthServer, tmp_path: Path
+) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"error": "insufficient_scope"}, status=401)
+
+    app = web.Application()
+    app.router.add_get("/api/me", refuse)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/api"  # type: ignore[union-attr]  # bound
+    flows: dict[str, Json] = {"password": {"tokenUrl": f"{auth_server.base_url}/token", "scopes": {}}}
+    document = write_document(tmp_path, api, {"crmOAuth": {"type": "oauth2", "flows": flows}}, [{"crmOAuth": []}])
+    credentials: dict[str, Json] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "username": USER[0],
+        "password": USER[1],
+    }
+    connector = await opened({"document": document, "auth": {"crmOAuth": credentials}})
+    refreshes = auth_server.refreshes
+    try:
+        with pytest.raises(errors.Permanent) as caught:
+            await me(connector)
+    finally:
+        await connector.close()
+        await runner.cleanup()
+    assert caught.value.code == "connector.token_refused"
+    assert auth_server.refreshes == refreshes + 1, "one refresh, not a loop"
