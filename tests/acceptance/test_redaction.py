@@ -3,6 +3,9 @@
 An http connection's bearer token is the planted secret and its target answers 401 echoing the
 Authorization header back; an sql connection's URL carries another planted password, which a
 step also passes as a statement parameter to a failing query. Both runs become dead letters.
+Tokens obtained at run time — a DingTalk token endpoint's, and the OAuth2 access and refresh
+tokens of an `http` and an `openapi` connection authorized with `connections authorize` — are
+planted the same way: APIs that echo them back, and every place searched for them.
 """
 
 from __future__ import annotations
@@ -179,6 +182,15 @@ steps:
     with: {path: echo}
 on_error: dead_letter
 """,
+    "openapi_me": """id: openapi-me
+trigger: {manual: {}}
+steps:
+  - id: me
+    action: crm_api.get_me
+  - id: echo
+    action: crm_api.get_echo
+on_error: dead_letter
+""",
     "refuse_token": """id: refuse-token
 trigger: {manual: {}}
 steps:
@@ -190,8 +202,34 @@ on_error: dead_letter
 }
 
 
-def signin_yaml(base: str, oauth_base: str) -> str:
+def crm_openapi(oauth_base: str) -> str:
+    """An OpenAPI document declaring the authorization code flow of the test's authorization server."""
+    return f"""openapi: 3.0.3
+info: {{title: 云帆 CRM, version: "2.4"}}
+servers: [{{url: "{oauth_base}/api"}}]
+components:
+  securitySchemes:
+    crmOAuth:
+      type: oauth2
+      flows:
+        authorizationCode:
+          authorizationUrl: {oauth_base}/authorize
+          tokenUrl: {oauth_base}/token
+          scopes: {{profile: read the profile}}
+security: [{{crmOAuth: [profile]}}]
+paths:
+  /me: {{get: {{operationId: getMe, responses: {{"200": {{description: the user}}}}}}}}
+  /echo: {{get: {{operationId: getEcho, responses: {{"400": {{description: a careless API}}}}}}}}
+"""
+
+
+def signin_yaml(base: str, oauth_base: str, document: Path) -> str:
     return f"""
+crm_api:
+  connector: openapi
+  document: {document}
+  auth:
+    crmOAuth: {{client_id: {CLIENT_ID}, client_secret: "{{{{ secrets.crm_client_secret }}}}"}}
 crm:
   connector: http
   base_url: {oauth_base}/api
@@ -235,28 +273,36 @@ async def test_a_token_obtained_at_run_time_appears_in_no_answer_log_output_or_r
     project_dir: Path, database: db.Database
 ) -> None:
     async with OpenPlatforms.start() as platforms, AuthServer.start() as oauth:
-        make_project(project_dir, SIGNIN_FLOWS, signin_yaml(platforms.base_url, oauth.base_url))
+        document = project_dir / "apis" / "crm-openapi.yaml"
+        document.parent.mkdir(parents=True)
+        document.write_text(crm_openapi(oauth.base_url), encoding="utf-8")
+        make_project(project_dir, SIGNIN_FLOWS, signin_yaml(platforms.base_url, oauth.base_url, document))
         project = str(project_dir)
         for name, value in (*zip(("dingtalk_appkey", "dingtalk_appsecret"), APPS["dingtalk"], strict=True),
                             ("crm_client_secret", CLIENT_SECRET)):  # fmt: skip
             assert "stored secret" in await seamflow_async("secrets", "set", name, "-p", project, stdin=value)
         await authorize_by_loopback(project_dir)
+        await authorize_by_loopback(project_dir, "crm_api")  # an openapi connection: URLs from its document
         async with serve(project_dir) as server, server.client() as client:
             run_ids = []
-            for flow in ("echo-token", "refuse-token", "oauth2-me"):
+            for flow in ("echo-token", "refuse-token", "oauth2-me", "openapi-me"):
                 started = await client.post(f"/api/v1/flows/{flow}/runs", json={"input": {}})
                 assert started.status_code == 202, started.text
                 run_ids.append(started.json()["run_id"])
             echoed = await run_in_status(client, run_ids[0], "completed")
             refused = await run_in_status(client, run_ids[1], "dead_letter")
             echoed_bearer = await run_in_status(client, run_ids[2], "dead_letter")
-            answers = await api_answers(client, run_ids, connections=("dingtalk", "crm"))
-        outputs = [await seamflow_async(*args, "-p", project) for args in cli_commands(run_ids, ("dingtalk", "crm"))]
+            echoed_openapi = await run_in_status(client, run_ids[3], "dead_letter")
+            answers = await api_answers(client, run_ids, connections=("dingtalk", "crm", "crm_api"))
+        commands = cli_commands(run_ids, ("dingtalk", "crm", "crm_api"))
+        outputs = [await seamflow_async(*args, "-p", project) for args in commands]
     log = server.log_path.read_text()
     assert platforms.issued and platforms.token_requests["dingtalk"] >= 1
     assert "access_token=***" in str(echoed["steps"][-1]["output"]), "the echoed URL is shown, masked"
     assert "HTTP 400" in str(refused["steps"][-1]["error"])
     assert "Bearer ***" in str(echoed_bearer["steps"][-1]["error"]), "the echoed access token is shown, masked"
+    assert "Bearer ***" in str(echoed_openapi["steps"][-1]["error"]), "the openapi connection's token too"
+    assert echoed_openapi["steps"][0]["output"]["body"]["name"] == "张伟", "the openapi connection signed in"
     assert oauth.issued, "the OAuth2 connection signed in"
     texts = {**answers, "the server log": log, **{f"CLI {i}": out for i, out in enumerate(outputs)}}
     texts["the store"] = dump_store(database)
@@ -264,4 +310,5 @@ async def test_a_token_obtained_at_run_time_appears_in_no_answer_log_output_or_r
         for token in [*platforms.issued, *oauth.issued]:
             assert token not in text, f"{where} shows the token:\n{text[:2000]}"
     stored = database.query("SELECT connection, version FROM connection_tokens")
-    assert sorted(tuple(row) for row in stored) == [("crm", 1), ("dingtalk", 1)], "the tokens were stored, sealed"
+    expected = [("crm", 1), ("crm_api", 1), ("dingtalk", 1)]
+    assert sorted(tuple(row) for row in stored) == expected, "the tokens were stored, sealed"

@@ -13,7 +13,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from seamflow.cli.project import ProjectPaths
 
 __all__ = ["authorize", "stored_tokens", "token_problems"]
+
+_AUTHORIZABLE = ("http", "openapi")
+"""Connectors that run the authorization code grant: `http` with auth.oauth2, `openapi` by its document."""
+
+
+class _Authorizes(Protocol):
+    """A connector that runs the OAuth2 authorization code grant (`http`, `openapi`)."""
+
+    async def open(self, connection: connectors.Connection) -> None: ...
+    async def close(self) -> None: ...
+    def begin_authorization(self, redirect_uri: str) -> Any: ...
+    async def finish_authorization(self, pending: Any, redirected: str) -> None: ...
+
 
 _PAGE = (
     "<!doctype html><meta charset=utf-8><title>Seamflow</title>"
@@ -47,13 +60,14 @@ async def authorize(
         tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
         pool = engine.Pool(configs, secrets=engine.load_secrets(root=paths.root), env=engine.load_env(), tokens=tokens)
         connection = pool.resolve(name)
-        if connection.connector != "http":
+        if connection.connector not in _AUTHORIZABLE:
             raise errors.InvalidInput(
                 f"connection {name!r} uses the {connection.connector} connector; expected an http connection"
-                " with auth: {oauth2: …}",
+                " with auth: {oauth2: …}, or an openapi connection whose document declares authorizationCode",
                 code="connection.invalid",
             )
-        connector = connectors.HttpConnector()
+        kind = connectors.available_connectors()[connection.connector]
+        connector: _Authorizes = kind()  # type: ignore[assignment]  # the Connector protocol lacks the two methods
         await connector.open(connection)
         try:
             await _authorize(connector, connection, is_paste=is_paste, timeout_s=timeout_s)
@@ -65,7 +79,7 @@ async def authorize(
 
 
 async def _authorize(
-    connector: connectors.HttpConnector, connection: connectors.Connection, *, is_paste: bool, timeout_s: float
+    connector: _Authorizes, connection: connectors.Connection, *, is_paste: bool, timeout_s: float
 ) -> None:
     from seamflow import errors
 
@@ -92,10 +106,13 @@ async def _authorize(
 
 
 def _port_of(connection: connectors.Connection) -> int:
+    """The `redirect_port` under `auth:` (http: `auth.oauth2`; openapi: `auth.<scheme>`); 0: any free port."""
     auth = connection.config.get("auth")
-    oauth2 = auth.get("oauth2") if isinstance(auth, dict) else None
-    port = oauth2.get("redirect_port") if isinstance(oauth2, dict) else None
-    return port if isinstance(port, int) else 0
+    for settings in auth.values() if isinstance(auth, dict) else ():
+        port = settings.get("redirect_port") if isinstance(settings, dict) else None
+        if isinstance(port, int):
+            return port
+    return 0
 
 
 def _bind(port: int) -> socket.socket:

@@ -181,7 +181,11 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
 )
 @_project_option
 def connections_authorize(name: str, paste: bool, timeout_s: float, project: Path) -> None:
-    """Sign connection NAME in with OAuth2: print the consent URL, take the redirect, store the tokens."""
+    """Sign connection NAME in with OAuth2: print the consent URL, take the redirect, store the tokens.
+
+    NAME is an http connection with auth.oauth2, or an openapi connection whose document has an
+    authorizationCode scheme (its URLs and scopes are taken from the document).
+    """
     from seamflow.cli.authorize import authorize
 
     paths = open_project(project)

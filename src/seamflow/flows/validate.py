@@ -97,12 +97,29 @@ class _Document:
     source_map: load.SourceMap
 
 
+def _actions_of(
+    connector: type[connectors.Connector], name: str, config: dict[str, Json], root: Path
+) -> tuple[Mapping[str, connectors.Action], str | None]:
+    """The connection's actions: exactly those of its local document if the connector reads one
+    (`actions_of`, the `openapi` connector), else the connector's; with the problem reading it."""
+    actions_of = getattr(connector, "actions_of", None)
+    if actions_of is None:
+        return connector.actions, None
+    try:
+        found = actions_of(name, config, root)
+    except errors.InvalidInput as exc:
+        return connector.actions, exc.message
+    return (connector.actions if found is None else found), None
+
+
 def _connection_infos(
     configs: Mapping[str, dict[str, Json]],
     source_map: load.SourceMap,
     kinds: Mapping[str, type[connectors.Connector]] | None,
+    root: Path,
 ) -> tuple[dict[str, ConnectionInfo], list[Problem]]:
-    """Find the connector of every connection; an unknown connector kind is a problem."""
+    """Find the connector of every connection and its actions; an unknown connector kind, or a
+    local OpenAPI document that cannot be read, is a problem."""
     if not configs:
         return {}, []
     kinds = connectors.available_connectors() if kinds is None else kinds
@@ -116,7 +133,11 @@ def _connection_infos(
             found = f"unknown connector {errors.redact(kind)}{load.suggest(kind, sorted(kinds))}"
             problems.append(Problem(where, found, f"an installed connector: {listed(sorted(kinds))}"))
         else:
-            infos[name] = ConnectionInfo(name, kind, connector.actions, connectors.feeds_of(connector))
+            actions, problem = _actions_of(connector, name, config, root)
+            if problem is not None:
+                where = source_map.locate((name, "document"))
+                problems.append(Problem(where, problem, "an OpenAPI 3.0/3.1 document the connection can read"))
+            infos[name] = ConnectionInfo(name, kind, actions, connectors.feeds_of(connector))
     return infos, problems
 
 
@@ -170,7 +191,7 @@ def _read_connections(
         configs, source_map = load.load_connections_file(connections_file)
     except errors.FlowInvalid as exc:
         return {}, {}, exc.problems
-    infos, problems = _connection_infos(configs, source_map, kinds)
+    infos, problems = _connection_infos(configs, source_map, kinds, connections_file.parent)
     return configs, infos, problems
 
 

@@ -129,10 +129,12 @@ class ReferenceChecks:
         given = step.get("with", {})
         if isinstance(given, dict):
             self.check_inputs(given, here, action, offered.input)
-            literal_problems = getattr(offered.input, "literal_problems", None)  # a declared operation's
-            for path, problem in literal_problems(given) if literal_problems else []:  # input JSON Schema
-                at = (*here, "with", *path.split(".")) if path else (*here, "with")
-                self.add(at, f"{action}: {problem}", "a value the operation's input schema allows")
+            literal_problems = getattr(offered.input, "literal_problems", None)  # a declared or OpenAPI
+            for found in literal_problems(given) if literal_problems else []:  # operation's input schema
+                path, problem = found[0], found[1]
+                expected = found[2] if len(found) > 2 else "a value the operation's input schema allows"
+                parts = [int(part) if part.isdigit() else part for part in path.split(".")] if path else []
+                self.add((*here, "with", *parts), f"{action}: {problem}", expected)
 
     def check_inputs(
         self,

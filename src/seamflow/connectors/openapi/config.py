@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = ["Credentials", "OpenApiConfig"]
@@ -12,8 +14,9 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 class Credentials(BaseModel):
     """Credentials for one security scheme of the document; which fields it needs depends on the scheme.
 
-    http bearer: `token`; http basic: `username`, `password`; apiKey: `value`;
-    oauth2 (client credentials flow): `client_id`, `client_secret`, optional `scopes`.
+    http bearer: `token`; http basic: `username`, `password`; apiKey: `value`; oauth2 and
+    openIdConnect: `client_id` and, by flow, `client_secret` (client credentials; a confidential
+    client of the others), `username` and `password` (password flow); optional `scopes`, `flow`.
     """
 
     model_config = _STRICT
@@ -24,7 +27,17 @@ class Credentials(BaseModel):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     scopes: list[str] | None = None
-    """Scopes asked of the token URL; by default those the operation's security requirement names."""
+    """Scopes asked for (consent and token requests); by default every scope the document's operations
+    require of this scheme."""
+    flow: Literal["authorization_code", "client_credentials", "password", "implicit"] | None = None
+    """The oauth2 flow to use; by default password when `username` is given, else client credentials,
+    else authorization code — the first the scheme declares. `implicit` is refused with the reason."""
+    client_auth: Literal["basic", "post"] = "basic"
+    """How the client authenticates to the token URL: HTTP basic, or `client_id`/`client_secret` in the form."""
+    redirect_port: int = Field(0, ge=0, le=65535)
+    """The loopback port of `seamflow connections authorize` (authorization code); 0: any free port."""
+    refresh_early_s: int = Field(60, ge=0)
+    """An access token is renewed this long before it expires."""
 
 
 class OpenApiConfig(BaseModel):

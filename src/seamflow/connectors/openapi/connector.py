@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 import aiohttp
@@ -18,16 +19,19 @@ from pydantic import BaseModel, ValidationError
 
 from seamflow import errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
+from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
-from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions
-from seamflow.connectors.openapi.auth import Authenticator
+from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions, unknown_operation
+from seamflow.connectors.openapi.auth import Authenticator, SignInSettings
 from seamflow.connectors.openapi.config import OpenApiConfig
 from seamflow.connectors.openapi.document import Document, Operation
 from seamflow.connectors.openapi.feed import FEEDS, ListFeedInput, select
 from seamflow.connectors.openapi.paging import Page, Paginate, collect, items_of
 from seamflow.connectors.openapi.request import Request, build_request
 from seamflow.connectors.openapi.schemas import InputCheck, invalid_input
-from seamflow.connectors.openapi.source import read_document
+from seamflow.connectors.openapi.servers import base_url
+from seamflow.connectors.openapi.source import read_document, read_local_document
+from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
 
 __all__ = ["OpenApiConnector"]
@@ -66,6 +70,26 @@ class OpenApiConnector:
         self._later: tuple[OpenApiConfig, Connection] | None = None
         """The document to read at the first call: its URL did not answer when the connection opened."""
         self._reading = asyncio.Lock()
+        self._authorizing: OAuth2SignIn | None = None
+
+    @classmethod
+    def actions_of(cls, name: str, config: Mapping[str, Json], root: Path) -> Mapping[str, Action] | None:
+        """The exact actions of a connection whose document is a local file, for `flow validate`.
+
+        Each action's input model checks literal inputs against the operation's schemas
+        (`literal_problems`); `call` also checks a literal `operation`. None when the document
+        is a URL (validation does not use the network) or a template.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the file cannot be read or is not a valid document.
+        """
+        source = config.get("document")
+        if not isinstance(source, str) or not source:
+            return None
+        limit = config.get("document_max_bytes")
+        max_bytes = limit if isinstance(limit, int) else OpenApiConfig.model_fields["document_max_bytes"].default
+        document = read_local_document(source, root, max_bytes=max_bytes, connection=name)
+        return None if document is None else operation_actions(document)
 
     async def open(self, connection: Connection) -> None:
         """Validate the config, read the document (fetched if it is a URL) and open the session.
@@ -103,8 +127,11 @@ class OpenApiConnector:
             connection=connection.name,
             keep_in=connection.state_dir,
         )
-        self._base = _base_url(config, document, url, connection.name)
-        self._auth = Authenticator(document, config.auth, connection.name, self._timeout_s)
+        self._base = base_url(config, document, url, connection.name)
+        settings = SignInSettings(connection.name, self._timeout_s, connection.tokens)
+        auth = Authenticator(document, config.auth, settings)
+        await auth.open_sign_ins(self._session, self._base)
+        self._auth = auth
         if config.check_operation is not None and document.find(config.check_operation) is None:
             raise errors.InvalidInput(
                 f"connection {connection.name!r}: check_operation {config.check_operation!r} is not an "
@@ -140,6 +167,35 @@ class OpenApiConnector:
         if session is not None:
             await session.close()
 
+    def begin_authorization(self, redirect_uri: str) -> PendingAuthorization:
+        """Start the authorization code grant of the document's oauth2/openIdConnect scheme (`connections authorize`).
+
+        The consent URL, token URL and scopes come from the document; the client from `auth:`.
+
+        Raises:
+            errors.InvalidInput: `connection.invalid`: the document is not read yet, or no scheme
+                with credentials uses the authorization code flow.
+        """
+        if self._auth is None or self._later is not None:
+            raise errors.InvalidInput(
+                f"connection {self._name!r}: its OpenAPI document could not be read; expected it to answer"
+                " before authorizing",
+                code="connection.invalid",
+            )
+        self._authorizing, pending = self._auth.authorization(redirect_uri)
+        return pending
+
+    async def finish_authorization(self, pending: PendingAuthorization, redirected: str) -> None:
+        """Check the redirect URL, exchange its code and store the tokens (see `http.oauth2`)."""
+        assert self._authorizing is not None and self._session is not None  # begin_authorization ran
+        await self._authorizing.finish(self._session, pending, redirected)
+
+    def callable_actions(self) -> list[str]:
+        """The actions whose security requirement the connection's credentials satisfy."""
+        document, _ = self._opened(f"{self._name}.actions")
+        assert self._auth is not None
+        return [name for name, operation in document.operations.items() if self._auth.is_callable(operation)]
+
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
         """Call one operation: `action` is its action name, or `call` with `operation:` among the inputs.
 
@@ -155,11 +211,11 @@ class OpenApiConnector:
         paginate = _paginate(raw_paginate, where) if raw_paginate is not None else None
         inputs = self._checked(operation, inputs, where)
         if paginate is None:
-            return await self._send(await self._build(operation, inputs, idempotency_key, Page({}), where), where)
+            return await self._exchange(operation, inputs, idempotency_key, Page({}), where)
 
         async def fetch(page: Page, number: int) -> dict[str, Json]:
             key = idempotency_key if number == 1 else f"{idempotency_key}:{number}"
-            return await self._send(await self._build(operation, inputs, key, page, where), where)
+            return await self._exchange(operation, inputs, key, page, where)
 
         return await collect(paginate, fetch, where)
 
@@ -188,7 +244,7 @@ class OpenApiConnector:
         inputs = self._checked(operation, inputs, where)
         key = f"{self._name}:{feed}:{settings.operation}"
         if settings.paginate is None:
-            answer = await self._send(await self._build(operation, inputs, key, Page({}), where), where)
+            answer = await self._exchange(operation, inputs, key, Page({}), where)
             found, has_more = items_of(answer.get("body"), settings.items, where), False
         else:
             paginate = settings.paginate
@@ -196,7 +252,7 @@ class OpenApiConnector:
                 paginate = paginate.model_copy(update={"items": settings.items})
 
             async def fetch(page: Page, number: int) -> dict[str, Json]:
-                return await self._send(await self._build(operation, inputs, f"{key}:{number}", page, where), where)
+                return await self._exchange(operation, inputs, f"{key}:{number}", page, where)
 
             listing = await collect(paginate, fetch, where)
             items, has_more = listing["items"], listing["has_more"] is True
@@ -246,12 +302,8 @@ class OpenApiConnector:
         document, _ = self._opened(where)
         operation = document.find(name)
         if operation is None:
-            known = ", ".join(sorted(document.operations))
-            raise errors.Permanent(
-                f"unknown operation {errors.redact(name)} of {document.source}; expected one of {known}",
-                where=where,
-                code="connector.invalid_input",
-            )
+            problem, expected = unknown_operation(document, name)
+            raise errors.Permanent(f"{problem}; expected {expected}", where=where, code="connector.invalid_input")
         return operation
 
     def _operation_of(self, action: str, params: Json, where: str) -> tuple[Operation, dict[str, Json]]:
@@ -274,19 +326,50 @@ class OpenApiConnector:
         check.check(inputs, where)
         return inputs
 
-    async def _build(self, operation: Operation, inputs: dict[str, Json], key: str, page: Page, where: str) -> Request:
+    async def _build(
+        self,
+        operation: Operation,
+        inputs: dict[str, Json],
+        key: str,
+        page: Page,
+        where: str,
+        refused: dict[str, Token] | None = None,
+    ) -> Request:
         _, session = self._opened(where)
         assert self._auth is not None
         request = build_request(operation, inputs, self._base, page, key, where)
-        await self._auth.apply(operation, request.out, session, self._base, where)
+        await self._auth.apply(operation, request.out, session, where, refused)
         return request.finish()
 
-    async def _send(self, request: Request, where: str) -> dict[str, Json]:
+    async def _exchange(
+        self, operation: Operation, inputs: dict[str, Json], key: str, page: Page, where: str
+    ) -> dict[str, Json]:
+        """Build, sign and send a request; a 401 to an access token renews it once and sends again."""
+        request = await self._build(operation, inputs, key, page, where)
+        if not request.tokens:
+            return await self._send(request, where)
+        try:
+            return await self._send(request, where, is_signed_in=True)
+        except _TokenRefused:
+            request = await self._build(operation, inputs, key, page, where, refused=request.tokens)
+        try:
+            return await self._send(request, where, is_signed_in=True)
+        except _TokenRefused:
+            raise errors.Permanent(
+                "the API refused the access token right after it was renewed (HTTP 401); expected the renewed"
+                " token to be accepted (do the scopes cover this operation?)",
+                where=where,
+                code="connector.token_refused",
+            ) from None
+
+    async def _send(self, request: Request, where: str, *, is_signed_in: bool = False) -> dict[str, Json]:
         _, session = self._opened(where)
         try:
             async with session.request(
                 request.method, request.url, headers=request.headers, data=request.body, allow_redirects=False
             ) as response:
+                if is_signed_in and response.status == 401:
+                    raise _TokenRefused
                 answer = await read_answer(response, None, self._max_bytes, where)
         except TimeoutError as exc:
             raise timed_out(request.method, request.url, exc, self._timeout_s, where) from exc
@@ -318,6 +401,10 @@ class OpenApiConnector:
             raise errors.Permanent(f"cannot reach {_shown(url)}: {reason}", where=where) from None
 
 
+class _TokenRefused(Exception):
+    """The API answered 401 to a request carrying an access token: renew it and send again."""
+
+
 def _paginate(raw: Json, where: str) -> Paginate:
     try:
         return Paginate.model_validate(raw)
@@ -329,22 +416,6 @@ def _paginate(raw: Json, where: str) -> Paginate:
 def _shown(url: yarl.URL) -> str:
     """The URL without query (it may carry an API key) and without user or password."""
     return redact.mask_text(f"{url.origin()}{url.path}")
-
-
-def _base_url(config: OpenApiConfig, document: Document, url: yarl.URL | None, connection: str) -> yarl.URL:
-    """`base_url`, or the document's first server, made absolute against the document's URL."""
-    if config.base_url is not None:
-        return yarl.URL(config.base_url)
-    server = document.servers[0] if document.servers else None
-    if server is not None and server.startswith(("http://", "https://")):
-        return yarl.URL(server)
-    if url is not None:
-        return url.join(yarl.URL(server or "/"))
-    found = f"its first server is {server!r}" if server else "it names no server"
-    raise errors.InvalidInput(
-        f"connection {connection!r}: give base_url: the document {document.source} is a file and {found}",
-        code="connection.invalid",
-    )
 
 
 def _open_session(config: OpenApiConfig, timeout_s: float) -> aiohttp.ClientSession:

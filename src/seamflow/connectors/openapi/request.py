@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -12,6 +12,7 @@ from seamflow import codec, errors
 from seamflow.connectors.openapi.auth import Outgoing
 from seamflow.connectors.openapi.document import Operation
 from seamflow.connectors.openapi.paging import Page
+from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
 
 __all__ = ["Draft", "Request", "build_request"]
@@ -25,6 +26,8 @@ class Request:
     url: yarl.URL
     headers: dict[str, str]
     body: bytes | None
+    tokens: dict[str, Token] = field(default_factory=dict)
+    """The access tokens it carries, by security scheme: renewed if the API refuses them."""
 
 
 @dataclass(slots=True)
@@ -40,7 +43,8 @@ class Draft:
         """The request with the credentials' query parameters added (unless a next-page link already has them)."""
         present = set(self.url.query)
         query = [(name, value) for name, value in self.out.query if name not in present]
-        return Request(self.method, self.url.extend_query(query) if query else self.url, self.out.headers, self.body)
+        url = self.url.extend_query(query) if query else self.url
+        return Request(self.method, url, self.out.headers, self.body, self.out.tokens)
 
 
 def _text(value: Json) -> str:

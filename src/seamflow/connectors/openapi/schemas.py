@@ -75,16 +75,21 @@ class InputCheck:
                 coerced[name] = _scalar(value, kind)
         return coerced
 
+    def errors(self, inputs: dict[str, Json]) -> list[Any]:
+        """Every way `inputs` break the operation's schemas (jsonschema's errors), by field."""
+        return sorted(self._validator.iter_errors(inputs), key=lambda e: [str(p) for p in e.absolute_path])
+
     def check(self, inputs: dict[str, Json], where: str) -> None:
         """Raise `invalid_input` naming every field that breaks the operation's schemas."""
-        found = sorted(self._validator.iter_errors(inputs), key=lambda e: [str(p) for p in e.absolute_path])
+        found = self.errors(inputs)
         if found:
-            problems = [self._describe(error) for error in found[:_MAX_SHOWN]]
+            problems = [self.describe(error) for error in found[:_MAX_SHOWN]]
             if len(found) > _MAX_SHOWN:
                 problems.append(f"and {len(found) - _MAX_SHOWN} more")
             raise invalid_input(problems, where)
 
-    def _describe(self, error: Any) -> str:
+    def describe(self, error: Any) -> str:
+        """One error in words, named by its field: `body.mobile: '123' does not match '^1[3-9]\\d{9}$'`."""
         path = _path(error.absolute_path)
         kind, expected, instance = error.validator, error.validator_value, error.instance
         if kind == "required" and isinstance(instance, dict):

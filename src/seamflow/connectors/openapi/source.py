@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +22,7 @@ import yarl
 from seamflow import errors, redact
 from seamflow.connectors.openapi.document import Document, load_data, parse_document
 
-__all__ = ["read_document"]
+__all__ = ["read_document", "read_local_document"]
 
 log = logging.getLogger("seamflow.connectors.openapi")
 
@@ -74,6 +75,40 @@ async def read_document(
     return document, url
 
 
+def read_local_document(source: str, root: Path, *, max_bytes: int, connection: str) -> Document | None:
+    """The document of a connection whose `document` is a file, read now (for `flow validate`); None for a URL.
+
+    A relative path is taken against the working folder, as when the connection opens, else against `root`.
+
+    Raises:
+        errors.InvalidInput: `connection.invalid`: no such file, not JSON/YAML, a broken document.
+    """
+    if source.startswith(("http://", "https://")) or "{{" in source:
+        return None
+    path = Path(source)
+    if not path.is_absolute() and not path.exists():
+        path = root / path
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (str(path.absolute()), stat.st_mtime_ns, stat.st_size, source) if stat is not None else None
+    document = _READ.get(key) if key is not None else None
+    if document is None:
+        document = parse_document(load_data(_read_file(path, max_bytes, connection), source), source)
+        if key is not None:
+            _READ[key] = document
+            while len(_READ) > _READ_KEPT:
+                del _READ[next(iter(_READ))]
+    return document
+
+
+_READ: dict[tuple[str, int, int, str], Document] = {}
+"""Documents read for validation, by file, modification time and size: `serve` validates again on every
+change of a flow, and a public document takes a second to read."""
+_READ_KEPT = 16
+
+
 def _kept_copy(folder: Path | None, source: str) -> Path | None:
     """Where the document of `source` is kept: named by a digest, as the URL may carry a key."""
     if folder is None:
@@ -102,6 +137,8 @@ def _read_file(path: Path, max_bytes: int, connection: str) -> bytes:
             f"({exc.strerror or type(exc).__name__}; looked at {path.absolute()})",
             code="connection.invalid",
         ) from None
+    if raw[:2] == _GZIP_MAGIC and len(raw) <= max_bytes:  # `stripe.json.gz`: large documents keep compressed
+        raw = _gunzip(raw, max_bytes, path, connection)
     if len(raw) > max_bytes:
         raise errors.InvalidInput(
             f"connection {connection!r}: the OpenAPI document {str(path)!r} is larger than document_max_bytes "
@@ -109,6 +146,22 @@ def _read_file(path: Path, max_bytes: int, connection: str) -> bytes:
             code="connection.invalid",
         )
     return raw
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(raw: bytes, max_bytes: int, path: Path, connection: str) -> bytes:
+    """The document of a gzip file, at most `max_bytes + 1` bytes of it (a larger one is refused by the caller)."""
+    inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        return inflate.decompress(raw, max_bytes + 1)
+    except zlib.error as exc:
+        raise errors.InvalidInput(
+            f"connection {connection!r}: the OpenAPI document {str(path)!r} starts like gzip but does not"
+            f" decompress ({exc}); expected a .json.gz or .yaml.gz file, or plain JSON/YAML",
+            code="connection.invalid",
+        ) from None
 
 
 async def _fetch(url: yarl.URL, session: aiohttp.ClientSession, max_bytes: int, connection: str) -> bytes:
