@@ -371,6 +371,8 @@ async def test_outbox_keeps_events_across_a_restart_while_the_subscriber_is_down
                 assert sink.requests, "nothing delivered yet"
                 return json.loads(sink.requests[0].body)
 
-            event = await eventually(delivered, timeout=10)
+            # The first CRM may have been stopped between claiming the delivery and recording its failed
+            # attempt: then the claim (twice the 10 s attempt timeout) must run out before the retry.
+            event = await eventually(delivered, timeout=45)
     assert event["event"] == "customer.created" and event["data"] == customer and event["origin"] == "erp"
     assert _verify(sink.requests[0].body, sink.requests[0].headers["x-signature"])

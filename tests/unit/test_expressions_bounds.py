@@ -89,7 +89,9 @@ def test_time_limit_error_says_the_limit() -> None:
     with pytest.raises(errors.ExpressionError, match="longer than 100 ms"):
         Template.compile(source).render({})
     elapsed = time.monotonic() - started
-    assert elapsed < RENDER_TIME_LIMIT.total_seconds() + 0.5
+    # The loop is 10^8 iterations (minutes); stopping at all is what the limit promises. The bound is
+    # loose on purpose: a busy machine can delay the check by seconds, never by the whole loop.
+    assert elapsed < RENDER_TIME_LIMIT.total_seconds() + 30
 
 
 @pytest.mark.parametrize(
