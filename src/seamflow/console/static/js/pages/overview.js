@@ -1,0 +1,83 @@
+// Live figures by measured polling of /health/ready: one grouped count of runs per poll, every
+// POLL_MS (never faster), paused while the tab is hidden. Runs per minute is the change of the
+// finished count between two polls.
+import { get } from "../api.js";
+import { h, svg } from "../dom.js";
+import { fmt, t } from "../i18n.js";
+
+const POLL_MS = 5000;
+const KEEP = 36; // three minutes of points
+
+export async function render(ctx) {
+  const cards = {};
+  const card = (key, href) => {
+    cards[key] = h("strong", { class: "figure", "data-figure": key }, "—");
+    const body = [h("span", { class: "label" }, t(`overview.${key}`)), cards[key]];
+    return href ? h("a", { class: "card stat", href }, body) : h("div", { class: "card stat" }, body);
+  };
+  const spark = h("div", { class: "spark" });
+  const stamp = h("p", { class: "muted small" });
+  const page = h(
+    "section",
+    {},
+    h("h1", {}, t("overview.title")),
+    h(
+      "div",
+      { class: "stats" },
+      card("per_minute"),
+      card("running", "#/runs?status=running"),
+      card("waiting", "#/runs?status=waiting"),
+      card("failed", "#/runs?status=failed"),
+      card("dead_letter", "#/runs?status=dead_letter"),
+      card("queue_depth"),
+    ),
+    h("div", { class: "card" }, h("h2", {}, t("overview.trend")), spark),
+    stamp,
+  );
+  const points = [];
+  let previous = null;
+  let timer = null;
+
+  async function poll() {
+    if (document.hidden) return;
+    const ready = await get("/health/ready").catch((error) => error.body || null);
+    if (!ready || !ready.runs) {
+      stamp.textContent = t("overview.unavailable");
+      return;
+    }
+    const runs = ready.runs;
+    const finished = (runs.completed || 0) + (runs.failed || 0) + (runs.dead_letter || 0);
+    const now = Date.now();
+    if (previous) {
+      const perMinute = (Math.max(0, finished - previous.finished) * 60000) / (now - previous.at);
+      points.push(perMinute);
+      if (points.length > KEEP) points.shift();
+      cards.per_minute.textContent = fmt.number(perMinute, 1);
+    }
+    previous = { finished, at: now };
+    for (const key of ["running", "waiting", "failed", "dead_letter"]) cards[key].textContent = fmt.number(runs[key] || 0);
+    cards.queue_depth.textContent = fmt.number(ready.queue_depth || 0);
+    cards.dead_letter.parentElement.classList.toggle("alarm", (runs.dead_letter || 0) > 0);
+    spark.replaceChildren(sparkline(points));
+    stamp.textContent = t("overview.updated", { when: fmt.when(new Date(now).toISOString()), seconds: POLL_MS / 1000 });
+  }
+
+  await poll();
+  timer = setInterval(poll, POLL_MS);
+  ctx.leaving.push(() => clearInterval(timer));
+  return page;
+}
+
+function sparkline(points) {
+  const width = 600;
+  const height = 80;
+  if (points.length < 2) return h("p", { class: "muted small" }, t("overview.collecting"));
+  const top = Math.max(1, ...points);
+  const step = width / (KEEP - 1);
+  const xy = points.map((p, i) => `${(i * step).toFixed(1)},${(height - (p / top) * (height - 8) - 4).toFixed(1)}`);
+  return svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, class: "sparkline", role: "img", "aria-label": t("overview.trend") },
+    svg("polyline", { points: xy.join(" "), fill: "none", stroke: "currentColor", "stroke-width": "2" }),
+  );
+}
