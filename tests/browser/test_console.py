@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 
 PASSWORD = "Hengda-2026-finance"
+ERP_TOKEN = "erp-tok-7f3a9c0d2e5b41d8"
 ORDER = """
 id: order-to-erp
 name: 销售订单 → ERP
@@ -146,9 +147,12 @@ def site(browser: Any, loop_thread: LoopThread, tmp_path_factory: pytest.TempPat
     project = tmp_path_factory.mktemp("console") / "project"
     sink_context = Sink.start()
     sink = loop_thread.run(sink_context.__aenter__())
-    connections = f"sink:\n  connector: http\n  base_url: {sink.url}\n  timeout: 5s\n"
+    connections = (
+        f"sink:\n  connector: http\n  base_url: {sink.url}\n  timeout: 5s\n"
+        f"erp:\n  connector: http\n  base_url: {sink.url}/erp\n  auth: {{bearer: \"{{{{ secrets.erp_token }}}}\"}}\n"
+    )
     make_project(project, {"order-to-erp": ORDER, "procure-to-pay": PROCURE, "contract": CONTRACT}, connections)
-    env = {"SEAMFLOW_DATABASE_URL": ""}
+    env = {"SEAMFLOW_DATABASE_URL": "", "SEAMFLOW_SECRET_ERP_TOKEN": ERP_TOKEN}
     server = Server(project, env=env)
     server.env.pop("SEAMFLOW_DATABASE_URL")
     try:
@@ -248,7 +252,10 @@ def test_an_approver_decides_on_a_phone_and_the_run_continues(site: Site) -> Non
     run = site.run_in_status(run_id, "completed")
     assert next(s["output"] for s in run["steps"] if s["step"] == "result") == {"decision": "approved"}
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the task page scrolls sideways on a phone: {width}px"
+    wide = page.eval_on_selector_all(
+        "body *", f"els => els.filter(e => e.getBoundingClientRect().right > {PHONE['width']}).map(e => e.tagName + '.' + e.className)"
+    )
+    assert width <= PHONE["width"], f"the task page scrolls sideways on a phone: {width}px, {wide}"
 
 
 def test_the_language_switch_shows_chinese_labels_and_sticks(site: Site) -> None:
@@ -306,7 +313,18 @@ def test_a_viewer_sees_no_replay_button_and_the_api_refuses_him(site: Site) -> N
     assert site.run(run_id)["status"] == "dead_letter"
 
 
-def test_screenshots_of_every_main_page_in_both_languages(site: Site, screenshots: Path) -> None:
+def test_connections_show_where_secrets_come_from_and_never_a_value(site: Site) -> None:
+    page = site.pages["wang.fang"]
+    page.goto(site.console + "#/connections")
+    expect(page.locator("tr[data-connection=erp]")).to_contain_text("erp_token (environment)")
+    page.click("tr[data-connection=sink] button")
+    expect(page.locator("tr[data-connection=sink]")).to_contain_text("passed")
+    assert ERP_TOKEN not in page.content()
+    page.goto(site.console + "#/connections")  # the last test is kept in this browser
+    expect(page.locator("tr[data-connection=sink]")).to_contain_text("passed")
+
+
+def test_screenshots_of_every_main_page_in_both_languages(site: Site, browser: Any, screenshots: Path) -> None:
     site.sink.behaviour = Behaviour()
     site.start("procure-to-pay", {"no": "PR-2026-0057", "requester": "li.na", "amount": 23500.5})
     run_id = site.start("order-to-erp", {"order_no": "SO-2026-0817", "amount": "560.00", "customer": "C-0090"}, "SO-2026-0817")
@@ -334,8 +352,16 @@ def test_screenshots_of_every_main_page_in_both_languages(site: Site, screenshot
             path = screenshots / f"{name}.{language}.png"
             page.screenshot(path=str(path), full_page=name in ("flow", "run"))
             taken.append(path)
+        stranger = browser.new_context(viewport=DESKTOP, locale="zh-CN" if language == "zh-CN" else "en-US")
+        signin = stranger.new_page()
+        signin.goto(site.console)
+        signin.wait_for_selector("form.signin")
+        signin.screenshot(path=str(screenshots / f"signin.{language}.png"))
+        taken.append(screenshots / f"signin.{language}.png")
+        stranger.close()
         approver.click("a.task")
         approver.wait_for_selector("form.decision")
         approver.screenshot(path=str(screenshots / f"task.{language}.png"), full_page=True)
         taken.append(screenshots / f"task.{language}.png")
     assert all(p.stat().st_size > 5_000 for p in taken), "every screenshot shows a page"
+

@@ -156,7 +156,8 @@ function branch(n, t) {
 function loop(n, t) {
   const body = sequence(n.steps || [], t);
   const head = 34;
-  const w = Math.max(W, body.w) + 2 * PAD;
+  const title = clip(`↻ ${n.id} · ${t("kind.foreach")} ${n.label}`, 40);
+  const w = Math.max(W, body.w, title.length * 7.5) + 2 * PAD;
   const h = head + body.h + 2 * PAD;
   return {
     w,
@@ -164,7 +165,7 @@ function loop(n, t) {
     draw(x, y) {
       const g = svg("g", { class: "node k-foreach", "data-step": n.id });
       g.append(svg("rect", { x, y, width: w, height: h, rx: 10, class: "frame" }));
-      g.append(text(x + w / 2, y + 21, clip(`↻ ${n.id} · ${t("kind.foreach")} ${n.label}`, 40), "name"));
+      g.append(text(x + w / 2, y + 21, title, "name"));
       g.append(svg("title", {}, `${n.id} — ${t("kind.foreach")}: ${n.label}`));
       g.append(body.draw(x + (w - body.w) / 2, y + head + PAD));
       g.append(svg("path", { d: `M${x + w - 6},${y + h - 10} V${y + head} `, class: "edge loop", "marker-end": "url(#arrow)" }));

@@ -75,7 +75,7 @@ async function one(ctx, id) {
       "div",
       { class: "split" },
       h("div", { class: "card diagram" }, h("h2", {}, t("flows.diagram")), draw(flow.outline, t)),
-      h("div", { class: "card" }, h("h2", {}, flow.path || "YAML"), h("pre", { class: "yaml" }, flow.source)),
+      h("div", { class: "card" }, h("h2", {}, flow.path ? flow.path.split("/").slice(-2).join("/") : "YAML"), h("pre", { class: "yaml" }, flow.source)),
     ),
   );
 }

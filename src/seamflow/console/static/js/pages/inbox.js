@@ -81,7 +81,7 @@ async function one(ctx, id) {
       fact(t("runs.status"), task.decision ? badge(task.decision, t(`decision.${task.decision}`)) : badge(task.status, t(`task.${task.status}`))),
       fact(t("runs.run"), h("a", { href: `#/runs/${task.run_id}`, class: "mono" }, task.run_id)),
     ),
-    h("div", { class: "card" }, h("h2", {}, t("inbox.data")), dataTable(task.data)),
+    h("div", { class: "card" }, h("h2", {}, t("inbox.data")), dataTable(task.data && "body" in task.data ? task.data.body : task.data)),
     isOpen
       ? h(
           "form",

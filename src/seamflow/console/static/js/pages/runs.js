@@ -132,7 +132,7 @@ async function one(ctx, id) {
       ),
     );
   }
-  section.append(
+  const parts = [
     h("p", {}, h("a", { href: `#/runs${query({ flow: run.flow })}` }, `← ${t("runs.title")}`)),
     h("h1", {}, t("run.title"), " ", h("span", { class: "mono" }, run.run_id)),
     h(
@@ -150,7 +150,8 @@ async function one(ctx, id) {
     h("h2", {}, t("run.timeline")),
     h("ol", { class: "timeline" }, run.steps.map(step)),
     h("details", { class: "card" }, h("summary", {}, t("run.event")), jsonBlock(run.event)),
-  );
+  ];
+  section.append(...parts.filter(Boolean));
   return section;
 }
 
