@@ -25,7 +25,7 @@ export async function render(ctx, args, params) {
         { class: "card task", href: `#/inbox/${task.id}`, "data-task": task.id },
         h("strong", {}, task.subject || task.step),
         h("span", { class: "muted small" }, t("inbox.from", { who: task.requester || "—" }), " · ", t("inbox.level", { n: task.level })),
-        h("span", { class: "small" }, task.decision ? badge(task.decision, t(`decision.${task.decision}`)) : t("inbox.due", { when: fmt.when(task.due) })),
+        h("span", { class: "small" }, task.decision ? badge(task.decision, t(`decision.${task.decision}`)) : task.due ? t("inbox.due", { when: fmt.when(task.due) }) : ""),
       ),
     ),
   );
