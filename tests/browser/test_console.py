@@ -149,7 +149,7 @@ def site(browser: Any, loop_thread: LoopThread, tmp_path_factory: pytest.TempPat
     sink = loop_thread.run(sink_context.__aenter__())
     connections = (
         f"sink:\n  connector: http\n  base_url: {sink.url}\n  timeout: 5s\n"
-        f"erp:\n  connector: http\n  base_url: {sink.url}/erp\n  auth: {{bearer: \"{{{{ secrets.erp_token }}}}\"}}\n"
+        f'erp:\n  connector: http\n  base_url: {sink.url}/erp\n  auth: {{bearer: "{{{{ secrets.erp_token }}}}"}}\n'
     )
     make_project(project, {"order-to-erp": ORDER, "procure-to-pay": PROCURE, "contract": CONTRACT}, connections)
     env = {"SEAMFLOW_DATABASE_URL": "", "SEAMFLOW_SECRET_ERP_TOKEN": ERP_TOKEN}
@@ -208,7 +208,9 @@ def test_a_wrong_password_is_refused_then_the_right_one_signs_in_with_role_aware
 
 def test_a_dead_letter_is_found_by_its_business_key_replayed_and_seen_to_complete(site: Site) -> None:
     site.sink.behaviour = Behaviour(fail_next=-1, fail_status=400, fail_body={"error": "客户编号不存在 C-0086"})
-    run_id = site.start("order-to-erp", {"order_no": "SO-2026-0815", "amount": "12800.00", "customer": "C-0086"}, "SO-2026-0815")
+    run_id = site.start(
+        "order-to-erp", {"order_no": "SO-2026-0815", "amount": "12800.00", "customer": "C-0086"}, "SO-2026-0815"
+    )
     site.start("order-to-erp", {"order_no": "SO-2026-0816", "amount": "99.00", "customer": "C-0087"}, "SO-2026-0816")
     site.run_in_status(run_id, "dead_letter")
     page = site.pages["wang.fang"]
@@ -253,7 +255,9 @@ def test_an_approver_decides_on_a_phone_and_the_run_continues(site: Site) -> Non
     assert next(s["output"] for s in run["steps"] if s["step"] == "result") == {"decision": "approved"}
     width = page.evaluate("document.documentElement.scrollWidth")
     wide = page.eval_on_selector_all(
-        "body *", f"els => els.filter(e => e.getBoundingClientRect().right > {PHONE['width']}).map(e => e.tagName + '.' + e.className)"
+        "body *",
+        f"els => els.filter(e => e.getBoundingClientRect().right > {PHONE['width']})"
+        " .map(e => e.tagName + '.' + e.className)",
     )
     assert width <= PHONE["width"], f"the task page scrolls sideways on a phone: {width}px, {wide}"
 
@@ -295,7 +299,9 @@ def test_a_flow_is_drawn_with_its_branches_loop_wait_and_approval_beside_its_yam
 
 def test_a_viewer_sees_no_replay_button_and_the_api_refuses_him(site: Site) -> None:
     site.sink.behaviour = Behaviour(fail_next=-1, fail_status=400)
-    run_id = site.start("order-to-erp", {"order_no": "SO-2026-0901", "amount": "1.00", "customer": "C-1"}, "SO-2026-0901")
+    run_id = site.start(
+        "order-to-erp", {"order_no": "SO-2026-0901", "amount": "1.00", "customer": "C-1"}, "SO-2026-0901"
+    )
     site.run_in_status(run_id, "dead_letter")
     page = sign_in(site, "liu.yang")
     expect(page.locator("#nav a")).to_have_text(["Overview", "Flows", "Runs", "Connections"])
@@ -327,7 +333,9 @@ def test_connections_show_where_secrets_come_from_and_never_a_value(site: Site) 
 def test_screenshots_of_every_main_page_in_both_languages(site: Site, browser: Any, screenshots: Path) -> None:
     site.sink.behaviour = Behaviour()
     site.start("procure-to-pay", {"no": "PR-2026-0057", "requester": "li.na", "amount": 23500.5})
-    run_id = site.start("order-to-erp", {"order_no": "SO-2026-0817", "amount": "560.00", "customer": "C-0090"}, "SO-2026-0817")
+    run_id = site.start(
+        "order-to-erp", {"order_no": "SO-2026-0817", "amount": "560.00", "customer": "C-0090"}, "SO-2026-0817"
+    )
     site.run_in_status(run_id, "completed")
     operator, approver = site.pages["wang.fang"], site.pages["zhang.wei"]
     taken = []
@@ -364,4 +372,3 @@ def test_screenshots_of_every_main_page_in_both_languages(site: Site, browser: A
         approver.screenshot(path=str(screenshots / f"task.{language}.png"), full_page=True)
         taken.append(screenshots / f"task.{language}.png")
     assert all(p.stat().st_size > 5_000 for p in taken), "every screenshot shows a page"
-

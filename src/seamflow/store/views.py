@@ -82,9 +82,12 @@ class RunViews(Rows):
             clauses.append("id < ?")
             params.append(query.before_id)
         if query.dedupe_key is not None:  # with a flow, the events_dedupe index (flow_id, dedupe_key) finds it
-            by_flow: LiteralString = " AND flow_id = ?" if query.flow_id else ""
-            clauses.append("event_id IN (SELECT id FROM events WHERE dedupe_key = ?" + by_flow + ")")
-            params.extend([query.dedupe_key, query.flow_id] if query.flow_id else [query.dedupe_key])
+            if query.flow_id:
+                clauses.append("event_id IN (SELECT id FROM events WHERE flow_id = ? AND dedupe_key = ?)")
+                params.extend([query.flow_id, query.dedupe_key])
+            else:
+                clauses.append("event_id IN (SELECT id FROM events WHERE dedupe_key = ?)")
+                params.append(query.dedupe_key)
         # built from literal fragments only; every value is a bound parameter
         sql: LiteralString = (
             "SELECT "  # noqa: S608
