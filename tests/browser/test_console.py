@@ -317,6 +317,9 @@ def test_a_viewer_sees_no_replay_button_and_the_api_refuses_him(site: Site) -> N
     no_header = operator.request.post(f"{site.server.url}/api/v1/runs/{run_id}/replay")
     assert (no_header.status, no_header.json()["code"]) == (403, "auth.csrf"), "a cookie alone cannot change anything"
     assert site.run(run_id)["status"] == "dead_letter"
+    page.click("#signout")
+    page.wait_for_selector("form.signin")
+    assert page.request.get(f"{site.server.url}/api/v1/session").status == 401, "signed out on the server too"
 
 
 def test_connections_show_where_secrets_come_from_and_never_a_value(site: Site) -> None:

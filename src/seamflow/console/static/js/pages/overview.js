@@ -6,6 +6,7 @@ import { h, svg } from "../dom.js";
 import { fmt, t } from "../i18n.js";
 
 const POLL_MS = 5000;
+const FEEDS_EVERY = 6; // feeds' health every 6th poll (30 s): one small read of the feeds table
 const KEEP = 36; // three minutes of points
 
 export async function render(ctx) {
@@ -30,6 +31,7 @@ export async function render(ctx) {
       card("failed", "#/runs?status=failed"),
       card("dead_letter", "#/runs?status=dead_letter"),
       card("queue_depth"),
+      card("feeds_failing"),
     ),
     h("div", { class: "card" }, h("h2", {}, t("overview.trend")), spark),
     stamp,
@@ -37,9 +39,19 @@ export async function render(ctx) {
   const points = [];
   let previous = null;
   let timer = null;
+  let polls = 0;
+
+  async function pollFeeds() {
+    const feeds = await get("/api/v1/feeds").catch(() => null);
+    if (!feeds) return;
+    const failing = feeds.filter((f) => f.health === "failing" || f.health === "stalled").length;
+    cards.feeds_failing.textContent = feeds.length ? `${fmt.number(failing)} / ${fmt.number(feeds.length)}` : "—";
+    cards.feeds_failing.parentElement.classList.toggle("alarm", failing > 0);
+  }
 
   async function poll() {
     if (document.hidden) return;
+    if (polls++ % FEEDS_EVERY === 0) pollFeeds();
     const ready = await get("/health/ready").catch((error) => error.body || null);
     if (!ready || !ready.runs) {
       stamp.textContent = t("overview.unavailable");
