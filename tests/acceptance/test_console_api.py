@@ -43,7 +43,7 @@ async def test_the_console_is_served_compressed_under_a_strict_content_policy(pr
         assert (await client.get("/console/../pyproject.toml")).status_code == 404
 
 
-async def test_runs_are_found_by_business_key_with_or_without_the_flow(project_dir: Path) -> None:
+async def test_runs_are_found_by_business_key_and_counted_at_a_glance(project_dir: Path) -> None:
     make_project(project_dir, {"order": FLOW})
     async with serve(project_dir) as server, server.client() as client:
         started = {}
@@ -57,6 +57,12 @@ async def test_runs_are_found_by_business_key_with_or_without_the_flow(project_d
             assert [r["run_id"] for r in found] == [started["SO-2026-0815"]], query
         assert (await client.get("/api/v1/runs?key=SO-2026-0815&flow=other")).json() == []
         assert (await client.get("/api/v1/runs?key=SO-2026-9999")).json() == []
+        waiting = {"input": {"order_no": "SO-2026-0817", "amount": 8000}}
+        run_id = (await client.post("/api/v1/flows/order-to-erp/runs", json=waiting)).json()["run_id"]
+        await run_in_status(client, run_id, "waiting")
+        glance = (await client.get("/api/v1/overview")).json()
+    assert glance["runs"] == {"queued": 0, "running": 0, "waiting": 1, "failed": 0, "dead_letter": 0}
+    assert glance["finished_last_minute"] == 2 and glance["queue_depth"] == 0
 
 
 async def test_a_flow_has_its_outline_for_the_diagram(project_dir: Path) -> None:

@@ -64,6 +64,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/events"): _R,
     ("GET", "/api/v1/workers"): _R,
     ("GET", "/api/v1/feeds"): _R,
+    ("GET", "/api/v1/overview"): _R,
     ("GET", "/api/v1/connections"): _R,
     ("POST", "/api/v1/connections/{name}/test"): _B,
     ("GET", "/api/v1/syncs"): _R,
