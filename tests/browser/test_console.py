@@ -247,7 +247,9 @@ def test_an_approver_decides_on_a_phone_and_the_run_continues(site: Site) -> Non
     page.fill("input[name=budget_code]", "it-7")
     page.fill("textarea[name=comment]", "预算内，同意采购")
     page.click("[data-decision=approve]")
-    expect(page.locator("form.decision .error")).to_contain_text("approval.form_invalid")  # the API checks the form
+    refusal = page.locator("form.decision .error")  # the API checks the form against its schema
+    expect(refusal).to_contain_text("表单内容不符合审批要求")
+    expect(refusal).to_contain_text("approval.form_invalid")
     page.fill("input[name=budget_code]", "IT-07")
     page.click("[data-decision=approve]")
     expect(page.locator("form.decision .ok")).to_contain_text("流程继续运行")
@@ -320,6 +322,24 @@ def test_a_viewer_sees_no_replay_button_and_the_api_refuses_him(site: Site) -> N
     page.click("#signout")
     page.wait_for_selector("form.signin")
     assert page.request.get(f"{site.server.url}/api/v1/session").status == 401, "signed out on the server too"
+
+
+def test_the_dead_letters_of_a_filter_are_replayed_together(site: Site) -> None:
+    site.sink.behaviour = Behaviour(fail_next=-1, fail_status=400)
+    orders = [f"SO-2026-095{i}" for i in range(3)]
+    body = {"amount": "10.00", "customer": "C-2"}
+    run_ids = [site.start("order-to-erp", {**body, "order_no": no}, no) for no in orders]
+    for run_id in run_ids:
+        site.run_in_status(run_id, "dead_letter")
+    site.sink.behaviour = Behaviour()
+    page = site.pages["wang.fang"]
+    page.goto(site.console + "#/runs?flow=order-to-erp&status=dead_letter")
+    expect(page.locator(f"tr[data-run='{run_ids[0]}']")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".toolbar button.danger")
+    expect(page.locator(".toolbar [role=status]")).to_contain_text(re.compile(r"Replayed (\d+) of \1"))
+    for run_id in run_ids:
+        site.run_in_status(run_id, "completed")
 
 
 def test_connections_show_where_secrets_come_from_and_never_a_value(site: Site) -> None:

@@ -86,9 +86,17 @@ async function route() {
   }
 }
 
+/** An error in the user's language when its code is known, with the server's words (English) below. */
 export function problem(error) {
-  const text = error instanceof ApiError ? `${error.status} ${error.code || ""}: ${error.message}` : String(error);
-  return h("p", { class: "error", role: "alert" }, text);
+  if (!(error instanceof ApiError)) return h("p", { class: "error", role: "alert" }, String(error));
+  const key = `error.${error.code}`;
+  const known = t(key) !== key;
+  return h(
+    "div",
+    { class: "error", role: "alert" },
+    h("p", {}, known ? t(key) : `${error.status} ${error.code || ""}`),
+    h("p", { class: "small" }, `${error.code || error.status}: ${error.message}`),
+  );
 }
 
 async function start() {
