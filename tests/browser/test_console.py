@@ -89,6 +89,14 @@ steps:
   - id: signed
     emit: {activity: Sales order created, objects: {contract: "{{ event.body.contract_id }}"}}
 """
+NOTIFY = """
+id: notify-erp
+trigger: {manual: {}}
+steps:
+  - id: notify
+    action: sink.post
+    with: {path: /notify, json: {order_no: "{{ event.body.order_no }}", token: "{{ secrets.erp_token }}"}}
+"""
 PEOPLE = {
     "wang.fang": {"name": "王芳", "mobile": "139-0211-3344", "roles": ["operator", "builder"]},
     "zhang.wei": {"name": "张伟", "mobile": "138-1234-5678", "roles": ["approver"]},
@@ -151,7 +159,7 @@ def site(browser: Any, loop_thread: LoopThread, tmp_path_factory: pytest.TempPat
         f"sink:\n  connector: http\n  base_url: {sink.url}\n  timeout: 5s\n"
         f'erp:\n  connector: http\n  base_url: {sink.url}/erp\n  auth: {{bearer: "{{{{ secrets.erp_token }}}}"}}\n'
     )
-    make_project(project, {"order-to-erp": ORDER, "procure-to-pay": PROCURE, "contract": CONTRACT}, connections)
+    make_project(project, {"order-to-erp": ORDER, "procure-to-pay": PROCURE, "contract": CONTRACT, "notify": NOTIFY}, connections)
     env = {"SEAMFLOW_DATABASE_URL": "", "SEAMFLOW_SECRET_ERP_TOKEN": ERP_TOKEN}
     server = Server(project, env=env)
     server.env.pop("SEAMFLOW_DATABASE_URL")
@@ -351,6 +359,20 @@ def test_connections_show_where_secrets_come_from_and_never_a_value(site: Site) 
     assert ERP_TOKEN not in page.content()
     page.goto(site.console + "#/connections")  # the last test is kept in this browser
     expect(page.locator("tr[data-connection=sink]")).to_contain_text("passed")
+
+
+def test_a_run_shows_its_steps_input_and_output_but_never_a_secret(site: Site) -> None:
+    site.sink.behaviour = Behaviour()
+    run_id = site.start("notify-erp", {"order_no": "SO-2026-0960"})
+    site.run_in_status(run_id, "completed")
+    assert any(ERP_TOKEN in r.body.decode() for r in site.sink.requests), "the secret went to the target"
+    page = site.pages["wang.fang"]
+    page.goto(site.console + f"#/runs/{run_id}")
+    page.wait_for_selector("section.run[data-status=completed]")
+    page.click("li[data-step=notify] summary >> nth=0")  # the step's input
+    expect(page.locator("li[data-step=notify] pre").first).to_contain_text('"token": "***"')
+    expect(page.locator("li[data-step=notify] pre").first).to_contain_text("SO-2026-0960")
+    assert ERP_TOKEN not in page.content()
 
 
 def test_screenshots_of_every_main_page_in_both_languages(site: Site, browser: Any, screenshots: Path) -> None:
