@@ -159,7 +159,9 @@ def site(browser: Any, loop_thread: LoopThread, tmp_path_factory: pytest.TempPat
         f"sink:\n  connector: http\n  base_url: {sink.url}\n  timeout: 5s\n"
         f'erp:\n  connector: http\n  base_url: {sink.url}/erp\n  auth: {{bearer: "{{{{ secrets.erp_token }}}}"}}\n'
     )
-    make_project(project, {"order-to-erp": ORDER, "procure-to-pay": PROCURE, "contract": CONTRACT, "notify": NOTIFY}, connections)
+    make_project(
+        project, {"order-to-erp": ORDER, "procure-to-pay": PROCURE, "contract": CONTRACT, "notify": NOTIFY}, connections
+    )
     env = {"SEAMFLOW_DATABASE_URL": "", "SEAMFLOW_SECRET_ERP_TOKEN": ERP_TOKEN}
     server = Server(project, env=env)
     server.env.pop("SEAMFLOW_DATABASE_URL")
