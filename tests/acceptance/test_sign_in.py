@@ -84,7 +84,7 @@ async def _credentials(site: Site) -> dict[str, dict[str, str]]:
     site.set_clock("2026-03-04T09:00:00+00:00")
     signed_out = await site.session("wangfang")
     async with httpx.AsyncClient(base_url=site.server.url, cookies={access.SESSION_COOKIE: signed_out}) as client:
-        assert (await client.delete("/api/v1/session")).status_code == 204
+        assert (await client.delete("/api/v1/session", headers={access.CSRF_HEADER: "1"})).status_code == 204
     return {
         "missing": {},
         "malformed": {"Authorization": "Basic d2FuZ2Zhbmc6eA=="},
@@ -171,7 +171,8 @@ async def test_wrong_password_five_times_locks_out_until_the_period_ends(site: S
         assert "Max-Age=28800" in cookie and "expires=Mon, 02 Mar 2026 17:16:" in cookie
         me = await client.get("/api/v1/session")
         assert me.json() == {"login": "zhangwei", "scopes": ["approve", "read"], "via": "session"}
-        assert (await client.delete("/api/v1/session")).status_code == 204
+        assert (await client.delete("/api/v1/session")).json()["code"] == "auth.csrf"  # a cross-site request
+        assert (await client.delete("/api/v1/session", headers={access.CSRF_HEADER: "1"})).status_code == 204
         client.cookies.set(access.SESSION_COOKIE, answer.cookies[access.SESSION_COOKIE])
         assert (await client.get("/api/v1/session")).json()["code"] == "auth.expired"
 

@@ -122,6 +122,7 @@ EXPORTS = {
     },
     "seamflow.api": {"SeamflowApp", "WebhookLimits", "create_app", "create_health_app", "hash_token"},
     "seamflow.cli": {"main"},
+    "seamflow.console": {"LANGUAGES", "PREFIX", "STATIC", "mount"},
     "seamflow.redact": {"MASK", "MIN_SECRET_LENGTH", "forms_of", "is_registered", "mask", "mask_text", "register"},
     "seamflow.clock": {"now", "set_fixed", "use_real"},
     "seamflow.codec": {"Limits", "dumps", "dumps_text", "loads", "parse_untrusted"},

@@ -4,6 +4,12 @@ A request is someone (`directory.Principal`): the bootstrap admin token `init` m
 API token (`sfp_…`), or a console session cookie. Missing, invalid, expired or revoked credentials
 are a 401; a valid principal whose scopes do not include the route's is a 403. A route missing
 from `ROUTE_ACCESS` is refused to everyone (and `tests/unit/test_route_access.py` fails).
+
+A request that changes something (not GET/HEAD/OPTIONS) and is signed in by the session cookie
+must also carry the header `CSRF_HEADER: 1` (403 `auth.csrf` otherwise): the cookie is
+SameSite=Strict, and a page of another site can neither send it nor set a custom header without
+a CORS preflight this server never grants. Bearer tokens are not sent by browsers by themselves,
+so they need no such header.
 """
 
 from __future__ import annotations
@@ -14,7 +20,16 @@ from fastapi import Request
 
 from seamflow import directory, engine, errors
 
-__all__ = ["PUBLIC", "ROUTE_ACCESS", "SESSION_COOKIE", "SIGNED_IN", "Access", "authorize", "directory_of"]
+__all__ = [
+    "CSRF_HEADER",
+    "PUBLIC",
+    "ROUTE_ACCESS",
+    "SESSION_COOKIE",
+    "SIGNED_IN",
+    "Access",
+    "authorize",
+    "directory_of",
+]
 
 PUBLIC: Final = "public"
 """Anyone, without credentials (health checks, signing in)."""
@@ -22,6 +37,9 @@ SIGNED_IN: Final = "signed_in"
 """Any valid principal, whatever its scopes (who am I, signing out)."""
 Access = directory.Scope | Literal["public", "signed_in"]
 SESSION_COOKIE = "seamflow_session"
+CSRF_HEADER = "X-Seamflow-CSRF"
+"""The header a cookie-signed request that changes something must carry (value `1`); the console sends it."""
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _R, _O, _B, _A = directory.Scope.READ, directory.Scope.OPERATE, directory.Scope.BUILD, directory.Scope.ADMIN
 _AP = directory.Scope.APPROVE
@@ -46,6 +64,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/events"): _R,
     ("GET", "/api/v1/workers"): _R,
     ("GET", "/api/v1/feeds"): _R,
+    ("GET", "/api/v1/overview"): _R,
     ("GET", "/api/v1/connections"): _R,
     ("POST", "/api/v1/connections/{name}/test"): _B,
     ("GET", "/api/v1/syncs"): _R,
@@ -98,7 +117,8 @@ async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine
 
     Raises:
         errors.Unauthorized: no credentials, or invalid, expired or revoked ones (401).
-        errors.Forbidden: the principal's scopes lack the route's (403).
+        errors.Forbidden: the principal's scopes lack the route's, or a cookie-signed change lacks
+            `CSRF_HEADER` (403).
     """
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
@@ -112,6 +132,12 @@ async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine
         held = ", ".join(sorted(principal.scopes)) or "none"
         raise errors.Forbidden(
             f"{request.method} {template} needs the {needed} scope; {principal.login!r} (by {principal.via}) has {held}"
+        )
+    if principal.via == "session" and request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+        raise errors.Forbidden(
+            f"{request.method} {template} signed in by the session cookie needs the header {CSRF_HEADER}: 1"
+            " (protection against cross-site requests); the console sends it",
+            code="auth.csrf",
         )
     request.state.principal = principal
     return principal

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import engine, errors
+from seamflow import engine, errors, flows
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["ManualRunBody", "router"]
+__all__ = ["ManualRunBody", "outline", "router"]
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
@@ -43,9 +43,9 @@ async def reload_flows(eng: EngineDep) -> Response:
 
 @router.get("/api/v1/flows/{flow_id}", tags=["flows"])
 async def get_flow(flow_id: str, eng: EngineDep) -> Response:
-    """One flow, with its source."""
+    """One flow, with its source and its outline (trigger and steps as a tree, what the console draws)."""
     flow = eng.catalog.flow(flow_id)
-    return json_response({**_flow_json(flow), "source": flow.source})
+    return json_response({**_flow_json(flow), "source": flow.source, "outline": outline(flow.spec)})
 
 
 @router.post("/api/v1/flows/{flow_id}/runs", tags=["runs"], status_code=202)
@@ -71,3 +71,46 @@ def _flow_json(flow: Any) -> dict[str, Json]:
         "trigger": flow.spec.trigger.kind,
         "path": flow.path,
     }
+
+
+def outline(spec: flows.spec.Flow) -> dict[str, Json]:
+    """The flow's shape: `{"trigger": {"kind","label"}, "steps": [node…]}`, a node being
+    `{"id","kind","label"}` plus `then`/`else` (an `if`) or `steps` (a `foreach`) holding nodes."""
+    trigger = spec.trigger
+    label = {
+        "webhook": lambda: f"/hooks/{trigger.webhook.path}" if trigger.webhook else "",
+        "schedule": lambda: (trigger.schedule.cron or "") if trigger.schedule else "",
+        "poll": lambda: f"{trigger.poll.connection}.{trigger.poll.feed}" if trigger.poll else "",
+        "consume": lambda: f"{trigger.consume.connection}.{trigger.consume.feed}" if trigger.consume else "",
+    }.get(trigger.kind, lambda: "")()
+    return {"trigger": {"kind": trigger.kind, "label": label}, "steps": [_node(s) for s in spec.steps]}
+
+
+def _node(step: Any) -> dict[str, Json]:
+    kind = flows.spec.step_kind(step) or "step"
+    node: dict[str, Json] = {"id": step.id, "kind": kind, "label": _label(kind, step)}
+    if kind == "if":
+        node["then"] = [_node(s) for s in step.then]
+        node["else"] = [_node(s) for s in step.else_]
+    elif kind == "foreach":
+        node["steps"] = [_node(s) for s in step.steps]
+    return node
+
+
+def _label(kind: str, step: Any) -> str:
+    if kind == "action":
+        return str(step.action)
+    if kind == "call":
+        return str(step.call)
+    if kind == "if":
+        return str(step.if_)
+    if kind == "foreach":
+        return str(step.foreach)
+    if kind == "wait":
+        wait = step.wait
+        return f"signal {wait.signal}" if wait.signal else str(wait.duration or wait.until or "")
+    if kind == "approval":
+        return " → ".join(level.name or f"#{i + 1}" for i, level in enumerate(step.approval.levels))
+    if kind == "emit":
+        return str(step.emit.activity)
+    return ""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from seamflow import engine, errors, redact, store
+from seamflow import clock, engine, errors, redact, store
 from seamflow.api.dependencies import EngineDep, attach_engine, json_response, require_token
 from seamflow.ids import Json
 
@@ -88,6 +89,18 @@ async def workers(eng: EngineDep) -> Response:
             }
             for w in found
         ]
+    )
+
+
+@cluster_router.get("/api/v1/overview", tags=["operations"])
+async def overview(eng: EngineDep) -> Response:
+    """Runs at a glance (what the console polls): unfinished, failed and dead-lettered runs, runs
+    finished in the last minute, and this process's queue depth."""
+    at = clock.now()
+    counts = await eng.db.count_runs_at_a_glance(at - timedelta(minutes=1))
+    finished = counts.pop("finished")
+    return _json(
+        {"at": at.isoformat(), "runs": dict(counts), "finished_last_minute": finished, "queue_depth": eng.queue_depth}
     )
 
 

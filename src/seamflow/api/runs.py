@@ -42,8 +42,10 @@ async def list_runs(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: str | None = None,
+    key: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    """Runs, newest first, filtered by flow, status and creation time; page with `before`."""
+    """Runs, newest first, filtered by flow, status, creation time and business key (the event's
+    dedupe key); page with `before`."""
     query = store.RunFilter(
         flow_id=flow,
         statuses=tuple(status or ()),
@@ -51,6 +53,7 @@ async def list_runs(
         until=_instant(until, "until"),
         limit=limit,
         before_id=before,
+        dedupe_key=key,
     )
     return json_response([_summary_json(r) for r in await eng.db.list_runs(query)])
 

@@ -7,13 +7,15 @@ assignee (else 403); a task decided already (by this or another approver of its 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from seamflow import codec, directory, engine, errors, store
+from seamflow import codec, directory, engine, errors, flows, store
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
@@ -48,8 +50,10 @@ async def list_tasks(
 
 @router.get("/api/v1/tasks/{task_id}")
 async def get_task(task_id: str, eng: EngineDep) -> Response:
-    """One task with the request's data."""
-    return json_response(engine.task_json(await _task(eng.db, task_id)))
+    """One task with the request's data and `form_schema`: the JSON Schema of the approval's form
+    in the flow's current version (null without a form), for the console to draw the form."""
+    task = await _task(eng.db, task_id)
+    return json_response({**engine.task_json(task), "form_schema": _form_schema(eng, task)})
 
 
 @router.post("/api/v1/tasks/{task_id}/decision")
@@ -78,3 +82,24 @@ async def _task(db: store.TaskStore, task_id: str) -> store.StoredTask:
     if task is None:
         raise errors.NotFound(f"task {task_id} does not exist", code="approval.task_not_found")
     return task
+
+
+def _form_schema(eng: engine.Engine, task: store.StoredTask) -> Json:
+    """The form's JSON Schema of the approval step the task belongs to (matched by step id)."""
+    try:
+        flow = eng.catalog.flow(task.flow_id)
+    except errors.NotFound:
+        return None
+    approvals = {s.id: s for s in _steps(flow.spec.steps) if isinstance(s, flows.spec.ApprovalStep)}
+    names = [n for n in re.findall(r"[A-Za-z0-9_-]+", task.path) if n in approvals]
+    if not names:
+        return None
+    form: Json = approvals[names[-1]].approval.form
+    return form
+
+
+def _steps(steps: list[Any]) -> Iterator[Any]:
+    for step in steps:
+        yield step
+        for inner in ("then", "else_", "steps"):
+            yield from _steps(getattr(step, inner, None) or [])

@@ -68,6 +68,8 @@ class _Setup:
     erp_token: str = field(default_factory=lambda: "erp-" + secrets.token_hex(12))
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(24))
     api_token: str = field(default_factory=lambda: "sf_demo_" + secrets.token_hex(20))
+    console_password: str = field(default_factory=lambda: "demo-" + secrets.token_urlsafe(9))
+    """The password of the console user `demo` (an admin) for this demo's lifetime."""
 
 
 def _write_project(setup: _Setup) -> None:
@@ -235,19 +237,23 @@ def _importable(module: str) -> bool:
 async def _run_seamflow(
     setup: _Setup, crm: System, erp: System, mailbox: Mailbox, options: DemoOptions, outcome: _Outcome
 ) -> None:
-    from seamflow import api  # FastAPI: only the demo needs it here
+    from seamflow import api, console, directory  # FastAPI: only the demo needs it here
 
     paths = ProjectPaths(setup.project)
     db = open_store(paths)
     await db.open()
     try:
         await db.add_api_token("demo", api.hash_token(setup.api_token))
+        people = directory.Directory(db)
+        demo_admin = {"login": "demo", "name": "演示管理员 Demo admin", "roles": ["admin"]}
+        await people.save(users=[directory.UserEntry.model_validate(demo_admin)])
+        await people.set_password("demo", setup.console_password)
         eng, context = build_engine(paths, db, engine.EngineOptions())
         await eng.start()
         try:
-            app_server, app_task = await _serve(
-                api.create_app(eng, context=context, manage_engine=False), setup.listener
-            )
+            app = api.create_app(eng, context=context, manage_engine=False)
+            console.mount(app)
+            app_server, app_task = await _serve(app, setup.listener)
             try:
                 _where(setup, crm, erp, keep=options.keep)
                 watch = Watch(eng, setup.root, setup.project, mailbox)
@@ -332,6 +338,7 @@ def _where(setup: _Setup, crm: System, erp: System, *, keep: bool) -> None:
     fate = "kept at the end (--keep)" if keep else "removed at the end unless --keep"
     click.echo(f"Folder:      {setup.root}  ({fate})")
     click.echo(f"Project:     {setup.project}  (flows/, syncs/, models/, connections.yaml, .env)")
+    click.echo(f"Console:     {base}/console/   sign in as demo / {setup.console_password}")
     click.echo(f"Seamflow:    {base}/docs   token: {setup.api_token}")
     click.echo(f"             curl -H 'Authorization: Bearer {setup.api_token}' {base}/api/v1/runs")
     click.echo(f"CRM:         {crm.url}/docs   token: {crm.token}")

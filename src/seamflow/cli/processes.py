@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from seamflow import api, engine, errors, store
+from seamflow import api, console, engine, errors, store
 from seamflow.cli import reload, supervisor
 from seamflow.cli.project import ProjectPaths, build_engine, open_store
 
@@ -106,7 +106,11 @@ def run_process(
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
-                app = api.create_health_app(eng) if role == "worker" else api.create_app(eng, context=context)
+                if role == "worker":
+                    await _serve_http(api.create_health_app(eng), eng, host, port or 8080, sockets)
+                    return
+                app = api.create_app(eng, context=context)
+                console.mount(app)  # the web console beside the API it calls
                 await _serve_http(app, eng, host, port or 8080, sockets)
         finally:
             if leader is not None:

@@ -345,6 +345,8 @@ class RunFilter:
     limit: int = 100
     before_id: str | None = None
     """Keyset pagination: runs older than this run id."""
+    dedupe_key: str | None = None
+    """Runs whose event has this dedupe key (the business key: an order or contract number)."""
 
 
 @dataclass(frozen=True, slots=True)

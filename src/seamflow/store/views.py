@@ -81,6 +81,13 @@ class RunViews(Rows):
         if query.before_id:
             clauses.append("id < ?")
             params.append(query.before_id)
+        if query.dedupe_key is not None:  # with a flow, the events_dedupe index (flow_id, dedupe_key) finds it
+            if query.flow_id:
+                clauses.append("event_id IN (SELECT id FROM events WHERE flow_id = ? AND dedupe_key = ?)")
+                params.extend([query.flow_id, query.dedupe_key])
+            else:
+                clauses.append("event_id IN (SELECT id FROM events WHERE dedupe_key = ?)")
+                params.append(query.dedupe_key)
         # built from literal fragments only; every value is a bound parameter
         sql: LiteralString = (
             "SELECT "  # noqa: S608
@@ -178,6 +185,24 @@ class RunViews(Rows):
     async def count_runs_by_status(self) -> dict[str, int]:
         def read(conn: Conn) -> dict[str, int]:
             return {r[0]: r[1] for r in self._x(conn, "SELECT status, COUNT(*) FROM runs GROUP BY status")}
+
+        return await self._read(read)
+
+    async def count_runs_at_a_glance(self, finished_since: datetime) -> dict[str, int]:
+        """Runs queued, running, waiting, failed and dead-lettered, and runs finished since an
+        instant, by two index range counts (runs_status, runs_finished) that leave completed runs
+        unread: what the console's overview polls, cheap with millions of runs stored."""
+
+        def read(conn: Conn) -> dict[str, int]:
+            sql: LiteralString = (
+                "SELECT status, COUNT(*) FROM runs"
+                " WHERE status IN ('queued', 'running', 'waiting', 'failed', 'dead_letter') GROUP BY status"
+            )
+            counts = {status: 0 for status in ("queued", "running", "waiting", "failed", "dead_letter")}
+            counts.update({r[0]: r[1] for r in self._x(conn, sql)})
+            row = self._x(conn, "SELECT COUNT(*) FROM runs WHERE finished_ms >= ?", (to_ms(finished_since),)).fetchone()
+            counts["finished"] = int(row[0])
+            return counts
 
         return await self._read(read)
 
