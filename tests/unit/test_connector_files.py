@@ -162,7 +162,7 @@ def test_seamflow_connector_schema_prints_a_schema_the_dingtalk_pack_satisfies()
     printed = CliRunner().invoke(main, ["connector", "schema"])
     assert printed.exit_code == 0, printed.output
     schema = json.loads(printed.output)
-    pack = Path(__file__).parents[2] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+    pack = connectors.PACK_FILES["dingtalk_app"]
     jsonschema.validate(yaml.safe_load(pack.read_text(encoding="utf-8")), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"connector": "x", "base_url": "https://x", "operations": {"a": {"pathh": "a"}}}, schema)
@@ -211,4 +211,4 @@ def test_a_project_without_connector_files_does_not_import_them(tmp_path: Path) 
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('seamflow.connectors.', 'aiohttp')))))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
-    assert loaded == ["seamflow.connectors.base", "seamflow.connectors.tokens"]
+    assert loaded == ["seamflow.connectors.base", "seamflow.connectors.pack", "seamflow.connectors.tokens"]
