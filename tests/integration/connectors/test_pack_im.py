@@ -79,7 +79,7 @@ async def test_dingtalk_sends_a_work_notification_with_the_token_in_the_query(
 
 
 async def test_dingtalk_reads_an_approval_instance(ding: tuple[DingTalk, connectors.Connector]) -> None:
-    platform, connector = ding
+    _, connector = ding
     instance = await connector.call(
         "get_approval_instance", {"process_instance_id": "b2c3d4e5-0a1b-4c2d-8e3f-4a5b6c7d8e9f"}, idempotency_key="k"
     )
