@@ -47,13 +47,19 @@ async def authorize(
         tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
         pool = engine.Pool(configs, secrets=engine.load_secrets(root=paths.root), env=engine.load_env(), tokens=tokens)
         connection = pool.resolve(name)
-        if connection.connector != "http":
+        connector: connectors.HttpConnector | connectors.declared.DeclaredConnector
+        if connection.connector == "http":
+            connector = connectors.HttpConnector()
+        elif connectors.is_declared(connection.connector):  # a connector file whose auth: is oauth2
+            declared = connectors.available_connectors()[connection.connector]
+            assert issubclass(declared, connectors.declared.DeclaredConnector)  # is_declared says so
+            connector = declared()
+        else:
             raise errors.InvalidInput(
                 f"connection {name!r} uses the {connection.connector} connector; expected an http connection"
-                " with auth: {oauth2: …}",
+                " or a declarative connector with auth: {oauth2: …}",
                 code="connection.invalid",
             )
-        connector = connectors.HttpConnector()
         await connector.open(connection)
         try:
             await _authorize(connector, connection, is_paste=is_paste, timeout_s=timeout_s)
@@ -65,11 +71,15 @@ async def authorize(
 
 
 async def _authorize(
-    connector: connectors.HttpConnector, connection: connectors.Connection, *, is_paste: bool, timeout_s: float
+    connector: connectors.HttpConnector | connectors.declared.DeclaredConnector,
+    connection: connectors.Connection,
+    *,
+    is_paste: bool,
+    timeout_s: float,
 ) -> None:
-    from seamflow import errors
+    from seamflow import connectors, errors
 
-    port = _port_of(connection)
+    port = _port_of(connection.config if isinstance(connector, connectors.HttpConnector) else type(connector).raw)
     listener = None if is_paste else _bind(port)
     bound = listener.getsockname()[1] if listener else port or 8976
     pending = connector.begin_authorization(f"http://127.0.0.1:{bound}/callback")
@@ -91,8 +101,9 @@ async def _authorize(
     await connector.finish_authorization(pending, redirected)
 
 
-def _port_of(connection: connectors.Connection) -> int:
-    auth = connection.config.get("auth")
+def _port_of(config: Mapping[str, Any]) -> int:
+    """The `redirect_port` of an `http` connection's `auth.oauth2`, or of a connector file's."""
+    auth = config.get("auth")
     oauth2 = auth.get("oauth2") if isinstance(auth, dict) else None
     port = oauth2.get("redirect_port") if isinstance(oauth2, dict) else None
     return port if isinstance(port, int) else 0
