@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -119,3 +121,38 @@ class Platform:
             yield platform
         finally:
             await runner.cleanup()
+
+    @classmethod
+    @contextmanager
+    def in_thread(cls, **knobs: Any) -> Iterator[Self]:
+        """Serve the stand-in from a thread with its own event loop until the block ends.
+
+        For tests whose own loop may block: a synchronous write to a `seamflow serve` database
+        waits for its lock, which the server may hold while it signs in here.
+        """
+        loop = asyncio.new_event_loop()
+        started: asyncio.Future[Self] = loop.create_future()
+        stop = asyncio.Event()
+
+        async def serve() -> None:
+            try:
+                async with cls.start(**knobs) as platform:
+                    started.set_result(platform)
+                    await stop.wait()
+            except Exception as exc:
+                if not started.done():
+                    started.set_exception(exc)
+                raise
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+        thread.start()
+        try:
+            yield asyncio.run_coroutine_threadsafe(_wait(started), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(timeout=10)
+            loop.close()
+
+
+async def _wait(future: asyncio.Future[Any]) -> Any:
+    return await future
