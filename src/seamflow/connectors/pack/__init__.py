@@ -5,7 +5,7 @@ DingTalk (`dingtalk_app`), WeCom (`wecom_app`), Feishu (`feishu_app`) and Kingde
 read by the same loader as a project's `connectors/*.yaml` and a published pack's, but only when
 a connection first uses their kind: a project that uses none of them never reads them. A
 project's own file of the same kind replaces the shipped one (to adapt it). See
-docs/howto/connectors/pack.md.
+docs/howto/declarative-connectors.md#the-pack-that-ships-with-seamflow.
 """
 
 from __future__ import annotations
