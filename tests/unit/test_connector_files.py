@@ -168,11 +168,20 @@ def test_seamflow_connector_schema_prints_a_schema_the_dingtalk_pack_satisfies()
         jsonschema.validate({"connector": "x", "base_url": "https://x", "operations": {"a": {"pathh": "a"}}}, schema)
 
 
-def test_the_dingtalk_example_project_is_valid() -> None:
-    root = Path(__file__).parents[2] / "examples" / "dingtalk-app"
+@pytest.mark.parametrize(
+    ("example", "flow_ids"),
+    [
+        ("dingtalk-app", ["dingtalk-purchase-approved", "notify-east-china-sales", "welcome-new-colleagues"]),
+        ("wecom-app", ["wecom-expense-approved"]),
+        ("feishu-app", ["feishu-purchase-approved"]),
+        ("kingdee-sales-orders", ["kingdee-contract-signed"]),
+    ],
+)
+def test_the_pack_example_projects_are_valid(example: str, flow_ids: list[str]) -> None:
+    root = Path(__file__).parents[2] / "examples" / example
     project, problems = flows.validate.check_project(root / "flows", root / "connections.yaml")
     assert problems == []
-    assert sorted(project.flows) == ["notify-east-china-sales", "welcome-new-colleagues"]
+    assert sorted(project.flows) == flow_ids
 
 
 def test_a_connector_file_may_not_take_an_installed_kind(tmp_path: Path) -> None:

@@ -42,8 +42,8 @@ def _instance() -> dict[str, Any]:
         "approval_code": "7C468A54-8745-2245-9675-08B7C63E7A85",
         "instance_code": "81D31358-93AF-92D6-7425-01A5D67C4E71",
         "serial_number": "202612070007",
-        "start_time": "1765071012000",
-        "end_time": "1765078365000",
+        "start_time": "1796607012000",
+        "end_time": "1796614365000",
         "open_id": "ou_3cda9c969f737aaa05e6915dce306cb9",
         "user_id": "f7cb567e",
         "department_id": "od-8ec33ffec336c3a39a278bc25e931676",
@@ -56,16 +56,16 @@ def _instance() -> dict[str, Any]:
                 "open_id": "ou_7d8a6e6df7621556ce0d21922b676706",
                 "status": "APPROVED",
                 "node_name": "直属上级",
-                "start_time": "1765071012000",
-                "end_time": "1765078365000",
+                "start_time": "1796607012000",
+                "end_time": "1796614365000",
             }
         ],
         "comment_list": [],
         "timeline": [
-            {"type": "START", "create_time": "1765071012000", "open_id": "ou_3cda9c969f737aaa05e6915dce306cb9"},
+            {"type": "START", "create_time": "1796607012000", "open_id": "ou_3cda9c969f737aaa05e6915dce306cb9"},
             {
                 "type": "PASS",
-                "create_time": "1765078365000",
+                "create_time": "1796614365000",
                 "open_id": "ou_7d8a6e6df7621556ce0d21922b676706",
                 "task_id": "7167411384727486468",
             },
@@ -143,7 +143,7 @@ class Feishu(Platform):
             {
                 "code": 0,
                 "msg": "success",
-                "data": {"message_id": message_id, "msg_type": body.get("msg_type"), "create_time": "1765078365000"},
+                "data": {"message_id": message_id, "msg_type": body.get("msg_type"), "create_time": "1796614365000"},
             }
         )
 

@@ -33,7 +33,7 @@ def _approval() -> dict[str, Any]:
         "sp_name": "费用报销",
         "sp_status": 2,
         "template_id": "3TkZjxugodbqpEMk9t8TuZUkH6A8P6Lu1hHPGh8Y",
-        "apply_time": 1765071012,
+        "apply_time": 1796607012,
         "applyer": {"userid": "ZhangWei", "partyid": "2"},
         "sp_record": [
             {
@@ -44,7 +44,7 @@ def _approval() -> dict[str, Any]:
                         "approver": {"userid": "LiNa"},
                         "speech": "同意，请财务付款",
                         "sp_status": 2,
-                        "sptime": 1765078365,
+                        "sptime": 1796614365,
                         "media_id": [],
                     }
                 ],

@@ -72,13 +72,13 @@ class RateLimit(BaseModel):
     """
 
     model_config = _STRICT
-    per_second: float = Field(gt=0)
+    per_second: float = Field(ge=0.01, le=100_000)
     """E.g. 20 for DingTalk's 20 calls per second per app."""
     burst: int = Field(1, ge=1)
     """How many calls may leave at once after a quiet moment; then one each 1/per_second."""
     codes: list[int | str] = Field(default_factory=list)
     """Error codes meaning "too frequent", e.g. DingTalk's 90018; checked before `errors.retryable`."""
-    wait_s: float = Field(1.0, gt=0)
+    wait_s: float = Field(1.0, ge=0.01, le=86_400)
     """How long to wait before the retry when the answer does not say (no `Retry-After`)."""
 
 
@@ -159,6 +159,8 @@ class ConnectorFile(BaseModel):
     @field_validator("errors")
     @classmethod
     def _revoked_needs_a_token_endpoint(cls, value: ErrorCodes | None, info: ValidationInfo) -> ErrorCodes | None:
+        if "auth" not in info.data:  # the sign-in itself is wrong: that is the problem to report
+            return value
         if value is not None and value.revoked and "token_endpoint" not in (info.data.get("auth") or {}):
             raise ValueError("revoked needs auth: {token_endpoint: …} (the sign-in that can be renewed)")
         return value
