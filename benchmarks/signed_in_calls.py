@@ -8,8 +8,9 @@ with a JSON body, answered with the approval instance. The bare clients carry a 
 beforehand and check `errcode` themselves; Seamflow calls the `get_approval_instance` operation of
 the shipped `dingtalk_app` file through a connection whose token is cached by the engine's
 `StoredTokens` on a SQLite store, as `serve` runs it (input schema check, templates, the
-declared error codes, the output mapping; its pacing to 20 calls per second is lifted). 16 calls at once; rounds alternate who goes
-first; the median µs per call of the rounds and the ratio to bare aiohttp are reported.
+declared error codes, the output mapping; its pacing to 20 calls per second is lifted). 16 calls
+at once; rounds alternate who goes first; the median µs per call of the rounds and the ratio to
+bare aiohttp are reported.
 
 Then two bursts of `--burst` concurrent calls: right as the token expires (the clock moved into
 the renewal margin), and right after DingTalk revoked it (every call is refused with 40014 and
@@ -103,7 +104,7 @@ def seamflow_call(connector: connectors.Connector) -> Call:
 
 
 async def open_declared(base: str, tokens: connectors.TokenCache) -> connectors.Connector:
-    """The shipped file, its pacing (20 calls per second, DingTalk's limit) lifted: the cost is measured, not the wait."""
+    """The shipped file with its pacing (DingTalk's 20 calls per second) lifted: the cost is measured, not the wait."""
     path = connectors.PACK_FILES["dingtalk_app"]
     text = path.read_text("utf-8").replace("per_second: 20 ", "per_second: 1000000 ")
     assert "per_second: 1000000" in text
