@@ -61,6 +61,18 @@ async def run_hook(server: Server, path: str, body: Any) -> dict[str, Any]:
     return run
 
 
+async def assert_nothing_secret(server: Server, secrets: list[str]) -> None:
+    """No app secret, password, token or session id in the runs (the journal, through the API) or the log."""
+    async with server.client() as client:
+        runs = (await client.get("/api/v1/runs", params={"limit": 500})).json()
+        items = runs["items"] if isinstance(runs, dict) else runs
+        texts = [(await client.get(f"/api/v1/runs/{run['run_id']}")).text for run in items[:20]]
+    texts.append(server.log_path.read_text("utf-8"))
+    assert texts[:-1], "runs were read"
+    leaked = [secret for secret in secrets for text in texts if secret in text]
+    assert leaked == []
+
+
 async def test_dingtalk_examples_notify_the_sales_team_and_an_approved_purchase(tmp_path: Path) -> None:
     env = {"SEAMFLOW_SECRET_DINGTALK_APPKEY": dingtalk.APPKEY, "SEAMFLOW_SECRET_DINGTALK_APPSECRET": dingtalk.APPSECRET}
     with DingTalk.in_thread() as platform:
@@ -79,6 +91,7 @@ async def test_dingtalk_examples_notify_the_sales_team_and_an_approved_purchase(
                 assert sorted(welcomed) == sorted(dingtalk.DEPARTMENT_USERS), len(welcomed)
 
             await eventually(everyone_welcomed, timeout=60)
+            await assert_nothing_secret(server, [dingtalk.APPSECRET, *platform.issued])
     team = [n for n in platform.sent if n["msg"]["text"]["content"].startswith("新签大客户")]
     approved = [n for n in platform.sent if "已审批通过" in n["msg"]["text"]["content"]]
     assert [len(notice["userid_list"].split(",")) for notice in team] == [100, 100, 50], "at most 100 users each"
@@ -143,6 +156,7 @@ async def test_kingdee_example_saves_the_contract_as_a_sales_order_and_checks_it
                 ],
             }
             run = await run_hook(server, "crm/contract-signed", contract)
+            await assert_nothing_secret(server, [kingdee.PASSWORD, *platform.issued])
     [order] = platform.orders
     assert (order["FBillNo"], order["FCustId.FName"], Decimal(str(order["FBillAllAmount"]))) == (
         "XSDD000235",
