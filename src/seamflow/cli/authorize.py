@@ -13,7 +13,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -22,6 +22,20 @@ if TYPE_CHECKING:
     from seamflow.cli.project import ProjectPaths
 
 __all__ = ["authorize", "stored_tokens", "token_problems"]
+
+_AUTHORIZABLE = ("http", "openapi")
+"""Connectors that run the authorization code grant: `http` with auth.oauth2, `openapi` by its document;
+and every declarative connector (its file's `auth: {oauth2: …}`; others refuse in `begin_authorization`)."""
+
+
+class _Authorizes(Protocol):
+    """A connector that runs the OAuth2 authorization code grant (`http`, `openapi`)."""
+
+    async def open(self, connection: connectors.Connection) -> None: ...
+    async def close(self) -> None: ...
+    def begin_authorization(self, redirect_uri: str) -> Any: ...
+    async def finish_authorization(self, pending: Any, redirected: str) -> None: ...
+
 
 _PAGE = (
     "<!doctype html><meta charset=utf-8><title>Seamflow</title>"
@@ -47,19 +61,15 @@ async def authorize(
         tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
         pool = engine.Pool(configs, secrets=engine.load_secrets(root=paths.root), env=engine.load_env(), tokens=tokens)
         connection = pool.resolve(name)
-        connector: connectors.HttpConnector | connectors.declared.DeclaredConnector
-        if connection.connector == "http":
-            connector = connectors.HttpConnector()
-        elif connectors.is_declared(connection.connector):  # a connector file whose auth: is oauth2
-            declared = connectors.available_connectors()[connection.connector]
-            assert issubclass(declared, connectors.declared.DeclaredConnector)  # is_declared says so
-            connector = declared()
-        else:
+        if connection.connector not in _AUTHORIZABLE and not connectors.is_declared(connection.connector):
             raise errors.InvalidInput(
                 f"connection {name!r} uses the {connection.connector} connector; expected an http connection"
-                " or a declarative connector with auth: {oauth2: …}",
+                " with auth: {oauth2: …}, an openapi connection whose document declares authorizationCode,"
+                " or a declarative connector whose file has auth: {oauth2: …}",
                 code="connection.invalid",
             )
+        kind = connectors.available_connectors()[connection.connector]
+        connector: _Authorizes = kind()  # type: ignore[assignment]  # the Connector protocol lacks the two methods
         await connector.open(connection)
         try:
             await _authorize(connector, connection, is_paste=is_paste, timeout_s=timeout_s)
@@ -71,15 +81,11 @@ async def authorize(
 
 
 async def _authorize(
-    connector: connectors.HttpConnector | connectors.declared.DeclaredConnector,
-    connection: connectors.Connection,
-    *,
-    is_paste: bool,
-    timeout_s: float,
+    connector: _Authorizes, connection: connectors.Connection, *, is_paste: bool, timeout_s: float
 ) -> None:
-    from seamflow import connectors, errors
+    from seamflow import errors
 
-    port = _port_of(connection.config if isinstance(connector, connectors.HttpConnector) else type(connector).raw)
+    port = _port_of(connection, connector)
     listener = None if is_paste else _bind(port)
     bound = listener.getsockname()[1] if listener else port or 8976
     pending = connector.begin_authorization(f"http://127.0.0.1:{bound}/callback")
@@ -101,12 +107,16 @@ async def _authorize(
     await connector.finish_authorization(pending, redirected)
 
 
-def _port_of(config: Mapping[str, Any]) -> int:
-    """The `redirect_port` of an `http` connection's `auth.oauth2`, or of a connector file's."""
-    auth = config.get("auth")
-    oauth2 = auth.get("oauth2") if isinstance(auth, dict) else None
-    port = oauth2.get("redirect_port") if isinstance(oauth2, dict) else None
-    return port if isinstance(port, int) else 0
+def _port_of(connection: connectors.Connection, connector: _Authorizes) -> int:
+    """The `redirect_port` under `auth:` (http: `auth.oauth2`; openapi: `auth.<scheme>`; a declarative
+    connector: its file's `auth.oauth2`); 0: any free port."""
+    raw = getattr(type(connector), "raw", None)  # a declarative connector's file, as written
+    auth = raw.get("auth") if isinstance(raw, dict) else connection.config.get("auth")
+    for settings in auth.values() if isinstance(auth, dict) else ():
+        port = settings.get("redirect_port") if isinstance(settings, dict) else None
+        if isinstance(port, int):
+            return port
+    return 0
 
 
 def _bind(port: int) -> socket.socket:
