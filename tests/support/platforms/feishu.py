@@ -113,7 +113,11 @@ class Feishu(Platform):
                 status=400,
             )
         if self.is_too_frequent():
-            return web.json_response({"code": 99991400, "msg": "request trigger frequency limit"}, status=429)
+            return web.json_response(
+                {"code": 99991400, "msg": "request trigger frequency limit"},
+                status=429,
+                headers={"x-ogw-ratelimit-limit": str(self.per_second), "x-ogw-ratelimit-reset": "3"},
+            )
         failure = self.take_failure()
         if failure is not None:
             return web.json_response({"code": failure[0], "msg": failure[1]}, status=400)

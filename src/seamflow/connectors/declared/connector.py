@@ -248,8 +248,9 @@ def _raise_too_frequent(limit: RateLimit, codes: ErrorCodes | None, answer: dict
     if status != 429 and not is_code:
         return
     headers = answer.get("headers")
-    said = headers.get("retry-after") if isinstance(headers, dict) else None
-    wait_s = float(said) if isinstance(said, str) and said.strip().isdigit() else limit.wait_s
+    names = ["retry-after", *([limit.wait_header.lower()] if limit.wait_header else [])]
+    said = [h for name in names if isinstance(headers, dict) and isinstance(h := headers.get(name), str)]
+    wait_s = next((float(h) for h in said if h.strip().isdigit()), limit.wait_s)
     what = f"HTTP {status}" if status == 429 else f"{_code_paths(codes)}={errors.redact(code)}"
     raise errors.Transient(
         f"the system refused a call as too frequent ({what}); retrying after {wait_s:g}s"

@@ -67,8 +67,8 @@ class RateLimit(BaseModel):
 
     The connector paces its calls to `per_second` (in each process: a cluster of N workers
     declares the system's limit divided by N), and a refusal for calling too often — HTTP 429 or a
-    code in `codes` — is `connector.transient` with `retry_after` = the answer's `Retry-After`,
-    else `wait_s`.
+    code in `codes` — is `connector.rate_limited` (transient) with `retry_after` = the answer's
+    `Retry-After` (or `wait_header`), else `wait_s`.
     """
 
     model_config = _STRICT
@@ -80,6 +80,9 @@ class RateLimit(BaseModel):
     """Error codes meaning "too frequent", e.g. DingTalk's 90018; checked before `errors.retryable`."""
     wait_s: float = Field(1.0, ge=0.01, le=86_400)
     """How long to wait before the retry when the answer does not say (no `Retry-After`)."""
+    wait_header: str | None = None
+    """Another header of the refusal that says how many seconds to wait, e.g. Feishu's
+    `x-ogw-ratelimit-reset`; `Retry-After` is read first."""
 
 
 class Operation(BaseModel):
