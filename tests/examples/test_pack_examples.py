@@ -12,6 +12,7 @@ import json
 import shutil
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,15 @@ async def test_dingtalk_examples_notify_the_sales_team_and_an_approved_purchase(
                 "key-account-signed",
                 {"customer": "上海申通物流有限公司", "amount": "1280000.00", "owner": "王伟"},
             )
-            await run_hook(
+            platform.fail_next(90018, "当前企业所有应用调用该接口频率超限", "processinstance/get")
+            approval = await run_hook(
                 server, "dingtalk/approval-finished", {"processInstanceId": "b2c3d4e5-0a1b-4c2d-8e3f-4a5b6c7d8e9f"}
             )
+            tries = [s for s in approval["steps"] if s["step"] == "instance"]
+            assert [(s["attempt"], s["status"]) for s in tries] == [(1, "retrying"), (2, "completed")]
+            assert tries[0]["error"]["code"] == "connector.rate_limited"
+            waited = datetime.fromisoformat(tries[1]["started"]) - datetime.fromisoformat(tries[0]["finished"])
+            assert waited >= timedelta(seconds=1), "retried after the declared wait_s (a durable timer)"
 
             async def everyone_welcomed() -> None:  # the poll's first reading: every member is new
                 welcomed = [n["userid_list"] for n in platform.sent if "欢迎加入" in n["msg"]["text"]["content"]]

@@ -45,16 +45,17 @@ class Platform:
     issued: list[str] = field(default_factory=list)
     """Every token (or session id) handed out, valid or not."""
     _valid: dict[str, float] = field(default_factory=dict)
-    _failures: deque[tuple[int | str, str]] = field(default_factory=deque)
+    _failures: deque[tuple[int | str, str, str]] = field(default_factory=deque)
     _recent: deque[float] = field(default_factory=deque)
 
     def revoke_tokens(self) -> None:
         """Every token issued so far stops working (an app secret reset, a session that timed out)."""
         self._valid.clear()
 
-    def fail_next(self, code: int | str, message: str) -> None:
-        """The next API call (not a sign-in) answers error `code` with `message`, then all is normal again."""
-        self._failures.append((code, message))
+    def fail_next(self, code: int | str, message: str, path_end: str = "") -> None:
+        """The next API call (not a sign-in) to a path ending with `path_end` answers error `code` with
+        `message`, then all is normal again."""
+        self._failures.append((code, message, path_end))
 
     def api_calls(self, path_end: str = "") -> list[Recorded]:
         """The recorded requests to API paths ending with `path_end` (sign-ins excluded)."""
@@ -80,8 +81,13 @@ class Platform:
         """Whether `token` was valid once and outlived its lifetime (not revoked, not unknown)."""
         return token is not None and token in self._valid and not self.is_valid(token)
 
-    def take_failure(self) -> tuple[int | str, str] | None:
-        return self._failures.popleft() if self._failures else None
+    def take_failure(self, path: str) -> tuple[int | str, str] | None:
+        """The failure planted for a call to `path`, if any (each is taken once)."""
+        for planted in list(self._failures):
+            if path.endswith(planted[2]):
+                self._failures.remove(planted)
+                return planted[0], planted[1]
+        return None
 
     def is_too_frequent(self) -> bool:
         """Count this call; whether it exceeds `per_second` in the last second."""

@@ -113,7 +113,7 @@ class DingTalk(Platform):
             return web.json_response({"errcode": code, "errmsg": message})
         if self.is_too_frequent():
             return web.json_response({"errcode": 90018, "errmsg": "当前企业所有应用调用该接口频率超限"})
-        failure = self.take_failure()
+        failure = self.take_failure(request.path)
         if failure is not None:
             return web.json_response({"errcode": failure[0], "errmsg": failure[1]})
         return None

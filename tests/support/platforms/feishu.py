@@ -118,7 +118,7 @@ class Feishu(Platform):
                 status=429,
                 headers={"x-ogw-ratelimit-limit": str(self.per_second), "x-ogw-ratelimit-reset": "3"},
             )
-        failure = self.take_failure()
+        failure = self.take_failure(request.path)
         if failure is not None:
             return web.json_response({"code": failure[0], "msg": failure[1]}, status=400)
         return None

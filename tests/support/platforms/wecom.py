@@ -102,7 +102,7 @@ class WeCom(Platform):
             return web.json_response({"errcode": code, "errmsg": message})
         if self.is_too_frequent():
             return web.json_response({"errcode": 45009, "errmsg": "api freq out of limit"})
-        failure = self.take_failure()
+        failure = self.take_failure(request.path)
         if failure is not None:
             return web.json_response({"errcode": failure[0], "errmsg": failure[1]})
         return None
