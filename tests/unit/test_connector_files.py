@@ -162,17 +162,26 @@ def test_seamflow_connector_schema_prints_a_schema_the_dingtalk_pack_satisfies()
     printed = CliRunner().invoke(main, ["connector", "schema"])
     assert printed.exit_code == 0, printed.output
     schema = json.loads(printed.output)
-    pack = Path(__file__).parents[2] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+    pack = connectors.PACK_FILES["dingtalk_app"]
     jsonschema.validate(yaml.safe_load(pack.read_text(encoding="utf-8")), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"connector": "x", "base_url": "https://x", "operations": {"a": {"pathh": "a"}}}, schema)
 
 
-def test_the_dingtalk_example_project_is_valid() -> None:
-    root = Path(__file__).parents[2] / "examples" / "dingtalk-app"
+@pytest.mark.parametrize(
+    ("example", "flow_ids"),
+    [
+        ("dingtalk-app", ["dingtalk-purchase-approved", "notify-east-china-sales", "welcome-new-colleagues"]),
+        ("wecom-app", ["wecom-expense-approved"]),
+        ("feishu-app", ["feishu-purchase-approved"]),
+        ("kingdee-sales-orders", ["kingdee-contract-signed"]),
+    ],
+)
+def test_the_pack_example_projects_are_valid(example: str, flow_ids: list[str]) -> None:
+    root = Path(__file__).parents[2] / "examples" / example
     project, problems = flows.validate.check_project(root / "flows", root / "connections.yaml")
     assert problems == []
-    assert sorted(project.flows) == ["notify-east-china-sales", "welcome-new-colleagues"]
+    assert sorted(project.flows) == flow_ids
 
 
 def test_a_connector_file_may_not_take_an_installed_kind(tmp_path: Path) -> None:
@@ -211,4 +220,4 @@ def test_a_project_without_connector_files_does_not_import_them(tmp_path: Path) 
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('seamflow.connectors.', 'aiohttp')))))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
-    assert loaded == ["seamflow.connectors.base", "seamflow.connectors.tokens"]
+    assert loaded == ["seamflow.connectors.base", "seamflow.connectors.pack", "seamflow.connectors.tokens"]

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["authorize", "stored_tokens", "token_problems"]
 
 _AUTHORIZABLE = ("http", "openapi")
-"""Connectors that run the authorization code grant: `http` with auth.oauth2, `openapi` by its document."""
+"""Connectors that run the authorization code grant: `http` with auth.oauth2, `openapi` by its document;
+and every declarative connector (its file's `auth: {oauth2: …}`; others refuse in `begin_authorization`)."""
 
 
 class _Authorizes(Protocol):
@@ -60,10 +61,11 @@ async def authorize(
         tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
         pool = engine.Pool(configs, secrets=engine.load_secrets(root=paths.root), env=engine.load_env(), tokens=tokens)
         connection = pool.resolve(name)
-        if connection.connector not in _AUTHORIZABLE:
+        if connection.connector not in _AUTHORIZABLE and not connectors.is_declared(connection.connector):
             raise errors.InvalidInput(
                 f"connection {name!r} uses the {connection.connector} connector; expected an http connection"
-                " with auth: {oauth2: …}, or an openapi connection whose document declares authorizationCode",
+                " with auth: {oauth2: …}, an openapi connection whose document declares authorizationCode,"
+                " or a declarative connector whose file has auth: {oauth2: …}",
                 code="connection.invalid",
             )
         kind = connectors.available_connectors()[connection.connector]
@@ -83,7 +85,7 @@ async def _authorize(
 ) -> None:
     from seamflow import errors
 
-    port = _port_of(connection)
+    port = _port_of(connection, connector)
     listener = None if is_paste else _bind(port)
     bound = listener.getsockname()[1] if listener else port or 8976
     pending = connector.begin_authorization(f"http://127.0.0.1:{bound}/callback")
@@ -105,9 +107,11 @@ async def _authorize(
     await connector.finish_authorization(pending, redirected)
 
 
-def _port_of(connection: connectors.Connection) -> int:
-    """The `redirect_port` under `auth:` (http: `auth.oauth2`; openapi: `auth.<scheme>`); 0: any free port."""
-    auth = connection.config.get("auth")
+def _port_of(connection: connectors.Connection, connector: _Authorizes) -> int:
+    """The `redirect_port` under `auth:` (http: `auth.oauth2`; openapi: `auth.<scheme>`; a declarative
+    connector: its file's `auth.oauth2`); 0: any free port."""
+    raw = getattr(type(connector), "raw", None)  # a declarative connector's file, as written
+    auth = raw.get("auth") if isinstance(raw, dict) else connection.config.get("auth")
     for settings in auth.values() if isinstance(auth, dict) else ():
         port = settings.get("redirect_port") if isinstance(settings, dict) else None
         if isinstance(port, int):

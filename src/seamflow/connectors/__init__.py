@@ -22,18 +22,21 @@ from seamflow.connectors.base import (
     Polls,
     Streams,
     add_declared,
+    add_declared_later,
     available_connectors,
     feeds_of,
     field_problems,
     is_declared,
     parse_config,
 )
+from seamflow.connectors.pack import PACK_FILES
 from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, TokenKeeper, is_usable
 
 if TYPE_CHECKING:
     from seamflow.connectors.http import HttpConnector
 
 __all__ = [
+    "PACK_FILES",
     "Action",
     "Batch",
     "Checks",
@@ -53,6 +56,7 @@ __all__ = [
     "TokenCache",
     "TokenKeeper",
     "add_declared",
+    "add_declared_later",
     "available_connectors",
     "declared",
     "feeds_of",

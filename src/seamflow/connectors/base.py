@@ -33,6 +33,7 @@ __all__ = [
     "Polls",
     "Streams",
     "add_declared",
+    "add_declared_later",
     "available_connectors",
     "feeds_of",
     "field_problems",
@@ -232,18 +233,22 @@ class _Installed(Mapping[str, type[Connector]]):
         self._loaded: dict[str, type[Connector]] = {}
         self.declared: dict[str, type[Connector]] = {}
         """Connectors described in files (`connectors.declared`), added by `add_declared`."""
+        self.later: dict[str, Callable[[], type[Connector]]] = {}
+        """Files known by kind and read on first look-up (the pack that ships with Seamflow)."""
 
     def __getitem__(self, kind: str) -> type[Connector]:
         cls = self.declared.get(kind) or self._loaded.get(kind)
+        if cls is None and kind in self.later:
+            cls = self.declared[kind] = self.later[kind]()
         if cls is None:
             cls = self._loaded[kind] = _load(self._points[kind])
         return cls
 
     def __iter__(self) -> Iterator[str]:
-        return iter({**self._points, **self.declared})
+        return iter({**self._points, **self.later, **self.declared})
 
     def __len__(self) -> int:
-        return len({**self._points, **self.declared})
+        return len({**self._points, **self.later, **self.declared})
 
 
 def _load(point: EntryPoint) -> type[Connector]:
@@ -288,9 +293,18 @@ def add_declared(cls: type[Connector]) -> None:
     _installed().declared[cls.kind] = cls
 
 
+def add_declared_later(kind: str, load: Callable[[], type[Connector]]) -> None:
+    """Make `kind` available, described in a file that `load` reads when the kind is first looked up.
+
+    A connector already described under `kind` (`add_declared`, a project's file) stays in use.
+    """
+    _installed().later[kind] = load
+
+
 def is_declared(kind: str) -> bool:
     """Whether `kind` is a connector described in a file (`add_declared`), not an installed plugin."""
-    return kind in _installed().declared
+    installed = _installed()
+    return kind in installed.declared or kind in installed.later
 
 
 def field_problems(exc: ValidationError, root: str, file: str | None = None) -> list[errors.Problem]:

@@ -8,6 +8,7 @@ for an unknown key, the closest known one — the same loader as flow files.
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib.metadata import entry_points
 from os import PathLike
@@ -148,10 +149,15 @@ def _pack_files() -> tuple[list[Path], list[Problem]]:
 def install_project_connectors(project_dir: Path) -> list[Problem]:
     """Load the project's `connectors/*.yaml` and the installed packs, and make their kinds available.
 
+    The pack that ships with Seamflow (`connectors.PACK_FILES`) is only named here: a file is read
+    when a connection first uses its kind, and a project's file of the same kind replaces it.
+
     Returns:
         The problems of the files that could not be loaded (the others are installed); a kind
         that an installed connector or an earlier file has is a problem too.
     """
+    for kind, shipped in connectors.PACK_FILES.items():
+        connectors.add_declared_later(kind, functools.partial(load_connector_file, shipped))
     folder = project_dir / "connectors"
     files, problems = _pack_files()
     if folder.is_dir():

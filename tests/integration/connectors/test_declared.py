@@ -20,7 +20,7 @@ from tests.support.open_platforms import APPS, OpenPlatforms
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PACK = Path(__file__).parents[3] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+PACK = connectors.PACK_FILES["dingtalk_app"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -208,4 +208,6 @@ async def test_the_list_feed_polls_a_paginated_operation_after_its_cursor(
         await dingtalk.poll(
             "list", {"operation": "send_work_notification", "paginate": {"style": "page"}}, None, limit=5
         )
-    assert "expected one of the operations list_department_users, send_work_notification" in str(refused.value)
+    assert "expected one of the operations get_approval_instance, list_department_users, send_work_notification" in str(
+        refused.value
+    )

@@ -246,7 +246,7 @@ async def test_a_file_that_starts_like_gzip_but_is_broken_is_connection_invalid(
     assert "starts like gzip but does not decompress" in caught.value.message
 
 
-DINGTALK_PACK = Path(__file__).parents[3] / "examples" / "dingtalk-app" / "connectors" / "dingtalk_app.yaml"
+DINGTALK_PACK = connectors.PACK_FILES["dingtalk_app"]
 
 
 @pytest.mark.parametrize(

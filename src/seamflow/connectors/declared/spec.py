@@ -14,10 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from seamflow.connectors.http.config import Auth
+from seamflow.connectors.http.signing import Signing
 from seamflow.connectors.openapi.paging import Paginate
 from seamflow.ids import Json
 
-__all__ = ["ConnectorFile", "ErrorCodes", "Operation", "Setting", "connector_file_schema"]
+__all__ = ["ConnectorFile", "ErrorCodes", "Operation", "RateLimit", "Setting", "connector_file_schema"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 _TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
@@ -44,16 +45,44 @@ class ErrorCodes(BaseModel):
     """
 
     model_config = _STRICT
-    code: str
-    """Dotted path of the code in the answer's body, e.g. `errcode` or `code`."""
-    message: str | None = None
-    """Dotted path of the message shown with the code, e.g. `errmsg`."""
+    code: str | list[str]
+    """Dotted path of the code in the answer's body, e.g. `errcode` or `code` (a number picks from a
+    list: `0.0.Result.ResponseStatus.MsgCode`); a list of paths: the first one present."""
+    message: str | list[str] | None = None
+    """Dotted path of the message shown with the code, e.g. `errmsg`; a list: the first one present."""
     ok: list[int | str] = Field(default_factory=lambda: list[int | str]([0]))
     retryable: list[int | str] = Field(default_factory=list)
     """E.g. DingTalk's `-1` (system busy) and `90018` (rate limited)."""
     revoked: list[int | str] = Field(default_factory=list)
     """Codes meaning the token was revoked early (DingTalk's 40014, 42001): the connection renews
     its token once and sends the call again. Needs `auth: {token_endpoint: …}`."""
+    statuses: list[int] = Field(default_factory=list)
+    """HTTP statuses (4xx) whose answers carry a code too and are judged by it, e.g. `[400]` for
+    Feishu, which refuses a revoked token with HTTP 400 and code 99991663. Such an answer without
+    a code is `connector.rejected`."""
+
+
+class RateLimit(BaseModel):
+    """How fast the system lets an app call it, and what "too frequent" looks like.
+
+    The connector paces its calls to `per_second` (in each process: a cluster of N workers
+    declares the system's limit divided by N), and a refusal for calling too often — HTTP 429 or a
+    code in `codes` — is `connector.rate_limited` (transient) with `retry_after` = the answer's
+    `Retry-After` (or `wait_header`), else `wait_s`.
+    """
+
+    model_config = _STRICT
+    per_second: float = Field(ge=0.01, le=100_000)
+    """E.g. 20 for DingTalk's 20 calls per second per app."""
+    burst: int = Field(1, ge=1)
+    """How many calls may leave at once after a quiet moment; then one each 1/per_second."""
+    codes: list[int | str] = Field(default_factory=list)
+    """Error codes meaning "too frequent", e.g. DingTalk's 90018; checked before `errors.retryable`."""
+    wait_s: float = Field(1.0, ge=0.01, le=86_400)
+    """How long to wait before the retry when the answer does not say (no `Retry-After`)."""
+    wait_header: str | None = None
+    """Another header of the refusal that says how many seconds to wait, e.g. Feishu's
+    `x-ogw-ratelimit-reset`; `Retry-After` is read first."""
 
 
 class Operation(BaseModel):
@@ -102,7 +131,11 @@ class ConnectorFile(BaseModel):
     """Exactly as an `http` connection's `auth:` (token_endpoint, oauth2, bearer, …); values may read
     `{{ config.x }}`. Checked when the file loads, with every template standing for a value."""
     headers: dict[str, str] = Field(default_factory=dict)
+    sign: dict[str, Any] | None = None
+    """Sign every request as an `http` connection's `sign:` (parameters sorted and signed with the app
+    secret, MD5 or HMAC-SHA256, timestamp and nonce, the body too); values may read `{{ config.x }}`."""
     errors: ErrorCodes | None = None
+    rate_limit: RateLimit | None = None
     operations: dict[str, Operation] = Field(min_length=1)
 
     @field_validator("connector")
@@ -119,9 +152,18 @@ class ConnectorFile(BaseModel):
             Auth.model_validate(_standing_in(value))
         return value
 
+    @field_validator("sign")
+    @classmethod
+    def _signing(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            Signing.model_validate(_standing_in(value))
+        return value
+
     @field_validator("errors")
     @classmethod
     def _revoked_needs_a_token_endpoint(cls, value: ErrorCodes | None, info: ValidationInfo) -> ErrorCodes | None:
+        if "auth" not in info.data:  # the sign-in itself is wrong: that is the problem to report
+            return value
         if value is not None and value.revoked and "token_endpoint" not in (info.data.get("auth") or {}):
             raise ValueError("revoked needs auth: {token_endpoint: …} (the sign-in that can be renewed)")
         return value

@@ -33,7 +33,7 @@ from seamflow.connectors.http.inputs import (
 )
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
-from seamflow.connectors.http.signing import Signing, sign_query
+from seamflow.connectors.http.signing import Signing, sign_request
 from seamflow.connectors.http.token_endpoint import TokenRevoked, TokenSignIn
 from seamflow.connectors.tokens import Token
 from seamflow.ids import Json
@@ -233,7 +233,8 @@ class HttpConnector:
     ) -> Json:
         """Send `request` and read its answer; with `signin`, raise `TokenRevoked` if it refused the token."""
         if self._signing is not None:  # last: the signature covers every parameter, a token's too
-            request = replace(request, url=sign_query(request.url, self._signing))
+            url, signed = sign_request(request.url, request.body, self._signing)
+            request = replace(request, url=url, headers={**request.headers, **signed})
         method, url = request.method, request.url
         try:
             async with session.request(

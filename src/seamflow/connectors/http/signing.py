@@ -2,10 +2,13 @@
 
 Shop and ERP platforms (Taobao's TOP, 旺店通, 有赞's older API and many more) add a timestamp
 and often a nonce, sort every parameter by name, join them (`key` + `value`, or `key=value`
-with `&`), wrap the text with the secret (`secret + text + secret`), and send the MD5 (or
-HMAC-SHA256 keyed with the secret) as another parameter, usually upper-case hex. `sign:` of an
-`http` connection declares these choices; the signature is computed per request, after a token
-(`auth.token_endpoint`) was placed, so a token sent as a parameter is signed too.
+with `&`), append the raw body when the request has one and the platform signs it (TOP does
+for a JSON body), wrap the text with the secret (`secret + text + secret`), and send the MD5
+(or HMAC-SHA256 keyed with the secret) as another parameter, usually upper-case hex. Some send
+the timestamp, nonce and signature as headers instead (`place: header`); they are signed as
+parameters all the same. `sign:` of an `http` connection declares these choices; the signature
+is computed per request, after a token (`auth.token_endpoint`) was placed, so a token sent as a
+parameter is signed too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from seamflow import clock
 
-__all__ = ["Signing", "sign_query"]
+__all__ = ["Signing", "sign_request"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _WRAP = "{secret}{params}{secret}"
@@ -48,6 +51,11 @@ class Signing(BaseModel):
     wrap: str = _WRAP
     """The signed text (MD5); HMAC-SHA256 signs `{params}` keyed with the secret unless this says otherwise."""
     is_upper: bool = Field(True, alias="upper")
+    is_body_signed: bool = Field(False, alias="body")
+    """Append the raw request body (as sent, UTF-8) after the parameters before wrapping."""
+    place: Literal["query", "header"] = "query"
+    """Where the timestamp, nonce and signature travel: query parameters, or headers of the same names
+    (`X-Ca-Timestamp`, …). The fixed `params` always go in the query."""
 
     @field_validator("wrap")
     @classmethod
@@ -57,16 +65,29 @@ class Signing(BaseModel):
         return value
 
 
-def sign_query(url: yarl.URL, signing: Signing) -> yarl.URL:
-    """`url` with the fixed parameters, the timestamp, the nonce and the signature added."""
-    extra = dict(signing.params)
+def sign_request(url: yarl.URL, body: bytes | None, signing: Signing) -> tuple[yarl.URL, dict[str, str]]:
+    """`url` with the fixed parameters added, and the timestamp, nonce and signature in it or in headers.
+
+    Returns:
+        The URL to send and the headers to add (none unless `place` is `header`).
+    """
+    url = url.update_query(signing.params) if signing.params else url
+    extra: dict[str, str] = {}
     if signing.timestamp_param is not None:
         extra[signing.timestamp_param] = _timestamp(signing.timestamp_format)
     if signing.nonce_param is not None:
         extra[signing.nonce_param] = secrets.token_hex(8)
-    url = url.update_query(extra) if extra else url
-    pairs = sorted((k, v) for k, v in url.query.items() if k != signing.param)
-    text = signing.separator.join(signing.pair.format(key=k, value=v) for k, v in pairs)
+    signed = {**{k: v for k, v in url.query.items() if k != signing.param}, **extra}
+    text = signing.separator.join(signing.pair.format(key=k, value=v) for k, v in sorted(signed.items()))
+    if signing.is_body_signed and body:
+        text += body.decode("utf-8", errors="replace")
+    extra[signing.param] = _signature(text, signing)
+    if signing.place == "header":
+        return url, extra
+    return url.update_query(extra), {}
+
+
+def _signature(text: str, signing: Signing) -> str:
     secret = signing.secret.get_secret_value()
     if signing.algorithm == "md5":
         wrapped = signing.wrap.replace("{secret}", secret).replace("{params}", text)
@@ -74,7 +95,7 @@ def sign_query(url: yarl.URL, signing: Signing) -> yarl.URL:
     else:
         message = text if signing.wrap == _WRAP else signing.wrap.replace("{secret}", secret).replace("{params}", text)
         digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return url.update_query({signing.param: digest.upper() if signing.is_upper else digest})
+    return digest.upper() if signing.is_upper else digest
 
 
 def _timestamp(form: str) -> str:

@@ -1,7 +1,9 @@
 """Signing in through a token endpoint that is not OAuth2: a declared call whose answer holds a token.
 
 This is how DingTalk (`appkey` + `appsecret` → `access_token`), WeCom (`corpid` + `corpsecret`
-→ `access_token`) and Feishu (`app_id` + `app_secret` → `tenant_access_token`) work. The token
+→ `access_token`) and Feishu (`app_id` + `app_secret` → `tenant_access_token`) work; a login
+whose answer sets a session cookie (Kingdee K/3 Cloud's `ValidateUser` → `kdservice-sessionid`)
+is the same mechanism with the token read from `Set-Cookie` and sent as a cookie. The token
 is cached for the connection (in the store, for the whole cluster, when the engine opened it),
 renewed `refresh_early_s` before it expires, and renewed once more when a call is refused
 because the system revoked it early (a 401, or a declared error code in a 200 answer).
@@ -56,7 +58,7 @@ class TokenRequest(BaseModel):
 
 
 class TokenPlacement(BaseModel):
-    """Where the token goes on later calls: a header (with a template) or a query parameter."""
+    """Where the token goes on later calls: a header (with a template), a query parameter or a cookie."""
 
     model_config = _STRICT
     header: str | None = None
@@ -65,11 +67,13 @@ class TokenPlacement(BaseModel):
     """The header's value; `{token}` is replaced by the token."""
     query: str | None = None
     """E.g. `access_token` (DingTalk's and WeCom's server APIs)."""
+    cookie: str | None = None
+    """A session cookie's name, e.g. `kdservice-sessionid` (Kingdee K/3 Cloud)."""
 
     @model_validator(mode="after")
     def _one_place(self) -> TokenPlacement:
-        if (self.header is None) == (self.query is None):
-            raise ValueError("give exactly one of header or query")
+        if [self.header, self.query, self.cookie].count(None) != 2:
+            raise ValueError("give exactly one of header, query or cookie")
         if "{token}" not in self.template:
             raise ValueError("template must contain {token}")
         return self
@@ -82,6 +86,9 @@ class TokenEndpointAuth(BaseModel):
     request: TokenRequest
     token_path: str = "access_token"  # noqa: S105 - a path into the answer, not a token
     """Dotted path of the token in the JSON answer, e.g. `tenant_access_token` or `data.accessToken`."""
+    token_cookie: str | None = None
+    """Read the token from this cookie of the answer's `Set-Cookie` instead (a login session, e.g.
+    `kdservice-sessionid`); `token_path` is then not used."""
     expires_in_path: str | None = "expires_in"
     """Dotted path of the token's lifetime in seconds; None, or absent from the answer: `lifetime_s`."""
     lifetime_s: int = Field(7200, ge=1)
@@ -90,8 +97,9 @@ class TokenEndpointAuth(BaseModel):
     send: TokenPlacement
     revoked_status: list[int] = Field(default_factory=lambda: [401])
     """HTTP statuses meaning "the token was refused": renew once and send the call again."""
-    error_code: str | None = None
-    """Dotted path of an error code in a 200 answer, e.g. `errcode` (DingTalk, WeCom) or `code` (Feishu)."""
+    error_code: str | list[str] | None = None
+    """Dotted path of an error code in a 200 answer, e.g. `errcode` (DingTalk, WeCom) or `code` (Feishu);
+    a list: the first path present (`Result.ResponseStatus.MsgCode`, `0.0.Result.ResponseStatus.MsgCode`)."""
     revoked_codes: list[int | str] = Field(default_factory=list)
     """Values of `error_code` meaning the token was refused, e.g. `[40014, 42001]`."""
 
@@ -100,13 +108,21 @@ class TokenRevoked(Exception):
     """A call was refused because of its token (inside the connector only: it renews and retries)."""
 
 
-def pick(body: Json, path: str) -> Json:
-    """The value at a dotted path of a JSON answer, or None."""
+def pick(body: Json, path: str | list[str]) -> Json:
+    """The value at a dotted path of a JSON answer (a number picks from a list), or None.
+
+    A list of paths: the value at the first one present.
+    """
+    if isinstance(path, list):
+        return next((found for p in path if (found := pick(body, p)) is not None), None)
     value = body
     for part in path.split("."):
-        if not isinstance(value, dict):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
             return None
-        value = value.get(part)
     return value
 
 
@@ -140,6 +156,9 @@ class TokenSignIn:
         if send.header is not None:
             headers[send.header] = send.template.replace("{token}", token.value)
             return url
+        if send.cookie is not None:  # the session's DummyCookieJar keeps none: the token is the only cookie
+            headers["Cookie"] = f"{send.cookie}={token.value}"
+            return url
         assert send.query is not None
         return url.update_query({send.query: token.value})
 
@@ -172,20 +191,22 @@ class TokenSignIn:
                 request.method, url, headers=headers, data=data, allow_redirects=False
             ) as response:
                 answer = await read_answer(response, None, _TOKEN_ANSWER_MAX_BYTES, where)
+                cookie = response.cookies.get(self._auth.token_cookie) if self._auth.token_cookie else None
         except TimeoutError as exc:
             raise timed_out(request.method, url, exc, self._timeout_s, where) from exc
         except aiohttp.ClientError as exc:
             raise sending_failed(request.method, url, exc, where) from None
-        return self._read_token(answer, where)
+        return self._read_token(answer, None if cookie is None else cookie.value, where)
 
-    def _read_token(self, answer: Json, where: str) -> Grant:
+    def _read_token(self, answer: Json, cookie: str | None, where: str) -> Grant:
         body = answer.get("body") if isinstance(answer, dict) else None
-        token = pick(body, self._auth.token_path)
+        token = pick(body, self._auth.token_path) if self._auth.token_cookie is None else cookie
         if not isinstance(token, str) or not token:
             said = _error_fields(body, self._auth.error_code)
+            wanted = self._auth.token_path if self._auth.token_cookie is None else f"cookie {self._auth.token_cookie}"
             raise errors.Permanent(
-                f"the token endpoint answered without {self._auth.token_path}{said}; expected a JSON answer with the"
-                f" token at {self._auth.token_path} (check the app's key and secret)",
+                f"the token endpoint answered without {wanted}{said}; expected an answer with the"
+                f" token at {wanted} (check the app's key and secret, or the user name and password)",
                 where=where,
                 code="connector.sign_in_failed",
             )
@@ -195,11 +216,12 @@ class TokenSignIn:
         return Grant(token, timedelta(seconds=seconds or self._auth.lifetime_s))
 
 
-def _error_fields(body: Json, error_code: str | None) -> str:
+def _error_fields(body: Json, error_code: str | list[str] | None) -> str:
     """What a refusal said (its code and message fields), values masked; never the whole body."""
     if not isinstance(body, dict):
         return ""
-    names = [n for n in (error_code, "errcode", "code", "errmsg", "msg", "message") if n]
+    declared = error_code if isinstance(error_code, list) else [error_code] if error_code else []
+    names = [*declared, "errcode", "code", "errmsg", "msg", "message", "LoginResultType", "Message"]
     said = [f"{n}={errors.redact(pick(body, n), limit=120)}" for n in dict.fromkeys(names) if pick(body, n) is not None]
     return f" (it said {', '.join(said)})" if said else ""
 
