@@ -13,15 +13,18 @@ Durability modes:
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from seamflow import errors
 from seamflow.store import schema
 from seamflow.store.group_commit import GroupCommitter
 from seamflow.store.sql import SqlStore
+from seamflow.store.tokens import ConnectionToken, Obtain
 
 __all__ = ["SqliteStore"]
 
@@ -51,6 +54,7 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self.durability = durability
         self._shared = shared
+        self._token_locks: dict[str, tuple[asyncio.Lock, IO[str]]] = {}
 
     @property
     def is_shared(self) -> bool:
@@ -84,6 +88,37 @@ class SqliteStore(SqlStore):
         conn.isolation_level = None
         lock = self.path.with_name(self.path.name + "-writer.lock")
         return _AutoCommitOff(conn, lock)  # type: ignore[return-value]  # duck-typed DB-API connection
+
+    async def renew_token(self, connection: str, obtain: Obtain) -> ConnectionToken | None:
+        """Renew under a lock of the token's own, not the database's write lock.
+
+        `obtain` may wait seconds for the system's token endpoint; holding `BEGIN IMMEDIATE` that
+        long would stop every other write of every process (runs, events, the journal). Instead one
+        coroutine per store (an asyncio lock) and one store across processes (`flock` on
+        `<database>-token-<hash of the name>.lock`) renews, reading and storing the row in two
+        short transactions; the others wait, then read the row it stored.
+        """
+        if connection not in self._token_locks:
+            digest = hashlib.sha256(connection.encode()).hexdigest()[:16]
+            lock_file = self.path.with_name(f"{self.path.name}-token-{digest}.lock").open("a")
+            self._token_locks[connection] = (asyncio.Lock(), lock_file)
+        in_process, file = self._token_locks[connection]
+        async with in_process:
+            await asyncio.to_thread(fcntl.flock, file, fcntl.LOCK_EX)
+            try:
+                current = await self.read_token(connection)
+                fresh = await obtain(current)
+                if fresh is None:
+                    return current
+                return await self._write(lambda conn: self._upsert_token(conn, connection, current, fresh))
+            finally:
+                fcntl.flock(file, fcntl.LOCK_UN)
+
+    async def close(self) -> None:
+        await super().close()
+        for _, file in self._token_locks.values():
+            file.close()
+        self._token_locks.clear()
 
     def _read_failed(self, exc: Exception) -> errors.StoreError | None:
         return errors.StoreError(f"reading the store failed: {exc}") if isinstance(exc, sqlite3.Error) else None

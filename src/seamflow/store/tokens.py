@@ -3,7 +3,8 @@
 A token is stored sealed (the engine encrypts it with the project's secret key). Renewing one
 holds a lock from reading the row until the new token is written, so that across all processes
 one asks the system for a token and the others take the one it stored: an advisory transaction
-lock on PostgreSQL, the database's write lock (`BEGIN IMMEDIATE`) on SQLite.
+lock on PostgreSQL; on SQLite a lock of its own beside the database (`SqliteStore.renew_token`),
+never the database's write lock, which would stop every other write while the system answers.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ Obtain = Callable[[ConnectionToken | None], Awaitable[tuple[str, datetime] | Non
 class TokenOps(Rows):
     """Reads and cluster-wide renewal of connection tokens; see the module docstring."""
 
-    _TOKEN_LOCK: ClassVar[tuple[LiteralString, ...]] = ("BEGIN IMMEDIATE",)
+    _TOKEN_LOCK: ClassVar[tuple[LiteralString, ...]] = ("BEGIN",)
     """Statements that start the renewal's transaction and take the lock (`?`: the connection's name)."""
 
     async def read_token(self, connection: str) -> ConnectionToken | None:
@@ -63,7 +64,9 @@ class TokenOps(Rows):
             if fresh is None:
                 await self._in_thread(conn.execute, "ROLLBACK")
                 return current
-            return await self._in_thread(self._save_token, conn, connection, current, fresh)
+            saved = await self._in_thread(self._upsert_token, conn, connection, current, fresh)
+            await self._in_thread(conn.execute, "COMMIT")
+            return saved
         finally:
             with contextlib.suppress(Exception):  # closing rolls back what was not committed
                 await asyncio.to_thread(conn.close)
@@ -104,9 +107,10 @@ class TokenOps(Rows):
             conn.execute(self._sql(statement), (connection,) if "?" in statement else ())
         return self._token_row(conn, connection)
 
-    def _save_token(
+    def _upsert_token(
         self, conn: Any, connection: str, current: ConnectionToken | None, fresh: tuple[str, datetime]
     ) -> ConnectionToken:
+        """Store `fresh` as the connection's token (in the caller's transaction), one version past `current`."""
         sealed, expires_at = fresh
         version = 1 if current is None else current.version + 1
         self._x(
@@ -117,7 +121,6 @@ class TokenOps(Rows):
             " problem = NULL",
             (connection, sealed, to_ms(expires_at), version, to_ms(clock.now())),
         )
-        conn.execute("COMMIT")
         return ConnectionToken(connection, sealed, expires_at, version)
 
     def _token_row(self, conn: Any, connection: str) -> ConnectionToken | None:

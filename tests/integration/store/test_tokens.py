@@ -61,3 +61,25 @@ async def test_a_problem_is_reported_listed_and_cleared_by_the_next_stored_token
     assert row is not None and row.problem == "the provider refused the refresh token"
     await db.renew_token("xero", obtain)  # authorized again
     assert await db.list_token_problems() == {}
+
+
+async def test_other_writes_go_on_while_a_token_endpoint_is_slow(db: store.SqlStore) -> None:
+    """A renewal waits for the system with a lock of its own: runs, events and other tokens are written meanwhile."""
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow(current: store.ConnectionToken | None) -> tuple[str, datetime] | None:
+        asked.set()
+        await answer.wait()  # the token endpoint has not answered yet
+        return "sealed-slow", NOW + timedelta(hours=2)
+
+    async def quick(current: store.ConnectionToken | None) -> tuple[str, datetime] | None:
+        return "sealed-quick", NOW + timedelta(hours=2)
+
+    renewal = asyncio.create_task(db.renew_token("kingdee", slow))
+    await asyncio.wait_for(asked.wait(), timeout=30)
+    # Before, SQLite held BEGIN IMMEDIATE here: this write waited for the busy timeout (30 s) and failed.
+    other = await asyncio.wait_for(db.renew_token("wecom", quick), timeout=20)
+    assert other is not None and other.sealed == "sealed-quick" and not renewal.done()
+    answer.set()
+    slow_row = await asyncio.wait_for(renewal, timeout=30)
+    assert slow_row is not None and slow_row.sealed == "sealed-slow"
