@@ -375,8 +375,8 @@ def flow_list(as_json: bool, project: Path) -> None:
     for flow_id, item in sorted(loaded.flows.items()):
         trigger = item.spec.trigger
         detail = (
-            f"/hooks/{trigger.webhook.path}"
-            if trigger.webhook
+            f"/hooks/{trigger.hook_path}"
+            if trigger.hook_path
             else (trigger.schedule.cron or str(trigger.schedule.every))
             if trigger.schedule
             else None
