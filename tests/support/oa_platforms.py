@@ -76,7 +76,10 @@ class WeComSender:
 
     def request(self, xml: str, *, timestamp: int | None = None) -> tuple[str, bytes]:
         encrypted = oa.MessageCipher(self.key, self.corp_id).encrypt(xml)
-        body = f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>"
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt>"
+            "<AgentID><![CDATA[1000002]]></AgentID></xml>"
+        )
         return urlencode(self._signed(encrypted, timestamp)), body.encode()
 
 
