@@ -34,6 +34,8 @@ FINANCE_TOKEN, APP_KEY, APP_SECRET = "fin-3b8e1c5a9d", "dingoa7r4t1x8q", "dt-app
 EXPENSE_SECRET, PROCESS_CODE = "expense-hook-secret-71f0", "PROC-4F7A1C2E-REIMB"
 CALLBACK_TOKEN, CALLBACK_KEY = "dt-callback-7d21", aes_key()
 
+LOG = ("--log-level", "warning")
+
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -41,8 +43,7 @@ async def start_finance(folder: Path, port: int) -> subprocess.Popen[bytes]:
     """The example finance system as its own process, once its health check answers."""
     with (folder / "finance.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "seamflow_finance", "--db", str(folder / "finance.db"), "--port", str(port)]
-            + ["--log-level", "warning"],
+            [sys.executable, "-m", "seamflow_finance", "--db", str(folder / "finance.db"), "--port", str(port), *LOG],
             stdout=log,
             stderr=log,
             env={**os.environ, "FINANCE_API_TOKEN": FINANCE_TOKEN, "PYTHONPATH": str(EXAMPLES / "finance")},
