@@ -130,7 +130,7 @@ BROKEN_FLOWS = [
         """,
         [
             "bad.yaml:3:3 trigger: got schedule, manual;"
-            " expected exactly one trigger of webhook, schedule, manual, poll, consume"
+            " expected exactly one trigger of webhook, schedule, manual, poll, consume, oa"
         ],
         id="two-triggers",
     ),
