@@ -4,7 +4,8 @@
 would (fresh timestamp and nonce each time, like a platform's retry); `LocalDingTalk` is a small
 local DingTalk server: `gettoken`, approval instances (`topapi/processinstance/create|get`), work
 notifications, and approvers who decide an instance, which posts the encrypted
-`bpms_instance_change` callback to the subscribed URL.
+`bpms_instance_change` callback to the subscribed URL; `LocalWeCom` and `LocalFeishu` do the same
+for WeCom's `oa/applyevent` and Feishu's `approval/v4/instances`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from seamflow import oa
 
-__all__ = ["DingTalkSender", "FeishuSender", "LocalDingTalk", "WeComSender", "aes_key"]
+__all__ = ["DingTalkSender", "FeishuSender", "LocalDingTalk", "LocalFeishu", "LocalWeCom", "WeComSender", "aes_key"]
 
 
 def aes_key() -> str:
@@ -136,12 +137,7 @@ class LocalDingTalk:
         app.router.add_post("/topapi/processinstance/create", self._create)
         app.router.add_post("/topapi/processinstance/get", self._get)
         app.router.add_post("/topapi/message/corpconversation/asyncsend_v2", self._notify)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp keeps it private
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await _serve(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -226,3 +222,170 @@ class LocalDingTalk:
             )
         self.deliveries.append(answer.status_code)
         return answer
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)  # the access log would show access tokens
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@dataclass
+class LocalWeCom:
+    """A local WeCom: `gettoken`, approval applications (`oa/applyevent`, `oa/getapprovaldetail`) and
+    approvers whose decision posts the encrypted `sys_approval_change` callback."""
+
+    corp_secret: str
+    sender: WeComSender
+    callback_url: str = ""
+    applications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _tokens: set[str] = field(default_factory=set)
+    _runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/cgi-bin/gettoken", self._token)
+        app.router.add_post("/cgi-bin/oa/applyevent", self._apply)
+        app.router.add_post("/cgi-bin/oa/getapprovaldetail", self._detail)
+        self._runner, self.url = await _serve(app)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _token(self, request: web.Request) -> web.Response:
+        if request.query.get("corpid") != self.sender.corp_id or request.query.get("corpsecret") != self.corp_secret:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        token = secrets.token_hex(16)
+        self._tokens.add(token)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200})
+
+    async def _apply(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token", "") not in self._tokens:
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        body = await request.json()
+        missing = [k for k in ("creator_userid", "template_id", "apply_data") if k not in body]
+        if missing or not isinstance(body["apply_data"].get("contents"), list):
+            return web.json_response({"errcode": 301025, "errmsg": f"invalid apply_data: {missing}"})
+        sp_no = f"20261207{len(self.applications) + 1:06d}"
+        self.applications[sp_no] = body | {"sp_status": "1"}
+        return web.json_response({"errcode": 0, "errmsg": "ok", "sp_no": sp_no})
+
+    async def _detail(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token", "") not in self._tokens:
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        sp_no = (await request.json()).get("sp_no", "")
+        found = self.applications.get(sp_no)
+        if found is None:
+            return web.json_response({"errcode": 301055, "errmsg": "no such approval"})
+        info = {"sp_no": sp_no, "sp_status": int(found["sp_status"]), "template_id": found["template_id"]}
+        return web.json_response({"errcode": 0, "errmsg": "ok", "info": info})
+
+    def change_message(self, sp_no: str) -> str:
+        found = self.applications[sp_no]
+        status = found["sp_status"]
+        return (
+            f"<xml><ToUserName><![CDATA[{self.sender.corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{found['changed']}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[sys_approval_change]]></Event><AgentID>3010040</AgentID><ApprovalInfo>"
+            f"<SpNo>{sp_no}</SpNo><SpName><![CDATA[请假]]></SpName><SpStatus>{status}</SpStatus>"
+            f"<TemplateId><![CDATA[{found['template_id']}]]></TemplateId><ApplyTime>1765090000</ApplyTime>"
+            f"<Applyer><UserId><![CDATA[{found['creator_userid']}]]></UserId><Party><![CDATA[2]]></Party></Applyer>"
+            f"<StatuChangeEvent>{2 if status == '2' else 3}</StatuChangeEvent></ApprovalInfo></xml>"
+        )
+
+    async def decide(self, sp_no: str, approve: bool) -> httpx.Response:
+        found = self.applications[sp_no]
+        found["sp_status"], found["changed"] = ("2" if approve else "3"), int(time.time())
+        return await self.deliver(sp_no)
+
+    async def deliver(self, sp_no: str) -> httpx.Response:
+        query, body = self.sender.request(self.change_message(sp_no))
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(f"{self.callback_url}?{query}", content=body)
+
+
+@dataclass
+class LocalFeishu:
+    """A local Feishu: the tenant token, approval instances (`approval/v4/instances`, idempotent by
+    `uuid`) and approvers whose decision posts the encrypted, signed `approval_instance` event."""
+
+    app_id: str
+    app_secret: str
+    sender: FeishuSender
+    callback_url: str = ""
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _tokens: set[str] = field(default_factory=set)
+    _runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
+        app.router.add_post("/open-apis/approval/v4/instances", self._create)
+        app.router.add_get("/open-apis/approval/v4/instances/{code}", self._get)
+        self._runner, self.url = await _serve(app)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization", "").removeprefix("Bearer ") in self._tokens
+
+    async def _token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
+            return web.json_response({"code": 10014, "msg": "app secret invalid"})
+        token = "t-" + secrets.token_hex(16)
+        self._tokens.add(token)
+        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": token, "expire": 7200})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"code": 99991663, "msg": "Invalid access token for authorization."})
+        body = await request.json()
+        form = json.loads(body["form"])  # a JSON text, as Feishu documents it
+        same = [c for c, i in self.instances.items() if body.get("uuid") and i.get("uuid") == body["uuid"]]
+        if same:
+            return web.json_response({"code": 0, "msg": "success", "data": {"instance_code": same[0]}})
+        code = f"{secrets.token_hex(4).upper()}-{secrets.token_hex(2).upper()}-{secrets.token_hex(6).upper()}"
+        self.instances[code] = body | {"form": form, "status": "PENDING"}
+        return web.json_response({"code": 0, "msg": "success", "data": {"instance_code": code}})
+
+    async def _get(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"code": 99991663, "msg": "Invalid access token for authorization."})
+        found = self.instances.get(request.match_info["code"])
+        if found is None:
+            return web.json_response({"code": 1390003, "msg": "instance code not found"})
+        data = {"approval_code": found["approval_code"], "status": found["status"], "form": json.dumps(found["form"])}
+        return web.json_response({"code": 0, "msg": "success", "data": data})
+
+    async def decide(self, code: str, status: str) -> httpx.Response:
+        found = self.instances[code]
+        found["status"], found["event_uuid"] = status, secrets.token_hex(16)
+        return await self.deliver(code)
+
+    async def deliver(self, code: str) -> httpx.Response:
+        found = self.instances[code]
+        event = {
+            "uuid": found["event_uuid"],
+            "token": self.sender.verification_token,
+            "ts": f"{time.time():.3f}",
+            "type": "event_callback",
+            "event": {
+                "app_id": self.app_id,
+                "approval_code": found["approval_code"],
+                "instance_code": code,
+                "status": found["status"],
+                "type": "approval_instance",
+                "operate_time": str(int(time.time() * 1000)),
+            },
+        }
+        headers, body = self.sender.request(event)
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(self.callback_url, content=body, headers=headers)
