@@ -56,6 +56,7 @@ trigger:
     path: oa/feishu
     token: "{{ secrets.feishu_verification_token }}"
     aes_key: "{{ secrets.feishu_encrypt_key }}"
+    dedupe_key: "{{ event.body.instance_id }}:{{ event.body.status }}"   # one run per instance and outcome
 steps:
   - id: seen
     transform: {status: "{{ event.body.status }}", instance: "{{ event.body.instance_id }}"}
@@ -174,7 +175,7 @@ async def test_wecom_verifies_its_url_with_get_and_its_approval_change_starts_a_
         assert run["steps"][0]["output"] == {"status": "approved", "applicant": "LiuYang"}
 
 
-async def test_feishu_challenge_and_an_approval_instance_event_once(project_dir: Path) -> None:
+async def test_feishu_challenge_and_an_approval_instance_event_once_by_the_flows_dedupe_key(project_dir: Path) -> None:
     async with serve(_project(project_dir), env=ENV) as server, server.client() as client:
         headers, body = FEISHU.request(
             {"challenge": "c7d1e2f3-5a6b", "token": FEISHU.verification_token, "type": "url_verification"}
@@ -195,8 +196,9 @@ async def test_feishu_challenge_and_an_approval_instance_event_once(project_dir:
                 "status": "REJECTED",
             },
         }
-        for _ in range(2):
-            headers, body = FEISHU.request(event)
+        resent = {**event, "uuid": "0c9e2b7d4f1a8e3c5b6d7a8f9e0d1c2b"}  # another event id, the same outcome
+        for delivered in (event, event, resent):
+            headers, body = FEISHU.request(delivered)
             answer = await client.post("/hooks/oa/feishu", content=body, headers=headers)
             assert answer.status_code == 200, answer.text
         headers, body = FEISHU.request(event)
