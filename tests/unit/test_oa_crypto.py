@@ -212,3 +212,18 @@ def test_feishu_challenge_needs_the_verification_token_and_events_need_the_signa
     with pytest.raises(errors.Unauthorized) as missing:
         oa.verify_callback(settings, oa.CallbackRequest("POST", {}, unsigned, body), now, oa.Replays())
     assert missing.value.code == "oa.signature_missing"
+
+
+def test_a_wecom_echostr_whose_plus_signs_arrived_as_spaces_still_verifies() -> None:
+    from urllib.parse import parse_qsl
+
+    sender = WeComSender("wecom-token-91", aes_key(), "ww5f2a9c3e71d0b846")
+    settings = oa.CallbackSettings("wecom", sender.token, sender.key, sender.corp_id)
+    for _ in range(20):  # until the random ciphertext has a "+"
+        raw = sender.verification("5274819")
+        if "%2B" in raw:
+            break
+    query = dict(parse_qsl(raw.replace("%2B", "+")))  # sent unencoded: "+" reads as " "
+    assert " " in query["echostr"]
+    answer = oa.verify_callback(settings, oa.CallbackRequest("GET", query, {}, b""), datetime.now(UTC), oa.Replays())
+    assert answer.answer.body == b"5274819"

@@ -47,6 +47,8 @@ class WebhookLimits:
 
 
 _PATHS_SHOWN = 10
+_CALLBACKS = OaCallbacks()
+"""For callers that bring none; `create_app` gives each app its own."""
 
 
 def _unknown_path(path: str, known: Mapping[str, object]) -> str:
@@ -76,9 +78,10 @@ async def handle_webhook(
     if flow is None:
         known: list[Json] = [f"{HOOKS_PREFIX}{p}" for p in sorted(eng.catalog.by_path)]
         return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path), known_paths=known)
-    if flow.spec.trigger.oa is not None and callbacks is not None:
+    if flow.spec.trigger.oa is not None:
         try:
-            return await callbacks.handle(request, await _read_body(request, limits.max_body_bytes), eng, flow, context)
+            raw = await _read_body(request, limits.max_body_bytes)
+            return await (callbacks or _CALLBACKS).handle(request, raw, eng, flow, context)
         except errors.SeamflowError as exc:
             return problem_from_error(exc)
         except ClientDisconnect:

@@ -122,7 +122,8 @@ def _encrypted(settings: CallbackSettings, request: CallbackRequest, now: dateti
     cipher = MessageCipher(settings.aes_key, settings.receiver_id, where="trigger.oa.aes_key")
     is_wecom = settings.platform == "wecom"
     if is_wecom and request.method == "GET":
-        encrypted = query.get("echostr") or ""
+        # base64 has no spaces: a "+" sent without URL-encoding was decoded as one
+        encrypted = (query.get("echostr") or "").replace(" ", "+")
     elif is_wecom:
         encrypted = _text_field(xml_fields(request.body.decode("utf-8", "replace")), "Encrypt")
     else:
