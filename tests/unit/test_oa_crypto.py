@@ -227,3 +227,42 @@ def test_a_wecom_echostr_whose_plus_signs_arrived_as_spaces_still_verifies() -> 
     assert " " in query["echostr"]
     answer = oa.verify_callback(settings, oa.CallbackRequest("GET", query, {}, b""), datetime.now(UTC), oa.Replays())
     assert answer.answer.body == b"5274819"
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "event_id"),
+    [
+        (
+            {"EventType": "bpms_instance_change", "processInstanceId": "p1", "type": "start"},
+            "running",
+            "bpms_instance_change:p1:start",
+        ),
+        (
+            {"EventType": "bpms_instance_change", "processInstanceId": "p1", "type": "finish", "result": "refuse"},
+            "rejected",
+            "bpms_instance_change:p1:finish:refuse",
+        ),
+        (
+            {"EventType": "bpms_instance_change", "processInstanceId": "p1", "type": "terminate"},
+            "withdrawn",
+            "bpms_instance_change:p1:terminate",
+        ),
+        (
+            {
+                "EventType": "bpms_task_change",
+                "processInstanceId": "p1",
+                "type": "finish",
+                "result": "agree",
+                "taskId": 64820119,
+            },
+            "running",
+            "bpms_task_change:p1:finish:agree:64820119",
+        ),
+    ],
+)
+def test_dingtalk_events_map_to_one_status_word_and_a_stable_event_id(
+    message: dict[str, object], status: str, event_id: str
+) -> None:
+    query, body = DING.request(message, timestamp_ms=int(NOW.timestamp() * 1000))
+    event = oa.verify_callback(DING_SETTINGS, _dingtalk(query, body), NOW, oa.Replays()).event
+    assert event is not None and (event.status, event.event_id) == (status, event_id)
