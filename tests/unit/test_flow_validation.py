@@ -137,6 +137,19 @@ BROKEN_FLOWS = [
     pytest.param(
         """
         id: x
+        trigger:
+          oa: {platform: wecom, path: oa/wecom, token: "{{ secrets.t }}", aes_key: "{{ secrets.k }}"}
+        steps: [{id: a, transform: 1}]
+        """,
+        [
+            "bad.yaml:3:7 trigger.oa: got fields platform, path, token, aes_key;"
+            " expected receiver_id for wecom: the app key or corp id the messages are for"
+        ],
+        id="oa-without-receiver",
+    ),
+    pytest.param(
+        """
+        id: x
         trigger: {manual: {}}
         steps:
           - id: a
