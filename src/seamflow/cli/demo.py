@@ -191,8 +191,9 @@ async def run_demo(options: DemoOptions) -> None:
     smtp = await serve_smtp(mailbox, smtp_port)
     outcome = _Outcome()
     try:
+        approvals.start_finance()
         async with _systems(setup, options.operator_delay) as (crm, erp):
-            await approvals.start_finance()
+            await approvals.finance_ready()
             await _run_seamflow(setup, crm, erp, mailbox, options, outcome, approvals)
     except asyncio.CancelledError:
         if not outcome.is_summarized:

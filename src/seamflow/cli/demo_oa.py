@@ -77,6 +77,7 @@ class OaDemo:
     tokens: dict[str, str] = field(default_factory=dict)
     submitted: dict[str, int] = field(default_factory=dict)
     decided: dict[str, int] = field(default_factory=dict)
+    _finance_start: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         key = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")  # an EncodingAESKey
@@ -114,16 +115,28 @@ class OaDemo:
             "SEAMFLOW_SECRET_KEY": Fernet.generate_key().decode(),  # DingTalk's access token is cached encrypted
         }
 
-    async def start_finance(self) -> None:
-        """Start the example finance system (`examples/finance`) on its port."""
+    def start_finance(self) -> None:
+        """Start the example finance system (`examples/finance`) while the CRM and the ERP start."""
+        self._finance_start = asyncio.create_task(self._start_finance())
+
+    async def _start_finance(self) -> None:
         args = ["--db", str(self.root / "finance.db")]
         self.finance = await start_system(
             "finance", args, {"FINANCE_API_TOKEN": self.finance_token}, self.root, self.finance_port
         )
 
+    async def finance_ready(self) -> None:
+        """Wait until the finance system answers (raises if it did not start)."""
+        if self._finance_start is not None:
+            # shielded: a Ctrl-C here must not leave a half-started process behind; stop() waits for it
+            await asyncio.shield(self._finance_start)
+
     async def stop(self) -> None:
         """Stop the simulated DingTalk and the finance system."""
         await self.dingtalk.stop()
+        if self._finance_start is not None and not self._finance_start.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._finance_start
         if self.finance is not None:
             await stop_system(self.finance)
 
