@@ -103,6 +103,11 @@ def verify_callback(settings: CallbackSettings, request: CallbackRequest, now: d
         errors.Conflict: the same signed request again within `max_age` (`oa.replayed`).
         errors.PayloadInvalid: a body that is not the platform's format.
     """
+    for name in ("token", "aes_key"):
+        if not getattr(settings, name):
+            raise errors.InvalidInput(
+                f"trigger.oa.{name} is empty; expected the value from the platform's console", code="oa.key_invalid"
+            )
     if settings.platform == "feishu":
         return _feishu(settings, request, now, replays)
     return _encrypted(settings, request, now, replays)
@@ -156,43 +161,38 @@ def _dingtalk_success(settings: CallbackSettings, cipher: MessageCipher, now: da
 
 
 def _feishu(settings: CallbackSettings, request: CallbackRequest, now: datetime, replays: Replays) -> Verified:
-    outer = _json_object(request.body)
-    encrypted = outer.get("encrypt")
-    if settings.aes_key and not isinstance(encrypted, str):
+    """Feishu: signature over the raw body (when sent), decryption, Verification Token, then the event."""
+    encrypted = _json_object(request.body).get("encrypt")
+    if not isinstance(encrypted, str):
         raise errors.Unauthorized(
-            'callback refused: the body is not encrypted; expected {"encrypt": …} (an Encrypt Key is set)',
+            'callback refused: the body is not encrypted; expected {"encrypt": …} (the trigger has an Encrypt Key)',
             code="oa.decrypt_failed",
         )
-    message = (
-        _json_object(FeishuCipher(settings.aes_key).decrypt(encrypted).encode())
-        if isinstance(encrypted, str)
-        else outer
-    )
-    _check_feishu_token(settings, message)
-    if message.get("type") == "url_verification":
-        challenge = message.get("challenge")
-        return Verified(Answer(codec.dumps({"challenge": challenge}), "application/json"), None, None)
     headers = request.headers
     timestamp = headers.get("x-lark-request-timestamp", "")
     nonce = headers.get("x-lark-request-nonce", "")
     signature = headers.get("x-lark-signature", "")
-    if settings.aes_key:
-        if not (signature and timestamp and nonce):
-            raise errors.Unauthorized(
-                "callback refused: X-Lark-Signature, X-Lark-Request-Timestamp or X-Lark-Request-Nonce is missing;"
-                " expected all three (an Encrypt Key is set)",
-                code="oa.signature_missing",
-            )
+    is_signed = bool(signature and timestamp and nonce)
+    replay_key = None
+    if is_signed:
         _check_signature(feishu_signature(timestamp, nonce, settings.aes_key, request.body), signature)
-    replay_key = _check_fresh(settings, timestamp, f"feishu:{nonce}:{timestamp}", now, replays) if nonce else None
+        replay_key = _check_fresh(settings, timestamp, f"feishu:{nonce}:{timestamp}", now, replays)
+    message = _json_object(FeishuCipher(settings.aes_key).decrypt(encrypted).encode())
+    _check_feishu_token(settings, message)
+    if message.get("type") == "url_verification":  # the console's check of the URL: not signed
+        return Verified(Answer(codec.dumps({"challenge": message.get("challenge")}), "application/json"), None, None)
+    if not is_signed:
+        raise errors.Unauthorized(
+            "callback refused: X-Lark-Signature, X-Lark-Request-Timestamp or X-Lark-Request-Nonce is missing;"
+            " expected all three on an event",
+            code="oa.signature_missing",
+        )
     return Verified(Answer(b"{}", "application/json"), feishu_event(message), replay_key)
 
 
 def _check_feishu_token(settings: CallbackSettings, message: JsonObject) -> None:
     header = message.get("header")
     given = header.get("token") if isinstance(header, dict) else message.get("token")
-    if not settings.token:
-        return
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), settings.token.encode()):
         raise errors.Unauthorized(
             "callback refused: the event's token is not the app's Verification Token", code="oa.token_invalid"
