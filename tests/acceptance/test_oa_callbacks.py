@@ -151,6 +151,9 @@ async def test_forged_wrong_key_stale_and_replayed_callbacks_are_refused_and_sta
         assert accepted.status_code == 200
         replayed = await client.post(f"/hooks/oa/dingtalk?{query}", content=body, headers=headers)
         assert replayed.status_code == 409 and replayed.json()["code"] == "oa.replayed"
+        await server.restart()  # no process remembers it now: the store's claim refuses it
+        again = await client.post(f"/hooks/oa/dingtalk?{query}", content=body, headers=headers)
+        assert again.status_code == 409 and again.json()["code"] == "oa.replayed", again.text
         assert len(await _runs(client, "dingtalk-approvals")) == 1
         for answer in (forged, wrong_key, stale, replayed):
             assert DING.token not in answer.text and DING.key not in answer.text

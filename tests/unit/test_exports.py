@@ -31,6 +31,7 @@ EXPORTS = {
         "SlotStore",
         "SyncStore",
         "TokenStore",
+        "NonceStore",
         "ConnectionToken",
         "Obtain",
         "LogRow",

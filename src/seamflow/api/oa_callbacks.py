@@ -1,6 +1,7 @@
 """The `oa` trigger: DingTalk, WeCom and Feishu approval callbacks at `/hooks/<path>`.
 
-`oa.verify_callback` checks the request (signature, freshness, replay, decryption); a
+`oa.verify_callback` checks the request (signature, freshness, replay, decryption) and the
+store claims its nonce for the whole cluster (`store.NonceStore`); a
 URL-verification handshake is answered at once; an event is accepted like a webhook's and
 only then acknowledged in the platform's format (DingTalk: an encrypted "success"). A
 platform's retry of the same event finds its dedupe key and starts no second run.
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from seamflow import clock, engine, flows, oa
+from seamflow import clock, engine, errors, flows, oa
 from seamflow.api.problems import problem
 from seamflow.flows import CompiledFlow
 
@@ -54,6 +55,14 @@ class OaCallbacks:
         parts = oa.CallbackRequest(request.method, dict(request.query_params), dict(request.headers), raw)
         now = clock.now()
         verified = oa.verify_callback(settings, parts, now, self.replays)
+        if verified.replay_key is not None and not await eng.db.claim_nonce(
+            verified.replay_key, now, now + trigger.max_age
+        ):  # seen by another process of the cluster (this process's own memory caught it above)
+            raise errors.Conflict(
+                "callback refused: this nonce and timestamp were already delivered;"
+                " a platform's retry carries new ones",
+                code="oa.replayed",
+            )
         if verified.event is not None:
             body = verified.event.as_body()
             # the flow's own dedupe_key (compiled with the flow) is rendered by the inbox

@@ -71,10 +71,10 @@ class Verified:
 
 
 class Replays:
-    """The nonces seen recently, per process: the same signed request twice is refused.
+    """The nonces this process accepted recently: the same signed request twice is refused at once.
 
-    Across processes and restarts a replay still starts no second run: the event's dedupe key
-    catches it. This only makes a captured request useless for probing.
+    The cluster-wide check is the store's (`store.NonceStore`, claimed by the `oa` trigger);
+    this one spares that write for a replay that reaches the process that took the original.
     """
 
     def __init__(self, limit: int = 100_000) -> None:
