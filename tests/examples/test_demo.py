@@ -104,8 +104,23 @@ def _assert_every_dead_letter_explained(text: str) -> None:
     assert re.search(r"ERP 2: 010-82561234  \(run_\w+\)", english), "the landline is named"
 
 
+def _assert_approvals_summary(text: str) -> None:
+    """Reimbursements approved in the simulated DingTalk are each paid once; purchase requests made orders."""
+    decided = re.search(
+        r"Reimbursements submitted to DingTalk: (\d+); decided there: (\d+) approved, (\d+) refused", text
+    )
+    assert decided, text
+    submitted, approved, refused = (int(n) for n in decided.groups())
+    assert submitted >= 2 and approved + refused == submitted, "every reimbursement was decided before the end"
+    paid = re.search(r"Payments recorded by finance from DingTalk approvals: (\d+) \(¥", text)
+    assert paid and int(paid.group(1)) == approved, "one payment per approved reimbursement, never two"
+    orders = re.search(r"Purchase requests: (\d+); inbox decisions: (\d+) .*; ERP purchase orders: (\d+)", text)
+    assert orders and int(orders.group(1)) >= 2 and int(orders.group(2)) >= int(orders.group(3)), text
+    assert f"财务系统据钉钉审批记录的付款：{approved} 笔" in text
+
+
 async def test_demo_ends_caught_up_with_crm_and_erp_agreeing_and_explains_itself() -> None:
-    process = await _start_demo("--duration", "8", "--rate", "6", "--keep")
+    process = await _start_demo("--duration", "8", "--rate", "6", "--keep", "--approver-pace", "0.3:1.5")
     children: set[int] = set()
     watcher = asyncio.create_task(_watch_children(process, children))
     output, _ = await asyncio.wait_for(process.communicate(), timeout=150)
@@ -117,6 +132,7 @@ async def test_demo_ends_caught_up_with_crm_and_erp_agreeing_and_explains_itself
         assert "Every feed has caught up" in text, text
         _assert_business_summary(text)
         _assert_every_dead_letter_explained(text)
+        _assert_approvals_summary(text)
         agreed = re.search(r"CRM and ERP agree on all (\d+) linked customers", text)
         assert agreed and int(agreed.group(1)) > 10, text
         assert f"CRM 与 ERP 的 {agreed.group(1)} 家关联客户资料完全一致" in text

@@ -130,9 +130,22 @@ BROKEN_FLOWS = [
         """,
         [
             "bad.yaml:3:3 trigger: got schedule, manual;"
-            " expected exactly one trigger of webhook, schedule, manual, poll, consume"
+            " expected exactly one trigger of webhook, schedule, manual, poll, consume, oa"
         ],
         id="two-triggers",
+    ),
+    pytest.param(
+        """
+        id: x
+        trigger:
+          oa: {platform: wecom, path: oa/wecom, token: "{{ secrets.t }}", aes_key: "{{ secrets.k }}"}
+        steps: [{id: a, transform: 1}]
+        """,
+        [
+            "bad.yaml:3:7 trigger.oa: got fields platform, path, token, aes_key;"
+            " expected receiver_id for wecom: the app key or corp id the messages are for"
+        ],
+        id="oa-without-receiver",
     ),
     pytest.param(
         """

@@ -63,6 +63,7 @@ def create_app(db: Database, token: str, operator: OperatorOptions | None = None
     app.include_router(routes.parties_router, **secured)  # type: ignore[arg-type]
     app.include_router(routes.orders_router, **secured)  # type: ignore[arg-type]
     app.include_router(routes.billing_router, **secured)  # type: ignore[arg-type]
+    app.include_router(routes.purchasing_router, **secured)  # type: ignore[arg-type]
 
     @app.get("/healthz", operation_id="get_health", tags=["health"])
     def get_health() -> dict[str, str]:

@@ -250,3 +250,29 @@ class ChangePage(BaseModel):
     items: list[Change]
     next_after_id: int = Field(description="pass as `after_id` to continue")
     has_more: bool
+
+
+class PurchaseOrderIn(_In):
+    """A purchase order for an approved purchase request; a repeated `request_no` returns the existing order."""
+
+    request_no: Annotated[str, Field(min_length=1, max_length=64)]
+    supplier: Annotated[str, Field(min_length=1, max_length=200)]
+    item: Annotated[str, Field(min_length=1, max_length=500)]
+    amount: PositiveMoney
+    currency: Literal["CNY"] = "CNY"
+    buyer: Annotated[str, Field(min_length=1, max_length=64, description="the buyer's login")]
+    approved_by: Annotated[str, Field(max_length=500)] = ""
+
+
+class PurchaseOrder(BaseModel):
+    id: int
+    po_no: str
+    request_no: str
+    supplier: str
+    item: str
+    amount: Decimal
+    currency: str
+    buyer: str
+    approved_by: str
+    status: str
+    created_at: datetime

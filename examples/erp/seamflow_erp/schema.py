@@ -34,6 +34,7 @@ __all__ = [
     "metadata",
     "payments",
     "products",
+    "purchase_orders",
     "sales_order_lines",
     "sales_orders",
 ]
@@ -147,6 +148,23 @@ payments = Table(
     CheckConstraint("amount > 0", name="ck_payments_amount"),
     CheckConstraint("method IN ('bank_transfer', 'alipay', 'wechat_pay')", name="ck_payments_method"),
     Index("ix_payments_updated_at_id", "updated_at", "id"),
+)
+
+purchase_orders = Table(
+    "purchase_orders",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("po_no", String(32), nullable=False, unique=True),
+    Column("request_no", String(64), nullable=False, unique=True),  # the approved purchase request: one PO each
+    Column("supplier", String(200), nullable=False),
+    Column("item", String(500), nullable=False),
+    Column("amount", Exact(14, 2), nullable=False),
+    Column("currency", String(3), nullable=False, server_default="CNY"),
+    Column("buyer", String(64), nullable=False),
+    Column("approved_by", String(500), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount > 0", name="ck_purchase_orders_amount"),
 )
 
 changes = Table(

@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from seamflow import engine, errors
 from seamflow.api import connections, directory, events, flows, operations, runs, syncs, tasks
 from seamflow.api.dependencies import attach_engine
+from seamflow.api.oa_callbacks import OaCallbacks
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
 
@@ -49,8 +50,10 @@ def create_app(
         title="Seamflow", version="0.1.0", lifespan=lifespan, description="Flows, runs, events, dead letters, signals."
     )
 
+    callbacks = OaCallbacks()
+
     async def webhook(request: Request) -> Response:
-        return await handle_webhook(request, eng, limits, context)
+        return await handle_webhook(request, eng, limits, context, callbacks)
 
     _install_error_handlers(app)
     attach_engine(app, eng)
@@ -85,7 +88,7 @@ class SeamflowApp:
         if scope["type"] != "http" or not scope["path"].startswith(HOOKS_PREFIX):
             await self.api(scope, receive, send)
             return
-        if scope["method"] != "POST":
+        if scope["method"] not in ("POST", "GET"):  # GET: WeCom's URL verification; other paths answer 405
             response = problem(405, "http.405", "webhooks accept POST only", headers={"Allow": "POST"})
         else:
             try:

@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from seamflow import codec, engine, errors
+from seamflow.api.oa_callbacks import OaCallbacks
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.flows import CompiledFlow
 from seamflow.ids import Json
@@ -46,6 +47,8 @@ class WebhookLimits:
 
 
 _PATHS_SHOWN = 10
+_CALLBACKS = OaCallbacks()
+"""For callers that bring none; `create_app` gives each app its own."""
 
 
 def _unknown_path(path: str, known: Mapping[str, object]) -> str:
@@ -60,14 +63,29 @@ def _unknown_path(path: str, known: Mapping[str, object]) -> str:
 
 
 async def handle_webhook(
-    request: Request, eng: engine.Engine, limits: WebhookLimits, context: Mapping[str, object]
+    request: Request,
+    eng: engine.Engine,
+    limits: WebhookLimits,
+    context: Mapping[str, object],
+    callbacks: OaCallbacks | None = None,
 ) -> Response:
-    """Accept one webhook request for the flow registered at its path."""
+    """Accept one webhook request (or OA callback, with `callbacks`) for the flow registered at its path."""
     path = request.scope["path"].removeprefix(HOOKS_PREFIX).strip("/")
     flow = eng.catalog.by_path.get(path)
+    is_oa = flow is not None and flow.spec.trigger.oa is not None
+    if request.method != "POST" and not is_oa:
+        return problem(405, "http.405", "webhooks accept POST only", headers={"Allow": "POST"})
     if flow is None:
         known: list[Json] = [f"{HOOKS_PREFIX}{p}" for p in sorted(eng.catalog.by_path)]
         return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path), known_paths=known)
+    if flow.spec.trigger.oa is not None:
+        try:
+            raw = await _read_body(request, limits.max_body_bytes)
+            return await (callbacks or _CALLBACKS).handle(request, raw, eng, flow, context)
+        except errors.SeamflowError as exc:
+            return problem_from_error(exc)
+        except ClientDisconnect:
+            return Response(status_code=499)
     try:
         raw = await _read_body(request, limits.max_body_bytes)
         _check_signature(flow, raw, request.headers, context)

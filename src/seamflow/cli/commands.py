@@ -375,8 +375,8 @@ def flow_list(as_json: bool, project: Path) -> None:
     for flow_id, item in sorted(loaded.flows.items()):
         trigger = item.spec.trigger
         detail = (
-            f"/hooks/{trigger.webhook.path}"
-            if trigger.webhook
+            f"/hooks/{trigger.hook_path}"
+            if trigger.hook_path
             else (trigger.schedule.cron or str(trigger.schedule.every))
             if trigger.schedule
             else None
@@ -414,6 +414,17 @@ def connector_schema() -> None:
     click.echo(json.dumps(connector_files.connector_file_schema(), indent=2, ensure_ascii=False))
 
 
+def _approver_pace(_: click.Context, __: click.Parameter, value: str) -> str:
+    low, _sep, high = value.partition(":")
+    try:
+        low_s, high_s = float(low), float(high or low)
+    except ValueError:
+        low_s, high_s = -1.0, -1.0
+    if not 0 <= low_s <= high_s:
+        raise click.BadParameter(f"got {value!r}; expected MIN:MAX seconds with 0 <= MIN <= MAX, e.g. 1:4")
+    return value
+
+
 @main.command()
 @click.option("--rate", default=5.0, show_default=True, help="sales-team actions per second")
 @click.option("--duration", default=30.0, show_default=True, help="seconds of traffic")
@@ -430,8 +441,19 @@ def connector_schema() -> None:
     show_default=True,
     help="language of the business summary: English, Chinese (中文) or both",
 )
-def demo(rate: float, duration: float, port: int, keep: bool, lang: str) -> None:
+@click.option(
+    "--approver-pace",
+    default="1:4",
+    show_default=True,
+    metavar="MIN:MAX",
+    callback=_approver_pace,
+    help="seconds a simulated approver takes to decide, in DingTalk and in Seamflow's inbox",
+)
+def demo(rate: float, duration: float, port: int, keep: bool, lang: str, approver_pace: str) -> None:
     """Run the lead-to-cash demo: a CRM, an ERP, a mail server and Seamflow, with realistic traffic.
+
+    Besides, employees ask for approvals: reimbursements decided in a simulated DingTalk and paid by
+    the example finance system, purchase requests decided in Seamflow's inbox and ordered in the ERP.
 
     At the end it waits until every feed has caught up, compares the CRM's and the ERP's customers
     and prints a summary for the business and for the engineer. Ctrl-C prints the summary so far
@@ -446,6 +468,6 @@ def demo(rate: float, duration: float, port: int, keep: bool, lang: str) -> None
     processes.install_uvloop()
     languages = ("en", "zh") if lang == "both" else (lang,)
     try:
-        run(run_demo(DemoOptions(rate, duration, port, keep, languages)))
+        run(run_demo(DemoOptions(rate, duration, port, keep, languages, approver_pace=approver_pace)))
     except KeyboardInterrupt:
         sys.exit(130)  # the summary so far is printed; 128 + SIGINT, as a shell reports Ctrl-C

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from seamflow import engine, errors, store
+from seamflow.cli.demo_dingtalk import Pace
 from seamflow.cli.demo_facts import read_facts
+from seamflow.cli.demo_oa import OaDemo
 from seamflow.cli.demo_problems import Explained, explain
 from seamflow.cli.demo_report import LANGUAGES, check_agreement, print_summary
 from seamflow.cli.demo_systems import EXAMPLES, Mailbox, System, read_mail, serve_smtp, start_system, stop_system
@@ -72,9 +74,9 @@ class _Setup:
     """The password of the console user `demo` (an admin) for this demo's lifetime."""
 
 
-def _write_project(setup: _Setup) -> None:
+def _write_project(setup: _Setup, approvals: OaDemo) -> None:
     shutil.copytree(EXAMPLES / "lead-to-cash", setup.project, ignore=shutil.ignore_patterns("README.md"))
-    env = {
+    env = approvals.add_to_project(setup.project) | {
         "SEAMFLOW_VAR_CRM_URL": f"http://127.0.0.1:{setup.crm_port}",
         "SEAMFLOW_VAR_ERP_URL": f"http://127.0.0.1:{setup.erp_port}",
         "SEAMFLOW_VAR_SMTP_HOST": "127.0.0.1",
@@ -153,6 +155,8 @@ class DemoOptions:
     """Seconds the ERP's back office waits between an order's steps (min:max)."""
     catch_up_s: float = 60.0
     """How long the end waits for every feed to catch up."""
+    approver_pace: str = "1:4"
+    """Seconds a simulated approver takes to decide (min:max), in DingTalk and in the inbox."""
 
 
 @dataclass(slots=True)
@@ -174,24 +178,31 @@ async def run_demo(options: DemoOptions) -> None:
     # bound first: a taken --port is one clear line (serve.port_in_use), before anything starts
     listener = bind_port("127.0.0.1", options.port)
     root = Path(tempfile.mkdtemp(prefix="seamflow-demo-"))
-    ports = {_free_port() for _ in range(3)}
-    while len(ports) < 3 or options.port in ports:
-        ports = {_free_port() for _ in range(3)}
-    crm_port, erp_port, smtp_port = sorted(ports)
+    ports = {_free_port() for _ in range(4)}
+    while len(ports) < 4 or options.port in ports:
+        ports = {_free_port() for _ in range(4)}
+    crm_port, erp_port, smtp_port, finance_port = sorted(ports)
     setup = _Setup(root, root / "lead-to-cash", root / "mail", options.port, crm_port, erp_port, smtp_port, listener)
     setup.mail.mkdir()
-    _write_project(setup)
+    approvals = OaDemo(
+        root, f"http://127.0.0.1:{options.port}", finance_port, Pace.parse(options.approver_pace), random.Random()
+    )
+    await approvals.dingtalk.start()
+    _write_project(setup, approvals)
     mailbox = Mailbox(setup.mail)
     smtp = await serve_smtp(mailbox, smtp_port)
     outcome = _Outcome()
     try:
+        approvals.start_finance()
         async with _systems(setup, options.operator_delay) as (crm, erp):
-            await _run_seamflow(setup, crm, erp, mailbox, options, outcome)
+            await approvals.finance_ready()
+            await _run_seamflow(setup, crm, erp, mailbox, options, outcome, approvals)
     except asyncio.CancelledError:
         if not outcome.is_summarized:
             click.echo("\nStopped (Ctrl-C) before there was a summary to print.")
         raise
     finally:
+        await approvals.stop()
         smtp.close()
         await smtp.wait_closed()
         listener.close()
@@ -235,7 +246,13 @@ def _importable(module: str) -> bool:
 
 
 async def _run_seamflow(
-    setup: _Setup, crm: System, erp: System, mailbox: Mailbox, options: DemoOptions, outcome: _Outcome
+    setup: _Setup,
+    crm: System,
+    erp: System,
+    mailbox: Mailbox,
+    options: DemoOptions,
+    outcome: _Outcome,
+    approvals: OaDemo,
 ) -> None:
     from seamflow import api, console, directory  # FastAPI: only the demo needs it here
 
@@ -255,9 +272,12 @@ async def _run_seamflow(
             console.mount(app)
             app_server, app_task = await _serve(app, setup.listener)
             try:
+                await approvals.import_people(db)
                 _where(setup, crm, erp, keep=options.keep)
+                for line in approvals.describe():
+                    click.echo(line)
                 watch = Watch(eng, setup.root, setup.project, mailbox)
-                await _play(watch, Traffic(crm, erp, random.Random()), options, outcome)
+                await _play(watch, Traffic(crm, erp, random.Random()), options, outcome, approvals)
             finally:
                 app_server.should_exit = True
                 await app_task
@@ -267,27 +287,46 @@ async def _run_seamflow(
         await db.close()
 
 
-async def _play(watch: Watch, driver: Traffic, options: DemoOptions, outcome: _Outcome) -> None:
+async def _play(watch: Watch, driver: Traffic, options: DemoOptions, outcome: _Outcome, approvals: OaDemo) -> None:
     """The traffic, the catch-up and the summary; Ctrl-C skips to the summary of what happened so far."""
+    approvers = asyncio.create_task(approvals.approve())
+    try:
+        await _play_and_wait(watch, driver, options, outcome, approvals)
+    finally:
+        approvers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await approvers
+
+
+async def _play_and_wait(
+    watch: Watch, driver: Traffic, options: DemoOptions, outcome: _Outcome, approvals: OaDemo
+) -> None:
+    employees = asyncio.create_task(approvals.play(options.rate, options.duration_s))
     try:
         click.echo(
-            f"Playing the sales team at ~{options.rate:g} actions/s for {options.duration_s:g} s (Ctrl-C stops) …"
+            f"Playing the sales team at ~{options.rate:g} actions/s for {options.duration_s:g} s, and employees"
+            f" asking for approvals (approvers take {options.approver_pace} s) (Ctrl-C stops) …"
         )
         await driver.run(options.rate, options.duration_s, watch)
+        await employees
         click.echo(
             f"The sales team stopped; waiting until every feed has caught up (at most {options.catch_up_s:g} s) …"
         )
         started = asyncio.get_running_loop().time()
         caught_up = await watch.catch_up(options.catch_up_s)
+        is_settled = await approvals.settle(watch.eng.db, options.catch_up_s)
         waited_s = asyncio.get_running_loop().time() - started
     except asyncio.CancelledError:
+        employees.cancel()
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()  # the summary still needs the store; the cancellation is raised again below
         click.echo("\nStopped (Ctrl-C). What happened so far:")
-        outcome.problems = await _summarize(watch, driver, None, options.languages)
+        outcome.problems = await _summarize(watch, driver, None, options.languages, approvals)
         outcome.is_summarized = True
         raise
+    if not is_settled:
+        click.echo(f"Some approvals were still open after {options.catch_up_s:g} s; the figures below count them open.")
     if caught_up.is_done:
         click.echo(f"Every feed has caught up ({waited_s:.0f} s after the traffic stopped).")
     else:
@@ -295,12 +334,12 @@ async def _play(watch: Watch, driver: Traffic, options: DemoOptions, outcome: _O
             f"The feeds had not caught up after {options.catch_up_s:g} s ({caught_up.describe()}): "
             "the comparison below may show changes that were still on their way."
         )
-    outcome.problems = await _summarize(watch, driver, caught_up, options.languages)
+    outcome.problems = await _summarize(watch, driver, caught_up, options.languages, approvals)
     outcome.is_summarized = True
 
 
 async def _summarize(
-    watch: Watch, driver: Traffic, caught_up: CatchUp | None, languages: tuple[str, ...]
+    watch: Watch, driver: Traffic, caught_up: CatchUp | None, languages: tuple[str, ...], approvals: OaDemo
 ) -> list[Explained]:
     """Print the engineer's figures, then the business summary; compare CRM and ERP after a catch-up.
 
@@ -320,6 +359,7 @@ async def _summarize(
             click.echo(f"Comparing the CRM's and the ERP's customers failed: {exc.message}")
     facts = await asyncio.to_thread(read_facts, watch.root)
     print_summary(facts, problems, agreement, languages)
+    approvals.report(languages)
     return problems
 
 

@@ -59,7 +59,7 @@ def _compile(sources: Mapping[str, FlowSource], reuse: Mapping[str, CompiledFlow
             if kept is not None and kept.version == s.version
             else compile_flow(s.spec, version=s.version, source=s.source, path=s.path)
         )
-    by_path = {f.spec.trigger.webhook.path.strip("/"): f for f in current.values() if f.spec.trigger.webhook}
+    by_path = {f.spec.trigger.hook_path: f for f in current.values() if f.spec.trigger.hook_path is not None}
     return _Snapshot(current, by_path)
 
 

@@ -101,15 +101,15 @@ class Reloader:
 def _keep_old_versions(eng: Engine, sources: dict[str, FlowSource], problems: list[errors.Problem]) -> list[str]:
     """Add to `sources` the served flows whose file has a problem now; return their ids."""
     invalid_files = {p.where.file for p in problems if p.where.file}
-    taken_paths = {s.spec.trigger.webhook.path.strip("/") for s in sources.values() if s.spec.trigger.webhook}
+    taken_paths = {s.spec.trigger.hook_path for s in sources.values() if s.spec.trigger.hook_path is not None}
     kept = []
     for flow_id, flow in eng.catalog.current.items():
         # a problem of the folder itself (gone while a checkout runs) covers every file in it
         has_problem = any(flow.path == f or flow.path.startswith(f.rstrip("/") + "/") for f in invalid_files)
         if not has_problem or flow_id in sources:
             continue
-        hook = flow.spec.trigger.webhook
-        if hook is not None and hook.path.strip("/") in taken_paths:  # a valid file took its path over
+        hook = flow.spec.trigger.hook_path
+        if hook is not None and hook in taken_paths:  # a valid file took its path over
             continue
         sources[flow_id] = FlowSource(spec=flow.spec, version=flow.version, source=flow.source, path=flow.path)
         kept.append(flow_id)

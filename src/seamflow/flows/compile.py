@@ -73,7 +73,9 @@ def compile_flow(flow: spec.Flow, *, version: str, source: str, path: str) -> Co
         path=path,
         steps=steps,
         when=_opt(flow.when, "when"),
-        dedupe_key=_opt(webhook.dedupe_key if webhook else None, "trigger.webhook.dedupe_key"),
+        dedupe_key=_opt(webhook.dedupe_key, "trigger.webhook.dedupe_key")
+        if webhook
+        else _opt(flow.trigger.oa.dedupe_key if flow.trigger.oa else None, "trigger.oa.dedupe_key"),
         signature_secret=_opt(
             webhook.signature.secret if webhook and webhook.signature else None,
             "trigger.webhook.signature.secret",

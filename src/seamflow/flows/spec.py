@@ -44,6 +44,7 @@ __all__ = [
     "Flow",
     "ForeachStep",
     "ManualTrigger",
+    "OaTrigger",
     "OnError",
     "PollTrigger",
     "RespondSpec",
@@ -224,7 +225,33 @@ class ManualTrigger(_Model):
     """Runs started from the CLI (`seamflow run`) or the API."""
 
 
-TRIGGER_KINDS = ("webhook", "schedule", "manual", "poll", "consume")
+class OaTrigger(_Model):
+    """An OA platform's approval callbacks at `/hooks/<path>`, verified and decrypted (docs/howto/oa-approvals.md).
+
+    DingTalk and WeCom: `msg_signature` over the encrypted message with `token`, AES-256-CBC with
+    `aes_key` (the EncodingAESKey) for `receiver_id`; Feishu: `X-Lark-Signature` and `encrypt` with
+    `aes_key` (the Encrypt Key), `token` the Verification Token. URL-verification handshakes are
+    answered without starting a run; the same event delivered twice starts one run.
+    """
+
+    platform: Literal["dingtalk", "wecom", "feishu"]
+    path: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
+    token: str = Field(description="template: the callback Token (Feishu: Verification Token), e.g. {{ secrets.x }}")
+    aes_key: str = Field(description="template: the EncodingAESKey (Feishu: Encrypt Key), e.g. {{ secrets.x }}")
+    receiver_id: str | None = Field(
+        None, description="template: DingTalk app key (or corp id, suite key) / WeCom corp id; not for Feishu"
+    )
+    dedupe_key: str | None = Field(None, description="template; default: the platform and its event id")
+    max_age: Duration = Field(timedelta(minutes=5), description="oldest timestamp accepted; nonces are kept as long")
+
+    @model_validator(mode="after")
+    def _receiver_for_encrypted(self) -> OaTrigger:
+        if self.platform != "feishu" and not self.receiver_id:
+            raise ValueError(f"give receiver_id for {self.platform}: the app key or corp id the messages are for")
+        return self
+
+
+TRIGGER_KINDS = ("webhook", "schedule", "manual", "poll", "consume", "oa")
 
 
 class Trigger(_Model):
@@ -235,6 +262,7 @@ class Trigger(_Model):
     manual: ManualTrigger | None = None
     poll: PollTrigger | None = None
     consume: ConsumeTrigger | None = None
+    oa: OaTrigger | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
@@ -247,6 +275,12 @@ class Trigger(_Model):
     def kind(self) -> str:
         """One of `TRIGGER_KINDS`."""
         return next(k for k in TRIGGER_KINDS if getattr(self, k) is not None)
+
+    @property
+    def hook_path(self) -> str | None:
+        """The path under `/hooks/` of a `webhook` or `oa` trigger, without slashes at its ends."""
+        hook = self.webhook or self.oa
+        return hook.path.strip("/") if hook is not None else None
 
     @property
     def feed(self) -> PollTrigger | ConsumeTrigger | None:

@@ -175,9 +175,10 @@ def _project_problems(documents: list[_Document]) -> list[Problem]:
     for document in documents:
         flow_id = dig(document.data, ("id",))
         problems.append(_claim(ids, flow_id, document.source_map.locate(("id",)), "flow id"))
-        hook = dig(document.data, ("trigger", "webhook", "path"))
+        kind = "oa" if dig(document.data, ("trigger", "oa")) is not None else "webhook"
+        hook = dig(document.data, ("trigger", kind, "path"))
         hook = hook.rstrip("/") if isinstance(hook, str) else None
-        where = document.source_map.locate(("trigger", "webhook", "path"))
+        where = document.source_map.locate(("trigger", kind, "path"))
         problems.append(_claim(hooks, hook, where, "webhook path"))
     return [problem for problem in problems if problem is not None]
 
@@ -261,7 +262,7 @@ _DESCRIPTIONS = {
     "id": "unique name of the flow; lowercase letters, digits, _ . -",
     "name": "a title for people",
     "description": "what the flow is for",
-    "trigger": "what starts a run: exactly one of webhook, schedule, manual, poll, consume",
+    "trigger": "what starts a run: exactly one of webhook, schedule, manual, poll, consume, oa",
     "steps": "the steps, run in order; each has an id and exactly one kind key",
     "on_error": "what happens when a step fails after its retries: fail, continue or dead_letter",
 }

@@ -77,6 +77,7 @@ class FlowChecker(ReferenceChecks):
         for path in [
             ("trigger", "webhook", "dedupe_key"),
             ("trigger", "webhook", "signature", "secret"),
+            *(("trigger", "oa", name) for name in ("token", "aes_key", "receiver_id", "dedupe_key")),
         ]:
             self.templates(dig(flow, path), path, frozenset(), frozenset())
         self.templates(flow.get("when"), ("when",), frozenset(), frozenset())

@@ -238,6 +238,12 @@ class TokenStore(Protocol):
     async def list_token_problems(self) -> dict[str, str]: ...
 
 
+class NonceStore(Protocol):
+    """Nonces of OA callbacks, each claimed once across the cluster (`store/nonces.py`)."""
+
+    async def claim_nonce(self, key: str, now: datetime, until: datetime) -> bool: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -252,6 +258,7 @@ class Store(
     TokenStore,
     TaskStore,
     AdminStore,
+    NonceStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""
