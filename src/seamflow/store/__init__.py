@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from seamflow.store.audit import AuditRow, ChainEnd
 from seamflow.store.base import (
     Accepted,
     BusinessEvent,
@@ -45,6 +46,7 @@ from seamflow.store.directory import (
 from seamflow.store.location import is_postgres_url
 from seamflow.store.protocols import (
     AdminStore,
+    AuditStore,
     DirectoryStore,
     EventLogReads,
     FeedStore,
@@ -84,8 +86,11 @@ __all__ = [
     "JOURNAL_ENTRY_LIMIT_BYTES",
     "Accepted",
     "AdminStore",
+    "AuditRow",
+    "AuditStore",
     "ApprovalRow",
     "BusinessEvent",
+    "ChainEnd",
     "Claimed",
     "ConnectionToken",
     "DirectoryEntries",

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from seamflow.ids import FlowId, Json, RunId
+from seamflow.store.audit import AuditRow, ChainEnd
 from seamflow.store.base import (
     Claimed,
     FeedState,
@@ -40,6 +41,7 @@ from seamflow.store.tokens import ConnectionToken, Obtain
 
 __all__ = [
     "AdminStore",
+    "AuditStore",
     "DirectoryStore",
     "EventLogReads",
     "FeedStore",
@@ -237,6 +239,18 @@ class TokenStore(Protocol):
     async def list_token_problems(self) -> dict[str, str]: ...
 
 
+class AuditStore(Protocol):
+    """The audit trail: hash-chained entries appended under one lock (`store/audit.py`)."""
+
+    async def append_audit_entry(self, link: Callable[[ChainEnd], AuditRow]) -> AuditRow: ...
+
+    async def list_audit_entries(
+        self, *, since: datetime | None = None, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditRow]: ...
+
+    async def prune_audit_entries(self, before: datetime, anchor: Callable[[AuditRow, ChainEnd], AuditRow]) -> int: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -251,6 +265,7 @@ class Store(
     TokenStore,
     TaskStore,
     AdminStore,
+    AuditStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""
