@@ -27,19 +27,19 @@ class Action(StrEnum):
 
     FLOW_DEPLOYED = "flow.deployed"
     FLOW_PROMOTED = "flow.promoted"
-    SECRET_SET = "secret.set"
-    SECRET_REMOVED = "secret.removed"
-    SECRET_KEY_ROTATED = "secret.key_rotated"
+    SECRET_SET = "secret.set"  # noqa: S105  # an action name, not a secret
+    SECRET_REMOVED = "secret.removed"  # noqa: S105  # an action name, not a secret
+    SECRET_KEY_ROTATED = "secret.key_rotated"  # noqa: S105  # an action name, not a secret
     RUN_REPLAYED = "run.replayed"
     APPROVAL_DECIDED = "approval.decided"
     USER_CHANGED = "user.changed"
     USER_REMOVED = "user.removed"
     ROLE_GRANTED = "role.granted"
-    PASSWORD_SET = "user.password_set"
+    PASSWORD_SET = "user.password_set"  # noqa: S105  # an action name, not a secret
     DIRECTORY_CHANGED = "directory.changed"
     DIRECTORY_IMPORTED = "directory.imported"
-    TOKEN_CREATED = "token.created"
-    TOKEN_REVOKED = "token.revoked"
+    TOKEN_CREATED = "token.created"  # noqa: S105  # an action name, not a secret
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105  # an action name, not a secret
     SIGNED_IN = "session.signed_in"
     SIGN_IN_FAILED = "session.sign_in_failed"
     SIGNED_OUT = "session.signed_out"

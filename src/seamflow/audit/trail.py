@@ -21,6 +21,8 @@ __all__ = ["PAGE_SIZE", "AuditTrail"]
 PAGE_SIZE = 2000
 """Entries read per page by `verify` and `export`, so memory stays flat on a long trail."""
 
+_LOCAL = Origin()
+"""Where the CLI acts from."""
 _FIELD_LIMIT = 512
 """The longest actor, object, client or user agent kept (a user agent is the client's to choose)."""
 
@@ -41,7 +43,7 @@ class AuditTrail:
         obj: str,
         *,
         actor: Actor,
-        origin: Origin = Origin(),
+        origin: Origin = _LOCAL,
         detail: dict[str, Json] | None = None,
     ) -> store.AuditRow:
         """Append one entry, hash-chained to the last one; returns it as stored.
@@ -106,7 +108,7 @@ class AuditTrail:
                 return check.verdict()
             after = rows[-1].seq
 
-    async def prune(self, before: datetime, *, actor: Actor, origin: Origin = Origin()) -> int:
+    async def prune(self, before: datetime, *, actor: Actor, origin: Origin = _LOCAL) -> int:
         """Delete entries older than `before`; an `audit.pruned` anchor keeps the hash at the cut.
 
         The anchor is appended to the chain (so it is itself chained and checked) and records

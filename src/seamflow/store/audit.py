@@ -45,9 +45,6 @@ class ChainEnd:
     hash: str | None
 
 
-_COLUMNS: LiteralString = "seq, at_ms, actor, via, action, object, client, user_agent, detail, prev_hash, hash"
-
-
 class AuditOps(Rows):
     """Appends, reads and pruning of the audit trail; see the module docstring."""
 
@@ -76,7 +73,8 @@ class AuditOps(Rows):
         def read(conn: Conn) -> list[AuditRow]:
             rows = self._x(
                 conn,
-                f"SELECT {_COLUMNS} FROM audit_log WHERE at_ms >= ? AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, at_ms, actor, via, action, object, client, user_agent, detail, prev_hash, hash"
+                " FROM audit_log WHERE at_ms >= ? AND seq > ? ORDER BY seq LIMIT ?",
                 (since_ms, after_seq, most if most >= 0 else 2**62),
             ).fetchall()
             return [_audit_row(r) for r in rows]
@@ -96,7 +94,8 @@ class AuditOps(Rows):
             end = self._chain_end(conn)
             cut = self._x(
                 conn,
-                f"SELECT {_COLUMNS} FROM audit_log WHERE at_ms < ? AND seq < ? ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, at_ms, actor, via, action, object, client, user_agent, detail, prev_hash, hash"
+                " FROM audit_log WHERE at_ms < ? AND seq < ? ORDER BY seq DESC LIMIT 1",
                 (to_ms(before), end.seq),
             ).fetchone()
             if cut is None:
@@ -115,7 +114,8 @@ class AuditOps(Rows):
     def _insert_audit_row(self, conn: Conn, row: AuditRow) -> None:
         self._x(
             conn,
-            f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (seq, at_ms, actor, via, action, object, client, user_agent, detail,"
+            " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.seq,
                 row.at_ms,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,7 @@ async def test_a_clean_chain_verifies_and_links_every_entry(db: store.SqlStore) 
     entries = await trail.entries()
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0]["prev_hash"] == audit.GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(entries))
     assert entries[1]["actor"] == "wang.fang" and entries[1]["client"] == "10.8.1.23"
     assert entries[0]["detail"] == {"n": 0, "金额": "19.90"}
     assert verdict.head_seq == 5 and verdict.head_hash == entries[-1]["hash"]
