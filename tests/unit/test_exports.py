@@ -11,6 +11,9 @@ import seamflow
 
 EXPORTS = {
     "seamflow.store": {
+        "AuditRow",
+        "AuditStore",
+        "ChainEnd",
         "DirectoryEntries",
         "DirectoryStore",
         "SignInState",
@@ -180,6 +183,16 @@ EXPORTS = {
         "redact",
         "redact_text",
         "truncate",
+    },
+    "seamflow.audit": {
+        "GENESIS",
+        "Action",
+        "Actor",
+        "AuditTrail",
+        "Origin",
+        "Verdict",
+        "entry_hash",
+        "entry_json",
     },
     "seamflow.directory": {
         "ROLE_SCOPES",

@@ -76,6 +76,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/directory/positions"): _R,
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,
+    ("GET", "/api/v1/audit"): _A,
 }
 """Every REST route (method, path template) and what it requires; webhooks (`/hooks/…`) are
 outside the REST API and checked by their own signature."""

@@ -14,6 +14,7 @@ import click
 from seamflow import errors, redact
 from seamflow.cli import options
 from seamflow.cli import runs as run_commands
+from seamflow.cli.audit import audit_group
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.dev import dev as dev_group
@@ -56,6 +57,7 @@ main.add_command(sync_group)
 main.add_command(dev_group)
 main.add_command(users_group)
 main.add_command(tasks_group)
+main.add_command(audit_group)
 for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 
