@@ -126,6 +126,30 @@ def _with_process_options(fn: Callable[..., None], database: Callable[..., Any])
                 help="how long a run stays with a silent process before others take it over [$SEAMFLOW_LEASE]",
             ),
             click.option(
+                "--header-timeout",
+                default="10s",
+                show_default=True,
+                envvar="SEAMFLOW_HEADER_TIMEOUT",
+                callback=options.duration,
+                help="close a connection whose request headers take longer (slow clients) [$SEAMFLOW_HEADER_TIMEOUT]",
+            ),
+            click.option(
+                "--body-timeout",
+                default="60s",
+                show_default=True,
+                envvar="SEAMFLOW_BODY_TIMEOUT",
+                callback=options.duration,
+                help="close a connection whose request body takes longer after its headers [$SEAMFLOW_BODY_TIMEOUT]",
+            ),
+            click.option(
+                "--metrics-listen",
+                default=None,
+                envvar="SEAMFLOW_METRICS_LISTEN",
+                callback=options.listen_address,
+                help="also serve /metrics and detailed health without a token on HOST:PORT, an address only"
+                " monitoring reaches (else /metrics needs a token with the read scope) [$SEAMFLOW_METRICS_LISTEN]",
+            ),
+            click.option(
                 "--retention",
                 default=None,
                 envvar="SEAMFLOW_RETENTION",

@@ -60,6 +60,7 @@ from seamflow.store.protocols import (
     SyncStore,
     TaskStore,
     TokenStore,
+    WebhookStore,
 )
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
@@ -148,6 +149,7 @@ __all__ = [
     "TimerRow",
     "TokenStore",
     "Wait",
+    "WebhookStore",
     "WorkerInfo",
     "is_postgres_url",
     "lease_lost",

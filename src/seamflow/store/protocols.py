@@ -55,6 +55,7 @@ __all__ = [
     "SyncStore",
     "TaskStore",
     "TokenStore",
+    "WebhookStore",
 ]
 
 T = TypeVar("T")
@@ -251,6 +252,12 @@ class AuditStore(Protocol):
     async def prune_audit_entries(self, before: datetime, anchor: Callable[[AuditRow, ChainEnd], AuditRow]) -> int: ...
 
 
+class WebhookStore(Protocol):
+    """Signatures of accepted webhooks, for replay protection (`store/webhooks.py`)."""
+
+    async def remember_webhook_signature(self, flow_id: str, digest: str, until: datetime) -> bool: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -266,6 +273,7 @@ class Store(
     TaskStore,
     AdminStore,
     AuditStore,
+    WebhookStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

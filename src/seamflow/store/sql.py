@@ -24,13 +24,14 @@ from seamflow.store.syncs import SyncOps
 from seamflow.store.tasks import TaskOps
 from seamflow.store.tokens import TokenOps
 from seamflow.store.views import RunViews
+from seamflow.store.webhooks import WebhookOps
 
 T = TypeVar("T")
 
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps, AuditOps):
+class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps, AuditOps, WebhookOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None:

@@ -1,4 +1,4 @@
--- Seamflow schema 12: the audit trail. One row per administrative or human action (who, when,
+-- Seamflow schema 12: the audit trail, and the signatures webhooks were accepted with. One row per administrative or human action (who, when,
 -- what, on which object, from where), hash-chained: `hash` is SHA-256 over the entry's canonical
 -- content and `prev_hash`, the hash of the entry before it. Entries are appended under a lock
 -- (an advisory transaction lock on PostgreSQL, the writer lock on SQLite), so the processes of a
@@ -20,3 +20,14 @@ CREATE TABLE audit_log (
 );
 
 CREATE INDEX audit_log_at ON audit_log (at_ms);
+
+-- Signatures of webhooks signed with a timestamp, kept until the timestamp's tolerance has
+-- passed: the same signature twice is a replay and is refused (across every process).
+CREATE TABLE webhook_signatures (
+    flow_id         TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    expires_ms      BIGINT NOT NULL,
+    PRIMARY KEY (flow_id, digest)
+);
+
+CREATE INDEX webhook_signatures_expiry ON webhook_signatures (expires_ms);
