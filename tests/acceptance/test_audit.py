@@ -16,6 +16,7 @@ import pytest
 
 from tests.support import db
 from tests.support.server import Server, make_project
+from tests.support.wait import eventually
 
 PASSWORD = "Hengda-2026-audit"
 FLOW = "id: hello\ntrigger: {manual: {}}\nsteps:\n  - id: a\n    transform: 1\n"
@@ -110,3 +111,20 @@ async def test_export_writes_json_lines_from_a_date(server: Server, project_dir:
     assert later.returncode == 0 and later.stdout == ""
     bad = seamflow("audit", "export", "--since", "last tuesday", "-p", str(project_dir))
     assert bad.returncode == 2 and "expected ISO 8601" in bad.stderr
+
+
+async def test_a_flow_file_changed_on_disk_is_recorded_as_deployed(server: Server, project_dir: Path) -> None:
+    (project_dir / "flows" / "ping.yaml").write_text(
+        "id: ping\ntrigger: {manual: {}}\nsteps:\n  - id: a\n    transform: 2\n", encoding="utf-8"
+    )
+    async with server.client() as admin:
+
+        async def deployed() -> dict[str, object]:
+            entries = (await admin.get("/api/v1/audit", params={"limit": 1000})).json()
+            found = [e for e in entries if e["action"] == "flow.deployed" and e["object"] == "flow:ping"]
+            assert found, [e["action"] for e in entries]
+            return dict(found[0])
+
+        entry = await eventually(deployed, timeout=30)
+    assert entry["actor"] == "@files" and entry["via"] == "watch"
+    assert isinstance(entry["detail"], dict) and entry["detail"]["version"]
