@@ -7,13 +7,15 @@ follow it in `seq` without a gap. The chain starts either at entry 1 (whose `pre
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 
 from seamflow import store
 from seamflow.audit.entry import GENESIS, Action, entry_hash
 
-__all__ = ["ChainCheck", "Verdict"]
+__all__ = ["ChainCheck", "Verdict", "anchor_key_id", "sign_anchor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +38,28 @@ class Verdict:
     problem: str | None = None
     head_seq: int = 0
     head_hash: str | None = None
+    note: str | None = None
+    """What was not checked, and why (an anchor signed with another key, or no key given)."""
+
+
+def anchor_key_id(key: bytes) -> str:
+    """A short public name of an anchor key, so a verifier can tell which key signed an anchor."""
+    return hashlib.sha256(b"seamflow.audit.key-id\0" + key).hexdigest()[:12]
+
+
+def sign_anchor(key: bytes, cut_seq: int, cut_hash: str) -> dict[str, str]:
+    """The signature fields of an anchor: HMAC-SHA256 over `<cut_seq>:<cut_hash>`, and the key's id."""
+    mac = hmac.new(key, f"{cut_seq}:{cut_hash}".encode(), hashlib.sha256).hexdigest()
+    return {"signature": mac, "key_id": anchor_key_id(key)}
 
 
 @dataclass(slots=True)
 class ChainCheck:
     """Walks the entries in `seq` order (fed in pages) and remembers the first break."""
 
+    anchor_key: bytes | None = None
     checked: int = 0
+    _note: str | None = None
     _first: store.AuditRow | None = None
     _prev: store.AuditRow | None = None
     _anchor: dict[str, object] | None = None
@@ -60,18 +77,20 @@ class ChainCheck:
                 self._break = (row.seq, f"entry {row.seq} was edited: its content does not match its hash")
             if row.action == Action.AUDIT_PRUNED:
                 self._anchor = _anchor_of(row)
+                if self._anchor is not None:
+                    self._anchor["_seq"] = row.seq
             self._prev = row
 
     def verdict(self) -> Verdict:
         """The verdict over everything fed: a broken start comes first, then the first broken link."""
         head = self._prev
-        found = self._start_problem() or self._break
+        problems = [p for p in (self._start_problem(), self._break) if p is not None]
+        found = min(problems) if problems else None
+        head_seq, head_hash = (head.seq, head.hash) if head else (0, None)
         if found is None:
-            return Verdict(True, self.checked, head_seq=head.seq if head else 0, head_hash=head.hash if head else None)
+            return Verdict(True, self.checked, head_seq=head_seq, head_hash=head_hash, note=self._note)
         seq, problem = found
-        return Verdict(
-            False, self.checked, seq, problem, head_seq=head.seq if head else 0, head_hash=head.hash if head else None
-        )
+        return Verdict(False, self.checked, seq, problem, head_seq=head_seq, head_hash=head_hash, note=self._note)
 
     def _link(self, prev: store.AuditRow | None, row: store.AuditRow) -> None:
         assert prev is not None
@@ -102,6 +121,25 @@ class ChainCheck:
             )
         if anchor.get("cut_hash") != first.prev_hash:
             return first.seq, f"entry {first.seq} does not link to the hash the audit.pruned anchor kept at the cut"
+        return self._anchor_signature_problem(anchor, first.seq - 1)
+
+    def _anchor_signature_problem(self, anchor: dict[str, object], cut_seq: int) -> tuple[int, str] | None:
+        where = int(str(anchor.get("_seq")))
+        if "signature" not in anchor:
+            self._note = f"the audit.pruned anchor (entry {where}) is not signed"
+            return None
+        if self.anchor_key is None:
+            self._note = f"the signature of the audit.pruned anchor (entry {where}) was not checked: no key"
+            return None
+        if anchor.get("key_id") != anchor_key_id(self.anchor_key):
+            self._note = (
+                f"the audit.pruned anchor (entry {where}) was signed with another key"
+                f" ({anchor.get('key_id')}); its signature was not checked"
+            )
+            return None
+        expected = sign_anchor(self.anchor_key, cut_seq, str(anchor.get("cut_hash")))["signature"]
+        if not hmac.compare_digest(str(anchor.get("signature")), expected):
+            return where, f"entry {where}, the audit.pruned anchor, carries a signature the key did not make"
         return None
 
 

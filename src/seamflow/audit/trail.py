@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from seamflow import clock, redact, store
-from seamflow.audit.chain import ChainCheck, Verdict
+from seamflow.audit.chain import ChainCheck, Verdict, sign_anchor
 from seamflow.audit.entry import GENESIS, Action, Actor, Origin, detail_text, entry_hash, entry_json
 from seamflow.ids import Json
 
@@ -32,10 +32,14 @@ class AuditTrail:
 
     Args:
         db: the store the entries live in.
+        anchor_key: signs the anchors `prune` writes and checks them in `verify` (HMAC-SHA256);
+            `seamflow audit` derives it from the project's secret key. None: anchors are
+            written unsigned and their signatures are not checked.
     """
 
-    def __init__(self, db: store.AuditStore) -> None:
+    def __init__(self, db: store.AuditStore, *, anchor_key: bytes | None = None) -> None:
         self.db = db
+        self._anchor_key = anchor_key
 
     async def record(
         self,
@@ -99,7 +103,7 @@ class AuditTrail:
 
     async def verify(self) -> Verdict:
         """Check the whole chain; the verdict names the first entry deleted, edited or moved."""
-        check = ChainCheck()
+        check = ChainCheck(anchor_key=self._anchor_key)
         after = 0
         while True:
             rows = await self.db.list_audit_entries(after_seq=after, limit=PAGE_SIZE)
@@ -112,7 +116,8 @@ class AuditTrail:
         """Delete entries older than `before`; an `audit.pruned` anchor keeps the hash at the cut.
 
         The anchor is appended to the chain (so it is itself chained and checked) and records
-        the last deleted entry's `seq` and hash; `verify` then starts the chain right after it.
+        the last deleted entry's `seq` and hash, signed with the anchor key when there is one
+        (so a forged prune needs the key); `verify` then starts the chain right after it.
         Returns how many entries were deleted.
         """
         at_ms = _now_ms()
@@ -124,6 +129,8 @@ class AuditTrail:
                 "cut_at": entry_json(cut)["at"],
                 "before": before.isoformat(),
             }
+            if self._anchor_key is not None:
+                detail.update(sign_anchor(self._anchor_key, cut.seq, cut.hash))
             draft = store.AuditRow(
                 seq=end.seq + 1,
                 at_ms=at_ms,

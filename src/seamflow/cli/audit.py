@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hashlib
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -92,9 +94,22 @@ async def _with_trail(project: Path, database: str | None, work: Callable[[audit
     db = open_store(paths, database)
     await db.open()
     try:
-        return await work(audit.AuditTrail(db))
+        return await work(audit.AuditTrail(db, anchor_key=_anchor_key(paths)))
     finally:
         await db.close()
+
+
+def _anchor_key(paths: ProjectPaths) -> bytes | None:
+    """The key that signs prune anchors, derived from the project's secret key (None if it has none)."""
+    from seamflow import engine
+
+    raw = os.environ.get(engine.secrets.KEY_ENV, "")
+    key_file = paths.root / engine.secrets.KEY_FILE
+    if not raw and key_file.is_file():
+        raw = key_file.read_text(encoding="utf-8")
+    if not raw.strip():
+        return None
+    return hashlib.sha256(b"seamflow.audit.anchor\0" + raw.strip().encode()).digest()
 
 
 def _instant(_: object, __: object, value: str | None) -> datetime | None:
@@ -140,6 +155,7 @@ def audit_verify(as_json: bool, project: Path, database: str | None) -> None:
                     "problem": verdict.problem,
                     "head_seq": verdict.head_seq,
                     "head_hash": verdict.head_hash,
+                    "note": verdict.note,
                 }
             )
         )
@@ -147,6 +163,8 @@ def audit_verify(as_json: bool, project: Path, database: str | None) -> None:
         click.echo(f"audit trail intact: {verdict.checked} entries; head {verdict.head_seq} {verdict.head_hash or '-'}")
     else:
         click.echo(f"audit trail broken at entry {verdict.first_broken}: {verdict.problem}", err=True)
+    if verdict.note and not as_json:
+        click.echo(f"note: {verdict.note}", err=True)
     if not verdict.is_intact:
         sys.exit(1)
 

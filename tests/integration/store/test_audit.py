@@ -166,3 +166,33 @@ async def test_two_processes_appending_at_once_keep_one_chain(database: Database
 
 def _fields(row: store.AuditRow) -> dict[str, object]:
     return {name: getattr(row, name) for name in row.__dataclass_fields__}
+
+
+async def test_a_signed_anchor_verifies_and_a_forged_one_is_named(db: store.SqlStore, database: Database) -> None:
+    key, other_key = b"k" * 32, b"o" * 32
+    trail = audit.AuditTrail(db, anchor_key=key)
+    start = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+    try:
+        for day in range(3):
+            clock.set_fixed(start + timedelta(days=day))
+            await trail.record(audit.Action.TOKEN_REVOKED, f"token:tok_{day}", actor=ADMIN)
+        clock.set_fixed(start + timedelta(days=30))
+        assert await trail.prune(start + timedelta(days=2), actor=ADMIN) == 2
+    finally:
+        clock.use_real()
+    verdict = await trail.verify()
+    assert verdict.is_intact and verdict.note is None, verdict
+    elsewhere = await audit.AuditTrail(db, anchor_key=other_key).verify()
+    assert elsewhere.is_intact and elsewhere.note is not None and "another key" in elsewhere.note
+    unkeyed = await audit.AuditTrail(db).verify()
+    assert unkeyed.is_intact and unkeyed.note is not None and "no key" in unkeyed.note
+
+    (anchor,) = [r for r in await db.list_audit_entries() if r.action == "audit.pruned"]
+    detail = {**json.loads(anchor.detail), "signature": "0" * 64}
+    forged = store.AuditRow(**{**_fields(anchor), "detail": json.dumps(detail), "hash": ""})
+    database.query(
+        "UPDATE audit_log SET detail = ?, hash = ? WHERE seq = ?", (forged.detail, audit.entry_hash(forged), anchor.seq)
+    )
+    verdict = await trail.verify()
+    assert not verdict.is_intact and verdict.first_broken == anchor.seq, verdict
+    assert verdict.problem is not None and "signature the key did not make" in verdict.problem
