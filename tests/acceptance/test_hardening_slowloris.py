@@ -33,7 +33,9 @@ REQUEST_HEAD = b"POST /hooks/shop/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-
 @pytest.fixture
 async def server(project_dir: Path) -> AsyncIterator[Server]:
     make_project(project_dir, {"orders": FLOW})
-    running = Server(project_dir, env={"SEAMFLOW_HEADER_TIMEOUT": "5s", "SEAMFLOW_PROCESSES": "1"})
+    running = Server(
+        project_dir, env={"SEAMFLOW_HEADER_TIMEOUT": "5s", "SEAMFLOW_BODY_TIMEOUT": "3s", "SEAMFLOW_PROCESSES": "1"}
+    )
     await running.start()
     try:
         yield running
@@ -111,3 +113,29 @@ async def test_slow_clients_are_closed_after_the_header_timeout_and_webhooks_are
         runs = (await admin.get("/api/v1/runs", params={"limit": 1000})).json()
     assert len(runs) == VALID_WEBHOOKS
     assert json.dumps(runs).count("shop-orders") >= VALID_WEBHOOKS
+
+
+@pytest.mark.timeout(60)
+async def test_a_body_that_stops_arriving_is_closed_after_the_body_timeout_and_nothing_is_stored(
+    server: Server,
+) -> None:
+    body = json.dumps({"order_no": "SO-SLOW-1", "amount": "88.00"}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"POST /hooks/shop/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[:10]
+    )
+    await writer.drain()
+    try:
+        answer = await asyncio.wait_for(reader.read(), 30)  # until the server closes the connection
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    assert not answer.startswith(b"HTTP/1.1 202"), answer[:200]
+    async with server.client() as admin:
+        assert (await admin.get("/api/v1/runs")).json() == [], "a body that never arrived stored nothing"
+    async with httpx.AsyncClient(base_url=server.url) as sender:
+        whole = await sender.post("/hooks/shop/orders", content=body, headers={"Content-Type": "application/json"})
+    assert whole.status_code == 202, "the server keeps serving"

@@ -80,9 +80,13 @@ class _GuardedProtocol(HttpToolsProtocol):
             self._deadline.cancel()
             self._deadline = None
 
+    def _is_gone(self) -> bool:
+        """Closing already, or handed to another protocol (a WebSocket upgrade): not ours to close."""
+        return self.transport.is_closing() or self.transport.get_protocol() is not self
+
     def _headers_too_slow(self) -> None:
         self._deadline = None
-        if self.transport.is_closing():
+        if self._is_gone():
             return
         if self.cycle is None or self.cycle.response_complete:  # no request of this connection is being answered
             self.transport.write(_REQUEST_TIMEOUT)
@@ -90,7 +94,7 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._deadline = None
-        if not self.transport.is_closing():
+        if not self._is_gone():
             self.transport.close()  # the app's receive() gets http.disconnect
 
 
