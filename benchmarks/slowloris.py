@@ -6,7 +6,8 @@ Starts one `seamflow serve` (one process, SQLite, default durability, header tim
 temporary project with a webhook flow of one transform step. Each round sends `--webhooks`
 valid webhooks at `--concurrency` over keep-alive connections, twice: once alone (`quiet`) and
 once while `--slow` connections send their request headers a byte every 100 ms (`slowloris`;
-they are renewed when the server closes them, so the pressure stays on). Reports p50/p99 of
+they are renewed when the server closes them, so the pressure stays on). The slow clients run
+in a process of their own, so their work does not delay the measuring client's event loop. Reports p50/p99 of
 the valid webhooks per phase (medians over rounds), their ratio, how many slow connections the
 server closed, and saves the figures to benchmarks/results/slowloris-<time>.json. The target
 (DESIGN, issue 18): p99 under 50 ms with 200 slow clients.
@@ -140,14 +141,16 @@ async def measure(args: argparse.Namespace, url: str, port: int) -> dict[str, ob
     closed = 0
     for r in range(args.rounds):
         quiet = await send_webhooks(url, args.webhooks, args.concurrency, f"q{r}")
-        slow = Slowloris(port, args.slow)
-        pressure = asyncio.create_task(slow.run())
+        tally = Path(tempfile.mkdtemp(prefix="sf-slowloris-")) / "closed"
+        pressure = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--slow-clients-only", str(port), str(args.slow), str(tally)
+        )
         await asyncio.sleep(1.0)  # let every slow connection open and start trickling (a benchmark, not a test)
         loaded = await send_webhooks(url, args.webhooks, args.concurrency, f"s{r}")
         await asyncio.sleep(11)  # past the header timeout: the server closes the first generation
-        slow.stop()
-        await pressure
-        closed += slow.closed_by_server
+        pressure.terminate()
+        await pressure.wait()
+        closed += int(tally.read_text()) if tally.exists() else 0
         rounds.append(
             {
                 "quiet_p50_ms": percentile(quiet, 50),
@@ -167,7 +170,20 @@ async def measure(args: argparse.Namespace, url: str, port: int) -> dict[str, ob
     }
 
 
+async def slow_clients_only(port: int, count: int, tally: Path) -> None:
+    """The slow clients' process: trickle until SIGTERM, then write how many the server closed."""
+    import signal
+
+    slow = Slowloris(port, count)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, slow.stop)
+    await slow.run()
+    tally.write_text(str(slow.closed_by_server))
+
+
 async def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--slow-clients-only":
+        await slow_clients_only(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slow", type=int, default=200, help="slow connections (default 200)")
     parser.add_argument("--webhooks", type=int, default=1000, help="valid webhooks per phase and round")
