@@ -4,6 +4,7 @@ where, `GET /api/v1/audit` for admins only, `audit verify` naming a tampered ent
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -128,3 +129,59 @@ async def test_a_flow_file_changed_on_disk_is_recorded_as_deployed(server: Serve
         entry = await eventually(deployed, timeout=30)
     assert entry["actor"] == "@files" and entry["via"] == "watch"
     assert isinstance(entry["detail"], dict) and entry["detail"]["version"]
+
+
+APPROVAL = """id: expense-claim
+trigger: {manual: {}}
+steps:
+  - id: approve
+    approval:
+      requester: "{{ event.body.requester }}"
+      subject: "报销 {{ event.body.no }}"
+      levels:
+        - name: 部门负责人
+          assignees: [{user: wangfang}]
+"""
+
+
+async def test_an_approval_decision_is_recorded_by_the_api_and_by_the_cli(project_dir: Path) -> None:
+    make_project(project_dir, {"hello": FLOW, "expense": APPROVAL})
+    server = Server(project_dir)
+    await server.start()
+    try:
+        await _people(server)
+        async with server.client() as admin:
+            assert (
+                await admin.put(
+                    "/api/v1/directory/users/wangfang", json={**PEOPLE["wangfang"], "roles": ["admin", "approver"]}
+                )
+            ).is_success
+            token = (await admin.post("/api/v1/directory/users/wangfang/tokens", json={"name": "inbox"})).json()
+            for no in ("EX-2026-0101", "EX-2026-0102"):
+                body = {"input": {"no": no, "requester": "liuyang"}}
+                assert (await admin.post("/api/v1/flows/expense-claim/runs", json=body)).status_code == 202
+            headers = {"Authorization": f"Bearer {token['token']}"}
+            async with httpx.AsyncClient(base_url=server.url, headers=headers) as approver:
+
+                async def two_tasks() -> list[dict[str, object]]:
+                    tasks = (await approver.get("/api/v1/tasks", params={"assignee": "me", "status": "pending"})).json()
+                    assert len(tasks) == 2, tasks
+                    return list(tasks)
+
+                first, second = await eventually(two_tasks, timeout=30)
+                decided = await approver.post(f"/api/v1/tasks/{first['id']}/decision", json={"decision": "approve"})
+                assert decided.status_code == 200, decided.text
+            by_cli = await asyncio.to_thread(
+                seamflow, "tasks", "decide", str(second["id"]), "reject", "--as", "wangfang", "-p", str(project_dir)
+            )
+            assert by_cli.returncode == 0, by_cli.stderr
+            entries = (await admin.get("/api/v1/audit", params={"limit": 1000})).json()
+    finally:
+        server.kill()
+    decisions = [e for e in entries if e["action"] == "approval.decided"]
+    assert [(e["object"], e["detail"]["decision"]) for e in decisions] == [
+        (f"task:{first['id']}", "approve"),
+        (f"task:{second['id']}", "reject"),
+    ]
+    assert decisions[0]["actor"] == "wangfang" and decisions[0]["via"] == f"token {token['id']}"
+    assert decisions[1]["actor"].startswith("@cli:") and decisions[1]["detail"]["as"] == "wangfang"
