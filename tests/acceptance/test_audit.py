@@ -185,3 +185,18 @@ async def test_an_approval_decision_is_recorded_by_the_api_and_by_the_cli(projec
     ]
     assert decisions[0]["actor"] == "wangfang" and decisions[0]["via"] == f"token {token['id']}"
     assert decisions[1]["actor"].startswith("@cli:") and decisions[1]["detail"]["as"] == "wangfang"
+
+
+def test_roles_granted_by_a_directory_import_are_recorded_once(project_dir: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "directory" / "directory.yaml"
+    make_project(project_dir, {})
+    project = str(project_dir)
+    for _ in range(2):  # the second import changes nothing, and grants nothing
+        assert seamflow("users", "import", str(example), "-p", project).returncode == 0
+    exported = seamflow("audit", "export", "-p", project)
+    entries = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [e["action"] for e in entries].count("directory.imported") == 2
+    granted = {e["object"]: e["detail"]["granted"] for e in entries if e["action"] == "role.granted"}
+    assert granted and all(e["actor"].startswith("@cli:") for e in entries)
+    assert "admin" in granted["user:wangfang"]
+    assert seamflow("audit", "verify", "-p", project).returncode == 0

@@ -64,8 +64,14 @@ def users_import(file: Path, project: Path, database: str | None) -> None:
     from seamflow import directory
 
     async def work(people: directory.Directory) -> dict[str, int]:
+        before = {u.login: set(u.roles or ()) for u in await people.db.list_users()}
         counts = await people.import_file(directory.read_directory_file(file))
         await record_cli_action(people.db, "directory.imported", f"file:{file.name}", dict(counts))
+        for user in await people.db.list_users():  # each role a user gained is a grant of its own
+            granted = sorted(set(user.roles or ()) - before.get(user.login, set()))
+            if granted:
+                detail = {"granted": granted, "roles": sorted(user.roles or ()), "file": file.name}
+                await record_cli_action(people.db, "role.granted", f"user:{user.login}", detail)
         return counts
 
     counts = run(_with_directory(project, database, work))
