@@ -129,6 +129,7 @@ async def api_answers(
         "/api/v1/events?limit=5000",
         "/api/v1/connections",
         "/api/v1/flows",
+        "/api/v1/audit?limit=1000",
         *(f"/api/v1/runs/{run_id}" for run_id in run_ids),
         *(f"/api/v1/events?run={run_id}" for run_id in run_ids),
     ]
@@ -136,6 +137,7 @@ async def api_answers(
     for name in connections:
         answers[f"/api/v1/connections/{name}/test"] = (await client.post(f"/api/v1/connections/{name}/test")).text
     assert '"code":"connector' not in answers["/api/v1/connections"]
+    assert '"action":"secret.set"' in answers["/api/v1/audit?limit=1000"], "setting the secrets was audited"
     return answers
 
 
@@ -150,6 +152,8 @@ def cli_commands(run_ids: list[str], connections: tuple[str, ...]) -> list[tuple
         ("connections", "list", "--json"),
         *(("connections", "test", name) for name in connections),
         ("secrets", "list"),
+        ("audit", "export"),
+        ("audit", "verify"),
     ]
 
 

@@ -44,10 +44,13 @@ def _is_alive(pid: int) -> bool:
 
 
 async def _answering_workers(url: str, tries: int = 60) -> set[str]:
-    """The worker ids that answer /health over fresh connections (the kernel spreads them)."""
+    """The worker ids that answer /health over fresh connections (the kernel spreads them).
+
+    The worker's id is a detail of /health shown only to a caller with the read scope.
+    """
     seen: set[str] = set()
     for _ in range(tries):
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
             seen.add((await client.get(url + "/health")).json()["worker"])
     return seen
 

@@ -11,6 +11,10 @@ import seamflow
 
 EXPORTS = {
     "seamflow.store": {
+        "AuditRow",
+        "AuditStore",
+        "ChainEnd",
+        "WebhookStore",
         "DirectoryEntries",
         "DirectoryStore",
         "SignInState",
@@ -121,7 +125,16 @@ EXPORTS = {
         "spec",
         "validate",
     },
-    "seamflow.api": {"SeamflowApp", "WebhookLimits", "create_app", "create_health_app", "hash_token"},
+    "seamflow.api": {
+        "ReadTimeouts",
+        "SeamflowApp",
+        "WebhookLimits",
+        "create_app",
+        "create_health_app",
+        "create_metrics_app",
+        "guarded_http_protocol",
+        "hash_token",
+    },
     "seamflow.cli": {"main"},
     "seamflow.console": {"LANGUAGES", "PREFIX", "STATIC", "mount"},
     "seamflow.redact": {"MASK", "MIN_SECRET_LENGTH", "forms_of", "is_registered", "mask", "mask_text", "register"},
@@ -185,6 +198,16 @@ EXPORTS = {
         "redact",
         "redact_text",
         "truncate",
+    },
+    "seamflow.audit": {
+        "GENESIS",
+        "Action",
+        "Actor",
+        "AuditTrail",
+        "Origin",
+        "Verdict",
+        "entry_hash",
+        "entry_json",
     },
     "seamflow.directory": {
         "ROLE_SCOPES",

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from seamflow.api.app import SeamflowApp, WebhookLimits, create_app
 from seamflow.api.dependencies import hash_token
-from seamflow.api.operations import create_health_app
+from seamflow.api.operations import create_health_app, create_metrics_app
+from seamflow.api.read_timeouts import ReadTimeouts, guarded_http_protocol
 
-__all__ = ["SeamflowApp", "WebhookLimits", "create_app", "create_health_app", "hash_token"]
+__all__ = [
+    "ReadTimeouts",
+    "SeamflowApp",
+    "WebhookLimits",
+    "create_app",
+    "create_health_app",
+    "create_metrics_app",
+    "guarded_http_protocol",
+    "hash_token",
+]

@@ -29,6 +29,7 @@ __all__ = [
     "Access",
     "authorize",
     "directory_of",
+    "may_read_details",
 ]
 
 PUBLIC: Final = "public"
@@ -51,7 +52,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/health/live"): PUBLIC,
     ("GET", "/health/ready"): PUBLIC,
     ("GET", "/health"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/metrics"): _R,
     ("GET", "/api/v1/flows"): _R,
     ("POST", "/api/v1/flows/reload"): _B,
     ("GET", "/api/v1/flows/{flow_id}"): _R,
@@ -95,6 +96,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/directory/positions"): _R,
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,
+    ("GET", "/api/v1/audit"): _A,
 }
 """Every REST route (method, path template) and what it requires; webhooks (`/hooks/…`) are
 outside the REST API and checked by their own signature."""
@@ -141,6 +143,20 @@ async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine
         )
     request.state.principal = principal
     return principal
+
+
+async def may_read_details(request: Request, known_tokens: set[str], eng: engine.Engine) -> bool:
+    """On a public route (health): True if the request carries valid credentials with the read scope.
+
+    Anonymous callers (load balancers) get the short answer; invalid credentials are not an error here.
+    """
+    if not request.headers.get("authorization") and not request.cookies.get(SESSION_COOKIE):
+        return False
+    try:
+        principal = await _principal(request, known_tokens, eng)
+    except errors.SeamflowError:
+        return False
+    return directory.Scope.READ in principal.scopes
 
 
 async def _principal(request: Request, known_tokens: set[str], eng: engine.Engine) -> directory.Principal:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from seamflow import engine, errors
-from seamflow.api import connections, directory, events, flows, operations, runs, syncs, tasks
+from seamflow.api import audit, connections, directory, events, flows, operations, runs, syncs, tasks
+from seamflow.api.access import SESSION_COOKIE
 from seamflow.api.dependencies import attach_engine
 from seamflow.api.oa_callbacks import OaCallbacks
 from seamflow.api.problems import problem, problem_from_error
+from seamflow.api.security_headers import with_security_headers
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
 
 __all__ = ["SeamflowApp", "WebhookLimits", "create_app"]
@@ -56,9 +60,11 @@ def create_app(
         return await handle_webhook(request, eng, limits, context, callbacks)
 
     _install_error_handlers(app)
+    _declare_security(app)
     attach_engine(app, eng)
     for router in (
         operations.health_router,
+        operations.metrics_router,
         operations.cluster_router,
         flows.router,
         runs.router,
@@ -68,6 +74,7 @@ def create_app(
         directory.session_router,
         directory.router,
         tasks.router,
+        audit.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)
@@ -83,10 +90,11 @@ class SeamflowApp:
     def __init__(self, api: FastAPI, webhook: Callable[[Request], Awaitable[Response]]) -> None:
         self.api = api
         self._webhook = webhook
+        self._guarded_api = with_security_headers(api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(HOOKS_PREFIX):
-            await self.api(scope, receive, send)
+            await self._guarded_api(scope, receive, send)
             return
         if scope["method"] not in ("POST", "GET"):  # GET: WeCom's URL verification; other paths answer 405
             response = problem(405, "http.405", "webhooks accept POST only", headers={"Allow": "POST"})
@@ -97,6 +105,33 @@ class SeamflowApp:
                 log.exception("webhook failed", extra={"path": scope["path"]})
                 response = problem(500, "internal", "an unexpected error occurred; see the server log")
         await response(scope, receive, send)
+
+
+def _declare_security(app: FastAPI) -> None:
+    """The OpenAPI document declares how to authenticate: a bearer token or the console's session cookie.
+
+    Every operation requires one of them, except the public routes of `api.access.ROUTE_ACCESS`.
+    """
+    from seamflow.api.access import PUBLIC, ROUTE_ACCESS
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = document.setdefault("components", {})
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "the admin token or a personal API token"},
+            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE, "description": "a console session"},
+        }
+        document["security"] = [{"bearer": []}, {"session": []}]
+        for path, by_method in document.get("paths", {}).items():
+            for method, operation in by_method.items():
+                if ROUTE_ACCESS.get((method.upper(), path)) == PUBLIC:
+                    operation["security"] = []
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise it
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from seamflow import directory, errors
+from seamflow import audit, directory, errors
+from seamflow.api import audit as audit_api
 from seamflow.api.access import SESSION_COOKIE, directory_of
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
@@ -52,7 +53,14 @@ class TokenBody(BaseModel):
 @session_router.post("/api/v1/session")
 async def sign_in(body: SignInBody, request: Request, eng: EngineDep) -> Response:
     """Sign in with login and password: sets an HttpOnly, SameSite=Strict session cookie."""
-    session = await directory_of(eng).sign_in(body.login, body.password)
+    someone = audit.Actor(body.login, "password")
+    try:
+        session = await directory_of(eng).sign_in(body.login, body.password)
+    except errors.Unauthorized as exc:
+        failed: dict[str, Json] = {"reason": exc.code}
+        await audit_api.record(request, audit.Action.SIGN_IN_FAILED, f"user:{body.login}", failed, actor=someone)
+        raise
+    await audit_api.record(request, audit.Action.SIGNED_IN, f"user:{body.login}", actor=someone)
     response = json_response({"login": body.login, "expires": session.expires.isoformat()})
     response.set_cookie(
         SESSION_COOKIE,
@@ -81,6 +89,7 @@ async def sign_out(request: Request, eng: EngineDep) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         await directory_of(eng).sign_out(cookie)
+        await audit_api.record(request, audit.Action.SIGNED_OUT, f"user:{request.state.principal.login}")
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -102,6 +111,7 @@ async def create_own_token(body: TokenBody, request: Request, eng: EngineDep) ->
     expires_in = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     people = directory_of(eng)
     issued = await people.create_token(principal.login, body.name, body.scopes, expires_in, within=principal.scopes)
+    await audit_api.record(request, audit.Action.TOKEN_CREATED, f"token:{issued.token.id}", _token_detail(issued))
     return json_response({**directory.token_json(issued.token), "token": issued.secret}, 201, is_redacted=False)
 
 
@@ -112,7 +122,9 @@ async def revoke_own_token(token_id: str, request: Request, eng: EngineDep) -> R
     people = directory_of(eng)
     if token_id not in {t.id for t in await people.db.list_user_tokens(principal.login)}:
         raise errors.NotFound(f"API token {token_id!r} does not exist", code="directory.token_not_found")
-    return json_response(directory.token_json(await people.revoke_token(token_id)))
+    revoked = await people.revoke_token(token_id)
+    await audit_api.record(request, audit.Action.TOKEN_REVOKED, f"token:{token_id}", {"login": revoked.login})
+    return json_response(directory.token_json(revoked))
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -129,7 +141,7 @@ async def get_user(login: str, eng: EngineDep) -> Response:
 
 
 @router.put("/api/v1/directory/users/{login}")
-async def put_user(login: str, body: dict[str, Any], eng: EngineDep) -> Response:
+async def put_user(login: str, body: dict[str, Any], request: Request, eng: EngineDep) -> Response:
     """Create or update a user (the body is a user as in directory.yaml; `login` may be left out)."""
     entry = directory.check_entry("users", {**body, "login": body.get("login", login)}, f"user {login!r}:")
     assert isinstance(entry, directory.UserEntry)
@@ -138,23 +150,28 @@ async def put_user(login: str, body: dict[str, Any], eng: EngineDep) -> Response
             f"the body's login {entry.login!r} differs from the path's {login!r}", code="directory.invalid"
         )
     people = directory_of(eng)
+    before = await people.db.list_users(login)
     await people.save(
         users=[entry], locate=lambda _section, _index, field: errors.Location(f"user {login!r}:", path=field)
     )
-    return json_response(directory.user_json(await people.user(login)))
+    after = directory.user_json(await people.user(login))
+    await _record_user_change(request, login, before[0] if before else None, after)
+    return json_response(after)
 
 
 @router.delete("/api/v1/directory/users/{login}", status_code=204)
-async def delete_user(login: str, eng: EngineDep) -> Response:
+async def delete_user(login: str, request: Request, eng: EngineDep) -> Response:
     """Delete a user; their API tokens and sessions are revoked."""
     await directory_of(eng).delete("user", login)
+    await audit_api.record(request, audit.Action.USER_REMOVED, f"user:{login}")
     return Response(status_code=204)
 
 
 @router.put("/api/v1/directory/users/{login}/password", status_code=204)
-async def set_password(login: str, body: PasswordBody, eng: EngineDep) -> Response:
+async def set_password(login: str, body: PasswordBody, request: Request, eng: EngineDep) -> Response:
     """Set a user's password (and lift a lockout)."""
     await directory_of(eng).set_password(login, body.password)
+    await audit_api.record(request, audit.Action.PASSWORD_SET, f"user:{login}")
     return Response(status_code=204)
 
 
@@ -168,18 +185,21 @@ async def list_tokens(login: str, eng: EngineDep) -> Response:
 
 
 @router.post("/api/v1/directory/users/{login}/tokens", status_code=201)
-async def create_token(login: str, body: TokenBody, eng: EngineDep) -> Response:
+async def create_token(login: str, body: TokenBody, request: Request, eng: EngineDep) -> Response:
     """Create a personal API token; the answer holds its secret, shown this once."""
     expires_in = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     issued = await directory_of(eng).create_token(login, body.name, body.scopes, expires_in)
+    await audit_api.record(request, audit.Action.TOKEN_CREATED, f"token:{issued.token.id}", _token_detail(issued))
     answer = {**directory.token_json(issued.token), "token": issued.secret}
     return json_response(answer, 201, is_redacted=False)  # the one answer that carries it
 
 
 @router.delete("/api/v1/directory/tokens/{token_id}")
-async def revoke_token(token_id: str, eng: EngineDep) -> Response:
+async def revoke_token(token_id: str, request: Request, eng: EngineDep) -> Response:
     """Revoke a personal API token at once."""
-    return json_response(directory.token_json(await directory_of(eng).revoke_token(token_id)))
+    revoked = await directory_of(eng).revoke_token(token_id)
+    await audit_api.record(request, audit.Action.TOKEN_REVOKED, f"token:{token_id}", {"login": revoked.login})
+    return json_response(directory.token_json(revoked))
 
 
 # -- departments and positions ------------------------------------------------------------------
@@ -191,7 +211,7 @@ async def list_departments(eng: EngineDep) -> Response:
 
 
 @router.put("/api/v1/directory/departments/{department_id}")
-async def put_department(department_id: str, body: dict[str, Any], eng: EngineDep) -> Response:
+async def put_department(department_id: str, body: dict[str, Any], request: Request, eng: EngineDep) -> Response:
     """Create or update a department."""
     entry = directory.check_entry("departments", {**body, "id": department_id}, f"department {department_id!r}:")
     assert isinstance(entry, directory.DepartmentEntry)
@@ -199,12 +219,14 @@ async def put_department(department_id: str, body: dict[str, Any], eng: EngineDe
     await directory_of(eng).save(
         departments=[entry], locate=lambda _section, _index, field: errors.Location(where, path=field)
     )
+    await audit_api.record(request, audit.Action.DIRECTORY_CHANGED, f"department:{department_id}", entry.model_dump())
     return json_response(entry.model_dump())
 
 
 @router.delete("/api/v1/directory/departments/{department_id}", status_code=204)
-async def delete_department(department_id: str, eng: EngineDep) -> Response:
+async def delete_department(department_id: str, request: Request, eng: EngineDep) -> Response:
     await directory_of(eng).delete("department", department_id)
+    await audit_api.record(request, audit.Action.DIRECTORY_CHANGED, f"department:{department_id}", {"removed": True})
     return Response(status_code=204)
 
 
@@ -215,15 +237,43 @@ async def list_positions(eng: EngineDep) -> Response:
 
 
 @router.put("/api/v1/directory/positions/{position_id}")
-async def put_position(position_id: str, body: dict[str, Any], eng: EngineDep) -> Response:
+async def put_position(position_id: str, body: dict[str, Any], request: Request, eng: EngineDep) -> Response:
     """Create or update a position."""
     entry = directory.check_entry("positions", {**body, "id": position_id}, f"position {position_id!r}:")
     assert isinstance(entry, directory.PositionEntry)
     await directory_of(eng).save(positions=[entry])
+    await audit_api.record(request, audit.Action.DIRECTORY_CHANGED, f"position:{position_id}", entry.model_dump())
     return json_response(entry.model_dump())
 
 
 @router.delete("/api/v1/directory/positions/{position_id}", status_code=204)
-async def delete_position(position_id: str, eng: EngineDep) -> Response:
+async def delete_position(position_id: str, request: Request, eng: EngineDep) -> Response:
     await directory_of(eng).delete("position", position_id)
+    await audit_api.record(request, audit.Action.DIRECTORY_CHANGED, f"position:{position_id}", {"removed": True})
     return Response(status_code=204)
+
+
+def _token_detail(issued: directory.IssuedToken) -> dict[str, Json]:
+    """What the audit trail keeps of a new token: whose, its name, scopes and expiry; never the secret."""
+    token = issued.token
+    return {
+        "login": token.login,
+        "name": token.name,
+        "scopes": list[Json](token.scopes),
+        "expires": token.expires.isoformat() if token.expires else None,
+    }
+
+
+async def _record_user_change(request: Request, login: str, before: Any, after: dict[str, Json]) -> None:
+    """A user saved: `role.granted` when roles were added (with the roles), else `user.changed`."""
+    had = {str(r) for r in (before.roles or ())} if before is not None else set()
+    roles = after.get("roles")
+    now = {str(r) for r in roles} if isinstance(roles, list) else set()
+    granted: list[Json] = list(sorted(now - had))
+    detail: dict[str, Json] = {"created": before is None, "roles": list[Json](sorted(now))}
+    if granted:
+        detail["granted"] = granted
+        await audit_api.record(request, audit.Action.ROLE_GRANTED, f"user:{login}", detail)
+    else:
+        detail["revoked"] = list[Json](sorted(had - now))
+        await audit_api.record(request, audit.Action.USER_CHANGED, f"user:{login}", detail)

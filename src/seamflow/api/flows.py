@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import engine, errors, flows
+from seamflow import audit, engine, errors, flows
+from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
@@ -31,13 +32,17 @@ async def list_flows(eng: EngineDep) -> Response:
 
 
 @router.post("/api/v1/flows/reload", tags=["flows"])
-async def reload_flows(eng: EngineDep) -> Response:
+async def reload_flows(request: Request, eng: EngineDep) -> Response:
     """Read the flow files again and serve the valid ones now; answer what was added, changed,
     removed, and which files were not loaded (their flows keep their earlier version)."""
     reloader = eng.services.get(engine.Reloader)
     if reloader is None:
         raise errors.Conflict("this process does not reload flows; expected a `seamflow serve` or `seamflow api`")
     result = await reloader.reload(cause="api")
+    for flow_id in (*result.change.added, *result.change.changed):
+        flow = eng.catalog.current.get(flow_id)
+        version: Json = flow.version if flow is not None else None
+        await audit_api.record(request, audit.Action.FLOW_DEPLOYED, f"flow:{flow_id}", {"version": version})
     return json_response(result.as_json())
 
 

@@ -1,4 +1,11 @@
-"""Operations endpoints: health (live vs ready), metrics, workers of the cluster, feed health."""
+"""Operations endpoints: health (live vs ready), metrics, workers of the cluster, feed health.
+
+Liveness is public and says nothing about flows. Readiness is public too (load balancers ask
+it) but answers only `ready` and, when not ready, why; its details (run counts, queue depth,
+the worker's id) need credentials with the read scope. `/metrics` needs the read scope, or a
+listen address of its own (`seamflow serve --metrics-listen`, `create_metrics_app`) reachable
+only from the monitoring network.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from seamflow import clock, engine, errors, redact, store
+from seamflow.api import access
 from seamflow.api.dependencies import EngineDep, attach_engine, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["cluster_router", "create_health_app", "health_router"]
+__all__ = ["cluster_router", "create_health_app", "create_metrics_app", "health_router", "metrics_router"]
 
 health_router = APIRouter()
-"""`/health/live`, `/health/ready`, `/health` (both) and `/metrics`; no token needed."""
+"""`/health/live`, `/health/ready`, `/health` (both); no token needed, details only with one."""
+metrics_router = APIRouter(dependencies=[Depends(require_token)])
+"""`/metrics`: Prometheus metrics, with the read scope."""
+_open_metrics_router = APIRouter()
+"""`/metrics` without a token, for the metrics listen address only."""
 cluster_router = APIRouter(dependencies=[Depends(require_token)])
 """`/api/v1/workers` (live processes and what they hold) and `/api/v1/feeds` (trigger health)."""
 
@@ -52,22 +64,47 @@ async def live() -> Response:
 
 
 @health_router.get("/health/ready", tags=["operations"])
-async def ready(eng: EngineDep) -> Response:
-    """The database answers and its schema is current (send traffic only if so)."""
-    is_ready, detail = await _readiness(eng)
-    return _json({"live": True, "ready": is_ready, **detail}, 200 if is_ready else 503)
+async def ready(request: Request, eng: EngineDep) -> Response:
+    """The database answers and its schema is current (send traffic only if so); details with the read scope."""
+    return await _health_answer(request, eng)
 
 
 @health_router.get("/health", tags=["operations"])
-async def health(eng: EngineDep) -> Response:
-    """Live and ready in one answer (503 when not ready)."""
+async def health(request: Request, eng: EngineDep) -> Response:
+    """Live and ready in one answer (503 when not ready); details with the read scope."""
+    return await _health_answer(request, eng)
+
+
+async def _health_answer(request: Request, eng: engine.Engine) -> Response:
     is_ready, detail = await _readiness(eng)
-    return _json({"live": True, "ready": is_ready, **detail}, 200 if is_ready else 503)
+    shown = detail if await _may_see_details(request, eng) else _short(detail)
+    return _json({"live": True, "ready": is_ready, **shown}, 200 if is_ready else 503)
 
 
-@health_router.get("/metrics", tags=["operations"])
+async def _may_see_details(request: Request, eng: engine.Engine) -> bool:
+    if getattr(request.app.state, "is_metrics_listener", False):
+        return True  # the monitoring network's own address
+    return await access.may_read_details(request, request.app.state.known_tokens, eng)
+
+
+def _short(detail: dict[str, Json]) -> dict[str, Json]:
+    """What anyone may see: whether the database answers and why the process is not ready."""
+    return {k: v for k, v in detail.items() if k in ("database", "detail")}
+
+
+@metrics_router.get("/metrics", tags=["operations"])
 async def metrics(eng: EngineDep) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics (the read scope; or without a token on `--metrics-listen`)."""
+    return _exposition(eng)
+
+
+@_open_metrics_router.get("/metrics", tags=["operations"])
+async def open_metrics(eng: EngineDep) -> Response:
+    """Prometheus metrics on the metrics listen address."""
+    return _exposition(eng)
+
+
+def _exposition(eng: engine.Engine) -> Response:
     engine.metrics.QUEUE_DEPTH.set(eng.queue_depth)
     return Response(engine.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -146,4 +183,19 @@ def create_health_app(eng: engine.Engine) -> FastAPI:
     app = FastAPI(title="Seamflow worker", version="0.1.0", lifespan=lifespan)
     attach_engine(app, eng)
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    return app
+
+
+def create_metrics_app(eng: engine.Engine) -> FastAPI:
+    """`/metrics` and detailed health without a token, for a listen address of their own.
+
+    Bind it to an address only the monitoring network reaches (`--metrics-listen 10.0.0.5:9100`);
+    the engine is started and stopped by the main app, not by this one.
+    """
+    app = FastAPI(title="Seamflow metrics", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
+    attach_engine(app, eng)
+    app.state.is_metrics_listener = True
+    app.include_router(health_router)
+    app.include_router(_open_metrics_router)
     return app

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import codec, errors, store
+from seamflow import audit, codec, errors, store
+from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json, RunId
 
@@ -68,9 +69,10 @@ async def get_run(run_id: str, eng: EngineDep) -> Response:
 
 
 @router.post("/api/v1/runs/{run_id}/replay", tags=["runs"])
-async def replay(run_id: str, eng: EngineDep) -> Response:
+async def replay(run_id: str, request: Request, eng: EngineDep) -> Response:
     """Re-run a failed or dead-lettered run from its failed step."""
     await eng.replay(RunId(run_id))
+    await audit_api.record(request, audit.Action.RUN_REPLAYED, f"run:{run_id}")
     return json_response({"run_id": run_id, "status": "queued"}, 202)
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from seamflow import codec, directory, engine, errors, flows, store
+from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
@@ -61,6 +62,7 @@ async def decide(task_id: str, body: DecisionBody, request: Request, eng: Engine
     """Approve, reject or return a task; 403 if it is not yours, 409 if it was decided already."""
     form: Json = None if body.form is None else codec.loads(codec.dumps(body.form))
     is_settled = await eng.decide_task(task_id, _login(request), body.decision, body.comment, form)
+    await audit_api.record_decision(request, task_id, body.decision, is_settled=is_settled)
     task = await _task(eng.db, task_id)
     return json_response({**engine.task_json(task), "approval_settled": is_settled})
 

@@ -15,14 +15,16 @@ import hmac
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from seamflow import codec, engine, errors
+from seamflow import clock, codec, engine, errors
 from seamflow.api.oa_callbacks import OaCallbacks
 from seamflow.api.problems import problem, problem_from_error
-from seamflow.flows import CompiledFlow
+from seamflow.api.rate_limits import HookRateLimits
+from seamflow.flows import CompiledFlow, spec
 from seamflow.ids import Json
 
 __all__ = ["HOOKS_PREFIX", "WebhookLimits", "handle_webhook"]
@@ -44,6 +46,8 @@ class WebhookLimits:
     max_body_bytes: int = 10 * 1024 * 1024
     """Largest body accepted, before and after decompression (default 10 MiB)."""
     json: codec.Limits = field(default_factory=codec.Limits)
+    rates: HookRateLimits = field(default_factory=HookRateLimits, compare=False)
+    """This process's buckets for the flows' `rate_limit`s."""
 
 
 _PATHS_SHOWN = 10
@@ -78,6 +82,9 @@ async def handle_webhook(
     if flow is None:
         known: list[Json] = [f"{HOOKS_PREFIX}{p}" for p in sorted(eng.catalog.by_path)]
         return problem(404, "webhook.unknown_path", _unknown_path(path, eng.catalog.by_path), known_paths=known)
+    refused = _over_rate_limit(flow, limits.rates)
+    if refused is not None:
+        return refused
     if flow.spec.trigger.oa is not None:
         try:
             raw = await _read_body(request, limits.max_body_bytes)
@@ -88,7 +95,7 @@ async def handle_webhook(
             return Response(status_code=499)
     try:
         raw = await _read_body(request, limits.max_body_bytes)
-        _check_signature(flow, raw, request.headers, context)
+        await _check_signature(flow, raw, request.headers, context, eng)
         body = _decode(raw, request.headers, limits)
         event = engine.Event(
             "webhook",
@@ -134,7 +141,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_signature(flow: CompiledFlow, raw: bytes, headers: Mapping[str, str], context: Mapping[str, object]) -> None:
+def _over_rate_limit(flow: CompiledFlow, rates: HookRateLimits) -> Response | None:
+    webhook = flow.spec.trigger.webhook
+    if webhook is None or webhook.rate_limit is None:
+        return None
+    wait_s = rates.take(flow.spec.id, webhook.rate_limit)
+    if wait_s is None:
+        return None
+    limit = webhook.rate_limit
+    return problem(
+        429,
+        "webhook.rate_limited",
+        f"the webhook of flow {flow.spec.id} accepts {limit.requests} requests per"
+        f" {limit.per.total_seconds():g} s; retry after {wait_s} s",
+        headers={"Retry-After": str(wait_s)},
+    )
+
+
+async def _check_signature(
+    flow: CompiledFlow, raw: bytes, headers: Mapping[str, str], context: Mapping[str, object], eng: engine.Engine
+) -> None:
     webhook = flow.spec.trigger.webhook
     if webhook is None or webhook.signature is None or flow.signature_secret is None:
         return
@@ -142,14 +168,49 @@ def _check_signature(flow: CompiledFlow, raw: bytes, headers: Mapping[str, str],
     given = headers.get(sig.header.lower())
     if not given:
         raise errors.Unauthorized(f"missing signature header {sig.header}", code="webhook.signature_missing")
+    signed_at = _signed_at(sig, headers) if sig.timestamp_header else None
+    content = raw if signed_at is None else f"{signed_at}.".encode() + raw
     secret = str(flow.signature_secret.render(context))
-    expected = sig.prefix + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    expected = sig.prefix + hmac.new(secret.encode(), content, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        covered = "the body" if signed_at is None else f"'<{sig.timestamp_header}>.' followed by the body"
         raise errors.Unauthorized(
-            f"signature in {sig.header} does not match HMAC-SHA256 of the body;"
+            f"signature in {sig.header} does not match HMAC-SHA256 of {covered};"
             f" expected {sig.prefix or ''}<hex digest>",
             code="webhook.signature_invalid",
         )
+    if signed_at is None:
+        return
+    digest = hashlib.sha256(expected.encode()).hexdigest()
+    until = datetime.fromtimestamp(signed_at, UTC) + sig.tolerance
+    if not await eng.db.remember_webhook_signature(flow.spec.id, digest, until):
+        raise errors.Unauthorized(
+            f"this signature in {sig.header} was accepted before; expected a new timestamp and signature per request",
+            code="webhook.signature_replayed",
+        )
+
+
+def _signed_at(sig: spec.SignatureSpec, headers: Mapping[str, str]) -> int:
+    """The Unix time in the timestamp header, checked against the tolerance."""
+    name = str(sig.timestamp_header)
+    value = headers.get(name.lower(), "").strip()
+    if not value:
+        raise errors.Unauthorized(f"missing timestamp header {name}", code="webhook.signature_missing")
+    if not value.isdigit() or len(value) > 12:
+        raise errors.Unauthorized(
+            f"timestamp in {name} is {errors.redact(value)}; expected Unix time in seconds, e.g. 1765094400",
+            code="webhook.signature_stale",
+        )
+    signed_at = int(value)
+    skew = abs(clock.now().timestamp() - signed_at)
+    tolerance = sig.tolerance.total_seconds()
+    if skew > tolerance:
+        raise errors.Unauthorized(
+            f"timestamp in {name} is {skew:.0f} s from the server's clock; expected within {tolerance:g} s"
+            " (a stale or replayed request, or a sender whose clock is off)",
+            code="webhook.signature_stale",
+        )
+    return signed_at
 
 
 def _decode(raw: bytes, headers: Mapping[str, str], limits: WebhookLimits) -> Json:

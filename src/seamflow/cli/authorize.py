@@ -75,6 +75,9 @@ async def authorize(
             await _authorize(connector, connection, is_paste=is_paste, timeout_s=timeout_s)
         finally:
             await connector.close()
+        from seamflow.cli.audit import record_cli_action
+
+        await record_cli_action(db, "connection.authorized", f"connection:{name}")
     finally:
         await db.close()
     click.echo(f"authorized: {name}: access and refresh tokens stored encrypted in the database")

@@ -14,6 +14,7 @@ import click
 from seamflow import errors, redact
 from seamflow.cli import options
 from seamflow.cli import runs as run_commands
+from seamflow.cli.audit import audit_group
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.dev import dev as dev_group
@@ -56,6 +57,7 @@ main.add_command(sync_group)
 main.add_command(dev_group)
 main.add_command(users_group)
 main.add_command(tasks_group)
+main.add_command(audit_group)
 for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 
@@ -122,6 +124,30 @@ def _with_process_options(fn: Callable[..., None], database: Callable[..., Any])
                 envvar="SEAMFLOW_LEASE",
                 callback=options.duration,
                 help="how long a run stays with a silent process before others take it over [$SEAMFLOW_LEASE]",
+            ),
+            click.option(
+                "--header-timeout",
+                default="10s",
+                show_default=True,
+                envvar="SEAMFLOW_HEADER_TIMEOUT",
+                callback=options.duration,
+                help="close a connection whose request headers take longer (slow clients) [$SEAMFLOW_HEADER_TIMEOUT]",
+            ),
+            click.option(
+                "--body-timeout",
+                default="60s",
+                show_default=True,
+                envvar="SEAMFLOW_BODY_TIMEOUT",
+                callback=options.duration,
+                help="close a connection whose request body takes longer after its headers [$SEAMFLOW_BODY_TIMEOUT]",
+            ),
+            click.option(
+                "--metrics-listen",
+                default=None,
+                envvar="SEAMFLOW_METRICS_LISTEN",
+                callback=options.listen_address,
+                help="also serve /metrics and detailed health without a token on HOST:PORT, an address only"
+                " monitoring reaches (else /metrics needs a token with the read scope) [$SEAMFLOW_METRICS_LISTEN]",
             ),
             click.option(
                 "--retention",

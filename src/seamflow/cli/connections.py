@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from seamflow import codec, errors, redact
+from seamflow.cli.audit import record_in_project
 from seamflow.cli.options import locate_project, open_project
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.table import json_option, print_json, print_table
@@ -217,6 +218,7 @@ def secrets_set(name: str, project: Path) -> None:
         _fail(exc)
         return
     click.echo(f"stored secret {name!r} in {engine.secrets.SECRETS_FILE} (read it as {{{{ secrets.{name} }}}})")
+    record_in_project(paths, "secret.set", f"secret:{name}")
     variable = engine.secrets.env_variable(name)
     if variable in _environ():
         click.echo(f"note: {variable} is set and wins over the file", err=True)
@@ -292,6 +294,7 @@ def secrets_delete(name: str, project: Path) -> None:
         _fail(exc)
         return
     click.echo(f"deleted secret {name!r} from {engine.secrets.SECRETS_FILE}")
+    record_in_project(paths, "secret.removed", f"secret:{name}")
 
 
 @secrets.command("rotate-key")
@@ -310,3 +313,4 @@ def secrets_rotate_key(project: Path) -> None:
         f"re-encrypted {count} secret(s) with a new key in {paths.root / engine.secrets.KEY_FILE};"
         " the old key no longer decrypts them"
     )
+    record_in_project(paths, "secret.key_rotated", "secret:*", {"secrets": count})

@@ -23,6 +23,7 @@ __all__ = [
     "database_option",
     "duration",
     "fail",
+    "listen_address",
     "locate_project",
     "open_project",
     "postgres_database_option",
@@ -92,6 +93,17 @@ def run(coro: Awaitable[T]) -> T:
         return asyncio.run(coro)  # type: ignore[arg-type]  # a coroutine
     except errors.SeamflowError as exc:
         fail(exc)
+
+
+def listen_address(_: object, __: object, value: str | None) -> tuple[str, int] | None:
+    """A click callback: `HOST:PORT` (or `[v6]:PORT`) to listen on."""
+    if not value:
+        return None
+    host, _sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"got {value!r}; expected HOST:PORT, e.g. 10.0.0.5:9100 or 127.0.0.1:9100")
+    return host, int(port)
 
 
 def duration(_: object, __: object, value: str | None) -> timedelta | None:

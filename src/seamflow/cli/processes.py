@@ -69,6 +69,9 @@ def run_process(
     retention: timedelta | None,
     group: Group = Group(),
     watch: bool = True,
+    header_timeout: timedelta | None = None,
+    body_timeout: timedelta | None = None,
+    metrics_listen: tuple[str, int] | None = None,
 ) -> None:
     """Run one process until SIGINT/SIGTERM, then drain and release its leases.
 
@@ -76,9 +79,14 @@ def run_process(
     (see `supervisor.py`); they stop with it. Flows reload on SIGHUP, on `POST /api/v1/flows/reload`
     and, with `watch`, when files in `flows/` change (see `reload.py`).
 
+    Request headers and bodies are read within `header_timeout` and `body_timeout`; with
+    `metrics_listen`, the first process also serves `/metrics` and detailed health there.
+
     Raises:
         errors.SeamflowError: the project or the database is not usable (the caller prints it).
     """
+    defaults = api.ReadTimeouts()
+    timeouts = api.ReadTimeouts(header_timeout or defaults.header_timeout, body_timeout or defaults.body_timeout)
     if group.first_pid is not None:
         supervisor.die_with_parent(group.first_pid)
     if hasattr(signal, "SIGHUP"):  # not on Windows
@@ -93,6 +101,7 @@ def run_process(
         )
     leader = _lead_group(role, group, host, port or 8080)
     sockets = _listen(role, group, leader, host, port)
+    metrics_socket = supervisor.bind_port(*metrics_listen) if metrics_listen and group.member == 0 else None
 
     async def main_task() -> None:
         await db.open()  # the first process migrates before the others start
@@ -107,11 +116,13 @@ def run_process(
                     await _run_headless(eng)
                     return
                 if role == "worker":
-                    await _serve_http(api.create_health_app(eng), eng, host, port or 8080, sockets)
-                    return
-                app = api.create_app(eng, context=context)
-                console.mount(app)  # the web console beside the API it calls
-                await _serve_http(app, eng, host, port or 8080, sockets)
+                    app = api.create_health_app(eng)
+                else:
+                    app = api.create_app(eng, context=context)
+                    console.mount(app)  # the web console beside the API it calls
+                if metrics_socket is not None:
+                    app = _by_address(app, api.create_metrics_app(eng), metrics_socket.getsockname()[:2])
+                await _serve_http(app, eng, timeouts, [*(sockets or []), *([metrics_socket] if metrics_socket else [])])
         finally:
             if leader is not None:
                 await asyncio.to_thread(leader.stop_others, eng.options.drain_timeout.total_seconds() + 5)
@@ -119,6 +130,17 @@ def run_process(
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _by_address(main: Any, metrics: Any, address: tuple[str, int]) -> Any:
+    """One ASGI app for one uvicorn server: requests to the metrics address go to `metrics`."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        server = scope.get("server")
+        is_metrics = server is not None and (str(server[0]), int(server[1] or 0)) == address
+        await (metrics if is_metrics else main)(scope, receive, send)
+
+    return app
 
 
 def _listen(
@@ -150,18 +172,18 @@ def _lead_group(role: Role, group: Group, host: str, port: int) -> supervisor.Se
     return supervisor.ServeGroup(host, port, group.processes, sys.argv[1:], on_exit=engine.metrics.forget_process)
 
 
-async def _serve_http(app: Any, eng: engine.Engine, host: str, port: int, sockets: list[socket.socket] | None) -> None:
-    """Serve `app` with uvicorn until SIGINT/SIGTERM, on `sockets` if given (a serve group's)."""
+async def _serve_http(
+    app: Any, eng: engine.Engine, timeouts: api.ReadTimeouts, sockets: list[socket.socket] | None
+) -> None:
+    """Serve `app` with uvicorn on `sockets` until SIGINT/SIGTERM, reading requests within `timeouts`."""
     import uvicorn
 
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,
         access_log=False,
         loop="none",
-        http="httptools",
+        http=api.guarded_http_protocol(timeouts),
         timeout_graceful_shutdown=int(eng.options.drain_timeout.total_seconds()),
     )
     await uvicorn.Server(config).serve(sockets=sockets)

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -65,7 +66,7 @@ async def reloading(
     pending: set[asyncio.Task[Any]] = set()
 
     def on_hangup() -> None:  # the first passes the signal on; the others only reload
-        task = loop.create_task(_reload_logged(reloader, "signal", tell_group=is_first))
+        task = loop.create_task(_reload_logged(eng, reloader, "signal", tell_group=is_first))
         pending.add(task)
         task.add_done_callback(pending.discard)
 
@@ -75,7 +76,7 @@ async def reloading(
     if not is_first:  # a change between reading the files at start and now sent a SIGHUP this process ignored
         on_hangup()
     stop = asyncio.Event()
-    watcher = loop.create_task(_watch(reloader, flows_dir, stop)) if watch and is_first else None
+    watcher = loop.create_task(_watch(eng, reloader, flows_dir, stop)) if watch and is_first else None
     try:
         yield
     finally:
@@ -92,16 +93,36 @@ async def reloading(
             await asyncio.wait(tasks)
 
 
-async def _reload_logged(reloader: engine.Reloader, cause: str, *, tell_group: bool) -> None:
+async def _reload_logged(eng: engine.Engine, reloader: engine.Reloader, cause: str, *, tell_group: bool) -> None:
     try:
-        await reloader.reload(cause=cause, tell_group=tell_group)
+        done = await reloader.reload(cause=cause, tell_group=tell_group)
+        if tell_group:  # the process that was asked (a group's others reload what it did)
+            await _record_deploys(eng, done, cause)
     except errors.SeamflowError as exc:  # e.g. the store is away: the flows served stay as they are
         log.error("reloading flows failed: %s", redact.mask_text(exc.message), extra={"cause": cause})
     except Exception:  # a boundary: the watcher and the process outlive any failed reload
         log.exception("reloading flows failed", extra={"cause": cause})
 
 
-async def _watch(reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event) -> None:
+async def _record_deploys(eng: engine.Engine, done: engine.Reload, cause: str) -> None:
+    """Audit each flow a file change or SIGHUP added or changed: `flow.deployed` by `@files` or `@signal`."""
+    from seamflow import audit
+
+    changed = [*done.change.added, *done.change.changed]
+    if not changed:
+        return
+    trail = eng.services.get(audit.AuditTrail) or audit.AuditTrail(eng.db)
+    actor = audit.Actor("@files" if cause == "watch" else "@signal", cause)
+    origin = audit.Origin(f"local:{socket.gethostname()}", "seamflow-serve")
+    for flow_id in changed:
+        flow = eng.catalog.current.get(flow_id)
+        version = flow.version if flow is not None else None
+        await trail.record(
+            audit.Action.FLOW_DEPLOYED, f"flow:{flow_id}", actor=actor, origin=origin, detail={"version": version}
+        )
+
+
+async def _watch(eng: engine.Engine, reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event) -> None:
     """Reload after each change of a `*.yaml`/`*.yml` file under `flows_dir` (added, changed, removed).
 
     A folder removed and made again (a branch switch, a deploy that replaces it) is watched
@@ -119,12 +140,12 @@ async def _watch(reloader: engine.Reloader, flows_dir: Path, stop: asyncio.Event
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=_LOOK_AGAIN_S)
             if await asyncio.to_thread(flows_dir.is_dir):
-                await _reload_logged(reloader, "watch", tell_group=True)
+                await _reload_logged(eng, reloader, "watch", tell_group=True)
             continue
         try:
             changes = watchfiles.awatch(flows_dir, watch_filter=is_flow_file, stop_event=stop, debounce=_DEBOUNCE_MS)
             async for _ in changes:
-                await _reload_logged(reloader, "watch", tell_group=True)
+                await _reload_logged(eng, reloader, "watch", tell_group=True)
                 if not await asyncio.to_thread(flows_dir.is_dir):  # the watch went with the folder
                     break
         except (OSError, RuntimeError) as exc:  # the folder went away while the watch started

@@ -236,8 +236,11 @@ def replay(run_id: str | None, replay_all: bool, timeout: float, project: Path, 
             targets = [r.run_id for r in dead]
         else:
             targets = [RunId(str(run_id))]
+        from seamflow.cli.audit import record_cli_action
+
         for target in targets:
             await eng.replay(target)
+            await record_cli_action(eng.db, "run.replayed", f"run:{target}", {"all_dead_letters": replay_all})
         if len(targets) < _PROGRESS_FROM:
             for target in targets:
                 click.echo(f"{target}  {(await _settle(eng, target, timeout)).status.value}")

@@ -130,7 +130,11 @@ def tasks_decide(
     form = _form(form_text)
 
     async def work(db: store.Store) -> tuple[bool, store.StoredTask | None]:
+        from seamflow.cli.audit import record_cli_action
+
         woken = await engine.Journal(db).decide_task(task_id, login, decision, comment, form)
+        detail = {"decision": decision, "as": login, "settled": bool(woken)}  # decided from the server's shell
+        await record_cli_action(db, "approval.decided", f"task:{task_id}", detail)
         return bool(woken), await db.get_task(task_id)
 
     is_settled, task = run(_with_store(project, database, work))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from seamflow import codec
+from seamflow.cli.audit import record_cli_action
 from seamflow.cli.options import database_option, duration, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.ids import Json
@@ -63,7 +64,15 @@ def users_import(file: Path, project: Path, database: str | None) -> None:
     from seamflow import directory
 
     async def work(people: directory.Directory) -> dict[str, int]:
-        return await people.import_file(directory.read_directory_file(file))
+        before = {u.login: set(u.roles or ()) for u in await people.db.list_users()}
+        counts = await people.import_file(directory.read_directory_file(file))
+        await record_cli_action(people.db, "directory.imported", f"file:{file.name}", dict(counts))
+        for user in await people.db.list_users():  # each role a user gained is a grant of its own
+            granted = sorted(set(user.roles or ()) - before.get(user.login, set()))
+            if granted:
+                detail = {"granted": granted, "roles": sorted(user.roles or ()), "file": file.name}
+                await record_cli_action(people.db, "role.granted", f"user:{user.login}", detail)
+        return counts
 
     counts = run(_with_directory(project, database, work))
     click.echo(
@@ -111,6 +120,7 @@ def users_set_password(login: str, from_stdin: bool, project: Path, database: st
 
     async def work(people: directory.Directory) -> None:
         await people.set_password(login, password)
+        await record_cli_action(people.db, "user.password_set", f"user:{login}")
 
     run(_with_directory(project, database, work))
     click.echo(f"set the password of {login!r}")
@@ -142,7 +152,10 @@ def token_create(
 
     async def work(people: directory.Directory) -> directory.IssuedToken:
         wanted = [directory.Scope(s) for s in scopes] if scopes else None
-        return await people.create_token(login, name, wanted, expires_in)
+        issued = await people.create_token(login, name, wanted, expires_in)
+        detail = {"login": login, "name": name, "scopes": list(issued.token.scopes)}
+        await record_cli_action(people.db, "token.created", f"token:{issued.token.id}", detail)
+        return issued
 
     issued = run(_with_directory(project, database, work))
     expires = issued.token.expires.isoformat(timespec="seconds") if issued.token.expires else "never"
@@ -187,6 +200,7 @@ def token_revoke(token_id: str, project: Path, database: str | None) -> None:
 
     async def work(people: directory.Directory) -> None:
         await people.revoke_token(token_id)
+        await record_cli_action(people.db, "token.revoked", f"token:{token_id}")
 
     run(_with_directory(project, database, work))
     click.echo(f"revoked token {token_id}")

@@ -35,6 +35,8 @@ class Principal:
     scopes: frozenset[Scope]
     via: str
     """`bootstrap` (the admin token `init` made), `token` (a personal API token) or `session` (console)."""
+    credential_id: str | None = None
+    """The id of the personal API token used (`tok_…`), for the audit trail; never its secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +352,7 @@ class Directory:
         if token.last_used is None or now - token.last_used >= _LAST_USED_PRECISION:
             await self.db.note_token_used(token.id, now)  # not a store write per request of a busy script
         allowed = frozenset(Scope(s) for s in token.scopes if s in Scope.__members__.values())
-        return Principal(token.login, allowed & scopes_of(list(users[0].roles or ())), "token")
+        return Principal(token.login, allowed & scopes_of(list(users[0].roles or ())), "token", token.id)
 
     async def principal_of_session(self, secret: str) -> Principal | None:
         """The principal of a live console session, or None (unknown, expired, signed out, inactive user)."""

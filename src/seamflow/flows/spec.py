@@ -47,6 +47,7 @@ __all__ = [
     "OaTrigger",
     "OnError",
     "PollTrigger",
+    "RateLimitSpec",
     "RespondSpec",
     "RespondStep",
     "Retry",
@@ -134,6 +135,21 @@ class SignatureSpec(_Model):
     secret: str = Field(description="template resolving to the shared secret, e.g. {{ secrets.crm }}")
     header: str = "X-Signature"
     prefix: str = Field("", description="text before the hex digest, e.g. 'sha256='")
+    timestamp_header: str | None = Field(
+        None,
+        description="header with the Unix time (seconds) the sender signed at; the HMAC then covers"
+        " '<timestamp>.<body>', a stale timestamp is refused and a signature is accepted once",
+    )
+    tolerance: Duration = Field(
+        timedelta(minutes=5), description="how far the timestamp may be from the server's clock (either way)"
+    )
+
+
+class RateLimitSpec(_Model):
+    """At most `requests` webhook requests per `per`, per process; more are answered 429 with Retry-After."""
+
+    requests: int = Field(ge=1, le=1_000_000)
+    per: Duration = timedelta(seconds=1)
 
 
 class WebhookTrigger(_Model):
@@ -142,6 +158,7 @@ class WebhookTrigger(_Model):
     path: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
     signature: SignatureSpec | None = None
     dedupe_key: str | None = Field(None, description="template; the same key twice starts one run")
+    rate_limit: RateLimitSpec | None = Field(None, description="requests accepted per period; more get 429")
     mode: Literal["async", "sync"] = "async"
     response_timeout: Duration = timedelta(seconds=10)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from seamflow.store.audit import AuditRow, ChainEnd
 from seamflow.store.base import (
     Accepted,
     BusinessEvent,
@@ -45,6 +46,7 @@ from seamflow.store.directory import (
 from seamflow.store.location import is_postgres_url
 from seamflow.store.protocols import (
     AdminStore,
+    AuditStore,
     DirectoryStore,
     EventLogReads,
     FeedStore,
@@ -59,6 +61,7 @@ from seamflow.store.protocols import (
     SyncStore,
     TaskStore,
     TokenStore,
+    WebhookStore,
 )
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
@@ -86,7 +89,10 @@ __all__ = [
     "Accepted",
     "AdminStore",
     "ApprovalRow",
+    "AuditRow",
+    "AuditStore",
     "BusinessEvent",
+    "ChainEnd",
     "Claimed",
     "ConnectionToken",
     "DirectoryEntries",
@@ -145,6 +151,7 @@ __all__ = [
     "TimerRow",
     "TokenStore",
     "Wait",
+    "WebhookStore",
     "WorkerInfo",
     "is_postgres_url",
     "lease_lost",

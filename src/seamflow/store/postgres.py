@@ -49,6 +49,8 @@ class PostgresStore(SqlStore):
         "SELECT pg_advisory_xact_lock(hashtextextended('seamflow.token:' || ?, 0))",
     )
 
+    _AUDIT_LOCK: ClassVar[LiteralString] = "SELECT pg_advisory_xact_lock(hashtextextended('seamflow.audit', 0))"
+
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url

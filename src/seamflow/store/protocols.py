@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from seamflow.ids import FlowId, Json, RunId
+from seamflow.store.audit import AuditRow, ChainEnd
 from seamflow.store.base import (
     Claimed,
     FeedState,
@@ -40,6 +41,7 @@ from seamflow.store.tokens import ConnectionToken, Obtain
 
 __all__ = [
     "AdminStore",
+    "AuditStore",
     "DirectoryStore",
     "EventLogReads",
     "FeedStore",
@@ -53,6 +55,7 @@ __all__ = [
     "SyncStore",
     "TaskStore",
     "TokenStore",
+    "WebhookStore",
 ]
 
 T = TypeVar("T")
@@ -242,6 +245,22 @@ class NonceStore(Protocol):
     """Nonces of OA callbacks, each claimed once across the cluster (`store/nonces.py`)."""
 
     async def claim_nonce(self, key: str, now: datetime, until: datetime) -> bool: ...
+class AuditStore(Protocol):
+    """The audit trail: hash-chained entries appended under one lock (`store/audit.py`)."""
+
+    async def append_audit_entry(self, link: Callable[[ChainEnd], AuditRow]) -> AuditRow: ...
+
+    async def list_audit_entries(
+        self, *, since: datetime | None = None, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditRow]: ...
+
+    async def prune_audit_entries(self, before: datetime, anchor: Callable[[AuditRow, ChainEnd], AuditRow]) -> int: ...
+
+
+class WebhookStore(Protocol):
+    """Signatures of accepted webhooks, for replay protection (`store/webhooks.py`)."""
+
+    async def remember_webhook_signature(self, flow_id: str, digest: str, until: datetime) -> bool: ...
 
 
 class Store(
@@ -259,6 +278,8 @@ class Store(
     TaskStore,
     AdminStore,
     NonceStore,
+    AuditStore,
+    WebhookStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

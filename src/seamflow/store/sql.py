@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from seamflow import clock, ids
 from seamflow.ids import FlowId
+from seamflow.store.audit import AuditOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
@@ -24,13 +25,16 @@ from seamflow.store.syncs import SyncOps
 from seamflow.store.tasks import TaskOps
 from seamflow.store.tokens import TokenOps
 from seamflow.store.views import RunViews
+from seamflow.store.webhooks import WebhookOps
 
 T = TypeVar("T")
 
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps, NonceOps):
+class SqlStore(
+    RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps, NonceOps, AuditOps, WebhookOps
+):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None:
