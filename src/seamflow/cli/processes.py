@@ -116,10 +116,10 @@ def run_process(
                     await _run_headless(eng)
                     return
                 if role == "worker":
-                    app = api.create_health_app(eng)
+                    app: Any = api.create_health_app(eng)
                 else:
-                    app = api.create_app(eng, context=context)
-                    console.mount(app)  # the web console beside the API it calls
+                    app = full = api.create_app(eng, context=context)
+                    console.mount(full)  # the web console beside the API it calls
                 if metrics_socket is not None:
                     app = _by_address(app, api.create_metrics_app(eng), metrics_socket.getsockname()[:2])
                 await _serve_http(app, eng, timeouts, [*(sockets or []), *([metrics_socket] if metrics_socket else [])])
