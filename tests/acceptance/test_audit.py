@@ -55,7 +55,7 @@ async def _people(server: Server) -> None:
 
 async def test_actions_are_recorded_with_who_and_where_and_only_admins_read_them(server: Server) -> None:
     await _people(server)
-    async with httpx.AsyncClient(base_url=server.url, headers={"User-Agent": AGENT}) as browser:
+    async with httpx.AsyncClient(base_url=server.url, headers={"User-Agent": AGENT, "X-Seamflow-CSRF": "1"}) as browser:
         wrong = await browser.post("/api/v1/session", json={"login": "wangfang", "password": "not-it"})
         assert wrong.status_code == 401
         signed = await browser.post("/api/v1/session", json={"login": "wangfang", "password": PASSWORD})
