@@ -46,7 +46,9 @@ def normalise_amount(text: str) -> Decimal:
         compact, scale = compact[:-1], Decimal(10_000)
     if _FIGURE.fullmatch(compact):
         value = Decimal(compact.replace(",", "")) * scale
-    elif compact and all(ch in _DIGITS or ch in _UNITS or ch in _BIG or ch in _FRACTIONS or ch in "整正" for ch in compact):
+    elif compact and all(
+        ch in _DIGITS or ch in _UNITS or ch in _BIG or ch in _FRACTIONS or ch in "整正" for ch in compact
+    ):
         value = _chinese_amount(compact)
     else:
         raise AmountInvalid("is not an amount; expected a figure such as 1,288.50元 or 壹仟贰佰捌拾捌元伍角")
@@ -100,5 +102,3 @@ def parse_chinese_numeral(text: str) -> int:
         else:
             raise AmountInvalid(f"has {ch!r}, which is not a Chinese numeral")
     return total + section + number
-
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from seamflow.quality.text import to_half_width
 
@@ -38,24 +39,49 @@ def _compact(text: str) -> str:
 def normalise_resident_id(text: str) -> str:
     """Return an 18-character resident identity number (upper-case `X`), checked by GB 11643.
 
+    The check digit is computed here (weights 2^(17-i) mod 11, ISO 7064 MOD 11-2) and the birth date
+    parsed; the region code is looked up in python-stdnum's table of county codes, once per region
+    and birth year (a county code is valid only in the years it was assigned).
+
     Raises:
         DocumentInvalid: wrong length or characters, an impossible birth date, an unknown region
             or a wrong check digit.
     """
-    from stdnum import exceptions
-    from stdnum.cn import ric
-
     number = _compact(text)
     if len(number) != 18:
         raise DocumentInvalid(f"has {len(number)} characters; expected 18 (17 digits and a check digit)")
+    body = number[:17]
+    if not (body.isascii() and body.isdigit()) or number[17] not in _CHECK_CHARACTERS:
+        raise DocumentInvalid("is not 17 digits followed by a digit or X")
+    total = sum(int(digit) * weight for digit, weight in zip(body, _WEIGHTS, strict=True))
+    if _CHECK_CHARACTERS[(12 - total % 11) % 11] != number[17]:
+        raise DocumentInvalid("has a wrong check digit (GB 11643 MOD 11-2)")
     try:
-        return str(ric.validate(number))
-    except exceptions.InvalidChecksum:
-        raise DocumentInvalid("has a wrong check digit (GB 11643 MOD 11-2)") from None
-    except exceptions.InvalidComponent:
-        raise DocumentInvalid("has an impossible birth date or an unknown region code") from None
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise DocumentInvalid("has a birth date that does not exist") from None
+    if born.year < 1900 or born > date.today():
+        raise DocumentInvalid("has a birth date before 1900 or in the future")
+    if not _is_region(number[:6], born.year):
+        raise DocumentInvalid("has a region code that was not assigned in its birth year")
+    return number
+
+
+_WEIGHTS = tuple(2 ** (17 - i) % 11 for i in range(17))
+_CHECK_CHARACTERS = "0123456789X"
+"""Indexed by (12 - sum mod 11) mod 11: the digits 1 0 X 9 8 7 6 5 4 3 2 of GB 11643 for sums 0..10."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_region(code: str, year: int) -> bool:
+    from stdnum import exceptions
+    from stdnum.cn import ric
+
+    try:
+        ric.get_birth_place(f"{code}{year}0101000X")
     except exceptions.ValidationError:
-        raise DocumentInvalid("is not 17 digits followed by a digit or X") from None
+        return False
+    return True
 
 
 def resident_id_facts(number: str) -> dict[str, str]:
@@ -87,7 +113,9 @@ def normalise_uscc(text: str) -> str:
     except exceptions.InvalidChecksum:
         raise DocumentInvalid("has a wrong check character (GB 32100 MOD 31)") from None
     except exceptions.ValidationError:
-        raise DocumentInvalid("has characters outside the code's alphabet (digits and A-Y without I, O, S, V, Z)") from None
+        raise DocumentInvalid(
+            "has characters outside the code's alphabet (digits and A-Y without I, O, S, V, Z)"
+        ) from None
 
 
 def normalise_bank_card(text: str) -> str:

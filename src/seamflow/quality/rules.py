@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from seamflow import errors, flows
+from seamflow.ids import Json
 from seamflow.quality.spec import FieldRule, RuleFile
 from seamflow.quality.text import clean_text
 from seamflow.quality.validators import VALIDATORS
@@ -32,7 +33,7 @@ class Violation:
     rule: str
     message: str
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, Json]:
         return {"rule": self.rule, "message": self.message}
 
 
@@ -186,11 +187,17 @@ def _compile_field(
         if allowed is not None and shown not in allowed:
             outcome.violations.append(Violation(f"{name}.enum", f"{errors.redact(shown, 40)} is not an allowed value"))
         if pattern is not None and not pattern.fullmatch(shown):
-            outcome.violations.append(Violation(f"{name}.regex", f"{errors.redact(shown, 40)} does not match {rule.regex}"))
+            outcome.violations.append(
+                Violation(f"{name}.regex", f"{errors.redact(shown, 40)} does not match {rule.regex}")
+            )
         if min_length is not None and len(shown) < min_length:
-            outcome.violations.append(Violation(f"{name}.length", f"has {len(shown)} characters, fewer than {min_length}"))
+            outcome.violations.append(
+                Violation(f"{name}.length", f"has {len(shown)} characters, fewer than {min_length}")
+            )
         if max_length is not None and len(shown) > max_length:
-            outcome.violations.append(Violation(f"{name}.length", f"has {len(shown)} characters, more than {max_length}"))
+            outcome.violations.append(
+                Violation(f"{name}.length", f"has {len(shown)} characters, more than {max_length}")
+            )
 
     return apply
 
@@ -207,7 +214,9 @@ def parse_rules(text: str | bytes, filename: str) -> RuleSet:
         rules = RuleFile.model_validate(data)
     except ValidationError as exc:
         problems = [
-            errors.Problem(source.locate(tuple(detail["loc"]), at_key=detail["type"] == "extra_forbidden"), detail["msg"])
+            errors.Problem(
+                source.locate(tuple(detail["loc"]), at_key=detail["type"] == "extra_forbidden"), detail["msg"]
+            )
             for detail in exc.errors(include_url=False, include_input=False)
         ]
         raise errors.FlowInvalid(problems) from None

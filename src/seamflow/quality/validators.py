@@ -21,7 +21,9 @@ Validator = Callable[[str], object]
 """Text of a field → its normalised value; raises ValueError with the reason."""
 
 _INTEGER = re.compile(r"[-+]?\d+")
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
+)
 _TRUE = frozenset({"true", "yes", "y", "1", "是", "真", "有"})
 _FALSE = frozenset({"false", "no", "n", "0", "否", "假", "无"})
 

@@ -50,6 +50,7 @@ from seamflow.store.protocols import (
     FeedStore,
     FlowVersions,
     LeaseStore,
+    MigrationStore,
     RunReads,
     RunWrites,
     ScheduleStore,
@@ -59,6 +60,7 @@ from seamflow.store.protocols import (
     TaskStore,
     TokenStore,
 )
+from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
@@ -101,6 +103,9 @@ __all__ = [
     "LeaseStore",
     "LogEntry",
     "LogRow",
+    "MigrationCheckpoint",
+    "MigrationState",
+    "MigrationStore",
     "NewApproval",
     "NewEvent",
     "NewRun",
@@ -108,6 +113,7 @@ __all__ = [
     "ParkedRun",
     "PendingSignal",
     "PostgresStore",
+    "QuarantinedRow",
     "RunEnd",
     "RunFilter",
     "RunFinish",

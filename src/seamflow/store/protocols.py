@@ -33,6 +33,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
 from seamflow.store.tasks import StoredTask, TaskFilter
@@ -237,6 +238,24 @@ class TokenStore(Protocol):
     async def list_token_problems(self) -> dict[str, str]: ...
 
 
+class MigrationStore(Protocol):
+    """Checkpoints and quarantine of data migrations (`store/quality.py`)."""
+
+    async def claim_migration(
+        self, migration_id: str, owner: str, now: datetime, lease_until: datetime, *, start_over: bool = False
+    ) -> MigrationState | None: ...
+    async def save_migration_batch(
+        self, migration_id: str, owner: str, checkpoint: MigrationCheckpoint, now: datetime
+    ) -> bool: ...
+    async def finish_migration(self, migration_id: str, owner: str, now: datetime) -> None: ...
+    async def release_migration(self, migration_id: str, owner: str) -> None: ...
+    async def get_migration(self, migration_id: str) -> MigrationState | None: ...
+    async def list_quarantine(self, migration_id: str, *, status: str | None = "open") -> list[QuarantinedRow]: ...
+    async def settle_quarantine(
+        self, migration_id: str, loaded: Sequence[int], still_bad: Sequence[QuarantinedRow], now: datetime
+    ) -> None: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -251,6 +270,7 @@ class Store(
     TokenStore,
     TaskStore,
     AdminStore,
+    MigrationStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

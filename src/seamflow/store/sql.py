@@ -17,6 +17,7 @@ from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
 from seamflow.store.leases import LeaseOps
+from seamflow.store.quality import QualityOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
 from seamflow.store.run_tx import RunTx, SqlRunTx
 from seamflow.store.syncs import SyncOps
@@ -29,7 +30,7 @@ T = TypeVar("T")
 __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
-class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps):
+class SqlStore(RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps, QualityOps):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
     async def save_flow_versions(self, versions: Sequence[FlowVersion]) -> None:
