@@ -15,8 +15,8 @@ from seamflow import errors, redact
 from seamflow.cli import options
 from seamflow.cli import runs as run_commands
 from seamflow.cli.connections import connections
-from seamflow.cli.data import data_group, migrate
 from seamflow.cli.connections import secrets as secrets_group
+from seamflow.cli.data import data_group, migrate
 from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps

@@ -101,12 +101,15 @@ def migrate(
         _print_other(result, export_quarantine, as_json)
         return
     label = f"migrating {mapping_file.stem}" + (" (dry run)" if dry_run else "")
-    with Progress(label, "rows", is_terminal=None if not as_json else False) as shown:
-        try:
-            report = run(work(shown))
-        except KeyboardInterrupt:
-            click.echo("\nstopped; run the same command to continue", err=True)
-            sys.exit(130)
+    try:
+        if as_json:  # stdout is the JSON report alone
+            report = run(work(None))
+        else:
+            with Progress(label, "rows") as shown:
+                report = run(work(shown))
+    except KeyboardInterrupt:
+        click.echo("\nstopped; run the same command to continue", err=True)
+        sys.exit(130)
     _print_report(report, as_json)
 
 

@@ -16,7 +16,8 @@ from seamflow.quality.text import to_half_width
 __all__ = ["DateInvalid", "normalise_date"]
 
 _NUMERIC = re.compile(
-    r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|(\d{2})(\d{2}))(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|(\d{2})(\d{2}))"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
 _CHINESE = re.compile(r"(.{4})年(.{1,3})月(.{1,3})[日号]")
 
