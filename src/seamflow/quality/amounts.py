@@ -23,6 +23,7 @@ _DIGITS |= {"玖": 9, "九": 9}
 _UNITS = {"拾": 10, "十": 10, "佰": 100, "百": 100, "仟": 1000, "千": 1000}
 _BIG = {"万": 10_000, "萬": 10_000, "亿": 100_000_000, "億": 100_000_000}
 _FRACTIONS = {"角": Decimal("0.1"), "分": Decimal("0.01")}
+_CHINESE_CHARACTERS = frozenset([*_DIGITS, *_UNITS, *_BIG, *_FRACTIONS, "元", "圆", "整", "正"])
 
 
 class AmountInvalid(ValueError):
@@ -46,10 +47,8 @@ def normalise_amount(text: str) -> Decimal:
         compact, scale = compact[:-1], Decimal(10_000)
     if _FIGURE.fullmatch(compact):
         value = Decimal(compact.replace(",", "")) * scale
-    elif compact and all(
-        ch in _DIGITS or ch in _UNITS or ch in _BIG or ch in _FRACTIONS or ch in "整正" for ch in compact
-    ):
-        value = _chinese_amount(compact)
+    elif compact and all(ch in _CHINESE_CHARACTERS for ch in compact):
+        value = _chinese_amount(compact.replace("圆", "元"))
     else:
         raise AmountInvalid("is not an amount; expected a figure such as 1,288.50元 or 壹仟贰佰捌拾捌元伍角")
     cents = value.quantize(_CENT)
