@@ -25,6 +25,103 @@ def data_group() -> None:
     """Data quality: profile files and tables against rules."""
 
 
+@data_group.command("profile")
+@click.argument("source")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="check the values against this rule file",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="a migration file: its rules, with its fields mapped to the source's columns",
+)
+@click.option(
+    "--encoding", default="auto", show_default=True, help="the CSV's encoding (auto: UTF-8, else GBK/GB18030)"
+)
+@click.option("--sheet", default=None, help="the XLSX sheet (default: the first)")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="also write an HTML report")
+@json_option
+@project_option
+def data_profile(
+    source: str,
+    rules_file: Path | None,
+    mapping_file: Path | None,
+    encoding: str,
+    sheet: str | None,
+    html_file: Path | None,
+    as_json: bool,
+    project: Path,
+) -> None:
+    """Profile FILE (CSV in any encoding, XLSX) or CONNECTION.TABLE: per column type, nulls,
+    distinct values, top values, patterns and the rules broken.
+    """
+    from seamflow import errors, quality
+    from seamflow.cli.options import fail
+    from seamflow.cli.progress import Progress
+
+    stop_on_ctrl_c()
+    try:
+        rules, fields = _profile_rules(rules_file, mapping_file)
+        table = _open_profiled(source, encoding, sheet, project)
+        if as_json:
+            found = quality.profile_table(table, rules=rules, fields=fields)
+        else:
+            with Progress(f"profiling {table.name}", "rows") as shown:
+                found = quality.profile_table(
+                    table, rules=rules, fields=fields, on_progress=lambda done: shown.update(done, table.total_rows)
+                )
+    except errors.SeamflowError as exc:
+        fail(exc)
+    if html_file is not None:
+        html_file.write_text(quality.profile_html(found), encoding="utf-8")
+    if as_json:
+        print_json(found.as_json())
+        return
+    click.echo(quality.profile_text(found))
+    if html_file is not None:
+        click.echo(f"\nHTML report: {html_file}")
+
+
+def _profile_rules(
+    rules_file: Path | None, mapping_file: Path | None
+) -> tuple[quality.RuleSet | None, dict[str, str] | None]:
+    from seamflow import quality
+
+    if mapping_file is not None:
+        mapping, _ = quality.load_mapping(mapping_file)
+        rules_path = mapping.rules and mapping_file.parent / mapping.rules
+        return (quality.load_rules(rules_path, mapping.rules) if rules_path else None), dict(mapping.fields)
+    return (quality.load_rules(rules_file) if rules_file is not None else None), None
+
+
+def _open_profiled(source: str, encoding: str, sheet: str | None, project: Path) -> quality.Table:
+    import re
+
+    from seamflow import errors, quality
+
+    path = Path(source)
+    if path.exists() or not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_]\w*(\.[A-Za-z_]\w*)?", source):
+        return quality.open_file(path, encoding=encoding, sheet=sheet)
+    name, _, table = source.partition(".")
+    paths = open_project(project)
+    config = _pool(paths).resolve(name)
+    url = config.config.get("url")
+    if config.connector != "sql" or not isinstance(url, str):
+        raise errors.InvalidInput(
+            f"{source}: connection {name!r} is a {config.connector} connection;"
+            " expected a file or a sql CONNECTION.TABLE",
+            code="quality.source",
+        )
+    import sqlalchemy
+
+    quoted = ".".join(sqlalchemy.create_engine(url).dialect.identifier_preparer.quote(p) for p in table.split("."))
+    return quality.open_query(url, f"SELECT * FROM {quoted}", name=source)  # noqa: S608 - an identifier, quoted
+
+
 def _pool(paths: ProjectPaths) -> engine.Pool:
     from seamflow import engine
     from seamflow.flows import load

@@ -11,17 +11,21 @@ from __future__ import annotations
 from seamflow.quality.assembly import open_migration
 from seamflow.quality.mapping import Mapping, load_mapping
 from seamflow.quality.migration import Migration, MigrationOptions, MigrationReport, ResubmitReport
+from seamflow.quality.profile import ColumnProfile, Profile, profile_table
+from seamflow.quality.report import profile_html, profile_text
 from seamflow.quality.rules import Outcome, RuleSet, Violation, load_rules, parse_rules
 from seamflow.quality.sources import Table, detect_encoding, open_file, open_query
 from seamflow.quality.validators import VALIDATORS
 
 __all__ = [
     "VALIDATORS",
+    "ColumnProfile",
     "Mapping",
     "Migration",
     "MigrationOptions",
     "MigrationReport",
     "Outcome",
+    "Profile",
     "ResubmitReport",
     "RuleSet",
     "Table",
@@ -33,4 +37,7 @@ __all__ = [
     "open_migration",
     "open_query",
     "parse_rules",
+    "profile_html",
+    "profile_table",
+    "profile_text",
 ]
