@@ -104,7 +104,8 @@ def _open_profiled(source: str, encoding: str, sheet: str | None, project: Path)
     from seamflow import errors, quality
 
     path = Path(source)
-    if path.exists() or not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_]\w*(\.[A-Za-z_]\w*)?", source):
+    is_file = path.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
+    if is_file or path.exists() or not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_]\w*(\.[A-Za-z_]\w*)?", source):
         return quality.open_file(path, encoding=encoding, sheet=sheet)
     name, _, table = source.partition(".")
     paths = open_project(project)

@@ -118,6 +118,12 @@ class Mapping(_Model):
         return self
 
 
+def _invalid(problems: list[errors.Problem]) -> errors.FlowInvalid:
+    error = errors.FlowInvalid(problems)
+    error.code = "quality.mapping_invalid"
+    return error
+
+
 def load_mapping(path: Path, shown: str | None = None) -> tuple[Mapping, Any]:
     """Read a migration file; returns the mapping and its source map.
 
@@ -128,10 +134,13 @@ def load_mapping(path: Path, shown: str | None = None) -> tuple[Mapping, Any]:
     try:
         text = path.read_bytes()
     except OSError as exc:
-        raise errors.FlowInvalid(
+        raise _invalid(
             [errors.Problem(errors.Location(name), f"cannot be read: {exc.strerror}", "a migration file")]
         ) from None
-    data, source = flows.load.parse_yaml(text, name)
+    try:
+        data, source = flows.load.parse_yaml(text, name)
+    except errors.FlowInvalid as exc:  # YAML syntax: the same problems, under this file's code
+        raise _invalid(exc.problems) from None
     try:
         return Mapping.model_validate(data), source
     except ValidationError as exc:
@@ -141,4 +150,4 @@ def load_mapping(path: Path, shown: str | None = None) -> tuple[Mapping, Any]:
             )
             for detail in exc.errors(include_url=False, include_input=False)
         ]
-        raise errors.FlowInvalid(problems) from None
+        raise _invalid(problems) from None

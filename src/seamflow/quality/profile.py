@@ -29,20 +29,21 @@ _SAMPLE_LIMIT = 1 << 16
 _TYPE_SAMPLE = 2_000
 _TOP = 10
 _GUESSES = (
-    "integer",
-    "decimal",
-    "date",
-    "amount",
-    "mobile_cn",
-    "phone_cn",
     "resident_id",
     "uscc",
     "bank_card",
+    "mobile_cn",
+    "phone_cn",
+    "date",
     "email",
     "province",
+    "integer",
+    "decimal",
+    "amount",
     "boolean",
 )
-"""Types tried, most specific first; a column gets the first one that ≥ 80% of its sampled values pass (the rest are what to fix)."""
+"""Types tried, most specific first; a column gets the first that ≥ 80% of its sampled values pass
+(the rest are what to fix)."""
 
 _PATTERN = {ord(c): "9" for c in "0123456789"}
 _PATTERN |= {ord(c): "A" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
