@@ -9,6 +9,7 @@ batches, with a checkpoint per batch and a quarantine for bad rows.
 from __future__ import annotations
 
 from seamflow.quality.assembly import open_migration
+from seamflow.quality.connector import QualityConnector
 from seamflow.quality.mapping import Mapping, load_mapping
 from seamflow.quality.migration import Migration, MigrationOptions, MigrationReport, ResubmitReport
 from seamflow.quality.profile import ColumnProfile, Profile, profile_table
@@ -26,6 +27,7 @@ __all__ = [
     "MigrationReport",
     "Outcome",
     "Profile",
+    "QualityConnector",
     "ResubmitReport",
     "RuleSet",
     "Table",
