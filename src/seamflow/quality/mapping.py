@@ -118,10 +118,10 @@ class Mapping(_Model):
         return self
 
 
-def _invalid(problems: list[errors.Problem]) -> errors.FlowInvalid:
-    error = errors.FlowInvalid(problems)
-    error.code = "quality.mapping_invalid"
-    return error
+class MappingInvalid(errors.FlowInvalid):
+    """A migration file is broken; every problem has its file:line:column."""
+
+    code = "quality.mapping_invalid"
 
 
 def load_mapping(path: Path, shown: str | None = None) -> tuple[Mapping, Any]:
@@ -134,13 +134,13 @@ def load_mapping(path: Path, shown: str | None = None) -> tuple[Mapping, Any]:
     try:
         text = path.read_bytes()
     except OSError as exc:
-        raise _invalid(
+        raise MappingInvalid(
             [errors.Problem(errors.Location(name), f"cannot be read: {exc.strerror}", "a migration file")]
         ) from None
     try:
         data, source = flows.load.parse_yaml(text, name)
     except errors.FlowInvalid as exc:  # YAML syntax: the same problems, under this file's code
-        raise _invalid(exc.problems) from None
+        raise MappingInvalid(exc.problems) from None
     try:
         return Mapping.model_validate(data), source
     except ValidationError as exc:
@@ -150,4 +150,4 @@ def load_mapping(path: Path, shown: str | None = None) -> tuple[Mapping, Any]:
             )
             for detail in exc.errors(include_url=False, include_input=False)
         ]
-        raise _invalid(problems) from None
+        raise MappingInvalid(problems) from None

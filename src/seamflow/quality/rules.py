@@ -80,7 +80,7 @@ class RuleSet:
                 at = where.locate(("references", index, "field"))
                 problems.append(errors.Problem(at, f"{reference.field!r} is not a field of these rules", "a field"))
         if problems:
-            raise _invalid(problems)
+            raise RulesInvalid(problems)
         self._known: dict[str, frozenset[str]] = {}
 
     @property
@@ -202,10 +202,10 @@ def _compile_field(
     return apply
 
 
-def _invalid(problems: list[errors.Problem]) -> errors.FlowInvalid:
-    error = errors.FlowInvalid(problems)
-    error.code = "quality.rules_invalid"
-    return error
+class RulesInvalid(errors.FlowInvalid):
+    """A rule file is broken; every problem has its file:line:column."""
+
+    code = "quality.rules_invalid"
 
 
 def parse_rules(text: str | bytes, filename: str) -> RuleSet:
@@ -218,7 +218,7 @@ def parse_rules(text: str | bytes, filename: str) -> RuleSet:
     try:
         data, source = flows.load.parse_yaml(text, filename)
     except errors.FlowInvalid as exc:  # YAML syntax: the same problems, under this file's code
-        raise _invalid(exc.problems) from None
+        raise RulesInvalid(exc.problems) from None
     try:
         rules = RuleFile.model_validate(data)
     except ValidationError as exc:
@@ -228,7 +228,7 @@ def parse_rules(text: str | bytes, filename: str) -> RuleSet:
             )
             for detail in exc.errors(include_url=False, include_input=False)
         ]
-        raise _invalid(problems) from None
+        raise RulesInvalid(problems) from None
     return RuleSet(rules, source)
 
 
@@ -241,7 +241,7 @@ def load_rules(path: Path, shown: str | None = None) -> RuleSet:
     try:
         text = path.read_bytes()
     except OSError as exc:
-        raise _invalid(
+        raise RulesInvalid(
             [errors.Problem(errors.Location(shown or str(path)), f"cannot be read: {exc.strerror}", "a rule file")]
         ) from None
     return parse_rules(text, shown or str(path))
