@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
+from operator import mul
 
 from seamflow.quality.text import to_half_width
 
@@ -26,6 +27,7 @@ __all__ = [
 
 _SPACES = re.compile(r"[\s\-]+")
 _POSTCODE = re.compile(r"[0-8]\d{5}")
+_PLAIN_ID = re.compile(r"\d{17}[\dX]")
 
 
 class DocumentInvalid(ValueError):
@@ -47,13 +49,13 @@ def normalise_resident_id(text: str) -> str:
         DocumentInvalid: wrong length or characters, an impossible birth date, an unknown region
             or a wrong check digit.
     """
-    number = _compact(text)
+    number = text if _PLAIN_ID.fullmatch(text) else _compact(text)
     if len(number) != 18:
         raise DocumentInvalid(f"has {len(number)} characters; expected 18 (17 digits and a check digit)")
     body = number[:17]
     if not (body.isascii() and body.isdigit()) or number[17] not in _CHECK_CHARACTERS:
         raise DocumentInvalid("is not 17 digits followed by a digit or X")
-    total = sum(int(digit) * weight for digit, weight in zip(body, _WEIGHTS, strict=True))
+    total = sum(map(mul, map(int, body), _WEIGHTS))
     if _CHECK_CHARACTERS[(12 - total % 11) % 11] != number[17]:
         raise DocumentInvalid("has a wrong check digit (GB 11643 MOD 11-2)")
     try:

@@ -54,7 +54,10 @@ def normalise_phone_cn(text: str, kind: str = "any") -> str:
     Raises:
         PhoneInvalid: not a mainland number of that kind (the message says what was found).
     """
-    digits = _SEPARATORS.sub("", to_half_width(text))
+    if len(text) == 11 and kind != "landline" and text.isascii() and text.isdigit():  # the common case
+        if _plan().mobile.fullmatch(text):
+            return "+86" + text
+    digits = _SEPARATORS.sub("", text if text.isascii() else to_half_width(text))
     if _EXTENSION.search(digits):
         raise PhoneInvalid("has an extension; expected a number that can be dialled directly")
     if digits.startswith("+86"):

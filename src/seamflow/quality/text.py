@@ -19,6 +19,8 @@ _KEPT = {ord("，"), ord("。"), ord("、"), ord("；"), ord("："), ord("？"),
 _TEXT_FOLD = {code: target for code, target in _FULL_WIDTH.items() if code not in _KEPT}
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _SPACES = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f]+")
+_UNCLEAN = re.compile(r"^\s|\s$|\s\s|[^\S ]|[\u00a0\u00ad\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff\uff01-\uff5e]")
+"""Anything `clean_text` would change; most values have none of it and are returned as they are."""
 
 
 def to_half_width(text: str) -> str:
@@ -32,5 +34,7 @@ def clean_text(text: str) -> str:
 
     Idempotent: `clean_text(clean_text(s)) == clean_text(s)` for every string.
     """
+    if _UNCLEAN.search(text) is None:
+        return text
     folded = text.translate(_TEXT_FOLD).translate(_INVISIBLE)
     return _SPACES.sub(" ", folded).strip()
