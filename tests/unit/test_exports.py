@@ -227,6 +227,7 @@ EXPORTS = {
         "Violation",
         "detect_encoding",
         "load_mapping",
+        "load_references",
         "load_rules",
         "open_file",
         "open_migration",

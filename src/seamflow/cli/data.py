@@ -66,6 +66,8 @@ def data_profile(
     stop_on_ctrl_c()
     try:
         rules, fields = _profile_rules(rules_file, mapping_file)
+        if rules is not None and rules.rules.references:
+            run(_read_references(rules, project))
         table = _open_profiled(source, encoding, sheet, project)
         if as_json:
             found = quality.profile_table(table, rules=rules, fields=fields)
@@ -84,6 +86,16 @@ def data_profile(
     click.echo(quality.profile_text(found))
     if html_file is not None:
         click.echo(f"\nHTML report: {html_file}")
+
+
+async def _read_references(rules: quality.RuleSet, project: Path) -> None:
+    from seamflow import quality
+
+    pool = _pool(open_project(project))
+    try:
+        await quality.load_references(rules, pool)
+    finally:
+        await pool.close()
 
 
 def _profile_rules(

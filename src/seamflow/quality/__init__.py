@@ -8,7 +8,7 @@ batches, with a checkpoint per batch and a quarantine for bad rows.
 
 from __future__ import annotations
 
-from seamflow.quality.assembly import open_migration
+from seamflow.quality.assembly import load_references, open_migration
 from seamflow.quality.connector import QualityConnector
 from seamflow.quality.mapping import Mapping, load_mapping
 from seamflow.quality.migration import Migration, MigrationOptions, MigrationReport, ResubmitReport
@@ -34,6 +34,7 @@ __all__ = [
     "Violation",
     "detect_encoding",
     "load_mapping",
+    "load_references",
     "load_rules",
     "open_file",
     "open_migration",

@@ -79,4 +79,37 @@ async def open_migration(path: Path, db: store.MigrationStore, pool: engine.Pool
         await pool.open([target.action.connection])
         connector: Any = pool.get(target.action.connection).connector
         writer = ActionWriter(connector, target.action.action, mapping.id, target.action.parallel)
+    if rules is not None and rules.rules.references:
+        await load_references(rules, pool)
     return Migration(mapping, rules, open_source, writer, db), mapping
+
+
+async def load_references(rules: RuleSet, pool: engine.Pool | None) -> None:
+    """Read, through each reference's connection and action, the values another system holds.
+
+    The action's answer is a list of records, or an object whose `rows` or `items` is one; each
+    record's `key` field is a value the rule's field may take.
+
+    Raises:
+        errors.InvalidInput: `quality.reference` — no project, or an answer without records.
+    """
+    for reference in rules.rules.references:
+        if pool is None:
+            raise errors.InvalidInput(
+                f"references: {reference.field} reads {reference.connection}, which needs a project",
+                code="quality.reference",
+            )
+        await pool.open([reference.connection])
+        connector: Any = pool.get(reference.connection).connector
+        answer = await connector.call(
+            reference.action, dict(reference.with_), idempotency_key=f"reference:{rules.id}:{reference.field}"
+        )
+        records = answer.get("rows", answer.get("items")) if isinstance(answer, dict) else answer
+        if not isinstance(records, list):
+            raise errors.InvalidInput(
+                f"references: {reference.connection}.{reference.action} answered no list of records"
+                " (expected a list, or rows/items holding one)",
+                code="quality.reference",
+            )
+        values = [record.get(reference.key) for record in records if isinstance(record, dict)]
+        rules.set_reference_values(reference.field, [value for value in values if value is not None])
