@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
 import yaml
 
 from tests.support import customers_cn, db
