@@ -51,6 +51,14 @@ class Outcome:
 
 
 _FieldCheck = Callable[[object, Outcome], None]
+_MEMO_LIMIT = 20_000
+"""Values remembered per field; a column of repeated values (dates, provinces) is validated once per value."""
+_UNSEEN = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    message: str
 
 
 class RuleSet:
@@ -154,6 +162,7 @@ def _compile_field(
     if rule.enum is not None:
         allowed = frozenset(str(item) for item in rule.enum)
     is_text, clean, required = rule.type == "string", rule.clean, rule.required
+    memo: dict[str, object] = {}  # text -> normalised value or refusal: dates, provinces, levels repeat
     min_length, max_length = rule.min_length, rule.max_length
 
     def apply(raw: object, outcome: Outcome) -> None:
@@ -171,11 +180,18 @@ def _compile_field(
         if is_text or validator is None:
             value: Any = text
         else:
-            try:
-                value = validator(text)
-            except ValueError as exc:
-                outcome.violations.append(Violation(f"{name}.type", f"{errors.redact(text, 40)} {exc}"))
+            found = memo.get(text, _UNSEEN)
+            if found is _UNSEEN:
+                try:
+                    found = validator(text)
+                except ValueError as exc:
+                    found = _Refusal(f"{errors.redact(text, 40)} {exc}")
+                if len(memo) < _MEMO_LIMIT:
+                    memo[text] = found
+            if isinstance(found, _Refusal):
+                outcome.violations.append(Violation(f"{name}.type", found.message))
                 return
+            value = found
         outcome.values[name] = value
         if value != raw and not (raw is not None and not isinstance(raw, str) and str(value) == text):
             outcome.fixed.append(name)
