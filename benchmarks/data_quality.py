@@ -12,6 +12,8 @@ process and reads that process's peak RSS from `wait4`:
   store after each batch of 5,000, upserts into the target), beside a naive load (csv.reader +
   executemany into the same kind of table, no checks, no checkpoints) measured in the same run.
 
+The machine is shared: besides rows per wall-clock second, each phase reports rows per CPU second of
+its process (user + system, from `wait4`), which stays meaningful when other work takes the cores.
 Prints and saves JSON under benchmarks/results/. Targets (issue 16): profile+validate ≥ 100,000 rows/s
 with flat peak RSS; migration ≥ 30,000 rows/s.
 
@@ -104,7 +106,8 @@ def _rss_of(command: list[str], env: dict[str, str] | None = None, cwd: Path | N
         data = json.loads(out.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         data = {"stdout": out[-500:]}
-    return {"result": data, "wall_s": wall, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"result": data, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def _phase_command(name: str, path: Path, extra: str = "") -> list[str]:
@@ -172,6 +175,7 @@ def _migrate(work: Path, csv_path: Path, rows: int, backend: str) -> dict[str, A
     report = migrated["result"]
     return {
         "rows_per_s": round(rows / migrated["wall_s"]),
+        "rows_per_cpu_s": round(rows / migrated["cpu_s"]),
         "wall_s": round(migrated["wall_s"], 2),
         "peak_rss_mb": migrated["peak_rss_mb"],
         "loaded": report.get("loaded"),
@@ -211,6 +215,7 @@ def main() -> None:
             result = measured["result"]
             phases[name] = {
                 "rows_per_s": round(result["rows"] / result["seconds"]),
+                "rows_per_cpu_s": round(result["rows"] / measured["cpu_s"]),
                 "seconds": round(result["seconds"], 2),
                 "peak_rss_mb": measured["peak_rss_mb"],
             }

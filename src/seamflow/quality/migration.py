@@ -155,37 +155,56 @@ class Migration:
         return report
 
     async def _run_batches(self, table: Table, report: MigrationReport, options: MigrationOptions) -> None:
+        """Read, check and commit batch after batch; a batch's commit (target write, then checkpoint)
+        runs while the next batch is read and checked, and commits stay in order."""
         positions = self._positions(table)
         size = self._mapping.batch
-        while True:
-            cells = await asyncio.to_thread(lambda: list(islice(table.rows, size)))
-            if not cells:
-                return
-            batch = self._check(cells, positions, report.read)
-            if not options.is_dry_run:
-                await self._writer.write(batch.good, batch.keys)
-                checkpoint = store.MigrationCheckpoint(
-                    position=report.read + len(cells),
-                    loaded=len(batch.good),
-                    fixed=batch.fixed,
-                    quarantined=batch.bad,
-                    by_rule=batch.by_rule,
-                    lease_until=clock.now() + _LEASE,
+        pending: asyncio.Task[None] | None = None
+        try:
+            while True:
+                cells = await asyncio.to_thread(lambda: list(islice(table.rows, size)))
+                if not cells:
+                    break
+                batch = self._check(cells, positions, report.read)
+                start = report.read
+                report.read += len(cells)  # the position this batch's checkpoint stores
+                if pending is not None:
+                    await pending
+                pending = asyncio.create_task(self._commit(batch, start, len(cells), report, options))
+            if pending is not None:
+                await pending
+                pending = None
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+    async def _commit(
+        self, batch: _Batch, start: int, count: int, report: MigrationReport, options: MigrationOptions
+    ) -> None:
+        if not options.is_dry_run:
+            await self._writer.write(batch.good, batch.keys)
+            checkpoint = store.MigrationCheckpoint(
+                position=start + count,
+                loaded=len(batch.good),
+                fixed=batch.fixed,
+                quarantined=batch.bad,
+                by_rule=batch.by_rule,
+                lease_until=clock.now() + _LEASE,
+            )
+            if not await self._db.save_migration_batch(self._mapping.id, self._owner, checkpoint, clock.now()):
+                raise errors.Conflict(
+                    f"migration {self._mapping.id} was taken over by another process",
+                    code="quality.migration_running",
                 )
-                if not await self._db.save_migration_batch(self._mapping.id, self._owner, checkpoint, clock.now()):
-                    raise errors.Conflict(
-                        f"migration {self._mapping.id} was taken over by another process",
-                        code="quality.migration_running",
-                    )
-            report.read += len(cells)
-            report.read_now += len(cells)
-            report.loaded += len(batch.good)
-            report.fixed += batch.fixed
-            report.quarantined += len(batch.bad)
-            for rule, count in batch.by_rule.items():
-                report.by_rule[rule] = report.by_rule.get(rule, 0) + count
-            if options.on_progress is not None:
-                options.on_progress(report)
+        report.read_now += count
+        report.loaded += len(batch.good)
+        report.fixed += batch.fixed
+        report.quarantined += len(batch.bad)
+        for rule, count_of_rule in batch.by_rule.items():
+            report.by_rule[rule] = report.by_rule.get(rule, 0) + count_of_rule
+        if options.on_progress is not None:
+            options.on_progress(report)
 
     def _positions(self, table: Table) -> list[tuple[str, int]]:
         index = {name: position for position, name in enumerate(table.columns)}
