@@ -129,3 +129,38 @@ async def test_kill_9_mid_migration_then_resume_loads_every_good_row_once_and_qu
 
     again = _migrate(project_dir)
     assert again.returncode == 0 and "had finished" in again.stdout, "a finished migration does nothing"
+
+
+async def test_ctrl_c_stops_a_migration_and_the_same_command_continues_where_it_stopped(
+    project_dir: Path, backend: str, database: db.Database
+) -> None:
+    _, target = _project(project_dir, backend)
+    first = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "seamflow",
+        "migrate",
+        "members.yaml",
+        "--project",
+        ".",
+        cwd=project_dir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    async def some_batches_done() -> None:
+        assert _position(database) >= 1_500
+
+    await eventually(some_batches_done, timeout=120, interval=0.02)
+    first.send_signal(signal.SIGINT)
+    _, err = await first.communicate()
+    stopped_at = _position(database)
+    assert first.returncode == 130 and "run the same command to continue" in err.decode()
+    assert 0 < stopped_at < ROWS
+    owner = database.query("SELECT owner FROM data_migrations WHERE migration_id = 'members-2019'")[0][0]
+    assert owner is None, "a stopped migration lets its lease go"
+    second = _migrate(project_dir, "--json")
+    assert second.returncode == 0, second.stderr
+    report = json.loads(second.stdout)
+    assert report["resumed_at"] == stopped_at and report["read"] == ROWS
+    assert target.query("SELECT COUNT(*) FROM members")[0][0] == report["loaded"]
