@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seamflow import errors, store
+from seamflow import errors, flows, store
 from seamflow.quality.mapping import Mapping, load_mapping
 from seamflow.quality.migration import Migration
 from seamflow.quality.rules import RuleSet, load_rules
@@ -78,7 +78,12 @@ async def open_migration(path: Path, db: store.MigrationStore, pool: engine.Pool
             raise errors.InvalidInput("target.action needs a project with connections.yaml", code="quality.target")
         await pool.open([target.action.connection])
         connector: Any = pool.get(target.action.connection).connector
-        writer = ActionWriter(connector, target.action.action, mapping.id, target.action.parallel)
+        inputs = None
+        if target.action.with_ is not None:
+            inputs = flows.Template.compile(
+                target.action.with_, where="target.action.with", extra_names=frozenset({"row"})
+            )
+        writer = ActionWriter(connector, target.action.action, mapping.id, target.action.parallel, inputs)
     if rules is not None and rules.rules.references:
         await load_references(rules, pool)
     return Migration(mapping, rules, open_source, writer, db), mapping

@@ -83,6 +83,9 @@ class ActionTarget(_Model):
 
     connection: str
     action: str
+    with_: dict[str, Any] | None = Field(
+        None, alias="with", description="the action's inputs, templates over `row` (default: the row itself)"
+    )
     parallel: int = Field(8, ge=1, le=64)
 
 

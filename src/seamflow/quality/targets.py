@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from seamflow import errors
 
 if TYPE_CHECKING:
-    from seamflow import connectors
+    from seamflow import connectors, flows
 
 __all__ = ["ActionWriter", "SqlWriter", "Writer"]
 
@@ -139,12 +139,24 @@ def _sqlite_value(value: object) -> object:
 class ActionWriter:
     """Calls a connector action once per row, `parallel` at a time, with the key `migrate:<id>:<row key>`."""
 
-    def __init__(self, connector: connectors.Connector, action: str, migration_id: str, parallel: int) -> None:
-        self._connector, self._action, self._id = connector, action, migration_id
+    def __init__(
+        self,
+        connector: connectors.Connector,
+        action: str,
+        migration_id: str,
+        parallel: int,
+        inputs: flows.Template | None = None,
+    ) -> None:
+        """Args:
+        inputs: the action's inputs rendered per row (`{"table": "members", "row": "{{ row }}"}`);
+            None: the row itself is the input.
+        """
+        self._connector, self._action, self._id, self._inputs = connector, action, migration_id, inputs
         self._gate = asyncio.Semaphore(parallel)
 
     async def _call(self, row: dict[str, Any], key: str) -> None:
-        params = {name: str(value) if isinstance(value, Decimal) else value for name, value in row.items()}
+        plain = {name: str(value) if isinstance(value, Decimal) else value for name, value in row.items()}
+        params = self._inputs.render({"row": plain}) if self._inputs is not None else plain
         async with self._gate:
             await self._connector.call(self._action, params, idempotency_key=f"migrate:{self._id}:{key}")
 

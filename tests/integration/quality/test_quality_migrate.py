@@ -130,3 +130,29 @@ def test_a_mapping_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> None:
     (root / "members.yaml").write_text("id: m\nsource: {file: a.csv, sql: {url: x, query: y}}\n", encoding="utf-8")
     broken = _migrate(root)
     assert broken.returncode == 2 and "error [quality.mapping_invalid]: members.yaml:2:9 source" in broken.stderr
+
+
+def test_a_connector_action_target_gets_each_good_row_once_with_its_idempotency_key(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    with sqlite3.connect(root / "crm.db") as conn:
+        conn.execute(
+            f"CREATE TABLE members ({', '.join(f'{c} TEXT' for c in customers_cn.FIELDS)}, PRIMARY KEY (member_no))"
+        )
+    (root / "connections.yaml").write_text(
+        f"crm:\n  connector: sql\n  url: sqlite:///{root / 'crm.db'}\n", encoding="utf-8"
+    )
+    mapping = yaml.safe_load((root / "members.yaml").read_text(encoding="utf-8"))
+    mapping["target"] = {
+        "action": {
+            "connection": "crm",
+            "action": "upsert",
+            "parallel": 4,
+            "with": {"table": "members", "key": ["member_no"], "row": "{{ row }}"},
+        }
+    }
+    (root / "members.yaml").write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    done = _migrate(root, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loaded"] == ROWS - len(BAD) == _target_count(root)
+    again = _migrate(root, "--restart", "--json")
+    assert again.returncode == 0 and _target_count(root) == ROWS - len(BAD), "written again: still once each"
