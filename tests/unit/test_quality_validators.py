@@ -326,7 +326,7 @@ TEXT = st.one_of(
 
 
 @pytest.mark.parametrize("name", NORMALISERS)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(text=TEXT)
 def test_every_normaliser_fails_only_with_a_reason_and_is_idempotent(name: str, text: str) -> None:
     try:
@@ -337,7 +337,7 @@ def test_every_normaliser_fails_only_with_a_reason_and_is_idempotent(name: str, 
     assert V[name](str(once)) == once
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(text=st.text())
 def test_cleanup_is_idempotent_on_any_string(text: str) -> None:
     cleaned = V["string"](text)

@@ -167,7 +167,7 @@ class _Column:
             name=self.name,
             count=self.count,
             nulls=self.nulls,
-            distinct=len(self.hashes) << self.level,
+            distinct=min(len(self.hashes) << self.level, self.count - self.nulls),
             is_distinct_estimate=self.level > 0,
             type_guess=guess,
             type_share=share,

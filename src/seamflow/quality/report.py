@@ -76,6 +76,9 @@ def _column_html(column: ColumnProfile) -> str:
         for rule, count in sorted(column.violations.items(), key=lambda item: -item[1])
     )
     approximate = ' <span class="note">(approximate)</span>' if column.is_top_approximate else ""
+    repeats = any(count > 1 for _, count in column.top_values)
+    top = _bars(column.top_values, "#4a78b5") if repeats else '<p class="none">没有重复值 no value repeats</p>'
+
     return f"""
 <section class="column">
   <h2>{escape(column.name)} <span class="type">{escape(column.type_guess)}</span></h2>
@@ -87,7 +90,7 @@ def _column_html(column: ColumnProfile) -> str:
     <tr><th>类型 type</th><td>{escape(column.type_guess)} ({column.type_share:.0%} of sampled values pass)</td></tr>
   </table>
   <div class="charts">
-    <div><h3>常见值 top values{approximate}</h3>{_bars(column.top_values, "#4a78b5")}</div>
+    <div><h3>常见值 top values{approximate}</h3>{top}</div>
     <div><h3>格式 patterns</h3>{_bars(column.patterns, "#b58a4a")}</div>
   </div>
   {f'<h3>违反规则 rules broken</h3><ul class="violations">{violations}</ul>' if violations else ""}
