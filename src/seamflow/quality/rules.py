@@ -54,6 +54,7 @@ _FieldCheck = Callable[[object, Outcome], None]
 _MEMO_LIMIT = 20_000
 """Values remembered per field; a column of repeated values (dates, provinces) is validated once per value."""
 _UNSEEN = object()
+_EMPTY = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,37 +164,41 @@ def _compile_field(
         allowed = frozenset(str(item) for item in rule.enum)
     is_text, clean, required = rule.type == "string", rule.clean, rule.required
     memo: dict[str, object] = {}  # text -> normalised value or refusal: dates, provinces, levels repeat
+
+    def _validate(typed: str) -> object:
+        text = clean_text(typed) if clean else typed
+        if not text:
+            return _EMPTY
+        assert validator is not None
+        try:
+            return validator(text)
+        except ValueError as exc:
+            return _Refusal(f"{errors.redact(text, 40)} {exc}")
+
     min_length, max_length = rule.min_length, rule.max_length
 
     def apply(raw: object, outcome: Outcome) -> None:
-        if raw is None:
-            text = ""
-        elif isinstance(raw, str):
-            text = clean_text(raw) if clean else raw
+        if isinstance(raw, str) and not is_text and validator is not None:
+            found = memo.get(raw, _UNSEEN)  # keyed by the raw text: a repeated value is not even cleaned again
+            if found is _UNSEEN:
+                found = _validate(raw)
+                if len(memo) < _MEMO_LIMIT:
+                    memo[raw] = found
+            text = raw
         else:
-            text = str(raw)
-        if not text:
+            text = "" if raw is None else (clean_text(raw) if clean else raw) if isinstance(raw, str) else str(raw)
+            found = _EMPTY if not text else (text if is_text or validator is None else _validate(text))
+        if found is _EMPTY:
             outcome.values[name] = None
             if required:
                 outcome.violations.append(Violation(f"{name}.required", "is missing"))
             return
-        if is_text or validator is None:
-            value: Any = text
-        else:
-            found = memo.get(text, _UNSEEN)
-            if found is _UNSEEN:
-                try:
-                    found = validator(text)
-                except ValueError as exc:
-                    found = _Refusal(f"{errors.redact(text, 40)} {exc}")
-                if len(memo) < _MEMO_LIMIT:
-                    memo[text] = found
-            if isinstance(found, _Refusal):
-                outcome.violations.append(Violation(f"{name}.type", found.message))
-                return
-            value = found
+        if isinstance(found, _Refusal):
+            outcome.violations.append(Violation(f"{name}.type", found.message))
+            return
+        value: Any = found
         outcome.values[name] = value
-        if value != raw and not (raw is not None and not isinstance(raw, str) and str(value) == text):
+        if raw is not None and str(value) != (raw if isinstance(raw, str) else str(raw)):  # differs from what was typed
             outcome.fixed.append(name)
         if low is not None and value < low:
             outcome.violations.append(Violation(f"{name}.min", f"{value} is below {low}"))
