@@ -53,6 +53,7 @@ from seamflow.store.protocols import (
     FlowVersions,
     LeaseStore,
     NonceStore,
+    MigrationStore,
     RunReads,
     RunWrites,
     ScheduleStore,
@@ -63,6 +64,7 @@ from seamflow.store.protocols import (
     TokenStore,
     WebhookStore,
 )
+from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunEnd, RunTx, TimerRow, lease_lost
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
@@ -108,6 +110,9 @@ __all__ = [
     "LeaseStore",
     "LogEntry",
     "LogRow",
+    "MigrationCheckpoint",
+    "MigrationState",
+    "MigrationStore",
     "NewApproval",
     "NewEvent",
     "NewRun",
@@ -116,6 +121,7 @@ __all__ = [
     "ParkedRun",
     "PendingSignal",
     "PostgresStore",
+    "QuarantinedRow",
     "RunEnd",
     "RunFilter",
     "RunFinish",

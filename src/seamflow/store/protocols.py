@@ -34,6 +34,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
 from seamflow.store.tasks import StoredTask, TaskFilter
@@ -245,6 +246,8 @@ class NonceStore(Protocol):
     """Nonces of OA callbacks, each claimed once across the cluster (`store/nonces.py`)."""
 
     async def claim_nonce(self, key: str, now: datetime, until: datetime) -> bool: ...
+
+
 class AuditStore(Protocol):
     """The audit trail: hash-chained entries appended under one lock (`store/audit.py`)."""
 
@@ -261,6 +264,24 @@ class WebhookStore(Protocol):
     """Signatures of accepted webhooks, for replay protection (`store/webhooks.py`)."""
 
     async def remember_webhook_signature(self, flow_id: str, digest: str, until: datetime) -> bool: ...
+
+
+class MigrationStore(Protocol):
+    """Checkpoints and quarantine of data migrations (`store/quality.py`)."""
+
+    async def claim_migration(
+        self, migration_id: str, owner: str, now: datetime, lease_until: datetime, *, start_over: bool = False
+    ) -> MigrationState | None: ...
+    async def save_migration_batch(
+        self, migration_id: str, owner: str, checkpoint: MigrationCheckpoint, now: datetime
+    ) -> bool: ...
+    async def finish_migration(self, migration_id: str, owner: str, now: datetime) -> None: ...
+    async def release_migration(self, migration_id: str, owner: str) -> None: ...
+    async def get_migration(self, migration_id: str) -> MigrationState | None: ...
+    async def list_quarantine(self, migration_id: str, *, status: str | None = "open") -> list[QuarantinedRow]: ...
+    async def settle_quarantine(
+        self, migration_id: str, loaded: Sequence[int], still_bad: Sequence[QuarantinedRow], now: datetime
+    ) -> None: ...
 
 
 class Store(
@@ -280,6 +301,7 @@ class Store(
     NonceStore,
     AuditStore,
     WebhookStore,
+    MigrationStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

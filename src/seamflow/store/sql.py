@@ -19,6 +19,7 @@ from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.nonces import NonceOps
+from seamflow.store.quality import QualityOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
 from seamflow.store.run_tx import RunTx, SqlRunTx
 from seamflow.store.syncs import SyncOps
@@ -33,7 +34,17 @@ __all__ = ["BLOB_THRESHOLD_BYTES", "JOURNAL_ENTRY_LIMIT_BYTES", "SqlStore"]
 
 
 class SqlStore(
-    RunViews, LeaseOps, FeedOps, SyncOps, DirectoryOps, TokenOps, TaskOps, NonceOps, AuditOps, WebhookOps
+    RunViews,
+    LeaseOps,
+    FeedOps,
+    SyncOps,
+    DirectoryOps,
+    TokenOps,
+    TaskOps,
+    NonceOps,
+    AuditOps,
+    WebhookOps,
+    QualityOps,
 ):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
