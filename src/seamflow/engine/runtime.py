@@ -263,6 +263,10 @@ class Engine:
         """The requester `who` withdraws the approval of a task; its run resumes with `withdrawn`."""
         self.wake(await self.journal.withdraw(task_id, who))
 
+    async def resubmit_task(self, task_id: str, who: str, changes: Json, comment: str | None) -> None:
+        """The requester `who` resubmits a returned request with `changes`; approvers are asked again."""
+        await self.journal.resubmit(task_id, who, changes, comment)
+
     async def replay(self, run_id: RunId) -> None:
         """Re-run a failed or dead-lettered run from its failed step."""
         await self.journal.replay(run_id)

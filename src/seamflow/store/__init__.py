@@ -63,7 +63,7 @@ from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunE
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 from seamflow.store.syncs import SyncLoad
-from seamflow.store.tasks import ApprovalRow, NewApproval, StoredTask, TaskFilter
+from seamflow.store.tasks import ApprovalRow, Delegation, NewApproval, NewTask, StoredTask, TaskFilter
 from seamflow.store.tokens import ConnectionToken, Obtain
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ __all__ = [
     "BusinessEvent",
     "Claimed",
     "ConnectionToken",
+    "Delegation",
     "DirectoryEntries",
     "DirectoryStore",
     "DueTimer",
@@ -104,6 +105,7 @@ __all__ = [
     "NewApproval",
     "NewEvent",
     "NewRun",
+    "NewTask",
     "Obtain",
     "ParkedRun",
     "PendingSignal",
