@@ -132,7 +132,7 @@ class Engine:
             catalog,
             db,
             self.slots,
-            is_lease_valid=self.leases.is_valid,
+            is_lease_valid=self.leases.is_held,
             wake=self.wake,
             options=WorkerOptions(options.workers, options.claim_poll),
         )
