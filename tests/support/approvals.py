@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-from tests.support.server import Server, make_project
+from tests.support.server import Server, free_port, make_project
 from tests.support.wait import eventually
 
 T0 = "2026-12-07T09:00:00+08:00"
@@ -40,6 +40,12 @@ class Site:
     clock_file: Path
     admin: httpx.AsyncClient
     tokens: dict[str, str]
+
+    def set_clock(self, instant: str) -> None:
+        """Move the server's time: the file is replaced whole, so no process reads it half-written."""
+        staged = self.clock_file.with_name(self.clock_file.name + ".new")
+        staged.write_text(instant)
+        staged.replace(self.clock_file)
 
     def client(self, login: str) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.tokens[login]}"}
@@ -82,13 +88,20 @@ def output_of(run: Mapping[str, Any], step: str) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def company(project_dir: Path, tmp_path: Path, flows: Mapping[str, str]) -> AsyncIterator[Site]:
-    """Serve `flows` for the company above; the server has a project secret key (for decision links)."""
+async def company(
+    project_dir: Path, tmp_path: Path, flows: Mapping[str, str], connections: str = ""
+) -> AsyncIterator[Site]:
+    """Serve `flows` for the company above; the server has a project secret key and a public address (links)."""
     clock_file = tmp_path / "clock"
     clock_file.write_text(T0)
-    make_project(project_dir, flows)
-    env = {"SEAMFLOW_FAKE_CLOCK": str(clock_file), "SEAMFLOW_SECRET_KEY": Fernet.generate_key().decode()}
-    server = Server(project_dir, env=env)
+    make_project(project_dir, flows, connections)
+    port = free_port()
+    env = {
+        "SEAMFLOW_FAKE_CLOCK": str(clock_file),
+        "SEAMFLOW_SECRET_KEY": Fernet.generate_key().decode(),
+        "SEAMFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    server = Server(project_dir, env=env, port=port)
     await server.start()
     try:
         async with server.client() as admin:

@@ -60,6 +60,8 @@ EXPORTS = {
         "ApprovalRow",
         "NewApproval",
         "NewTask",
+        "NewNotice",
+        "Notice",
         "Delegation",
         "StoredTask",
         "TaskFilter",

@@ -24,6 +24,8 @@ from seamflow.engine.inbox import Event, Inbox, InboxOptions
 from seamflow.engine.journal import Journal
 from seamflow.engine.leases import LeaseOptions, Leases
 from seamflow.engine.limits import ClusterSlots
+from seamflow.engine.links import DecisionLinks
+from seamflow.engine.notices import NoticeOptions, NoticeSender
 from seamflow.engine.services import Services
 from seamflow.engine.timers import TimerLoop
 from seamflow.engine.workers import RunQueue, WorkerOptions, Workers
@@ -173,6 +175,9 @@ class Engine:
             await self.timers.register_schedules()
             tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
             tasks += self.feeds.start()
+        if opts.timers:  # the process that fires timers also sends approvals' notifications
+            sender = NoticeSender(self.db, self.pool, lambda: self.services.get(DecisionLinks), NoticeOptions())
+            tasks.append(asyncio.create_task(sender.run(), name="notices"))
         if opts.retention is not None:
             tasks.append(asyncio.create_task(self._prune(opts.retention), name="retention"))
         self._tasks = tasks

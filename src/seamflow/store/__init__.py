@@ -43,6 +43,7 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.location import is_postgres_url
+from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
     AdminStore,
     DirectoryStore,
@@ -104,8 +105,10 @@ __all__ = [
     "LogRow",
     "NewApproval",
     "NewEvent",
+    "NewNotice",
     "NewRun",
     "NewTask",
+    "Notice",
     "Obtain",
     "ParkedRun",
     "PendingSignal",

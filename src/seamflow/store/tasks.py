@@ -14,6 +14,7 @@ from typing import Any, LiteralString
 
 from seamflow import codec
 from seamflow.ids import FlowId, Json, RunId
+from seamflow.store.notices import NoticeTx
 from seamflow.store.rows import Conn, Rows, from_ms, to_ms
 
 __all__ = ["ApprovalRow", "Delegation", "NewApproval", "NewTask", "StoredTask", "TaskFilter", "TaskOps", "TaskTx"]
@@ -169,8 +170,8 @@ def _approval(row: Any) -> ApprovalRow:
     return ApprovalRow(row[0], RunId(row[1]), row[2], FlowId(row[3]), row[4], row[5], _json(row[6]), row[7], row[8])
 
 
-class TaskTx:
-    """The approval and task writes of a run transaction (mixed into `SqlRunTx`)."""
+class TaskTx(NoticeTx):
+    """The approval and task writes of a run transaction (mixed into `SqlRunTx`), notices included."""
 
     __slots__ = ()
     _rows: Rows

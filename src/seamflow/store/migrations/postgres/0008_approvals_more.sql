@@ -17,3 +17,21 @@ CREATE TABLE delegations (
     set_by          TEXT NOT NULL,
     created_ms      BIGINT NOT NULL
 );
+
+-- Notifications of an approval (a task created, a reminder, an escalation, a return, the
+-- outcome), written in the same commit as what they tell of, and sent afterwards through the
+-- step's connection: a failed send is retried at next_ms and never holds up a decision.
+CREATE TABLE approval_notices (
+    id              TEXT PRIMARY KEY,
+    approval_id     TEXT NOT NULL,
+    task_id         TEXT,
+    kind            TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    connection      TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_ms         BIGINT NOT NULL,
+    error           TEXT,
+    created_ms      BIGINT NOT NULL
+);
+CREATE INDEX approval_notices_due ON approval_notices (status, next_ms);
