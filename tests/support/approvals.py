@@ -105,12 +105,12 @@ async def company(
     await server.start()
     try:
         async with server.client() as admin:
-            yield Site(server, clock_file, admin, await _directory(admin))
+            yield Site(server, clock_file, admin, await load_directory(admin))
     finally:
         server.kill()
 
 
-async def _directory(admin: httpx.AsyncClient) -> dict[str, str]:
+async def load_directory(admin: httpx.AsyncClient) -> dict[str, str]:
     for path, body in [
         ("departments/it", {"name": "信息技术部"}),
         ("departments/finance", {"name": "财务部"}),
