@@ -304,7 +304,11 @@ def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetim
 def _settle(tx: store.RunTx, row: store.ApprovalRow, outcome: str, at: datetime, deliver: Deliver) -> list[RunId]:
     tx.close_tasks(row.id, at)
     tx.update_approval(row.id, row.level, outcome, at)
-    tasks = [t for t in tx.approval_tasks(row.id) if t.status == "decided"]
+    # in the order things happened: a return's round before the resubmitted one (clocks of processes may differ)
+    tasks = sorted(
+        (t for t in tx.approval_tasks(row.id) if t.status == "decided"),
+        key=lambda t: (t.round, t.level, t.created, t.id),
+    )
     levels = _plan(row)["levels"]
     decisions: list[Json] = [
         {
