@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.support.approvals import Site, company, output_of
+from tests.support.im_robots import ImRobots
 from tests.support.runs import run_in_status
 from tests.support.wait import eventually
 
@@ -146,3 +148,49 @@ async def test_a_notice_that_cannot_be_sent_is_logged_and_the_approval_goes_on(m
     assert (await site.decide("chen.jing", finance["id"], "reject", comment="超预算")).status_code == 200
     run = await run_in_status(site.admin, run_id, "completed")
     assert output_of(run, "approve")["decision"] == "rejected"
+
+
+ROBOTS = """
+id: robots
+trigger: {manual: {}}
+steps:
+  - id: approve
+    approval:
+      requester: "{{ event.body.requester }}"
+      subject: "用印申请 {{ event.body.no }}"
+      notify: {connection: "{{ event.body.channel }}"}
+      levels:
+        - assignees: [{user: liu.yang}]
+"""
+
+
+async def test_dingtalk_mentions_the_approver_and_feishu_gets_a_card_whose_button_opens_the_link(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    async with ImRobots.start() as robots:
+        dingtalk, feishu = robots.add("dingtalk", "dd-approvals"), robots.add("feishu", "fs-approvals")
+        connections = (
+            f"dd:\n  connector: dingtalk\n  webhook: {dingtalk}\nfs:\n  connector: feishu\n  webhook: {feishu}\n"
+        )
+        flows = {"dd": ROBOTS.replace("robots", "dd").replace('"{{ event.body.channel }}"', "dd")}
+        flows["fs"] = ROBOTS.replace("robots", "fs").replace('"{{ event.body.channel }}"', "fs")
+        async with company(project_dir, tmp_path, flows, connections) as site:
+            for flow in ("dd", "fs"):
+                await site.start(flow, {"no": f"YY-2026-{flow}", "requester": "li.na"})
+
+            async def both_sent() -> dict[str, dict[str, Any]]:
+                assert len(robots.messages) == 2, robots.messages
+                return {m.platform: m.body for m in robots.messages}
+
+            sent = await eventually(both_sent, timeout=30)
+            ding = sent["dingtalk"]
+            assert ding["msgtype"] == "text" and ding["at"]["atMobiles"] == ["13800138000"]
+            assert (
+                "【待审批】用印申请 YY-2026-dd" in ding["text"]["content"] and "/approve/t/" in ding["text"]["content"]
+            )
+            card = json.dumps(sent["feishu"]["card"], ensure_ascii=False)
+            assert sent["feishu"]["msg_type"] == "interactive" and "用印申请 YY-2026-fs" in card
+            [link] = set(re.findall(r"http://127\.0\.0\.1:\d+/approve/t/[A-Za-z0-9_\-]+", card))  # text and button
+            async with httpx.AsyncClient(timeout=30) as browser:
+                page = await browser.get(link)
+            assert page.status_code == 200 and "用印申请 YY-2026-fs" in page.text

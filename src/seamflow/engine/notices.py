@@ -36,6 +36,18 @@ _TITLES = {
 }
 
 
+_IM_ROBOTS = ("dingtalk", "wecom", "feishu")
+
+
+def _robot_message(kind: str, subject: str, text: str, link: str | None, mobile: str | None) -> tuple[str, Json]:
+    """A group-robot message: Feishu gets a card whose button opens the decision link; DingTalk and
+    WeCom a text that @-mentions the person by mobile (the link is in the text)."""
+    if kind == "feishu" and link is not None:
+        return "card", {"title": subject, "text": text, "buttons": [{"title": "去审批 Decide", "url": link}]}
+    mobiles: list[Json] = [mobile.removeprefix("+86")] if mobile and kind != "feishu" else []
+    return "text", {"content": f"{subject}\n{text}", "mobiles": mobiles}
+
+
 @dataclass(frozen=True, slots=True)
 class NoticeOptions:
     """How the sender polls and retries."""
@@ -119,21 +131,32 @@ class NoticeSender:
 
     async def _deliver(self, notice: store.Notice, task: store.StoredTask) -> None:
         opened = self._pool.get(notice.connection)
-        if opened.connector.kind != "email":
-            raise _Undeliverable(
-                f"connection {notice.connection} is a {opened.connector.kind} connection; approval notifications"
-                " are sent through an email connection"
-            )
+        kind = opened.connector.kind
         users = [u for u in await self._db.list_users(notice.recipient) if u.login == notice.recipient]
-        if not users or not users[0].email:
-            raise _Undeliverable(f"{notice.recipient} has no e-mail address in the directory")
+        if not users:
+            raise _Undeliverable(f"{notice.recipient} is not in the directory")
         user = users[0]
-        subject, text = self._message(notice, task, user.display_name or user.login)
-        mail: Json = {"to": [f"{user.display_name or user.login} <{user.email}>"], "subject": subject, "text": text}
+        name = user.display_name or user.login
+        link = self._link(notice, task)
+        subject, text = self._message(notice, task, name, link)
+        params: Json
+        if kind == "email":
+            if not user.email:
+                raise _Undeliverable(f"{notice.recipient} has no e-mail address in the directory")
+            to: list[Json] = [f"{name} <{user.email}>"]
+            action, params = "send", {"to": to, "subject": subject, "text": text}
+        elif kind in _IM_ROBOTS:
+            action, params = _robot_message(kind, subject, text, link, user.mobile)
+        else:
+            raise _Undeliverable(
+                f"connection {notice.connection} is a {kind} connection; approval notifications are sent"
+                f" through an email, {', '.join(_IM_ROBOTS)} connection"
+            )
         async with asyncio.timeout(opened.connection.timeout.total_seconds()):
-            await opened.connector.call("send", mail, idempotency_key=notice.id)
+            await opened.connector.call(action, params, idempotency_key=notice.id)
 
-    def _message(self, notice: store.Notice, task: store.StoredTask, name: str) -> tuple[str, str]:
+    @staticmethod
+    def _message(notice: store.Notice, task: store.StoredTask, name: str, link: str | None) -> tuple[str, str]:
         """The subject and text, in zh-CN; approvers get a decision link if the server has a public address."""
         what = task.subject or task.approval_id
         title = _TITLES.get(notice.kind, notice.kind)
@@ -143,7 +166,6 @@ class NoticeSender:
             lines.append(f"{task.requester} 提交的「{what}」等待您审批{behalf}（第 {task.level + 1} 级）。")
             if task.due is not None:
                 lines.append(f"截止时间：{task.due.isoformat()}")
-            link = self._link(task)
             if link is not None:
                 lines += ["", f"同意、驳回或退回修改，请打开：{link}"]
             lines += ["", f"也可在审批收件箱中处理：seamflow tasks show {task.id}"]
@@ -155,9 +177,10 @@ class NoticeSender:
         lines += ["", "—— Seamflow 审批"]
         return f"【{title}】{what}", "\n".join(lines) + "\n"
 
-    def _link(self, task: store.StoredTask) -> str | None:
+    def _link(self, notice: store.Notice, task: store.StoredTask) -> str | None:
         links = self._links()
-        if links is None or links.base_url is None or task.status != "pending":
+        is_asked = notice.kind in ("created", "reminded", "escalated") and task.status == "pending"
+        if links is None or links.base_url is None or not is_asked:
             return None
         return links.url(links.grant_for(task))
 
