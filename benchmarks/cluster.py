@@ -223,9 +223,7 @@ def main() -> None:
         finally:
             sink.stop()
     base = next((r["runs_per_cpu_s"] for r in results if r["config"] == "sqlite-serve"), None)
-    cpu_ratios = {
-        r["config"]: round(base / r["runs_per_cpu_s"], 2) for r in results if base and r["runs_per_cpu_s"]
-    }
+    cpu_ratios = {r["config"]: round(base / r["runs_per_cpu_s"], 2) for r in results if base and r["runs_per_cpu_s"]}
     print(f"CPU per run relative to sqlite-serve (target on PostgreSQL <= 1.5): {cpu_ratios}")
     saved = {
         "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),

@@ -136,6 +136,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 total = WARM_UP + args.runs
                 await _wait_count(db, "SELECT COUNT(*) FROM tasks WHERE status = 'pending'", total, 600)
                 rss_after = proc.rss_mb()
+                health = await _timed_gets(server.url, None, "/health/live", args.queries)
                 inbox = await _inbox(server.url, tokens[approver(7)], args.queries)
                 decided = await _decide(server.url, tokens, db, args)
                 rss_end = proc.rss_mb()
@@ -156,8 +157,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb": {"after_warm_up": rss_before, "after_parking": rss_after, "after_decisions": rss_end},
         "rss_bytes_per_parked_run": round((rss_after - rss_before) * 1024 * 1024 / args.runs, 1),
         "inbox_query_ms": inbox,
+        "control_health_ms": health,
         "decisions": decided,
     }
+
+
+async def _timed_gets(url: str, token: str | None, path: str, count: int) -> dict[str, Any]:
+    """A control beside the inbox query: the same server's cheapest route, timed the same way."""
+    times = []
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            (await client.get(path)).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"median": round(statistics.median(times), 2), "p95": round(times[int(len(times) * 0.95) - 1], 2)}
 
 
 async def _inbox(url: str, token: str, queries: int) -> dict[str, Any]:
