@@ -150,6 +150,24 @@ async def test_a_notice_that_cannot_be_sent_is_logged_and_the_approval_goes_on(m
     assert output_of(run, "approve")["decision"] == "rejected"
 
 
+async def test_a_task_handed_over_to_a_delegate_is_mailed_to_the_delegate_on_whose_behalf(mailed: Mailed) -> None:
+    site, mailbox = mailed.site, mailed.mailbox
+    await site.start("procure", {"no": "PR-2026-0044", "requester": "li.na", "amount": 1200})
+    [task] = await site.inbox("zhang.wei")
+    period = {"delegate": "liu.yang", "from": "2026-12-07T08:00:00+08:00", "until": "2026-12-10T18:00:00+08:00"}
+    async with site.client("zhang.wei") as him:
+        answer = await him.put("/api/v1/delegations/zhang.wei", json={**period, "hand_over": True})
+    assert answer.status_code == 200 and answer.json()["handed_over"] == [task["id"]], answer.text
+
+    async def mail_for_the_delegate() -> EmailMessage:
+        found = mailbox.to("liu.yang@example.cn")
+        assert len(found) == 1, [m["Subject"] for m in mailbox.received]
+        return found[0]
+
+    mail = await eventually(mail_for_the_delegate, timeout=30)
+    assert mail["Subject"] == "【待审批】采购申请 PR-2026-0044" and "（代 zhang.wei 审批）" in _text(mail)
+
+
 ROBOTS = """
 id: robots
 trigger: {manual: {}}

@@ -21,7 +21,7 @@ from tests.support.wait import eventually
 
 T0 = "2026-12-07T09:00:00+08:00"
 PEOPLE = {  # login -> user, managers first; everyone is an approver, li.na asks
-    "liu.yang": {"name": "刘洋", "department": "it", "mobile": "+8613800138000"},
+    "liu.yang": {"name": "刘洋", "department": "it", "mobile": "+8613800138000", "email": "liu.yang@example.cn"},
     "zhang.wei": {"name": "张伟", "department": "it", "manager": "liu.yang", "email": "zhang.wei@example.cn"},
     "li.na": {"name": "李娜", "department": "it", "manager": "zhang.wei", "email": "li.na@example.cn"},
     "chen.jing": {"name": "陈静", "department": "finance", "positions": ["finance_director"]},

@@ -26,6 +26,7 @@ from typing import Any
 
 from seamflow import errors, ids, store
 from seamflow.engine.delegation import resolve_assignee
+from seamflow.engine.notice_queue import queue_notice
 from seamflow.ids import FlowId, Json, RunId
 
 __all__ = [
@@ -166,7 +167,7 @@ def remind(tx: store.RunTx, run_id: RunId, path: str, at: datetime) -> None:
         return
     for task in _pending(tx, row):
         _log(tx, row, at, "task.reminded", task.id, who=task.assignee, level=task.level)
-        _notify(tx, row, "reminded", task.id, task.assignee, at)
+        queue_notice(tx, row, "reminded", task.id, task.assignee, at)
 
 
 def escalate(tx: store.RunTx, run_id: RunId, path: str, at: datetime, deliver: Deliver) -> list[RunId]:
@@ -203,7 +204,7 @@ def escalate(tx: store.RunTx, run_id: RunId, path: str, at: datetime, deliver: D
                 escalated_from=task.assignee,
                 on_behalf_of=behalf,
             )
-            _notify(tx, row, "escalated", new_id, who, at)
+            queue_notice(tx, row, "escalated", new_id, who, at)
     return []
 
 
@@ -271,7 +272,7 @@ def _return_to_requester(tx: store.RunTx, row: store.ApprovalRow, level: int, ro
     task_id = ids.new_id("tsk")
     tx.insert_task(store.NewTask(task_id, row.id, level, row.requester, None, kind="amend", round=round_), at)
     _log(tx, row, at, "approval.returned", task_id, who=row.requester, level=level)
-    _notify(tx, row, "returned", task_id, row.requester, at)
+    queue_notice(tx, row, "returned", task_id, row.requester, at)
 
 
 def _round(tasks: list[store.StoredTask]) -> int:
@@ -292,7 +293,7 @@ def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetim
         _log(
             tx, row, at, "task.created", task_id, who=who, level=level, level_name=spec.get("name"), on_behalf_of=behalf
         )
-        _notify(tx, row, "created", task_id, who, at)
+        queue_notice(tx, row, "created", task_id, who, at)
         if behalf is not None:
             _log(tx, row, at, "task.delegated", task_id, who=who, level=level, on_behalf_of=behalf)
     if (remind_at := _after(at, plan.get("remind_s"))) is not None:
@@ -344,27 +345,8 @@ def _settle(tx: store.RunTx, row: store.ApprovalRow, outcome: str, at: datetime,
     }
     _log(tx, row, at, "approval.completed", None, decision=outcome)
     last = max(tasks, key=lambda t: (t.decided or at, t.id), default=None)
-    _notify(tx, row, "completed", None if last is None else last.id, row.requester, at, outcome=outcome)
+    queue_notice(tx, row, "completed", None if last is None else last.id, row.requester, at, outcome=outcome)
     return deliver(tx, SIGNAL, row.id, output, at)
-
-
-def _notify(
-    tx: store.RunTx,
-    row: store.ApprovalRow,
-    kind: str,
-    task_id: str | None,
-    recipient: str,
-    at: datetime,
-    *,
-    outcome: str | None = None,
-) -> None:
-    """Queue a notification if the step asks for this kind (`notify.on`); `notices.py` sends it."""
-    notify = _plan(row).get("notify")
-    if not isinstance(notify, dict) or kind not in (notify.get("on") or ()):
-        return
-    what = outcome or kind  # the outcome names a completed approval's notice: approved, rejected, withdrawn
-    notice = store.NewNotice(ids.new_id("ntc"), row.id, task_id, what, recipient, str(notify["connection"]))
-    tx.insert_notice(notice, at)
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -5,7 +5,8 @@ period goes to the delegate and records on whose behalf (`on_behalf_of`); a dele
 too passes it on, along the chain, which never loops: setting a delegation that would close a
 loop is refused, and resolving stops at a login seen before. A chain never ends at the
 requester (self-approval): it stops one link earlier. Pending tasks may be handed over when the
-delegation is set. Every task that changes hands is a `task.delegated` row of the event log.
+delegation is set (the delegate is notified of them as of new tasks). Every task that changes
+hands is a `task.delegated` row of the event log.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from seamflow import errors, store
+from seamflow.engine.notice_queue import queue_notice
 from seamflow.ids import Json
 
 __all__ = ["resolve_assignee", "set_delegation"]
@@ -71,6 +73,9 @@ def set_delegation(tx: store.RunTx, delegation: store.Delegation, *, hand_over: 
             continue
         behalf = task.on_behalf_of or d.login
         tx.reassign_task(task.id, to, behalf)
+        row = tx.lock_approval(task.approval_id)
+        if row is not None:  # the delegate is told of the task as if it were new to them
+            queue_notice(tx, row, "created", task.id, to, at)
         attributes: Json = {
             "who": to,
             "on_behalf_of": behalf,
