@@ -89,19 +89,24 @@ def output_of(run: Mapping[str, Any], step: str) -> Any:
 
 @contextlib.asynccontextmanager
 async def company(
-    project_dir: Path, tmp_path: Path, flows: Mapping[str, str], connections: str = ""
+    project_dir: Path,
+    tmp_path: Path,
+    flows: Mapping[str, str],
+    connections: str = "",
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Site]:
     """Serve `flows` for the company above; the server has a project secret key and a public address (links)."""
     clock_file = tmp_path / "clock"
     clock_file.write_text(T0)
     make_project(project_dir, flows, connections)
     port = free_port()
-    env = {
+    variables = {
         "SEAMFLOW_FAKE_CLOCK": str(clock_file),
         "SEAMFLOW_SECRET_KEY": Fernet.generate_key().decode(),
         "SEAMFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **(env or {}),
     }
-    server = Server(project_dir, env=env, port=port)
+    server = Server(project_dir, env=variables, port=port)
     await server.start()
     try:
         async with server.client() as admin:

@@ -80,6 +80,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("DELETE", "/api/v1/delegations/{login}"): SIGNED_IN,
     ("GET", "/approve/t/{token}"): PUBLIC,  # the token is the credential (api/decision_links.py)
     ("POST", "/approve/t/{token}"): PUBLIC,
+    ("POST", "/approve/card/feishu"): PUBLIC,  # Feishu's signature and the task's token (api/card_callbacks.py)
     ("GET", "/api/v1/directory/positions"): _R,
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,

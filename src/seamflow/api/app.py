@@ -13,7 +13,18 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from seamflow import engine, errors
-from seamflow.api import connections, decision_links, directory, events, flows, operations, runs, syncs, tasks
+from seamflow.api import (
+    card_callbacks,
+    connections,
+    decision_links,
+    directory,
+    events,
+    flows,
+    operations,
+    runs,
+    syncs,
+    tasks,
+)
 from seamflow.api.dependencies import attach_engine
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
@@ -66,6 +77,7 @@ def create_app(
         directory.router,
         tasks.router,
         decision_links.router,
+        card_callbacks.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)

@@ -20,7 +20,7 @@ from seamflow import codec, engine, errors, store
 from seamflow.api.dependencies import EngineDep, require_token
 from seamflow.api.tasks import decision_links
 
-__all__ = ["router"]
+__all__ = ["pending_task", "router"]
 
 router = APIRouter(dependencies=[Depends(require_token)], tags=["tasks"], include_in_schema=False)
 Token = Annotated[str, Path(max_length=1000)]
@@ -31,7 +31,7 @@ _LABELS = {"approve": "同意 Approve", "reject": "驳回 Reject", "return": "�
 async def confirm_page(token: Token, eng: EngineDep) -> HTMLResponse:
     """The request and the decision buttons; deciding needs the POST."""
     try:
-        task = await _pending_task(eng, token)
+        task = await pending_task(eng, token)
     except errors.SeamflowError as exc:
         return _page(exc.http_status, "无法审批 Cannot decide", str(exc))
     rows = "".join(
@@ -59,7 +59,7 @@ async def decide_by_link(token: Token, request: Request, eng: EngineDep) -> HTML
     """Decide the link's task as its assignee; the form is `decision` (approve|reject|return) and `comment`."""
     try:
         decision, comment = _decision(await request.body(), request.headers.get("content-type", ""))
-        task = await _pending_task(eng, token)
+        task = await pending_task(eng, token)
         is_settled = await eng.decide_task(task.id, task.assignee, decision, comment, None)
     except errors.SeamflowError as exc:
         return _page(exc.http_status, "无法审批 Cannot decide", str(exc))
@@ -69,7 +69,8 @@ async def decide_by_link(token: Token, request: Request, eng: EngineDep) -> HTML
     return _page(200, "已审批 Decided", f"{_LABELS[decision]}: {task.subject or task.id}. {outcome}")
 
 
-async def _pending_task(eng: engine.Engine, token: str) -> store.StoredTask:
+async def pending_task(eng: engine.Engine, token: str) -> store.StoredTask:
+    """The pending task a decision token names, for the assignee it names (else 403, 404, 409, 410)."""
     grant = decision_links(eng).check(token)
     task = await eng.db.get_task(grant.task_id)
     if task is None:
