@@ -101,3 +101,28 @@ def test_a_broken_approval_is_reported_where_it_is(replace: str, by: str, expect
     assert replace in PROCURE
     problems = problems_of(PROCURE.replace(replace, by, 1))
     assert any(problem.startswith(expected) for problem in problems), problems
+
+
+NOTIFIED = PROCURE.replace("      due: 2d\n", "      due: 2d\n      notify: {connection: CONNECTION}\n", 1)
+
+
+def notify_problems(connection: str, connections: dict[str, validate.ConnectionInfo]) -> list[str]:
+    text = textwrap.dedent(NOTIFIED.replace("CONNECTION", connection)).lstrip("\n")
+    data, source_map = load.parse_yaml(text, "flows/bad.yaml")
+    try:
+        validate.validate_flow(data, source_map, "flows/bad.yaml", connections=connections, flow_ids=set())
+    except errors.FlowInvalid as caught:
+        return [str(problem) for problem in caught.problems]
+    return []
+
+
+def test_notify_names_a_connection_that_can_reach_people() -> None:
+    mail = validate.ConnectionInfo("mail", "email", {})
+    erp = validate.ConnectionInfo("erp", "http", {})
+    assert "      notify: {connection: CONNECTION}\n" in NOTIFIED
+    assert notify_problems("mail", {"mail": mail, "erp": erp}) == []
+    [unknown] = notify_problems("mial", {"mail": mail})
+    assert unknown.startswith("flows/bad.yaml:11:28 steps[1].approval.notify.connection: unknown connection 'mial'")
+    [wrong] = notify_problems("erp", {"mail": mail, "erp": erp})
+    assert "steps[1].approval.notify.connection" in wrong and "cannot notify people" in wrong
+    assert "expected a connection of connector email, dingtalk, wecom, feishu" in wrong

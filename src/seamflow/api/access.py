@@ -93,6 +93,14 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/tasks/{task_id}"): _R,
     ("POST", "/api/v1/tasks/{task_id}/decision"): _AP,
     ("POST", "/api/v1/tasks/{task_id}/withdraw"): SIGNED_IN,
+    ("POST", "/api/v1/tasks/{task_id}/resubmit"): SIGNED_IN,
+    ("POST", "/api/v1/tasks/{task_id}/link"): SIGNED_IN,
+    ("GET", "/api/v1/delegations"): _R,
+    ("PUT", "/api/v1/delegations/{login}"): SIGNED_IN,
+    ("DELETE", "/api/v1/delegations/{login}"): SIGNED_IN,
+    ("GET", "/approve/t/{token}"): PUBLIC,  # the token is the credential (api/decision_links.py)
+    ("POST", "/approve/t/{token}"): PUBLIC,
+    ("POST", "/approve/card/feishu"): PUBLIC,  # Feishu's signature and the task's token (api/card_callbacks.py)
     ("GET", "/api/v1/directory/positions"): _R,
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,

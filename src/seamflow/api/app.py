@@ -15,7 +15,19 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from seamflow import engine, errors
-from seamflow.api import audit, connections, directory, events, flows, operations, runs, syncs, tasks
+from seamflow.api import (
+    audit,
+    card_callbacks,
+    connections,
+    decision_links,
+    directory,
+    events,
+    flows,
+    operations,
+    runs,
+    syncs,
+    tasks,
+)
 from seamflow.api.access import SESSION_COOKIE
 from seamflow.api.dependencies import attach_engine
 from seamflow.api.oa_callbacks import OaCallbacks
@@ -75,6 +87,8 @@ def create_app(
         directory.router,
         tasks.router,
         audit.router,
+        decision_links.router,
+        card_callbacks.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)

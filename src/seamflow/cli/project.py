@@ -168,6 +168,9 @@ def build_engine(
     pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
+    eng.services.add(
+        engine.DecisionLinks(lambda: engine.secrets.read_key(paths.root), os.environ.get("SEAMFLOW_PUBLIC_URL"))
+    )
     sign_in = directory.SignInSettings.from_env(os.environ)
     # the API's sign-in and any `connector: directory` connection share it
     people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl)

@@ -21,6 +21,7 @@ from seamflow.engine.executor import Executor
 from seamflow.engine.feeds import feed_health
 from seamflow.engine.inbox import Event, Overloaded
 from seamflow.engine.journal import Journal
+from seamflow.engine.links import DecisionLinks, LinkExpired, LinkGrant
 from seamflow.engine.reload import FlowReader, Reload, Reloader
 from seamflow.engine.runtime import Engine, EngineOptions
 from seamflow.engine.services import Services
@@ -34,6 +35,7 @@ __all__ = [
     "CatalogChange",
     "ConnectionCheck",
     "ConnectionInfo",
+    "DecisionLinks",
     "Engine",
     "EngineOptions",
     "Event",
@@ -41,6 +43,8 @@ __all__ = [
     "FlowReader",
     "FlowSource",
     "Journal",
+    "LinkExpired",
+    "LinkGrant",
     "Overloaded",
     "Pool",
     "Reload",

@@ -6,8 +6,11 @@ the first level's tasks, its reminder and escalation timers, and the event-log r
 decision (`decide`) locks the approval, refuses a task that is not pending (409) or not the
 decider's (403), and then either leaves the level open (more approvals needed), opens the next
 level, or settles the approval — which delivers the signal, so the run resumes with the
-outcome as the step's output. Every task created, reminder, escalation and decision is a row in
-the event log: who, when, what, on which approval.
+outcome as the step's output. A `return` sends the request back to the requester (an `amend`
+task); once they resubmit it (`resubmit`, with their changes), the level that returned it opens
+again with new tasks (a new round: approvals given before the return do not count). Tasks meant
+for someone away go to their delegate (`delegation.py`). Every task created, reminder,
+escalation, delegation and decision is a row in the event log: who, when, what, on which approval.
 
 `plan` (JSON, kept with the approval) holds the levels with their assignees resolved from the
 directory when the step began: `{"levels": [{"name", "mode", "needed", "assignees"}],
@@ -22,9 +25,22 @@ from decimal import Decimal
 from typing import Any
 
 from seamflow import errors, ids, store
+from seamflow.engine.delegation import resolve_assignee
+from seamflow.engine.notice_queue import queue_notice
 from seamflow.ids import FlowId, Json, RunId
 
-__all__ = ["DECISIONS", "SIGNAL", "Deliver", "decide", "escalate", "open_approval", "remind", "task_json", "withdraw"]
+__all__ = [
+    "DECISIONS",
+    "SIGNAL",
+    "Deliver",
+    "decide",
+    "escalate",
+    "open_approval",
+    "remind",
+    "resubmit",
+    "task_json",
+    "withdraw",
+]
 
 SIGNAL = "approval"
 """The signal an approval step waits for; its key is the approval's id."""
@@ -41,7 +57,7 @@ def open_approval(tx: store.RunTx, run_id: RunId, flow_id: FlowId, approval: sto
     tx.insert_approval(run_id, flow_id, approval, at)
     row = tx.lock_approval(approval.id)
     assert row is not None  # inserted just above
-    _open_level(tx, row, 0, at)
+    _open_level(tx, row, 0, at, 0)
 
 
 def decide(
@@ -69,17 +85,59 @@ def decide(
     row = tx.lock_approval(found.approval_id)  # serialises deciders of this approval
     task = tx.read_task(task_id)  # as it is under the lock
     assert row is not None and task is not None  # approvals and tasks are not deleted while open
-    if task.assignee != who:
-        raise errors.Forbidden(f"task {task_id} is assigned to someone else", code="approval.not_assignee")
-    if task.status != "pending" or row.status != "open":
-        raise errors.Conflict(
-            f"task {task_id} was already decided ({_settled(task, row)}); nothing was changed",
-            code="approval.already_decided",
+    _check_pending(task, row, who)
+    if task.kind != "decide":
+        raise errors.InvalidInput(
+            f"task {task_id} asks the requester to amend the request; expected a resubmission"
+            f" (POST /api/v1/tasks/{task_id}/resubmit) or a withdrawal, not a decision",
+            code="approval.resubmit_expected",
         )
     _check_form(_plan(row).get("form"), form, task_id)
     tx.decide_task(task_id, decision, comment, form, at)
-    _log(tx, row, at, "task.decided", task_id, who=who, level=task.level, decision=decision)
+    _log(
+        tx,
+        row,
+        at,
+        "task.decided",
+        task_id,
+        who=who,
+        level=task.level,
+        decision=decision,
+        on_behalf_of=task.on_behalf_of,
+    )
     return _after_decision(tx, row, task.level, decision, at, deliver)
+
+
+def resubmit(tx: store.RunTx, task_id: str, who: str, changes: Json, comment: str | None, at: datetime) -> None:
+    """The requester resubmits a returned request with `changes`; the level that returned it opens again.
+
+    Raises:
+        errors.NotFound: there is no such task.
+        errors.Forbidden: `who` is not the requester this amend task is for.
+        errors.Conflict: the task was resubmitted already, or the approval was withdrawn.
+        errors.InvalidInput: the task is not an amend task.
+    """
+    found = tx.read_task(task_id)
+    if found is None:
+        raise errors.NotFound(f"task {task_id} does not exist", code="approval.task_not_found")
+    row = tx.lock_approval(found.approval_id)
+    task = tx.read_task(task_id)
+    assert row is not None and task is not None  # approvals and tasks are not deleted while open
+    _check_pending(task, row, who)
+    if task.kind != "amend":
+        raise errors.InvalidInput(
+            f"task {task_id} asks for a decision; only a returned request's amend task can be resubmitted",
+            code="approval.not_returned",
+        )
+    if not isinstance(changes, dict | None):
+        raise errors.InvalidInput(f"changes of task {task_id}: got {errors.redact(changes)}; expected a JSON object")
+    tx.decide_task(task_id, "resubmit", comment, changes, at)
+    if changes:
+        data = task.data if isinstance(task.data, dict) else {"request": task.data}
+        merged = {**(data.get("changes") or {}), **changes}  # type: ignore[dict-item]  # changes are objects
+        tx.amend_approval(row.id, {**data, "changes": merged}, at)
+    _log(tx, row, at, "approval.resubmitted", task_id, who=who, level=task.level)
+    _open_level(tx, row, task.level, at, task.round + 1)
 
 
 def withdraw(tx: store.RunTx, task_id: str, who: str, at: datetime, deliver: Deliver) -> list[RunId]:
@@ -109,6 +167,7 @@ def remind(tx: store.RunTx, run_id: RunId, path: str, at: datetime) -> None:
         return
     for task in _pending(tx, row):
         _log(tx, row, at, "task.reminded", task.id, who=task.assignee, level=task.level)
+        queue_notice(tx, row, "reminded", task.id, task.assignee, at)
 
 
 def escalate(tx: store.RunTx, run_id: RunId, path: str, at: datetime, deliver: Deliver) -> list[RunId]:
@@ -125,12 +184,27 @@ def escalate(tx: store.RunTx, run_id: RunId, path: str, at: datetime, deliver: D
             _log(tx, row, at, "task.escalated", task.id, who=task.assignee, level=task.level, decision=how)
         return _after_decision(tx, row, row.level, str(how), at, deliver, needed_override=True)
     managers: dict[str, Any] = plan.get("managers") or {}
+    delegations = tx.read_delegations()
     for task in pending:
-        manager = managers.get(task.assignee)
+        manager = managers.get(task.on_behalf_of or task.assignee)
         if manager and manager != row.requester:
+            who, behalf = resolve_assignee(delegations, manager, at, row.requester)
             new_id = ids.new_id("tsk")
-            tx.insert_task(new_id, row.id, row.level, manager, at, None)
-            _log(tx, row, at, "task.escalated", new_id, who=manager, level=row.level, escalated_from=task.assignee)
+            tx.insert_task(
+                store.NewTask(new_id, row.id, row.level, who, None, on_behalf_of=behalf, round=task.round), at
+            )
+            _log(
+                tx,
+                row,
+                at,
+                "task.escalated",
+                new_id,
+                who=who,
+                level=row.level,
+                escalated_from=task.assignee,
+                on_behalf_of=behalf,
+            )
+            queue_notice(tx, row, "escalated", new_id, who, at)
     return []
 
 
@@ -145,7 +219,9 @@ def task_json(t: store.StoredTask) -> dict[str, Json]:
         "subject": t.subject,
         "requester": t.requester,
         "level": t.level + 1,
+        "kind": t.kind,
         "assignee": t.assignee,
+        "on_behalf_of": t.on_behalf_of,
         "status": t.status,
         "decision": t.decision,
         "comment": t.comment,
@@ -168,28 +244,58 @@ def _after_decision(
     *,
     needed_override: bool = False,
 ) -> list[RunId]:
-    if decision in ("reject", "return"):
-        return _settle(tx, row, "rejected" if decision == "reject" else "returned", at, deliver)
+    if decision == "reject":
+        return _settle(tx, row, "rejected", at, deliver)
+    tasks = tx.approval_tasks(row.id)
+    if decision == "return":
+        _return_to_requester(tx, row, level, _round(tasks), at)
+        return []
     spec = _plan(row)["levels"][level]
-    approved = sum(1 for t in tx.approval_tasks(row.id) if t.level == level and t.decision == "approve")
+    now = _round(tasks)
+    approved = sum(
+        1 for t in tasks if t.level == level and t.round == now and t.kind == "decide" and t.decision == "approve"
+    )
     if approved < int(spec["needed"]) and not needed_override:
         return []
     tx.close_tasks(row.id, at)
     if level + 1 < len(_plan(row)["levels"]):
-        _open_level(tx, row, level + 1, at)
+        _open_level(tx, row, level + 1, at, now)
         return []
     return _settle(tx, row, "approved", at, deliver)
 
 
-def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetime) -> None:
+def _return_to_requester(tx: store.RunTx, row: store.ApprovalRow, level: int, round_: int, at: datetime) -> None:
+    """Close the level and ask the requester to amend and resubmit; the level's timers stop meanwhile."""
+    tx.close_tasks(row.id, at)
+    tx.delete_timers(row.run_id, row.path, store.TimerKind.REMIND)
+    tx.delete_timers(row.run_id, row.path, store.TimerKind.ESCALATE)
+    task_id = ids.new_id("tsk")
+    tx.insert_task(store.NewTask(task_id, row.id, level, row.requester, None, kind="amend", round=round_), at)
+    _log(tx, row, at, "approval.returned", task_id, who=row.requester, level=level)
+    queue_notice(tx, row, "returned", task_id, row.requester, at)
+
+
+def _round(tasks: list[store.StoredTask]) -> int:
+    """How many times the request was resubmitted (the round of the tasks now open)."""
+    return sum(1 for t in tasks if t.kind == "amend" and t.status == "decided")
+
+
+def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetime, round_: int) -> None:
     plan = _plan(row)
     spec = plan["levels"][level]
     due = _after(at, plan.get("due_s"))
     tx.update_approval(row.id, level, "open", at)
+    delegations = tx.read_delegations()
     for login in spec["assignees"]:
         task_id = ids.new_id("tsk")
-        tx.insert_task(task_id, row.id, level, login, at, due)
-        _log(tx, row, at, "task.created", task_id, who=login, level=level, level_name=spec.get("name"))
+        who, behalf = resolve_assignee(delegations, str(login), at, row.requester)
+        tx.insert_task(store.NewTask(task_id, row.id, level, who, due, on_behalf_of=behalf, round=round_), at)
+        _log(
+            tx, row, at, "task.created", task_id, who=who, level=level, level_name=spec.get("name"), on_behalf_of=behalf
+        )
+        queue_notice(tx, row, "created", task_id, who, at)
+        if behalf is not None:
+            _log(tx, row, at, "task.delegated", task_id, who=who, level=level, on_behalf_of=behalf)
     if (remind_at := _after(at, plan.get("remind_s"))) is not None:
         tx.set_timer(row.run_id, store.Timer(row.path, store.TimerKind.REMIND, remind_at))
     if due is not None and plan.get("escalate"):
@@ -199,32 +305,68 @@ def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetim
 def _settle(tx: store.RunTx, row: store.ApprovalRow, outcome: str, at: datetime, deliver: Deliver) -> list[RunId]:
     tx.close_tasks(row.id, at)
     tx.update_approval(row.id, row.level, outcome, at)
+    # in the order things happened: a return's round before the resubmitted one (clocks of processes may differ)
+    tasks = sorted(
+        (t for t in tx.approval_tasks(row.id) if t.status == "decided"),
+        key=lambda t: (t.round, t.level, t.created, t.id),
+    )
+    levels = _plan(row)["levels"]
     decisions: list[Json] = [
         {
             "level": t.level + 1,
-            "name": _plan(row)["levels"][t.level].get("name"),
+            "name": levels[t.level].get("name"),
             "who": t.assignee,
-            "when": t.decided.isoformat() if t.decided else None,
+            "on_behalf_of": t.on_behalf_of,
+            "when": _iso(t.decided),
             "decision": t.decision,
             "comment": t.comment,
             "form": t.form,
         }
-        for t in tx.approval_tasks(row.id)
-        if t.status == "decided"
+        for t in tasks
+        if t.kind == "decide"
     ]
+    amendments: list[Json] = [
+        {"level": t.level + 1, "when": _iso(t.decided), "comment": t.comment, "changes": t.form}
+        for t in tasks
+        if t.kind == "amend"
+    ]
+    changes: dict[str, Json] = {}
+    for t in tasks:
+        if t.kind == "amend" and isinstance(t.form, dict):
+            changes.update(t.form)
     output: Json = {
         "decision": outcome,
         "approval_id": row.id,
         "requester": row.requester,
         "subject": row.subject,
         "levels": decisions,
+        "amendments": amendments,
+        "changes": changes or None,
     }
     _log(tx, row, at, "approval.completed", None, decision=outcome)
+    last = max(tasks, key=lambda t: (t.decided or at, t.id), default=None)
+    queue_notice(tx, row, "completed", None if last is None else last.id, row.requester, at, outcome=outcome)
     return deliver(tx, SIGNAL, row.id, output, at)
 
 
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
 def _pending(tx: store.RunTx, row: store.ApprovalRow) -> list[store.StoredTask]:
-    return [t for t in tx.approval_tasks(row.id) if t.status == "pending" and t.level == row.level]
+    return [
+        t for t in tx.approval_tasks(row.id) if t.status == "pending" and t.level == row.level and t.kind == "decide"
+    ]
+
+
+def _check_pending(task: store.StoredTask, row: store.ApprovalRow, who: str) -> None:
+    if task.assignee != who:
+        raise errors.Forbidden(f"task {task.id} is assigned to someone else", code="approval.not_assignee")
+    if task.status != "pending" or row.status != "open":
+        raise errors.Conflict(
+            f"task {task.id} was already decided ({_settled(task, row)}); nothing was changed",
+            code="approval.already_decided",
+        )
 
 
 def _plan(row: store.ApprovalRow) -> dict[str, Any]:

@@ -75,6 +75,7 @@ async def plan_approval(
         "remind_s": None if a.remind_after is None else a.remind_after.total_seconds(),
         "escalate": a.escalate,
         "form": a.form,
+        "notify": None if a.notify is None else {"connection": a.notify.connection, "on": list[Json](a.notify.on)},
         "managers": {login: directory.manager_of(login, 1) for login in sorted(asked)},
     }
     subject = _render(step, "subject", scope)

@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 
 from seamflow import clock, errors, ids, store
 from seamflow.engine import approval
+from seamflow.engine.delegation import set_delegation
 from seamflow.ids import EventId, FlowId, Json, RunId
 
 __all__ = ["Journal", "RunStore", "accept", "deliver_signal", "finish", "fire_timers", "record_step", "replay"]
@@ -94,6 +95,26 @@ class Journal:
     async def withdraw(self, task_id: str, who: str) -> list[RunId]:
         """The requester withdraws the approval of a task; return its run (runnable again)."""
         return await self._db.transact(lambda tx: approval.withdraw(tx, task_id, who, clock.now(), _deliver))
+
+    async def resubmit(self, task_id: str, who: str, changes: Json, comment: str | None) -> None:
+        """The requester resubmits a returned request; the level that returned it opens again.
+
+        Raises:
+            errors.NotFound, errors.Forbidden, errors.Conflict, errors.InvalidInput: see `approval.resubmit`.
+        """
+        await self._db.transact(lambda tx: approval.resubmit(tx, task_id, who, changes, comment, clock.now()))
+
+    async def delegate(self, delegation: store.Delegation, *, hand_over: bool) -> list[str]:
+        """Set a user's delegation (replacing theirs); return the pending tasks handed over.
+
+        Raises:
+            errors.InvalidInput, errors.Conflict: see `delegation.set_delegation`.
+        """
+        return await self._db.transact(lambda tx: set_delegation(tx, delegation, hand_over=hand_over, at=clock.now()))
+
+    async def end_delegation(self, login: str) -> bool:
+        """End a user's delegation; False if they had none."""
+        return await self._db.transact(lambda tx: tx.clear_delegation(login))
 
     async def replay(self, run_id: RunId) -> None:
         """Queue a failed or dead-lettered run again; it continues from its failed step.

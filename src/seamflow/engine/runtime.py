@@ -24,6 +24,8 @@ from seamflow.engine.inbox import Event, Inbox, InboxOptions
 from seamflow.engine.journal import Journal
 from seamflow.engine.leases import LeaseOptions, Leases
 from seamflow.engine.limits import ClusterSlots
+from seamflow.engine.links import DecisionLinks
+from seamflow.engine.notices import NoticeOptions, NoticeSender
 from seamflow.engine.services import Services
 from seamflow.engine.timers import TimerLoop
 from seamflow.engine.workers import RunQueue, WorkerOptions, Workers
@@ -132,7 +134,7 @@ class Engine:
             catalog,
             db,
             self.slots,
-            is_lease_valid=self.leases.is_valid,
+            is_lease_valid=self.leases.is_held,
             wake=self.wake,
             options=WorkerOptions(options.workers, options.claim_poll),
         )
@@ -173,6 +175,9 @@ class Engine:
             await self.timers.register_schedules()
             tasks.append(asyncio.create_task(self.timers.run(), name="timers"))
             tasks += self.feeds.start()
+        if opts.timers:  # the process that fires timers also sends approvals' notifications
+            sender = NoticeSender(self.db, self.pool, lambda: self.services.get(DecisionLinks), NoticeOptions())
+            tasks.append(asyncio.create_task(sender.run(), name="notices"))
         if opts.retention is not None:
             tasks.append(asyncio.create_task(self._prune(opts.retention), name="retention"))
         self._tasks = tasks
@@ -262,6 +267,10 @@ class Engine:
     async def withdraw_task(self, task_id: str, who: str) -> None:
         """The requester `who` withdraws the approval of a task; its run resumes with `withdrawn`."""
         self.wake(await self.journal.withdraw(task_id, who))
+
+    async def resubmit_task(self, task_id: str, who: str, changes: Json, comment: str | None) -> None:
+        """The requester `who` resubmits a returned request with `changes`; approvers are asked again."""
+        await self.journal.resubmit(task_id, who, changes, comment)
 
     async def replay(self, run_id: RunId) -> None:
         """Re-run a failed or dead-lettered run from its failed step."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -113,7 +113,7 @@ class Workers:
         catalog: the flows, and older versions from `db`.
         db: where older flow versions and unqueued runs' states are read.
         slots: cluster-wide concurrency slots for flows with `concurrency`.
-        is_lease_valid: False once this process's heartbeat has failed for a whole lease.
+        is_lease_valid: False once this process's heartbeat has failed for a whole lease (renews a late one).
         wake: claims and queues runs again (a run woken while it ran here, or retried later).
         options: pool size and pauses.
     """
@@ -126,7 +126,7 @@ class Workers:
         db: RunSource,
         slots: ClusterSlots,
         *,
-        is_lease_valid: Callable[[], bool],
+        is_lease_valid: Callable[[], Awaitable[bool]],
         wake: Callable[[Sequence[RunId]], None],
         options: WorkerOptions,
     ) -> None:
@@ -222,7 +222,7 @@ class Workers:
 
     async def _execute(self, item: _Item) -> None:
         run_id, state = item.run_id, item.state
-        if not self._is_lease_valid():  # our heartbeat has failed for a whole lease: not ours now
+        if not await self._is_lease_valid():  # our heartbeat has failed for a whole lease: not ours now
             raise errors.LeaseLost(f"this process could not renew its leases; run {run_id} is left to others")
         if state is None:
             state = await self._db.load_run(run_id)

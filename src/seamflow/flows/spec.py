@@ -31,6 +31,7 @@ __all__ = [
     "TRIGGER_KINDS",
     "ActionStep",
     "ApprovalLevel",
+    "ApprovalNotify",
     "ApprovalSpec",
     "ApprovalStep",
     "Assignee",
@@ -451,6 +452,20 @@ class ApprovalLevel(_Model):
     when: str | None = Field(None, description="template; the level applies only if it is true")
 
 
+NoticeKind = Literal["created", "reminded", "escalated", "returned", "completed"]
+NOTICE_KINDS: tuple[NoticeKind, ...] = ("created", "reminded", "escalated", "returned", "completed")
+
+
+class ApprovalNotify(_Model):
+    """Who is told what, and through which connection (sent after the commit, retried, never blocking)."""
+
+    connection: str = Field(description="an `email` connection of connections.yaml; recipients are the users' e-mail")
+    on: list[NoticeKind] = Field(
+        default_factory=lambda: list(NOTICE_KINDS),
+        description="created/reminded/escalated: the approver, with a decision link; returned/completed: the requester",
+    )
+
+
 class ApprovalSpec(_Model):
     """Levels of people deciding in turn; the run waits durably, without a worker, for the outcome."""
 
@@ -462,6 +477,7 @@ class ApprovalSpec(_Model):
     remind_after: Duration | None = Field(None, description="remind the assignees once after this long")
     escalate: Literal["manager", "approve", "reject"] | None = Field(None, description="what happens when due")
     allow_self_approval: bool = False
+    notify: ApprovalNotify | None = Field(None, description="notifications by e-mail, in zh-CN")
 
     @field_validator("form")
     @classmethod

@@ -54,6 +54,10 @@ def _own_id(step: dict[str, Json]) -> set[str]:
     return {step_id} if isinstance(step_id, str) else set()
 
 
+_NOTIFY_CONNECTORS = ("email", "dingtalk", "wecom", "feishu")
+"""What an approval's `notify.connection` may be (engine/notices.py sends through these)."""
+
+
 class FlowChecker(ReferenceChecks):
     """The checks of one flow that need more than its shape: steps, templates and references."""
 
@@ -143,6 +147,9 @@ class FlowChecker(ReferenceChecks):
             self.check_call(step.get("call"), (*here, "call"))
         elif kind == "approval":
             self.check_levels(dig(step, ("approval", "levels")), (*here, "approval", "levels"), visible, names)
+            self.check_notify(
+                dig(step, ("approval", "notify", "connection")), (*here, "approval", "notify", "connection")
+            )
         elif kind == "respond" and not self.is_sync:
             problem = "a respond step in a flow without a synchronous webhook trigger"
             self.add((*here, "respond"), problem, "trigger.webhook.mode: sync", at_key=True)
@@ -150,6 +157,15 @@ class FlowChecker(ReferenceChecks):
         inner = names | {item} if isinstance(item, str) else names
         for nested, nested_path in _children(step, here):
             self.check_steps(nested, nested_path, visible | _own_id(step), inner)
+
+    def check_notify(self, name: object, path: load.JsonPath) -> None:
+        """An approval's `notify.connection` exists and is one that can reach a person."""
+        if not isinstance(name, str):
+            return  # absent, or the shape check has reported it
+        connection = self.connection(name, path)
+        if connection is not None and connection.connector not in _NOTIFY_CONNECTORS:
+            problem = f"connection {name!r} is a {connection.connector} connection, which cannot notify people"
+            self.add(path, problem, f"a connection of connector {', '.join(_NOTIFY_CONNECTORS)}")
 
     def check_levels(self, levels: object, path: load.JsonPath, visible: frozenset[str], names: frozenset[str]) -> None:
         """Templates of an approval's levels: `when`, and assignees given by expression or department."""

@@ -44,6 +44,7 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.location import is_postgres_url
+from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
     AdminStore,
     AuditStore,
@@ -69,7 +70,7 @@ from seamflow.store.run_tx import LogRow, NewRun, ParkedRun, PendingSignal, RunE
 from seamflow.store.sql import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, SqlStore
 from seamflow.store.sqlite import SqliteStore
 from seamflow.store.syncs import SyncLoad
-from seamflow.store.tasks import ApprovalRow, NewApproval, StoredTask, TaskFilter
+from seamflow.store.tasks import ApprovalRow, Delegation, NewApproval, NewTask, StoredTask, TaskFilter
 from seamflow.store.tokens import ConnectionToken, Obtain
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ __all__ = [
     "ChainEnd",
     "Claimed",
     "ConnectionToken",
+    "Delegation",
     "DirectoryEntries",
     "DirectoryStore",
     "DueTimer",
@@ -115,8 +117,11 @@ __all__ = [
     "MigrationStore",
     "NewApproval",
     "NewEvent",
+    "NewNotice",
     "NewRun",
+    "NewTask",
     "NonceStore",
+    "Notice",
     "Obtain",
     "ParkedRun",
     "PendingSignal",

@@ -37,7 +37,7 @@ from seamflow.store.directory import (
 from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
-from seamflow.store.tasks import StoredTask, TaskFilter
+from seamflow.store.tasks import Delegation, StoredTask, TaskFilter
 from seamflow.store.tokens import ConnectionToken, Obtain
 
 __all__ = [
@@ -220,6 +220,7 @@ class TaskStore(Protocol):
 
     async def list_tasks(self, query: TaskFilter) -> list[StoredTask]: ...
     async def get_task(self, task_id: str) -> StoredTask | None: ...
+    async def list_delegations(self) -> list[Delegation]: ...
 
 
 class AdminStore(Protocol):

@@ -14,9 +14,10 @@ from typing import Any, LiteralString
 
 from seamflow import codec
 from seamflow.ids import FlowId, Json, RunId
+from seamflow.store.notices import NoticeTx
 from seamflow.store.rows import Conn, Rows, from_ms, to_ms
 
-__all__ = ["ApprovalRow", "NewApproval", "StoredTask", "TaskFilter", "TaskOps", "TaskTx"]
+__all__ = ["ApprovalRow", "Delegation", "NewApproval", "NewTask", "StoredTask", "TaskFilter", "TaskOps", "TaskTx"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,39 @@ class NewApproval:
     subject: str | None
     data: Json
     plan: Json
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """One person's work at a level: decide (an approver) or amend and resubmit (the requester)."""
+
+    id: str
+    approval_id: str
+    level: int
+    assignee: str
+    due: datetime | None
+    kind: str = "decide"
+    """decide, or amend (a return asked the requester for changes)."""
+    on_behalf_of: str | None = None
+    """The login the task was meant for, when it went to their delegate."""
+    round: int = 0
+    """How many times the request was resubmitted before this task was created."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """While `login` is away (`starts` to `ends`), their new tasks go to `delegate`."""
+
+    login: str
+    delegate: str
+    starts: datetime
+    ends: datetime
+    set_by: str
+    """Who set it: the user, or an admin for them."""
+
+    def is_active(self, at: datetime) -> bool:
+        """True if the delegation covers the instant `at`."""
+        return self.starts <= at < self.ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +102,12 @@ class StoredTask:
     created: datetime
     due: datetime | None
     decided: datetime | None
+    kind: str = "decide"
+    """decide, or amend (the requester is asked to change the request and resubmit it)."""
+    on_behalf_of: str | None = None
+    """The login the task was meant for, when it went to their delegate."""
+    round: int = 0
+    """How many times the request had been resubmitted when the task was created."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +121,8 @@ class TaskFilter:
 
 _TASK: LiteralString = (
     "SELECT t.id, t.approval_id, a.run_id, a.path, a.flow_id, a.requester, a.subject, a.data, t.level,"
-    " t.assignee, t.status, t.decision, t.comment, t.form, t.created_ms, t.due_ms, t.decided_ms"
+    " t.assignee, t.status, t.decision, t.comment, t.form, t.created_ms, t.due_ms, t.decided_ms,"
+    " t.kind, t.on_behalf_of, t.round"
     " FROM tasks t JOIN approvals a ON a.id = t.approval_id"
 )
 _APPROVAL: LiteralString = (
@@ -112,15 +153,25 @@ def _task(row: Any) -> StoredTask:
         from_ms(row[14]),  # type: ignore[arg-type]  # NOT NULL column
         from_ms(row[15]),
         from_ms(row[16]),
+        row[17],
+        row[18],
+        int(row[19]),
     )
+
+
+_DELEGATION: LiteralString = "SELECT login, delegate, starts_ms, ends_ms, set_by FROM delegations"
+
+
+def _delegation(row: Any) -> Delegation:
+    return Delegation(row[0], row[1], from_ms(row[2]), from_ms(row[3]), row[4])  # type: ignore[arg-type]  # NOT NULL
 
 
 def _approval(row: Any) -> ApprovalRow:
     return ApprovalRow(row[0], RunId(row[1]), row[2], FlowId(row[3]), row[4], row[5], _json(row[6]), row[7], row[8])
 
 
-class TaskTx:
-    """The approval and task writes of a run transaction (mixed into `SqlRunTx`)."""
+class TaskTx(NoticeTx):
+    """The approval and task writes of a run transaction (mixed into `SqlRunTx`), notices included."""
 
     __slots__ = ()
     _rows: Rows
@@ -168,15 +219,61 @@ class TaskTx:
             (level, status, to_ms(at), approval_id),
         )
 
-    def insert_task(
-        self, task_id: str, approval_id: str, level: int, assignee: str, at: datetime, due: datetime | None
-    ) -> None:
-        """Ask one person to decide at a level."""
+    def insert_task(self, task: NewTask, at: datetime) -> None:
+        """Ask one person to decide at a level (or the requester to amend the request)."""
         self._x(
-            "INSERT INTO tasks (id, approval_id, level, assignee, status, created_ms, due_ms)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-            (task_id, approval_id, level, assignee, to_ms(at), None if due is None else to_ms(due)),
+            "INSERT INTO tasks (id, approval_id, level, assignee, status, created_ms, due_ms, kind, on_behalf_of,"
+            " round) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+            (
+                task.id,
+                task.approval_id,
+                task.level,
+                task.assignee,
+                to_ms(at),
+                None if task.due is None else to_ms(task.due),
+                task.kind,
+                task.on_behalf_of,
+                task.round,
+            ),
         )
+
+    def reassign_task(self, task_id: str, assignee: str, on_behalf_of: str) -> None:
+        """Hand a pending task over to a delegate, recording whose it was."""
+        self._x(
+            "UPDATE tasks SET assignee = ?, on_behalf_of = ? WHERE id = ? AND status = 'pending'",
+            (assignee, on_behalf_of, task_id),
+        )
+
+    def pending_tasks_of(self, login: str) -> list[StoredTask]:
+        """A person's pending tasks, oldest first."""
+        rows = self._x(_TASK + " WHERE t.assignee = ? AND t.status = 'pending' ORDER BY t.created_ms, t.id", (login,))
+        return [_task(r) for r in rows.fetchall()]
+
+    def amend_approval(self, approval_id: str, data: Json, at: datetime) -> None:
+        """Replace the request's data after the requester amended it."""
+        self._x(
+            "UPDATE approvals SET data = ?, updated_ms = ? WHERE id = ?",
+            (codec.dumps_text(data), to_ms(at), approval_id),
+        )
+
+    def set_delegation(self, delegation: Delegation, at: datetime) -> None:
+        """Set (or replace) a user's delegation."""
+        d = delegation
+        self._x(
+            "INSERT INTO delegations (login, delegate, starts_ms, ends_ms, set_by, created_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET delegate = excluded.delegate,"
+            " starts_ms = excluded.starts_ms, ends_ms = excluded.ends_ms, set_by = excluded.set_by,"
+            " created_ms = excluded.created_ms",
+            (d.login, d.delegate, to_ms(d.starts), to_ms(d.ends), d.set_by, to_ms(at)),
+        )
+
+    def clear_delegation(self, login: str) -> bool:
+        """End a user's delegation; False if they had none."""
+        return bool(self._x("DELETE FROM delegations WHERE login = ?", (login,)).rowcount)
+
+    def read_delegations(self) -> list[Delegation]:
+        """Every delegation, as this transaction sees them (few: one per user away)."""
+        return [_delegation(r) for r in self._x(_DELEGATION + " ORDER BY login").fetchall()]
 
     def read_task(self, task_id: str) -> StoredTask | None:
         """A task as this transaction sees it."""
@@ -222,6 +319,14 @@ class TaskOps(Rows):
 
         def read(conn: Conn) -> list[StoredTask]:
             return [_task(r) for r in self._x(conn, sql, (*params, query.limit)).fetchall()]
+
+        return await self._read(read)
+
+    async def list_delegations(self) -> list[Delegation]:
+        """Every delegation, by login."""
+
+        def read(conn: Conn) -> list[Delegation]:
+            return [_delegation(r) for r in self._x(conn, _DELEGATION + " ORDER BY login").fetchall()]
 
         return await self._read(read)
 

@@ -195,23 +195,36 @@ async def test_pending_tasks_survive_a_restart_and_a_decision_resumes_the_run_on
         await db.open()  # the fixture closes it
 
 
-async def test_a_return_for_changes_ends_the_approval_with_the_comment(
+async def test_a_return_asks_the_requester_to_amend_and_the_returning_level_decides_again(
     db: store.SqlStore, journal: engine.Journal
 ) -> None:
     run_id, _ = await _park(journal, [_level("部门负责人", ["zhang.wei"]), _level("财务总监", ["chen.jing"])])
     [task] = await _tasks(db, "zhang.wei")
-    assert await journal.decide_task(task.id, "zhang.wei", "return", "请补充三家比价单", None) == [run_id]
+    assert await journal.decide_task(task.id, "zhang.wei", "return", "请补充三家比价单", None) == []
+    assert (await db.load_run(run_id)).status is store.RunStatus.WAITING
+    [amend] = await _tasks(db, "li.na")
+    assert (amend.kind, amend.level, amend.round) == ("amend", 0, 0)
+    with pytest.raises(errors.InvalidInput) as decided:
+        await journal.decide_task(amend.id, "li.na", "approve", None, None)
+    assert decided.value.code == "approval.resubmit_expected"
+    with pytest.raises(errors.Forbidden):
+        await journal.resubmit(amend.id, "zhang.wei", {"amount": 1}, None)
+    await journal.resubmit(amend.id, "li.na", {"quotes": 3}, "已补充比价单")
+    with pytest.raises(errors.Conflict):
+        await journal.resubmit(amend.id, "li.na", {"quotes": 4}, None)
+    [again] = await _tasks(db, "zhang.wei")
+    assert (again.level, again.round, again.data) == (0, 1, {"amount": 8600, "changes": {"quotes": 3}})
+    assert await journal.decide_task(again.id, "zhang.wei", "approve", None, None) == []
+    [second] = await _tasks(db, "chen.jing")
+    assert await journal.decide_task(second.id, "chen.jing", "approve", None, None) == [run_id]
     outcome = await _outcome(db, run_id)
-    assert isinstance(outcome, dict) and outcome["decision"] == "returned"
-    assert outcome["levels"] == [
-        {
-            "level": 1,
-            "name": "部门负责人",
-            "who": "zhang.wei",
-            "when": T0.isoformat(),
-            "decision": "return",
-            "comment": "请补充三家比价单",
-            "form": None,
-        }
+    assert isinstance(outcome, dict) and outcome["decision"] == "approved"
+    assert [(d["who"], d["decision"], d["comment"]) for d in outcome["levels"]] == [  # type: ignore[index, union-attr]
+        ("zhang.wei", "return", "请补充三家比价单"),
+        ("zhang.wei", "approve", None),
+        ("chen.jing", "approve", None),
     ]
-    assert await _tasks(db, "chen.jing", None) == []  # the next level never opened
+    assert outcome["changes"] == {"quotes": 3}
+    assert outcome["amendments"] == [
+        {"level": 1, "when": T0.isoformat(), "comment": "已补充比价单", "changes": {"quotes": 3}}
+    ]

@@ -1,0 +1,132 @@
+"""Deciding from a Feishu interactive card: the callback is checked by Feishu's documented signature,
+its timestamp, the person who clicked and the task's single-use token.
+
+The test plays Feishu: it signs the card-action body with the app's Encrypt Key as Feishu's
+documentation says (`X-Lark-Signature` = hex SHA-256 of timestamp + nonce + Encrypt Key + body).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from tests.support.approvals import T0, Site, company, output_of
+from tests.support.runs import run_in_status
+
+ENCRYPT_KEY = "fs-encrypt-key-7d1c0e9a"
+PROCURE = """
+id: procure
+trigger: {manual: {}}
+steps:
+  - id: approve
+    approval:
+      requester: "{{ event.body.requester }}"
+      subject: "采购申请 {{ event.body.no }}"
+      levels:
+        - assignees: [{department_head: it}]
+"""
+
+
+@pytest.fixture
+async def site(project_dir: Path, tmp_path: Path) -> AsyncIterator[Site]:
+    env = {"SEAMFLOW_SECRET_FEISHU_CARD_KEY": ENCRYPT_KEY}
+    async with company(project_dir, tmp_path, {"procure": PROCURE}, env=env) as found:
+        yield found
+
+
+def _signed(body: dict[str, Any], *, key: str = ENCRYPT_KEY, timestamp: int | None = None) -> dict[str, Any]:
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    ts = str(timestamp if timestamp is not None else int(datetime.fromisoformat(T0).timestamp()) + 30)
+    nonce = "n-4f1a9c"
+    signature = hashlib.sha256(f"{ts}{nonce}{key}".encode() + raw).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Lark-Request-Timestamp": ts,
+        "X-Lark-Request-Nonce": nonce,
+        "X-Lark-Signature": signature,
+    }
+    return {"content": raw, "headers": headers}
+
+
+def _encrypted(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as Feishu sends it with an Encrypt Key: AES-256-CBC, key SHA-256(Encrypt Key), IV first."""
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    plain = padder.update(json.dumps(body, ensure_ascii=False).encode()) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(hashlib.sha256(ENCRYPT_KEY.encode()).digest()), modes.CBC(iv)).encryptor()
+    return {"encrypt": base64.b64encode(iv + encryptor.update(plain) + encryptor.finalize()).decode()}
+
+
+def _card_action_v2(token: str, user_id: str, decision: str) -> dict[str, Any]:
+    """A `card.action.trigger` callback of schema 2.0."""
+    return {
+        "schema": "2.0",
+        "header": {"event_type": "card.action.trigger", "event_id": "f7984f25108f8137722bb63cee927e66"},
+        "event": {
+            "operator": {"open_id": "ou_7d8a6e6df7621556ce0d21922b676706", "user_id": user_id},
+            "action": {"value": {"token": token, "decision": decision}, "tag": "button"},
+        },
+    }
+
+
+def _click(token: str, user_id: str, decision: str = "approve") -> dict[str, Any]:
+    return {
+        "open_id": "ou_7d8a6e6df7621556ce0d21922b676706",
+        "user_id": user_id,
+        "open_message_id": "om_dc13264520392913993dd051dba21dcf",
+        "tenant_key": "736588c9260f175d",
+        "action": {"value": {"token": token, "decision": decision}, "tag": "button"},
+    }
+
+
+async def test_a_signed_card_click_by_the_assignee_decides_once_and_forged_or_replayed_ones_are_refused(
+    site: Site,
+) -> None:
+    run_id = await site.start("procure", {"no": "PR-2026-0601", "requester": "li.na"})
+    [task] = await site.inbox("zhang.wei")
+    link = (await site.post("zhang.wei", f"/api/v1/tasks/{task['id']}/link")).json()["url"]
+    token = link.rsplit("/", 1)[1]
+    async with httpx.AsyncClient(base_url=site.server.url, timeout=30) as feishu:
+        handshake = await feishu.post(
+            "/approve/card/feishu", **_signed({"type": "url_verification", "challenge": "c-1"})
+        )
+        assert handshake.status_code == 200 and handshake.json() == {"challenge": "c-1"}
+        forged = await feishu.post("/approve/card/feishu", **_signed(_click(token, "zhang.wei"), key="guessed"))
+        assert (forged.status_code, forged.json()["code"]) == (401, "approval.card_forged")
+        stale = await feishu.post(
+            "/approve/card/feishu", **_signed(_click(token, "zhang.wei"), timestamp=1_700_000_000)
+        )
+        assert (stale.status_code, stale.json()["code"]) == (401, "approval.card_forged")
+        someone_else = await feishu.post("/approve/card/feishu", **_signed(_click(token, "chen.jing")))
+        assert (someone_else.status_code, someone_else.json()["code"]) == (403, "approval.not_assignee")
+        clicked = await feishu.post("/approve/card/feishu", **_signed(_click(token, "zhang.wei")))
+        assert clicked.status_code == 200 and clicked.json()["toast"]["content"] == "已同意：采购申请 PR-2026-0601"
+        replayed = await feishu.post("/approve/card/feishu", **_signed(_click(token, "zhang.wei", "reject")))
+        assert (replayed.status_code, replayed.json()["code"]) == (409, "approval.already_decided")
+    run = await run_in_status(site.admin, run_id, "completed")
+    [level] = output_of(run, "approve")["levels"]
+    assert (level["who"], level["decision"]) == ("zhang.wei", "approve")
+
+
+async def test_an_encrypted_schema_2_card_action_decides_too(site: Site) -> None:
+    run_id = await site.start("procure", {"no": "PR-2026-0602", "requester": "li.na"})
+    [task] = await site.inbox("zhang.wei")
+    token = (await site.post("zhang.wei", f"/api/v1/tasks/{task['id']}/link")).json()["url"].rsplit("/", 1)[1]
+    async with httpx.AsyncClient(base_url=site.server.url, timeout=30) as feishu:
+        clicked = await feishu.post(
+            "/approve/card/feishu", **_signed(_encrypted(_card_action_v2(token, "zhang.wei", "reject")))
+        )
+    assert clicked.status_code == 200 and clicked.json()["toast"]["content"] == "已驳回：采购申请 PR-2026-0602"
+    run = await run_in_status(site.admin, run_id, "completed")
+    assert output_of(run, "approve")["decision"] == "rejected"
