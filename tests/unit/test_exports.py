@@ -219,6 +219,21 @@ EXPORTS = {
         "generated_flows",
         "load_project",
     },
+    "seamflow.insight": {
+        "CaseFilter",
+        "ENGINE_ACTIVITIES",
+        "Edge",
+        "Event",
+        "EventObject",
+        "Node",
+        "ObjectLink",
+        "ProcessIndex",
+        "ProcessMap",
+        "Variant",
+        "discover_map",
+        "parse_objects",
+        "to_event",
+    },
 }
 
 

@@ -1,0 +1,29 @@
+"""Process insight: the event log as an object-centric log, process maps, KPIs, OCEL/XES exchange.
+
+Insight reads only the store's event log (DESIGN.md): `activities.to_event` turns its rows into
+object-centric events, a `ProcessIndex` keeps them queryable in DuckDB as they are appended, and
+maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
+"""
+
+from __future__ import annotations
+
+from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
+from seamflow.insight.index import ProcessIndex
+from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
+from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
+
+__all__ = [
+    "ENGINE_ACTIVITIES",
+    "CaseFilter",
+    "Edge",
+    "Event",
+    "EventObject",
+    "Node",
+    "ObjectLink",
+    "ProcessIndex",
+    "ProcessMap",
+    "Variant",
+    "discover_map",
+    "parse_objects",
+    "to_event",
+]

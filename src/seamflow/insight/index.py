@@ -1,0 +1,281 @@
+"""The process index: the object-centric log kept queryable in DuckDB as it grows.
+
+Activities, object types and objects are integer-coded once. Each appended batch of events
+updates, for the objects it touched only, the flattened steps (each event of an object with
+the activity and time of the object's previous event: the directly-follows edges) and the
+case summaries (start, end, variant). A process map is then one aggregate over ready edges —
+nothing is re-read or re-sorted per request. Order within an object follows pm4py's: by
+timestamp, then by the ingest sequence number; an event that arrives late (an earlier
+timestamp than the object's last) is placed where it belongs, because the touched objects'
+steps are derived again from all their events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, LiteralString, TypeVar
+
+import duckdb
+import numpy as np
+
+from seamflow import errors
+from seamflow.insight.model import Event
+
+__all__ = ["ProcessIndex"]
+
+_T = TypeVar("_T")
+_MEMO_SIZE = 64
+
+_SCHEMA: tuple[LiteralString, ...] = (
+    "CREATE TABLE IF NOT EXISTS activities (code INTEGER PRIMARY KEY, name VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS object_types (code SMALLINT PRIMARY KEY, name VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS objects (code INTEGER PRIMARY KEY, otype SMALLINT NOT NULL, id VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS object_attributes (obj INTEGER, name VARCHAR, value VARCHAR, seq BIGINT)",
+    "CREATE TABLE IF NOT EXISTS events (seq BIGINT, ts_ms BIGINT, act INTEGER, resource VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS e2o (seq BIGINT, obj INTEGER, otype SMALLINT, qualifier VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS o2o (src INTEGER, dst INTEGER, qualifier VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS steps (otype SMALLINT, obj INTEGER, seq BIGINT, ts_ms BIGINT, act INTEGER,"
+    " prev_act INTEGER, prev_ts_ms BIGINT, resource VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS cases (otype SMALLINT, obj INTEGER, start_ms BIGINT, end_ms BIGINT,"
+    " events INTEGER, start_act INTEGER, end_act INTEGER, variant VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS watermark (last_seq BIGINT)",
+)
+
+_DERIVE: tuple[LiteralString, ...] = (
+    "DELETE FROM steps WHERE obj IN (SELECT obj FROM touched)",
+    "INSERT INTO steps SELECT e2o.otype, e2o.obj, e.seq, e.ts_ms, e.act,"
+    " lag(e.act) OVER w, lag(e.ts_ms) OVER w, e.resource"
+    " FROM e2o JOIN events e USING (seq) WHERE e2o.obj IN (SELECT obj FROM touched)"
+    " WINDOW w AS (PARTITION BY e2o.obj ORDER BY e.ts_ms, e.seq)",
+    "DELETE FROM cases WHERE obj IN (SELECT obj FROM touched)",
+    "INSERT INTO cases SELECT otype, obj, min(ts_ms), max(ts_ms), count(*)::INTEGER,"
+    " arg_min(act, (ts_ms, seq)), arg_max(act, (ts_ms, seq)),"
+    " string_agg(act::VARCHAR, ',' ORDER BY ts_ms, seq)"
+    " FROM steps WHERE obj IN (SELECT obj FROM touched) GROUP BY otype, obj",
+)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Columns of one appended batch, integer-coded."""
+
+    seq: list[int]
+    ts: list[int]
+    act: list[int]
+    resource: list[str | None]
+    e2o_seq: list[int]
+    e2o_obj: list[int]
+    e2o_type: list[int]
+    e2o_qualifier: list[str]
+    attr_obj: list[int]
+    attr_name: list[str]
+    attr_value: list[str]
+    attr_seq: list[int]
+    links: list[tuple[int, int, str]]
+
+
+class ProcessIndex:
+    """The object-centric log in DuckDB, with its directly-follows edges and cases kept up to date.
+
+    One index serves one process; its methods may be called from several threads (they take
+    turns). `path=None` keeps it in memory; a file keeps it across restarts.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        try:
+            self._db = duckdb.connect(str(path) if path is not None else ":memory:")
+        except duckdb.Error as exc:
+            raise errors.StoreError(f"opening the insight index {path} failed: {exc}") from exc
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        self._load_codes()
+        row = self._db.execute("SELECT max(last_seq) FROM watermark").fetchone()
+        self._last_seq: int = 0 if row is None or row[0] is None else int(row[0])
+        self.version = 0
+        """Grows with every append: a result computed at one version is valid until the next."""
+        self._memo: dict[str, object] = {}
+
+    @property
+    def last_seq(self) -> int:
+        """The ingest sequence number of the last event appended (0: none)."""
+        return self._last_seq
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        with self._lock:
+            self._db.close()
+
+    def append(self, events: Iterable[Event]) -> int:
+        """Add events and bring the edges and cases of the objects they touch up to date.
+
+        Events at or below `last_seq` were appended already and are skipped, so reading the
+        store's log again from an older point does no harm.
+
+        Returns:
+            How many events were added.
+        """
+        with self._lock:
+            batch = self._encode(events)
+            if not batch.seq:
+                return 0
+            try:
+                self._write(batch)
+            except BaseException as exc:
+                self._load_codes()  # the codes handed out for the failed batch were not stored
+                if isinstance(exc, duckdb.Error):
+                    raise errors.StoreError(f"updating the insight index failed: {exc}") from exc
+                raise
+            self._last_seq = max(self._last_seq, max(batch.seq))
+            self.version += 1
+            self._memo.clear()
+            return len(batch.seq)
+
+    def remembered(self, key: str, compute: Callable[[], _T]) -> _T:
+        """`compute()`, or its result from an earlier call with the same key if no event was appended since.
+
+        A map asked for again while the log did not grow is answered from memory; the first
+        append after it forgets every remembered result.
+        """
+        with self._lock:
+            version = self.version
+            if key in self._memo:
+                return self._memo[key]  # type: ignore[return-value]  # stored by the call with this key
+        value = compute()
+        with self._lock:
+            if self.version == version:
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = value
+        return value
+
+    def query(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over the index's tables (see docs/howto/insight.md)."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, list(params)).fetchall()
+            except duckdb.Error as exc:
+                raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
+
+    def activity_names(self) -> dict[int, str]:
+        """Activity code -> name."""
+        with self._lock:
+            return {c: n for n, c in self._activities.items()}
+
+    def object_type_code(self, name: str) -> int | None:
+        """The code of an object type, or None if no event touched an object of that type."""
+        with self._lock:
+            return self._types.get(name)
+
+    def object_types(self) -> list[str]:
+        """The object types seen, in order of first appearance."""
+        with self._lock:
+            return sorted(self._types, key=self._types.__getitem__)
+
+    def _load_codes(self) -> None:
+        self._activities: dict[str, int] = dict(
+            self._db.execute("SELECT name, code FROM activities ORDER BY code").fetchall()
+        )
+        self._types: dict[str, int] = dict(
+            self._db.execute("SELECT name, code FROM object_types ORDER BY code").fetchall()
+        )
+        self._objects: dict[tuple[int, str], int] = {
+            (t, i): c for c, t, i in self._db.execute("SELECT code, otype, id FROM objects ORDER BY code").fetchall()
+        }
+
+    def _code(self, table: dict[Any, int], key: Any) -> int:
+        code = table.get(key)
+        if code is None:
+            code = table[key] = len(table)
+        return code
+
+    def _encode(self, events: Iterable[Event]) -> _Batch:
+        b = _Batch([], [], [], [], [], [], [], [], [], [], [], [], [])
+        new_acts = len(self._activities)
+        new_types = len(self._types)
+        new_objs = len(self._objects)
+        for ev in events:
+            if ev.seq <= self._last_seq:
+                continue
+            b.seq.append(ev.seq)
+            b.ts.append(ev.at_ms)
+            b.act.append(self._code(self._activities, ev.activity))
+            b.resource.append(ev.resource)
+            seen: set[int] = set()
+            for o in ev.objects:
+                t = self._code(self._types, o.type)
+                obj = self._code(self._objects, (t, o.id))
+                if obj in seen:  # one relation per object and event, as in a flattened log
+                    continue
+                seen.add(obj)
+                b.e2o_seq.append(ev.seq)
+                b.e2o_obj.append(obj)
+                b.e2o_type.append(t)
+                b.e2o_qualifier.append(o.qualifier)
+                for name, value in o.attributes.items():
+                    b.attr_obj.append(obj)
+                    b.attr_name.append(name)
+                    b.attr_value.append(value)
+                    b.attr_seq.append(ev.seq)
+            for link in ev.links:
+                src = self._code(self._objects, (self._code(self._types, link.source_type), link.source_id))
+                dst = self._code(self._objects, (self._code(self._types, link.target_type), link.target_id))
+                b.links.append((src, dst, link.qualifier))
+        self._pending = (new_acts, new_types, new_objs)
+        return b
+
+    def _write(self, b: _Batch) -> None:
+        db = self._db
+        new_acts, new_types, new_objs = self._pending
+        db.execute("BEGIN")
+        try:
+            _insert(
+                db,
+                "activities",
+                {"c": list(range(new_acts, len(self._activities))), "n": list(self._activities)[new_acts:]},
+            )
+            _insert(
+                db, "object_types", {"c": list(range(new_types, len(self._types))), "n": list(self._types)[new_types:]}
+            )
+            objs = list(self._objects)[new_objs:]
+            _insert(
+                db,
+                "objects",
+                {"c": list(range(new_objs, len(self._objects))), "t": [t for t, _ in objs], "i": [i for _, i in objs]},
+            )
+            _insert(db, "events", {"s": b.seq, "t": b.ts, "a": b.act, "r": b.resource})
+            _insert(db, "e2o", {"s": b.e2o_seq, "o": b.e2o_obj, "t": b.e2o_type, "q": b.e2o_qualifier})
+            _insert(db, "object_attributes", {"o": b.attr_obj, "n": b.attr_name, "v": b.attr_value, "s": b.attr_seq})
+            if b.links:
+                _insert(
+                    db,
+                    "o2o",
+                    {"s": [x[0] for x in b.links], "d": [x[1] for x in b.links], "q": [x[2] for x in b.links]},
+                )
+            db.execute(
+                "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT obj FROM e2o WHERE seq >= ?", [min(b.seq)]
+            )
+            for statement in _DERIVE:
+                db.execute(statement)
+            db.execute("DELETE FROM watermark")
+            db.execute("INSERT INTO watermark VALUES (?)", [max(self._last_seq, max(b.seq))])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _insert(db: duckdb.DuckDBPyConnection, table: LiteralString, columns: dict[str, list[Any]]) -> None:
+    """Append columns to a table in one scan (numpy arrays: no row-by-row Python)."""
+    first = next(iter(columns.values()))
+    if not first:
+        return
+    frame = {k: np.asarray(v, dtype=object if v and isinstance(v[0], str | None) else None) for k, v in columns.items()}
+    db.register("_batch", frame)
+    try:
+        db.execute("INSERT INTO " + table + " SELECT * FROM _batch")  # noqa: S608  # table names are constants
+    finally:
+        db.unregister("_batch")
