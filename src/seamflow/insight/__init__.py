@@ -8,9 +8,11 @@ maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
 from __future__ import annotations
 
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
+from seamflow.insight.exchange import export_ocel_json, export_ocel_sqlite, export_xes, read_csv_log, read_xes_log
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
+from seamflow.insight.render import map_html, map_svg
 
 __all__ = [
     "ENGINE_ACTIVITIES",
@@ -24,6 +26,13 @@ __all__ = [
     "ProcessMap",
     "Variant",
     "discover_map",
+    "export_ocel_json",
+    "export_ocel_sqlite",
+    "export_xes",
+    "map_html",
+    "map_svg",
     "parse_objects",
+    "read_csv_log",
+    "read_xes_log",
     "to_event",
 ]
