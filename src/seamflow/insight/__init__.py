@@ -10,9 +10,11 @@ from __future__ import annotations
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
 from seamflow.insight.exchange import export_ocel_json, export_ocel_sqlite, export_xes, read_csv_log, read_xes_log
 from seamflow.insight.index import ProcessIndex
+from seamflow.insight.kpi import Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
 from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
 from seamflow.insight.render import map_html, map_svg
+from seamflow.insight.service import Insight
 
 __all__ = [
     "ENGINE_ACTIVITIES",
@@ -20,15 +22,21 @@ __all__ = [
     "Edge",
     "Event",
     "EventObject",
+    "Insight",
+    "Kpi",
+    "KpiFile",
+    "KpiResult",
     "Node",
     "ObjectLink",
     "ProcessIndex",
     "ProcessMap",
     "Variant",
+    "compute_kpi",
     "discover_map",
     "export_ocel_json",
     "export_ocel_sqlite",
     "export_xes",
+    "load_kpis",
     "map_html",
     "map_svg",
     "parse_objects",
