@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from seamflow import engine, errors
-from seamflow.api import connections, directory, events, flows, operations, runs, syncs, tasks
+from seamflow.api import connections, directory, events, flows, insight, operations, runs, syncs, tasks
 from seamflow.api.dependencies import attach_engine
 from seamflow.api.problems import problem, problem_from_error
 from seamflow.api.webhooks import HOOKS_PREFIX, WebhookLimits, handle_webhook
@@ -65,6 +65,7 @@ def create_app(
         directory.session_router,
         directory.router,
         tasks.router,
+        insight.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)

@@ -17,6 +17,7 @@ from seamflow.cli import runs as run_commands
 from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.dev import dev as dev_group
+from seamflow.cli.insight import insight_group, kpi_command
 from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.reload import flow_reload
@@ -56,6 +57,8 @@ main.add_command(sync_group)
 main.add_command(dev_group)
 main.add_command(users_group)
 main.add_command(tasks_group)
+main.add_command(insight_group)
+main.add_command(kpi_command)
 for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):
     main.add_command(_command)
 
