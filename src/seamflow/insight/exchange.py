@@ -42,55 +42,56 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
+_EVENTS_JSON = (
+    "SELECT to_json({'id': 'e' || e.seq, 'type': a.name,"
+    " 'time': strftime(epoch_ms(e.ts_ms), '%Y-%m-%dT%H:%M:%S.%g+00:00'),"
+    " 'attributes': list_filter([{'name': 'resource', 'value': e.resource}], lambda x: x.value IS NOT NULL),"
+    " 'relationships': coalesce(r.rels, [])}) FROM events e JOIN activities a ON a.code = e.act"
+    " LEFT JOIN (SELECT x.seq, list({'objectId': o.id, 'qualifier': CASE WHEN x.qualifier = '' THEN t.name"
+    " ELSE x.qualifier END} ORDER BY o.code) AS rels FROM e2o x JOIN objects o ON o.code = x.obj"
+    " JOIN object_types t ON t.code = o.otype GROUP BY x.seq) r ON r.seq = e.seq ORDER BY e.seq"
+)
+_OBJECTS_JSON = (
+    "SELECT to_json({'id': o.id, 'type': t.name, 'attributes': coalesce(v.attrs, []),"
+    " 'relationships': coalesce(l.links, [])}) FROM objects o JOIN object_types t ON t.code = o.otype"
+    " LEFT JOIN (SELECT a.obj, list({'name': a.name, 'time': strftime(epoch_ms(e.ts_ms),"
+    " '%Y-%m-%dT%H:%M:%S.%g+00:00'), 'value': a.value} ORDER BY a.seq) AS attrs FROM object_attributes a"
+    " JOIN events e ON e.seq = a.seq GROUP BY a.obj) v ON v.obj = o.code"
+    " LEFT JOIN (SELECT src, list(DISTINCT {'objectId': d.id, 'qualifier': q.qualifier}) AS links FROM o2o q"
+    " JOIN objects d ON d.code = q.dst GROUP BY src) l ON l.src = o.code ORDER BY o.code"
+)
+_TYPES_JSON = (
+    "SELECT to_json({'name': t.name, 'attributes': coalesce((SELECT list(DISTINCT {'name': a.name, 'type': 'string'})"
+    " FROM object_attributes a JOIN objects o ON o.code = a.obj WHERE o.otype = t.code), [])})"
+    " FROM object_types t ORDER BY t.code"
+)
+
+
 def export_ocel_json(index: ProcessIndex, path: Path) -> int:
     """Write the whole log as OCEL 2.0 JSON.
 
     Object ids are written as given; an object's attributes carry the time each value was seen.
+    DuckDB renders each event and object as JSON; Python only joins the pieces.
 
     Returns:
         How many events were written.
     """
-    events = index.query(_EVENTS)
-    objects = index.query(_OBJECTS)
-    attributes: dict[int, list[dict[str, str]]] = {}
-    names_by_type: dict[str, set[str]] = {}
-    code_type = {code: otype for code, _, otype in objects}
-    for obj, name, value, ms in index.query(_ATTRIBUTES):
-        attributes.setdefault(obj, []).append({"name": name, "time": _iso(ms), "value": value})
-        names_by_type.setdefault(code_type[obj], set()).add(name)
-    links: dict[str, list[dict[str, str]]] = {}
-    for src, dst, qualifier in index.query(_LINKS):
-        links.setdefault(src, []).append({"objectId": dst, "qualifier": qualifier})
-    document = {
-        "objectTypes": [
-            {"name": t, "attributes": [{"name": n, "type": "string"} for n in sorted(names_by_type.get(t, ()))]}
-            for t in index.object_types()
-        ],
-        "eventTypes": [
+    events = [r[0] for r in index.query(_EVENTS_JSON)]
+    objects = [r[0] for r in index.query(_OBJECTS_JSON)]
+    types = [r[0] for r in index.query(_TYPES_JSON)]
+    event_types = json.dumps(
+        [
             {"name": a, "attributes": [{"name": "resource", "type": "string"}]}
             for a in sorted(set(index.activity_names().values()))
         ],
-        "objects": [
-            {"id": oid, "type": otype, "attributes": attributes.get(code, []), "relationships": links.get(oid, [])}
-            for code, oid, otype in objects
-        ],
-        "events": [
-            {
-                "id": f"e{seq}",
-                "type": activity,
-                "time": _iso(ms),
-                "attributes": [] if resource is None else [{"name": "resource", "value": resource}],
-                "relationships": [
-                    {"objectId": oid, "qualifier": q or otype}
-                    for oid, otype, q in zip(ids, types, qualifiers, strict=True)
-                    if oid is not None
-                ],
-            }
-            for seq, activity, ms, resource, ids, types, qualifiers in events
-        ],
-    }
+        ensure_ascii=False,
+    )
     with path.open("w", encoding="utf-8") as f:
-        json.dump(document, f, ensure_ascii=False)
+        f.write('{"objectTypes":[' + ",".join(types) + '],"eventTypes":' + event_types + ',"objects":[')
+        f.write(",".join(objects))
+        f.write('],"events":[')
+        f.write(",".join(events))
+        f.write("]}")
     return len(events)
 
 

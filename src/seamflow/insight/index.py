@@ -182,9 +182,15 @@ class ProcessIndex:
         self._types: dict[str, int] = dict(
             self._db.execute("SELECT name, code FROM object_types ORDER BY code").fetchall()
         )
-        self._objects: dict[tuple[int, str], int] = {
-            (t, i): c for c, t, i in self._db.execute("SELECT code, otype, id FROM objects ORDER BY code").fetchall()
-        }
+        self._objects_loaded: dict[tuple[int, str], int] | None = None  # read at the first append
+
+    @property
+    def _objects(self) -> dict[tuple[int, str], int]:
+        # Object codes are needed only to append: a process that only asks questions never reads them.
+        if self._objects_loaded is None:
+            rows = self._db.execute("SELECT code, otype, id FROM objects ORDER BY code").fetchall()
+            self._objects_loaded = {(t, i): c for c, t, i in rows}
+        return self._objects_loaded
 
     def _code(self, table: dict[Any, int], key: Any) -> int:
         code = table.get(key)
