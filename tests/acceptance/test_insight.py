@@ -112,6 +112,10 @@ def test_export_xes_from_the_store_and_map_of_the_exported_log(tmp_path: Path) -
     )
     again = json.loads(seamflow("insight", "map", "--object-type", "order", "--log", str(out), "--json").stdout)
     assert again["cases"] == 3 and again["start_activities"] == {"订单创建": 3}
+    table = seamflow(
+        "insight", "conformance", "--object-type", "order", "--designed", "Payment received,订单创建", "--log", str(out)
+    ).stdout
+    assert "0 of 3 cases followed the designed path" in table and "out_of_order" in table
 
 
 async def test_api_map_kpis_and_export(tmp_path: Path) -> None:
@@ -129,6 +133,13 @@ async def test_api_map_kpis_and_export(tmp_path: Path) -> None:
             },
         )
         assert kpis.json() == [{"id": "paid", "name": "paid", "kind": "throughput", "rows": [{"cases": 3}]}]
+        report = await client.get(
+            "/api/v1/insight/conformance",
+            params={"object_type": "order", "designed": ["订单创建", "Credit check", "Payment received"]},
+        )
+        assert report.json()["deviations"] == [
+            {"kind": "skipped", "activity": "Credit check", "cases": 3, "examples": [o[0] for o in ORDERS]}
+        ]
         unknown = await client.get("/api/v1/insight/map", params={"object_type": "ordr"})
         assert unknown.status_code == 404 and unknown.json()["code"] == "insight.object_type_unknown"
         ocel = await client.get("/api/v1/insight/export", params={"format": "ocel-json"})

@@ -221,6 +221,8 @@ EXPORTS = {
     },
     "seamflow.insight": {
         "CaseFilter",
+        "Conformance",
+        "Deviation",
         "ENGINE_ACTIVITIES",
         "Edge",
         "Event",
@@ -234,6 +236,7 @@ EXPORTS = {
         "ProcessIndex",
         "ProcessMap",
         "Variant",
+        "check_conformance",
         "compute_kpi",
         "discover_map",
         "export_ocel_json",

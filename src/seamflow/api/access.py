@@ -45,6 +45,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/dead-letters"): _R,
     ("GET", "/api/v1/events"): _R,
     ("GET", "/api/v1/insight/map"): _R,
+    ("GET", "/api/v1/insight/conformance"): _R,
     ("POST", "/api/v1/insight/kpis"): _R,
     ("GET", "/api/v1/insight/export"): _R,
     ("GET", "/api/v1/workers"): _R,

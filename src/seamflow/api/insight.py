@@ -64,6 +64,20 @@ async def process_map(
     return json_response(result.to_json())
 
 
+@router.get("/api/v1/insight/conformance", tags=["insight"])
+async def conformance(
+    found: InsightDep,
+    object_type: Annotated[str, Query(min_length=1, max_length=200)],
+    designed: Annotated[list[str], Query(min_length=1, description="the designed path's activities, in order")],
+    where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="until")] = None,
+) -> Response:
+    """Cases against the designed path: skipped, repeated, out-of-order and unexpected activities, with cases."""
+    report = await found.conformance(_filter(object_type, where or [], start, end), designed)
+    return json_response(report.to_json())
+
+
 @router.post("/api/v1/insight/kpis", tags=["insight"])
 async def kpis(found: InsightDep, body: Annotated[dict[str, Any], Body()]) -> Response:
     """KPIs of a KPI file given as JSON (`{"timezone": "+08:00", "kpis": [...]}`), computed now."""

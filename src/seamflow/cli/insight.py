@@ -226,6 +226,32 @@ def insight_map(
             click.echo(f"wrote {written}")
 
 
+@insight_group.command("conformance")
+@click.option("--object-type", required=True, help="the object type whose objects are the cases, e.g. order")
+@click.option("--designed", required=True, metavar="A,B,C", help="the designed path: activities in order, by commas")
+@json_option
+@_log_options
+def insight_conformance(object_type: str, designed: str, as_json: bool, **options: object) -> None:
+    """Cases against the designed path: skipped, repeated, out-of-order and unexpected activities."""
+    from seamflow import insight
+
+    path = [a.strip() for a in designed.split(",") if a.strip()]
+
+    async def work(found: insight.Insight) -> insight.Conformance:
+        return await found.conformance(insight.CaseFilter(object_type), path)
+
+    report = run(_with_insight(options, object_type, work))
+    if as_json:
+        print_json(report.to_json())
+        return
+    click.echo(f"{report.conforming} of {report.cases} cases followed the designed path")
+    print_table(
+        ("deviation", "activity", "cases", "examples"),
+        [[d.kind, d.activity, d.cases, " ".join(d.examples[:5])] for d in report.deviations],
+        empty="no deviations",
+    )
+
+
 @insight_group.command("export")
 @click.argument("form", type=click.Choice(["ocel-json", "ocel-sqlite", "xes"]))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))

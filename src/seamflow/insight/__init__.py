@@ -8,6 +8,7 @@ maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
 from __future__ import annotations
 
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
+from seamflow.insight.conformance import Conformance, Deviation, check_conformance
 from seamflow.insight.exchange import export_ocel_json, export_ocel_sqlite, export_xes, read_csv_log, read_xes_log
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
@@ -19,6 +20,8 @@ from seamflow.insight.service import Insight
 __all__ = [
     "ENGINE_ACTIVITIES",
     "CaseFilter",
+    "Conformance",
+    "Deviation",
     "Edge",
     "Event",
     "EventObject",
@@ -31,6 +34,7 @@ __all__ = [
     "ProcessIndex",
     "ProcessMap",
     "Variant",
+    "check_conformance",
     "compute_kpi",
     "discover_map",
     "export_ocel_json",

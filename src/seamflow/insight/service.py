@@ -15,6 +15,7 @@ from pathlib import Path
 from seamflow import errors, store
 from seamflow.insight import exchange
 from seamflow.insight.activities import to_event
+from seamflow.insight.conformance import Conformance, check_conformance
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import Kpi, KpiResult, compute_kpi
 from seamflow.insight.model import Event
@@ -68,6 +69,11 @@ class Insight:
         """The process map of the cases `where` selects, with the log read up to now."""
         await self.catch_up()
         return await asyncio.to_thread(discover_map, self.index, where)
+
+    async def conformance(self, where: CaseFilter, designed: list[str]) -> Conformance:
+        """The cases' deviations from the designed path, with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(check_conformance, self.index, where, designed)
 
     async def kpi(self, kpi: Kpi, offset: timedelta = timedelta(0)) -> KpiResult:
         """One KPI's rows, with the log read up to now."""
