@@ -100,6 +100,8 @@ def test_kpi_and_map_commands_read_the_emitted_events(tmp_path: Path) -> None:
     assert "订单创建" in html.read_text(encoding="utf-8")
     table = seamflow("kpi", "-p", str(tmp_path)).stdout
     assert "订单处理周期" in table and "2.5 d" in table and "50.0%" in table
+    parts = json.loads(seamflow("kpi", "--before-after", "2026-03-03", "--json", "-p", str(tmp_path)).stdout)
+    assert [(p["part"], [r["cases"] for r in p["rows"]]) for p in parts] == [("before", [2]), ("after", [1])]
 
 
 def test_export_xes_from_the_store_and_map_of_the_exported_log(tmp_path: Path) -> None:

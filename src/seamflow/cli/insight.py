@@ -17,6 +17,7 @@ from seamflow import errors
 from seamflow.cli.options import database_option, fail, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.table import json_option, print_json, print_table
+from seamflow.ids import Json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -125,10 +126,21 @@ def _read_log(path: Path, object_type: str, options: dict[str, object], first_se
 @click.command("kpi")
 @click.argument("kpi_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--object-type", default="order", show_default=True, help="--log: the object type of its cases")
+@click.option(
+    "--before-after",
+    "go_live",
+    type=click.DateTime(),
+    metavar="DATE",
+    help="each KPI twice: cases started before DATE (UTC) and from DATE on, e.g. a flow's go-live",
+)
 @json_option
 @_log_options
-def kpi_command(kpi_file: Path | None, object_type: str, as_json: bool, **options: object) -> None:
+def kpi_command(
+    kpi_file: Path | None, object_type: str, go_live: datetime | None, as_json: bool, **options: object
+) -> None:
     """KPIs declared in KPI_FILE (default: <project>/kpis.yaml), computed over the event log."""
+    from datetime import UTC
+
     from seamflow import insight
 
     project = options["project"]
@@ -138,18 +150,28 @@ def kpi_command(kpi_file: Path | None, object_type: str, as_json: bool, **option
     except errors.SeamflowError as exc:
         fail(exc)
 
-    async def work(found: insight.Insight) -> list[insight.KpiResult]:
-        return [await found.kpi(k, spec.offset()) for k in spec.kpis]
+    parts: list[tuple[str, insight.CaseFilter | None]] = [("", None)]
+    if go_live is not None:
+        at = go_live.replace(tzinfo=UTC)
+        parts = [("before", insight.CaseFilter("", end=at)), ("after", insight.CaseFilter("", start=at))]
+
+    async def work(found: insight.Insight) -> list[tuple[str, insight.KpiResult]]:
+        return [(label, await found.kpi(k, spec.offset(), cases)) for k in spec.kpis for label, cases in parts]
 
     results = run(_with_insight(options, object_type, work))
     if as_json:
-        print_json([r.to_json() for r in results])
+        print_json([{**_object(r.to_json()), **({"part": label} if label else {})} for label, r in results])
         return
-    for r in results:
-        click.echo(f"\n{r.kpi.id}: {r.kpi.name or r.kpi.kind}")
+    for label, r in results:
+        click.echo(f"\n{r.kpi.id}: {r.kpi.name or r.kpi.kind}{f' ({label} {go_live:%Y-%m-%d})' if label else ''}")
         print_table(
             r.columns, [[_cell(c, v) for c, v in zip(r.columns, row, strict=True)] for row in r.rows], empty="no cases"
         )
+
+
+def _object(value: Json) -> dict[str, Json]:
+    assert isinstance(value, dict)  # a KPI result is an object
+    return value
 
 
 def _cell(column: str, value: object) -> object:

@@ -24,7 +24,7 @@ kpis:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, LiteralString
@@ -143,13 +143,16 @@ def _check(path: Path, kpi: Kpi) -> None:
         )
 
 
-def compute_kpi(index: ProcessIndex, kpi: Kpi, offset: timedelta = timedelta(0)) -> KpiResult:
-    """The KPI's rows over the whole index.
+def compute_kpi(
+    index: ProcessIndex, kpi: Kpi, offset: timedelta = timedelta(0), cases: CaseFilter | None = None
+) -> KpiResult:
+    """The KPI's rows over the cases of its object type (or those `cases` selects: a period, attributes).
 
     Raises:
         errors.NotFound: the object type is unknown (`insight.object_type_unknown`).
     """
-    cases_sql, params = selected_cases(index, CaseFilter(kpi.object_type))
+    where = CaseFilter(kpi.object_type) if cases is None else replace(cases, object_type=kpi.object_type)
+    cases_sql, params = selected_cases(index, where)
     acts = {name: code for code, name in index.activity_names().items()}
     dims: LiteralString = ""
     joins: LiteralString = ""

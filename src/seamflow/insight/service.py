@@ -75,10 +75,10 @@ class Insight:
         await self.catch_up()
         return await asyncio.to_thread(check_conformance, self.index, where, designed)
 
-    async def kpi(self, kpi: Kpi, offset: timedelta = timedelta(0)) -> KpiResult:
-        """One KPI's rows, with the log read up to now."""
+    async def kpi(self, kpi: Kpi, offset: timedelta = timedelta(0), cases: CaseFilter | None = None) -> KpiResult:
+        """One KPI's rows (over the cases `cases` selects, if given), with the log read up to now."""
         await self.catch_up()
-        return await asyncio.to_thread(compute_kpi, self.index, kpi, offset)
+        return await asyncio.to_thread(compute_kpi, self.index, kpi, offset, cases)
 
     async def export(self, form: str, path: Path, object_type: str | None = None) -> int:
         """Write the log as `ocel-json`, `ocel-sqlite` or `xes` (flattened on `object_type`).

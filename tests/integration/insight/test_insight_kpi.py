@@ -100,7 +100,7 @@ def test_a_bad_kpi_file_names_each_problem(tmp_path: Path) -> None:
         _kpis(tmp_path, "kpis:\n  - {id: Bad-Id, kind: cycle_time, object_type: order, sla: soon}\n")
     assert info.value.code == "insight.kpi_invalid"
     assert "kpis.0.id" in str(info.value) and "kpis.0.sla: Value error, expected a duration" in str(info.value)
-    with pytest.raises(errors.InvalidInput, match="kpis.o2c: a cycle_time KPI needs from and to"):
+    with pytest.raises(errors.InvalidInput, match=r"kpis\.o2c: a cycle_time KPI needs from and to"):
         _kpis(tmp_path, "kpis:\n  - {id: o2c, kind: cycle_time, object_type: order}\n")
 
 
