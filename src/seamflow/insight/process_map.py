@@ -10,7 +10,7 @@ interpolate linearly between the two nearest values (numpy's default). Durations
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import LiteralString
 
 from seamflow import errors
@@ -144,16 +144,21 @@ def selected_cases(index: ProcessIndex, where: CaseFilter) -> tuple[LiteralStrin
     params: list[object] = [otype]
     if where.start is not None:
         sql += " AND start_ms >= ?"
-        params.append(round(where.start.timestamp() * 1000))
+        params.append(_ms(where.start))
     if where.end is not None:
         sql += " AND start_ms < ?"
-        params.append(round(where.end.timestamp() * 1000))
+        params.append(_ms(where.end))
     for name, value in sorted(where.attributes.items()):
         sql += (
             " AND obj IN (SELECT obj FROM object_attributes WHERE name = ? GROUP BY obj HAVING arg_max(value, seq) = ?)"
         )
         params.extend([name, value])
     return sql, params
+
+
+def _ms(at: datetime) -> int:
+    # A naive time is UTC, as everywhere in insight (pm4py's reading).
+    return round((at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def discover_map(index: ProcessIndex, where: CaseFilter, *, top_variants: int = 20) -> ProcessMap:
