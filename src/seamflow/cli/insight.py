@@ -55,6 +55,12 @@ def _log_options(command: Callable[..., None]) -> Callable[..., None]:
                 help="--log CSV: time column (ISO 8601; naive times are UTC)",
             ),
             click.option(
+                "--archive",
+                "archive_folder",
+                type=click.Path(file_okay=False, exists=True, path_type=Path),
+                help="start from an archive (`insight archive`), then read the log after it",
+            ),
+            click.option(
                 "--index",
                 "index_file",
                 type=click.Path(dir_okay=False, path_type=Path),
@@ -76,10 +82,13 @@ async def _with_insight(
 
     log_file = options["log_file"]
     index_file = options["index_file"]
+    archive = options["archive_folder"]
     assert index_file is None or isinstance(index_file, Path)
     if isinstance(log_file, Path):
         found = insight.Insight(_NoLog(), index_file)
         try:
+            if isinstance(archive, Path):
+                found.load_archive(archive)
             events = _read_log(log_file, object_type, options, first_seq=found.index.last_seq + 1)
             found.index.append(events)
             return await work(found)
@@ -93,6 +102,8 @@ async def _with_insight(
     await db.open()
     found = insight.Insight(db, index_file)
     try:
+        if isinstance(archive, Path):
+            found.load_archive(archive)
         return await work(found)
     finally:
         found.close()
@@ -272,6 +283,20 @@ def insight_conformance(object_type: str, designed: str, as_json: bool, **option
         [[d.kind, d.activity, d.cases, " ".join(d.examples[:5])] for d in report.deviations],
         empty="no deviations",
     )
+
+
+@insight_group.command("archive")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_log_options
+def insight_archive(folder: Path, **options: object) -> None:
+    """Write the indexed event log as Parquet files into FOLDER; `--archive FOLDER` reads it again."""
+    from seamflow import insight
+
+    async def work(found: insight.Insight) -> int:
+        return await found.archive(folder)
+
+    last = run(_with_insight(options, "case", work))
+    click.echo(f"wrote {folder}: the event log up to seq {last}")
 
 
 @insight_group.command("export")

@@ -44,6 +44,19 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS watermark (last_seq BIGINT)",
 )
 
+_TABLES = (
+    "activities",
+    "object_types",
+    "objects",
+    "object_attributes",
+    "events",
+    "e2o",
+    "o2o",
+    "steps",
+    "cases",
+    "watermark",
+)
+
 _DERIVE: tuple[LiteralString, ...] = (
     "DELETE FROM steps WHERE obj IN (SELECT obj FROM touched)",
     "INSERT INTO steps SELECT e2o.otype, e2o.obj, e.seq, e.ts_ms, e.act,"
@@ -151,6 +164,54 @@ class ProcessIndex:
                     self._memo.clear()
                 self._memo[key] = value
         return value
+
+    def archive(self, folder: Path) -> None:
+        """Write the index as Parquet files into `folder` (one per table), for keeping a pruned log queryable.
+
+        `load_archive` reads them back into an empty index; KPIs and maps then answer as before.
+        """
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                for table in _TABLES:
+                    self._db.table(table).write_parquet(str(folder / f"{table}.parquet"))
+            except duckdb.Error as exc:
+                raise errors.StoreError(f"writing the insight archive to {folder} failed: {exc}") from exc
+
+    def load_archive(self, folder: Path) -> None:
+        """Read an archive written by `archive` into this index, which must be empty.
+
+        Raises:
+            errors.Conflict: the index holds events already (`insight.index_not_empty`).
+            errors.InvalidInput: the folder is not an insight archive (`insight.archive_invalid`).
+        """
+        with self._lock:
+            if self._last_seq or self._activities:
+                raise errors.Conflict(
+                    f"the insight index holds events up to seq {self._last_seq}; an archive loads into an empty one",
+                    code="insight.index_not_empty",
+                )
+            missing = [t for t in _TABLES if not (folder / f"{t}.parquet").is_file()]
+            if missing:
+                raise errors.InvalidInput(
+                    f"{folder}: not an insight archive: no {', '.join(t + '.parquet' for t in missing)}",
+                    code="insight.archive_invalid",
+                )
+            try:
+                self._db.execute("BEGIN")
+                for table in _TABLES:
+                    self._db.read_parquet(str(folder / f"{table}.parquet")).insert_into(table)
+                self._db.execute("COMMIT")
+            except duckdb.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise errors.InvalidInput(
+                    f"{folder}: not an insight archive: {exc}", code="insight.archive_invalid"
+                ) from exc
+            self._load_codes()
+            row = self._db.execute("SELECT max(last_seq) FROM watermark").fetchone()
+            self._last_seq = 0 if row is None or row[0] is None else int(row[0])
+            self.version += 1
+            self._memo.clear()
 
     def query(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query over the index's tables (see docs/howto/insight.md)."""

@@ -57,6 +57,20 @@ class Insight:
                 if len(rows) < _PAGE:
                     return added
 
+    def load_archive(self, folder: Path) -> None:
+        """Start from an archive (`ProcessIndex.archive`): the log rows after it are read from the store.
+
+        This is how KPIs and maps still cover a log whose older rows were pruned from the store.
+        """
+        self.index.load_archive(folder)
+        self._read_seq = self.index.last_seq
+
+    async def archive(self, folder: Path) -> int:
+        """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq."""
+        await self.catch_up()
+        await asyncio.to_thread(self.index.archive, folder)
+        return self.index.last_seq
+
     def _event(self, row: store.LogEntry) -> Event | None:
         try:
             return to_event(row)
