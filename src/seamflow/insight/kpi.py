@@ -143,6 +143,28 @@ def _check(path: Path, kpi: Kpi) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """The parts every KPI query shares: the selected cases, the dimension joins and the period column."""
+
+    cases_sql: LiteralString
+    params: list[object]
+    dims: LiteralString
+    joins: LiteralString
+    dim_params: list[object]
+    period: LiteralString
+    period_params: list[object]
+    head: list[str]
+    codes: dict[str, int]
+
+    @property
+    def group(self) -> LiteralString:
+        return "GROUP BY ALL ORDER BY ALL" if self.dims or self.period else ""
+
+    def code(self, activity: str | None) -> int:
+        return self.codes.get(activity or "", -1)  # an activity never seen measures nothing
+
+
 def compute_kpi(
     index: ProcessIndex, kpi: Kpi, offset: timedelta = timedelta(0), cases: CaseFilter | None = None
 ) -> KpiResult:
@@ -151,76 +173,91 @@ def compute_kpi(
     Raises:
         errors.NotFound: the object type is unknown (`insight.object_type_unknown`).
     """
+    q = _query(index, kpi, offset, cases)
+    measure = {"cycle_time": _cycle_time, "waiting_time": _waiting_time, "throughput": _throughput, "rework": _rework}
+    sql, args, cols = measure[kpi.kind](kpi, q)
+    rows = index.query(sql, args)
+    if kpi.kind == "cycle_time" and not kpi.sla:
+        rows = [r[:-1] for r in rows]
+    return KpiResult(kpi, tuple(cols), tuple(tuple(_plain(v) for v in r) for r in rows))
+
+
+def _query(index: ProcessIndex, kpi: Kpi, offset: timedelta, cases: CaseFilter | None) -> _Query:
     where = CaseFilter(kpi.object_type) if cases is None else replace(cases, object_type=kpi.object_type)
     cases_sql, params = selected_cases(index, where)
-    acts = {name: code for code, name in index.activity_names().items()}
     dims: LiteralString = ""
     joins: LiteralString = ""
-    dim_params: list[object] = []
-    for i, name in enumerate(kpi.by):
-        alias = ("d0", "d1", "d2")[i]
+    for alias in ("d0", "d1", "d2")[: len(kpi.by)]:
         dims += alias + ".v, "
         joins += (
             " LEFT JOIN (SELECT obj, arg_max(value, seq) AS v FROM object_attributes WHERE name = ?"
             " GROUP BY obj) " + alias + " ON " + alias + ".obj = m.obj"
         )
-        dim_params.append(name)
-    period: LiteralString = "strftime(date_trunc(?, epoch_ms(m.t + ?)), '%Y-%m-%d'), " if kpi.period else ""
-    period_params: list[object] = [kpi.period, round(offset.total_seconds() * 1000)] if kpi.period else []
-    group: LiteralString = "GROUP BY ALL ORDER BY ALL" if dims or period else ""
-    head = [*kpi.by, *(["period"] if kpi.period else [])]
+    return _Query(
+        cases_sql=cases_sql,
+        params=params,
+        dims=dims,
+        joins=joins,
+        dim_params=list(kpi.by),
+        period="strftime(date_trunc(?, epoch_ms(m.t + ?)), '%Y-%m-%d'), " if kpi.period else "",
+        period_params=[kpi.period, round(offset.total_seconds() * 1000)] if kpi.period else [],
+        head=[*kpi.by, *(["period"] if kpi.period else [])],
+        codes={name: code for code, name in index.activity_names().items()},
+    )
 
-    def code(name: str | None) -> int:
-        return acts.get(name or "", -1)  # an activity never seen measures nothing
 
-    if kpi.kind == "cycle_time":
-        inner: LiteralString = (
-            "SELECT obj, min(ts_ms) FILTER (WHERE act = ?) AS t0, min(ts_ms) FILTER (WHERE act = ?) AS t1, t1 AS t"
-            " FROM steps WHERE obj IN (" + cases_sql + ") GROUP BY obj"
-        )
-        sql: LiteralString = (
-            "SELECT " + dims + period + "count(*), median(m.t1 - m.t0), quantile_cont(m.t1 - m.t0, 0.9),"
-            " avg(m.t1 - m.t0), avg(CASE WHEN m.t1 - m.t0 <= ? THEN 1.0 ELSE 0.0 END)"
-            " FROM (" + inner + ") m" + joins + " WHERE m.t0 IS NOT NULL AND m.t1 >= m.t0 " + group
-        )
-        args = [*period_params, kpi.sla_ms() or 0, code(kpi.from_), code(kpi.to), *params, *dim_params]
-        cols = [*head, "cases", "median_ms", "p90_ms", "mean_ms", *(["share_within_sla"] if kpi.sla else [])]
-        rows = [r if kpi.sla else r[:-1] for r in index.query(sql, args)]
-    elif kpi.kind == "waiting_time":
-        key: LiteralString = "a.name" if kpi.per == "activity" else "coalesce(m.resource, '')"
-        sql = (
-            "SELECT " + dims + period + key + ", count(*), median(m.ts_ms - m.prev_ts_ms),"
-            " quantile_cont(m.ts_ms - m.prev_ts_ms, 0.9), avg(m.ts_ms - m.prev_ts_ms)"
-            " FROM (SELECT *, ts_ms AS t FROM steps WHERE obj IN (" + cases_sql + ") AND prev_act IS NOT NULL"
-            " AND (? < 0 OR act = ?)) m JOIN activities a ON a.code = m.act" + joins + " GROUP BY ALL ORDER BY ALL"
-        )
-        only = code(kpi.activity) if kpi.activity else -1
-        args = [*period_params, *params, only, only, *dim_params]
-        cols = [*head, kpi.per or "resource", "events", "median_ms", "p90_ms", "mean_ms"]
-        rows = index.query(sql, args)
-    elif kpi.kind == "throughput":
-        sql = (
-            "SELECT " + dims + period + "count(DISTINCT m.obj) FROM (SELECT obj, ts_ms AS t FROM steps"
-            " WHERE obj IN (" + cases_sql + ") AND act = ?) m" + joins + " " + group
-        )
-        args = [*period_params, *params, code(kpi.activity), *dim_params]
-        cols = [*head, "cases"]
-        rows = index.query(sql, args)
-    else:
-        only = code(kpi.activity) if kpi.activity else -1
-        inner = (
-            "SELECT obj, min(ts_ms) AS t, bool_or(n > 1 AND (? < 0 OR act = ?)) AS is_rework FROM (SELECT obj, act,"
-            " count(*) AS n, min(ts_ms) AS ts_ms FROM steps WHERE obj IN (" + cases_sql + ") GROUP BY obj, act)"
-            " GROUP BY obj"
-        )
-        sql = (
-            "SELECT " + dims + period + "count(*), count(*) FILTER (WHERE m.is_rework), avg(m.is_rework::INTEGER)"
-            " FROM (" + inner + ") m" + joins + " " + group
-        )
-        args = [*period_params, only, only, *params, *dim_params]
-        cols = [*head, "cases", "rework_cases", "rework_share"]
-        rows = index.query(sql, args)
-    return KpiResult(kpi, tuple(cols), tuple(tuple(_plain(v) for v in r) for r in rows))
+_Sql = tuple[LiteralString, list[object], list[str]]
+
+
+def _cycle_time(kpi: Kpi, q: _Query) -> _Sql:
+    inner: LiteralString = (
+        "SELECT obj, min(ts_ms) FILTER (WHERE act = ?) AS t0, min(ts_ms) FILTER (WHERE act = ?) AS t1, t1 AS t"
+        " FROM steps WHERE obj IN (" + q.cases_sql + ") GROUP BY obj"
+    )
+    sql: LiteralString = (
+        "SELECT " + q.dims + q.period + "count(*), median(m.t1 - m.t0), quantile_cont(m.t1 - m.t0, 0.9),"
+        " avg(m.t1 - m.t0), avg(CASE WHEN m.t1 - m.t0 <= ? THEN 1.0 ELSE 0.0 END)"
+        " FROM (" + inner + ") m" + q.joins + " WHERE m.t0 IS NOT NULL AND m.t1 >= m.t0 " + q.group
+    )
+    args = [*q.period_params, kpi.sla_ms() or 0, q.code(kpi.from_), q.code(kpi.to), *q.params, *q.dim_params]
+    cols = [*q.head, "cases", "median_ms", "p90_ms", "mean_ms", *(["share_within_sla"] if kpi.sla else [])]
+    return sql, args, cols
+
+
+def _waiting_time(kpi: Kpi, q: _Query) -> _Sql:
+    key: LiteralString = "a.name" if kpi.per == "activity" else "coalesce(m.resource, '')"
+    sql: LiteralString = (
+        "SELECT " + q.dims + q.period + key + ", count(*), median(m.ts_ms - m.prev_ts_ms),"
+        " quantile_cont(m.ts_ms - m.prev_ts_ms, 0.9), avg(m.ts_ms - m.prev_ts_ms)"
+        " FROM (SELECT *, ts_ms AS t FROM steps WHERE obj IN (" + q.cases_sql + ") AND prev_act IS NOT NULL"
+        " AND (? < 0 OR act = ?)) m JOIN activities a ON a.code = m.act" + q.joins + " GROUP BY ALL ORDER BY ALL"
+    )
+    only = q.code(kpi.activity) if kpi.activity else -1
+    args = [*q.period_params, *q.params, only, only, *q.dim_params]
+    return sql, args, [*q.head, kpi.per or "resource", "events", "median_ms", "p90_ms", "mean_ms"]
+
+
+def _throughput(kpi: Kpi, q: _Query) -> _Sql:
+    sql: LiteralString = (
+        "SELECT " + q.dims + q.period + "count(DISTINCT m.obj) FROM (SELECT obj, ts_ms AS t FROM steps"
+        " WHERE obj IN (" + q.cases_sql + ") AND act = ?) m" + q.joins + " " + q.group
+    )
+    return sql, [*q.period_params, *q.params, q.code(kpi.activity), *q.dim_params], [*q.head, "cases"]
+
+
+def _rework(kpi: Kpi, q: _Query) -> _Sql:
+    only = q.code(kpi.activity) if kpi.activity else -1
+    inner: LiteralString = (
+        "SELECT obj, min(ts_ms) AS t, bool_or(n > 1 AND (? < 0 OR act = ?)) AS is_rework FROM (SELECT obj, act,"
+        " count(*) AS n, min(ts_ms) AS ts_ms FROM steps WHERE obj IN (" + q.cases_sql + ") GROUP BY obj, act)"
+        " GROUP BY obj"
+    )
+    sql: LiteralString = (
+        "SELECT " + q.dims + q.period + "count(*), count(*) FILTER (WHERE m.is_rework), avg(m.is_rework::INTEGER)"
+        " FROM (" + inner + ") m" + q.joins + " " + q.group
+    )
+    args = [*q.period_params, only, only, *q.params, *q.dim_params]
+    return sql, args, [*q.head, "cases", "rework_cases", "rework_share"]
 
 
 def _plain(value: object) -> Json:
