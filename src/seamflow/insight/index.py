@@ -40,7 +40,7 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS steps (otype SMALLINT, obj INTEGER, seq BIGINT, ts_ms BIGINT, act INTEGER,"
     " prev_act INTEGER, prev_ts_ms BIGINT, resource VARCHAR)",
     "CREATE TABLE IF NOT EXISTS cases (otype SMALLINT, obj INTEGER, start_ms BIGINT, end_ms BIGINT,"
-    " events INTEGER, start_act INTEGER, end_act INTEGER, variant VARCHAR)",
+    " events INTEGER, start_act INTEGER, end_act INTEGER, variant VARCHAR, end_seq BIGINT)",
     "CREATE TABLE IF NOT EXISTS watermark (last_seq BIGINT)",
 )
 
@@ -57,6 +57,26 @@ _TABLES = (
     "watermark",
 )
 
+_EXTEND: tuple[LiteralString, ...] = (
+    # The batch's relations, found through the zone maps of the seq columns (appended in order).
+    "CREATE OR REPLACE TEMP TABLE fresh AS SELECT x.otype, x.obj, e.seq, e.ts_ms, e.act, e.resource"
+    " FROM e2o x JOIN events e ON e.seq = x.seq WHERE x.seq >= ? AND e.seq >= ?",
+    # Late: an object with a new event before its case's last step; derived again from all its events.
+    "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT f.obj FROM fresh f JOIN cases c ON c.obj = f.obj"
+    " WHERE f.ts_ms < c.end_ms OR (f.ts_ms = c.end_ms AND f.seq < c.end_seq)",
+    # In order: the steps continue from the case's last one, the case grows at its end.
+    "INSERT INTO steps SELECT f.otype, f.obj, f.seq, f.ts_ms, f.act, coalesce(lag(f.act) OVER w, c.end_act),"
+    " coalesce(lag(f.ts_ms) OVER w, c.end_ms), f.resource FROM fresh f LEFT JOIN cases c ON c.obj = f.obj"
+    " WHERE f.obj NOT IN (SELECT obj FROM touched) WINDOW w AS (PARTITION BY f.obj ORDER BY f.ts_ms, f.seq)",
+    "CREATE OR REPLACE TEMP TABLE grown AS SELECT otype, obj, min(ts_ms) AS start_ms, max(ts_ms) AS end_ms,"
+    " count(*)::INTEGER AS n, arg_min(act, (ts_ms, seq)) AS first_act, arg_max(act, (ts_ms, seq)) AS last_act,"
+    " string_agg(act::VARCHAR, ',' ORDER BY ts_ms, seq) AS variant, arg_max(seq, (ts_ms, seq)) AS end_seq"
+    " FROM fresh WHERE obj NOT IN (SELECT obj FROM touched) GROUP BY otype, obj",
+    "UPDATE cases SET end_ms = g.end_ms, events = cases.events + g.n, end_act = g.last_act,"
+    " variant = cases.variant || ',' || g.variant, end_seq = g.end_seq FROM grown g WHERE cases.obj = g.obj",
+    "INSERT INTO cases SELECT g.* FROM grown g WHERE g.obj NOT IN (SELECT obj FROM cases)",
+)
+
 _DERIVE: tuple[LiteralString, ...] = (
     "DELETE FROM steps WHERE obj IN (SELECT obj FROM touched)",
     "INSERT INTO steps SELECT e2o.otype, e2o.obj, e.seq, e.ts_ms, e.act,"
@@ -66,7 +86,7 @@ _DERIVE: tuple[LiteralString, ...] = (
     "DELETE FROM cases WHERE obj IN (SELECT obj FROM touched)",
     "INSERT INTO cases SELECT otype, obj, min(ts_ms), max(ts_ms), count(*)::INTEGER,"
     " arg_min(act, (ts_ms, seq)), arg_max(act, (ts_ms, seq)),"
-    " string_agg(act::VARCHAR, ',' ORDER BY ts_ms, seq)"
+    " string_agg(act::VARCHAR, ',' ORDER BY ts_ms, seq), arg_max(seq, (ts_ms, seq))"
     " FROM steps WHERE obj IN (SELECT obj FROM touched) GROUP BY otype, obj",
 )
 
@@ -294,6 +314,14 @@ class ProcessIndex:
         self._pending = (new_acts, new_types, new_objs)
         return b
 
+    def _derive(self, b: _Batch) -> None:
+        """Steps and cases of the batch's objects: extended in place when in order, derived again when late."""
+        first = min(b.seq)
+        for statement in _EXTEND:
+            self._db.execute(statement, [first, first] if "?" in statement else [])
+        for statement in _DERIVE:
+            self._db.execute(statement)
+
     def _write(self, b: _Batch) -> None:
         db = self._db
         new_acts, new_types, new_objs = self._pending
@@ -322,11 +350,7 @@ class ProcessIndex:
                     "o2o",
                     {"s": [x[0] for x in b.links], "d": [x[1] for x in b.links], "q": [x[2] for x in b.links]},
                 )
-            db.execute(
-                "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT obj FROM e2o WHERE seq >= ?", [min(b.seq)]
-            )
-            for statement in _DERIVE:
-                db.execute(statement)
+            self._derive(b)
             db.execute("DELETE FROM watermark")
             db.execute("INSERT INTO watermark VALUES (?)", [max(self._last_seq, max(b.seq))])
             db.execute("COMMIT")
@@ -335,13 +359,22 @@ class ProcessIndex:
             raise
 
 
+def _register(db: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[Any]]) -> None:
+    """Columns as a DuckDB view over numpy arrays (text and nullable columns as objects)."""
+
+    def array(values: list[Any]) -> np.ndarray[Any, Any]:
+        is_object = any(v is None or isinstance(v, str) for v in values)
+        return np.asarray(values, dtype=object if is_object else None)
+
+    db.register(name, {k: array(v) for k, v in columns.items()})
+
+
 def _insert(db: duckdb.DuckDBPyConnection, table: LiteralString, columns: dict[str, list[Any]]) -> None:
     """Append columns to a table in one scan (numpy arrays: no row-by-row Python)."""
     first = next(iter(columns.values()))
     if not first:
         return
-    frame = {k: np.asarray(v, dtype=object if v and isinstance(v[0], str | None) else None) for k, v in columns.items()}
-    db.register("_batch", frame)
+    _register(db, "_batch", columns)
     try:
         db.execute("INSERT INTO " + table + " SELECT * FROM _batch")  # noqa: S608  # table names are constants
     finally:

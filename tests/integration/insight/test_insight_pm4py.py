@@ -76,6 +76,24 @@ def test_directly_follows_and_performance_equal_pm4py(seed: int, batches: int) -
         assert e.mean_ms == pytest.approx(theirs["mean"] * 1000, abs=0.5), (e.source, e.target)
 
 
+def test_in_order_appends_in_small_batches_equal_pm4py() -> None:
+    # Events in time order extend their cases in place (no re-derivation): the common case.
+    ordered = sorted(_log(7), key=lambda e: (e.at_ms, e.seq))
+    events = [insight.Event(i, e.activity, e.at_ms, e.objects) for i, e in enumerate(ordered, start=1)]
+    ours = insight.discover_map(_indexed(events, len(events) // 3), insight.CaseFilter("order"), top_variants=10_000)
+    df = _frame(events)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dfg, starts, ends = pm4py.discover_dfg(df)
+        perf, _, _ = pm4py.discover_performance_dfg(df)
+        variants = pm4py.get_variants(df)
+    assert {(e.source, e.target): e.frequency for e in ours.edges} == dict(dfg)
+    assert (ours.start_activities, ours.end_activities) == (dict(starts), dict(ends))
+    assert {v.activities: v.cases for v in ours.variants} == {tuple(k): n for k, n in variants.items()}
+    for e in ours.edges:
+        assert e.median_ms == pytest.approx(perf[(e.source, e.target)]["median"] * 1000, abs=0.5)
+
+
 def test_edge_p90_equals_numpy_interpolation_over_pm4py_durations() -> None:
     events = _log(4)
     df = _frame(events).sort_values(["case:concept:name", "time:timestamp", "@@index"])
