@@ -142,6 +142,8 @@ async def test_api_map_kpis_and_export(tmp_path: Path) -> None:
         assert report.json()["deviations"] == [
             {"kind": "skipped", "activity": "Credit check", "cases": 3, "examples": [o[0] for o in ORDERS]}
         ]
+        diagnosis = (await client.get("/api/v1/insight/diagnosis", params={"object_type": "order"})).json()
+        assert diagnosis["findings"][0]["kind"] == "bottleneck" and diagnosis["findings"][0]["cases"] == 3
         unknown = await client.get("/api/v1/insight/map", params={"object_type": "ordr"})
         assert unknown.status_code == 404 and unknown.json()["code"] == "insight.object_type_unknown"
         ocel = await client.get("/api/v1/insight/export", params={"format": "ocel-json"})

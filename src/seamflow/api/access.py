@@ -46,6 +46,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/events"): _R,
     ("GET", "/api/v1/insight/map"): _R,
     ("GET", "/api/v1/insight/conformance"): _R,
+    ("GET", "/api/v1/insight/diagnosis"): _R,
     ("POST", "/api/v1/insight/kpis"): _R,
     ("GET", "/api/v1/insight/export"): _R,
     ("GET", "/api/v1/workers"): _R,

@@ -78,6 +78,20 @@ async def conformance(
     return json_response(report.to_json())
 
 
+@router.get("/api/v1/insight/diagnosis", tags=["insight"])
+async def diagnosis(
+    found: InsightDep,
+    object_type: Annotated[str, Query(min_length=1, max_length=200)],
+    where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="until")] = None,
+    top: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> Response:
+    """Where cases wait, where work passes between people (and the wait at each), what is done twice."""
+    report = await found.diagnosis(_filter(object_type, where or [], start, end), top)
+    return json_response(report.to_json())
+
+
 @router.post("/api/v1/insight/kpis", tags=["insight"])
 async def kpis(found: InsightDep, body: Annotated[dict[str, Any], Body()]) -> Response:
     """KPIs of a KPI file given as JSON (`{"timezone": "+08:00", "kpis": [...]}`), computed now."""

@@ -285,6 +285,33 @@ def insight_conformance(object_type: str, designed: str, as_json: bool, **option
     )
 
 
+@insight_group.command("diagnose")
+@click.option("--object-type", required=True, help="the object type whose objects are the cases, e.g. order")
+@click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="findings of each kind")
+@json_option
+@_log_options
+def insight_diagnose(object_type: str, top: int, as_json: bool, **options: object) -> None:
+    """A diagnosis: bottlenecks, hand-offs between people (the wait at each) and rework, with their cases."""
+    from seamflow import insight
+
+    async def work(found: insight.Insight) -> insight.Diagnosis:
+        return await found.diagnosis(insight.CaseFilter(object_type), top)
+
+    report = run(_with_insight(options, object_type, work))
+    if as_json:
+        print_json(report.to_json())
+        return
+    click.echo(f"{report.cases} cases")
+    print_table(
+        ("finding", "where", "cases", "median", "examples"),
+        [
+            [f.kind, f.subject, f.cases, "-" if f.median_ms is None else _duration(f.median_ms), " ".join(f.examples)]
+            for f in report.findings
+        ],
+        empty="no findings",
+    )
+
+
 @insight_group.command("archive")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @_log_options

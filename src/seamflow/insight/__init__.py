@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
 from seamflow.insight.conformance import Conformance, Deviation, check_conformance
+from seamflow.insight.diagnosis import Diagnosis, Finding, diagnose
 from seamflow.insight.exchange import export_ocel_json, export_ocel_sqlite, export_xes, read_csv_log, read_xes_log
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
@@ -22,9 +23,11 @@ __all__ = [
     "CaseFilter",
     "Conformance",
     "Deviation",
+    "Diagnosis",
     "Edge",
     "Event",
     "EventObject",
+    "Finding",
     "Insight",
     "Kpi",
     "KpiFile",
@@ -36,6 +39,7 @@ __all__ = [
     "Variant",
     "check_conformance",
     "compute_kpi",
+    "diagnose",
     "discover_map",
     "export_ocel_json",
     "export_ocel_sqlite",

@@ -16,6 +16,7 @@ from seamflow import errors, store
 from seamflow.insight import exchange
 from seamflow.insight.activities import to_event
 from seamflow.insight.conformance import Conformance, check_conformance
+from seamflow.insight.diagnosis import Diagnosis, diagnose
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import Kpi, KpiResult, compute_kpi
 from seamflow.insight.model import Event
@@ -88,6 +89,11 @@ class Insight:
         """The cases' deviations from the designed path, with the log read up to now."""
         await self.catch_up()
         return await asyncio.to_thread(check_conformance, self.index, where, designed)
+
+    async def diagnosis(self, where: CaseFilter, top: int = 5) -> Diagnosis:
+        """Bottlenecks, hand-offs and rework with their cases, with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(diagnose, self.index, where, top)
 
     async def kpi(self, kpi: Kpi, offset: timedelta = timedelta(0), cases: CaseFilter | None = None) -> KpiResult:
         """One KPI's rows (over the cases `cases` selects, if given), with the log read up to now."""
