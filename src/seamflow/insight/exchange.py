@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
@@ -76,8 +77,6 @@ def export_ocel_json(index: ProcessIndex, path: Path) -> int:
     Returns:
         How many events were written.
     """
-    events = [r[0] for r in index.query(_EVENTS_JSON)]
-    objects = [r[0] for r in index.query(_OBJECTS_JSON)]
     types = [r[0] for r in index.query(_TYPES_JSON)]
     event_types = json.dumps(
         [
@@ -86,13 +85,20 @@ def export_ocel_json(index: ProcessIndex, path: Path) -> int:
         ],
         ensure_ascii=False,
     )
+    written = [0]
     with path.open("w", encoding="utf-8") as f:
+
+        def write(rows: list[tuple[Any, ...]]) -> None:  # one chunk: the whole log never sits in memory
+            f.write(("," if written[0] else "") + ",".join(r[0] for r in rows))
+            written[0] += len(rows)
+
         f.write('{"objectTypes":[' + ",".join(types) + '],"eventTypes":' + event_types + ',"objects":[')
-        f.write(",".join(objects))
+        index.each_chunk(_OBJECTS_JSON, write)
         f.write('],"events":[')
-        f.write(",".join(events))
+        written[0] = 0
+        index.each_chunk(_EVENTS_JSON, write)
         f.write("]}")
-    return len(events)
+    return written[0]
 
 
 def export_ocel_sqlite(index: ProcessIndex, path: Path) -> int:

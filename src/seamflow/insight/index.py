@@ -241,6 +241,18 @@ class ProcessIndex:
             except duckdb.Error as exc:
                 raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
 
+    def each_chunk(
+        self, sql: LiteralString, consume: Callable[[list[tuple[Any, ...]]], None], size: int = 20_000
+    ) -> None:
+        """Hand the rows of a read-only query to `consume` a chunk at a time (an export of the whole log)."""
+        with self._lock:
+            try:
+                result = self._db.execute(sql)
+                while rows := result.fetchmany(size):
+                    consume(rows)
+            except duckdb.Error as exc:
+                raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
+
     def activity_names(self) -> dict[int, str]:
         """Activity code -> name."""
         with self._lock:
