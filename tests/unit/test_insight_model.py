@@ -86,3 +86,13 @@ def test_src_never_imports_pm4py_or_pandas() -> None:
         if re.search(r"^\s*(import|from)\s+(pm4py|pandas)\b", p.read_text(encoding="utf-8"), re.M)
     ]
     assert offenders == []
+
+
+def test_the_lead_to_cash_example_kpis_name_activities_its_flows_emit() -> None:
+    root = Path(__file__).parents[2] / "examples" / "lead-to-cash"
+    found = insight.load_kpis(root / "kpis.yaml")
+    emitted = set(
+        re.findall(r"activity: (.+)", "\n".join(p.read_text("utf-8") for p in (root / "flows").glob("*.yaml")))
+    )
+    named = {a for k in found.kpis for a in (k.from_, k.to, k.activity) if a}
+    assert named <= emitted, named - emitted
