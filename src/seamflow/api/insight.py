@@ -24,9 +24,10 @@ router = APIRouter(dependencies=[Depends(require_token)])
 
 
 def _insight(request: Request, eng: EngineDep) -> insight.Insight:
-    found = getattr(request.app.state, "insight", None)
+    found = getattr(request.app.state, "insight", None) or eng.services.get(insight.Insight)
     if found is None:  # no await between the check and the set: one Insight per app
-        found = request.app.state.insight = insight.Insight(eng.db)
+        found = insight.Insight(eng.db)
+    request.app.state.insight = found
     return cast(insight.Insight, found)
 
 

@@ -8,11 +8,13 @@ maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
 from __future__ import annotations
 
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
+from seamflow.insight.alerts import Firing, evaluate_alerts
 from seamflow.insight.conformance import Conformance, Deviation, check_conformance
+from seamflow.insight.connector import InsightConnector
 from seamflow.insight.diagnosis import Diagnosis, Finding, diagnose
 from seamflow.insight.exchange import export_ocel_json, export_ocel_sqlite, export_xes, read_csv_log, read_xes_log
 from seamflow.insight.index import ProcessIndex
-from seamflow.insight.kpi import Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
+from seamflow.insight.kpi import AlertRule, Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
 from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
 from seamflow.insight.render import map_html, map_svg
@@ -20,6 +22,7 @@ from seamflow.insight.service import Insight
 
 __all__ = [
     "ENGINE_ACTIVITIES",
+    "AlertRule",
     "CaseFilter",
     "Conformance",
     "Deviation",
@@ -28,7 +31,9 @@ __all__ = [
     "Event",
     "EventObject",
     "Finding",
+    "Firing",
     "Insight",
+    "InsightConnector",
     "Kpi",
     "KpiFile",
     "KpiResult",
@@ -41,6 +46,7 @@ __all__ = [
     "compute_kpi",
     "diagnose",
     "discover_map",
+    "evaluate_alerts",
     "export_ocel_json",
     "export_ocel_sqlite",
     "export_xes",

@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Literal, LiteralString
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from seamflow import errors
 from seamflow.ids import Json
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.process_map import CaseFilter, selected_cases
 
-__all__ = ["Kpi", "KpiFile", "KpiResult", "compute_kpi", "load_kpis"]
+__all__ = ["AlertRule", "Kpi", "KpiFile", "KpiResult", "compute_kpi", "load_kpis"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -77,6 +77,29 @@ class Kpi(BaseModel):
         return round(float(match[1]) * _UNITS[match[2]] * 1000)
 
 
+class AlertRule(BaseModel):
+    """An alert on one measure of a KPI, over the cases started in the last window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    kpi: str = Field(description="the id of a KPI of the same file")
+    measure: str = Field(description="a column of the KPI's rows, e.g. median_ms, share_within_sla, cases")
+    window: Literal["day", "week", "month"] = "week"
+    above: float | None = Field(None, description="fire when the measure is above this value")
+    below: float | None = Field(None, description="fire when the measure is below this value")
+    rise_above: float | None = Field(
+        None, description="fire when the measure grew by more than this share (0.5: +50 %)"
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> AlertRule:
+        given = [n for n in ("above", "below", "rise_above") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of above, below, rise_above; got {given or 'none'}")
+        return self
+
+
 class KpiFile(BaseModel):
     """A KPI file: the KPIs and the time zone their periods are cut in."""
 
@@ -84,6 +107,7 @@ class KpiFile(BaseModel):
 
     timezone: str = Field("+00:00", pattern=r"^[+-]\d\d:\d\d$", description="UTC offset of the periods, e.g. +08:00")
     kpis: list[Kpi] = Field(min_length=1)
+    alerts: list[AlertRule] = Field(default_factory=list)
 
     def offset(self) -> timedelta:
         """The UTC offset as a timedelta."""

@@ -108,3 +108,42 @@ def test_an_unknown_object_type_lists_the_known_ones(tmp_path: Path) -> None:
     found = _kpis(tmp_path, "kpis:\n  - {id: r, kind: rework, object_type: ordr}\n")
     with pytest.raises(errors.NotFound, match="no event touched an object of type 'ordr'; known types: order"):
         insight.compute_kpi(_index(), found.kpis[0])
+
+
+def test_an_alert_on_a_rise_week_over_week_fires_per_row(tmp_path: Path) -> None:
+    now = datetime(2026, 3, 20, tzinfo=UTC)
+    start = int((now - timedelta(days=13)).timestamp() * 1000)  # last week's cases start here, this week's 7 d later
+    index = insight.ProcessIndex()
+    events = []
+    for week, wait_h in ((0, 2), (7, 4)):  # the approval wait doubles (+100 %)
+        at = start + week * 86_400_000
+        case = f"SO-{week}"
+        events += [
+            insight.Event(len(events) + 1, "Approval requested", at, (insight.EventObject("order", case),)),
+            insight.Event(
+                len(events) + 2, "Approved", at + wait_h * H, (insight.EventObject("order", case),), resource="王芳"
+            ),
+        ]
+    index.append(events)
+    found = _kpis(
+        tmp_path,
+        "kpis:\n  - {id: wait, kind: waiting_time, object_type: order, activity: Approved, per: resource}\n"
+        "alerts:\n  - {id: slower, kpi: wait, measure: median_ms, rise_above: 0.5, window: week}\n"
+        "  - {id: never, kpi: wait, measure: median_ms, above: 86400000}\n",
+    )
+    firing = insight.evaluate_alerts(index, found.kpis, found.alerts, now)
+    assert [(f.alert, f.key, f.value, f.compared_with) for f in firing] == [
+        ("slower", {"resource": "王芳"}, 4 * H, 2 * H)
+    ]
+    assert firing[0].message == "wait (resource=王芳): median_ms 1.44e+07 rose from 7.2e+06, last week"
+
+
+def test_an_alert_on_an_unknown_measure_says_which_exist(tmp_path: Path) -> None:
+    found = _kpis(
+        tmp_path,
+        "kpis:\n  - {id: signed, kind: throughput, object_type: order, activity: 合同签约}\n"
+        "alerts:\n  - {id: a, kpi: signed, measure: median_ms, above: 1}\n",
+    )
+    later = datetime.fromtimestamp(T0 / 1000, UTC) + timedelta(days=1)
+    with pytest.raises(errors.InvalidInput, match="the KPI signed has no measure 'median_ms'; expected one of cases"):
+        insight.evaluate_alerts(_index(), found.kpis, found.alerts, later)
