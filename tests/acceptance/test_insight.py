@@ -12,6 +12,7 @@ from tests.support.server import make_project, serve
 O2C = """
 id: o2c
 name: 订单到收款
+manual_minutes: 12
 trigger: {manual: {}}
 steps:
   - id: created
@@ -98,6 +99,8 @@ def test_kpi_and_map_commands_read_the_emitted_events(tmp_path: Path) -> None:
     assert found["cases"] == 2
     assert [(e["source"], e["target"], e["frequency"]) for e in found["edges"]] == [("订单创建", "Payment received", 2)]
     assert "订单创建" in html.read_text(encoding="utf-8")
+    saved = json.loads(seamflow("insight", "value", "--json", "-p", str(tmp_path)).stdout)
+    assert saved == [{"flow": "o2c", "runs": 3, "manual_minutes": 12, "minutes_saved": 36, "hours_saved": 0.6}]
     table = seamflow("kpi", "-p", str(tmp_path)).stdout
     assert "订单处理周期" in table and "2.5 d" in table and "50.0%" in table
     parts = json.loads(seamflow("kpi", "--before-after", "2026-03-03", "--json", "-p", str(tmp_path)).stdout)

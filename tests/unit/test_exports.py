@@ -241,6 +241,7 @@ EXPORTS = {
         "ProcessIndex",
         "ProcessMap",
         "Variant",
+        "WorkSaved",
         "check_conformance",
         "compute_kpi",
         "diagnose",
@@ -256,6 +257,7 @@ EXPORTS = {
         "read_csv_log",
         "read_xes_log",
         "to_event",
+        "work_saved",
     },
 }
 

@@ -312,6 +312,42 @@ def insight_diagnose(object_type: str, top: int, as_json: bool, **options: objec
     )
 
 
+@insight_group.command("value")
+@click.option("--from", "start", type=click.DateTime(), help="runs completed at or after (UTC)")
+@click.option("--until", "end", type=click.DateTime(), help="runs completed before (UTC)")
+@json_option
+@_log_options
+def insight_value(start: datetime | None, end: datetime | None, as_json: bool, **options: object) -> None:
+    """The manual work the flows saved: completed runs times each flow's `manual_minutes`."""
+    from datetime import UTC
+
+    from seamflow import insight
+    from seamflow.flows import validate
+
+    project = options["project"]
+    assert isinstance(project, Path)
+    paths = ProjectPaths(project)
+    try:
+        flows = validate.validate_project(paths.flows, paths.connections).flows
+    except errors.SeamflowError as exc:
+        fail(exc)
+    minutes = {fid: f.spec.manual_minutes for fid, f in flows.items() if f.spec.manual_minutes is not None}
+    period = (start and start.replace(tzinfo=UTC), end and end.replace(tzinfo=UTC))
+
+    async def work(found: insight.Insight) -> list[insight.WorkSaved]:
+        return await found.work_saved(minutes, *period)
+
+    saved = run(_with_insight(options, "flow", work))
+    if as_json:
+        print_json([s.to_json() for s in saved])
+        return
+    print_table(
+        ("flow", "runs", "minutes per run", "hours saved"),
+        [[s.flow, s.runs, f"{s.manual_minutes:g}", f"{s.minutes_saved / 60:.1f}"] for s in saved],
+        empty="no flow declares manual_minutes",
+    )
+
+
 @insight_group.command("archive")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @_log_options

@@ -19,6 +19,7 @@ from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
 from seamflow.insight.render import map_html, map_svg
 from seamflow.insight.service import Insight
+from seamflow.insight.value import WorkSaved, work_saved
 
 __all__ = [
     "ENGINE_ACTIVITIES",
@@ -42,6 +43,7 @@ __all__ = [
     "ProcessIndex",
     "ProcessMap",
     "Variant",
+    "WorkSaved",
     "check_conformance",
     "compute_kpi",
     "diagnose",
@@ -57,4 +59,5 @@ __all__ = [
     "read_csv_log",
     "read_xes_log",
     "to_event",
+    "work_saved",
 ]

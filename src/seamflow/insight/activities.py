@@ -47,6 +47,8 @@ def to_event(entry: store.LogEntry) -> Event | None:
     objects, links = parse_objects(entry.objects, f"event_log seq {entry.seq}")
     if entry.kind != "business" and entry.run_id is not None:
         objects = (*objects, EventObject("run", entry.run_id))
+    if entry.kind.startswith("run.") and entry.flow_id is not None:
+        objects = (*objects, EventObject("flow", entry.flow_id))  # runs per flow: the work a flow saves
     who = attributes.get("resource", attributes.get("who"))
     return Event(
         seq=entry.seq,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from seamflow import errors, store
@@ -21,6 +21,7 @@ from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import Kpi, KpiResult, compute_kpi
 from seamflow.insight.model import Event
 from seamflow.insight.process_map import CaseFilter, ProcessMap, discover_map
+from seamflow.insight.value import WorkSaved, work_saved
 
 __all__ = ["Insight"]
 
@@ -94,6 +95,13 @@ class Insight:
         """Bottlenecks, hand-offs and rework with their cases, with the log read up to now."""
         await self.catch_up()
         return await asyncio.to_thread(diagnose, self.index, where, top)
+
+    async def work_saved(
+        self, manual_minutes: dict[str, float], start: datetime | None = None, end: datetime | None = None
+    ) -> list[WorkSaved]:
+        """Minutes of manual work the flows saved in [start, end), with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(work_saved, self.index, manual_minutes, start, end)
 
     async def kpi(self, kpi: Kpi, offset: timedelta = timedelta(0), cases: CaseFilter | None = None) -> KpiResult:
         """One KPI's rows (over the cases `cases` selects, if given), with the log read up to now."""
