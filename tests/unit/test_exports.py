@@ -21,6 +21,7 @@ EXPORTS = {
         "StoredUser",
         "FlowVersion",
         "AdminStore",
+        "EventLogPruning",
         "EventLogReads",
         "FeedStore",
         "FlowVersions",

@@ -7,14 +7,14 @@ in a DuckDB file with `--index` so that the next command reads only the rows app
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import click
 
 from seamflow import errors
-from seamflow.cli.options import database_option, fail, project_option, run
+from seamflow.cli.options import database_option, duration, fail, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.cli.table import json_option, print_json, print_table
 from seamflow.ids import Json
@@ -350,16 +350,34 @@ def insight_value(start: datetime | None, end: datetime | None, as_json: bool, *
 
 @insight_group.command("archive")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--prune-older-than",
+    "keep",
+    callback=duration,
+    metavar="DURATION",
+    help="then delete the archived rows older than this (e.g. 90d) from the store's event log",
+)
 @_log_options
-def insight_archive(folder: Path, **options: object) -> None:
+def insight_archive(folder: Path, keep: timedelta | None, **options: object) -> None:
     """Write the indexed event log as Parquet files into FOLDER; `--archive FOLDER` reads it again."""
-    from seamflow import insight
+    from seamflow import clock, insight
 
-    async def work(found: insight.Insight) -> int:
-        return await found.archive(folder)
+    async def work(found: insight.Insight) -> tuple[int, int]:
+        last = await found.archive(folder)
+        if keep is None:
+            return last, 0
+        if options["log_file"] is not None:
+            raise errors.InvalidInput(
+                "--prune-older-than prunes the project's store; a --log file is not pruned",
+                code="insight.archive_invalid",
+            )
+        pruning = cast("store.EventLogPruning", found.log)  # the project's store (SqlStore)
+        return last, await found.prune_archived(pruning, last, clock.now() - keep)
 
-    last = run(_with_insight(options, "case", work))
-    click.echo(f"wrote {folder}: the event log up to seq {last}")
+    last, pruned = run(_with_insight(options, "case", work))
+    click.echo(
+        f"wrote {folder}: the event log up to seq {last}" + (f"; pruned {pruned} rows from the store" if keep else "")
+    )
 
 
 @insight_group.command("export")

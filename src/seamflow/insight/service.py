@@ -27,6 +27,7 @@ __all__ = ["Insight"]
 
 log = logging.getLogger(__name__)
 _PAGE = 20_000
+_PRUNE_BATCH = 5_000
 
 
 class Insight:
@@ -44,6 +45,11 @@ class Insight:
         self._catching_up = asyncio.Lock()
         self.skipped = 0
         """Rows of the log that could not be read as events (their objects were malformed)."""
+
+    @property
+    def log(self) -> store.EventLogReads:
+        """The event log this insight reads."""
+        return self._log
 
     async def catch_up(self) -> int:
         """Index the log rows appended since the last call; returns how many events were added."""
@@ -72,6 +78,13 @@ class Insight:
         await self.catch_up()
         await asyncio.to_thread(self.index.archive, folder)
         return self.index.last_seq
+
+    async def prune_archived(self, pruning: store.EventLogPruning, through_seq: int, before: datetime) -> int:
+        """Delete the archived rows (seq ≤ `through_seq`) older than `before` from the store's log, in batches."""
+        total = 0
+        while (pruned := await pruning.prune_event_log(through_seq, before, _PRUNE_BATCH)) > 0:
+            total += pruned
+        return total
 
     def _event(self, row: store.LogEntry) -> Event | None:
         try:

@@ -46,6 +46,7 @@ from seamflow.store.location import is_postgres_url
 from seamflow.store.protocols import (
     AdminStore,
     DirectoryStore,
+    EventLogPruning,
     EventLogReads,
     FeedStore,
     FlowVersions,
@@ -91,6 +92,7 @@ __all__ = [
     "DirectoryEntries",
     "DirectoryStore",
     "DueTimer",
+    "EventLogPruning",
     "EventLogReads",
     "FeedState",
     "FeedStore",

@@ -4,6 +4,7 @@ land in their place, and a malformed business row is left out without stopping t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from seamflow import insight, store
 
@@ -52,3 +53,25 @@ async def test_a_malformed_business_row_is_left_out_and_counted(db: store.SqlSto
     runs = await found.process_map(insight.CaseFilter("run"))
     assert runs.start_activities == {"Run started": 1}
     found.close()
+
+
+async def test_archived_rows_pruned_from_the_store_still_count_through_the_archive(
+    db: store.SqlStore, tmp_path: Path
+) -> None:
+    await _append(
+        db,
+        [_business("订单创建", T0, {"order": "SO-1"}), _business("发货", T0 + timedelta(hours=2), {"order": "SO-1"})],
+    )
+    first = insight.Insight(db)
+    through = await first.archive(tmp_path / "archive")
+    # Only rows older than the cut go: none is older than T0, so the first prune deletes nothing.
+    assert await first.prune_archived(db, through, T0) == 0
+    assert await first.prune_archived(db, through, T0 + timedelta(days=1)) == 2
+    first.close()
+    assert await db.list_event_log() == []
+    await _append(db, [_business("收款", T0 + timedelta(hours=5), {"order": "SO-1"})])
+    later = insight.Insight(db)
+    later.load_archive(tmp_path / "archive")
+    found = await later.process_map(insight.CaseFilter("order"))
+    assert [(e.source, e.target) for e in found.edges] == [("发货", "收款"), ("订单创建", "发货")]
+    later.close()
