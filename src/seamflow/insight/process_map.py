@@ -35,12 +35,11 @@ class CaseFilter:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """An activity of the map: how often it happened, in how many cases, and the median wait before it."""
+    """An activity of the map: how often it happened, and in how many cases."""
 
     activity: str
     frequency: int
     cases: int
-    median_wait_ms: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +91,7 @@ class ProcessMap:
             "object_type": self.object_type,
             "cases": self.cases,
             "events": self.events,
-            "nodes": [
-                {"activity": n.activity, "frequency": n.frequency, "cases": n.cases, "median_wait_ms": n.median_wait_ms}
-                for n in self.nodes
-            ],
+            "nodes": [{"activity": n.activity, "frequency": n.frequency, "cases": n.cases} for n in self.nodes],
             "edges": [
                 {
                     "source": e.source,
@@ -180,56 +176,57 @@ def _discover(index: ProcessIndex, where: CaseFilter, top_variants: int) -> Proc
     steps: LiteralString = "otype = ?" if is_whole else "obj IN (" + cases_sql + ")"
     names = index.activity_names()
     edges = index.query(
-        "SELECT prev_act, act, count(*), avg(ts_ms - prev_ts_ms), median(ts_ms - prev_ts_ms),"  # noqa: S608
-        " quantile_cont(ts_ms - prev_ts_ms, 0.9), sum(ts_ms - prev_ts_ms) FROM steps"
-        " WHERE " + steps + " AND prev_act IS NOT NULL GROUP BY 1, 2",
-        params,
-    )
-    nodes = index.query(
-        "SELECT act, count(*), count(DISTINCT obj), median(ts_ms - prev_ts_ms) FROM steps"  # noqa: S608
-        " WHERE " + steps + " GROUP BY act",
+        "SELECT prev_act, act, count(*), avg(ts_ms - prev_ts_ms), quantile_cont(ts_ms - prev_ts_ms, [0.5, 0.9]),"  # noqa: S608
+        " sum(ts_ms - prev_ts_ms) FROM steps WHERE " + steps + " AND prev_act IS NOT NULL GROUP BY 1, 2",
         params,
     )
     case_rows: LiteralString = "FROM cases WHERE " + ("otype = ?" if is_whole else "obj IN (" + cases_sql + ")")
-    ends = index.query(
-        "SELECT 's', start_act, count(*) " + case_rows + " GROUP BY 2"
-        " UNION ALL SELECT 'e', end_act, count(*) " + case_rows + " GROUP BY 2",
-        params + params,
-    )
-    variants = index.query(
-        "SELECT variant, count(*) AS n, sum(count(*)) OVER (), count(*) OVER () "
-        + case_rows
-        + " GROUP BY variant ORDER BY n DESC, variant LIMIT ?",
-        [*params, top_variants],
-    )
+    # Every variant with its cases: nodes, start and end activities follow from them, without
+    # another pass over the steps.
+    variants = index.query("SELECT variant, count(*) " + case_rows + " GROUP BY variant", params)
     durations = index.query(
-        "SELECT count(*), sum(events), median(end_ms - start_ms), quantile_cont(end_ms - start_ms, 0.9),"
-        " avg(end_ms - start_ms) " + case_rows,
+        "SELECT count(*), sum(events), quantile_cont(end_ms - start_ms, [0.5, 0.9]), avg(end_ms - start_ms) "
+        + case_rows,
         params,
     )[0]
+    paths = [(tuple(names[int(c)] for c in v.split(",")), int(n)) for v, n in variants]
+    paths.sort(key=lambda p: (-p[1], p[0]))
     n_cases = int(durations[0])
+    quantiles = durations[2] or (None, None)
     return ProcessMap(
         object_type=where.object_type,
         cases=n_cases,
         events=int(durations[1] or 0),
-        nodes=tuple(
-            Node(names[a], int(f), int(c), None if w is None else float(w))
-            for a, f, c, w in sorted(nodes, key=lambda r: (-r[1], names[r[0]]))
-        ),
+        nodes=_nodes(paths),
         edges=tuple(
-            Edge(names[a], names[b], int(n), float(mean), float(med), float(p90), int(total))
-            for a, b, n, mean, med, p90, total in sorted(edges, key=lambda r: (-r[2], names[r[0]], names[r[1]]))
+            Edge(names[a], names[b], int(n), float(mean), float(q[0]), float(q[1]), int(total))
+            for a, b, n, mean, q, total in sorted(edges, key=lambda r: (-r[2], names[r[0]], names[r[1]]))
         ),
-        start_activities={names[a]: int(n) for k, a, n in sorted(ends, key=lambda r: -r[2]) if k == "s"},
-        end_activities={names[a]: int(n) for k, a, n in sorted(ends, key=lambda r: -r[2]) if k == "e"},
-        variants=tuple(
-            Variant(tuple(names[int(c)] for c in v.split(",")), int(n), int(n) / int(total))
-            for v, n, total, _ in variants
-        ),
-        variant_count=int(variants[0][3]) if variants else 0,
+        start_activities=_count_by(paths, 0),
+        end_activities=_count_by(paths, -1),
+        variants=tuple(Variant(path, n, n / n_cases) for path, n in paths[:top_variants]),
+        variant_count=len(paths),
         case_duration_ms={
-            "median": None if durations[2] is None else float(durations[2]),
-            "p90": None if durations[3] is None else float(durations[3]),
-            "mean": None if durations[4] is None else float(durations[4]),
+            "median": None if quantiles[0] is None else float(quantiles[0]),
+            "p90": None if quantiles[1] is None else float(quantiles[1]),
+            "mean": None if durations[3] is None else float(durations[3]),
         },
     )
+
+
+def _nodes(paths: list[tuple[tuple[str, ...], int]]) -> tuple[Node, ...]:
+    frequency: dict[str, int] = {}
+    cases: dict[str, int] = {}
+    for path, n in paths:
+        for activity in path:
+            frequency[activity] = frequency.get(activity, 0) + n
+        for activity in set(path):
+            cases[activity] = cases.get(activity, 0) + n
+    return tuple(Node(a, f, cases[a]) for a, f in sorted(frequency.items(), key=lambda x: (-x[1], x[0])))
+
+
+def _count_by(paths: list[tuple[tuple[str, ...], int]], position: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path, n in paths:
+        counts[path[position]] = counts.get(path[position], 0) + n
+    return dict(sorted(counts.items(), key=lambda x: (-x[1], x[0])))

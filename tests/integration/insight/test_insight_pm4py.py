@@ -120,8 +120,11 @@ def test_variants_and_case_durations_equal_pm4py(seed: int) -> None:
         warnings.simplefilter("ignore")
         variants = pm4py.get_variants(df)
         durations = sorted(pm4py.get_all_case_durations(df))
+        activities = pm4py.get_event_attribute_values(df, "concept:name")
     assert {v.activities: v.cases for v in ours.variants} == {tuple(k): n for k, n in variants.items()}
     assert ours.variant_count == len(variants)
+    assert {n.activity: n.frequency for n in ours.nodes} == dict(activities)
+    assert all(n.cases == df[df["concept:name"] == n.activity]["case:concept:name"].nunique() for n in ours.nodes)
     assert ours.cases == len(durations)
     theirs_ms = pd.Series(durations) * 1000
     assert ours.case_duration_ms["median"] == pytest.approx(theirs_ms.median(), abs=0.5)
