@@ -6,14 +6,15 @@ the first question and brought up to date with the rows appended since at every 
 
 from __future__ import annotations
 
-import asyncio
+import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from starlette.responses import Response
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, Response
 
 from seamflow import errors, insight
 from seamflow.api.dependencies import EngineDep, json_response, require_token
@@ -111,9 +112,15 @@ async def export(
     object_type: str | None = None,
 ) -> Response:
     """The event log as OCEL 2.0 (JSON or SQLite) or XES flattened on an object type."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "log"
+    folder = Path(tempfile.mkdtemp(prefix="seamflow-export-"))
+    path = folder / {"ocel-json": "log.jsonocel", "ocel-sqlite": "log.sqlite", "xes": "log.xes"}[form]
+    try:
         await found.export(form, path, object_type)
-        data = await asyncio.to_thread(path.read_bytes)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     media = {"ocel-json": "application/json", "ocel-sqlite": "application/vnd.sqlite3", "xes": "application/xml"}
-    return Response(data, media_type=media[form])
+    # Streamed from the file (a whole log can be large); the folder goes once the answer is sent.
+    return FileResponse(
+        path, media_type=media[form], filename=path.name, background=BackgroundTask(shutil.rmtree, folder, True)
+    )
