@@ -99,6 +99,12 @@ def test_kpi_and_map_commands_read_the_emitted_events(tmp_path: Path) -> None:
     assert found["cases"] == 2
     assert [(e["source"], e["target"], e["frequency"]) for e in found["edges"]] == [("订单创建", "Payment received", 2)]
     assert "订单创建" in html.read_text(encoding="utf-8")
+    report = json.loads(
+        seamflow(
+            "insight", "conformance", "--object-type", "order", "--flow", "o2c", "--json", "-p", str(tmp_path)
+        ).stdout
+    )
+    assert (report["designed"], report["conforming"], report["deviations"]) == (["订单创建", "Payment received"], 3, [])
     saved = json.loads(seamflow("insight", "value", "--json", "-p", str(tmp_path)).stdout)
     assert saved == [{"flow": "o2c", "runs": 3, "manual_minutes": 12, "minutes_saved": 36, "hours_saved": 0.6}]
     table = seamflow("kpi", "-p", str(tmp_path)).stdout

@@ -245,6 +245,7 @@ EXPORTS = {
         "WorkSaved",
         "check_conformance",
         "compute_kpi",
+        "designed_path",
         "diagnose",
         "discover_map",
         "evaluate_alerts",

@@ -22,6 +22,7 @@ from seamflow.ids import Json
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from seamflow import flows as flows_package
     from seamflow import insight as insight_package
     from seamflow import store
 
@@ -261,14 +262,23 @@ def insight_map(
 
 @insight_group.command("conformance")
 @click.option("--object-type", required=True, help="the object type whose objects are the cases, e.g. order")
-@click.option("--designed", required=True, metavar="A,B,C", help="the designed path: activities in order, by commas")
+@click.option("--designed", metavar="A,B,C", help="the designed path: activities in order, by commas")
+@click.option(
+    "--flow", "flow_id", metavar="FLOW_ID", help="the designed path: the activities the flow's emit steps name"
+)
 @json_option
 @_log_options
-def insight_conformance(object_type: str, designed: str, as_json: bool, **options: object) -> None:
+def insight_conformance(
+    object_type: str, designed: str | None, flow_id: str | None, as_json: bool, **options: object
+) -> None:
     """Cases against the designed path: skipped, repeated, out-of-order and unexpected activities."""
     from seamflow import insight
 
-    path = [a.strip() for a in designed.split(",") if a.strip()]
+    if (designed is None) == (flow_id is None):
+        raise click.UsageError("give the designed path with either --designed A,B,C or --flow FLOW_ID")
+    path = [a.strip() for a in (designed or "").split(",") if a.strip()]
+    if flow_id is not None:
+        path = insight.designed_path(_flow(options, flow_id))
 
     async def work(found: insight.Insight) -> insight.Conformance:
         return await found.conformance(insight.CaseFilter(object_type), path)
@@ -310,6 +320,21 @@ def insight_diagnose(object_type: str, top: int, as_json: bool, **options: objec
         ],
         empty="no findings",
     )
+
+
+def _flow(options: dict[str, object], flow_id: str) -> flows_package.spec.Flow:
+    from seamflow.flows import validate
+
+    project = options["project"]
+    assert isinstance(project, Path)
+    paths = ProjectPaths(project)
+    try:
+        loaded = validate.validate_project(paths.flows, paths.connections).flows
+    except errors.SeamflowError as exc:
+        fail(exc)
+    if flow_id not in loaded:
+        fail(errors.NotFound(f"no flow {flow_id!r}; the project has {', '.join(sorted(loaded)) or 'none'}"))
+    return loaded[flow_id].spec
 
 
 @insight_group.command("value")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
 from seamflow.insight.alerts import Firing, evaluate_alerts
-from seamflow.insight.conformance import Conformance, Deviation, check_conformance
+from seamflow.insight.conformance import Conformance, Deviation, check_conformance, designed_path
 from seamflow.insight.connector import InsightConnector
 from seamflow.insight.diagnosis import Diagnosis, Finding, diagnose
 from seamflow.insight.exchange import export_ocel_json, export_ocel_sqlite, export_xes, read_csv_log, read_xes_log
@@ -46,6 +46,7 @@ __all__ = [
     "WorkSaved",
     "check_conformance",
     "compute_kpi",
+    "designed_path",
     "diagnose",
     "discover_map",
     "evaluate_alerts",

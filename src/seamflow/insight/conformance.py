@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from seamflow import flows
 from seamflow.ids import Json
 from seamflow.insight.index import ProcessIndex
 from seamflow.insight.process_map import CaseFilter, selected_cases
 
-__all__ = ["Conformance", "Deviation", "check_conformance"]
+__all__ = ["Conformance", "Deviation", "check_conformance", "designed_path"]
 
 _EXAMPLES = 10
 
@@ -94,3 +95,24 @@ def _deviations(path: list[str], designed: Sequence[str]) -> list[tuple[str, str
             found.append(("out_of_order", a))
         latest = max(latest, position[a])
     return found
+
+
+def designed_path(flow: flows.spec.Flow) -> list[str]:
+    """The activities a flow's `emit` steps name, in step order: the path the flow was designed for.
+
+    A branch contributes its `then` steps (the designed case), a `foreach` its steps once; an
+    activity given by a template (`{{ … }}`) is left out, as it names no one activity.
+    """
+    found: list[str] = []
+
+    def walk(steps: Sequence[flows.spec.Step]) -> None:
+        for step in steps:
+            if isinstance(step, flows.spec.EmitStep) and "{{" not in step.emit.activity:
+                found.append(step.emit.activity)
+            elif isinstance(step, flows.spec.BranchStep):
+                walk(step.then)
+            elif isinstance(step, flows.spec.ForeachStep):
+                walk(step.steps)
+
+    walk(flow.steps)
+    return list(dict.fromkeys(found))
