@@ -121,8 +121,15 @@ def test_export_xes_from_the_store_and_map_of_the_exported_log(tmp_path: Path) -
         "3 traces"
         in seamflow("insight", "export", "xes", str(out), "--object-type", "order", "-p", str(tmp_path)).stdout
     )
-    again = json.loads(seamflow("insight", "map", "--object-type", "order", "--log", str(out), "--json").stdout)
+    kept = tmp_path / "orders.duckdb"
+    again = json.loads(
+        seamflow("insight", "map", "--object-type", "order", "--log", str(out), "--index", str(kept), "--json").stdout
+    )
     assert again["cases"] == 3 and again["start_activities"] == {"订单创建": 3}
+    asked_again = json.loads(
+        seamflow("insight", "map", "--object-type", "order", "--log", str(out), "--index", str(kept), "--json").stdout
+    )
+    assert asked_again["events"] == again["events"]  # the kept index answers: the file's events counted once
     table = seamflow(
         "insight", "conformance", "--object-type", "order", "--designed", "Payment received,订单创建", "--log", str(out)
     ).stdout

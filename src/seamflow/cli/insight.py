@@ -2,7 +2,8 @@
 
 The commands read the project's store (no running server needed), or with `--log` a CSV or XES
 event log exported from another system. The index is built in memory for the command, or kept
-in a DuckDB file with `--index` so that the next command reads only the rows appended since.
+in a DuckDB file with `--index` so that the next command reads only the rows appended since (a
+`--log` file is read into an empty index only: a kept index has its events already).
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ async def _with_insight(
         try:
             if isinstance(archive, Path):
                 found.load_archive(archive)
-            events = _read_log(log_file, object_type, options, first_seq=found.index.last_seq + 1)
-            found.index.append(events)
+            if not found.index.last_seq:  # a kept --index has the file's events already: not twice
+                found.index.append(_read_log(log_file, object_type, options, first_seq=1))
             return await work(found)
         finally:
             found.close()
