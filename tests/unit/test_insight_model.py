@@ -60,6 +60,22 @@ def test_approval_rows_become_activities_with_the_approver_as_resource() -> None
     assert ("run", "run_1") in [(o.type, o.id) for o in decided.objects]
 
 
+def test_a_decision_is_named_after_its_level_from_the_task_created_before() -> None:
+    levels: dict[tuple[str, str], str] = {}
+    objects = {"approval": "apv_1", "task": "tsk_1"}
+    insight.to_event(
+        _row("task.created", objects=objects, attributes={"who": "li.na", "level": 1, "level_name": "财务经理"}), levels
+    )
+    decided = insight.to_event(
+        _row("task.decided", objects=objects, attributes={"who": "li.na", "decision": "reject", "level": 1}), levels
+    )
+    other = insight.to_event(
+        _row("task.decided", objects={"approval": "apv_2"}, attributes={"decision": "approve", "level": 1}), levels
+    )
+    assert decided is not None and other is not None
+    assert (decided.activity, other.activity) == ("Rejected by 财务经理", "Approved by level 1")
+
+
 def test_engine_rows_map_to_activities_on_their_run() -> None:
     queued = insight.to_event(_row("run.queued"))
     step = insight.to_event(_row("step.completed", path="order"))

@@ -14,7 +14,7 @@ from seamflow import store
 from seamflow.ids import Json
 from seamflow.insight.model import Event, EventObject, parse_objects
 
-__all__ = ["ENGINE_ACTIVITIES", "to_event"]
+__all__ = ["ENGINE_ACTIVITIES", "LevelNames", "to_event"]
 
 ENGINE_ACTIVITIES: dict[str, str] = {
     "run.queued": "Run started",
@@ -34,13 +34,25 @@ ENGINE_ACTIVITIES: dict[str, str] = {
 _DECISIONS = {"approve": "Approved", "approved": "Approved", "reject": "Rejected", "rejected": "Rejected"}
 
 
-def to_event(entry: store.LogEntry) -> Event | None:
+LevelNames = dict[tuple[str, str], str]
+"""(approval id, level) -> the level's name, as `task.created` rows give it."""
+
+
+def to_event(entry: store.LogEntry, levels: LevelNames | None = None) -> Event | None:
     """The object-centric event for a row of the store's event log, or None for a row without an activity.
+
+    Args:
+        entry: the row.
+        levels: level names of the approvals seen so far, kept by the caller across rows: a
+            `task.created` row names its level, a `task.decided` row only numbers it, so a
+            decision reads "Approved by 财务经理" rather than "Approved by level 2".
 
     Raises:
         errors.InvalidInput: a business row's `objects` is not of the documented shape.
     """
     attributes = entry.attributes if isinstance(entry.attributes, dict) else {}
+    if levels is not None and entry.kind in ("task.created", "task.decided"):
+        attributes = _named_level(entry, attributes, levels)
     activity = _activity(entry, attributes)
     if activity is None:
         return None
@@ -59,6 +71,18 @@ def to_event(entry: store.LogEntry) -> Event | None:
         resource=None if who is None else str(who),
         attributes=attributes,
     )
+
+
+def _named_level(entry: store.LogEntry, attributes: dict[str, Json], levels: LevelNames) -> dict[str, Json]:
+    approval = entry.objects.get("approval") if isinstance(entry.objects, dict) else None
+    if not isinstance(approval, str) or "level" not in attributes:
+        return attributes
+    key = (approval, str(attributes["level"]))
+    if entry.kind == "task.created" and isinstance(name := attributes.get("level_name"), str):
+        levels[key] = name
+    elif entry.kind == "task.decided" and not attributes.get("level_name") and key in levels:
+        return {**attributes, "level_name": levels[key]}
+    return attributes
 
 
 def _activity(entry: store.LogEntry, attributes: Mapping[str, Json]) -> str | None:

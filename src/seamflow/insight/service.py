@@ -14,7 +14,7 @@ from pathlib import Path
 
 from seamflow import errors, store
 from seamflow.insight import exchange
-from seamflow.insight.activities import to_event
+from seamflow.insight.activities import LevelNames, to_event
 from seamflow.insight.conformance import Conformance, check_conformance
 from seamflow.insight.diagnosis import Diagnosis, diagnose
 from seamflow.insight.index import ProcessIndex
@@ -43,6 +43,7 @@ class Insight:
         self.index = ProcessIndex(index_path)
         self._read_seq = self.index.last_seq
         self._catching_up = asyncio.Lock()
+        self._levels: LevelNames = {}
         self.skipped = 0
         """Rows of the log that could not be read as events (their objects were malformed)."""
 
@@ -88,7 +89,7 @@ class Insight:
 
     def _event(self, row: store.LogEntry) -> Event | None:
         try:
-            return to_event(row)
+            return to_event(row, self._levels)
         except errors.InvalidInput as exc:
             self.skipped += 1
             log.warning("insight: event_log row left out of the index: %s", exc)
