@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seamflow import store
+from seamflow import engine, store
 from tests.support.db import Database, drop_created, new_database, postgres_unavailable
 
 
@@ -30,3 +30,9 @@ async def db(database: Database) -> AsyncIterator[store.SqlStore]:
 def drop_test_databases() -> Iterator[None]:
     yield
     drop_created()
+
+
+@pytest.fixture
+def journal(db: store.SqlStore) -> engine.Journal:
+    """The engine's journal over the store under test: approvals write their rows through it."""
+    return engine.Journal(db)
