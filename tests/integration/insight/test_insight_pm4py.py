@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +143,20 @@ def test_case_ids_are_text_so_7_and_text_7_are_one_case() -> None:
     found = insight.discover_map(index, insight.CaseFilter("order"))
     assert found.cases == 1
     assert [(e.source, e.target, e.frequency) for e in found.edges] == [("a", "b", 1)]
+
+
+def test_xes_export_of_a_log_with_ties_and_late_events_reads_back_as_the_same_process(tmp_path: Path) -> None:
+    events = _log(8)
+    index = _indexed(events, 5)
+    path = tmp_path / "log.xes"
+    insight.export_xes(index, "order", path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        log = pm4py.read_xes(str(path))
+        dfg, starts, ends = pm4py.discover_dfg(log)
+        perf, _, _ = pm4py.discover_performance_dfg(log)
+    ours = insight.discover_map(index, insight.CaseFilter("order"))
+    assert {(e.source, e.target): e.frequency for e in ours.edges} == dict(dfg)
+    assert (ours.start_activities, ours.end_activities) == (dict(starts), dict(ends))
+    for e in ours.edges:
+        assert e.median_ms == pytest.approx(perf[(e.source, e.target)]["median"] * 1000, abs=0.5)
