@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from seamflow.cli.demo import read_mail, uscc
 from tests.support.server import Server, free_port
@@ -218,6 +219,14 @@ async def test_signed_contracts_become_one_order_each_and_payment_and_shipping_c
 
     await eventually(paid_and_shipped, timeout=90, interval=1)
     assert await _dead_letters(world) == []
+    # Process insight over the business events the flows emitted: the example's KPI file and the map.
+    kpis = yaml.safe_load((EXAMPLES / "lead-to-cash" / "kpis.yaml").read_text(encoding="utf-8"))
+    async with world.server.client() as client:
+        measured = {k["id"]: k["rows"] for k in (await client.post("/api/v1/insight/kpis", json=kpis)).json()}
+        found = (await client.get("/api/v1/insight/map", params={"object_type": "order"})).json()
+    assert measured["order_to_cash"][0]["cases"] == len(contracts)
+    assert measured["order_to_shipment"][0]["cases"] == len(contracts)
+    assert found["cases"] == len(contracts) and found["start_activities"] == {"Sales order created": len(contracts)}
 
 
 async def test_a_customer_edited_on_both_sides_converges_by_ownership(world: _World) -> None:

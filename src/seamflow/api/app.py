@@ -23,6 +23,7 @@ from seamflow.api import (
     directory,
     events,
     flows,
+    insight,
     operations,
     runs,
     syncs,
@@ -89,6 +90,7 @@ def create_app(
         audit.router,
         decision_links.router,
         card_callbacks.router,
+        insight.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)

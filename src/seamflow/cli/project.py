@@ -162,7 +162,9 @@ def build_engine(
     syncs = sync.load_project(paths.root, project.connections)
     generated = _sync_flow_sources(syncs)
     sources = {**_flow_sources(project), **generated}
-    served = {name for name, config in project.connections.items() if config.get("connector") == "directory"}
+    served = {
+        name for name, config in project.connections.items() if config.get("connector") in ("directory", "insight")
+    }
     configs = {name: config for name, config in project.connections.items() if name not in served}
     tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
     pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens)
@@ -177,6 +179,14 @@ def build_engine(
     eng.services.add(people)
     for name in served:
         pool.add_builtin(name, people)
+    insight_connections = [n for n, c in project.connections.items() if c.get("connector") == "insight"]
+    if insight_connections:  # DuckDB is loaded only by a project that asks for alerts (or by the API, on use)
+        from seamflow import insight
+
+        found = insight.Insight(db)
+        eng.services.add(found)
+        for name in insight_connections:
+            pool.add_builtin(name, insight.InsightConnector(found, root=paths.root))
     if syncs.syncs:
         service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
         pool.add_builtin("sync", service)

@@ -560,6 +560,9 @@ class Flow(_Model):
     steps: list[Step] = Field(min_length=1)
     on_error: OnError = OnError.DEAD_LETTER
     concurrency: int | None = Field(None, ge=1, le=10_000, description="runs of this flow at once")
+    manual_minutes: float | None = Field(
+        None, gt=0, le=10_000, description="minutes a person needed per run before the flow: the work it saves"
+    )
 
 
 BranchStep.model_rebuild()

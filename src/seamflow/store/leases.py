@@ -263,6 +263,24 @@ class LeaseOps(Rows):
         """Tell waiting workers a slot came free (PostgreSQL: NOTIFY); nothing for a one-process store."""
 
     # -- retention ---------------------------------------------------------------------
+    async def prune_event_log(self, through_seq: int, before: datetime, limit: int) -> int:
+        """Delete up to `limit` rows of the event log at or below `through_seq` and older than `before`.
+
+        Insight calls it once the rows are archived (`seamflow insight archive --prune-older-than`),
+        so a KPI can still read them from the archive. Returns how many rows were deleted.
+        """
+
+        def unit(conn: Conn) -> int:
+            cursor = self._x(
+                conn,
+                "DELETE FROM event_log WHERE seq IN (SELECT seq FROM event_log WHERE seq <= ? AND at_ms < ?"
+                " ORDER BY seq LIMIT ?)",
+                (through_seq, to_ms(before), limit),
+            )
+            return int(cursor.rowcount)
+
+        return await self._write(unit)
+
     async def prune_finished_runs(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` runs finished before `before` with their events and journal; return how many.
 

@@ -44,6 +44,7 @@ __all__ = [
     "AdminStore",
     "AuditStore",
     "DirectoryStore",
+    "EventLogPruning",
     "EventLogReads",
     "FeedStore",
     "FlowVersions",
@@ -97,6 +98,12 @@ class EventLogReads(Protocol):
     async def list_event_log(
         self, *, after_seq: int = 0, limit: int = 100, run_id: str | None = None
     ) -> list[LogEntry]: ...
+
+
+class EventLogPruning(Protocol):
+    """Deleting archived rows of the event log (insight archives them first)."""
+
+    async def prune_event_log(self, through_seq: int, before: datetime, limit: int) -> int: ...
 
 
 class LeaseStore(Protocol):
@@ -290,6 +297,7 @@ class Store(
     RunReads,
     FlowVersions,
     EventLogReads,
+    EventLogPruning,
     LeaseStore,
     SlotStore,
     ScheduleStore,

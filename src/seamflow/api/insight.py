@@ -1,0 +1,126 @@
+"""`/api/v1/insight/…`: the process map (JSON, SVG or HTML), KPIs and exports of the event log.
+
+Each serving process keeps one `insight.Insight` (its index in memory), built from the log at
+the first question and brought up to date with the rows appended since at every question.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, Response
+
+from seamflow import errors, insight
+from seamflow.api.dependencies import EngineDep, json_response, require_token
+
+__all__ = ["router"]
+
+router = APIRouter(dependencies=[Depends(require_token)])
+
+
+def _insight(request: Request, eng: EngineDep) -> insight.Insight:
+    found = getattr(request.app.state, "insight", None) or eng.services.get(insight.Insight)
+    if found is None:  # no await between the check and the set: one Insight per app
+        found = insight.Insight(eng.db)
+    request.app.state.insight = found
+    return cast(insight.Insight, found)
+
+
+InsightDep = Annotated[insight.Insight, Depends(_insight)]
+
+
+def _filter(object_type: str, where: list[str], start: datetime | None, end: datetime | None) -> insight.CaseFilter:
+    attributes: dict[str, str] = {}
+    for item in where:
+        name, sep, value = item.partition(":")
+        if not sep or not name:
+            raise errors.InvalidInput(
+                f"where={errors.redact(item)}: expected attribute:value, e.g. region:华东",
+                code="insight.filter_invalid",
+            )
+        attributes[name] = value
+    return insight.CaseFilter(object_type, attributes, start, end)
+
+
+@router.get("/api/v1/insight/map", tags=["insight"])
+async def process_map(
+    found: InsightDep,
+    object_type: Annotated[str, Query(min_length=1, max_length=200)],
+    where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="cases started at or after")] = None,
+    end: Annotated[datetime | None, Query(alias="until", description="cases started before")] = None,
+    form: Annotated[Literal["json", "svg", "html"], Query(alias="format")] = "json",
+) -> Response:
+    """The directly-follows graph of one object type with frequency, performance, variants and bottlenecks."""
+    result = await found.process_map(_filter(object_type, where or [], start, end))
+    if form == "svg":
+        return Response(insight.map_svg(result), media_type="image/svg+xml")
+    if form == "html":
+        return Response(insight.map_html(result, f"Process map: {object_type}"), media_type="text/html")
+    return json_response(result.to_json())
+
+
+@router.get("/api/v1/insight/conformance", tags=["insight"])
+async def conformance(
+    found: InsightDep,
+    object_type: Annotated[str, Query(min_length=1, max_length=200)],
+    designed: Annotated[list[str], Query(min_length=1, description="the designed path's activities, in order")],
+    where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="until")] = None,
+) -> Response:
+    """Cases against the designed path: skipped, repeated, out-of-order and unexpected activities, with cases."""
+    report = await found.conformance(_filter(object_type, where or [], start, end), designed)
+    return json_response(report.to_json())
+
+
+@router.get("/api/v1/insight/diagnosis", tags=["insight"])
+async def diagnosis(
+    found: InsightDep,
+    object_type: Annotated[str, Query(min_length=1, max_length=200)],
+    where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="until")] = None,
+    top: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> Response:
+    """Where cases wait, where work passes between people (and the wait at each), what is done twice."""
+    report = await found.diagnosis(_filter(object_type, where or [], start, end), top)
+    return json_response(report.to_json())
+
+
+@router.post("/api/v1/insight/kpis", tags=["insight"])
+async def kpis(found: InsightDep, body: Annotated[dict[str, Any], Body()]) -> Response:
+    """KPIs of a KPI file given as JSON (`{"timezone": "+08:00", "kpis": [...]}`), computed now."""
+    try:
+        spec = insight.KpiFile.model_validate(body)
+    except ValueError as exc:
+        raise errors.InvalidInput(f"the KPI file is not valid: {exc}", code="insight.kpi_invalid") from None
+    results = [await found.kpi(k, spec.offset()) for k in spec.kpis]
+    return json_response([r.to_json() for r in results])
+
+
+@router.get("/api/v1/insight/export", tags=["insight"])
+async def export(
+    found: InsightDep,
+    form: Annotated[Literal["ocel-json", "ocel-sqlite", "xes"], Query(alias="format")],
+    object_type: str | None = None,
+) -> Response:
+    """The event log as OCEL 2.0 (JSON or SQLite) or XES flattened on an object type."""
+    folder = Path(tempfile.mkdtemp(prefix="seamflow-export-"))
+    path = folder / {"ocel-json": "log.jsonocel", "ocel-sqlite": "log.sqlite", "xes": "log.xes"}[form]
+    try:
+        await found.export(form, path, object_type)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    media = {"ocel-json": "application/json", "ocel-sqlite": "application/vnd.sqlite3", "xes": "application/xml"}
+    # Streamed from the file (a whole log can be large); the folder goes once the answer is sent.
+    return FileResponse(
+        path, media_type=media[form], filename=path.name, background=BackgroundTask(shutil.rmtree, folder, True)
+    )

@@ -1,0 +1,146 @@
+"""Insight over a store: the process index kept up to date from the store's event log.
+
+Every question (a map, a KPI, an export) first reads the log rows appended since the last one
+(`after_seq`), so a growing log is indexed once, in small batches, and never re-read whole.
+DuckDB work runs in a thread (`asyncio.to_thread`), one question at a time per index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from seamflow import errors, store
+from seamflow.insight import exchange
+from seamflow.insight.activities import LevelNames, to_event
+from seamflow.insight.conformance import Conformance, check_conformance
+from seamflow.insight.diagnosis import Diagnosis, diagnose
+from seamflow.insight.index import ProcessIndex
+from seamflow.insight.kpi import Kpi, KpiResult, compute_kpi
+from seamflow.insight.model import Event
+from seamflow.insight.process_map import CaseFilter, ProcessMap, discover_map
+from seamflow.insight.value import WorkSaved, work_saved
+
+__all__ = ["Insight"]
+
+log = logging.getLogger(__name__)
+_PAGE = 20_000
+_PRUNE_BATCH = 5_000
+
+
+class Insight:
+    """Process maps, KPIs and exports of a store's event log.
+
+    Args:
+        log_reads: the store's event log.
+        index_path: a DuckDB file to keep the index in across restarts (None: in memory).
+    """
+
+    def __init__(self, log_reads: store.EventLogReads, index_path: Path | None = None) -> None:
+        self._log = log_reads
+        self.index = ProcessIndex(index_path)
+        self._read_seq = self.index.last_seq
+        self._catching_up = asyncio.Lock()
+        self._levels: LevelNames = {}
+        self.skipped = 0
+        """Rows of the log that could not be read as events (their objects were malformed)."""
+
+    @property
+    def log(self) -> store.EventLogReads:
+        """The event log this insight reads."""
+        return self._log
+
+    async def catch_up(self) -> int:
+        """Index the log rows appended since the last call; returns how many events were added."""
+        added = 0
+        async with self._catching_up:
+            while True:
+                rows = await self._log.list_event_log(after_seq=self._read_seq, limit=_PAGE)
+                if not rows:
+                    return added
+                events = [e for e in map(self._event, rows) if e is not None]
+                added += await asyncio.to_thread(self.index.append, events)
+                self._read_seq = rows[-1].seq
+                if len(rows) < _PAGE:
+                    return added
+
+    def load_archive(self, folder: Path) -> None:
+        """Start from an archive (`ProcessIndex.archive`): the log rows after it are read from the store.
+
+        This is how KPIs and maps still cover a log whose older rows were pruned from the store.
+        """
+        self.index.load_archive(folder)
+        self._read_seq = self.index.last_seq
+
+    async def archive(self, folder: Path) -> int:
+        """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq."""
+        await self.catch_up()
+        await asyncio.to_thread(self.index.archive, folder)
+        return self.index.last_seq
+
+    async def prune_archived(self, pruning: store.EventLogPruning, through_seq: int, before: datetime) -> int:
+        """Delete the archived rows (seq ≤ `through_seq`) older than `before` from the store's log, in batches."""
+        total = 0
+        while (pruned := await pruning.prune_event_log(through_seq, before, _PRUNE_BATCH)) > 0:
+            total += pruned
+        return total
+
+    def _event(self, row: store.LogEntry) -> Event | None:
+        try:
+            return to_event(row, self._levels)
+        except errors.InvalidInput as exc:
+            self.skipped += 1
+            log.warning("insight: event_log row left out of the index: %s", exc)
+            return None
+
+    async def process_map(self, where: CaseFilter) -> ProcessMap:
+        """The process map of the cases `where` selects, with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(discover_map, self.index, where)
+
+    async def conformance(self, where: CaseFilter, designed: list[str]) -> Conformance:
+        """The cases' deviations from the designed path, with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(check_conformance, self.index, where, designed)
+
+    async def diagnosis(self, where: CaseFilter, top: int = 5) -> Diagnosis:
+        """Bottlenecks, hand-offs and rework with their cases, with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(diagnose, self.index, where, top)
+
+    async def work_saved(
+        self, manual_minutes: dict[str, float], start: datetime | None = None, end: datetime | None = None
+    ) -> list[WorkSaved]:
+        """Minutes of manual work the flows saved in [start, end), with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(work_saved, self.index, manual_minutes, start, end)
+
+    async def kpi(self, kpi: Kpi, offset: timedelta = timedelta(0), cases: CaseFilter | None = None) -> KpiResult:
+        """One KPI's rows (over the cases `cases` selects, if given), with the log read up to now."""
+        await self.catch_up()
+        return await asyncio.to_thread(compute_kpi, self.index, kpi, offset, cases)
+
+    async def export(self, form: str, path: Path, object_type: str | None = None) -> int:
+        """Write the log as `ocel-json`, `ocel-sqlite` or `xes` (flattened on `object_type`).
+
+        Raises:
+            errors.InvalidInput: an unknown form, or `xes` without an object type (`insight.export_invalid`).
+        """
+        await self.catch_up()
+        if form == "ocel-json":
+            return await asyncio.to_thread(exchange.export_ocel_json, self.index, path)
+        if form == "ocel-sqlite":
+            return await asyncio.to_thread(exchange.export_ocel_sqlite, self.index, path)
+        if form == "xes" and object_type:
+            return await asyncio.to_thread(exchange.export_xes, self.index, object_type, path)
+        raise errors.InvalidInput(
+            f"cannot export {errors.redact(form)}{' without an object type' if form == 'xes' else ''}; expected"
+            " ocel-json, ocel-sqlite, or xes with an object type",
+            code="insight.export_invalid",
+        )
+
+    def close(self) -> None:
+        """Close the index."""
+        self.index.close()
