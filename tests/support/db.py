@@ -7,8 +7,10 @@ and every CLI call find it through `SEAMFLOW_DATABASE_URL`.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,12 +86,41 @@ def current(project: Path) -> Database:
 
 
 def drop_created() -> None:
-    """Drop every PostgreSQL database the tests created."""
+    """Drop every PostgreSQL database the tests created; best effort.
+
+    Cleaning up is not what a test checks: a drop that waits too long on a busy server (it
+    needs a checkpoint and every session gone) is left for the end of the process, and one
+    that still fails is reported on stderr and left behind rather than failing the test.
+    """
     if not _created:
         return
     import psycopg
 
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        for name in _created:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    _created.clear()
+    names, _created[:] = list(_created), []
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '20s'")
+            for name in names:
+                try:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                except psycopg.errors.QueryCanceled:
+                    _left_behind.append(name)
+    except psycopg.Error as exc:
+        print(f"note: could not drop test databases {names}: {exc}", file=sys.stderr)
+
+
+_left_behind: list[str] = []
+
+
+@atexit.register
+def _drop_left_behind() -> None:
+    if not _left_behind:
+        return
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            for name in _left_behind:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    except psycopg.Error as exc:
+        print(f"note: test databases {_left_behind} are left behind: {exc}", file=sys.stderr)
