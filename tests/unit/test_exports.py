@@ -90,7 +90,9 @@ EXPORTS = {
         "Timer",
         "TimerKind",
         "Wait",
+        "is_dead_local",
         "is_postgres_url",
+        "local_holder",
     },
     "seamflow.engine": {
         "APPROVAL_DECISIONS",

@@ -11,8 +11,6 @@ process runs a migration at a time: it holds the migration's lease and renews it
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -118,7 +116,7 @@ class Migration:
         db: store.MigrationStore,
     ) -> None:
         self._mapping, self._rules, self._open, self._writer, self._db = mapping, rules, open_source, writer, db
-        self._owner = f"migrate:{socket.gethostname()}:{os.getpid()}"
+        self._owner = store.local_holder("migrate")
 
     async def run(self, options: MigrationOptions) -> MigrationReport:
         """Migrate every row the checkpoint has not passed.
@@ -284,7 +282,7 @@ class Migration:
         state = await self._db.claim_migration(self._mapping.id, self._owner, now, now + _LEASE, start_over=restart)
         if state is None:
             held = await self._db.get_migration(self._mapping.id)
-            if held is not None and held.owner and _is_dead_local(held.owner):
+            if held is not None and held.owner and store.is_dead_local(held.owner):
                 await self._db.release_migration(self._mapping.id, held.owner)
                 state = await self._db.claim_migration(
                     self._mapping.id, self._owner, now, now + _LEASE, start_over=restart
@@ -305,17 +303,3 @@ def _json(value: object) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-def _is_dead_local(holder: str) -> bool:
-    """Whether a `migrate:<host>:<pid>` holder ran on this host and its process is gone."""
-    _, host, pid = [*holder.split(":"), "", ""][:3]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False

@@ -43,6 +43,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -166,6 +167,8 @@ __all__ = [
     "Wait",
     "WebhookStore",
     "WorkerInfo",
+    "is_dead_local",
     "is_postgres_url",
     "lease_lost",
+    "local_holder",
 ]

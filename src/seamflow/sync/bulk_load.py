@@ -11,8 +11,6 @@ row's lease and renews it after each chunk.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -75,7 +73,7 @@ class BulkLoad:
         self._reader = reader
         self._sync = sync
         self._side = side
-        self._owner = f"load:{socket.gethostname()}:{os.getpid()}"
+        self._owner = store.local_holder("load")
 
     async def run(self, options: LoadOptions) -> LoadProgress:
         """Load every record of the side that the stored position has not passed yet.
@@ -121,7 +119,7 @@ class BulkLoad:
         if state is None:
             held = await self._db.get_sync_load(sync.id, side)
             holder = held.owner if held else None
-            if holder and _is_dead_local(holder):  # a load that crashed on this machine: continue it
+            if holder and store.is_dead_local(holder):  # a load that crashed on this machine: continue it
                 state = await self._db.claim_sync_load(
                     sync.id, side, self._owner, now, now + _LEASE, start_over=restart, replacing=holder
                 )
@@ -146,17 +144,3 @@ class BulkLoad:
                     if len(progress.errors) < _ERRORS_KEPT:
                         progress.errors.append(exc.message)
                     return
-
-
-def _is_dead_local(holder: str) -> bool:
-    """Whether a `load:<host>:<pid>` holder ran on this host and its process is gone."""
-    _, host, pid = [*holder.split(":"), "", ""][:3]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
