@@ -143,3 +143,23 @@ def test_a_bad_slice_is_a_clear_error(source: str, message: str) -> None:
     with pytest.raises(errors.ExpressionError) as caught:
         Template.compile(source).render({"event": {"n": 5, "s": "abc"}})
     assert caught.value.code == "expression.type" and message in caught.value.message
+
+
+def test_the_example_of_the_reference_is_masked_as_it_says() -> None:
+    """docs/reference/expressions.md, "Secrets in expressions"."""
+    step_with = {
+        "path": "/sessions",
+        "headers": {
+            "Authorization": "Basic {{ ('zhang.wei:' ~ secrets.crm_password) | b64encode }}",
+            "X-Sign": "{{ ('SO-2026-0001' ~ secrets.shop_key) | sha256 | upper }}",
+        },
+        "json": {"mobile": "+86 138 0013 8000", "note": "order SO-2026-0001 key={{ secrets.crm_password | upper }}"},
+    }
+    secrets = Secrets({"crm_password": "dOcs-Crm-Pass-3107", "shop_key": "dOcs-Shop-Key-3107"})
+    rendered = Template.compile(step_with).render({"secrets": secrets})
+    assert rendered["headers"]["Authorization"] == "Basic " + b64("zhang.wei:dOcs-Crm-Pass-3107")  # type: ignore[index]
+    assert redact.mask(rendered) == {
+        "path": "/sessions",
+        "headers": {"Authorization": "Basic ***", "X-Sign": "***"},
+        "json": {"mobile": "+86 138 0013 8000", "note": "order SO-2026-0001 key=***"},
+    }
