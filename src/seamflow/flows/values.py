@@ -58,8 +58,8 @@ MIN_TRACKED_LENGTH: Final = redact.MIN_SECRET_LENGTH
 
 def secret_text(value: str) -> SecretText:
     """Mark `value` as made from a secret and register it with the redactor (when long enough)."""
-    if len(value) >= MIN_TRACKED_LENGTH and value.strip():
-        redact.register(str.__str__(value))
+    if len(value) >= MIN_TRACKED_LENGTH and value.strip() and not redact.is_registered(value):
+        redact.register(str.__str__(value))  # each run makes the same texts: register them once
     return value if isinstance(value, SecretText) else SecretText(value)
 
 
