@@ -163,3 +163,15 @@ def test_the_example_of_the_reference_is_masked_as_it_says() -> None:
         "headers": {"Authorization": "Basic ***", "X-Sign": "***"},
         "json": {"mobile": "+86 138 0013 8000", "note": "order SO-2026-0001 key=***"},
     }
+
+
+def test_lists_made_from_a_secret_keep_their_shape() -> None:
+    secret = "gRoup-Keeps-Names-6120"
+    source = (
+        "{% set lines = " + "[{'sku': 'A-1', 'key': secrets.pw | upper}, {'sku': 'B-2', 'key': secrets.pw | upper}]"
+        " %}{% for g in lines | groupby('key') %}{{ g.list | length }}:{{ g.grouper }}{% endfor %}"
+    )
+    value = render(source, secret)
+    assert value == f"2:{secret.upper()}", "groupby's names (grouper, list) still work on marked items"
+    assert redact.mask_text(value) == "2:***"
+    assert render("{{ secrets.pw | batch(4) | list | length }}", secret) == 6

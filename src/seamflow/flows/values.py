@@ -99,7 +99,10 @@ def _mark(value: object, depth: int) -> object:
         return value
     if isinstance(value, Mapping):
         return {_mark(k, depth + 1): _mark(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple | Iterator):
+    if isinstance(value, tuple):  # groupby's (grouper, list) keeps its names
+        items = [_mark(item, depth + 1) for item in value]
+        return value._make(items) if hasattr(value, "_make") else tuple(items)
+    if isinstance(value, list | Iterator):
         return [_mark(item, depth + 1) for item in value]
     return value
 
