@@ -1,8 +1,9 @@
 """A planted secret appears nowhere: not in API answers, server logs, CLI output or the store.
 
 An http connection's bearer token is the planted secret and its target answers 401 echoing the
-Authorization header back; an sql connection's URL carries another planted password, which a
-step also passes as a statement parameter to a failing query. Both runs become dead letters.
+headers back, among them the token upper-cased and inside a Basic header the step builds; an
+sql connection's URL carries another planted password, which a step also passes as a statement
+parameter to a failing query. Both runs become dead letters.
 Tokens obtained at run time — a DingTalk token endpoint's, and the OAuth2 access and refresh
 tokens of an `http` and an `openapi` connection authorized with `connections authorize` — are
 planted the same way: APIs that echo them back, and every place searched for them.
@@ -29,7 +30,12 @@ from tests.support.sink import RemoteSink, spawn
 
 TOKEN = "s3cr3t-Planted-9f1c"
 DB_PASSWORD = "Db-pa55-Planted-7e2a"
-PLANTED = (TOKEN, DB_PASSWORD)
+TRANSFORMED = (  # what the call-api step makes from the token: sent in headers the target echoes
+    TOKEN.upper(),
+    base64.b64encode(f"ops.li:{TOKEN}".encode()).decode(),
+    DB_PASSWORD[::-1].lower(),
+)
+PLANTED = (TOKEN, DB_PASSWORD, *TRANSFORMED)
 
 FLOWS = {
     "call_api": """id: call-api
@@ -37,7 +43,12 @@ trigger: {manual: {}}
 steps:
   - id: call
     action: api.post
-    with: {path: /orders, json: {order: 1}}
+    with:
+      path: /orders
+      json: {order: 1, check: "{{ secrets.db_password | reverse | lower }}"}
+      headers:
+        X-Token-Upper: "{{ secrets.api_token | upper }}"
+        X-Basic: "Basic {{ ('ops.li:' ~ secrets.api_token) | b64encode }}"
 on_error: dead_letter
 """,
     "query_db": """id: query-db
@@ -106,6 +117,7 @@ async def test_a_planted_secret_appears_in_no_answer_log_output_or_row(
         runs = [await run_in_status(client, run_id, "dead_letter") for run_id in run_ids]
         assert "HTTP 401" in str(runs[0]["steps"][-1]["error"]), "the echoed body is shown, masked"
         assert "Bearer ***" in str(runs[0]["steps"][-1]["error"])
+        assert "Basic ***" in str(runs[0]["steps"][-1]["error"]), "the echoed transformed token is masked"
         assert "no_such_table_planted" in str(runs[1]["steps"][-1]["error"])
         answers = await api_answers(client, run_ids)
     log = server.log_path.read_text()

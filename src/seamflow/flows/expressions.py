@@ -83,11 +83,15 @@ class _Compiled:
         try:
             context = self.template.new_context(variables, shared=True)  # `variables` holds the globals
             if self.is_text:
-                chunks = []
+                chunks, unmasked = [], False
                 for chunk in self.template.root_render_func(context):
                     budget.spend(len(chunk))
                     chunks.append(chunk)
-                return "".join(chunks)
+                    unmasked = unmasked or (isinstance(chunk, values.SecretText) and not redact.is_registered(chunk))
+                text = "".join(chunks)
+                if unmasked:  # short pieces of a secret, too short to mask alone: the whole text is secret
+                    values.secret_text(text)
+                return text
             for _ in self.template.root_render_func(context):
                 pass
             return values.as_json(context.vars[_RESULT], budget)
@@ -243,6 +247,8 @@ def _compile_parts(
     free = meta.find_undeclared_variables(_parse(source)) - _GLOBALS
     _check_names(free, names)
     references = frozenset(_references(tree, free & names))
+    if any(root == "secrets" for root, _ in references):
+        _check_secret_blocks(tree)
     expression = _single_expression(tree)
     reference = None if expression is None else _reference_path(expression, names)
     if expression is not None:
@@ -341,6 +347,20 @@ def _check_node(node: nodes.Node, names: frozenset[str]) -> None:
         filters.check_number(node.value)
 
 
+def _check_secret_blocks(tree: nodes.Template) -> None:
+    """Refuse the block tags whose output Seamflow cannot follow in a template that reads secrets.
+
+    `{% filter %}` and `{% set x %}...{% endset %}` join their body into new text before a filter
+    sees it, so text made from a secret there could not be marked as secret (see `values.SecretText`).
+    """
+    for block in tree.find_all((nodes.FilterBlock, nodes.AssignBlock)):
+        tag = "filter" if isinstance(block, nodes.FilterBlock) else "set ... endset"
+        raise values.forbidden_error(
+            f"the {tag!r} block is not allowed in an expression that reads secrets: what it makes from a"
+            " secret could not be masked; expected a filter or ~ on the value, such as {{ secrets.x | upper }}"
+        )
+
+
 def _references(tree: nodes.Template, roots: set[str]) -> set[tuple[str, str]]:
     """Every (root, first attribute) the template reads; ("event", "") for a bare root."""
     found: set[tuple[str, str]] = set()
@@ -391,6 +411,17 @@ class _Rewriter(NodeTransformer):
         assert isinstance(node.iter, nodes.Expr)
         node.iter = _environment_call("seamflow_iterate", [node.iter])
         return node
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        # Jinja compiles `x[a:b]` to plain Python slicing, past the sandbox's getitem: route it
+        # through `seamflow_slice` so a slice of a secret stays secret.
+        self.generic_visit(node)
+        if not isinstance(node.arg, nodes.Slice):
+            return node
+        bounds = [
+            part if part is not None else nodes.Const(None) for part in (node.arg.start, node.arg.stop, node.arg.step)
+        ]
+        return _environment_call("seamflow_slice", [node.node, *bounds])
 
     def visit_Const(self, node: nodes.Const) -> nodes.Node:
         if isinstance(node.value, float):
@@ -453,6 +484,7 @@ class Template:
             errors.ExpressionError: `expression.undefined`, `.forbidden`, `.type`,
                 `.value` or `.limit`; the message starts with the location.
         """
+        secret_read = values.SECRET_READ.set(False)
         with sandbox.time_limit():
             try:
                 return _render(self._root, {**sandbox.ENVIRONMENT.globals, **context}, values.Budget())
@@ -461,6 +493,8 @@ class Template:
                 if message == exc.message:
                     raise
                 raise errors.ExpressionError(message, code=exc.code) from None
+            finally:
+                values.SECRET_READ.reset(secret_read)
 
     def is_true(self, context: Mapping[str, object]) -> bool:
         """Evaluate a condition (`when:`, `if:`); it must give true or false.

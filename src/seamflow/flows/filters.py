@@ -10,6 +10,7 @@ listed in `FILTERS` with the rest. Bad input raises `errors.ExpressionError` wit
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -294,6 +295,17 @@ def hmac_sha256(value: object, key: object) -> str:
     return hmac.new(secret, _text(value).encode(), hashlib.sha256).hexdigest()
 
 
+def b64encode(value: object) -> str:
+    """Standard base64 of the text's UTF-8 bytes: `{{ ("zhang.wei:" ~ secrets.crm) | b64encode }}`.
+
+    What an HTTP Basic `Authorization` header carries; made from a secret, the result is masked
+    as a secret too (docs/reference/expressions.md, "Secrets in expressions").
+    """
+    text = _text(value)
+    check_text_length((len(text.encode()) + 2) // 3 * 4)
+    return base64.b64encode(text.encode()).decode()
+
+
 # --- choosing values ---------------------------------------------------------------------
 
 
@@ -386,6 +398,7 @@ def batch(value: Iterable[object], linecount: int, fill_with: object = None) -> 
 
 
 FILTERS: Final[Mapping[str, Callable[..., object]]] = {
+    "b64encode": b64encode,
     "batch": batch,
     "center": center,
     "cents": cents,

@@ -110,17 +110,38 @@ def time_limit() -> _TimeLimit:
 
 
 def _concat(*parts: object) -> str:
-    """The `~` operator, refused before it builds more than the output limit."""
+    """The `~` operator, refused before it builds more than the output limit; secret if a part is."""
     texts = [values.as_text(part) for part in parts]
     filters.check_text_length(sum(map(len, texts)))
-    return "".join(texts)
+    text = "".join(texts)
+    return values.secret_text(text) if any(isinstance(t, values.SecretText) for t in texts) else text
 
 
 def _iterate(iterable: Iterable[object]) -> Iterator[object]:
-    """What every `{% for %}` loops over: the iterable, checking the deadline at each item."""
+    """What every `{% for %}` loops over: the iterable, checking the deadline at each item.
+
+    The characters of secret text stay marked as secret (`{% for c in secrets.pw %}`).
+    """
+    secret = isinstance(iterable, values.SecretText)
     for item in iterable:
         _tick()
-        yield item
+        yield values.SecretText(item) if secret else item
+
+
+def _slice(value: object, start: object, stop: object, step: object) -> object:
+    """`value[start:stop:step]`; a slice of secret text stays secret (`secrets.pw[:8]`)."""
+    _tick()
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    try:
+        result = value[slice(start, stop, step)]  # type: ignore[index]
+    except (TypeError, LookupError):
+        raise errors.ExpressionError(
+            f"cannot slice {values.describe(value)} from {start!r} to {stop!r}; expected text or a list"
+            " and whole-number bounds, such as x[2:5]",
+            code="expression.type",
+        ) from None
+    return values.tracked(result, value)
 
 
 def _range(*args: int) -> range:
@@ -170,7 +191,7 @@ def _string(value: object) -> str:
 
 
 _TRUSTED: Final[tuple[Callable[..., object], ...]] = (
-    _range, dict, dates.now, _concat, _iterate, _decimal_literal,
+    _range, dict, dates.now, _concat, _iterate, _decimal_literal, _slice,
 )  # fmt: skip
 
 
@@ -199,14 +220,15 @@ class _Missing(jinja2.StrictUndefined):
 
 
 def _bounded(function: Callable[..., object]) -> Callable[..., object]:
-    """Wrap a filter so that it checks the deadline and the size of what it returns."""
+    """Wrap a filter so that it checks the deadline and the size of what it returns, and marks
+    as secret what it makes from a secret (`values.tracked`)."""
 
     @functools.wraps(function)  # keeps Jinja's pass_context/pass_environment marker
     def bounded(*args: object, **kwargs: object) -> object:
         _tick()
         result = function(*args, **kwargs)
         filters.check_size(result)
-        return result
+        return values.tracked(result, *args, *kwargs.values())
 
     return bounded
 
@@ -219,6 +241,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     seamflow_concat: Callable[..., str]
     seamflow_iterate: Callable[..., Iterator[object]]
     seamflow_decimal: Callable[..., Decimal]
+    seamflow_slice: Callable[..., object]
 
     def __init__(self) -> None:
         super().__init__(autoescape=False, undefined=_Missing, finalize=values.as_text, keep_trailing_newline=True)
@@ -230,6 +253,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         self.tests = dict(JINJA_TESTS)
         self.seamflow_concat, self.seamflow_iterate = _concat, _iterate
         self.seamflow_decimal = _decimal_literal
+        self.seamflow_slice = _slice
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_") or attr in _FORBIDDEN_ATTRIBUTES:
@@ -275,7 +299,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         if isinstance(obj, values.Secrets):
             return obj[argument]
         try:
-            return obj[argument]
+            return values.tracked(obj[argument], obj, argument)  # secrets.pw[2:], secrets.pw[0]
         except (TypeError, LookupError):
             pass
         if isinstance(argument, str):
@@ -290,7 +314,8 @@ class _Environment(ImmutableSandboxedEnvironment):
             args = _check_method_call(obj, args)
         result = context.call(obj, *args, **kwargs)
         filters.check_size(result)
-        return result
+        owner = getattr(obj, "__self__", None)  # secrets.pw.upper(): the text the method belongs to
+        return values.tracked(result, owner, *args, *kwargs.values())
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _tick()
@@ -303,7 +328,7 @@ class _Environment(ImmutableSandboxedEnvironment):
                 left = Decimal(left)
             result = self.binop_table[operator](left, right)
         filters.check_size(result)
-        return result
+        return values.tracked(result, left, right)
 
 
 def _is_int(value: object) -> bool:
@@ -318,7 +343,7 @@ def _check_method_call(obj: object, args: tuple[Any, ...]) -> tuple[Any, ...]:
     """Allow only whitelisted pure methods; refuse the ones that would grow without bound."""
     owner = getattr(obj, "__self__", None)
     name = getattr(obj, "__name__", "")
-    allowed = _METHODS.get(type(owner), frozenset())
+    allowed = _METHODS.get(str if isinstance(owner, values.SecretText) else type(owner), frozenset())
     if not isinstance(obj, types.BuiltinMethodType) or name not in allowed:
         raise values.forbidden_error(
             f"calling {values.describe(obj)} is not allowed in flow expressions; expected range(),"

@@ -1,7 +1,8 @@
 """The values a render works with: the `secrets` root, and what an expression gives turned into Json or text.
 
-`Secrets` hands out one secret by name only; `as_json` and `as_text` refuse anything that is not data
-and spend the render's output `Budget`.
+`Secrets` hands out one secret by name only, as `SecretText`; `tracked` marks what a filter, an
+operator or a method makes from such text as secret too; `as_json` and `as_text` refuse anything
+that is not data and spend the render's output `Budget`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Final, NoReturn
 
 import jinja2
-from jinja2.runtime import LoopContext
+from jinja2.runtime import Context, LoopContext
 
 from seamflow import codec, errors, redact
 from seamflow.flows import filters
@@ -34,6 +36,75 @@ def forbidden_error(message: str) -> errors.ExpressionError:
 
 
 # --- secrets -----------------------------------------------------------------------------
+
+
+class SecretText(str):
+    """Text that is a secret or was made from one (`secrets.pw | upper`, `'u:' ~ secrets.pw`).
+
+    Every instance of `MIN_TRACKED_LENGTH` characters or more is registered with the redactor
+    when it is made (`secret_text`), so it is masked wherever it shows, alone or inside longer
+    text. `str()` keeps the mark, so a text template can tell which of its pieces were secret.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return self
+
+
+MIN_TRACKED_LENGTH: Final = redact.MIN_SECRET_LENGTH
+"""Text made from a secret shorter than this is marked but not registered (it would mask "8" everywhere)."""
+
+
+def secret_text(value: str) -> SecretText:
+    """Mark `value` as made from a secret and register it with the redactor (when long enough)."""
+    if len(value) >= MIN_TRACKED_LENGTH and value.strip() and not redact.is_registered(value):
+        redact.register(str.__str__(value))  # each run makes the same texts: register them once
+    return value if isinstance(value, SecretText) else SecretText(value)
+
+
+SECRET_READ: Final[ContextVar[bool]] = ContextVar("seamflow_secret_read", default=False)
+"""Whether the render under way has read a secret; until it has, nothing can hold one (a fast path)."""
+
+
+def holds_secret(value: object, depth: int = 0) -> bool:
+    """Whether `value` is `SecretText` or a list/tuple/mapping holding some (keys included)."""
+    if isinstance(value, str):
+        return isinstance(value, SecretText)
+    if depth > MAX_NESTING:
+        return False
+    if isinstance(value, Mapping) and not isinstance(value, Context):
+        return any(holds_secret(k, depth + 1) or holds_secret(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_secret(item, depth + 1) for item in value)
+    return False
+
+
+def tracked(result: object, *inputs: object) -> object:
+    """`result` with its text marked as secret if any of `inputs` holds a secret; else unchanged.
+
+    Text becomes `SecretText` (registered); the text inside a list, tuple or mapping is marked
+    item by item; numbers, true/false and none are never secret (`| length` gives a plain 8).
+    Iterators and generators are read into a list so their items can be marked.
+    """
+    if not SECRET_READ.get() or not any(holds_secret(value) for value in inputs):
+        return result
+    return _mark(result, 0)
+
+
+def _mark(value: object, depth: int) -> object:
+    if isinstance(value, str):
+        return secret_text(value)
+    if depth > MAX_NESTING:
+        return value
+    if isinstance(value, Mapping):
+        return {_mark(k, depth + 1): _mark(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, tuple):  # groupby's (grouper, list) keeps its names
+        items = [_mark(item, depth + 1) for item in value]
+        return value._make(items) if hasattr(value, "_make") else tuple(items)
+    if isinstance(value, list | Iterator):
+        return [_mark(item, depth + 1) for item in value]
+    return value
 
 
 class Secrets:
@@ -65,7 +136,8 @@ class Secrets:
         if not isinstance(name, str) or name.startswith("_"):
             raise forbidden_error(_ONE_BY_NAME)
         if name in self._values:
-            return self._values[name]
+            SECRET_READ.set(True)
+            return SecretText(self._values[name])
         if name in _MAPPING_METHODS:
             raise forbidden_error(f"{_ONE_BY_NAME}; {name!r} is not a secret")
         variable = "SEAMFLOW_SECRET_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
@@ -120,7 +192,7 @@ def as_json(value: object, budget: Budget, depth: int = 0) -> Json:
         return as_number(value)
     if isinstance(value, str):
         budget.spend(len(value))
-        return str(value)  # a plain str, also for Markup from |escape
+        return str.__str__(value)  # a plain str, also for Markup from |escape and SecretText
     if isinstance(value, Mapping):
         return {_as_key(key): as_json(item, budget, depth + 1) for key, item in value.items()}
     if isinstance(value, Secrets):
@@ -162,6 +234,6 @@ def as_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return str(value)
+        return value if isinstance(value, SecretText) else str.__str__(value)
     data = as_json(value, Budget())
     return codec.dumps_text(data) if isinstance(data, list | dict) else str(data)
