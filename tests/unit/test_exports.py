@@ -301,6 +301,7 @@ EXPORTS = {
         "load_project",
     },
     "seamflow.insight": {
+        "AlertMemory",
         "AlertRule",
         "CaseFilter",
         "Conformance",
@@ -318,6 +319,7 @@ EXPORTS = {
         "KpiFile",
         "KpiResult",
         "Node",
+        "Notifications",
         "ObjectLink",
         "ProcessIndex",
         "ProcessMap",
