@@ -14,8 +14,8 @@ from pathlib import Path
 
 from seamflow import errors, store
 from seamflow.insight import exchange
-from seamflow.insight.alerts import AlertMemory
 from seamflow.insight.activities import LevelNames, to_event
+from seamflow.insight.alerts import AlertMemory
 from seamflow.insight.conformance import Conformance, check_conformance
 from seamflow.insight.diagnosis import Diagnosis, diagnose
 from seamflow.insight.index import ProcessIndex
