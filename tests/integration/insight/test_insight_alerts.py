@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seamflow import errors, insight
+from seamflow import connectors, errors, insight, store
 
 H = 3_600_000
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
@@ -95,3 +95,29 @@ def test_a_resolved_alert_is_not_notified_without_notify_resolved(tmp_path: Path
 def test_a_bad_repeat_after_says_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidInput, match=r"alerts\.0\.repeat_after: Value error, expected a duration"):
         _rules(tmp_path, "{id: slow, kpi: approval, measure: median_ms, above: 1, repeat_after: daily}")
+
+
+async def test_check_alerts_twice_in_one_process_sends_once_and_holds_the_repeat(
+    db: store.SqlStore, tmp_path: Path
+) -> None:
+    created = datetime.now(UTC) - timedelta(hours=20)
+    rows = [
+        store.LogRow(at, "business", "o2c", "run_1", "step", activity, {"order": {"id": case, "attributes": attrs}})
+        for case, attrs, wait_h in (("SO-2026-0201", {"region": "华东"}, 3), ("SO-2026-0202", {"region": "华南"}, 0.5))
+        for at, activity in (
+            (created, "Sales order created"),
+            (created + timedelta(hours=wait_h), "Approved by finance"),
+        )
+    ]
+    await db.transact(lambda tx: tx.append_log(rows))
+    _rules(tmp_path, "{id: slow, kpi: approval, measure: median_ms, above: 3600000, window: week}")
+    found = insight.Insight(db)
+    checker = insight.InsightConnector(found, tmp_path)
+    await checker.open(connectors.Connection("insight", "insight", {"kpi_file": "kpis.yaml"}))
+    first = await checker.call("check_alerts", {}, idempotency_key="run_a:check:0")
+    second = await checker.call("check_alerts", {}, idempotency_key="run_b:check:0")
+    assert isinstance(first, dict) and isinstance(second, dict)
+    assert (first["count"], first["held"]) == (1, 0)
+    assert first["firing"][0]["key"] == {"region": "华东"}  # type: ignore[index]
+    assert (second["count"], second["firing"], second["held"], second["resolved"]) == (0, [], 1, [])
+    found.close()
