@@ -2,13 +2,15 @@
 
 One short run checks the end (every feed caught up, CRM and ERP compared and agreeing, a summary
 for the business in English and Chinese, every dead letter explained, `--keep` paths that exist
-and commands that work on them, no process left behind); one run is stopped with Ctrl-C and
+and commands that work on them, order to cash and approval waiting per approver from the event log,
+the process maps written as HTML and JSON, no process left behind); one run is stopped with Ctrl-C and
 still prints its summary. Together they take well under a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -138,11 +140,37 @@ async def test_demo_ends_caught_up_with_crm_and_erp_agreeing_and_explains_itself
         assert f"CRM 与 ERP 的 {agreed.group(1)} 家关联客户资料完全一致" in text
         assert "not linked by the sync" not in text and "writing them to the other system failed" not in text
         assert kept is not None, text
+        _assert_insight_summary(text, Path(kept.group(1)))
         _assert_kept_commands_work(text, Path(kept.group(1)))
         _assert_no_process_left(children)
     finally:
         if kept is not None:
             shutil.rmtree(kept.group(1), ignore_errors=True)
+
+
+def _assert_insight_summary(text: str, root: Path) -> None:
+    """Order to cash, approval waiting per approver and the process maps, from the events the flows emitted."""
+    o2c = re.search(
+        r"Order to cash \(contract signed → payment received\): median [\d.]+ s, p90 [\d.]+ s, (\d+) orders", text
+    )
+    paid = re.search(r"Payments synced back to the CRM: (\d+) contracts", text)
+    assert o2c and paid and 0 < int(o2c.group(1)) <= int(paid.group(1)), "paid orders are cases of order to cash"
+    regions = re.findall(r"^    (华东|华北|华南|西南|其他): median [\d.]+ s, (\d+) orders$", text, flags=re.MULTILINE)
+    assert regions and sum(int(n) for _, n in regions) == int(o2c.group(1)), regions
+    approvers = re.findall(r"^    (\S+): median [\d.]+ s, p90 [\d.]+ s, (\d+) decisions$", text, flags=re.MULTILINE)
+    assert {name for name, _ in approvers} <= {"赵磊", "陈静", "张伟"} and approvers, text
+    decisions = re.search(r"inbox decisions: (\d+)", text)
+    assert decisions and sum(int(n) for _, n in approvers) == int(decisions.group(1)), (approvers, decisions)
+    assert "订单处理周期（合同签约 → 回款）：中位数" in text and "各审批人审批时长（Seamflow 审批待办）：" in text
+    for object_type in ("order", "purchase_request", "reimbursement"):
+        html, as_json = (root / "insight" / f"process-map-{object_type}.{ext}" for ext in ("html", "json"))
+        assert f"    {html}" in text and f"    {as_json}" in text, text
+        drawn = json.loads(as_json.read_text(encoding="utf-8"))
+        assert drawn["cases"] > 0 and drawn["edges"], drawn
+        assert "<svg" in html.read_text(encoding="utf-8")
+    order_map = json.loads((root / "insight" / "process-map-order.json").read_text(encoding="utf-8"))
+    assert order_map["start_activities"] == {"Contract signed": order_map["cases"]}
+    assert {"Invoice issued", "Payment received"} <= {e["target"] for e in order_map["edges"]}
 
 
 def _assert_kept_commands_work(text: str, root: Path) -> None:
@@ -156,6 +184,9 @@ def _assert_kept_commands_work(text: str, root: Path) -> None:
     for command in (c for c in commands if "runs list" in c or "dead-letters" in c or "runs show" in c):
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0 and "run_" in done.stdout, (command, done.stdout, done.stderr)
+    kpi = next(c for c in commands if " kpi --project" in c)
+    done = subprocess.run(shlex.split(kpi), capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "order_to_cash" in done.stdout and "approval_wait" in done.stdout, done
 
 
 async def test_ctrl_c_prints_the_summary_so_far_and_exits_130() -> None:

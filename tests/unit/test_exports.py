@@ -303,6 +303,7 @@ EXPORTS = {
         "load_project",
     },
     "seamflow.insight": {
+        "AlertMemory",
         "AlertRule",
         "CaseFilter",
         "Conformance",
@@ -320,6 +321,7 @@ EXPORTS = {
         "KpiFile",
         "KpiResult",
         "Node",
+        "Notifications",
         "ObjectLink",
         "ProcessIndex",
         "ProcessMap",

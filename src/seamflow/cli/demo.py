@@ -9,7 +9,7 @@ traffic stops it waits until every feed has caught up, compares the CRM's and th
 and prints a summary for the business (in English and Chinese) and for the engineer. Ctrl-C prints
 the summary of what happened so far. This module is the driver; `demo_systems` starts the
 processes, `demo_traffic` plays the sales team, `demo_watch` prints the live figures and waits for
-the catch-up, `demo_facts`, `demo_problems` and `demo_report` make the summary."""
+the catch-up, `demo_facts`, `demo_problems`, `demo_report` and `demo_insight` make the summary."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ import click
 from seamflow import engine, errors, store
 from seamflow.cli.demo_dingtalk import Pace
 from seamflow.cli.demo_facts import read_facts
+from seamflow.cli.demo_insight import print_insight, read_insight
 from seamflow.cli.demo_oa import OaDemo
 from seamflow.cli.demo_problems import Explained, explain
 from seamflow.cli.demo_report import LANGUAGES, check_agreement, print_summary
@@ -225,6 +226,9 @@ def _leave(setup: _Setup, outcome: _Outcome, *, keep: bool) -> None:
     if outcome.problems:
         click.echo(f"  {seamflow} runs show {outcome.problems[0].run_id} --project {project}")
     click.echo(f"  ls {mail}")
+    click.echo(f"  {seamflow} kpi --project {project}")
+    click.echo(f"  {seamflow} insight map --object-type order --project {project}")
+    click.echo(f"  ls {shlex.quote(str(setup.root / 'insight'))}    # the process maps, .html and .json")
     click.echo(f"  rm -r {root}    # when done")
 
 
@@ -360,7 +364,19 @@ async def _summarize(
     facts = await asyncio.to_thread(read_facts, watch.root)
     print_summary(facts, problems, agreement, languages)
     approvals.report(languages)
+    await _insight_summary(watch, languages)
     return problems
+
+
+async def _insight_summary(watch: Watch, languages: tuple[str, ...]) -> None:
+    """Order to cash, approval waiting time per approver and the process maps, from the event log."""
+    names = {user.login: user.display_name for user in await watch.eng.db.list_users()}
+    try:
+        found = await read_insight(watch.eng.db, names, watch.project, watch.root / "insight")
+    except errors.SeamflowError as exc:
+        click.echo(f"\nProcess insight failed: {exc.message}")
+        return
+    print_insight(found, languages)
 
 
 async def _event_body(eng: engine.Engine, run: store.RunSummary) -> Json:

@@ -2,7 +2,7 @@
 example finance system, purchase requests decided in Seamflow's inbox and ordered in the ERP.
 
 It adds `examples/reimbursement` and `examples/procure-to-pay` to the demo's project (their flows,
-the DingTalk connector file, the connections lead-to-cash does not have, 恒达商贸's people), starts
+the DingTalk connector file, the connections lead-to-cash does not have, their KPIs, 恒达商贸's people), starts
 the finance system and the simulated DingTalk (`demo_dingtalk`), plays employees who submit
 requests, and approvers — 赵磊, 陈静, 张伟 — who decide their inbox at the approver pace. The
 summary counts approvals handled and payments recorded.
@@ -60,6 +60,18 @@ def _merge_connections(project: Path) -> None:
     path.write_text(text + yaml.safe_dump(added, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
+def _merge_kpis(project: Path) -> None:
+    """Add the two examples' KPIs and alerts to the project's `kpis.yaml` (lead to cash's), for `seamflow kpi`."""
+    path = project / "kpis.yaml"
+    merged = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for example in ("reimbursement", "procure-to-pay"):
+        theirs = yaml.safe_load((EXAMPLES / example / "kpis.yaml").read_text(encoding="utf-8"))
+        merged["kpis"] += theirs["kpis"]
+        merged["alerts"] = merged.get("alerts", []) + theirs.get("alerts", [])
+    head = "# The KPIs of examples/lead-to-cash, examples/reimbursement and examples/procure-to-pay (seamflow demo)\n"
+    path.write_text(head + yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 @dataclass
 class OaDemo:
     """The reimbursement and procure-to-pay parts of the demo, with their systems and figures."""
@@ -94,6 +106,7 @@ class OaDemo:
         shutil.copy(EXAMPLES / "reimbursement" / "connectors" / "dingtalk_approval.yaml", project / "connectors")
         shutil.copy(EXAMPLES / "procure-to-pay" / "directory.yaml", project / "directory.yaml")
         _merge_connections(project)
+        _merge_kpis(project)
         self.dingtalk.callback_url = f"{self.seamflow_url}/hooks/oa/dingtalk"
         from cryptography.fernet import Fernet
 

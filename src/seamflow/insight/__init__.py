@@ -8,7 +8,7 @@ maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
 from __future__ import annotations
 
 from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
-from seamflow.insight.alerts import Firing, evaluate_alerts
+from seamflow.insight.alerts import AlertMemory, Firing, Notifications, evaluate_alerts
 from seamflow.insight.conformance import Conformance, Deviation, check_conformance, designed_path
 from seamflow.insight.connector import InsightConnector
 from seamflow.insight.diagnosis import Diagnosis, Finding, diagnose
@@ -23,6 +23,7 @@ from seamflow.insight.value import WorkSaved, work_saved
 
 __all__ = [
     "ENGINE_ACTIVITIES",
+    "AlertMemory",
     "AlertRule",
     "CaseFilter",
     "Conformance",
@@ -39,6 +40,7 @@ __all__ = [
     "KpiFile",
     "KpiResult",
     "Node",
+    "Notifications",
     "ObjectLink",
     "ProcessIndex",
     "ProcessMap",

@@ -1,9 +1,13 @@
 """Alerts on KPIs: a threshold, or a change against the previous period (e.g. the median approval
-time up 50 % week over week), evaluated when a flow asks (`insight.check_alerts` on a schedule)."""
+time up 50 % week over week), evaluated when a flow asks (`insight.check_alerts` on a schedule).
+
+A condition that holds is notified once, when it starts to fire, and again only after the rule's
+`repeat_after`; `AlertMemory` remembers what was notified (and, with `notify_resolved`, says when
+a condition stopped firing)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from seamflow.ids import Json
@@ -11,7 +15,7 @@ from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import AlertRule, Kpi, compute_kpi
 from seamflow.insight.process_map import CaseFilter
 
-__all__ = ["Firing", "evaluate_alerts"]
+__all__ = ["AlertMemory", "Firing", "Notifications", "evaluate_alerts"]
 
 _WINDOWS = {"day": timedelta(days=1), "week": timedelta(weeks=1), "month": timedelta(days=30)}
 
@@ -102,3 +106,65 @@ def _check(rule: AlertRule, value: Json, before: Json) -> tuple[float, float, st
         if (value - before) / before > rule.rise_above:
             return float(value), float(before), "rose from"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Notifications:
+    """What to send now, out of the alerts that fire: the new and the repeated ones, and the resolved ones."""
+
+    firing: tuple[Firing, ...]
+    """Alerts that started to fire, or still fire and were last notified `repeat_after` ago or earlier."""
+    resolved: tuple[Firing, ...]
+    """Alerts with `notify_resolved` that fired at the last check and no longer do (their last firing,
+    with a message saying it is back to normal)."""
+    held: int
+    """Alerts that still fire and were notified recently enough: not sent again."""
+
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class AlertMemory:
+    """Which alert rows fire and when each was last notified, across the checks of one process.
+
+    Kept in memory: after a restart an alert that still fires is notified once more.
+    """
+
+    def __init__(self) -> None:
+        self._notified: dict[_Key, tuple[datetime, Firing]] = {}
+
+    def sort(self, firing: list[Firing], rules: list[AlertRule], now: datetime) -> Notifications:
+        """Sort the alerts that fire `now` into those to notify and those held back; remember the outcome.
+
+        Args:
+            firing: what `evaluate_alerts` found now.
+            rules: the KPI file's alert rules (their `repeat_after` and `notify_resolved`).
+            now: the time of the check.
+        """
+        by_id = {rule.id: rule for rule in rules}
+        send: list[Firing] = []
+        held = 0
+        current: set[_Key] = set()
+        for found in firing:
+            key = _key(found)
+            current.add(key)
+            rule = by_id.get(found.alert)
+            last = self._notified.get(key)
+            repeat = rule.repeat_after_delta() if rule is not None else None
+            if last is None or (repeat is not None and now - last[0] >= repeat):
+                self._notified[key] = (now, found)
+                send.append(found)
+            else:
+                held += 1
+        resolved: list[Firing] = []
+        for key in [k for k in self._notified if k not in current]:
+            _, last_firing = self._notified.pop(key)
+            rule = by_id.get(key[0])
+            if rule is not None and rule.notify_resolved:
+                message = f"Back to normal (was: {last_firing.message})"
+                resolved.append(replace(last_firing, message=message))
+        return Notifications(tuple(send), tuple(resolved), held)
+
+
+def _key(found: Firing) -> _Key:
+    return found.alert, tuple(sorted((k, str(v)) for k, v in found.key.items()))

@@ -43,7 +43,8 @@ class InsightConnector:
         "check_alerts": connectors.Action(
             "check_alerts",
             _CheckAlerts,
-            "The alerts of the KPI file that fire now: {firing: [{alert, kpi, key, value, compared_with, message}]}.",
+            "The alerts of the KPI file to notify now (new, or repeated after repeat_after): {firing: [{alert, kpi,"
+            " key, value, compared_with, message}], count, resolved: [...], held}.",
             True,
         )
     }
@@ -67,7 +68,7 @@ class InsightConnector:
         """Nothing to release: the process's insight outlives its connections."""
 
     async def call(self, action: str, params: Json, *, idempotency_key: str) -> Json:
-        """`check_alerts`: evaluate the KPI file's alerts over the log up to now (reading: no effect)."""
+        """`check_alerts`: evaluate the KPI file's alerts over the log up to now; held back: those notified recently."""
         if action not in self.actions:
             raise errors.Permanent(f"unknown action {action!r}; expected one of {', '.join(self.actions)}")
         if self._insight is None:
@@ -78,7 +79,12 @@ class InsightConnector:
             raise errors.Permanent(exc.message, where=f"insight.{action}", code=exc.code) from None
         found = self._insight
         await found.catch_up()
-        firing = await asyncio.to_thread(
-            evaluate_alerts, found.index, spec.kpis, spec.alerts, clock.now(), spec.offset()
-        )
-        return {"firing": [f.to_json() for f in firing], "count": len(firing)}
+        now = clock.now()
+        firing = await asyncio.to_thread(evaluate_alerts, found.index, spec.kpis, spec.alerts, now, spec.offset())
+        sent = found.alerts.sort(firing, spec.alerts, now)
+        return {
+            "firing": [f.to_json() for f in sent.firing],
+            "count": len(sent.firing),
+            "resolved": [f.to_json() for f in sent.resolved],
+            "held": sent.held,
+        }

@@ -91,6 +91,25 @@ class AlertRule(BaseModel):
     rise_above: float | None = Field(
         None, description="fire when the measure grew by more than this share (0.5: +50 %)"
     )
+    repeat_after: str | None = Field(
+        None, description="notify again after this long while the condition holds, e.g. 1d (default: never)"
+    )
+    notify_resolved: bool = Field(False, description="notify once when the condition no longer holds")
+
+    @field_validator("repeat_after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
+            raise ValueError("expected a duration such as 90m, 36h or 1d")
+        return value
+
+    def repeat_after_delta(self) -> timedelta | None:
+        """`repeat_after` as a timedelta (None: notify once per firing)."""
+        if self.repeat_after is None:
+            return None
+        match = _DURATION.match(self.repeat_after)
+        assert match is not None  # checked by the validator
+        return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
     @model_validator(mode="after")
     def _one_condition(self) -> AlertRule:

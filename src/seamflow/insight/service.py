@@ -15,6 +15,7 @@ from pathlib import Path
 from seamflow import errors, store
 from seamflow.insight import exchange
 from seamflow.insight.activities import LevelNames, to_event
+from seamflow.insight.alerts import AlertMemory
 from seamflow.insight.conformance import Conformance, check_conformance
 from seamflow.insight.diagnosis import Diagnosis, diagnose
 from seamflow.insight.index import ProcessIndex
@@ -44,6 +45,8 @@ class Insight:
         self._read_seq = self.index.last_seq
         self._catching_up = asyncio.Lock()
         self._levels: LevelNames = {}
+        self.alerts = AlertMemory()
+        """The alerts notified so far, so that one which keeps firing is not notified at every check."""
         self.skipped = 0
         """Rows of the log that could not be read as events (their objects were malformed)."""
 
