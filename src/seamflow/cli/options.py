@@ -116,3 +116,72 @@ def duration(_: object, __: object, value: str | None) -> timedelta | None:
         return spec.parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+PROCESS_OPTIONS = (
+    click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on"),
+    click.option("--workers", default=64, show_default=True, type=int, help="runs executing at once, in each process"),
+    click.option(
+        "--lease",
+        default="30s",
+        show_default=True,
+        envvar="SEAMFLOW_LEASE",
+        callback=duration,
+        help="how long a run stays with a silent process before others take it over [$SEAMFLOW_LEASE]",
+    ),
+    click.option(
+        "--header-timeout",
+        default="10s",
+        show_default=True,
+        envvar="SEAMFLOW_HEADER_TIMEOUT",
+        callback=duration,
+        help="close a connection whose request headers take longer (slow clients) [$SEAMFLOW_HEADER_TIMEOUT]",
+    ),
+    click.option(
+        "--body-timeout",
+        default="60s",
+        show_default=True,
+        envvar="SEAMFLOW_BODY_TIMEOUT",
+        callback=duration,
+        help="close a connection whose request body takes longer after its headers [$SEAMFLOW_BODY_TIMEOUT]",
+    ),
+    click.option(
+        "--metrics-listen",
+        default=None,
+        envvar="SEAMFLOW_METRICS_LISTEN",
+        callback=listen_address,
+        help="also serve /metrics and detailed health without a token on HOST:PORT, an address only"
+        " monitoring reaches (else /metrics needs a token with the read scope) [$SEAMFLOW_METRICS_LISTEN]",
+    ),
+    click.option(
+        "--retention",
+        default=None,
+        envvar="SEAMFLOW_RETENTION",
+        callback=duration,
+        help="prune runs finished longer ago than this, e.g. 30d (default: keep) [$SEAMFLOW_RETENTION]",
+    ),
+    click.option(
+        "--log-level",
+        default="info",
+        show_default=True,
+        type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+        help="the lowest level logged",
+    ),
+    click.option(
+        "--log-format",
+        default="auto",
+        show_default=True,
+        envvar="SEAMFLOW_LOG_FORMAT",
+        type=click.Choice(["auto", "json", "text"]),
+        help="log lines as JSON or as coloured text; auto: text on a terminal, JSON otherwise [$SEAMFLOW_LOG_FORMAT]",
+    ),
+    click.option(
+        "--watch/--no-watch",
+        default=True,
+        show_default=True,
+        envvar="SEAMFLOW_WATCH",
+        help="reload flows when files in flows/ are added, changed or removed"
+        " (else: `seamflow flow reload` or SIGHUP) [$SEAMFLOW_WATCH]",
+    ),
+)
+"""The options of every long-running process (`serve`, `api`, `worker`) after the project and database."""
