@@ -10,7 +10,6 @@ bounded in time, output size and integer size. `docs/reference/expressions.md` i
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Mapping
@@ -19,11 +18,22 @@ from typing import Final, TypeAlias
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.visitor import NodeTransformer
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from seamflow import errors, redact
-from seamflow.flows import filters, sandbox, values
+from seamflow.flows import sandbox, values
+from seamflow.flows.expression_checks import (
+    GLOBALS,
+    REMOVED_FILTERS,
+    Rewriter,
+    check_names,
+    check_secret_blocks,
+    check_tree,
+    parse,
+    references,
+    single_expression,
+)
+from seamflow.flows.expression_checks import MAX_SOURCE_CHARS as MAX_SOURCE_CHARS
 from seamflow.flows.sandbox import RENDER_TIME_LIMIT as RENDER_TIME_LIMIT
 from seamflow.flows.values import MAX_NESTING as MAX_NESTING
 from seamflow.flows.values import Secrets
@@ -36,36 +46,8 @@ ROOTS: Final = frozenset({"event", "steps", "run", "env", "secrets", "item", "re
 
 # RENDER_TIME_LIMIT (from `flows.sandbox`) and MAX_NESTING (from `flows.values`) are re-exported above:
 # tests and callers read every bound of an expression here.
-MAX_SOURCE_CHARS: Final = 64 * 1024
-"""Longest template string."""
 
 _RESULT: Final = "seamflow_result"
-_GLOBALS: Final = frozenset({"range", "dict", "now"})
-_FORBIDDEN_NAMES: Final = frozenset(
-    "self config request context cycler joiner namespace lipsum import builtins globals locals"
-    " vars getattr setattr eval exec open os sys type object super".split()
-)
-_REMOVED_FILTERS: Final = {
-    "attr": "read attributes with .name or ['name']",
-    "format": "join text with ~",
-    "float": "use decimal: money is never a float",
-    "random": "an expression must give the same result when a run is replayed",
-    "pprint": "use tojson",
-    "xmlattr": "build the text with ~",
-    "urlize": "build the text with ~",
-    "safe": "output is never HTML-escaped",
-    "forceescape": "use escape",
-    "slice": "use batch",
-}
-_STATEMENTS: Final = (
-    nodes.Output,
-    nodes.For,
-    nodes.If,
-    nodes.Assign,
-    nodes.AssignBlock,
-    nodes.With,
-    nodes.FilterBlock,
-)
 
 
 # --- compiling ---------------------------------------------------------------------------
@@ -161,7 +143,7 @@ def _translate(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, SecurityError):
         return text, "expression.forbidden"
     if match := re.match(r"No (filter|test) named '(\w+)'", text):
-        code = "expression.forbidden" if match[2] in _REMOVED_FILTERS else "expression.syntax"
+        code = "expression.forbidden" if match[2] in REMOVED_FILTERS else "expression.syntax"
         return f"there is no {match[1]} named {match[2]!r} in flow expressions", code
     if isinstance(exc, RecursionError):
         return "the expression is nested too deeply", "expression.limit"
@@ -241,22 +223,22 @@ def _compile_parts(
     validating a project then compiling its flows would otherwise compile each twice. A
     compiled Jinja template is immutable in use, so sharing it is safe; errors are not cached.
     """
-    tree = _parse(source)
-    _check_tree(tree, names)
+    tree = parse(source)
+    check_tree(tree, names)
     # Jinja's analysis optimises the tree it is given in place, so it gets its own copy.
-    free = meta.find_undeclared_variables(_parse(source)) - _GLOBALS
-    _check_names(free, names)
-    references = frozenset(_references(tree, free & names))
-    if any(root == "secrets" for root, _ in references):
-        _check_secret_blocks(tree)
-    expression = _single_expression(tree)
+    free = meta.find_undeclared_variables(parse(source)) - GLOBALS
+    check_names(free, names)
+    referenced = frozenset(references(tree, free & names))
+    if any(root == "secrets" for root, _ in referenced):
+        check_secret_blocks(tree)
+    expression = single_expression(tree)
     reference = None if expression is None else _reference_path(expression, names)
     if expression is not None:
         tree = nodes.Template([nodes.Assign(nodes.Name(_RESULT, "store"), expression)])
-    tree = _Rewriter().visit(tree)
+    tree = Rewriter().visit(tree)
     tree.set_environment(sandbox.ENVIRONMENT)
     tree.set_lineno(1)
-    return sandbox.ENVIRONMENT.from_string(tree), references, expression is None, reference
+    return sandbox.ENVIRONMENT.from_string(tree), referenced, expression is None, reference
 
 
 def _reference_path(expression: nodes.Expr, names: frozenset[str]) -> tuple[str, tuple[str | int, ...]] | None:
@@ -274,162 +256,6 @@ def _reference_path(expression: nodes.Expr, names: frozenset[str]) -> tuple[str,
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in names:
         return node.name, tuple(reversed(path))
     return None
-
-
-def _parse(source: str) -> nodes.Template:
-    if len(source) > MAX_SOURCE_CHARS:
-        raise filters.limit_error(f"template longer than {MAX_SOURCE_CHARS} characters")
-    try:
-        return sandbox.ENVIRONMENT.parse(source)
-    except TemplateSyntaxError as exc:
-        raise errors.ExpressionError(
-            f"syntax error at line {exc.lineno}: {(exc.message or '').rstrip('.')};"
-            " expected an expression such as {{ event.body.id }} or a tag such as {% if ... %}",
-            code="expression.syntax",
-        ) from None
-    except ValueError:  # an int literal past Python's own digit limit
-        raise filters.limit_error(f"integer larger than {filters.MAX_INT_DIGITS} digits") from None
-    except RecursionError:
-        raise filters.limit_error(f"expression nested deeper than {MAX_NESTING} levels") from None
-
-
-def _check_tree(tree: nodes.Template, names: frozenset[str]) -> None:
-    """Refuse statements, names, filters, tests and literals that flow expressions may not use."""
-    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            raise filters.limit_error(f"expression nested deeper than {MAX_NESTING} levels")
-        _check_node(node, names)
-        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
-
-
-def _check_names(free: set[str], names: frozenset[str]) -> None:
-    """Refuse a name the context will not hold: a typo such as `evnt`."""
-    for name in sorted(free - names):
-        close = difflib.get_close_matches(name, sorted(names), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise errors.ExpressionError(
-            f"unknown name {name!r}{hint}; expected one of {', '.join(sorted(names | _GLOBALS))}",
-            code="expression.undefined",
-        )
-
-
-def _check_node(node: nodes.Node, names: frozenset[str]) -> None:
-    if isinstance(node, nodes.Stmt) and not isinstance(node, _STATEMENTS):
-        tag = type(node).__name__.lower()
-        raise values.forbidden_error(
-            f"the {tag!r} tag is not allowed in flow expressions; expected if, for, set, with or filter"
-        )
-    if isinstance(node, nodes.For) and node.recursive:
-        raise values.forbidden_error("recursive loops are not allowed in flow expressions")
-    if isinstance(node, nodes.NSRef):
-        raise values.forbidden_error(
-            f"assigning to {node.name}.{node.attr} is not allowed: expressions cannot change data"
-        )
-    if (
-        isinstance(node, nodes.Name)
-        and node.ctx == "load"
-        and node.name not in names
-        and (node.name in _FORBIDDEN_NAMES or node.name.startswith("_"))
-    ):
-        raise values.forbidden_error(f"{node.name!r} is not available in flow expressions")
-    if isinstance(node, nodes.Filter) and node.name not in sandbox.ENVIRONMENT.filters:
-        if node.name in _REMOVED_FILTERS:
-            raise values.forbidden_error(f"the filter {node.name!r} is not available: {_REMOVED_FILTERS[node.name]}")
-        raise errors.ExpressionError(
-            f"unknown filter {node.name!r}; see docs/reference/expressions.md",
-            code="expression.syntax",
-        )
-    if isinstance(node, nodes.Test) and node.name not in sandbox.ENVIRONMENT.tests:
-        raise errors.ExpressionError(f"unknown test {node.name!r}", code="expression.syntax")
-    if isinstance(node, nodes.Const) and isinstance(node.value, int):
-        filters.check_number(node.value)
-
-
-def _check_secret_blocks(tree: nodes.Template) -> None:
-    """Refuse the block tags whose output Seamflow cannot follow in a template that reads secrets.
-
-    `{% filter %}` and `{% set x %}...{% endset %}` join their body into new text before a filter
-    sees it, so text made from a secret there could not be marked as secret (see `values.SecretText`).
-    """
-    for block in tree.find_all((nodes.FilterBlock, nodes.AssignBlock)):
-        tag = "filter" if isinstance(block, nodes.FilterBlock) else "set ... endset"
-        raise values.forbidden_error(
-            f"the {tag!r} block is not allowed in an expression that reads secrets: what it makes from a"
-            " secret could not be masked; expected a filter or ~ on the value, such as {{ secrets.x | upper }}"
-        )
-
-
-def _references(tree: nodes.Template, roots: set[str]) -> set[tuple[str, str]]:
-    """Every (root, first attribute) the template reads; ("event", "") for a bare root."""
-    found: set[tuple[str, str]] = set()
-    consumed: set[int] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        assert isinstance(node, nodes.Getattr | nodes.Getitem)
-        inner = node.node
-        if not (isinstance(inner, nodes.Name) and inner.ctx == "load" and inner.name in roots):
-            continue
-        consumed.add(id(inner))
-        if isinstance(node, nodes.Getattr):
-            found.add((inner.name, node.attr))
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            found.add((inner.name, node.arg.value))
-        else:
-            found.add((inner.name, ""))  # a computed key: the whole root may be read
-    for name in tree.find_all(nodes.Name):
-        if name.ctx == "load" and name.name in roots and id(name) not in consumed:
-            found.add((name.name, ""))
-    return found
-
-
-def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
-    """The expression if the template is exactly one `{{ expr }}` (whitespace around allowed)."""
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return None
-    parts = [
-        part for part in tree.body[0].nodes if not (isinstance(part, nodes.TemplateData) and not part.data.strip())
-    ]
-    if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
-        return parts[0]
-    return None
-
-
-def _environment_call(name: str, args: list[nodes.Expr]) -> nodes.Call:
-    return nodes.Call(nodes.EnvironmentAttribute(name), args, [], None, None)
-
-
-class _Rewriter(NodeTransformer):
-    """Route `~`, loops and fraction literals through our bounded, exact helpers."""
-
-    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        self.generic_visit(node)
-        return _environment_call("seamflow_concat", node.nodes)
-
-    def visit_For(self, node: nodes.For) -> nodes.Node:
-        self.generic_visit(node)
-        assert isinstance(node.iter, nodes.Expr)
-        node.iter = _environment_call("seamflow_iterate", [node.iter])
-        return node
-
-    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
-        # Jinja compiles `x[a:b]` to plain Python slicing, past the sandbox's getitem: route it
-        # through `seamflow_slice` so a slice of a secret stays secret.
-        self.generic_visit(node)
-        if not isinstance(node.arg, nodes.Slice):
-            return node
-        bounds = [
-            part if part is not None else nodes.Const(None) for part in (node.arg.start, node.arg.stop, node.arg.step)
-        ]
-        return _environment_call("seamflow_slice", [node.node, *bounds])
-
-    def visit_Const(self, node: nodes.Const) -> nodes.Node:
-        if isinstance(node.value, float):
-            return _environment_call("seamflow_decimal", [nodes.Const(repr(node.value))])
-        return node
-
-
-# --- the public face ---------------------------------------------------------------------
 
 
 class Template:
