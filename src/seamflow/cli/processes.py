@@ -93,12 +93,7 @@ def run_process(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop reloads on it; the group's others inherit it
     db = open_store(paths, database, shared=group.processes > 1)
     eng, context = build_engine(paths, db, options_for(role, workers, lease, retention, group.member))
-    if isinstance(db, store.SqliteStore) and role != "serve":
-        raise errors.InvalidInput(
-            f"`seamflow {role}` shares work through PostgreSQL; with SQLite run one `seamflow serve`"
-            " (set SEAMFLOW_DATABASE_URL=postgresql://… to run several processes)",
-            code="cli.needs_postgres",
-        )
+    _refuse_sqlite_beside_others(role, db)
     leader = _lead_group(role, group, host, port or 8080)
     sockets = _listen(role, group, leader, host, port)
     metrics_socket = supervisor.bind_port(*metrics_listen) if metrics_listen and group.member == 0 else None
@@ -115,13 +110,7 @@ def run_process(
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
-                if role == "worker":
-                    app: Any = api.create_health_app(eng)
-                else:
-                    app = full = api.create_app(eng, context=context)
-                    console.mount(full)  # the web console beside the API it calls
-                if metrics_socket is not None:
-                    app = _by_address(app, api.create_metrics_app(eng), metrics_socket.getsockname()[:2])
+                app = _http_app(role, eng, context, metrics_socket)
                 await _serve_http(app, eng, timeouts, [*(sockets or []), *([metrics_socket] if metrics_socket else [])])
         finally:
             if leader is not None:
@@ -130,6 +119,27 @@ def run_process(
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _refuse_sqlite_beside_others(role: Role, db: store.Store) -> None:
+    if isinstance(db, store.SqliteStore) and role != "serve":
+        raise errors.InvalidInput(
+            f"`seamflow {role}` shares work through PostgreSQL; with SQLite run one `seamflow serve`"
+            " (set SEAMFLOW_DATABASE_URL=postgresql://… to run several processes)",
+            code="cli.needs_postgres",
+        )
+
+
+def _http_app(role: Role, eng: engine.Engine, context: Any, metrics_socket: socket.socket | None) -> Any:
+    """What a process answers over HTTP: a worker its health; the others the API with the console beside it."""
+    if role == "worker":
+        app: Any = api.create_health_app(eng)
+    else:
+        app = full = api.create_app(eng, context=context)
+        console.mount(full)
+    if metrics_socket is not None:  # /metrics (and detailed health) without a token, on their own address
+        app = _by_address(app, api.create_metrics_app(eng), metrics_socket.getsockname()[:2])
+    return app
 
 
 def _by_address(main: Any, metrics: Any, address: tuple[str, int]) -> Any:

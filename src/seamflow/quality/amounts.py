@@ -8,7 +8,7 @@ Figures with a currency sign or word (`1,288.50元`, `￥1288.5`, `RMB 1,288.50`
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from seamflow.quality.text import to_half_width
 
@@ -38,7 +38,7 @@ def normalise_amount(text: str) -> Decimal:
         AmountInvalid: not an amount, or finer than a fen (more than two decimal places).
     """
     if _PLAIN.fullmatch(text):  # the common case, `1288.50`: no sign, no grouping, no words
-        return Decimal(text).quantize(_CENT)
+        return _to_fen(Decimal(text))
     compact = re.sub(r"[\s\u3000]+", "", text).replace("，", ",")
     compact = to_half_width(compact).replace("￥", "¥")
     if not compact:
@@ -54,10 +54,18 @@ def normalise_amount(text: str) -> Decimal:
         value = _chinese_amount(compact.replace("圆", "元"))
     else:
         raise AmountInvalid("is not an amount; expected a figure such as 1,288.50元 or 壹仟贰佰捌拾捌元伍角")
-    cents = value.quantize(_CENT)
+    cents = _to_fen(value)
     if cents != value:
         raise AmountInvalid("has more than two decimal places; expected yuan to the fen")
     return cents
+
+
+def _to_fen(value: Decimal) -> Decimal:
+    """`value` to the fen; more digits than the decimal context holds is not an amount (quantize refuses it)."""
+    try:
+        return value.quantize(_CENT)
+    except InvalidOperation:
+        raise AmountInvalid("is too large; expected an amount in yuan of at most 26 digits") from None
 
 
 def _chinese_amount(text: str) -> Decimal:

@@ -175,7 +175,7 @@ def _compile_field(
         except ValueError as exc:
             return _Refusal(f"{errors.redact(text, 40)} {exc}")
 
-    min_length, max_length = rule.min_length, rule.max_length
+    check_value = _value_checks(name, rule, low, high, allowed, pattern)
 
     def apply(raw: object, outcome: Outcome) -> None:
         if isinstance(raw, str) and not is_text and validator is not None:
@@ -196,10 +196,21 @@ def _compile_field(
         if isinstance(found, _Refusal):
             outcome.violations.append(Violation(f"{name}.type", found.message))
             return
-        value: Any = found
-        outcome.values[name] = value
-        if raw is not None and str(value) != (raw if isinstance(raw, str) else str(raw)):  # differs from what was typed
+        outcome.values[name] = found
+        if raw is not None and str(found) != (raw if isinstance(raw, str) else str(raw)):  # differs from what was typed
             outcome.fixed.append(name)
+        check_value(found, outcome)
+
+    return apply
+
+
+def _value_checks(
+    name: str, rule: FieldRule, low: Any, high: Any, allowed: frozenset[str] | None, pattern: re.Pattern[str] | None
+) -> Callable[[Any, Outcome], None]:
+    """The checks of a field's normalised value: bounds, enumeration, pattern and length."""
+    min_length, max_length = rule.min_length, rule.max_length
+
+    def check(value: Any, outcome: Outcome) -> None:
         if low is not None and value < low:
             outcome.violations.append(Violation(f"{name}.min", f"{value} is below {low}"))
         if high is not None and value > high:
@@ -220,7 +231,7 @@ def _compile_field(
                 Violation(f"{name}.length", f"has {len(shown)} characters, more than {max_length}")
             )
 
-    return apply
+    return check
 
 
 class RulesInvalid(errors.FlowInvalid):
