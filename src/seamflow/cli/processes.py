@@ -118,7 +118,7 @@ def run_process(
                 if role == "worker":
                     app: Any = api.create_health_app(eng)
                 else:
-                    app = full = api.create_app(eng, context=context)
+                    app = full = api.create_app(eng, context=context, kpi_file=paths.root / "kpis.yaml")
                     console.mount(full)  # the web console beside the API it calls
                 if metrics_socket is not None:
                     app = _by_address(app, api.create_metrics_app(eng), metrics_socket.getsockname()[:2])
