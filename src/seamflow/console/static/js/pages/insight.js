@@ -67,23 +67,36 @@ function kpiSection(kpis, golive) {
 
 function kpiCard(k, golive) {
   const measure = MEASURE[k.kind];
-  const value = headline(k, k.rows);
   const dims = k.rows.length ? Object.keys(k.rows[0]).filter((c) => !isMeasure(c) && c !== "period") : [];
   const trend = k.period ? periods(k) : [];
+  // With a period, the headline is the latest period's figure and the line shows the ones before.
+  const latest = trend.length ? trend[trend.length - 1][0] : null;
+  const rows = latest === null ? k.rows : k.rows.filter((r) => r.period === latest);
+  const value = headline(k, rows);
+  const approx = isApprox(k, rows);
   const parts = [
     h("span", { class: "label" }, k.name),
-    h("strong", { class: "figure", "data-kpi": k.id }, value === null ? "—" : show(measure, value)),
-    h("span", { class: "small muted" }, t(`insight.measure.${measure}`), k.sla ? ` · ${t("insight.sla", { sla: k.sla })}` : ""),
+    h("strong", { class: "figure", "data-kpi": k.id }, value === null ? "—" : `${approx ? "≈ " : ""}${show(measure, value)}`),
+    h(
+      "span",
+      { class: "small muted" },
+      t(`insight.measure.${measure}`),
+      latest ? ` · ${t("insight.latest", { period: latest })}` : "",
+      k.sla ? ` · ${t("insight.sla", { sla: k.sla })}` : "",
+    ),
   ];
-  if (k.sla && k.rows.length) {
-    const within = weighted(k.rows, "share_within_sla", "cases");
+  if (k.sla && rows.length) {
+    const within = weighted(rows, "share_within_sla", "cases");
     if (within !== null) parts.push(h("span", { class: "small" }, t("insight.within_sla", { share: percent(within) })));
   }
-  if (trend.length > 1) parts.push(trendLine(trend.map(([, v]) => v), `${k.name}: ${trend.map(([p, v]) => `${p} ${show(measure, v)}`).join(", ")}`), h("span", { class: "small muted" }, t("insight.trend", { first: trend[0][0], last: trend[trend.length - 1][0], period: t(`insight.period.${k.period}`) })));
+  if (trend.length > 1) parts.push(trendLine(trend.map(([, v]) => v), `${k.name}: ${trend.map(([p, v]) => `${p} ${show(measure, v)}`).join(", ")}`), h("span", { class: "small muted" }, t("insight.trend", { first: trend[0][0], last: latest, period: t(`insight.period.${k.period}`) })));
   if (golive && k.before && k.after) parts.push(beforeAfter(k, measure));
   if (dims.length && !k.period) parts.push(breakdown(k, dims, measure));
   return h("article", { class: "card stat kpi", "data-kpi-card": k.id }, parts);
 }
+
+/** A time measure over several rows is a weighted mean of their medians: shown with ≈. */
+const isApprox = (k, rows) => rows.length > 1 && MEASURE[k.kind].endsWith("_ms");
 
 const isMeasure = (c) => ["cases", "events", "rework_cases", "rework_share", "median_ms", "p90_ms", "mean_ms", "share_within_sla"].includes(c);
 
@@ -123,11 +136,12 @@ function beforeAfter(k, measure) {
   const after = headline(k, k.after);
   const change = before && after !== null ? (after - before) / before : null;
   const better = change === null ? "" : (k.kind === "throughput" ? change >= 0 : change <= 0) ? "ok" : "error";
+  const figure = (value, rows) => (value === null ? "—" : `${isApprox(k, rows) ? "≈ " : ""}${show(measure, value)}`);
   return h(
     "div",
     { class: "before-after small", "data-before-after": k.id },
-    h("span", {}, t("insight.before"), " ", h("b", {}, before === null ? "—" : show(measure, before))),
-    h("span", {}, " → ", t("insight.after"), " ", h("b", {}, after === null ? "—" : show(measure, after))),
+    h("span", {}, t("insight.before"), " ", h("b", {}, figure(before, k.before))),
+    h("span", {}, " → ", t("insight.after"), " ", h("b", {}, figure(after, k.after))),
     change === null ? null : h("span", { class: better }, ` (${change > 0 ? "+" : ""}${percent(change)})`),
   );
 }
@@ -258,7 +272,14 @@ function edge(e, y, i, label, colour, stroke) {
   let lx;
   let ly;
   let anchor;
-  if (forward && y2 - y1 <= ROW) {
+  if (e.source === e.target) {
+    // the activity repeated (rework): a loop on its left side
+    const x = LEFT;
+    const top = y[e.source] + 10;
+    const bottom = y[e.source] + NODE_H - 10;
+    path = `M${x},${top} C${x - 46},${top - 16} ${x - 46},${bottom + 16} ${x},${bottom}`;
+    [lx, ly, anchor] = [x - 40, (top + bottom) / 2 + 4, "end"];
+  } else if (forward && y2 - y1 <= ROW) {
     const x = LEFT + NODE_W / 2 + ((i % 5) - 2) * 10;
     path = `M${x},${y1} L${x},${y2}`;
     [lx, ly, anchor] = [x + 8, (y1 + y2) / 2 + 4, "start"];
@@ -320,7 +341,7 @@ function diagnosisCard(diagnosis) {
       h("span", { class: "badge" }, t(`insight.finding.${f.kind}`)),
       " ",
       h("strong", {}, f.subject),
-      h("div", { class: "small" }, t("insight.finding_figures", { cases: fmt.number(f.cases), median: f.median_ms === null ? "—" : duration(f.median_ms), total: f.total_ms === null ? "—" : duration(f.total_ms) })),
+      h("div", { class: "small" }, f.median_ms === null || f.median_ms === undefined ? t("insight.finding_cases", { cases: fmt.number(f.cases) }) : t("insight.finding_figures", { cases: fmt.number(f.cases), median: duration(f.median_ms), total: duration(f.total_ms) })),
       f.examples.length ? h("div", { class: "small muted" }, t("insight.examples"), " ", f.examples.map((c) => h("code", { class: "case" }, c))) : null,
     ),
   );
