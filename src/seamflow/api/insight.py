@@ -100,7 +100,8 @@ async def diagnosis(
 async def object_types(found: InsightDep) -> Response:
     """The object types the event log's events touched, in order of first appearance (what a map can be of)."""
     await found.catch_up()
-    return json_response(found.index.object_types())
+    types: list[Json] = list(found.index.object_types())
+    return json_response(types)
 
 
 @router.get("/api/v1/insight/kpis", tags=["insight"])
