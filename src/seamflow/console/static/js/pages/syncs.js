@@ -1,7 +1,7 @@
 // Syncs: per sync its records, links and open conflicts; per side its feed's health and lag, runs
 // pending and failed (dead-lettered records, a link to them on the Runs page); the conflict queue
 // with every side's value side by side, and a resolve action (the API writes both systems).
-import { get, post, query } from "../api.js";
+import { ApiError, get, post, query } from "../api.js";
 import { badge, h } from "../dom.js";
 import { fmt, t } from "../i18n.js";
 import { problem } from "../main.js";
@@ -10,7 +10,13 @@ const HEALTH = { ok: "completed", failing: "failed", stalled: "waiting" };
 
 export async function render(ctx, args, params) {
   const shown = params.get("conflicts") === "resolved" ? "resolved" : "open";
-  const syncs = await get("/api/v1/syncs");
+  let syncs;
+  try {
+    syncs = await get("/api/v1/syncs");
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    syncs = []; // the project defines no syncs
+  }
   const tabs = h(
     "nav",
     { class: "tabs", "aria-label": t("syncs.conflicts") },
