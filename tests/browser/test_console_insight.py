@@ -245,6 +245,12 @@ def test_insight_shows_kpis_with_trend_and_before_after_the_map_variants_and_dia
     expect(findings.first).to_be_visible()
     expect(page.locator("[data-finding=rework]").first).to_contain_text("信用审核")
     expect(page.locator("[data-finding=rework] code.case").first).to_have_text(re.compile(r"^SO-2026-01\d\d$"))
+    page.fill("input[name=from]", GO_LIVE)  # the map of the cases started after the go-live only
+    page.dispatch_event("input[name=from]", "change")
+    expect(page.locator('g.map-edge[data-edge="财务审批 → 发货"] text')).to_have_text("12 h")
+    expect(page.locator('g.map-edge[data-edge="信用审核 → 信用审核"]')).to_have_count(1)
+    page.fill("input[name=from]", "")
+    page.dispatch_event("input[name=from]", "change")
     page.fill("input[name=golive]", GO_LIVE)
     page.dispatch_event("input[name=golive]", "change")
     before_after = page.locator("[data-before-after=order_to_cash]")

@@ -16,7 +16,12 @@ export async function render(ctx, args, params) {
   const chosen = params.get("type") || (types.includes("order") ? "order" : types.find((x) => x !== "run") || types[0] || "");
   const view = params.get("view") === "performance" ? "performance" : "frequency";
   const golive = params.get("golive") || "";
-  const go = (changes) => ctx.go(`#/insight${query({ type: chosen, view, golive, ...changes })}`);
+  const from = params.get("from") || "";
+  const until = params.get("until") || "";
+  const go = (changes) => ctx.go(`#/insight${query({ type: chosen, view, golive, from, until, ...changes })}`);
+  const day = (name, value) => h("input", { type: "date", name, value, onchange: (e) => go({ [name]: e.target.value }) });
+  // the map's and the diagnosis' cases: those started in [from, until) (UTC days)
+  const cases = { object_type: chosen, from: from && `${from}T00:00:00Z`, until: until && `${until}T00:00:00Z` };
 
   const typeSelect = h("select", { name: "type", onchange: (e) => go({ type: e.target.value }) }, types.map((x) => h("option", { value: x }, x)));
   typeSelect.value = chosen;
@@ -25,13 +30,15 @@ export async function render(ctx, args, params) {
     "div",
     { class: "filters insight-filters" },
     h("label", {}, t("insight.object_type"), typeSelect),
+    h("label", {}, t("insight.from"), day("from", from)),
+    h("label", {}, t("insight.until"), day("until", until)),
     h("label", {}, t("insight.go_live"), golivePicker),
   );
 
   const [kpis, found, diagnosis] = await Promise.all([
     get(`/api/v1/insight/kpis${query({ before_after: golive })}`).catch(soft),
-    chosen ? get(`/api/v1/insight/map${query({ object_type: chosen })}`).catch(soft) : null,
-    chosen ? get(`/api/v1/insight/diagnosis${query({ object_type: chosen, top: 5 })}`).catch(soft) : null,
+    chosen ? get(`/api/v1/insight/map${query(cases)}`).catch(soft) : null,
+    chosen ? get(`/api/v1/insight/diagnosis${query({ ...cases, top: 5 })}`).catch(soft) : null,
   ]);
   return h(
     "section",
