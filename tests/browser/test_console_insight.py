@@ -54,6 +54,7 @@ kpis:
   - {id: approval_wait, name: 财务审批等待, kind: waiting_time, object_type: order, activity: 财务审批, per: resource}
   - {id: paid_per_month, name: 每月回款订单, kind: throughput, object_type: order, activity: 回款, period: month}
   - {id: credit_rework, name: 信用审核返工, kind: rework, object_type: order, activity: 信用审核}
+  - {id: contracts_signed, name: 签约合同, kind: throughput, object_type: contract, activity: 合同签约}
 """
 GO_LIVE = "2026-03-15"
 PEOPLE = {
@@ -233,6 +234,7 @@ def test_insight_shows_kpis_with_trend_and_before_after_the_map_variants_and_dia
     expect(page.locator("[data-kpi=paid_per_month]")).to_have_text(str(latest["cases"]))  # the latest month
     expect(page.locator("[data-kpi=credit_rework]")).to_have_text("25%")  # 3 of 12 orders
     expect(page.locator("[data-kpi-card=order_to_cash] svg.trend")).to_be_visible()  # February to April
+    expect(page.locator("[data-problem=contracts_signed]")).to_contain_text("contract")  # no contract yet
     for activity in ("订单创建", "信用审核", "财务审批", "发货", "开票", "回款"):
         expect(page.locator(f'g.activity[data-activity="{activity}"]')).to_be_visible()
     edge = page.locator('g.map-edge[data-edge="财务审批 → 发货"] text')

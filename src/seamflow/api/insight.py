@@ -113,12 +113,21 @@ async def project_kpis(
         Query(alias="before_after", description="also each KPI for cases started before, and from, this time"),
     ] = None,
 ) -> Response:
-    """The KPIs of the project's `kpis.yaml`, computed now; with `before_after`, also before and after it."""
+    """The KPIs of the project's `kpis.yaml`, computed now; with `before_after`, also before and after it.
+
+    A KPI of an object type no event touched yet answers no rows and its `problem`.
+    """
     spec = await asyncio.to_thread(_project_kpis, getattr(request.app.state, "kpi_file", None))
     at = go_live if go_live is None or go_live.tzinfo else go_live.replace(tzinfo=UTC)
     answer: list[Json] = []
     for kpi in spec.kpis:
-        result = await found.kpi(kpi, spec.offset())
+        try:
+            result = await found.kpi(kpi, spec.offset())
+        except errors.NotFound as exc:  # no case of its type yet: the other KPIs still answer
+            answer.append(
+                {"id": kpi.id, "name": kpi.name or kpi.id, "kind": kpi.kind, "rows": [], "problem": exc.message}
+            )
+            continue
         shown = _as_object(result.to_json())
         if at is not None:
             before = await found.kpi(kpi, spec.offset(), insight.CaseFilter("", end=at))
