@@ -210,7 +210,7 @@ def test_a_wrong_password_is_refused_then_the_right_one_signs_in_with_role_aware
     expect(page.locator("form.signin .error")).to_have_text("The login or the password is wrong.")
     sign_in(site, "wang.fang")
     expect(page.locator("#who")).to_have_text("Signed in as wang.fang")
-    expect(page.locator("#nav a")).to_have_text(["Overview", "Flows", "Runs", "Connections"])
+    expect(page.locator("#nav a")).to_have_text(["Overview", "Flows", "Runs", "Connections", "Syncs", "Insight"])
     cookie = next(c for c in page.context.cookies() if c["name"] == access.SESSION_COOKIE)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie") == "", "the session cookie is out of reach of scripts"
@@ -247,7 +247,7 @@ def test_an_approver_decides_on_a_phone_and_the_run_continues(site: Site) -> Non
     run_id = site.start("procure-to-pay", {"no": "PR-2026-0042", "requester": "li.na", "amount": 8600})
     site.run_in_status(run_id, "waiting")
     page = sign_in(site, "zhang.wei")  # zh-CN from the browser's language
-    expect(page.locator("#nav a")).to_have_text(["概览", "流程", "运行", "审批", "连接"])
+    expect(page.locator("#nav a")).to_have_text(["概览", "流程", "运行", "审批", "连接", "数据同步", "流程洞察"])
     page.goto(site.console + "#/inbox")
     task = page.locator("a.task").first
     assert "采购申请 PR-2026-0042" in task.inner_text()
@@ -316,7 +316,7 @@ def test_a_viewer_sees_no_replay_button_and_the_api_refuses_him(site: Site) -> N
     )
     site.run_in_status(run_id, "dead_letter")
     page = sign_in(site, "liu.yang")
-    expect(page.locator("#nav a")).to_have_text(["Overview", "Flows", "Runs", "Connections"])
+    expect(page.locator("#nav a")).to_have_text(["Overview", "Flows", "Runs", "Connections", "Syncs", "Insight"])
     page.goto(site.console + f"#/runs/{run_id}")
     page.wait_for_selector("section.run[data-status=dead_letter]")
     assert page.locator("[data-action=replay]").count() == 0
@@ -329,6 +329,10 @@ def test_a_viewer_sees_no_replay_button_and_the_api_refuses_him(site: Site) -> N
     no_header = operator.request.post(f"{site.server.url}/api/v1/runs/{run_id}/replay")
     assert (no_header.status, no_header.json()["code"]) == (403, "auth.csrf"), "a cookie alone cannot change anything"
     assert site.run(run_id)["status"] == "dead_letter"
+    page.click("nav a[data-page=syncs]")  # a project without syncs and without kpis.yaml says so
+    expect(page.locator("main section p.muted").first).to_have_text("This project defines no syncs (syncs/*.yaml).")
+    page.click("nav a[data-page=insight]")
+    expect(page.locator("[data-kpis=none]")).to_be_visible()
     page.click("#signout")
     page.wait_for_selector("form.signin")
     assert page.request.get(f"{site.server.url}/api/v1/session").status == 401, "signed out on the server too"

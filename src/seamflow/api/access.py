@@ -67,6 +67,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/insight/conformance"): _R,
     ("GET", "/api/v1/insight/diagnosis"): _R,
     ("POST", "/api/v1/insight/kpis"): _R,
+    ("GET", "/api/v1/insight/kpis"): _R,
+    ("GET", "/api/v1/insight/object-types"): _R,
     ("GET", "/api/v1/insight/export"): _R,
     ("GET", "/api/v1/workers"): _R,
     ("GET", "/api/v1/feeds"): _R,

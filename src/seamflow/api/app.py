@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,8 +51,12 @@ def create_app(
     limits: WebhookLimits = _DEFAULT_LIMITS,
     context: Mapping[str, object],
     manage_engine: bool = True,
+    kpi_file: Path | None = None,
 ) -> SeamflowApp:
-    """Build the ASGI app around a started (or, with `manage_engine`, lifespan-started) engine."""
+    """Build the ASGI app around a started (or, with `manage_engine`, lifespan-started) engine.
+
+    `kpi_file` is the project's KPI file (`kpis.yaml`), answered by `GET /api/v1/insight/kpis`.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +80,7 @@ def create_app(
     _install_error_handlers(app)
     _declare_security(app)
     attach_engine(app, eng)
+    app.state.kpi_file = kpi_file
     for router in (
         operations.health_router,
         operations.metrics_router,

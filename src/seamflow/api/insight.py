@@ -6,9 +6,10 @@ the first question and brought up to date with the rows appended since at every 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
@@ -18,6 +19,7 @@ from starlette.responses import FileResponse, Response
 
 from seamflow import errors, insight
 from seamflow.api.dependencies import EngineDep, json_response, require_token
+from seamflow.ids import Json
 
 __all__ = ["router"]
 
@@ -92,6 +94,68 @@ async def diagnosis(
     """Where cases wait, where work passes between people (and the wait at each), what is done twice."""
     report = await found.diagnosis(_filter(object_type, where or [], start, end), top)
     return json_response(report.to_json())
+
+
+@router.get("/api/v1/insight/object-types", tags=["insight"])
+async def object_types(found: InsightDep) -> Response:
+    """The object types the event log's events touched, in order of first appearance (what a map can be of)."""
+    await found.catch_up()
+    types: list[Json] = list(found.index.object_types())
+    return json_response(types)
+
+
+@router.get("/api/v1/insight/kpis", tags=["insight"])
+async def project_kpis(
+    request: Request,
+    found: InsightDep,
+    go_live: Annotated[
+        datetime | None,
+        Query(alias="before_after", description="also each KPI for cases started before, and from, this time"),
+    ] = None,
+) -> Response:
+    """The KPIs of the project's `kpis.yaml`, computed now; with `before_after`, also before and after it.
+
+    A KPI of an object type no event touched yet answers no rows and its `problem`.
+    """
+    spec = await asyncio.to_thread(_project_kpis, getattr(request.app.state, "kpi_file", None))
+    at = go_live if go_live is None or go_live.tzinfo else go_live.replace(tzinfo=UTC)
+    answer: list[Json] = []
+    for kpi in spec.kpis:
+        try:
+            result = await found.kpi(kpi, spec.offset())
+        except errors.NotFound as exc:  # no case of its type yet: the other KPIs still answer
+            answer.append(
+                {"id": kpi.id, "name": kpi.name or kpi.id, "kind": kpi.kind, "rows": [], "problem": exc.message}
+            )
+            continue
+        shown = _as_object(result.to_json())
+        if at is not None:
+            before = await found.kpi(kpi, spec.offset(), insight.CaseFilter("", end=at))
+            after = await found.kpi(kpi, spec.offset(), insight.CaseFilter("", start=at))
+            shown["before"] = _as_object(before.to_json())["rows"]
+            shown["after"] = _as_object(after.to_json())["rows"]
+        shown["period"] = kpi.period
+        shown["sla"] = kpi.sla
+        answer.append(shown)
+    return json_response({"timezone": spec.timezone, "before_after": at.isoformat() if at else None, "kpis": answer})
+
+
+def _project_kpis(path: Path | None) -> insight.KpiFile:
+    """The project's KPI file, read and checked; its errors name it as the project does (`kpis.yaml`)."""
+    if path is None or not path.is_file():
+        raise errors.NotFound(
+            "this project declares no KPIs: expected a kpis.yaml in the project folder (docs/howto/insight.md#kpis)",
+            code="insight.no_kpi_file",
+        )
+    try:
+        return insight.load_kpis(path)
+    except errors.InvalidInput as exc:  # not where the server keeps the project
+        raise errors.InvalidInput(exc.message.replace(str(path), path.name), code=exc.code) from None
+
+
+def _as_object(value: Json) -> dict[str, Json]:
+    assert isinstance(value, dict)  # a KPI result is an object
+    return value
 
 
 @router.post("/api/v1/insight/kpis", tags=["insight"])

@@ -10,6 +10,8 @@ const PAGES = {
   runs: () => import("./pages/runs.js"),
   inbox: () => import("./pages/inbox.js"),
   connections: () => import("./pages/connections.js"),
+  syncs: () => import("./pages/syncs.js"),
+  insight: () => import("./pages/insight.js"),
 };
 const NAV = [
   // page, the scope it needs (the API refuses the same calls without it)
@@ -18,6 +20,8 @@ const NAV = [
   ["runs", "read"],
   ["inbox", "approve"],
   ["connections", "read"],
+  ["syncs", "read"],
+  ["insight", "read"],
 ];
 
 const ctx = {
