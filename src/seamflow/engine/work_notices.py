@@ -46,7 +46,7 @@ def app_message(kind: str, notice: WorkNotice) -> tuple[str, Json]:
         return "send_work_notification", {"userid_list": notice.user_id, "msg": _dingtalk(notice)}
     if kind == "wecom_app":
         return "send_app_message", {"touser": notice.user_id, **_wecom(notice)}
-    content = _feishu_card(notice) if notice.link else {"text": f"{notice.subject}\n{notice.text}"}
+    content: Json = _feishu_card(notice) if notice.link else {"text": f"{notice.subject}\n{notice.text}"}
     return "send_message", {
         "receive_id_type": "user_id",
         "receive_id": notice.user_id,
