@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tests.support.approvals import T0, Site, company, output_of
+from tests.support.approvals import PEOPLE, T0, Site, company, output_of
 from tests.support.oa_platforms import WeComSender, aes_key
 from tests.support.platforms import WeCom, wecom
 from tests.support.runs import run_in_status
@@ -149,12 +149,14 @@ async def wecom_site(project_dir: Path, tmp_path: Path) -> AsyncIterator[tuple[S
         "SEAMFLOW_SECRET_WECOM_CORPSECRET": wecom.CORPSECRET,
     }
     async with WeCom.start() as platform:
-        platform.users["zhang.wei"] = "张伟"
         connections = (
             f"wx:\n  connector: wecom_app\n  corpid: {CORP}\n  corpsecret: '{{{{ secrets.wecom_corpsecret }}}}'\n"
             f"  agent_id: 1000002\n  base_url: {platform.base_url}\n"
         )
         async with company(project_dir, tmp_path, {"procure": WECOM_PROCURE}, connections, env=env) as found:
+            zhang = {**PEOPLE["zhang.wei"], "roles": ["approver"], "im_ids": {"wecom": "ZhangWei"}}
+            answer = await found.admin.put("/api/v1/directory/users/zhang.wei", json=zhang)
+            assert answer.status_code == 200 and answer.json()["im_ids"] == {"wecom": "ZhangWei"}, answer.text
             yield found, platform
 
 
@@ -181,6 +183,7 @@ async def test_a_wecom_template_card_click_decides_once_and_forged_stale_or_fore
         return card
 
     card = await eventually(card_sent, timeout=30)
+    assert platform.sent[0]["touser"] == "ZhangWei"  # the directory's im_ids.wecom
     keys = {b["key"].split(":", 1)[0]: b["key"] for b in card["button_list"]}
     now = int(datetime.fromisoformat(T0).timestamp()) + 30
     wecom_app = WeComSender(CARD_TOKEN, CARD_KEY, CORP)
@@ -194,12 +197,13 @@ async def test_a_wecom_template_card_click_decides_once_and_forged_stale_or_fore
         assert echo.status_code == 200 and echo.text == "echo-3f9a1c"
         answers = {}
         for name, (query, body) in {
-            "forged": click("zhang.wei", sender=WeComSender("guessed-token", CARD_KEY, CORP)),
-            "other_key": click("zhang.wei", sender=WeComSender(CARD_TOKEN, aes_key(), CORP)),
-            "stale": click("zhang.wei", ts=1_700_000_000),
-            "foreign": click("chen.jing"),
-            "clicked": click("zhang.wei"),
-            "replayed": click("zhang.wei", "reject"),
+            "forged": click("ZhangWei", sender=WeComSender("guessed-token", CARD_KEY, CORP)),
+            "other_key": click("ZhangWei", sender=WeComSender(CARD_TOKEN, aes_key(), CORP)),
+            "stale": click("ZhangWei", ts=1_700_000_000),
+            "foreign": click("ChenJing"),
+            "by_login": click("zhang.wei"),  # not his WeCom id: the platform never sends it for him
+            "clicked": click("ZhangWei"),
+            "replayed": click("ZhangWei", "reject"),
         }.items():
             answers[name] = await wecom_server.post(f"/approve/card/wecom?{query}", content=body)
     codes = {name: (a.status_code, a.json()["code"] if a.content else "") for name, a in answers.items()}
@@ -208,6 +212,7 @@ async def test_a_wecom_template_card_click_decides_once_and_forged_stale_or_fore
         "other_key": (401, "oa.decrypt_failed"),
         "stale": (401, "approval.card_forged"),
         "foreign": (403, "approval.not_assignee"),
+        "by_login": (403, "approval.not_assignee"),
         "clicked": (200, ""),
         "replayed": (409, "approval.already_decided"),
     }

@@ -9,8 +9,8 @@ with `seamflow.oa`'s cipher and signature against the secrets `wecom_card_token`
 `wecom_card_aes_key` and `wecom_corp_id`; the URL-verification GET is answered with the decrypted
 `echostr`. A click is refused when the signature does not match or its timestamp is more than five
 minutes away (401 `approval.card_forged`), when it does not decrypt for the corp (401
-`oa.decrypt_failed`), when the person who clicked (`FromUserName`, the directory's login) is not
-the task's assignee (403), and when the task was decided already — a replayed click (409).
+`oa.decrypt_failed`), when the person who clicked (`FromUserName`: the assignee's `im_ids.wecom`,
+else their login) is not the task's assignee (403), and when the task was decided already — a replayed click (409).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from seamflow import clock, errors, oa
-from seamflow.api.card_callbacks import CardForged
+from seamflow.api.card_callbacks import CardForged, platform_id
 from seamflow.api.decision_links import pending_task
 from seamflow.api.dependencies import EngineDep, require_token
 from seamflow.ids import JsonObject
@@ -58,7 +58,7 @@ async def wecom_card_event(request: Request, eng: EngineDep) -> Response:
     event = oa.xml_fields(cipher.decrypt(encrypted))
     decision, decision_token, clicker = _click(event)
     task = await pending_task(eng, decision_token)
-    if clicker != task.assignee:
+    if clicker != await platform_id(eng, task.assignee, "wecom"):
         raise errors.Forbidden(
             f"task {task.id} is assigned to someone else; the card was clicked by {errors.redact(clicker)}",
             code="approval.not_assignee",

@@ -150,7 +150,8 @@ class NoticeSender:
         elif kind in _IM_ROBOTS:
             action, params = _robot_message(kind, subject, text, link, user.mobile)
         elif kind in APP_CONNECTORS:
-            action, params = app_message(kind, WorkNotice(notice.id, user.login, subject, text, link, token))
+            user_id = user.im_ids.get(kind.removesuffix("_app")) or user.login
+            action, params = app_message(kind, WorkNotice(notice.id, user_id, subject, text, link, token))
         else:
             raise _Undeliverable(
                 f"connection {notice.connection} is a {kind} connection; approval notifications are sent"

@@ -1,11 +1,11 @@
 """Approval notices sent to one person as a DingTalk work notification, a WeCom app message or a
 Feishu app message, through the pack's `dingtalk_app`, `wecom_app` and `feishu_app` connectors.
 
-The person is addressed by their platform user id, which is their directory login: a directory
-synced from the platform keeps its user ids as logins, and a hand-written one sets each login to
-the platform's UserID (docs/howto/approvals.md). Where the platform lets the approver decide from
-the message, the buttons carry the task's single-use decision token: WeCom's `button_interaction`
-template card (its click comes back to `/approve/card/wecom`) and Feishu's interactive card
+The person is addressed by their platform user id: the directory's `im_ids` for the platform,
+else their login (a directory synced from the platform keeps its user ids as logins; see
+docs/howto/approvals.md). Where the platform lets the approver decide from the message, the
+buttons carry the task's single-use decision token: WeCom's `button_interaction` template card
+(its click comes back to `/approve/card/wecom`) and Feishu's interactive card
 (`/approve/card/feishu`). DingTalk gets an action card whose button opens the decision link.
 """
 
@@ -31,7 +31,7 @@ class WorkNotice:
     notice_id: str
     """Also the idempotency key, the WeCom card's task_id and the Feishu message's uuid."""
     user_id: str
-    """The person's platform user id (their directory login)."""
+    """The person's platform user id (`im_ids`, else their login)."""
     subject: str
     text: str
     link: str | None
