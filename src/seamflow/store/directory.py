@@ -167,8 +167,8 @@ class DirectoryOps(Rows):
         )
         roles = codec.dumps_text(list(u.roles or ()))
         im_ids = codec.dumps_text(dict(u.im_ids))
-        values = (u.login, u.display_name, u.email, u.mobile, u.department_id, u.manager_login, int(u.is_active))
-        values = (*values, im_ids)
+        person = (u.login, u.display_name, u.email, u.mobile, u.department_id, u.manager_login, int(u.is_active))
+        values = (*person, im_ids)
         if u.roles is None:
             self._x(conn, insert, (*values, roles, now))
         else:
