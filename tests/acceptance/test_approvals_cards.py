@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tests.support.approvals import PEOPLE, T0, Site, company, output_of
 from tests.support.oa_platforms import WeComSender, aes_key
-from tests.support.platforms import WeCom, wecom
+from tests.support.platforms import Feishu, WeCom, feishu, wecom
 from tests.support.runs import run_in_status
 from tests.support.wait import eventually
 
@@ -219,3 +219,39 @@ async def test_a_wecom_template_card_click_decides_once_and_forged_stale_or_fore
     run = await run_in_status(site.admin, run_id, "completed")
     [level] = output_of(run, "approve")["levels"]
     assert (level["who"], level["decision"]) == ("zhang.wei", "approve")
+
+
+async def test_the_card_a_feishu_app_sends_to_the_approvers_feishu_id_decides_from_its_button(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    env = {"SEAMFLOW_SECRET_FEISHU_CARD_KEY": ENCRYPT_KEY, "SEAMFLOW_SECRET_FEISHU_APPSECRET": feishu.APP_SECRET}
+    flow = PROCURE.replace("levels:", "notify: {connection: fs}\n      levels:")
+    async with Feishu.start() as platform:
+        connections = (
+            f"fs:\n  connector: feishu_app\n  app_id: {feishu.APP_ID}\n"
+            f"  app_secret: '{{{{ secrets.feishu_appsecret }}}}'\n  base_url: {platform.base_url}/open-apis\n"
+        )
+        async with company(project_dir, tmp_path, {"procure": flow}, connections, env=env) as site:
+            zhang = {**PEOPLE["zhang.wei"], "roles": ["approver"], "im_ids": {"feishu": "5d9bd7c1"}}
+            assert (await site.admin.put("/api/v1/directory/users/zhang.wei", json=zhang)).status_code == 200
+            run_id = await site.start("procure", {"no": "PR-2026-0604", "requester": "li.na"})
+
+            async def card_sent() -> dict[str, Any]:
+                assert len(platform.sent) == 1, platform.sent
+                return platform.sent[0]
+
+            sent = await eventually(card_sent, timeout=30)
+            assert (sent["receive_id"], sent["msg_type"]) == ("5d9bd7c1", "interactive")
+            buttons = json.loads(sent["content"])["elements"][1]["actions"]
+            approve = next(b["value"] for b in buttons if b.get("value", {}).get("decision") == "approve")
+            async with httpx.AsyncClient(base_url=site.server.url, timeout=30) as feishu_server:
+                by_login = await feishu_server.post(
+                    "/approve/card/feishu", **_signed(_click(approve["token"], "zhang.wei"))
+                )
+                clicked = await feishu_server.post(
+                    "/approve/card/feishu", **_signed(_card_action_v2(approve["token"], "5d9bd7c1", "approve"))
+                )
+            assert (by_login.status_code, by_login.json()["code"]) == (403, "approval.not_assignee")
+            assert clicked.status_code == 200 and clicked.json()["toast"]["content"] == "已同意：采购申请 PR-2026-0604"
+            run = await run_in_status(site.admin, run_id, "completed")
+            assert output_of(run, "approve")["levels"][0]["who"] == "zhang.wei"
