@@ -25,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.support.approvals import Site, company, output_of
 from tests.support.im_robots import ImRobots
+from tests.support.platforms import DingTalk, Feishu, WeCom, dingtalk, feishu, wecom
 from tests.support.runs import run_in_status
 from tests.support.wait import eventually
 
@@ -212,3 +213,96 @@ async def test_dingtalk_mentions_the_approver_and_feishu_gets_a_card_whose_butto
             async with httpx.AsyncClient(timeout=30) as browser:
                 page = await browser.get(link)
             assert page.status_code == 200 and "用印申请 YY-2026-fs" in page.text
+
+
+APPS = """
+id: {name}
+trigger: {{manual: {{}}}}
+steps:
+  - id: approve
+    approval:
+      requester: "{{{{ event.body.requester }}}}"
+      subject: "采购申请 {{{{ event.body.no }}}}"
+      notify: {{connection: {name}}}
+      levels:
+        - assignees: [{{department_head: it}}]
+"""
+APP_CONNECTIONS = """
+dd:
+  connector: dingtalk_app
+  appkey: {dd_key}
+  appsecret: "{{{{ secrets.dingtalk_appsecret }}}}"
+  agent_id: "2876554321"
+  base_url: {dd_url}
+wx:
+  connector: wecom_app
+  corpid: {corpid}
+  corpsecret: "{{{{ secrets.wecom_corpsecret }}}}"
+  agent_id: 1000002
+  base_url: {wx_url}
+fs:
+  connector: feishu_app
+  app_id: {fs_id}
+  app_secret: "{{{{ secrets.feishu_appsecret }}}}"
+  base_url: {fs_url}/open-apis
+"""
+
+
+async def test_work_notifications_reach_the_approver_by_user_id_with_a_link_and_retries_never_block(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    async with DingTalk.start() as dd, WeCom.start() as wx, Feishu.start() as fs:
+        dd.users |= {"zhang.wei", "li.na"}
+        wx.users["zhang.wei"] = "张伟"  # li.na is not in the WeCom corp: her outcome notice fails for good
+        dd.fail_next(-1, "系统繁忙", "asyncsend_v2")  # the first send is retried
+        connections = APP_CONNECTIONS.format(
+            dd_key=dingtalk.APPKEY,
+            dd_url=dd.base_url,
+            corpid=wecom.CORPID,
+            wx_url=wx.base_url,
+            fs_id=feishu.APP_ID,
+            fs_url=fs.base_url,
+        )
+        env = {
+            "SEAMFLOW_SECRET_DINGTALK_APPSECRET": dingtalk.APPSECRET,
+            "SEAMFLOW_SECRET_WECOM_CORPSECRET": wecom.CORPSECRET,
+            "SEAMFLOW_SECRET_FEISHU_APPSECRET": feishu.APP_SECRET,
+        }
+        flows = {name: APPS.format(name=name) for name in ("dd", "wx", "fs")}
+        async with company(project_dir, tmp_path, flows, connections, env=env) as site:
+            runs = {name: await site.start(name, {"no": f"PR-2026-{name}", "requester": "li.na"}) for name in flows}
+
+            async def all_sent() -> None:
+                assert (len(dd.sent), len(wx.sent), len(fs.sent)) == (1, 1, 1), (dd.sent, wx.sent, fs.sent)
+
+            await eventually(all_sent, timeout=30)
+            [ding] = dd.sent
+            assert ding["userid_list"] == "zhang.wei" and ding["msg"]["msgtype"] == "action_card"
+            link = ding["msg"]["action_card"]["single_url"]
+            assert "/approve/t/" in link and "采购申请 PR-2026-dd" in ding["msg"]["action_card"]["markdown"]
+            [sent] = await _logged(site, runs["dd"], "notification.sent")
+            assert sent["attributes"]["attempts"] == 2
+            [card] = [m["template_card"] for m in wx.sent]
+            assert (wx.sent[0]["touser"], card["card_type"]) == ("zhang.wei", "button_interaction")
+            keys = [b["key"].split(":", 1)[0] for b in card["button_list"]]
+            assert keys == ["approve", "reject"] and card["card_action"]["url"].startswith(site.server.url)
+            [lark] = fs.sent
+            content = json.loads(lark["content"])
+            values = [a.get("value") for a in content["elements"][1]["actions"]]
+            assert lark["receive_id"] == "zhang.wei" and lark["msg_type"] == "interactive"
+            assert [v["decision"] for v in values if v] == ["approve", "reject"]
+            async with httpx.AsyncClient(timeout=30) as browser:
+                decided = await browser.post(link, data={"decision": "approve"})
+            assert decided.status_code == 200, decided.text
+            [wx_task] = [t for t in await site.inbox("zhang.wei", count=2) if t["run_id"] == runs["wx"]]
+            assert (await site.decide("zhang.wei", wx_task["id"], "reject")).status_code == 200
+            await run_in_status(site.admin, runs["dd"], "completed")
+            await run_in_status(site.admin, runs["wx"], "completed")
+
+            async def outcome_to_the_requester() -> None:
+                assert [m["userid_list"] for m in dd.sent] == ["zhang.wei", "li.na"], dd.sent
+                assert "审批通过" in dd.sent[1]["msg"]["text"]["content"]
+
+            await eventually(outcome_to_the_requester, timeout=30)
+            [failed] = await _logged(site, runs["wx"], "notification.failed")
+            assert failed["attributes"]["who"] == "li.na" and "81013" in failed["attributes"]["error"]

@@ -70,10 +70,10 @@ class WeComSender:
             "nonce": nonce,
         }
 
-    def verification(self, echo: str) -> str:
+    def verification(self, echo: str, *, timestamp: int | None = None) -> str:
         """The query of WeCom's GET that verifies the URL."""
         encrypted = oa.MessageCipher(self.key, self.corp_id).encrypt(echo)
-        return urlencode({**self._signed(encrypted, None), "echostr": encrypted})
+        return urlencode({**self._signed(encrypted, timestamp), "echostr": encrypted})
 
     def request(self, xml: str, *, timestamp: int | None = None) -> tuple[str, bytes]:
         encrypted = oa.MessageCipher(self.key, self.corp_id).encrypt(xml)

@@ -108,6 +108,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/approve/t/{token}"): PUBLIC,  # the token is the credential (api/decision_links.py)
     ("POST", "/approve/t/{token}"): PUBLIC,
     ("POST", "/approve/card/feishu"): PUBLIC,  # Feishu's signature and the task's token (api/card_callbacks.py)
+    ("GET", "/approve/card/wecom"): PUBLIC,  # WeCom's URL check, signed and encrypted (api/wecom_cards.py)
+    ("POST", "/approve/card/wecom"): PUBLIC,  # WeCom's signature + AES and the task's token
     ("GET", "/api/v1/directory/positions"): _R,
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,

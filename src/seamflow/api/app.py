@@ -29,6 +29,7 @@ from seamflow.api import (
     runs,
     syncs,
     tasks,
+    wecom_cards,
 )
 from seamflow.api.access import SESSION_COOKIE
 from seamflow.api.dependencies import attach_engine
@@ -96,6 +97,7 @@ def create_app(
         audit.router,
         decision_links.router,
         card_callbacks.router,
+        wecom_cards.router,
         insight.router,
     ):
         app.include_router(router)

@@ -9,9 +9,9 @@ Key: `X-Lark-Signature` = hex SHA-256 of `X-Lark-Request-Timestamp` + `X-Lark-Re
 the Encrypt Key + the raw body. The Encrypt Key is the project secret `feishu_card_key`
 (`SEAMFLOW_SECRET_FEISHU_CARD_KEY`). A callback is refused when its signature does not match or
 its timestamp is more than five minutes away (401 `approval.card_forged`), when the person who
-clicked (`user_id`, which the directory's login must equal) is not the task's assignee (403), and
-when the task was decided already — a replayed click (409). The URL-verification handshake is
-answered once the signature is checked.
+clicked (`user_id`: the assignee's `im_ids.feishu` in the directory, else their login) is not
+the task's assignee (403), and when the task was decided already — a replayed click (409). The
+URL-verification handshake is answered once the signature is checked.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from seamflow import clock, codec, errors
+from seamflow import clock, codec, engine, errors
 from seamflow.api.decision_links import pending_task
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["router"]
+__all__ = ["CardForged", "platform_id", "router"]
 
 router = APIRouter(dependencies=[Depends(require_token)], tags=["tasks"], include_in_schema=False)
 _FRESH = timedelta(minutes=5)
@@ -66,7 +66,7 @@ async def feishu_card_action(request: Request, eng: EngineDep) -> Response:
             'action.value: expected {"token": <decision token>, "decision": "approve" | "reject" | "return"}'
         )
     task = await pending_task(eng, str(value["token"]))
-    if clicker != task.assignee:
+    if clicker != await platform_id(eng, task.assignee, "feishu"):
         raise errors.Forbidden(
             f"task {task.id} is assigned to someone else; the card was clicked by {errors.redact(clicker)}",
             code="approval.not_assignee",
@@ -74,6 +74,12 @@ async def feishu_card_action(request: Request, eng: EngineDep) -> Response:
     decision = str(value["decision"])
     await eng.decide_task(task.id, task.assignee, decision, None, None)
     return json_response({"toast": {"type": "success", "content": f"{_DONE[decision]}：{task.subject or task.id}"}})
+
+
+async def platform_id(eng: engine.Engine, login: str, platform: str) -> str:
+    """`login`'s user id on `platform` (the directory's `im_ids`), or the login itself."""
+    users = [u for u in await eng.db.list_users(login) if u.login == login]
+    return (users[0].im_ids.get(platform) if users else None) or login
 
 
 def _body(raw: bytes, key: str) -> dict[str, Json]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -136,6 +136,10 @@ class UserEntry(BaseModel):
     manager: Key | None = Field(None, description=_KEY_TEXT)
     is_active: bool = Field(True, alias="active")
     roles: list[Role] | None = Field(None, description="left out: keep the stored roles (a sync does not touch them)")
+    im_ids: dict[Literal["dingtalk", "wecom", "feishu"], Key] = Field(
+        default_factory=dict,
+        description="the user's ids on IM platforms, e.g. {wecom: ZhangWei}; a platform not named uses the login",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

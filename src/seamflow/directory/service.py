@@ -380,13 +380,15 @@ def _stored_user(u: UserEntry) -> store.StoredUser:
         is_active=u.is_active,
         roles=tuple(u.roles) if u.roles is not None else None,
         positions=tuple(u.positions) if u.positions is not None else None,
+        im_ids={str(platform): user_id for platform, user_id in u.im_ids.items()},
     )
 
 
 def user_json(user: store.StoredUser) -> dict[str, Json]:
     """A user as the API and CLI show it (never the password or its hash)."""
     return {
-        **{k: v for k, v in dataclasses.asdict(user).items() if k not in ("roles", "positions")},
+        **{k: v for k, v in dataclasses.asdict(user).items() if k not in ("roles", "positions", "im_ids")},
+        "im_ids": dict(user.im_ids),
         "roles": list(user.roles or ()),
         "positions": list(user.positions or ()),
     }

@@ -70,8 +70,12 @@ class DecisionLinks:
 
     def url(self, grant: LinkGrant, base_url: str | None = None) -> str:
         """The decision link for `grant`: `<base>/approve/t/<token>`."""
+        return self.url_of(self.issue(grant), base_url)
+
+    def url_of(self, token: str, base_url: str | None = None) -> str:
+        """The decision link that carries `token`."""
         base = (base_url or self.base_url or "").rstrip("/")
-        return f"{base}{_PATH}{self.issue(grant)}"
+        return f"{base}{_PATH}{token}"
 
     def check(self, token: str) -> LinkGrant:
         """The grant a token carries.

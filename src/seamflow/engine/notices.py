@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from seamflow import clock, errors, store
 from seamflow.engine.connections import Pool
 from seamflow.engine.links import DecisionLinks
+from seamflow.engine.work_notices import APP_CONNECTORS, WorkNotice, app_message
 from seamflow.ids import Json
 
 __all__ = ["NoticeOptions", "NoticeSender"]
@@ -137,7 +138,8 @@ class NoticeSender:
             raise _Undeliverable(f"{notice.recipient} is not in the directory")
         user = users[0]
         name = user.display_name or user.login
-        link = self._link(notice, task)
+        token = self._token(notice, task)
+        link = None if token is None else self._links_url(token)
         subject, text = self._message(notice, task, name, link)
         params: Json
         if kind == "email":
@@ -147,10 +149,13 @@ class NoticeSender:
             action, params = "send", {"to": to, "subject": subject, "text": text}
         elif kind in _IM_ROBOTS:
             action, params = _robot_message(kind, subject, text, link, user.mobile)
+        elif kind in APP_CONNECTORS:
+            user_id = user.im_ids.get(kind.removesuffix("_app")) or user.login
+            action, params = app_message(kind, WorkNotice(notice.id, user_id, subject, text, link, token))
         else:
             raise _Undeliverable(
                 f"connection {notice.connection} is a {kind} connection; approval notifications are sent"
-                f" through an email, {', '.join(_IM_ROBOTS)} connection"
+                f" through an email, {', '.join((*_IM_ROBOTS, *APP_CONNECTORS))} connection"
             )
         async with asyncio.timeout(opened.connection.timeout.total_seconds()):
             await opened.connector.call(action, params, idempotency_key=notice.id)
@@ -177,12 +182,17 @@ class NoticeSender:
         lines += ["", "—— Seamflow 审批"]
         return f"【{title}】{what}", "\n".join(lines) + "\n"
 
-    def _link(self, notice: store.Notice, task: store.StoredTask) -> str | None:
+    def _token(self, notice: store.Notice, task: store.StoredTask) -> str | None:
+        """The decision token for an approver asked to decide, if the server has a public address."""
         links = self._links()
         is_asked = notice.kind in ("created", "reminded", "escalated") and task.status == "pending"
         if links is None or links.base_url is None or not is_asked:
             return None
-        return links.url(links.grant_for(task))
+        return links.issue(links.grant_for(task))
+
+    def _links_url(self, token: str) -> str | None:
+        links = self._links()
+        return None if links is None else links.url_of(token)
 
     async def _finish(
         self, notice: store.Notice, task: store.StoredTask | None, status: str, attempts: int, error: str | None

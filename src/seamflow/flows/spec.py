@@ -459,7 +459,10 @@ NOTICE_KINDS: tuple[NoticeKind, ...] = ("created", "reminded", "escalated", "ret
 class ApprovalNotify(_Model):
     """Who is told what, and through which connection (sent after the commit, retried, never blocking)."""
 
-    connection: str = Field(description="an `email` connection of connections.yaml; recipients are the users' e-mail")
+    connection: str = Field(
+        description="an `email` connection (the users' e-mail), a `dingtalk`/`wecom`/`feishu` group robot, or a"
+        " `dingtalk_app`/`wecom_app`/`feishu_app` connection (to each person by platform user id = login)"
+    )
     on: list[NoticeKind] = Field(
         default_factory=lambda: list(NOTICE_KINDS),
         description="created/reminded/escalated: the approver, with a decision link; returned/completed: the requester",
@@ -477,7 +480,7 @@ class ApprovalSpec(_Model):
     remind_after: Duration | None = Field(None, description="remind the assignees once after this long")
     escalate: Literal["manager", "approve", "reject"] | None = Field(None, description="what happens when due")
     allow_self_approval: bool = False
-    notify: ApprovalNotify | None = Field(None, description="notifications by e-mail, in zh-CN")
+    notify: ApprovalNotify | None = Field(None, description="notifications by e-mail or IM, in zh-CN")
 
     @field_validator("form")
     @classmethod

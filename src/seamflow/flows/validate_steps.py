@@ -54,7 +54,7 @@ def _own_id(step: dict[str, Json]) -> set[str]:
     return {step_id} if isinstance(step_id, str) else set()
 
 
-_NOTIFY_CONNECTORS = ("email", "dingtalk", "wecom", "feishu")
+_NOTIFY_CONNECTORS = ("email", "dingtalk", "wecom", "feishu", "dingtalk_app", "wecom_app", "feishu_app")
 """What an approval's `notify.connection` may be (engine/notices.py sends through these)."""
 
 

@@ -8,7 +8,7 @@ row is locked on PostgreSQL), so failures counted by two processes add up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,8 @@ class StoredUser:
     positions: tuple[str, ...] | None = ()
     """None on a write: keep the stored positions."""
     has_password: bool = False
+    im_ids: Mapping[str, str] = field(default_factory=dict)
+    """The user's ids on IM platforms (`dingtalk`, `wecom`, `feishu`); a platform not named uses the login."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,9 @@ class DirectoryEntries:
     users: Sequence[StoredUser] = field(default_factory=tuple)
 
 
-_USER_COLUMNS = "login, display_name, email, mobile, department_id, manager_login, is_active, roles, password_hash"
+_USER_COLUMNS = (
+    "login, display_name, email, mobile, department_id, manager_login, is_active, roles, password_hash, im_ids"
+)
 _TOKEN_COLUMNS = "id, login, name, scopes, created_ms, expires_ms, last_used_ms, revoked_ms"  # noqa: S105 - column names
 
 
@@ -154,14 +158,17 @@ class DirectoryOps(Rows):
 
     def _save_user(self, conn: Conn, u: StoredUser, now: int) -> None:
         insert = (
-            "INSERT INTO users (login, display_name, email, mobile, department_id, manager_login, is_active, roles,"
-            " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET"
+            "INSERT INTO users (login, display_name, email, mobile, department_id, manager_login, is_active, im_ids,"
+            " roles, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET"
             " display_name = excluded.display_name, email = excluded.email, mobile = excluded.mobile,"
+            " im_ids = excluded.im_ids,"
             " department_id = excluded.department_id, manager_login = excluded.manager_login,"
             " is_active = excluded.is_active, updated_ms = excluded.updated_ms"
         )
         roles = codec.dumps_text(list(u.roles or ()))
-        values = (u.login, u.display_name, u.email, u.mobile, u.department_id, u.manager_login, int(u.is_active))
+        im_ids = codec.dumps_text(dict(u.im_ids))
+        person = (u.login, u.display_name, u.email, u.mobile, u.department_id, u.manager_login, int(u.is_active))
+        values = (*person, im_ids)
         if u.roles is None:
             self._x(conn, insert, (*values, roles, now))
         else:
@@ -388,7 +395,13 @@ def _user(row: Any, positions: tuple[str, ...]) -> StoredUser:
         roles=tuple(str(r) for r in roles),
         positions=positions,
         has_password=row[8] is not None,
+        im_ids=_im_ids(row[9]),
     )
+
+
+def _im_ids(text: str | None) -> dict[str, str]:
+    value = codec.loads(text) if text else {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _token(row: Any) -> StoredToken:

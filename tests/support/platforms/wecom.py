@@ -4,7 +4,8 @@
   (https://developer.work.weixin.qq.com/document/path/91039); a wrong secret: errcode 40001.
 - Every API takes `?access_token=`; an invalid token: errcode 40014, an expired one 42001, with
   HTTP 200; calling too often: 45009 (https://developer.work.weixin.qq.com/document/path/90313).
-- `POST /cgi-bin/message/send` `{touser, msgtype, agentid, text: {content}}` → `{msgid, invaliduser}`;
+- `POST /cgi-bin/message/send` `{touser, msgtype, agentid, text: {content}}` → `{msgid, invaliduser}`
+  (a `template_card` needs a `task_id`);
   no valid receiver at all: errcode 81013 (https://developer.work.weixin.qq.com/document/path/90236).
 - `POST /cgi-bin/oa/getapprovaldetail` `{sp_no}` → `{info: {sp_no, sp_name, sp_status, applyer,
   sp_record, apply_data, …}}`; sp_status 1 审批中, 2 已通过, 3 已驳回, 4 已撤销
@@ -25,6 +26,9 @@ __all__ = ["CORPID", "CORPSECRET", "USERS", "WeCom"]
 CORPID = "ww6a3c9d0e5f7b21c4"
 CORPSECRET = "wecom-corpsecret-Q8nV4kT1xR6mZ3pL0sD7"
 USERS = {"ZhangWei": "张伟", "LiNa": "李娜", "WangFang": "王芳", "ChenJing": "陈静"}
+
+
+_MSGTYPES = ("text", "markdown", "textcard", "template_card")
 
 
 def _approval() -> dict[str, Any]:
@@ -77,6 +81,8 @@ class WeCom(Platform):
     approvals: dict[str, dict[str, Any]] = field(default_factory=lambda: {"202612070001": _approval()})
     """Approvals by sp_no (the approvals helper adds its own)."""
     sent: list[dict[str, Any]] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+    """The corp's members by userid (a test adds its own)."""
 
     def is_sign_in(self, path: str) -> bool:
         return path == "/cgi-bin/gettoken"
@@ -112,12 +118,15 @@ class WeCom(Platform):
         if refused is not None:
             return refused
         body = await request.json()
-        if not isinstance(body.get("agentid"), int) or body.get("msgtype") not in ("text", "markdown", "textcard"):
+        if not isinstance(body.get("agentid"), int) or body.get("msgtype") not in _MSGTYPES:
             return web.json_response({"errcode": 40008, "errmsg": "invalid message type or agentid"})
         receivers = str(body.get("touser", "")).split("|")
-        invalid = [user for user in receivers if user not in USERS]
+        invalid = [user for user in receivers if user not in self.users]
         if len(invalid) == len(receivers):
             return web.json_response({"errcode": 81013, "errmsg": "user & party & tag all invalid"})
+        card = body.get("template_card")
+        if body["msgtype"] == "template_card" and not (isinstance(card, dict) and card.get("task_id")):
+            return web.json_response({"errcode": 40058, "errmsg": "template_card.task_id missing"})
         self.sent.append(body)
         return web.json_response(
             {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid), "msgid": f"wxmsg{len(self.sent):06d}"}
