@@ -78,10 +78,8 @@ def run_process(
 
     A `serve` with `group.processes` > 1 binds the port and starts the group's other processes
     (see `supervisor.py`); they stop with it. Flows reload on SIGHUP, on `POST /api/v1/flows/reload`
-    and, with `watch`, when files in `flows/` change (see `reload.py`).
-
-    Request headers and bodies are read within `header_timeout` and `body_timeout`; with
-    `metrics_listen`, the first process also serves `/metrics` and detailed health there.
+    and, with `watch`, when files in `flows/` change (see `reload.py`). Requests are read within
+    the timeouts; with `metrics_listen` the first process also serves `/metrics` there.
 
     Raises:
         errors.SeamflowError: the project or the database is not usable (the caller prints it).
