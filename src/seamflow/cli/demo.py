@@ -216,7 +216,7 @@ def _leave(setup: _Setup, outcome: _Outcome, *, keep: bool) -> None:
     if not keep:
         shutil.rmtree(setup.root, ignore_errors=True)
         click.echo(f"\nRemoved {setup.root}. To look closer afterwards, run `{seamflow} demo --keep`:")
-        click.echo("its project, databases, logs, mails and the process maps above stay, with commands to inspect them.")
+        click.echo("its project, databases, logs, mails and the process maps above stay, with ways to inspect them.")
         return
     root, project, mail = (shlex.quote(str(path)) for path in (setup.root, setup.project, setup.mail))
     click.echo(f"\nKept {root}: the project, crm.db, erp.db, crm.log, erp.log and mail/*.eml.")
