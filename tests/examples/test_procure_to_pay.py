@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.example_system import start_example_system
 from tests.support.im_robots import ImRobots
 from tests.support.runs import run_in_status
 from tests.support.server import Server, free_port
@@ -31,36 +31,8 @@ from tests.support.wait import eventually
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 ERP_TOKEN, HOOK_SECRET, ROBOT_TOKEN, ROBOT_SIGN = "erp-p2p-6a1f", "p2p-hook-93c2", "p2p-robot-4d8e", "SECp2p5b7c"
-LOG = ("--log-level", "warning")
 
 pytestmark = pytest.mark.timeout(180)
-
-
-async def start_erp(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    with (folder / "erp.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "seamflow_erp", "--db", str(folder / "erp.db"), "--port", str(port), *LOG],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "ERP_API_TOKEN": ERP_TOKEN, "PYTHONPATH": str(EXAMPLES / "erp")},
-        )
-
-    async def healthy() -> None:
-        assert process.poll() is None, (folder / "erp.log").read_text()
-        async with httpx.AsyncClient(timeout=1) as client:
-            try:
-                answer = await client.get(f"http://127.0.0.1:{port}/healthz")
-            except httpx.HTTPError as exc:
-                raise AssertionError(f"the ERP is not listening yet: {exc}") from exc
-            assert answer.status_code == 200
-
-    try:
-        await eventually(healthy, timeout=30)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return process
 
 
 @dataclass
@@ -106,7 +78,7 @@ class _World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[_World]:
     erp_port = free_port()
-    erp = await start_erp(tmp_path, erp_port)
+    erp = await start_example_system("erp", tmp_path, erp_port, {"ERP_API_TOKEN": ERP_TOKEN})
     project = tmp_path / "project"
     shutil.copytree(EXAMPLES / "procure-to-pay", project, ignore=shutil.ignore_patterns("README.md"))
     async with ImRobots.start() as robots:

@@ -11,10 +11,8 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.support.example_system import start_example_system
 from tests.support.oa_platforms import DingTalkSender, LocalDingTalk, aes_key
 from tests.support.server import Server, free_port
 from tests.support.wait import eventually
@@ -34,37 +33,8 @@ FINANCE_TOKEN, APP_KEY, APP_SECRET = "fin-3b8e1c5a9d", "dingoa7r4t1x8q", "dt-app
 EXPENSE_SECRET, PROCESS_CODE = "expense-hook-secret-71f0", "PROC-4F7A1C2E-REIMB"
 CALLBACK_TOKEN, CALLBACK_KEY = "dt-callback-7d21", aes_key()
 
-LOG = ("--log-level", "warning")
 
 pytestmark = pytest.mark.timeout(180)
-
-
-async def start_finance(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    """The example finance system as its own process, once its health check answers."""
-    with (folder / "finance.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "seamflow_finance", "--db", str(folder / "finance.db"), "--port", str(port), *LOG],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "FINANCE_API_TOKEN": FINANCE_TOKEN, "PYTHONPATH": str(EXAMPLES / "finance")},
-        )
-
-    async def healthy() -> None:
-        assert process.poll() is None, (folder / "finance.log").read_text()
-        async with httpx.AsyncClient(timeout=1) as client:
-            try:
-                answer = await client.get(f"http://127.0.0.1:{port}/healthz")
-            except httpx.HTTPError as exc:
-                raise AssertionError(f"finance not listening yet: {exc}") from exc
-            assert answer.status_code == 200
-
-    try:
-        await eventually(healthy, timeout=30)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return process
 
 
 @dataclass
@@ -77,7 +47,7 @@ class _World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[_World]:
     finance_port, port = free_port(), free_port()
-    finance = await start_finance(tmp_path, finance_port)
+    finance = await start_example_system("finance", tmp_path, finance_port, {"FINANCE_API_TOKEN": FINANCE_TOKEN})
     dingtalk = LocalDingTalk(APP_KEY, APP_SECRET, DingTalkSender(CALLBACK_TOKEN, CALLBACK_KEY, APP_KEY))
     await dingtalk.start()
     dingtalk.callback_url = f"http://127.0.0.1:{port}/hooks/oa/dingtalk"
