@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -34,6 +35,13 @@ def make_project(root: Path, flows: Mapping[str, str], connections: str = "") ->
         (root / "flows" / f"{name}.yaml").write_text(text, encoding="utf-8")
     (root / "connections.yaml").write_text(connections or "{}\n", encoding="utf-8")
     return root
+
+
+def _die_with_the_test() -> None:
+    """In the child before exec: SIGKILL when the test process dies (a pytest killed by a timeout
+    would otherwise leave its servers running, loading the machine for every later test)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Server:
@@ -79,8 +87,13 @@ class Server:
                 stdout=log,
                 stderr=log,
                 env=self.env,
+                preexec_fn=_die_with_the_test,  # only prctl, before exec
             )
-        await self.wait_ready(timeout_s)
+        try:
+            await self.wait_ready(timeout_s)
+        except BaseException:
+            self.kill()  # a server that never became ready must not outlive its test
+            raise
         await self._ensure_token()
 
     async def wait_ready(self, timeout_s: float) -> None:
