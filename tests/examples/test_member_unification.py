@@ -60,7 +60,7 @@ async def test_a_new_pos_member_is_matched_on_arrival_by_the_flow(tmp_path: Path
     with (project / "data" / "pos_members.csv").open(encoding="gb18030", newline="") as handle:
         first = next(csv.DictReader(handle))
     server = Server(project, database=db.Database("sqlite", path=project / ".seamflow" / "seamflow.db"))
-    await server.start()
+    await server.start(timeout_s=90)  # the shared machine can be slow to start a server
     try:
         async with server.client() as client:
             body = {"会员编号": "P90000001", "姓名": first["姓名"], "手机": first["手机"], "积分": "120"}
