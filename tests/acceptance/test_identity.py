@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import db
 from tests.support.members import EXAMPLE, data, write_project
 from tests.support.server import Server
@@ -37,6 +39,7 @@ def _project(tmp_path: Path) -> tuple[Path, data.Members]:
     return project, members
 
 
+@pytest.mark.timeout(600)  # subprocesses and a server on a shared, busy machine
 async def test_a_steward_resolves_explains_merges_and_splits(tmp_path: Path) -> None:
     project, members = _project(tmp_path)
 

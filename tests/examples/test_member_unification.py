@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import db
 from tests.support.runs import run_in_status
 from tests.support.server import Server
@@ -42,6 +44,7 @@ def _run_example(project: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(600)  # subprocesses and a server on a shared, busy machine
 async def test_the_example_unifies_members_and_sums_their_points(tmp_path: Path) -> None:
     project = _copy(tmp_path)
 
@@ -54,6 +57,7 @@ async def test_the_example_unifies_members_and_sums_their_points(tmp_path: Path)
     assert re.search(r"^M\d{8} .+ \+86\d{11} +\d+ +[\d,]+$", shown, re.MULTILINE)
 
 
+@pytest.mark.timeout(600)  # subprocesses and a server on a shared, busy machine
 async def test_a_new_pos_member_is_matched_on_arrival_by_the_flow(tmp_path: Path) -> None:
     project = _copy(tmp_path)
     _run_example(project)

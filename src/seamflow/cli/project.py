@@ -186,7 +186,8 @@ def build_engine(
         from seamflow import identity
 
         for name in identity_connections:
-            pool.add_builtin(name, identity.IdentityConnector(db, root=paths.root))
+            folder = paths.root / str(project.connections[name].get("resolutions") or "identity")
+            pool.add_builtin(name, identity.IdentityConnector(db, folder))
     insight_connections = [n for n, c in project.connections.items() if c.get("connector") == "insight"]
     if insight_connections:  # DuckDB is loaded only by a project that asks for alerts (or by the API, on use)
         from seamflow import insight

@@ -63,19 +63,18 @@ class IdentityConnector:
         ),
     }
 
-    def __init__(self, db: store.IdentityStore | None = None, root: Path | None = None) -> None:
+    def __init__(self, db: store.IdentityStore | None = None, folder: Path | None = None) -> None:
+        """Args:
+        db: the process's store.
+        folder: the resolution files' folder (the project's `identity/`, or the connection's `resolutions:`).
+        """
         self._db = db
-        self._folder = (root or Path()) / "identity"
-        self._root = root
+        self._folder = folder or Path("identity")
         self._resolvers: dict[str, Resolver] = {}
 
     async def open(self, connection: connectors.Connection) -> None:
-        """Find the folder of resolution files, relative to the project."""
-        config = connectors.parse_config(IdentityConfig, connection)
-        folder = Path(config.resolutions)
-        if not folder.is_absolute() and self._root is not None:
-            folder = self._root / folder
-        self._folder = folder
+        """Check the settings; the process gave the folder (it knows the project's)."""
+        connectors.parse_config(IdentityConfig, connection)
 
     async def close(self) -> None:
         """Nothing to release: the store is the process's."""
