@@ -35,8 +35,11 @@ def golden_record(members: Sequence[Survivor], rules: Mapping[str, str], fields:
     if len(members) == 1:
         only = members[0].values
         return {f: only.get(f) for f in fields}
-    ranked = sorted(members, key=lambda m: (-m.trust, _desc(m.updated), m.ref))
-    recent = sorted(members, key=lambda m: (_desc(m.updated), -m.trust, m.ref))
+    by_ref = sorted(members, key=lambda m: m.ref)  # stable sorts, last key first: no per-record key tuples
+    ranked = sorted(by_ref, key=lambda m: m.updated, reverse=True)  # "" (unknown) sorts last
+    ranked.sort(key=lambda m: m.trust, reverse=True)
+    recent = sorted(by_ref, key=lambda m: m.trust, reverse=True)
+    recent.sort(key=lambda m: m.updated, reverse=True)
     golden: dict[str, Json] = {}
     for field in fields:
         rule = rules.get(field, "most_trusted")
@@ -56,11 +59,6 @@ def golden_record(members: Sequence[Survivor], rules: Mapping[str, str], fields:
         else:
             golden[field] = present[0].values[field]
     return golden
-
-
-def _desc(day: str) -> tuple[int, tuple[int, ...]]:
-    """Sorts later dates first, unknown dates last."""
-    return (0, tuple(-ord(c) for c in day)) if day else (1, ())
 
 
 def _sum(values: list[Json]) -> Json:

@@ -27,6 +27,10 @@ def _clean(text: str) -> str:
     return str(quality.VALIDATORS["string"](text))
 
 
+_Found = tuple[Any, dict[str, str]]
+"""A value normalised, and its comparison forms."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A record ready to compare: its source and key, its fields as normalised, its comparison forms."""
@@ -93,28 +97,32 @@ class Preparer:
             FieldKind.DECIMAL: _decimal,
             FieldKind.DATE: _date,
         }
-        self._cache: dict[tuple[FieldKind, str], tuple[Any, dict[str, str]]] = {}
+        # per field: its normaliser and a cache by text (an enum as a dict key hashes in Python: slow)
+        self._plan: list[tuple[str, Callable[[str], _Found], dict[str, _Found]]] = [
+            (field, self._by_kind[kind], {}) for field, kind in self._fields.items()
+        ]
 
     def prepare(self, source: str, key: str, row: Mapping[str, Any]) -> Prepared:
         """Normalise one record given as entity field → raw value (missing fields are None)."""
         values: dict[str, Any] = {}
         forms: dict[str, str] = {}
-        cached = self._cache
-        for field, kind in self._fields.items():
+        for field, normalise, cached in self._plan:
             raw = row.get(field)
             if raw is None:
                 values[field] = None
                 continue
             text = raw if isinstance(raw, str) else str(raw)
-            found = cached.get((kind, text))
+            found = cached.get(text)
             if found is None:
-                found = self._by_kind[kind](text.strip()) if text.strip() else (None, {})
-                if len(cached) < 2_000_000:
-                    cached[(kind, text)] = found
-            value, derived = found
-            values[field] = value
-            for suffix, form in derived.items():
-                forms[f"{field}.{suffix}" if suffix else field] = form
+                stripped = text.strip()
+                found = normalise(stripped) if stripped else (None, {})
+                if len(cached) < 500_000:
+                    cached[text] = (found[0], {f"{field}.{s}" if s else field: f for s, f in found[1].items()})
+                    found = cached[text]
+                else:
+                    found = (found[0], {f"{field}.{s}" if s else field: f for s, f in found[1].items()})
+            values[field] = found[0]
+            forms.update(found[1])
         return Prepared(source, key, values, forms)
 
 
