@@ -175,6 +175,11 @@ class MatchModel:
         level[(a == "") | (b == "")] = _NULL
         return level
 
+    @staticmethod
+    def probability(score: float) -> float:
+        """The match probability of a score (log2 odds)."""
+        return _probability(score)
+
     def explain(self, left: Prepared, right: Prepared) -> Explanation:
         """Why `left` and `right` are, or are not, the same."""
         columns = self.columns([left, right])

@@ -77,12 +77,15 @@ class ResolveReport:
 
 @dataclass(frozen=True, slots=True)
 class MatchResult:
-    """A real-time match: the record's unified ID, whether it is new, and the best candidate's explanation."""
+    """A real-time match: the record's unified ID, whether it is new, and the best candidate (`explain` says why)."""
 
     unified_id: str
     is_new: bool
     candidates: int
-    best: Explanation | None
+    matched: str | None
+    """The linked record (`source:key`) whose member the record joined; None for a new member."""
+    probability: float | None
+    """The best candidate's match probability (1.0 where a rule held); None without candidates."""
 
     def as_json(self) -> dict[str, Json]:
         """The result as JSON (a step's output)."""
@@ -90,8 +93,8 @@ class MatchResult:
             "unified_id": self.unified_id,
             "is_new": self.is_new,
             "candidates": self.candidates,
-            "matched": self.best.right if self.best is not None and self.best.is_match else None,
-            "probability": round(self.best.probability, 6) if self.best is not None else None,
+            "matched": self.matched,
+            "probability": None if self.probability is None else round(self.probability, 6),
         }
 
 
@@ -262,7 +265,8 @@ class Resolver:
         if known is None:
             known = next(iter(await self.db.get_identity_records(res.entity, [(source, key)])), None)
         others = [r for r in found if (r.source, r.key) != (source, key)]
-        best: Explanation | None = None
+        matched: str | None = None
+        probability: float | None = None
         target: str | None = known.unified_id if known is not None else None
         if others:
             prepared = [self._preparer.prepare(r.source, r.key, dict(r.data)) for r in others]
@@ -271,11 +275,12 @@ class Resolver:
             scored = self.model.score(columns, np.zeros(len(prepared), dtype=np.int64), right)
             strength = np.where(scored.by_rule, np.inf, scored.score)
             top = int(np.argmax(strength))
-            best = self.model.explain(record, prepared[top])
-            if target is None and bool(scored.is_match[top]):
-                target = others[top].unified_id
+            probability = 1.0 if bool(scored.by_rule[top]) else self.model.probability(float(scored.score[top]))
+            if bool(scored.is_match[top]):
+                matched = prepared[top].ref
+                target = target or others[top].unified_id
         unified = await self._store_match(record, target, keys)
-        return MatchResult(unified, target is None, len(others), best)
+        return MatchResult(unified, unified != target, len(others), matched, probability)
 
     async def _store_match(self, record: Prepared, target: str | None, keys: list[str]) -> str:
         res = self.resolution
