@@ -24,6 +24,7 @@ from seamflow.api import (
     directory,
     events,
     flows,
+    identity,
     insight,
     operations,
     runs,
@@ -99,6 +100,7 @@ def create_app(
         card_callbacks.router,
         wecom_cards.router,
         insight.router,
+        identity.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)

@@ -45,6 +45,8 @@ class Action(StrEnum):
     SIGNED_OUT = "session.signed_out"
     CONNECTION_AUTHORIZED = "connection.authorized"
     AUDIT_PRUNED = "audit.pruned"
+    IDENTITY_MERGED = "identity.merged"
+    IDENTITY_SPLIT = "identity.split"
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,7 +163,9 @@ def build_engine(
     generated = _sync_flow_sources(syncs)
     sources = {**_flow_sources(project), **generated}
     served = {
-        name for name, config in project.connections.items() if config.get("connector") in ("directory", "insight")
+        name
+        for name, config in project.connections.items()
+        if config.get("connector") in ("directory", "insight", "identity")
     }
     configs = {name: config for name, config in project.connections.items() if name not in served}
     tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
@@ -179,6 +181,13 @@ def build_engine(
     eng.services.add(people)
     for name in served:
         pool.add_builtin(name, people)
+    identity_connections = [n for n, c in project.connections.items() if c.get("connector") == "identity"]
+    if identity_connections:
+        from seamflow import identity
+
+        for name in identity_connections:
+            folder = paths.root / str(project.connections[name].get("resolutions") or "identity")
+            pool.add_builtin(name, identity.IdentityConnector(db, folder))
     insight_connections = [n for n, c in project.connections.items() if c.get("connector") == "insight"]
     if insight_connections:  # DuckDB is loaded only by a project that asks for alerts (or by the API, on use)
         from seamflow import insight

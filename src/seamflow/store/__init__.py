@@ -44,6 +44,7 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.holders import is_dead_local, local_holder
+from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -54,6 +55,7 @@ from seamflow.store.protocols import (
     EventLogReads,
     FeedStore,
     FlowVersions,
+    IdentityStore,
     LeaseStore,
     MigrationStore,
     NonceStore,
@@ -110,6 +112,12 @@ __all__ = [
     "FeedStore",
     "FlowVersion",
     "FlowVersions",
+    "IdentityCluster",
+    "IdentityDecision",
+    "IdentityRecord",
+    "IdentityRun",
+    "IdentityStore",
+    "IdentityUpdate",
     "JournalEntry",
     "Lease",
     "LeaseStore",

@@ -34,6 +34,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
 from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
@@ -292,6 +293,24 @@ class MigrationStore(Protocol):
     ) -> None: ...
 
 
+class IdentityStore(Protocol):
+    """Identity resolution's records, keys, clusters and a steward's decisions (`store/identity.py`)."""
+
+    async def save_identity_run(self, run: IdentityRun, now: datetime) -> None: ...
+    async def save_identity_update(self, update: IdentityUpdate, now: datetime) -> str | None: ...
+    async def get_identity_settings(self, entity: str) -> tuple[int, Json] | None: ...
+    async def list_identity_records(self, entity: str) -> list[IdentityRecord]: ...
+    async def find_identity_candidates(self, entity: str, block_keys: Sequence[str]) -> list[IdentityRecord]: ...
+    async def get_identity_records(self, entity: str, refs: Sequence[tuple[str, str]]) -> list[IdentityRecord]: ...
+    async def get_identity_cluster(
+        self, entity: str, unified_id: str
+    ) -> tuple[IdentityCluster | None, list[IdentityRecord]]: ...
+    async def list_identity_clusters(
+        self, entity: str, *, limit: int = 1000, offset: int = 0
+    ) -> list[IdentityCluster]: ...
+    async def list_identity_decisions(self, entity: str) -> list[IdentityDecision]: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -311,6 +330,7 @@ class Store(
     AuditStore,
     WebhookStore,
     MigrationStore,
+    IdentityStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

@@ -17,6 +17,7 @@ from seamflow.store.audit import AuditOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
+from seamflow.store.identity import IdentityOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.nonces import NonceOps
 from seamflow.store.quality import QualityOps
@@ -45,6 +46,7 @@ class SqlStore(
     AuditOps,
     WebhookOps,
     QualityOps,
+    IdentityOps,
 ):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
