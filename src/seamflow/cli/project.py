@@ -175,7 +175,7 @@ def build_engine(
     )
     sign_in = directory.SignInSettings.from_env(os.environ)
     # the API's sign-in and any `connector: directory` connection share it
-    people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl)
+    people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl, flows_root=paths.flows)
     eng.services.add(people)
     for name in served:
         pool.add_builtin(name, people)

@@ -43,6 +43,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
@@ -140,6 +141,7 @@ __all__ = [
     "RunTx",
     "RunWrites",
     "ScheduleStore",
+    "SignInRequest",
     "SignInState",
     "SlotStore",
     "SqlStore",
@@ -148,6 +150,7 @@ __all__ = [
     "StepStatus",
     "Store",
     "StoredDepartment",
+    "StoredGrant",
     "StoredPosition",
     "StoredSession",
     "StoredTask",

@@ -17,6 +17,7 @@ from seamflow.store.audit import AuditOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
+from seamflow.store.grants import GrantOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.nonces import NonceOps
 from seamflow.store.quality import QualityOps
@@ -39,6 +40,7 @@ class SqlStore(
     FeedOps,
     SyncOps,
     DirectoryOps,
+    GrantOps,
     TokenOps,
     TaskOps,
     NonceOps,
