@@ -288,7 +288,7 @@ class Directory:
             within: the scopes of the credential asking, when users make their own tokens: a token
                 limited to `read` cannot mint one that may `operate`.
             targets: the flows it is limited to (`flow:<id>`, `folder:<path>/`); empty: not limited.
-                A limited token may use the scopes its user holds through grants, on those flows only.
+                Scopes its user holds through grants work on the granted flows only.
 
         Raises:
             errors.NotFound: `directory.user_not_found`.
@@ -296,9 +296,8 @@ class Directory:
         """
         user = await self.user(login)
         limited_to = tuple(dict.fromkeys(grants.check_target(t) for t in targets))
-        held = scopes_of(list(user.roles or ()))
-        if limited_to:  # what its grants give on some flow may be used on the token's flows
-            held |= frozenset(s for g in await self.grants_of(user) for s in g.scopes)
+        # a scope held only through grants is usable on the granted flows only (`Principal.scopes_on`)
+        held = scopes_of(list(user.roles or ())).union(*(g.scopes for g in await self.grants_of(user)))
         granted = held & (within if within is not None else frozenset(Scope))
         wanted = frozenset(scopes) if scopes is not None else granted
         if not wanted <= granted:
