@@ -113,6 +113,9 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/session"): PUBLIC,
     ("GET", "/api/v1/session"): SIGNED_IN,
     ("GET", "/api/v1/me"): SIGNED_IN,
+    ("GET", "/api/v1/session/oidc"): PUBLIC,
+    ("GET", "/api/v1/session/oidc/start"): PUBLIC,
+    ("GET", "/api/v1/session/oidc/callback"): PUBLIC,  # state, PKCE and the ID token's signature are the check
     ("DELETE", "/api/v1/session"): SIGNED_IN,
     ("GET", "/api/v1/session/tokens"): SIGNED_IN,
     ("POST", "/api/v1/session/tokens"): SIGNED_IN,

@@ -22,6 +22,7 @@ from seamflow.directory.model import (
     mainland_mobile,
     scopes_of,
 )
+from seamflow.directory.oidc import OidcSettings, OidcSignIn, read_oidc_settings
 from seamflow.directory.principal import Principal
 from seamflow.directory.service import Directory, IssuedSession, IssuedToken, grant_json, token_json, user_json
 
@@ -36,6 +37,8 @@ __all__ = [
     "IssuedSession",
     "IssuedToken",
     "LockoutPolicy",
+    "OidcSettings",
+    "OidcSignIn",
     "PositionEntry",
     "Principal",
     "Role",
@@ -52,6 +55,7 @@ __all__ = [
     "mainland_mobile",
     "read_directory_file",
     "read_directory_text",
+    "read_oidc_settings",
     "record_attempt",
     "scopes_of",
     "token_json",

@@ -258,6 +258,11 @@ class Directory:
             )
         if state.failures or not (is_correct and state.is_active):
             raise errors.Unauthorized("the login or the password is wrong")
+        return await self.start_session(login)
+
+    async def start_session(self, login: str) -> IssuedSession:
+        """Start a console session for `login`, whose identity was checked (a password, an OIDC provider)."""
+        now = clock.now()
         secret = credentials.new_secret(credentials.SESSION_PREFIX)
         expires = now + self.session_ttl
         await self.db.add_session(credentials.digest(secret), store.StoredSession(login, now, expires, None))
