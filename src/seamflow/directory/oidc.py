@@ -89,7 +89,7 @@ def read_oidc_settings(path: Path, secrets_by_name: Mapping[str, str]) -> OidcSe
     except errors.FlowInvalid as exc:
         raise _invalid(exc.problems) from None
     except ValidationError as exc:
-        problems = [Problem(source_map.locate(tuple(e["loc"])), str(e["msg"]), _expected(e)) for e in exc.errors()]
+        problems = [_problem(e, source_map) for e in exc.errors(include_url=False)]
         raise _invalid(problems) from None
     reference = _SECRET_REF.match(found.client_secret)
     assert reference is not None  # the pattern was checked
@@ -299,6 +299,18 @@ def _json_object(answer: httpx.Response) -> dict[str, Any]:
 
 def _in(delta: timedelta) -> datetime:
     return clock.now() + delta
+
+
+def _problem(detail: Any, source_map: flows.load.SourceMap) -> Problem:
+    loc = tuple(detail.get("loc", ()))
+    kind = str(detail.get("type", ""))
+    if kind == "missing":
+        return Problem(source_map.locate(()), f"{loc[-1]!r} is missing", _expected(detail))
+    if kind == "extra_forbidden":
+        fields = ", ".join(_OidcFile.model_fields)
+        return Problem(source_map.locate(loc, at_key=True), f"unknown field {loc[-1]!r}", f"one of {fields}")
+    got = f"got {errors.redact(detail.get('input'))}: " if loc and loc[0] != "client_secret" else ""
+    return Problem(source_map.locate(loc), f"{got}{detail.get('msg', 'invalid')}", _expected(detail))
 
 
 def _expected(detail: Any) -> str:
