@@ -269,6 +269,12 @@ async def test_flow_reload_asks_a_serve_that_does_not_watch(project_dir: Path, s
         refused = await asyncio.to_thread(reload_command, server, token="sf_not_a_token_of_this_project")
         assert refused.returncode == 2
         assert "refused the API token" in refused.stderr and "sf_not_a_token" not in refused.stderr
+        assert (await api.put("/api/v1/directory/users/liuyang", json={"name": "刘洋", "roles": ["viewer"]})).is_success
+        viewer = (await api.post("/api/v1/directory/users/liuyang/tokens", json={"name": "cli"})).json()["token"]
+        forbidden = await asyncio.to_thread(reload_command, server, token=viewer)
+        assert forbidden.returncode == 2
+        assert "does not allow this token to reload flows" in forbidden.stderr, forbidden.stderr
+        assert "needs the build scope" in forbidden.stderr and viewer not in forbidden.stderr
     gone = await asyncio.to_thread(reload_command, server)
     assert gone.returncode == 1
     assert f"cannot reach seamflow serve at {server.url}" in gone.stderr

@@ -5,6 +5,12 @@ API token (`sfp_…`), or a console session cookie. Missing, invalid, expired or
 are a 401; a valid principal whose scopes do not include the route's is a 403. A route missing
 from `ROUTE_ACCESS` is refused to everyone (and `tests/unit/test_route_access.py` fails).
 
+Routes that act on one flow (`OnFlow`: a flow, a run of it, a task of its approvals) check the
+scope on that flow: the principal's global roles plus its grants on the flow or a folder holding
+it (`directory.Principal.scopes_on`). List routes (`FlowList`) let in anyone holding the scope on
+some flow and answer only what the principal may see (`visible_flows`). A personal API token
+limited to some flows may call only those two kinds of route (and the `signed_in` ones).
+
 A request that changes something (not GET/HEAD/OPTIONS) and is signed in by the session cookie
 must also carry the header `CSRF_HEADER: 1` (403 `auth.csrf` otherwise): the cookie is
 SameSite=Strict, and a page of another site can neither send it nor set a custom header without
@@ -14,11 +20,13 @@ so they need no such header.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from fastapi import Request
 
 from seamflow import directory, engine, errors
+from seamflow.ids import RunId
 
 __all__ = [
     "CSRF_HEADER",
@@ -27,16 +35,39 @@ __all__ = [
     "SESSION_COOKIE",
     "SIGNED_IN",
     "Access",
+    "FlowList",
+    "OnFlow",
     "authorize",
     "directory_of",
+    "flow_ref",
     "may_read_details",
+    "needed_scope",
+    "principal_of",
+    "visible_flows",
 ]
 
 PUBLIC: Final = "public"
 """Anyone, without credentials (health checks, signing in)."""
 SIGNED_IN: Final = "signed_in"
 """Any valid principal, whatever its scopes (who am I, signing out)."""
-Access = directory.Scope | Literal["public", "signed_in"]
+
+
+@dataclass(frozen=True, slots=True)
+class OnFlow:
+    """A route acting on one flow, named by the path parameter `by` (a flow id, a run's, a task's)."""
+
+    scope: directory.Scope
+    by: Literal["flow_id", "run_id", "task_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowList:
+    """A list route: allowed to whoever holds `scope` on some flow; the answer holds only their flows."""
+
+    scope: directory.Scope
+
+
+Access = directory.Scope | Literal["public", "signed_in"] | OnFlow | FlowList
 SESSION_COOKIE = "seamflow_session"
 CSRF_HEADER = "X-Seamflow-CSRF"
 """The header a cookie-signed request that changes something must carry (value `1`); the console sends it."""
@@ -53,15 +84,15 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/health/ready"): PUBLIC,
     ("GET", "/health"): PUBLIC,
     ("GET", "/metrics"): _R,
-    ("GET", "/api/v1/flows"): _R,
+    ("GET", "/api/v1/flows"): FlowList(_R),
     ("POST", "/api/v1/flows/reload"): _B,
-    ("GET", "/api/v1/flows/{flow_id}"): _R,
-    ("POST", "/api/v1/flows/{flow_id}/runs"): _O,
-    ("GET", "/api/v1/runs"): _R,
-    ("GET", "/api/v1/runs/{run_id}"): _R,
-    ("POST", "/api/v1/runs/{run_id}/replay"): _O,
+    ("GET", "/api/v1/flows/{flow_id}"): OnFlow(_R, "flow_id"),
+    ("POST", "/api/v1/flows/{flow_id}/runs"): OnFlow(_O, "flow_id"),
+    ("GET", "/api/v1/runs"): FlowList(_R),
+    ("GET", "/api/v1/runs/{run_id}"): OnFlow(_R, "run_id"),
+    ("POST", "/api/v1/runs/{run_id}/replay"): OnFlow(_O, "run_id"),
     ("POST", "/api/v1/signals"): _O,
-    ("GET", "/api/v1/dead-letters"): _R,
+    ("GET", "/api/v1/dead-letters"): FlowList(_R),
     ("GET", "/api/v1/events"): _R,
     ("GET", "/api/v1/insight/map"): _R,
     ("GET", "/api/v1/insight/conformance"): _R,
@@ -84,6 +115,10 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/syncs/{sync_id}/check"): _O,
     ("POST", "/api/v1/session"): PUBLIC,
     ("GET", "/api/v1/session"): SIGNED_IN,
+    ("GET", "/api/v1/me"): SIGNED_IN,
+    ("GET", "/api/v1/session/oidc"): PUBLIC,
+    ("GET", "/api/v1/session/oidc/start"): PUBLIC,
+    ("GET", "/api/v1/session/oidc/callback"): PUBLIC,  # state, PKCE and the ID token's signature are the check
     ("DELETE", "/api/v1/session"): SIGNED_IN,
     ("GET", "/api/v1/session/tokens"): SIGNED_IN,
     ("POST", "/api/v1/session/tokens"): SIGNED_IN,
@@ -96,12 +131,15 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/directory/users/{login}/tokens"): _A,
     ("POST", "/api/v1/directory/users/{login}/tokens"): _A,
     ("DELETE", "/api/v1/directory/tokens/{token_id}"): _A,
+    ("GET", "/api/v1/directory/grants"): _A,
+    ("POST", "/api/v1/directory/grants"): _A,
+    ("DELETE", "/api/v1/directory/grants"): _A,
     ("GET", "/api/v1/directory/departments"): _R,
     ("PUT", "/api/v1/directory/departments/{department_id}"): _A,
     ("DELETE", "/api/v1/directory/departments/{department_id}"): _A,
-    ("GET", "/api/v1/tasks"): _R,
-    ("GET", "/api/v1/tasks/{task_id}"): _R,
-    ("POST", "/api/v1/tasks/{task_id}/decision"): _AP,
+    ("GET", "/api/v1/tasks"): FlowList(_R),
+    ("GET", "/api/v1/tasks/{task_id}"): OnFlow(_R, "task_id"),
+    ("POST", "/api/v1/tasks/{task_id}/decision"): OnFlow(_AP, "task_id"),
     ("POST", "/api/v1/tasks/{task_id}/withdraw"): SIGNED_IN,
     ("POST", "/api/v1/tasks/{task_id}/resubmit"): SIGNED_IN,
     ("POST", "/api/v1/tasks/{task_id}/link"): SIGNED_IN,
@@ -144,25 +182,91 @@ async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine
     """
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
-    needed = ROUTE_ACCESS.get((request.method, template))
-    if needed == PUBLIC:
+    rule = ROUTE_ACCESS.get((request.method, template))
+    if rule == PUBLIC:
         return None
     principal = await _principal(request, known_tokens, eng)
-    if needed is None:
+    if rule is None:
         raise errors.Forbidden(f"{request.method} {template} is in no access rule; nobody may call it")
-    if needed != SIGNED_IN and needed not in principal.scopes:
-        held = ", ".join(sorted(principal.scopes)) or "none"
-        raise errors.Forbidden(
-            f"{request.method} {template} needs the {needed} scope; {principal.login!r} (by {principal.via}) has {held}"
-        )
+    request.state.principal = principal
+    await _check(request, template, rule, principal, eng)
     if principal.via == "session" and request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
         raise errors.Forbidden(
             f"{request.method} {template} signed in by the session cookie needs the header {CSRF_HEADER}: 1"
             " (protection against cross-site requests); the console sends it",
             code="auth.csrf",
         )
-    request.state.principal = principal
     return principal
+
+
+def needed_scope(rule: Access) -> directory.Scope | Literal["public", "signed_in"]:
+    """The scope a rule of `ROUTE_ACCESS` asks for (on a flow, on some flow, or everywhere)."""
+    return rule.scope if isinstance(rule, OnFlow | FlowList) else rule
+
+
+async def _check(
+    request: Request, template: str, rule: Access, principal: directory.Principal, eng: engine.Engine
+) -> None:
+    scope = needed_scope(rule)
+    if scope == SIGNED_IN or (scope != PUBLIC and principal.may(scope)):
+        return
+    assert scope != PUBLIC  # answered before
+    what = f"{request.method} {template} needs the {scope} scope"
+    who = f"{principal.login!r} (by {principal.via})"
+    if isinstance(rule, FlowList) and principal.may_somewhere(scope):
+        return  # the route answers only the flows it may see
+    if isinstance(rule, OnFlow):
+        flow = await _flow_named(request, rule, eng)
+        if flow is None and principal.may_somewhere(scope):
+            return  # nothing there: the route answers 404
+        if flow is not None and principal.may(scope, flow):
+            return
+        on = f" on flow {flow.flow_id!r}" if flow is not None else ""
+        held = ", ".join(sorted(principal.scopes_on(flow))) if flow is not None else ""
+        raise errors.Forbidden(f"{what}{on}; {who} has {held or 'none'} there (global roles and grants)")
+    if principal.is_limited:
+        raise errors.Forbidden(f"{what} on every flow; {who} is limited to {', '.join(principal.targets)}")
+    held = ", ".join(sorted(principal.scopes)) or "none"
+    raise errors.Forbidden(f"{what}; {who} has {held}")
+
+
+async def _flow_named(request: Request, rule: OnFlow, eng: engine.Engine) -> directory.FlowRef | None:
+    """The flow a route acts on, from its path parameter; None if the run or task does not exist."""
+    key = str(request.path_params.get(rule.by, ""))
+    if rule.by == "flow_id":
+        return flow_ref(eng, key)
+    if rule.by == "run_id":
+        try:
+            summary, _ = await eng.db.get_run(RunId(key))
+        except errors.NotFound:
+            return None
+        return flow_ref(eng, summary.flow_id)
+    task = await eng.db.get_task(key)
+    return flow_ref(eng, task.flow_id) if task is not None else None
+
+
+def flow_ref(eng: engine.Engine, flow_id: str) -> directory.FlowRef:
+    """A flow as grants see it: its id and, when it is served from a file, the file's folder under `flows/`."""
+    served = eng.catalog.current.get(flow_id)
+    return directory_of(eng).flow_ref(flow_id, served.path if served is not None else None)
+
+
+def principal_of(request: Request) -> directory.Principal:
+    """The principal `authorize` found for this request (on a route that is not public)."""
+    principal: directory.Principal = request.state.principal
+    return principal
+
+
+def visible_flows(request: Request, eng: engine.Engine, scope: directory.Scope) -> tuple[str, ...] | None:
+    """The ids of the served flows on which the request's principal holds `scope`; None: every flow.
+
+    A list route passes it to its query (`store.RunFilter.flow_ids`), so a principal with grants
+    on some flows sees those only.
+    """
+    principal = principal_of(request)
+    if principal.may(scope):
+        return None
+    return tuple(sorted(f for f in eng.catalog.current if principal.may(scope, flow_ref(eng, f))))
 
 
 async def may_read_details(request: Request, known_tokens: set[str], eng: engine.Engine) -> bool:
@@ -176,7 +280,7 @@ async def may_read_details(request: Request, known_tokens: set[str], eng: engine
         principal = await _principal(request, known_tokens, eng)
     except errors.SeamflowError:
         return False
-    return directory.Scope.READ in principal.scopes
+    return principal.may(directory.Scope.READ)
 
 
 async def _principal(request: Request, known_tokens: set[str], eng: engine.Engine) -> directory.Principal:

@@ -47,6 +47,11 @@ class TokenBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[directory.Scope] | None = None
     expires_in_days: int | None = Field(None, ge=1, le=3650)
+    flows: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="limit the token to these flows: flow:<id> or folder:<path>/ (empty: not limited)",
+    )
 
 
 # -- session -----------------------------------------------------------------------------------
@@ -110,7 +115,17 @@ async def create_own_token(body: TokenBody, request: Request, eng: EngineDep) ->
     principal: directory.Principal = request.state.principal
     expires_in = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     people = directory_of(eng)
-    issued = await people.create_token(principal.login, body.name, body.scopes, expires_in, within=principal.scopes)
+    targets = [directory.check_target(t) for t in body.flows] or list(principal.targets)
+    beyond = [t for t in targets if principal.is_limited and t not in principal.targets]
+    if beyond:
+        raise errors.InvalidInput(
+            f"the credential asking is limited to {', '.join(principal.targets)}; {', '.join(beyond)} is beyond it",
+            code="directory.scope_not_granted",
+        )
+    within = principal.held_somewhere()
+    issued = await people.create_token(
+        principal.login, body.name, body.scopes, expires_in, within=within, targets=targets
+    )
     await audit_api.record(request, audit.Action.TOKEN_CREATED, f"token:{issued.token.id}", _token_detail(issued))
     return json_response({**directory.token_json(issued.token), "token": issued.secret}, 201, is_redacted=False)
 
@@ -188,7 +203,7 @@ async def list_tokens(login: str, eng: EngineDep) -> Response:
 async def create_token(login: str, body: TokenBody, request: Request, eng: EngineDep) -> Response:
     """Create a personal API token; the answer holds its secret, shown this once."""
     expires_in = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    issued = await directory_of(eng).create_token(login, body.name, body.scopes, expires_in)
+    issued = await directory_of(eng).create_token(login, body.name, body.scopes, expires_in, targets=body.flows)
     await audit_api.record(request, audit.Action.TOKEN_CREATED, f"token:{issued.token.id}", _token_detail(issued))
     answer = {**directory.token_json(issued.token), "token": issued.secret}
     return json_response(answer, 201, is_redacted=False)  # the one answer that carries it
@@ -261,6 +276,7 @@ def _token_detail(issued: directory.IssuedToken) -> dict[str, Json]:
         "name": token.name,
         "scopes": list[Json](token.scopes),
         "expires": token.expires.isoformat() if token.expires else None,
+        "targets": list[Json](token.targets),
     }
 
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import audit, engine, errors, flows
+from seamflow import audit, directory, engine, errors, flows
+from seamflow.api import access
 from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
@@ -26,9 +27,12 @@ class ManualRunBody(BaseModel):
 
 
 @router.get("/api/v1/flows", tags=["flows"])
-async def list_flows(eng: EngineDep) -> Response:
-    """Loaded flows with their current version and trigger."""
-    return json_response([_flow_json(f) for f in eng.catalog.current.values()])
+async def list_flows(request: Request, eng: EngineDep) -> Response:
+    """Loaded flows the caller may see, with their current version, trigger and `scopes`: what the
+    caller may do on each (global roles and grants; the console hides the rest)."""
+    visible = access.visible_flows(request, eng, directory.Scope.READ)
+    shown = [f for f in eng.catalog.current.values() if visible is None or f.id in visible]
+    return json_response([{**_flow_json(f), "scopes": _scopes(request, eng, f.id)} for f in shown])
 
 
 @router.post("/api/v1/flows/reload", tags=["flows"])
@@ -47,10 +51,23 @@ async def reload_flows(request: Request, eng: EngineDep) -> Response:
 
 
 @router.get("/api/v1/flows/{flow_id}", tags=["flows"])
-async def get_flow(flow_id: str, eng: EngineDep) -> Response:
-    """One flow, with its source and its outline (trigger and steps as a tree, what the console draws)."""
+async def get_flow(flow_id: str, request: Request, eng: EngineDep) -> Response:
+    """One flow, with its source, its outline (trigger and steps as a tree, what the console draws)
+    and what the caller may do on it (`scopes`)."""
     flow = eng.catalog.flow(flow_id)
-    return json_response({**_flow_json(flow), "source": flow.source, "outline": outline(flow.spec)})
+    return json_response(
+        {
+            **_flow_json(flow),
+            "scopes": _scopes(request, eng, flow_id),
+            "source": flow.source,
+            "outline": outline(flow.spec),
+        }
+    )
+
+
+def _scopes(request: Request, eng: engine.Engine, flow_id: str) -> list[Json]:
+    held = access.principal_of(request).scopes_on(access.flow_ref(eng, flow_id))
+    return [str(s) for s in sorted(held)]
 
 
 @router.post("/api/v1/flows/{flow_id}/runs", tags=["runs"], status_code=202)

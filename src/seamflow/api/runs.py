@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import audit, codec, errors, store
+from seamflow import audit, codec, directory, errors, store
+from seamflow.api import access
 from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json, RunId
@@ -36,6 +37,7 @@ async def send_signal(body: SignalBody, eng: EngineDep) -> Response:
 
 @router.get("/api/v1/runs", tags=["runs"])
 async def list_runs(
+    request: Request,
     eng: EngineDep,
     flow: str | None = None,
     status: Annotated[list[store.RunStatus] | None, Query()] = None,
@@ -46,8 +48,9 @@ async def list_runs(
     key: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Runs, newest first, filtered by flow, status, creation time and business key (the event's
-    dedupe key); page with `before`."""
+    dedupe key); page with `before`. Only runs of flows the caller may read."""
     query = store.RunFilter(
+        flow_ids=access.visible_flows(request, eng, directory.Scope.READ),
         flow_id=flow,
         statuses=tuple(status or ()),
         since=_instant(since, "since"),
@@ -78,10 +81,11 @@ async def replay(run_id: str, request: Request, eng: EngineDep) -> Response:
 
 @router.get("/api/v1/dead-letters", tags=["runs"])
 async def dead_letters(
-    eng: EngineDep, flow: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request, eng: EngineDep, flow: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Response:
-    """Runs parked as dead letters, with their error."""
-    query = store.RunFilter(flow_id=flow, statuses=(store.RunStatus.DEAD_LETTER,), limit=limit)
+    """Runs parked as dead letters, with their error (of the flows the caller may read)."""
+    visible = access.visible_flows(request, eng, directory.Scope.READ)
+    query = store.RunFilter(flow_id=flow, statuses=(store.RunStatus.DEAD_LETTER,), limit=limit, flow_ids=visible)
     return json_response([_summary_json(r) for r in await eng.db.list_runs(query)])
 
 

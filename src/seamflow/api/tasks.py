@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from seamflow import clock, codec, directory, engine, errors, flows, store
+from seamflow.api import access
 from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
@@ -68,7 +69,8 @@ async def list_tasks(
 ) -> Response:
     """Tasks, newest first; `assignee=me` for the caller's own."""
     who = _login(request) if assignee == "me" else assignee
-    tasks = await eng.db.list_tasks(store.TaskFilter(assignee=who, status=status, limit=limit))
+    visible = access.visible_flows(request, eng, directory.Scope.READ)
+    tasks = await eng.db.list_tasks(store.TaskFilter(assignee=who, status=status, limit=limit, flow_ids=visible))
     return json_response([engine.task_json(t) for t in tasks])
 
 

@@ -35,6 +35,7 @@ class Action(StrEnum):
     USER_CHANGED = "user.changed"
     USER_REMOVED = "user.removed"
     ROLE_GRANTED = "role.granted"
+    ROLE_REVOKED = "role.revoked"
     PASSWORD_SET = "user.password_set"  # noqa: S105  # an action name, not a secret
     DIRECTORY_CHANGED = "directory.changed"
     DIRECTORY_IMPORTED = "directory.imported"

@@ -177,8 +177,11 @@ def build_engine(
     )
     sign_in = directory.SignInSettings.from_env(os.environ)
     # the API's sign-in and any `connector: directory` connection share it
-    people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl)
+    people = directory.Directory(db, lockout=sign_in.lockout, session_ttl=sign_in.session_ttl, flows_root=paths.flows)
     eng.services.add(people)
+    oidc_file = paths.root / "oidc.yaml"
+    if oidc_file.exists():  # sign-in with the company's identity provider, beside passwords
+        eng.services.add(directory.OidcSignIn(directory.read_oidc_settings(oidc_file, secrets), db))
     for name in served:
         pool.add_builtin(name, people)
     identity_connections = [n for n, c in project.connections.items() if c.get("connector") == "identity"]

@@ -201,12 +201,30 @@ def _post_reload(url: str, token: str) -> dict[str, Any]:
             "expected a running `seamflow serve` (--url, $SEAMFLOW_URL)",
             1,
         )
-    if response.status_code == 401:
-        _fail(f"{url} refused the API token; expected a token `seamflow init` printed (--token, $SEAMFLOW_TOKEN)", 2)
+    if response.status_code in (401, 403):
+        _fail(_refusal(url, response), 2)
     if response.status_code != 200:
         _fail(f"{url} answered {response.status_code}: {redact.mask_text(response.text[:500])}", 1)
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def _refusal(url: str, response: Any) -> str:
+    """A 401 or 403 of the server in plain words, with what the server said (its `detail`)."""
+    try:
+        detail = str(response.json().get("detail", ""))
+    except ValueError:
+        detail = ""
+    said = f" ({redact.mask_text(detail)})" if detail else ""
+    if response.status_code == 401:
+        return (
+            f"{url} refused the API token{said}; expected a valid token: the one `seamflow init` printed or a"
+            " personal token (`seamflow users token create`), in --token or $SEAMFLOW_TOKEN"
+        )
+    return (
+        f"{url} does not allow this token to reload flows{said}; expected a token with the build scope on every"
+        " flow (a builder or admin role, not limited to some flows)"
+    )
 
 
 def _print_reload(answer: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""`seamflow users import|list|set-password|token create|list|revoke`: the directory from the command line.
+"""`seamflow users import|list|set-password|grant|revoke|grants|token …`: the directory from the command line.
 
 Each command opens the project's store directly (no engine, no running server needed); the
 directory package checks and decides. Passwords are read from a prompt or stdin, never from an
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from seamflow import codec
-from seamflow.cli.audit import record_cli_action
+from seamflow.cli.audit import cli_actor, record_cli_action
 from seamflow.cli.options import database_option, duration, project_option, run
 from seamflow.cli.project import ProjectPaths
 from seamflow.ids import Json
@@ -41,7 +41,7 @@ async def _with_directory(
     db = open_store(paths, database)
     await db.open()
     try:
-        return await work(directory.Directory(db))
+        return await work(directory.Directory(db, flows_root=paths.flows))
     finally:
         await db.close()
 
@@ -142,18 +142,30 @@ def token_group() -> None:
     help="what it may do (repeat); default: everything LOGIN's roles grant",
 )
 @click.option("--expires-in", callback=duration, help="lifetime, e.g. 90d or 12h (default: no expiry)")
+@click.option(
+    "--flow",
+    "targets",
+    multiple=True,
+    help="limit the token to a flow (flow:<id>) or a folder of flows (folder:<path>/); repeat",
+)
 @project_option
 @database_option
 def token_create(
-    login: str, name: str, scopes: tuple[str, ...], expires_in: timedelta | None, project: Path, database: str | None
+    login: str,
+    name: str,
+    scopes: tuple[str, ...],
+    expires_in: timedelta | None,
+    targets: tuple[str, ...],
+    project: Path,
+    database: str | None,
 ) -> None:
     """Create a personal API token for LOGIN; the token is printed once, on stdout."""
     from seamflow import directory
 
     async def work(people: directory.Directory) -> directory.IssuedToken:
         wanted = [directory.Scope(s) for s in scopes] if scopes else None
-        issued = await people.create_token(login, name, wanted, expires_in)
-        detail = {"login": login, "name": name, "scopes": list(issued.token.scopes)}
+        issued = await people.create_token(login, name, wanted, expires_in, targets=targets)
+        detail = {"login": login, "name": name, "scopes": list(issued.token.scopes), "targets": list(targets)}
         await record_cli_action(people.db, "token.created", f"token:{issued.token.id}", detail)
         return issued
 
@@ -185,7 +197,8 @@ def token_list(login: str | None, project: Path, database: str | None) -> None:
         state = "revoked" if t["revoked"] else f"expires {t['expires'] or 'never'}"
         click.echo(
             f"{t['id']}  {t['login']!s:12} {t['name']!s:24} scopes={','.join(map(str, t['scopes']))}"  # type: ignore[arg-type]
-            f"  {state}  last used {t['last_used'] or 'never'}"
+            + (f" flows={','.join(map(str, t['targets']))}" if t["targets"] else "")  # type: ignore[arg-type]
+            + f"  {state}  last used {t['last_used'] or 'never'}"
         )
     if not tokens:
         click.echo("no tokens")
@@ -204,3 +217,72 @@ def token_revoke(token_id: str, project: Path, database: str | None) -> None:
 
     run(_with_directory(project, database, work))
     click.echo(f"revoked token {token_id}")
+
+
+@users_group.command("grant")
+@click.argument("subject")
+@click.argument("role", type=click.Choice(("viewer", "operator", "builder", "approver", "admin")))
+@click.argument("target")
+@project_option
+@database_option
+def users_grant(subject: str, role: str, target: str, project: Path, database: str | None) -> None:
+    """Give SUBJECT the ROLE on TARGET: a flow (flow:<id>) or a folder of flows (folder:<path>/).
+
+    SUBJECT is a login, user:<login>, department:<id> (its members) or position:<id> (its holders).
+    Example: seamflow users grant zhangwei operator folder:finance/
+    """
+
+    async def work(people: directory.Directory) -> tuple[store.StoredGrant, bool]:
+        row, is_new = await people.grant(subject, role, target, by=_cli_login())
+        if is_new:
+            await record_cli_action(people.db, "role.granted", row.subject, {"role": row.role, "target": row.target})
+        return row, is_new
+
+    row, is_new = run(_with_directory(project, database, work))
+    click.echo(f"{'granted' if is_new else 'already granted:'} {row.role} on {row.target} to {row.subject}")
+
+
+@users_group.command("revoke")
+@click.argument("subject")
+@click.argument("role", type=click.Choice(("viewer", "operator", "builder", "approver", "admin")))
+@click.argument("target")
+@project_option
+@database_option
+def users_revoke(subject: str, role: str, target: str, project: Path, database: str | None) -> None:
+    """Take away the ROLE on TARGET from SUBJECT (as given to `users grant`)."""
+
+    async def work(people: directory.Directory) -> store.StoredGrant:
+        row = await people.revoke_grant(subject, role, target)
+        await record_cli_action(people.db, "role.revoked", row.subject, {"role": row.role, "target": row.target})
+        return row
+
+    row = run(_with_directory(project, database, work))
+    click.echo(f"revoked {row.role} on {row.target} from {row.subject}")
+
+
+@users_group.command("grants")
+@click.argument("subject", required=False)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@project_option
+@database_option
+def users_grants(subject: str | None, as_json: bool, project: Path, database: str | None) -> None:
+    """Grants on flows and folders (of SUBJECT, or everyone's)."""
+    from seamflow import directory
+
+    async def work(people: directory.Directory) -> list[dict[str, Json]]:
+        wanted = [directory.check_subject(subject)] if subject else None
+        return [directory.grant_json(g) for g in await people.db.list_grants(wanted)]
+
+    grants = run(_with_directory(project, database, work))
+    if as_json:
+        click.echo(codec.dumps(list[Json](grants)))
+        return
+    for g in grants:
+        click.echo(f"{g['subject']!s:24} {g['role']!s:9} {g['target']}  (by {g['created_by']}, {g['created']})")
+    if not grants:
+        click.echo("no grants")
+
+
+def _cli_login() -> str:
+    """Who grants from the command line, as the grant records it (`@cli:<os user>`)."""
+    return cli_actor().id

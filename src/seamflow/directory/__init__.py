@@ -10,6 +10,7 @@ built-in `directory` connection. See docs/howto/directory.md.
 from __future__ import annotations
 
 from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, SignInSettings, digest, record_attempt
+from seamflow.directory.grants import FlowGrant, FlowRef, check_subject, check_target, covers, folder_of
 from seamflow.directory.importing import DirectoryFile, check_entry, read_directory_file, read_directory_text
 from seamflow.directory.model import (
     ROLE_SCOPES,
@@ -21,7 +22,9 @@ from seamflow.directory.model import (
     mainland_mobile,
     scopes_of,
 )
-from seamflow.directory.service import Directory, IssuedSession, IssuedToken, Principal, token_json, user_json
+from seamflow.directory.oidc import OidcSettings, OidcSignIn, read_oidc_settings
+from seamflow.directory.principal import Principal
+from seamflow.directory.service import Directory, IssuedSession, IssuedToken, grant_json, token_json, user_json
 
 __all__ = [
     "ROLE_SCOPES",
@@ -29,9 +32,13 @@ __all__ = [
     "DepartmentEntry",
     "Directory",
     "DirectoryFile",
+    "FlowGrant",
+    "FlowRef",
     "IssuedSession",
     "IssuedToken",
     "LockoutPolicy",
+    "OidcSettings",
+    "OidcSignIn",
     "PositionEntry",
     "Principal",
     "Role",
@@ -39,10 +46,16 @@ __all__ = [
     "SignInSettings",
     "UserEntry",
     "check_entry",
+    "check_subject",
+    "check_target",
+    "covers",
     "digest",
+    "folder_of",
+    "grant_json",
     "mainland_mobile",
     "read_directory_file",
     "read_directory_text",
+    "read_oidc_settings",
     "record_attempt",
     "scopes_of",
     "token_json",

@@ -12,31 +12,21 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from seamflow import clock, connectors, errors, ids, store
-from seamflow.directory import credentials, references
+from seamflow.directory import credentials, grants, references
 from seamflow.directory.credentials import LockoutPolicy
 from seamflow.directory.importing import DirectoryFile
-from seamflow.directory.model import DepartmentEntry, PositionEntry, Scope, UserEntry, scopes_of
+from seamflow.directory.model import DepartmentEntry, PositionEntry, Role, Scope, UserEntry, scopes_of
+from seamflow.directory.principal import Principal
 from seamflow.errors import Location, Problem
 from seamflow.ids import Json
 
-__all__ = ["Directory", "IssuedSession", "IssuedToken", "Principal", "token_json", "user_json"]
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a request is, and what it may do."""
-
-    login: str
-    scopes: frozenset[Scope]
-    via: str
-    """`bootstrap` (the admin token `init` made), `token` (a personal API token) or `session` (console)."""
-    credential_id: str | None = None
-    """The id of the personal API token used (`tok_…`), for the audit trail; never its secret."""
+__all__ = ["Directory", "IssuedSession", "IssuedToken", "grant_json", "token_json", "user_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +61,7 @@ class Directory:
             (`seamflow connections test`), which have no store: then every operation says so.
         lockout: when wrong passwords lock a user out.
         session_ttl: how long a console session lasts.
+        flows_root: the project's flows folder, which `folder:` grants name paths in.
     """
 
     kind: ClassVar[str] = "directory"
@@ -90,10 +81,13 @@ class Directory:
         *,
         lockout: LockoutPolicy = LockoutPolicy(),  # noqa: B008 - frozen dataclass
         session_ttl: timedelta = timedelta(hours=8),
+        flows_root: Path | None = None,
     ) -> None:
         self._db = db
         self.lockout = lockout
         self.session_ttl = session_ttl
+        self.flows_root = flows_root
+        """The project's flows folder: `folder:` grants are relative to it."""
 
     @property
     def db(self) -> store.DirectoryStore:
@@ -264,6 +258,11 @@ class Directory:
             )
         if state.failures or not (is_correct and state.is_active):
             raise errors.Unauthorized("the login or the password is wrong")
+        return await self.start_session(login)
+
+    async def start_session(self, login: str) -> IssuedSession:
+        """Start a console session for `login`, whose identity was checked (a password, an OIDC provider)."""
+        now = clock.now()
         secret = credentials.new_secret(credentials.SESSION_PREFIX)
         expires = now + self.session_ttl
         await self.db.add_session(credentials.digest(secret), store.StoredSession(login, now, expires, None))
@@ -282,6 +281,7 @@ class Directory:
         expires_in: timedelta | None = None,
         *,
         within: frozenset[Scope] | None = None,
+        targets: Sequence[str] = (),
     ) -> IssuedToken:
         """Issue a personal API token; it never does more than its user's roles allow at the time of use.
 
@@ -292,13 +292,18 @@ class Directory:
             expires_in: lifetime; None for a token that does not expire.
             within: the scopes of the credential asking, when users make their own tokens: a token
                 limited to `read` cannot mint one that may `operate`.
+            targets: the flows it is limited to (`flow:<id>`, `folder:<path>/`); empty: not limited.
+                Scopes its user holds through grants work on the granted flows only.
 
         Raises:
             errors.NotFound: `directory.user_not_found`.
             errors.InvalidInput: `directory.scope_not_granted` — a scope the user's roles do not grant.
         """
         user = await self.user(login)
-        granted = scopes_of(list(user.roles or ())) & (within if within is not None else frozenset(Scope))
+        limited_to = tuple(dict.fromkeys(grants.check_target(t) for t in targets))
+        # a scope held only through grants is usable on the granted flows only (`Principal.scopes_on`)
+        held = scopes_of(list(user.roles or ())).union(*(g.scopes for g in await self.grants_of(user)))
+        granted = held & (within if within is not None else frozenset(Scope))
         wanted = frozenset(scopes) if scopes is not None else granted
         if not wanted <= granted:
             missing = ", ".join(sorted(wanted - granted))
@@ -318,6 +323,7 @@ class Directory:
             expires=now + expires_in if expires_in is not None else None,
             last_used=None,
             revoked=None,
+            targets=limited_to,
         )
         await self.db.add_user_token(token, credentials.digest(secret))
         return IssuedToken(secret, token)
@@ -352,7 +358,16 @@ class Directory:
         if token.last_used is None or now - token.last_used >= _LAST_USED_PRECISION:
             await self.db.note_token_used(token.id, now)  # not a store write per request of a busy script
         allowed = frozenset(Scope(s) for s in token.scopes if s in Scope.__members__.values())
-        return Principal(token.login, allowed & scopes_of(list(users[0].roles or ())), "token", token.id)
+        user = users[0]
+        return Principal(
+            token.login,
+            allowed & scopes_of(list(user.roles or ())),
+            "token",
+            token.id,
+            grants=await self.grants_of(user),
+            targets=token.targets,
+            cap=allowed,
+        )
 
     async def principal_of_session(self, secret: str) -> Principal | None:
         """The principal of a live console session, or None (unknown, expired, signed out, inactive user)."""
@@ -362,7 +377,68 @@ class Directory:
         users = await self.db.list_users(session.login)
         if not users or not users[0].is_active:
             return None
-        return Principal(session.login, scopes_of(list(users[0].roles or ())), "session")
+        user = users[0]
+        return Principal(session.login, scopes_of(list(user.roles or ())), "session", grants=await self.grants_of(user))
+
+    # -- grants on flows ------------------------------------------------------------------------
+    async def grant(self, subject: str, role: str, target: str, *, by: str) -> tuple[store.StoredGrant, bool]:
+        """Give `subject` the role `role` on `target`; returns the grant and whether it is new.
+
+        Raises:
+            errors.InvalidInput: `directory.grant_invalid` — a malformed subject, role or target.
+            errors.NotFound: `directory.not_found` — the user, department or position does not exist.
+        """
+        row = await self._checked_grant(subject, role, target, by)
+        return row, await self.db.add_grant(row)
+
+    async def revoke_grant(self, subject: str, role: str, target: str) -> store.StoredGrant:
+        """Take a grant away.
+
+        Raises:
+            errors.InvalidInput: `directory.grant_invalid`.
+            errors.NotFound: `directory.grant_not_found` — there is no such grant.
+        """
+        subject, target = grants.check_subject(subject), grants.check_target(target)
+        row = store.StoredGrant(subject, _role(role), target, clock.now(), "")
+        if not await self.db.remove_grant(row.subject, row.role, row.target):
+            raise errors.NotFound(
+                f"{row.subject} holds no {row.role} grant on {row.target}", code="directory.grant_not_found"
+            )
+        return row
+
+    async def grants_of(self, user: store.StoredUser) -> tuple[grants.FlowGrant, ...]:
+        """The grants a user holds: their own, their department's and their positions'."""
+        subjects = [f"user:{user.login}", *(f"position:{p}" for p in user.positions or ())]
+        if user.department_id:
+            subjects.append(f"department:{user.department_id}")
+        rows = await self.db.list_grants(subjects)
+        return tuple(grants.FlowGrant(r.target, Role(r.role)) for r in rows if r.role in Role.__members__.values())
+
+    def flow_ref(self, flow_id: str, path: str | None) -> grants.FlowRef:
+        """A flow as grants see it (its folder under the flows folder, when its file is there)."""
+        return grants.FlowRef(flow_id, grants.folder_of(path, self.flows_root) if path else None)
+
+    async def _checked_grant(self, subject: str, role: str, target: str, by: str) -> store.StoredGrant:
+        subject, target = grants.check_subject(subject), grants.check_target(target)
+        row = store.StoredGrant(subject, _role(role), target, clock.now(), by)
+        kind, _, key = row.subject.partition(":")
+        if kind == "user":
+            exists = bool(await self.db.list_users(key))
+        elif kind == "department":
+            exists = key in {d.id for d in await self.db.list_departments()}
+        else:
+            exists = key in {p.id for p in await self.db.list_positions()}
+        if not exists:
+            raise errors.NotFound(f"{kind} {key!r} does not exist", code="directory.not_found")
+        return row
+
+
+def _role(text: str) -> str:
+    if text in Role.__members__.values():
+        return text
+    raise errors.InvalidInput(
+        f"role {errors.redact(text)} is not a role; expected one of {', '.join(Role)}", code="directory.grant_invalid"
+    )
 
 
 def _is_locked(state: store.SignInState, now: datetime) -> bool:
@@ -398,6 +474,7 @@ def token_json(token: store.StoredToken) -> dict[str, Json]:
     """A personal API token's description (never its secret)."""
     out: dict[str, Any] = dataclasses.asdict(token)
     out["scopes"] = list(token.scopes)
+    out["targets"] = list(token.targets)
     for key in ("created", "expires", "last_used", "revoked"):
         out[key] = out[key].isoformat() if out[key] is not None else None
     return out
@@ -407,3 +484,14 @@ def _invalid(problems: list[Problem]) -> errors.InvalidInput:
     failure = errors.InvalidInput("\n".join(map(str, problems)), code="directory.invalid")
     failure.problems = list(problems)
     return failure
+
+
+def grant_json(grant: store.StoredGrant) -> dict[str, Json]:
+    """A grant as the API and CLI show it."""
+    return {
+        "subject": grant.subject,
+        "role": grant.role,
+        "target": grant.target,
+        "created": grant.created.isoformat(),
+        "created_by": grant.created_by,
+    }

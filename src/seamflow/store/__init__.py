@@ -43,6 +43,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
 from seamflow.store.location import is_postgres_url
@@ -148,6 +149,7 @@ __all__ = [
     "RunTx",
     "RunWrites",
     "ScheduleStore",
+    "SignInRequest",
     "SignInState",
     "SlotStore",
     "SqlStore",
@@ -156,6 +158,7 @@ __all__ = [
     "StepStatus",
     "Store",
     "StoredDepartment",
+    "StoredGrant",
     "StoredPosition",
     "StoredSession",
     "StoredTask",

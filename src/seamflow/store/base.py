@@ -347,6 +347,8 @@ class RunFilter:
     """Keyset pagination: runs older than this run id."""
     dedupe_key: str | None = None
     """Runs whose event has this dedupe key (the business key: an order or contract number)."""
+    flow_ids: tuple[str, ...] | None = None
+    """Only runs of these flows (what a principal with grants on some flows may see); None: any flow."""
 
 
 @dataclass(frozen=True, slots=True)

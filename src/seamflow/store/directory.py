@@ -91,6 +91,8 @@ class StoredToken:
     expires: datetime | None
     last_used: datetime | None
     revoked: datetime | None
+    targets: tuple[str, ...] = ()
+    """The flows it is limited to (`flow:<id>`, `folder:<path>/`); empty: not limited."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class DirectoryEntries:
 _USER_COLUMNS = (
     "login, display_name, email, mobile, department_id, manager_login, is_active, roles, password_hash, im_ids"
 )
-_TOKEN_COLUMNS = "id, login, name, scopes, created_ms, expires_ms, last_used_ms, revoked_ms"  # noqa: S105 - column names
+_TOKEN_COLUMNS = "id, login, name, scopes, created_ms, expires_ms, last_used_ms, revoked_ms, targets"  # noqa: S105 - column names
 
 
 class DirectoryOps(Rows):
@@ -284,8 +286,8 @@ class DirectoryOps(Rows):
         def unit(conn: Conn) -> None:
             self._x(
                 conn,
-                "INSERT INTO user_tokens (id, login, name, hash, scopes, created_ms, expires_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO user_tokens (id, login, name, hash, scopes, created_ms, expires_ms, targets)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token.id,
                     token.login,
@@ -294,6 +296,7 @@ class DirectoryOps(Rows):
                     ",".join(token.scopes),
                     to_ms(token.created),
                     _ms(token.expires),
+                    ",".join(token.targets),
                 ),
             )
 
@@ -414,4 +417,5 @@ def _token(row: Any) -> StoredToken:
         expires=from_ms(row[5]),
         last_used=from_ms(row[6]),
         revoked=from_ms(row[7]),
+        targets=tuple(t for t in str(row[8] or "").split(",") if t),
     )

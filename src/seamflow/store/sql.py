@@ -17,6 +17,7 @@ from seamflow.store.audit import AuditOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
+from seamflow.store.grants import GrantOps
 from seamflow.store.identity import IdentityOps
 from seamflow.store.leases import LeaseOps
 from seamflow.store.nonces import NonceOps
@@ -40,6 +41,7 @@ class SqlStore(
     FeedOps,
     SyncOps,
     DirectoryOps,
+    GrantOps,
     TokenOps,
     TaskOps,
     NonceOps,

@@ -117,6 +117,8 @@ class TaskFilter:
     assignee: str | None = None
     status: str | None = None
     limit: int = 100
+    flow_ids: tuple[str, ...] | None = None
+    """Only tasks of approvals in these flows; None: any flow."""
 
 
 _TASK: LiteralString = (
@@ -314,6 +316,9 @@ class TaskOps(Rows):
         if query.status is not None:
             where.append("t.status = ?")
             params.append(query.status)
+        if query.flow_ids is not None:
+            where.append("a.flow_id IN (" + ", ".join("?" for _ in query.flow_ids) + ")" if query.flow_ids else "1 = 0")
+            params.extend(query.flow_ids)
         clause: LiteralString = (" WHERE " + " AND ".join(where)) if where else ""
         sql: LiteralString = _TASK + clause + " ORDER BY t.created_ms DESC, t.id LIMIT ?"
 

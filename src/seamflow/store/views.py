@@ -69,6 +69,9 @@ class RunViews(Rows):
         if query.flow_id:
             clauses.append("flow_id = ?")
             params.append(query.flow_id)
+        if query.flow_ids is not None:
+            clauses.append("flow_id IN (" + ", ".join("?" for _ in query.flow_ids) + ")" if query.flow_ids else "1 = 0")
+            params.extend(query.flow_ids)
         if query.statuses:
             clauses.append("status IN (" + ", ".join("?" for _ in query.statuses) + ")")
             params.extend(s.value for s in query.statuses)

@@ -14,19 +14,24 @@ const PAGES = {
   insight: () => import("./pages/insight.js"),
 };
 const NAV = [
-  // page, the scope it needs (the API refuses the same calls without it)
-  ["overview", "read"],
-  ["flows", "read"],
-  ["runs", "read"],
-  ["inbox", "approve"],
-  ["connections", "read"],
-  ["syncs", "read"],
-  ["insight", "read"],
+  // page, the route it reads: shown when GET /api/v1/me lists it (the API refuses the same calls)
+  ["overview", "GET /api/v1/overview"],
+  ["flows", "GET /api/v1/flows"],
+  ["runs", "GET /api/v1/runs"],
+  ["inbox", "POST /api/v1/tasks/{task_id}/decision"],
+  ["connections", "GET /api/v1/connections"],
+  ["syncs", "GET /api/v1/syncs"],
+  ["insight", "GET /api/v1/insight/map"],
 ];
 
 const ctx = {
   me: null,
-  can: (scope) => Boolean(ctx.me && ctx.me.scopes.includes(scope)),
+  flowScopes: {},
+  /** Whether the user holds `scope` everywhere or, given a flow id, on that flow (a grant). */
+  can: (scope, flow) =>
+    Boolean(ctx.me && (ctx.me.scopes.includes(scope) || (flow && (ctx.flowScopes[flow] || []).includes(scope)))),
+  /** Whether GET /api/v1/me lists "METHOD /path" (from the API's one route table). */
+  may: (route) => Boolean(ctx.me && ctx.me.routes.includes(route)),
   leaving: [],
   go: (hash) => {
     if (location.hash === hash) route();
@@ -34,7 +39,9 @@ const ctx = {
   },
   refreshMe: async () => {
     try {
-      ctx.me = await get("/api/v1/session");
+      ctx.me = await get("/api/v1/me");
+      const flows = ctx.may("GET /api/v1/flows") ? await get("/api/v1/flows") : [];
+      ctx.flowScopes = Object.fromEntries(flows.map((f) => [f.id, f.scopes || []]));
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
       ctx.me = null;
@@ -50,7 +57,7 @@ function renderHeader() {
   const current = location.hash.split("/")[1] || "overview";
   const nav = document.getElementById("nav");
   nav.replaceChildren(
-    ...NAV.filter(([, scope]) => ctx.can(scope)).map(([page]) =>
+    ...NAV.filter(([, route]) => ctx.may(route)).map(([page]) =>
       h("a", { href: `#/${page}`, class: page === current ? "on" : "", "data-page": page }, t(`nav.${page}`)),
     ),
   );

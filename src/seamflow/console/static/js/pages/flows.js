@@ -38,7 +38,7 @@ export async function render(ctx, args) {
 async function one(ctx, id) {
   const flow = await get(`/api/v1/flows/${encodeURIComponent(id)}`);
   const actions = [];
-  if (flow.trigger === "manual" && ctx.can("operate")) {
+  if (flow.trigger === "manual" && (flow.scopes || []).includes("operate")) {
     const note = h("span", { class: "muted small" });
     actions.push(
       h(

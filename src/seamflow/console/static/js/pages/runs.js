@@ -47,7 +47,7 @@ export async function render(ctx, args, params) {
     before = page.length ? page[page.length - 1].run_id : before;
     more.hidden = page.length < PAGE;
     const replayable = listed.filter((r) => REPLAYABLE.includes(r.status));
-    bulk.hidden = !ctx.can("operate") || !replayable.length;
+    bulk.hidden = !replayable.length || !replayable.every((r) => ctx.can("operate", r.flow));
     bulk.textContent = t("runs.replay_listed", { count: replayable.length });
   }
 
@@ -108,7 +108,7 @@ async function one(ctx, id) {
   const section = h("section", { class: "run", "data-status": run.status });
   const message = h("p", { class: "muted", role: "status" });
   const actions = h("div", { class: "toolbar" });
-  if (ctx.can("operate") && REPLAYABLE.includes(run.status)) {
+  if (ctx.can("operate", run.flow) && REPLAYABLE.includes(run.status)) {
     actions.append(
       h(
         "button",

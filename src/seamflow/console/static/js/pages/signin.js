@@ -1,4 +1,4 @@
-import { ApiError, post } from "../api.js";
+import { ApiError, get, post } from "../api.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -16,6 +16,14 @@ export async function render(ctx) {
     h("button", { type: "submit", class: "primary" }, t("signin.submit")),
     h("p", { class: "muted small" }, t("signin.hint")),
   );
+  // the company's identity provider, when the project has oidc.yaml (404 otherwise)
+  const provider = await get("/api/v1/session/oidc").catch(() => null);
+  if (provider) {
+    form.append(
+      h("p", { class: "muted small or" }, t("signin.or")),
+      h("a", { class: "button sso", href: provider.start, "data-sso": "1" }, t("signin.with_provider", { name: provider.name })),
+    );
+  }
 
   async function submit(event) {
     event.preventDefault();
