@@ -265,6 +265,7 @@ EXPORTS = {
         "xml_fields",
     },
     "seamflow.quality": {
+        "BatchOutcome",
         "ColumnProfile",
         "Mapping",
         "Migration",
