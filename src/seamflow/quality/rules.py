@@ -196,6 +196,8 @@ def _judge_column(
     """Judge one column: each distinct value once, then its verdicts spread over the rows in C."""
     if set(map(type, cells)) <= _HASHABLE_ALONE:
         verdicts: dict[object, Any] = dict.fromkeys(cells)  # each distinct cell, its verdict filled in below
+        if len(verdicts) * 2 > len(cells):  # mostly distinct (phones, ID numbers): remembering them is no use
+            judge = getattr(judge, "unremembered", judge)
         for raw in verdicts:
             verdicts[raw] = judge(raw)
         broken = {raw: verdict[1] for raw, verdict in verdicts.items() if verdict[1]}
@@ -290,6 +292,7 @@ def _compile_field(
                 memo[raw] = verdict
         return verdict
 
+    judge_remembered.unremembered = judge  # type: ignore[attr-defined]  # for columns of distinct values
     return judge_remembered
 
 
