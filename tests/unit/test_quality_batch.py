@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
@@ -71,7 +71,7 @@ CELLS = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a busy machine
 @given(rows=st.lists(st.fixed_dictionaries({}, optional={n: CELLS for n in ("member_no", "mobile", "balance",
     "joined", "level", "points", "store_code", "note")}), min_size=1, max_size=12))  # fmt: skip
 def test_any_batch_gets_the_verdicts_of_row_by_row_checks(rows: list[dict[str, Any]]) -> None:
