@@ -14,10 +14,14 @@ process and reads that process's peak RSS from `wait4`:
 
 The machine is shared: besides rows per wall-clock second, each phase reports rows per CPU second of
 its process (user + system, from `wait4`), which stays meaningful when other work takes the cores.
-Prints and saves JSON under benchmarks/results/. Targets (issue 16): profile+validate ≥ 100,000 rows/s
-with flat peak RSS; migration ≥ 30,000 rows/s.
+Every phase runs `--repeat` times (medians reported, each run's rate kept); with `--baseline REV` the
+same phases also run with the code of commit REV (its `src/` exported and put first on PYTHONPATH),
+interleaved with this checkout's, so a change is measured against what it replaced under the same
+load. `uptime` is recorded before and after. Prints and saves JSON under benchmarks/results/.
+Targets (issue 16): profile+validate ≥ 100,000 rows/s with flat peak RSS; migration ≥ 30,000 rows/s.
 
-Run: `.venv/bin/python benchmarks/data_quality.py [--rows 1000000] [--skip-postgres]`.
+Run: `.venv/bin/python benchmarks/data_quality.py [--rows 1000000] [--repeat 3] [--baseline REV]
+[--skip-postgres] [--skip-migrations]`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +56,7 @@ def _phase(name: str, path: Path, extra: str) -> dict[str, Any]:
 
     from seamflow import quality
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if name == "floor":
         with path.open(encoding="gb18030", newline="") as handle:
             rows = sum(1 for _ in csv.reader(handle)) - 1
@@ -84,8 +89,9 @@ def _phase(name: str, path: Path, extra: str) -> dict[str, Any]:
             rows = conn.execute("SELECT COUNT(*) FROM naive").fetchone()[0]
     else:
         raise SystemExit(f"unknown phase {name}")
-    seconds = time.perf_counter() - started
-    return {"rows": rows, "seconds": seconds, "detail": extra}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    code = str(Path(quality.__file__).parents[2])
+    return {"rows": rows, "seconds": seconds, "work_cpu_s": cpu, "detail": extra, "code": code}
 
 
 def _rss_of(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
@@ -108,6 +114,22 @@ def _rss_of(command: list[str], env: dict[str, str] | None = None, cwd: Path | N
         data = {"stdout": out[-500:]}
     cpu = usage.ru_utime + usage.ru_stime
     return {"result": data, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def _code_env(code: Path | None) -> dict[str, str]:
+    """The environment of a child that runs the seamflow of `code` (an exported src/; None: this checkout)."""
+    return {} if code is None else {"PYTHONPATH": str(code)}
+
+
+def _export_baseline(rev: str, work: Path) -> Path:
+    """Export src/ of the commit `rev` to `work`; a child with it first on PYTHONPATH runs that code."""
+    archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    return work / "src"
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 def _phase_command(name: str, path: Path, extra: str = "") -> list[str]:
@@ -150,13 +172,13 @@ def _drop_pg_database(url: str) -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _migrate(work: Path, csv_path: Path, rows: int, backend: str) -> dict[str, Any]:
-    project = work / f"migrate-{backend}"
-    env: dict[str, str] = {}
+def _migrate(work: Path, csv_path: Path, rows: int, backend: str, code: Path | None = None) -> dict[str, Any]:
+    project = work / f"migrate-{backend}-{uuid.uuid4().hex[:6]}"
+    env: dict[str, str] = _code_env(code)
     created: list[str] = []
     if backend == "sqlite":
         target = f"sqlite:///{project / 'crm.db'}"
-        naive_target = str(work / "naive.db")
+        naive_target = str(project / "naive.db")
     else:
         store_url, target_url = _new_pg_database(), _new_pg_database()
         created += [store_url, target_url]
@@ -176,6 +198,7 @@ def _migrate(work: Path, csv_path: Path, rows: int, backend: str) -> dict[str, A
     return {
         "rows_per_s": round(rows / migrated["wall_s"]),
         "rows_per_cpu_s": round(rows / migrated["cpu_s"]),
+        "cpu_s": round(migrated["cpu_s"], 2),
         "wall_s": round(migrated["wall_s"], 2),
         "peak_rss_mb": migrated["peak_rss_mb"],
         "loaded": report.get("loaded"),
@@ -186,10 +209,53 @@ def _migrate(work: Path, csv_path: Path, rows: int, backend: str) -> dict[str, A
     }
 
 
+def _load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def _measure_phase(name: str, path: Path, code: Path | None) -> dict[str, Any]:
+    measured = _rss_of(_phase_command(name, path), env=_code_env(code))
+    result = measured["result"]
+    return {
+        "rows_per_s": result["rows"] / result["seconds"],
+        "rows_per_cpu_s": result["rows"] / measured["cpu_s"],
+        "rows_per_work_cpu_s": result["rows"] / result["work_cpu_s"],
+        "seconds": result["seconds"],
+        "peak_rss_mb": measured["peak_rss_mb"],
+        "code": result["code"],
+    }
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the runs, and every run's rate (the machine is shared)."""
+    out: dict[str, Any] = {"runs": len(runs)}
+    for key, value in runs[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            middle = _median([run[key] for run in runs])
+            out[key] = round(middle, 2) if isinstance(middle, float) and middle < 1000 else round(middle)
+        else:
+            out[key] = value
+    out["rows_per_s_each_run"] = [round(run["rows_per_s"]) for run in runs]
+    if "rows_per_work_cpu_s" in runs[0]:
+        out["rows_per_work_cpu_s_each_run"] = [round(run["rows_per_work_cpu_s"]) for run in runs]
+    return out
+
+
+def _sides(baseline: str | None, work: Path) -> dict[str, Path | None]:
+    sides: dict[str, Path | None] = {"this": None}
+    if baseline:
+        (work / "baseline").mkdir()
+        sides["baseline"] = _export_baseline(baseline, work / "baseline")
+    return sides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each phase; medians are reported")
+    parser.add_argument("--baseline", help="also run the phases with the code of this commit, interleaved")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-migrations", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -201,60 +267,96 @@ def main() -> None:
 
     from tests.support import customers_cn
 
+    load_before = _load()
     work = Path(tempfile.mkdtemp(prefix="sf-quality-"))
     try:
+        sides = _sides(args.baseline, work)
         big, small = work / "members.csv", work / "members-tenth.csv"
         started = time.perf_counter()
         customers_cn.write_csv(big, args.rows)
         customers_cn.write_csv(small, args.rows // 10)
         size_mb = big.stat().st_size / 1e6
         print(f"generated {args.rows:,} rows ({size_mb:.0f} MB GBK) in {time.perf_counter() - started:.0f}s")
-        phases: dict[str, Any] = {}
-        for name in ("floor", "profile", "validate"):
-            measured = _rss_of(_phase_command(name, big))
-            result = measured["result"]
-            phases[name] = {
-                "rows_per_s": round(result["rows"] / result["seconds"]),
-                "rows_per_cpu_s": round(result["rows"] / measured["cpu_s"]),
-                "seconds": round(result["seconds"], 2),
-                "peak_rss_mb": measured["peak_rss_mb"],
-            }
-            print(name, phases[name])
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {side: {} for side in sides}
+        for _ in range(args.repeat):  # each round runs every phase on every side, so load hits them alike
+            for name in ("floor", "profile", "validate"):
+                for side, code in sides.items():
+                    if name == "floor" and side != "this":
+                        continue
+                    runs[side].setdefault(name, []).append(_measure_phase(name, big, code))
+                    print(side, name, {k: v for k, v in runs[side][name][-1].items() if k != "code"})
+            if not args.skip_migrations:
+                for backend in ("sqlite",) if args.skip_postgres else ("sqlite", "postgres"):
+                    for side, code in sides.items():
+                        runs[side].setdefault(f"migrate-{backend}", []).append(
+                            _migrate(work, big, args.rows, backend, code)
+                        )
+                        print(side, f"migrate {backend}", runs[side][f"migrate-{backend}"][-1])
+        results = {side: {name: _medians(found) for name, found in phases.items()} for side, phases in runs.items()}
+        phases = results["this"]
         tenth = _rss_of(_phase_command("validate", small))
         phases["validate"]["peak_rss_mb_tenth_of_rows"] = tenth["peak_rss_mb"]
         phases["validate"]["rss_growth_mb_for_9x_rows"] = round(
             phases["validate"]["peak_rss_mb"] - tenth["peak_rss_mb"], 1
         )
-        for name in ("profile", "validate"):
-            phases[name]["ratio_to_floor"] = round(phases[name]["rows_per_s"] / phases["floor"]["rows_per_s"], 3)
-        migrations = {"sqlite": _migrate(work, big, args.rows, "sqlite")}
-        print("migrate sqlite", migrations["sqlite"])
-        if not args.skip_postgres:
-            migrations["postgres"] = _migrate(work, big, args.rows, "postgres")
-            print("migrate postgres", migrations["postgres"])
+        for side_phases in results.values():
+            for name in ("profile", "validate"):
+                side_phases[name]["ratio_to_floor"] = round(
+                    side_phases[name]["rows_per_s"] / phases["floor"]["rows_per_s"], 3
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    target_profile, target_migrate = 100_000, 30_000
-    result = {
-        "benchmark": "data_quality",
-        "when": STAMP,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_1m": os.getloadavg()[0]},
-        "rows": args.rows,
-        "phases": phases,
-        "migrations": migrations,
-        "targets": {
-            "validate_rows_per_s": target_profile,
-            "validate_met": phases["validate"]["rows_per_s"] >= target_profile,
-            "validate_share_of_target": round(phases["validate"]["rows_per_s"] / target_profile, 3),
-            "migrate_rows_per_s": target_migrate,
-            "migrate_share_of_target": {k: round(v["rows_per_s"] / target_migrate, 3) for k, v in migrations.items()},
-        },
-    }
+    result = _summary(args, results, load_before)
     args.out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False)
     (args.out / f"data-quality-{STAMP}.json").write_text(text, encoding="utf-8")
     (args.out / "data-quality-latest.json").write_text(text, encoding="utf-8")
     print(text)
+
+
+def _summary(args: argparse.Namespace, results: dict[str, dict[str, Any]], load_before: str) -> dict[str, Any]:
+    target_profile, target_migrate = 100_000, 30_000
+    phases = results["this"]
+    migrations = {name.removeprefix("migrate-"): found for name, found in phases.items() if name.startswith("migrate")}
+    speedups: dict[str, Any] = {}
+    if "baseline" in results:
+        for name, found in results["baseline"].items():
+            speedups[name] = {
+                "wall": round(phases[name]["rows_per_s"] / found["rows_per_s"], 2),
+                "cpu": round(phases[name]["rows_per_cpu_s"] / found["rows_per_cpu_s"], 2),
+            }
+            if "rows_per_work_cpu_s" in found:
+                speedups[name]["work_cpu"] = round(
+                    phases[name]["rows_per_work_cpu_s"] / found["rows_per_work_cpu_s"], 2
+                )
+    return {
+        "benchmark": "data_quality",
+        "when": STAMP,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "uptime_before": load_before,
+            "uptime_after": _load(),
+        },
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "baseline": args.baseline,
+        "phases": {name: found for name, found in phases.items() if not name.startswith("migrate")},
+        "migrations": migrations,
+        "baseline_phases": results.get("baseline"),
+        "speedup_over_baseline": speedups,
+        "targets": {
+            "validate_rows_per_s": target_profile,
+            "validate_met": phases["validate"]["rows_per_s"] >= target_profile,
+            "validate_share_of_target": round(phases["validate"]["rows_per_s"] / target_profile, 3),
+            "validate_share_of_target_per_cpu_s": round(phases["validate"]["rows_per_cpu_s"] / target_profile, 3),
+            "migrate_rows_per_s": target_migrate,
+            "migrate_share_of_target": {k: round(v["rows_per_s"] / target_migrate, 3) for k, v in migrations.items()},
+            "migrate_share_of_target_per_cpu_s": {
+                k: round(v["rows_per_cpu_s"] / target_migrate, 3) for k, v in migrations.items()
+            },
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -310,6 +310,7 @@ EXPORTS = {
         "write_back",
     },
     "seamflow.quality": {
+        "BatchOutcome",
         "ColumnProfile",
         "Mapping",
         "Migration",

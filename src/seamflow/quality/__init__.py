@@ -14,12 +14,13 @@ from seamflow.quality.mapping import Mapping, load_mapping
 from seamflow.quality.migration import Migration, MigrationOptions, MigrationReport, ResubmitReport
 from seamflow.quality.profile import ColumnProfile, Profile, profile_table
 from seamflow.quality.report import profile_html, profile_text
-from seamflow.quality.rules import Outcome, RuleSet, Violation, load_rules, parse_rules
+from seamflow.quality.rules import BatchOutcome, Outcome, RuleSet, Violation, load_rules, parse_rules
 from seamflow.quality.sources import Table, detect_encoding, open_file, open_query
 from seamflow.quality.validators import VALIDATORS
 
 __all__ = [
     "VALIDATORS",
+    "BatchOutcome",
     "ColumnProfile",
     "Mapping",
     "Migration",

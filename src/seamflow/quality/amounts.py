@@ -16,6 +16,8 @@ __all__ = ["AmountInvalid", "normalise_amount", "parse_chinese_numeral"]
 
 _CENT = Decimal("0.01")
 _PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,2})?")
+_COMMON = re.compile(r"[¥￥]?(\d{1,3}(?:,\d{3}){1,4}|\d{1,15})(\.\d{1,2})?元?")
+"""`￥1288.50`, `1,288.50元`: a figure with a sign in front or 元 behind, read without the general way's rewriting."""
 _CURRENCY = re.compile(r"^(?:人民币|RMB|CNY|¥|￥)|(?:元整|元正|元|圆|RMB|CNY)$", re.IGNORECASE)
 _FIGURE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _DIGITS = {"零": 0, "〇": 0, "○": 0, "壹": 1, "一": 1, "贰": 2, "貳": 2, "二": 2, "两": 2, "叁": 3, "參": 3, "三": 3}
@@ -39,6 +41,9 @@ def normalise_amount(text: str) -> Decimal:
     """
     if _PLAIN.fullmatch(text):  # the common case, `1288.50`: no sign, no grouping, no words
         return _to_fen(Decimal(text))
+    if (common := _COMMON.fullmatch(text)) is not None:
+        whole, cents = common.groups()
+        return Decimal(whole.replace(",", "") + (cents or "")).quantize(_CENT)
     compact = re.sub(r"[\s\u3000]+", "", text).replace("，", ",")
     compact = to_half_width(compact).replace("￥", "¥")
     if not compact:

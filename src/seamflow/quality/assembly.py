@@ -83,7 +83,9 @@ async def open_migration(path: Path, db: store.MigrationStore, pool: engine.Pool
             inputs = flows.Template.compile(
                 target.action.with_, where="target.action.with", extra_names=frozenset({"row"})
             )
-        writer = ActionWriter(connector, target.action.action, mapping.id, target.action.parallel, inputs)
+        writer = ActionWriter(
+            connector, target.action.action, mapping.id, target.action.parallel, inputs, columns=list(mapping.fields)
+        )
     if rules is not None and rules.rules.references:
         await load_references(rules, pool)
     return Migration(mapping, rules, open_source, writer, db), mapping

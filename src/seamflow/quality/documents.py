@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
-from operator import mul
 
 from seamflow.quality.text import to_half_width
 
@@ -55,21 +54,36 @@ def normalise_resident_id(text: str) -> str:
     body = number[:17]
     if not (body.isascii() and body.isdigit()) or number[17] not in _CHECK_CHARACTERS:
         raise DocumentInvalid("is not 17 digits followed by a digit or X")
-    total = sum(map(mul, map(int, body), _WEIGHTS))
-    if _CHECK_CHARACTERS[(12 - total % 11) % 11] != number[17]:
+    # sum of d_i * 2^(17-i) mod 11 = 2 * (the digits read in base 13) mod 11, as 13 = 2 mod 11: one C call
+    if _CHECK_CHARACTERS[(12 - 2 * int(body, 13) % 11) % 11] != number[17]:
         raise DocumentInvalid("has a wrong check digit (GB 11643 MOD 11-2)")
-    try:
-        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        raise DocumentInvalid("has a birth date that does not exist") from None
-    if born.year < 1900 or born > date.today():
-        raise DocumentInvalid("has a birth date before 1900 or in the future")
-    if not _is_region(number[:6], born.year):
+    problem = _birth_problem(number[6:14])
+    if problem is not None:
+        raise DocumentInvalid(problem)
+    if not _is_region(number[:6], int(number[6:10])):
         raise DocumentInvalid("has a region code that was not assigned in its birth year")
     return number
 
 
-_WEIGHTS = tuple(2 ** (17 - i) % 11 for i in range(17))
+_BIRTH_DATES: dict[str, None] = {}
+"""Birth dates (YYYYMMDD) already found to exist and to be past: a column repeats them."""
+
+
+def _birth_problem(digits: str) -> str | None:
+    """What is wrong with the birth date YYYYMMDD of an identity number; None if nothing."""
+    if digits in _BIRTH_DATES:
+        return None
+    try:
+        born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return "has a birth date that does not exist"
+    if born.year < 1900 or born > date.today():
+        return "has a birth date before 1900 or in the future"
+    if len(_BIRTH_DATES) < 1 << 16:  # a past date stays past: only those are remembered
+        _BIRTH_DATES[digits] = None
+    return None
+
+
 _CHECK_CHARACTERS = "0123456789X"
 """Indexed by (12 - sum mod 11) mod 11: the digits 1 0 X 9 8 7 6 5 4 3 2 of GB 11643 for sums 0..10."""
 
@@ -81,7 +95,7 @@ def _is_region(code: str, year: int) -> bool:
 
     try:
         ric.get_birth_place(f"{code}{year}0101000X")
-    except exceptions.ValidationError:
+    except (exceptions.ValidationError, KeyError):  # KeyError: a known province, an unknown county (stdnum 1.20)
         return False
     return True
 

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import islice
+from itertools import compress, count, islice, repeat
+from operator import is_, not_
 from typing import Any
 
 from seamflow import clock, errors, store
@@ -89,7 +90,8 @@ class MigrationOptions:
 
 @dataclass(slots=True)
 class _Batch:
-    good: list[dict[str, Any]] = field(default_factory=list)
+    good: list[tuple[Any, ...]] = field(default_factory=list)
+    """The good rows' values in the mapping's field order."""
     keys: list[str] = field(default_factory=list)
     fixed: int = 0
     bad: list[store.QuarantinedRow] = field(default_factory=list)
@@ -216,12 +218,50 @@ class Migration:
         return [(target, index[column]) for target, column in self._mapping.fields.items()]
 
     def _check(self, cells: Sequence[list[Any]], positions: list[tuple[str, int]], start: int) -> _Batch:
+        """Settle a batch column by column: the rules' verdicts, the key, the good rows as tuples in
+        the mapping's field order, the bad rows with what they broke."""
+        size = len(cells)
+        columns = _columns(cells, positions)
+        if self._rules is not None:
+            found = self._rules.check_batch(columns, size)
+            values, bad, fixed = found.values, found.violations, found.fixed
+        else:
+            values, bad, fixed = dict(columns), {}, set()
+        for name in self._mapping.key:
+            for index in compress(count(), map(is_, values[name], repeat(None))):
+                broken = bad.setdefault(index, [])
+                if not any(v.rule.startswith(f"{name}.") for v in broken):
+                    broken.append(Violation(f"{name}.required", "is missing (a key field)"))
+        key = self._mapping.key
+        if len(key) == 1:
+            keys = list(map(str, values[key[0]]))
+        else:
+            keys = list(map(_joined, zip(*(values[k] for k in key), strict=True)))
+        rows = zip(*(values[name] for name in self._mapping.fields), strict=True)
         batch = _Batch()
-        for offset, row in enumerate(cells):
-            width = len(row)
-            record = {target: (None if at >= width or row[at] == "" else row[at]) for target, at in positions}
-            self._settle(record, start + offset + 1, batch)
+        if not bad:
+            batch.good, batch.keys = list(rows), keys
+        else:
+            keep = list(map(not_, map(bad.__contains__, range(size))))
+            batch.good, batch.keys = list(compress(rows, keep)), list(compress(keys, keep))
+            batch.fixed = len(fixed.difference(bad))
+            for index in sorted(bad):
+                self._quarantine(
+                    start + index + 1, keys[index], {n: c[index] for n, c in columns.items()}, bad[index], batch
+                )
+            return batch
+        batch.fixed = len(fixed)
         return batch
+
+    @staticmethod
+    def _quarantine(number: int, key: str, record: dict[str, Any], violations: list[Violation], batch: _Batch) -> None:
+        batch.bad.append(
+            store.QuarantinedRow(
+                number, key, {name: _json(value) for name, value in record.items()}, [v.as_json() for v in violations]
+            )
+        )
+        for rule in {v.rule for v in violations}:
+            batch.by_rule[rule] = batch.by_rule.get(rule, 0) + 1
 
     def _settle(self, record: dict[str, Any], number: int, batch: _Batch) -> None:
         fields = self._mapping.fields
@@ -235,18 +275,9 @@ class Migration:
                 violations.append(Violation(f"{name}.required", "is missing (a key field)"))
         key = "|".join(str(values.get(name)) for name in self._mapping.key)
         if violations:
-            batch.bad.append(
-                store.QuarantinedRow(
-                    number,
-                    key,
-                    {name: _json(value) for name, value in record.items()},
-                    [v.as_json() for v in violations],
-                )
-            )
-            for rule in {v.rule for v in violations}:
-                batch.by_rule[rule] = batch.by_rule.get(rule, 0) + 1
+            self._quarantine(number, key, record, violations, batch)
             return
-        batch.good.append({name: values.get(name) for name in fields})
+        batch.good.append(tuple(values.get(name) for name in fields))
         batch.keys.append(key)
         batch.fixed += fixed
 
@@ -297,6 +328,30 @@ class Migration:
 def _take_counts(report: MigrationReport, state: store.MigrationState) -> None:
     report.read, report.loaded, report.fixed = state.position, state.loaded, state.fixed
     report.quarantined, report.by_rule = state.quarantined, dict(state.by_rule)
+
+
+def _columns(cells: Sequence[list[Any]], positions: list[tuple[str, int]]) -> dict[str, list[Any]]:
+    """The mapped columns of a batch of source rows; an empty cell ("") and a cell past a short row are None."""
+    width = 1 + max((at for _, at in positions), default=-1)
+    if any(len(row) < width for row in cells):
+        cells = [row if len(row) >= width else [*row, *([None] * (width - len(row)))] for row in cells]
+    # a row longer than `width`: its cells past it are not read
+    transposed = list(zip(*cells, strict=False)) if cells else [() for _ in range(width)]
+    columns: dict[str, list[Any]] = {}
+    for name, at in positions:
+        column = transposed[at]
+        try:
+            columns[name] = list(map(_EMPTY_IS_NONE.get, column, column))  # "" -> None, in C
+        except TypeError:  # an unhashable cell (a JSON value from a query)
+            columns[name] = [None if cell == "" else cell for cell in column]
+    return columns
+
+
+def _joined(parts: Sequence[object]) -> str:
+    return "|".join(map(str, parts))
+
+
+_EMPTY_IS_NONE: dict[object, None] = {"": None}
 
 
 def _json(value: object) -> Any:

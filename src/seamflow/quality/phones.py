@@ -18,6 +18,9 @@ from seamflow.quality.text import to_half_width
 __all__ = ["PhoneInvalid", "format_phone_cn", "normalise_phone_cn"]
 
 _SEPARATORS = re.compile(r"[\s\-().\u2010-\u2015/]+")
+_COMMON_MOBILE = re.compile(r"(?:\+86 ?|0086 ?)?(1\d\d)[ -]?(\d{4})[ -]?(\d{4})")
+"""The ways a mobile is mostly typed (`138-0013-8000`, `+86 138 0013 8000`, `008613800138000`): read
+without removing separators first; anything else takes the general way."""
 _EXTENSION = re.compile(r"(?:转|ext\.?|x|#)\d{1,6}$", re.IGNORECASE)
 
 
@@ -57,6 +60,10 @@ def normalise_phone_cn(text: str, kind: str = "any") -> str:
     if len(text) == 11 and kind != "landline" and text.isascii() and text.isdigit():  # the common case
         if _plan().mobile.fullmatch(text):
             return "+86" + text
+    if kind != "landline" and (common := _COMMON_MOBILE.fullmatch(text)) is not None:
+        candidate = "".join(common.groups())
+        if _plan().mobile.fullmatch(candidate):
+            return "+86" + candidate
     digits = _SEPARATORS.sub("", text if text.isascii() else to_half_width(text))
     if _EXTENSION.search(digits):
         raise PhoneInvalid("has an extension; expected a number that can be dialled directly")

@@ -11,9 +11,10 @@ halves itself when full (exact below 65,536 distinct values, an estimate within 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress, islice, repeat
+from operator import not_
 from typing import Any
 
 from seamflow.quality.rules import RuleSet
@@ -28,6 +29,7 @@ _COUNTER_KEEP = 5_000
 _SAMPLE_LIMIT = 1 << 16
 _TYPE_SAMPLE = 2_000
 _TOP = 10
+_TEXT = frozenset({str})
 _GUESSES = (
     "resident_id",
     "uscc",
@@ -127,6 +129,8 @@ class _Column:
         self.count = self.nulls = 0
         self.values: Counter[str] = Counter()
         self.is_pruned = False
+        self.is_varied = False
+        """Whether the last batch's values were mostly distinct (then they are counted without a batch counter)."""
         self.patterns: Counter[str] = Counter()
         self.hashes: set[int] = set()
         self.level = 0
@@ -135,26 +139,42 @@ class _Column:
         self.max_length: int | None = None
 
     def add(self, cells: Sequence[Any]) -> None:
-        texts = [cell if isinstance(cell, str) else ("" if cell is None else str(cell)) for cell in cells]
+        if set(map(type, cells)) <= _TEXT:  # a file's cells: text, "" when empty
+            texts: Sequence[str] = cells
+        else:
+            texts = [cell if isinstance(cell, str) else ("" if cell is None else str(cell)) for cell in cells]
         self.count += len(texts)
-        present = [text for text in texts if text]
+        present = list(filter(None, texts))
         self.nulls += len(texts) - len(present)
         if not present:
             return
-        self.values.update(present)
+        distinct: Collection[str]
+        if self.is_varied:  # mostly distinct values (numbers, names): counted cell by cell in C
+            self.values.update(present)
+            self.patterns.update(map(str.translate, present, repeat(_PATTERN)))
+            distinct = set(present)
+        else:  # repeated values (dates, levels): each distinct value's shape found once
+            distinct = counts = Counter(present)
+            self.values.update(counts)
+            patterns = self.patterns
+            for text, times in counts.items():
+                shape = text.translate(_PATTERN)
+                patterns[shape] = patterns.get(shape, 0) + times
+        self.is_varied = len(distinct) * 2 > len(present)
         if len(self.values) > _COUNTER_LIMIT:
             self.values = Counter(dict(self.values.most_common(_COUNTER_KEEP)))
             self.is_pruned = True
-        self.patterns.update(text.translate(_PATTERN) for text in present)
         if len(self.patterns) > _COUNTER_LIMIT:
             self.patterns = Counter(dict(self.patterns.most_common(_COUNTER_KEEP)))
-        mask = (1 << self.level) - 1
-        self.hashes.update(h for h in map(hash, present) if not h & mask)
+        hashes = list(map(hash, distinct))
+        if self.level:
+            hashes = list(compress(hashes, map(not_, map(((1 << self.level) - 1).__and__, hashes))))
+        self.hashes.update(hashes)
         while len(self.hashes) > _SAMPLE_LIMIT:  # keep the hashes whose next bit is 0 too: half of them
             self.level += 1
             mask = (1 << self.level) - 1
             self.hashes = {h for h in self.hashes if not h & mask}
-        lengths = list(map(len, present))
+        lengths = set(map(len, distinct))
         low, high = min(lengths), max(lengths)
         self.min_length = low if self.min_length is None else min(self.min_length, low)
         self.max_length = high if self.max_length is None else max(self.max_length, high)
@@ -220,10 +240,11 @@ def profile_table(
     profile = Profile(table.name, 0, [], encoding=table.encoding, rules=rules.id if rules else None)
     rows: Iterable[list[Any]] = table.rows
     while batch := list(islice(rows, _BATCH)):
-        for column, cells in zip(columns, _columns_of(batch, width), strict=True):
+        cells_of = _columns_of(batch, width)
+        for column, cells in zip(columns, cells_of, strict=True):
             column.add(cells)
         if rules is not None:
-            _check_rows(batch, rules, positions, profile)
+            _check_rows(cells_of, rules, positions, profile)
         profile.rows += len(batch)
         if on_progress is not None:
             on_progress(profile.rows)
@@ -258,14 +279,17 @@ def _rule_positions(
 
 
 def _check_rows(
-    batch: list[list[Any]], rules: RuleSet, positions: list[tuple[str, tuple[int, str]]], profile: Profile
+    cells_of: list[tuple[Any, ...]], rules: RuleSet, positions: list[tuple[str, tuple[int, str]]], profile: Profile
 ) -> None:
+    """Check a batch column by column; a cell that is empty or false counts as missing."""
+    columns: dict[str, Sequence[object]] = {}
+    for name, (at, _) in positions:
+        cells = cells_of[at]
+        columns[name] = cells if set(map(type, cells)) <= _TEXT else [cell or None for cell in cells]
+    size = len(cells_of[0]) if cells_of else 0
+    found = rules.check_batch(columns, size, values=False)
     counts = profile.violations
-    for row in batch:
-        width = len(row)
-        record = {name: (row[at] or None) if at < width else None for name, (at, _) in positions}
-        outcome = rules.check(record)
-        if outcome.violations:
-            profile.rows_breaking_rules += 1
-            for violation in outcome.violations:
-                counts[violation.rule] = counts.get(violation.rule, 0) + 1
+    profile.rows_breaking_rules += len(found.violations)
+    for violations in found.violations.values():
+        for violation in violations:
+            counts[violation.rule] = counts.get(violation.rule, 0) + 1

@@ -6,9 +6,10 @@ to rows. Used by the `quality.validate` action of flows, by `seamflow data profi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import compress, count
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from seamflow.quality.spec import FieldRule, RuleFile
 from seamflow.quality.text import clean_text
 from seamflow.quality.validators import VALIDATORS
 
-__all__ = ["Outcome", "RuleSet", "Violation", "load_rules", "parse_rules"]
+__all__ = ["BatchOutcome", "Outcome", "RuleSet", "Violation", "load_rules", "parse_rules"]
 
 _NUMERIC = frozenset({"integer", "decimal", "amount"})
 _ROW = frozenset({"row"})
@@ -50,16 +51,28 @@ class Outcome:
         return not self.violations
 
 
-_FieldCheck = Callable[[object, Outcome], None]
+@dataclass(slots=True)
+class BatchOutcome:
+    """Many rows after their rules (`RuleSet.check_batch`), column by column.
+
+    `values` holds, per field, the normalised column (rule fields) or the column as given (other
+    fields); it is empty when the caller asked for no values. Only the rows that broke a rule are in
+    `violations`, in row order, each with what it broke in the order `RuleSet.check` gives.
+    """
+
+    size: int
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    violations: dict[int, list[Violation]] = field(default_factory=dict)
+    fixed: set[int] = field(default_factory=set)
+    """The rows in which a normaliser changed a field."""
+
+
+Verdict = tuple[Any, tuple[Violation, ...], bool]
+"""A field's verdict on one typed value: the value to keep (normalised; as typed when refused; None
+when empty), the rules it broke, and whether normalising changed it."""
+FieldJudge = Callable[[object], Verdict]
 _MEMO_LIMIT = 20_000
 """Values remembered per field; a column of repeated values (dates, provinces) is validated once per value."""
-_UNSEEN = object()
-_EMPTY = object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    message: str
 
 
 class RuleSet:
@@ -104,8 +117,13 @@ class RuleSet:
     def check(self, row: Mapping[str, object]) -> Outcome:
         """Apply every rule to `row`; fields the rules do not name are passed through unchanged."""
         outcome = Outcome(dict(row))
-        for name, apply in self._fields:
-            apply(row.get(name), outcome)
+        for name, judge in self._fields:
+            value, broken, changed = judge(row.get(name))
+            outcome.values[name] = value
+            if changed:
+                outcome.fixed.append(name)
+            if broken:
+                outcome.violations.extend(broken)
         for reference in self.rules.references:
             known = self._known.get(reference.field)
             value = outcome.values.get(reference.field)
@@ -114,14 +132,92 @@ class RuleSet:
                     Violation(f"{reference.field}.reference", f"is not a {reference.key} of {reference.connection}")
                 )
         if self._checks and not outcome.violations:
-            context = {"row": outcome.values}
-            for check, condition, claim in self._checks:
-                try:
-                    if (condition is None or condition.is_true(context)) and not claim.is_true(context):
-                        outcome.violations.append(Violation(f"checks.{check.id}", check.message or "the check failed"))
-                except errors.ExpressionError as exc:
-                    outcome.violations.append(Violation(f"checks.{check.id}", exc.message))
+            outcome.violations.extend(self._cross_checks(outcome.values))
         return outcome
+
+    def check_batch(self, columns: Mapping[str, Sequence[object]], size: int, *, values: bool = True) -> BatchOutcome:
+        """Apply every rule to `size` rows given column by column (field → cells; a field not given is
+        empty in every row): the same verdicts as `check` row by row, found once per distinct value
+        of a column with the row loops in C (`dict.fromkeys`, `map`, `compress`).
+
+        Args:
+            values: also return the normalised columns (a profile needs only the violations).
+        """
+        out = BatchOutcome(size)
+        bad: dict[int, list[Violation]] = {}
+        need_values = values or bool(self._checks) or bool(self._known)
+        empty: Sequence[object] = (None,) * size
+        for name, judge in self._fields:
+            column = _judge_column(columns.get(name, empty), judge, bad, out.fixed, keep_values=need_values)
+            if column is not None:
+                out.values[name] = column
+        if need_values:
+            for name, cells in columns.items():
+                out.values.setdefault(name, list(cells))
+        for reference in self.rules.references:
+            known = self._known.get(reference.field)
+            if known is None:
+                continue
+            broken = Violation(f"{reference.field}.reference", f"is not a {reference.key} of {reference.connection}")
+            for index, value in enumerate(out.values[reference.field]):
+                if value is not None and str(value) not in known:
+                    bad.setdefault(index, []).append(broken)
+        if self._checks:
+            names = list(out.values)
+            for index in range(size):
+                if index not in bad:
+                    found = self._cross_checks({name: out.values[name][index] for name in names})
+                    if found:
+                        bad[index] = found
+        out.violations = dict(sorted(bad.items()))
+        if not values:
+            out.values = {}
+        return out
+
+    def _cross_checks(self, row: dict[str, Any]) -> list[Violation]:
+        broken: list[Violation] = []
+        context = {"row": row}
+        for check, condition, claim in self._checks:
+            try:
+                if (condition is None or condition.is_true(context)) and not claim.is_true(context):
+                    broken.append(Violation(f"checks.{check.id}", check.message or "the check failed"))
+            except errors.ExpressionError as exc:
+                broken.append(Violation(f"checks.{check.id}", exc.message))
+        return broken
+
+
+_HASHABLE_ALONE = frozenset({str, type(None)})
+"""Cell types whose equal values are alike (1, 1.0 and True are equal keys of a dict, not alike values)."""
+
+
+def _judge_column(
+    cells: Sequence[object], judge: FieldJudge, bad: dict[int, list[Violation]], fixed: set[int], *, keep_values: bool
+) -> list[Any] | None:
+    """Judge one column: each distinct value once, then its verdicts spread over the rows in C."""
+    if set(map(type, cells)) <= _HASHABLE_ALONE:
+        verdicts: dict[object, Any] = dict.fromkeys(cells)  # each distinct cell, its verdict filled in below
+        if len(verdicts) * 2 > len(cells):  # mostly distinct (phones, ID numbers): remembering them is no use
+            judge = getattr(judge, "unremembered", judge)
+        for raw in verdicts:
+            verdicts[raw] = judge(raw)
+        broken = {raw: verdict[1] for raw, verdict in verdicts.items() if verdict[1]}
+        changed = {raw for raw, verdict in verdicts.items() if verdict[2]}
+        if broken:
+            for index in compress(count(), map(broken.__contains__, cells)):
+                bad.setdefault(index, []).extend(broken[cells[index]])
+        if changed:
+            fixed.update(compress(count(), map(changed.__contains__, cells)))
+        if not keep_values:
+            return None
+        value_of = {raw: verdict[0] for raw, verdict in verdicts.items()}
+        return list(map(value_of.__getitem__, cells))
+    found = list(map(judge, cells))
+    for index, (_, violations, changed_one) in enumerate(found):
+        if violations:
+            bad.setdefault(index, []).extend(violations)
+        if changed_one:
+            fixed.add(index)
+    return [verdict[0] for verdict in found] if keep_values else None
 
 
 def _bound(name: str, rule: FieldRule, key: str, where: flows.load.SourceMap, problems: list[errors.Problem]) -> Any:
@@ -147,7 +243,7 @@ def _bound(name: str, rule: FieldRule, key: str, where: flows.load.SourceMap, pr
 
 def _compile_field(
     name: str, rule: FieldRule, where: flows.load.SourceMap, problems: list[errors.Problem]
-) -> _FieldCheck:
+) -> FieldJudge:
     validator = VALIDATORS.get(rule.type)
     if validator is None:
         at = where.locate(("fields", name, "type"))
@@ -162,74 +258,67 @@ def _compile_field(
     allowed = None
     if rule.enum is not None:
         allowed = frozenset(str(item) for item in rule.enum)
-    is_text, clean, required = rule.type == "string", rule.clean, rule.required
-    memo: dict[str, object] = {}  # text -> normalised value or refusal: dates, provinces, levels repeat
-
-    def _validate(typed: str) -> object:
-        text = clean_text(typed) if clean else typed
-        if not text:
-            return _EMPTY
-        assert validator is not None
-        try:
-            return validator(text)
-        except ValueError as exc:
-            return _Refusal(f"{errors.redact(text, 40)} {exc}")
-
+    is_checked, clean = rule.type != "string" and validator is not None, rule.clean
+    empty: Verdict = (None, (Violation(f"{name}.required", "is missing"),) if rule.required else (), False)
     check_value = _value_checks(name, rule, low, high, allowed, pattern)
+    memo: dict[str, Verdict] = {}  # typed text -> verdict: dates, provinces, levels repeat
 
-    def apply(raw: object, outcome: Outcome) -> None:
-        if isinstance(raw, str) and not is_text and validator is not None:
-            found = memo.get(raw, _UNSEEN)  # keyed by the raw text: a repeated value is not even cleaned again
-            if found is _UNSEEN:
-                found = _validate(raw)
-                if len(memo) < _MEMO_LIMIT:
-                    memo[raw] = found
-            text = raw
-        else:
-            text = "" if raw is None else (clean_text(raw) if clean else raw) if isinstance(raw, str) else str(raw)
-            found = _EMPTY if not text else (text if is_text or validator is None else _validate(text))
-        if found is _EMPTY:
-            outcome.values[name] = None
-            if required:
-                outcome.violations.append(Violation(f"{name}.required", "is missing"))
-            return
-        if isinstance(found, _Refusal):
-            outcome.violations.append(Violation(f"{name}.type", found.message))
-            return
-        outcome.values[name] = found
-        if raw is not None and str(found) != (raw if isinstance(raw, str) else str(raw)):  # differs from what was typed
-            outcome.fixed.append(name)
-        check_value(found, outcome)
+    def judge(raw: object) -> Verdict:
+        if isinstance(raw, str):
+            text = clean_text(raw) if clean else raw
+        elif raw is None:
+            text = ""
+        else:  # a number or a date from a query: its text, cleaned only when a validator reads it
+            text = clean_text(str(raw)) if clean and is_checked else str(raw)
+        if not text:
+            return empty
+        found: object = text
+        if is_checked:
+            assert validator is not None
+            try:
+                found = validator(text)
+            except ValueError as exc:
+                return raw, (Violation(f"{name}.type", f"{errors.redact(text, 40)} {exc}"),), False
+        shown = str(found)
+        return found, check_value(found, shown), shown != (raw if isinstance(raw, str) else str(raw))
 
-    return apply
+    def judge_remembered(raw: object) -> Verdict:
+        if type(raw) is not str:
+            return judge(raw)
+        verdict = memo.get(raw)
+        if verdict is None:
+            verdict = judge(raw)
+            if len(memo) < _MEMO_LIMIT:
+                memo[raw] = verdict
+        return verdict
+
+    judge_remembered.unremembered = judge  # type: ignore[attr-defined]  # for columns of distinct values
+    return judge_remembered
 
 
 def _value_checks(
     name: str, rule: FieldRule, low: Any, high: Any, allowed: frozenset[str] | None, pattern: re.Pattern[str] | None
-) -> Callable[[Any, Outcome], None]:
-    """The checks of a field's normalised value: bounds, enumeration, pattern and length."""
+) -> Callable[[Any, str], tuple[Violation, ...]]:
+    """The checks of a field's normalised value (and its text): bounds, enumeration, pattern and length."""
     min_length, max_length = rule.min_length, rule.max_length
+    if low is None and high is None and allowed is None and pattern is None and min_length is max_length is None:
+        return lambda value, shown: ()
 
-    def check(value: Any, outcome: Outcome) -> None:
+    def check(value: Any, shown: str) -> tuple[Violation, ...]:
+        broken: list[Violation] = []
         if low is not None and value < low:
-            outcome.violations.append(Violation(f"{name}.min", f"{value} is below {low}"))
+            broken.append(Violation(f"{name}.min", f"{value} is below {low}"))
         if high is not None and value > high:
-            outcome.violations.append(Violation(f"{name}.max", f"{value} is above {high}"))
-        shown = str(value)
+            broken.append(Violation(f"{name}.max", f"{value} is above {high}"))
         if allowed is not None and shown not in allowed:
-            outcome.violations.append(Violation(f"{name}.enum", f"{errors.redact(shown, 40)} is not an allowed value"))
+            broken.append(Violation(f"{name}.enum", f"{errors.redact(shown, 40)} is not an allowed value"))
         if pattern is not None and not pattern.fullmatch(shown):
-            outcome.violations.append(
-                Violation(f"{name}.regex", f"{errors.redact(shown, 40)} does not match {rule.regex}")
-            )
+            broken.append(Violation(f"{name}.regex", f"{errors.redact(shown, 40)} does not match {rule.regex}"))
         if min_length is not None and len(shown) < min_length:
-            outcome.violations.append(
-                Violation(f"{name}.length", f"has {len(shown)} characters, fewer than {min_length}")
-            )
+            broken.append(Violation(f"{name}.length", f"has {len(shown)} characters, fewer than {min_length}"))
         if max_length is not None and len(shown) > max_length:
-            outcome.violations.append(
-                Violation(f"{name}.length", f"has {len(shown)} characters, more than {max_length}")
-            )
+            broken.append(Violation(f"{name}.length", f"has {len(shown)} characters, more than {max_length}"))
+        return tuple(broken)
 
     return check
 

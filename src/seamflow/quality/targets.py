@@ -21,9 +21,9 @@ __all__ = ["ActionWriter", "SqlWriter", "Writer"]
 
 
 class Writer(Protocol):
-    """Writes one batch of rows; each row is a mapping of target field to value."""
+    """Writes one batch of rows; each row holds the values of the target fields, in the mapping's order."""
 
-    async def write(self, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None: ...
+    async def write(self, rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -94,15 +94,12 @@ class SqlWriter:
         )
         return f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT ({conflict}) {action}"  # noqa: S608
 
-    def _write(self, rows: Sequence[dict[str, Any]]) -> None:
+    def _write(self, rows: Sequence[Sequence[Any]]) -> None:
         import sqlalchemy
 
         if self._sql is None:
             self._sql = self._prepare()
-        if self._is_sqlite:
-            params = [tuple(_sqlite_value(row.get(c)) for c in self._columns) for row in rows]
-        else:
-            params = [tuple(row.get(c) for c in self._columns) for row in rows]
+        params = [tuple(map(_sqlite_value, row)) for row in rows] if self._is_sqlite else rows
         try:
             with self._engine.begin() as conn:
                 conn.exec_driver_sql(self._sql, params)
@@ -118,8 +115,8 @@ class SqlWriter:
                 code="quality.target",
             ) from None
 
-    async def write(self, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-        """Upsert `rows` in one transaction.
+    async def write(self, rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> None:
+        """Upsert `rows` (values in the order of `columns`) in one transaction.
 
         Raises:
             errors.InvalidInput: `quality.target` — the table or a column is missing.
@@ -146,21 +143,27 @@ class ActionWriter:
         migration_id: str,
         parallel: int,
         inputs: flows.Template | None = None,
+        columns: Sequence[str] = (),
     ) -> None:
         """Args:
         inputs: the action's inputs rendered per row (`{"table": "members", "row": "{{ row }}"}`);
             None: the row itself is the input.
+        columns: the target fields, in the order of each row's values.
         """
         self._connector, self._action, self._id, self._inputs = connector, action, migration_id, inputs
+        self._columns = list(columns)
         self._gate = asyncio.Semaphore(parallel)
 
-    async def _call(self, row: dict[str, Any], key: str) -> None:
-        plain = {name: str(value) if isinstance(value, Decimal) else value for name, value in row.items()}
+    async def _call(self, row: Sequence[Any], key: str) -> None:
+        plain = {
+            name: str(value) if isinstance(value, Decimal) else value
+            for name, value in zip(self._columns, row, strict=True)
+        }
         params = self._inputs.render({"row": plain}) if self._inputs is not None else plain
         async with self._gate:
             await self._connector.call(self._action, params, idempotency_key=f"migrate:{self._id}:{key}")
 
-    async def write(self, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    async def write(self, rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> None:
         """Call the action for each row; the first failure stops the batch (it is written again on resume)."""
         async with asyncio.TaskGroup() as group:
             for row, key in zip(rows, keys, strict=True):

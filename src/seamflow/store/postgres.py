@@ -179,6 +179,11 @@ class _Connection:
         cursor = self._conn.execute(sql, parameters)
         return cursor if self._pipeline is None else _PipelinedCursor(cursor, self._pipeline)
 
+    def executemany(self, sql: str, rows: Any) -> None:
+        """One statement for many rows: psycopg sends them pipelined, not a round trip each."""
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
     def executescript(self, sql: str) -> None:
         self._conn.execute(sql)
 

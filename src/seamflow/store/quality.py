@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, LiteralString
 
 from seamflow import codec
 from seamflow.ids import Json
@@ -125,21 +126,24 @@ class QualityOps(Rows):
             by_rule: dict[str, Json] = dict(state.by_rule)
             for rule, count in checkpoint.by_rule.items():
                 by_rule[rule] = state.by_rule.get(rule, 0) + count
-            for item in checkpoint.quarantined:
-                self._x(
+            if checkpoint.quarantined:
+                self._x_many(
                     conn,
                     "INSERT INTO quarantine (migration_id, row_number, row_key, row_data, violations, status,"
                     " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)"
                     " ON CONFLICT (migration_id, row_number) DO NOTHING",
-                    (
-                        migration_id,
-                        item.row_number,
-                        item.row_key,
-                        codec.dumps_text(item.row),
-                        codec.dumps_text(item.violations),
-                        to_ms(now),
-                        to_ms(now),
-                    ),
+                    [
+                        (
+                            migration_id,
+                            item.row_number,
+                            item.row_key,
+                            codec.dumps_text(item.row),
+                            codec.dumps_text(item.violations),
+                            to_ms(now),
+                            to_ms(now),
+                        )
+                        for item in checkpoint.quarantined
+                    ],
                 )
             self._x(
                 conn,
@@ -161,6 +165,10 @@ class QualityOps(Rows):
             return True
 
         return await self._write(unit)
+
+    def _x_many(self, conn: Conn, sql: LiteralString, params: list[tuple[Any, ...]]) -> None:
+        """One statement for many rows (psycopg pipelines them; sqlite3 steps them in C)."""
+        conn.executemany(self._sql(sql), params)
 
     async def finish_migration(self, migration_id: str, owner: str, now: datetime) -> None:
         """Mark the migration finished (if `owner` holds it) and let it go."""
