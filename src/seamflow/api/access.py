@@ -55,6 +55,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/metrics"): _R,
     ("GET", "/api/v1/flows"): _R,
     ("POST", "/api/v1/flows/reload"): _B,
+    ("POST", "/api/v1/flows/test"): _B,
     ("GET", "/api/v1/flows/{flow_id}"): _R,
     ("POST", "/api/v1/flows/{flow_id}/runs"): _O,
     ("GET", "/api/v1/runs"): _R,

@@ -151,7 +151,7 @@ def build_engine(
     Raises:
         errors.FlowInvalid: a flow or connection is invalid, or reads a secret nobody set (every problem listed).
     """
-    from seamflow import directory, engine, sync
+    from seamflow import directory, engine, lifecycle, sync
     from seamflow.flows import expressions, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
@@ -170,6 +170,7 @@ def build_engine(
     pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
+    eng.services.add(lifecycle.Workbench(paths.root, context=context, flow_ids=lambda: eng.catalog.current.keys()))
     eng.services.add(
         engine.DecisionLinks(lambda: engine.secrets.read_key(paths.root), os.environ.get("SEAMFLOW_PUBLIC_URL"))
     )
