@@ -19,6 +19,7 @@ from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.data import data_group, migrate
 from seamflow.cli.dev import dev as dev_group
+from seamflow.cli.flow_tests import flow_test
 from seamflow.cli.insight import insight_group, kpi_command
 from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
@@ -270,10 +271,11 @@ def db_upgrade(project: Path, database: str | None) -> None:
 
 @main.group()
 def flow() -> None:
-    """Validate, list and describe flows; reload them in a running serve."""
+    """Validate, list, describe and test flows; reload them in a running serve."""
 
 
 flow.add_command(flow_reload)
+flow.add_command(flow_test)
 
 
 @flow.command("validate")

@@ -5,19 +5,33 @@ from __future__ import annotations
 
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, StepResult, connections_of, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers, Effect, SandboxConnector, parse_fixtures
+from seamflow.lifecycle.testfile import (
+    CaseResult,
+    FlowTestCase,
+    FlowTestFile,
+    check_case,
+    load_test_file,
+    run_test_file,
+)
 from seamflow.lifecycle.workbench import Workbench
 
 __all__ = [
     "Answer",
     "AnsweredFrom",
     "Answers",
+    "CaseResult",
     "Effect",
+    "FlowTestCase",
+    "FlowTestFile",
     "Rehearsal",
     "SandboxConnector",
     "Stage",
     "StepResult",
     "Workbench",
+    "check_case",
     "connections_of",
     "event_of",
+    "load_test_file",
     "parse_fixtures",
+    "run_test_file",
 ]
