@@ -44,6 +44,7 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.holders import is_dead_local, local_holder
+from seamflow.store.lifecycle import Deployment, ShadowResult
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -55,6 +56,7 @@ from seamflow.store.protocols import (
     FeedStore,
     FlowVersions,
     LeaseStore,
+    LifecycleStore,
     MigrationStore,
     NonceStore,
     RunReads,
@@ -101,6 +103,7 @@ __all__ = [
     "Claimed",
     "ConnectionToken",
     "Delegation",
+    "Deployment",
     "DirectoryEntries",
     "DirectoryStore",
     "DueTimer",
@@ -113,6 +116,7 @@ __all__ = [
     "JournalEntry",
     "Lease",
     "LeaseStore",
+    "LifecycleStore",
     "LogEntry",
     "LogRow",
     "MigrationCheckpoint",
@@ -140,6 +144,7 @@ __all__ = [
     "RunTx",
     "RunWrites",
     "ScheduleStore",
+    "ShadowResult",
     "SignInState",
     "SlotStore",
     "SqlStore",

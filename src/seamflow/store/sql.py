@@ -18,6 +18,7 @@ from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feeds import FeedOps
 from seamflow.store.leases import LeaseOps
+from seamflow.store.lifecycle import LifecycleOps
 from seamflow.store.nonces import NonceOps
 from seamflow.store.quality import QualityOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
@@ -45,6 +46,7 @@ class SqlStore(
     AuditOps,
     WebhookOps,
     QualityOps,
+    LifecycleOps,
 ):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
