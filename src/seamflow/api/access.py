@@ -56,6 +56,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/flows"): _R,
     ("POST", "/api/v1/flows/reload"): _B,
     ("POST", "/api/v1/flows/test"): _B,
+    ("POST", "/api/v1/flows/{flow_id}/shadows"): _B,
+    ("GET", "/api/v1/flows/{flow_id}/shadows"): _R,
     ("GET", "/api/v1/flows/{flow_id}"): _R,
     ("POST", "/api/v1/flows/{flow_id}/runs"): _O,
     ("GET", "/api/v1/runs"): _R,

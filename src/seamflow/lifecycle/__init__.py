@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, StepResult, connections_of, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers, Effect, SandboxConnector, parse_fixtures
+from seamflow.lifecycle.shadow import ShadowReads, diff_requests, run_shadow, shadow_report
 from seamflow.lifecycle.testfile import (
     CaseResult,
     FlowTestCase,
@@ -25,13 +26,17 @@ __all__ = [
     "FlowTestFile",
     "Rehearsal",
     "SandboxConnector",
+    "ShadowReads",
     "Stage",
     "StepResult",
     "Workbench",
     "check_case",
     "connections_of",
+    "diff_requests",
     "event_of",
     "load_test_file",
     "parse_fixtures",
+    "run_shadow",
     "run_test_file",
+    "shadow_report",
 ]

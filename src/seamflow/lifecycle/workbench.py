@@ -10,10 +10,12 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from seamflow import store
 from seamflow.flows import CompiledFlow, compile_flow, validate
 from seamflow.ids import Json
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, event_of
 from seamflow.lifecycle.sandbox import Answers, parse_fixtures
+from seamflow.lifecycle.shadow import ShadowReads, run_shadow
 
 __all__ = ["Workbench"]
 
@@ -45,6 +47,15 @@ class Workbench:
             source, filename, connections if connections.exists() else None, flow_ids=self._flow_ids()
         )
         return compile_flow(loaded.spec, version=loaded.version, source=source, path=filename)
+
+    async def shadow(self, db: ShadowReads, source: str, *, runs: int = 20) -> list[store.ShadowResult]:
+        """Rehearse the candidate of `source` on the latest live runs of its flow; keep and return the results.
+
+        Raises:
+            errors.FlowInvalid: the candidate's text has problems.
+            errors.NotFound: the flow has no finished run to replay.
+        """
+        return await run_shadow(db, self.check(source, "<candidate>"), self._context, runs=runs)
 
     async def test(self, source: str, event: Json, fixtures: Json = None) -> Rehearsal:
         """Rehearse one run of the flow of `source` for `event`, calls answered from `fixtures`.
