@@ -29,6 +29,7 @@ from seamflow.cli.sync import sync_group
 from seamflow.cli.table import json_option, print_json, print_table
 from seamflow.cli.tasks import tasks_group
 from seamflow.cli.users import users_group
+from seamflow.cli.versions import flow_diff, flow_rollback, flow_shadow, flow_shadows, flow_versions
 from seamflow.ids import Json
 
 if TYPE_CHECKING:
@@ -276,6 +277,8 @@ def flow() -> None:
 
 flow.add_command(flow_reload)
 flow.add_command(flow_test)
+for _command in (flow_versions, flow_diff, flow_rollback, flow_shadow, flow_shadows):
+    flow.add_command(_command)
 
 
 @flow.command("validate")
