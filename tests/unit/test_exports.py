@@ -306,6 +306,8 @@ EXPORTS = {
         "load_project",
     },
     "seamflow.lifecycle": {
+        "PROMOTION_FLOW_ID",
+        "PROMOTION_FLOW_SOURCE",
         "Answer",
         "AnsweredFrom",
         "Answers",
@@ -319,6 +321,7 @@ EXPORTS = {
         "Stage",
         "StepResult",
         "Workbench",
+        "approved_promotion",
         "check_case",
         "connections_of",
         "diff_requests",

@@ -58,6 +58,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/flows/test"): _B,
     ("POST", "/api/v1/flows/{flow_id}/shadows"): _B,
     ("GET", "/api/v1/flows/{flow_id}/shadows"): _R,
+    ("POST", "/api/v1/flows/{flow_id}/promotions"): _B,
+    ("POST", "/api/v1/flows/{flow_id}/promotions/{promotion_id}/apply"): _B,
     ("GET", "/api/v1/flows/{flow_id}"): _R,
     ("POST", "/api/v1/flows/{flow_id}/runs"): _O,
     ("GET", "/api/v1/runs"): _R,

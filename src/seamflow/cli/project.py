@@ -160,7 +160,7 @@ def build_engine(
     env = engine.load_env()
     context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
     syncs = sync.load_project(paths.root, project.connections)
-    generated = _sync_flow_sources(syncs)
+    generated = {**_sync_flow_sources(syncs), **_lifecycle_flow_sources()}
     sources = {**_flow_sources(project), **generated}
     served = {
         name for name, config in project.connections.items() if config.get("connector") in ("directory", "insight")
@@ -219,6 +219,17 @@ def _sync_flow_sources(syncs: sync.SyncProject) -> dict[str, engine.FlowSource]:
         )
         for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items()
     }
+
+
+def _lifecycle_flow_sources() -> dict[str, engine.FlowSource]:
+    """The built-in flow of promotion requests (an approval by the flow's owner)."""
+    from seamflow import engine, lifecycle
+    from seamflow.flows import load
+
+    text = lifecycle.PROMOTION_FLOW_SOURCE
+    parsed, _ = load.load_flow_text(text, f"<{lifecycle.PROMOTION_FLOW_ID}>")
+    version = load.flow_version(text.encode())
+    return {parsed.id: engine.FlowSource(spec=parsed, version=version, source=text, path=f"<{parsed.id}>")}
 
 
 def _flow_reader(

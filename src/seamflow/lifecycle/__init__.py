@@ -3,6 +3,7 @@ recording sandbox (the editor's test, flow tests, shadow runs)."""
 
 from __future__ import annotations
 
+from seamflow.lifecycle.promotion import PROMOTION_FLOW_ID, PROMOTION_FLOW_SOURCE, approved_promotion
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, StepResult, connections_of, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers, Effect, SandboxConnector, parse_fixtures
 from seamflow.lifecycle.shadow import ShadowReads, diff_requests, run_shadow, shadow_report
@@ -17,6 +18,8 @@ from seamflow.lifecycle.testfile import (
 from seamflow.lifecycle.workbench import Workbench
 
 __all__ = [
+    "PROMOTION_FLOW_ID",
+    "PROMOTION_FLOW_SOURCE",
     "Answer",
     "AnsweredFrom",
     "Answers",
@@ -30,6 +33,7 @@ __all__ = [
     "Stage",
     "StepResult",
     "Workbench",
+    "approved_promotion",
     "check_case",
     "connections_of",
     "diff_requests",
