@@ -193,7 +193,7 @@ def flow_shadow(flow_id: str, candidate: Path, runs: int, as_json: bool, databas
         from seamflow.flows import expressions
 
         context = {"secrets": expressions.Secrets(engine.load_secrets(root=paths.root)), "env": engine.load_env()}
-        bench = lifecycle.Workbench(paths.root, context=context)
+        bench = lifecycle.Workbench(paths.connections, context=context)
         flow = bench.check(text, str(candidate))
         if flow.id != flow_id:
             raise errors.InvalidInput(

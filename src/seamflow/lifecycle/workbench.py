@@ -24,15 +24,19 @@ class Workbench:
     """Checks and tries flow texts against a project's connections.
 
     Args:
-        root: the project folder (its `connections.yaml` is read on each check, as a reload would).
+        connections: the project's `connections.yaml` (read on each check, as a reload would), or None.
         context: `env` and `secrets` for templates, those of the serving process.
         flow_ids: the ids of the flows served now, for `call` steps.
     """
 
     def __init__(
-        self, root: Path, *, context: Mapping[str, Any], flow_ids: Callable[[], Collection[str]] = frozenset
+        self,
+        connections: Path | None,
+        *,
+        context: Mapping[str, Any],
+        flow_ids: Callable[[], Collection[str]] = frozenset,
     ) -> None:
-        self._root = root
+        self._connections = connections
         self._context = context
         self._flow_ids = flow_ids
 
@@ -42,10 +46,7 @@ class Workbench:
         Raises:
             errors.FlowInvalid: every problem, each with `filename:line:column`.
         """
-        connections = self._root / "connections.yaml"
-        loaded = validate.validate_flow_text(
-            source, filename, connections if connections.exists() else None, flow_ids=self._flow_ids()
-        )
+        loaded = validate.validate_flow_text(source, filename, self._connections, flow_ids=self._flow_ids())
         return compile_flow(loaded.spec, version=loaded.version, source=source, path=filename)
 
     async def shadow(self, db: ShadowReads, source: str, *, runs: int = 20) -> list[store.ShadowResult]:
