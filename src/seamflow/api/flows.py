@@ -42,7 +42,8 @@ async def reload_flows(request: Request, eng: EngineDep) -> Response:
     reloader = eng.services.get(engine.Reloader)
     if reloader is None:
         raise errors.Conflict("this process does not reload flows; expected a `seamflow serve` or `seamflow api`")
-    result = await reloader.reload(cause="api")
+    principal = getattr(request.state, "principal", None)
+    result = await reloader.reload(cause="api", by=getattr(principal, "login", None))
     for flow_id in (*result.change.added, *result.change.changed):
         flow = eng.catalog.current.get(flow_id)
         version: Json = flow.version if flow is not None else None

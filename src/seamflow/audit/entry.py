@@ -27,6 +27,8 @@ class Action(StrEnum):
 
     FLOW_DEPLOYED = "flow.deployed"
     FLOW_PROMOTED = "flow.promoted"
+    FLOW_SHADOWED = "flow.shadowed"
+    FLOW_ROLLED_BACK = "flow.rolled_back"
     SECRET_SET = "secret.set"  # noqa: S105  # an action name, not a secret
     SECRET_REMOVED = "secret.removed"  # noqa: S105  # an action name, not a secret
     SECRET_KEY_ROTATED = "secret.key_rotated"  # noqa: S105  # an action name, not a secret

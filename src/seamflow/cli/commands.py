@@ -19,6 +19,7 @@ from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.data import data_group, migrate
 from seamflow.cli.dev import dev as dev_group
+from seamflow.cli.flow_tests import flow_test
 from seamflow.cli.identity import identity_group
 from seamflow.cli.insight import insight_group, kpi_command
 from seamflow.cli.options import database_option, open_project, project_option, run
@@ -29,6 +30,7 @@ from seamflow.cli.sync import sync_group
 from seamflow.cli.table import json_option, print_json, print_table
 from seamflow.cli.tasks import tasks_group
 from seamflow.cli.users import users_group
+from seamflow.cli.versions import flow_diff, flow_rollback, flow_shadow, flow_shadows, flow_versions
 from seamflow.ids import Json
 
 if TYPE_CHECKING:
@@ -272,10 +274,13 @@ def db_upgrade(project: Path, database: str | None) -> None:
 
 @main.group()
 def flow() -> None:
-    """Validate, list and describe flows; reload them in a running serve."""
+    """Validate, list, describe and test flows; reload them in a running serve."""
 
 
 flow.add_command(flow_reload)
+flow.add_command(flow_test)
+for _command in (flow_versions, flow_diff, flow_rollback, flow_shadow, flow_shadows):
+    flow.add_command(_command)
 
 
 @flow.command("validate")

@@ -25,6 +25,8 @@ __all__ = [
     "require_project",
 ]
 
+ENVIRONMENTS = "environments"
+"""The folder of a project's environments: `environments/<name>/connections.yaml` and `.env`."""
 PROJECT_MARKERS = ("seamflow.toml", "flows", "connections.yaml")
 """What makes a folder a Seamflow project: any one of these in it (not `.seamflow/`: commands create it)."""
 
@@ -40,7 +42,21 @@ class ProjectPaths:
         return self.root / "flows"
 
     @property
+    def environment(self) -> str | None:
+        """The environment selected by `SEAMFLOW_ENV` (the real environment's, else the project `.env`'s)."""
+        name = os.environ.get("SEAMFLOW_ENV")
+        if name is None and (self.root / ".env").exists():
+            from dotenv import dotenv_values
+
+            name = dotenv_values(self.root / ".env").get("SEAMFLOW_ENV")
+        return name or None
+
+    @property
     def connections(self) -> Path | None:
+        """`environments/<env>/connections.yaml` if the environment has one, else `connections.yaml`."""
+        name = self.environment
+        if name is not None and (own := self.root / ENVIRONMENTS / name / "connections.yaml").exists():
+            return own
         path = self.root / "connections.yaml"
         return path if path.exists() else None
 
@@ -55,14 +71,17 @@ class ProjectPaths:
         return Path(configured) if configured else self.root / ".seamflow" / "seamflow.db"
 
     def load_dotenv(self) -> None:
-        """Put `.env` settings into the environment (real environment variables win)."""
-        env_file = self.root / ".env"
-        if env_file.exists():
-            from dotenv import dotenv_values
+        """Put `.env` settings into the environment: real environment variables win, then the selected
+        environment's `environments/<env>/.env` (its secrets and settings), then the project's `.env`."""
+        name = self.environment
+        files = [self.root / ENVIRONMENTS / name / ".env"] if name is not None else []
+        for env_file in [*files, self.root / ".env"]:
+            if env_file.exists():
+                from dotenv import dotenv_values
 
-            for key, value in dotenv_values(env_file).items():
-                if value is not None:
-                    os.environ.setdefault(key, value)
+                for key, value in dotenv_values(env_file).items():
+                    if value is not None:
+                        os.environ.setdefault(key, value)
 
 
 def is_project(folder: Path) -> bool:
@@ -88,6 +107,15 @@ def require_project(paths: ProjectPaths) -> None:
     from seamflow import errors
 
     if is_project(paths.root):
+        name = paths.environment
+        if name is not None and not (paths.root / ENVIRONMENTS / name).is_dir():
+            folder = paths.root / ENVIRONMENTS
+            known = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            raise errors.InvalidInput(
+                f"SEAMFLOW_ENV is {name!r} but {folder / name} does not exist;"
+                f" expected one of: {', '.join(known) or 'no environments (create environments/<name>/)'}",
+                code="cli.unknown_environment",
+            )
         return
     where = paths.root.resolve()
     raise errors.NotFound(
@@ -151,7 +179,7 @@ def build_engine(
     Raises:
         errors.FlowInvalid: a flow or connection is invalid, or reads a secret nobody set (every problem listed).
     """
-    from seamflow import directory, engine, sync
+    from seamflow import directory, engine, lifecycle, sync
     from seamflow.flows import expressions, validate
 
     project = validate.validate_project(paths.flows, paths.connections)
@@ -160,7 +188,7 @@ def build_engine(
     env = engine.load_env()
     context: dict[str, Any] = {"secrets": expressions.Secrets(secrets), "env": env}
     syncs = sync.load_project(paths.root, project.connections)
-    generated = _sync_flow_sources(syncs)
+    generated = {**_sync_flow_sources(syncs), **_lifecycle_flow_sources()}
     sources = {**_flow_sources(project), **generated}
     served = {
         name
@@ -172,6 +200,8 @@ def build_engine(
     pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens)
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
+    bench = lifecycle.Workbench(paths.connections, context=context, flow_ids=lambda: eng.catalog.current.keys())
+    eng.services.add(bench)
     eng.services.add(
         engine.DecisionLinks(lambda: engine.secrets.read_key(paths.root), os.environ.get("SEAMFLOW_PUBLIC_URL"))
     )
@@ -230,6 +260,17 @@ def _sync_flow_sources(syncs: sync.SyncProject) -> dict[str, engine.FlowSource]:
         )
         for flow_id, (flow_spec, text) in sync.generated_flows(syncs).items()
     }
+
+
+def _lifecycle_flow_sources() -> dict[str, engine.FlowSource]:
+    """The built-in flow of promotion requests (an approval by the flow's owner)."""
+    from seamflow import engine, lifecycle
+    from seamflow.flows import load
+
+    text = lifecycle.PROMOTION_FLOW_SOURCE
+    parsed, _ = load.load_flow_text(text, f"<{lifecycle.PROMOTION_FLOW_ID}>")
+    version = load.flow_version(text.encode())
+    return {parsed.id: engine.FlowSource(spec=parsed, version=version, source=text, path=f"<{parsed.id}>")}
 
 
 def _flow_reader(

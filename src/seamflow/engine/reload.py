@@ -80,17 +80,18 @@ class Reloader:
         """Call `after` after each reload with `tell_group` (set by a process of a `serve` group)."""
         self._after = after
 
-    async def reload(self, *, cause: str, tell_group: bool = True) -> Reload:
+    async def reload(self, *, cause: str, tell_group: bool = True, by: str | None = None) -> Reload:
         """Read the flows and serve the valid ones from now on; report the others.
 
         Args:
-            cause: why (`watch`, `api`, `signal`), for the log.
+            cause: why (`watch`, `api`, `signal`), for the log and the flows' deployment rows.
             tell_group: also ask the other processes of the serve group to reload.
+            by: who asked (a login), for the deployment rows; default: the cause.
         """
         async with self._lock:
             sources, problems = await asyncio.to_thread(self._read)
             kept = _keep_old_versions(self._engine, sources, problems)
-            change = await self._engine.reload_flows(sources)
+            change = await self._engine.reload_flows(sources, how=cause, by=by or cause)
         result = Reload(change, problems, kept)
         _log(result, cause)
         if tell_group and self._after is not None:

@@ -158,6 +158,9 @@ class Engine:
         await self.db.save_flow_versions(
             [store.FlowVersion(FlowId(f.id), f.version, f.source, f.path) for f in self.catalog.current.values()]
         )
+        await self._record_deployments(
+            {f.id: f.version for f in self.catalog.current.values()}, how="start", by="serve"
+        )
         opts = self.options
         roles = ",".join(
             r for r, on in (("execute", opts.execute), ("claim", opts.claim), ("timers", opts.timers)) if on
@@ -183,15 +186,21 @@ class Engine:
         self._tasks = tasks
         self.inbox.is_open = True
 
-    async def reload_flows(self, sources: Mapping[str, FlowSource]) -> CatalogChange:
+    async def reload_flows(
+        self, sources: Mapping[str, FlowSource], *, how: str = "reload", by: str = "reload"
+    ) -> CatalogChange:
         """Serve `sources` from now on: store their versions, then swap the catalog in one step.
 
         Runs already started keep their version; new schedules are registered, and the feeds
-        restart if a flow with a feed trigger came, went or changed.
+        restart if a flow with a feed trigger came, went or changed. A flow whose version changed
+        gets a deployment row (`how`: watch, api, signal; `by`: who asked).
         """
         await self.db.save_flow_versions(
             [store.FlowVersion(FlowId(flow_id), s.version, s.source, s.path) for flow_id, s in sources.items()]
         )
+        current = self.catalog.current
+        deployed = {i: s.version for i, s in sources.items() if i not in current or current[i].version != s.version}
+        await self._record_deployments(deployed, how=how, by=by)  # before the swap: who sees it, sees its row
         had_feeds = {f.id: f.version for f in self.catalog.current.values() if f.spec.trigger.feed}
         change = self.catalog.replace(sources)
         if change.is_empty or not (self.options.timers and self._tasks):
@@ -202,6 +211,13 @@ class Engine:
             await self.feeds.stop()
             self._tasks = [t for t in self._tasks if not t.done()] + self.feeds.start()
         return change
+
+    async def _record_deployments(self, versions: Mapping[str, str], *, how: str, by: str) -> None:
+        """A deployment row per flow whose version is not its last deployed one (a serve group records it once)."""
+        now = clock.now()
+        rows = [store.Deployment(flow_id, version, now, by, how) for flow_id, version in sorted(versions.items())]
+        if rows:
+            await self.db.record_deployments(rows)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight steps finish (bounded), release leases, stop workers and connections.

@@ -435,6 +435,7 @@ class Flow(_Model):
     id: str = Field(pattern=_FLOW_ID)
     name: str | None = None
     description: str | None = None
+    owner: str | None = Field(None, max_length=100, description="login of the flow's owner: approves its promotions")
     trigger: Trigger
     when: str | None = Field(None, description="template; the run starts only if it is true")
     steps: list[Step] = Field(min_length=1)

@@ -9,7 +9,7 @@ of one flow beyond its shape are in `validate_steps` (steps, templates, step ref
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -28,6 +28,7 @@ __all__ = [
     "check_project",
     "flow_json_schema",
     "validate_flow",
+    "validate_flow_text",
     "validate_project",
 ]
 
@@ -266,6 +267,33 @@ _DESCRIPTIONS = {
     "steps": "the steps, run in order; each has an id and exactly one kind key",
     "on_error": "what happens when a step fails after its retries: fail, continue or dead_letter",
 }
+
+
+def validate_flow_text(
+    text: str | bytes, filename: str, connections_file: Path | None, *, flow_ids: Collection[str] = ()
+) -> LoadedFlow:
+    """Check one flow's text with a project's connections, as `validate_project` checks a file.
+
+    For flows that are not (yet) a file of the project: the console editor's text, a candidate.
+
+    Args:
+        text: the flow's YAML.
+        filename: the name problems carry (`file:line:column`).
+        connections_file: the project's `connections.yaml`, or None.
+        flow_ids: the project's other flows, for `call` steps.
+
+    Raises:
+        errors.FlowInvalid: with every problem found (of `connections.yaml` too).
+    """
+    _, infos, problems = _read_connections(connections_file, None)
+    if problems:
+        raise errors.FlowInvalid(_sorted(problems))
+    raw = text.encode() if isinstance(text, str) else text
+    data, source_map = load.parse_yaml(raw, filename)
+    own = dig(data, ("id",))
+    known = {*flow_ids, *([own] if isinstance(own, str) else [])}
+    flow = validate_flow(data, source_map, filename, connections=infos, flow_ids=known)
+    return LoadedFlow(flow, Path(filename), load.flow_version(raw), source_map)
 
 
 def flow_json_schema() -> dict[str, Json]:

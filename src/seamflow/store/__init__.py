@@ -46,6 +46,7 @@ from seamflow.store.directory import (
 from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
+from seamflow.store.lifecycle import Deployment, ShadowResult
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -58,6 +59,7 @@ from seamflow.store.protocols import (
     FlowVersions,
     IdentityStore,
     LeaseStore,
+    LifecycleStore,
     MigrationStore,
     NonceStore,
     RunReads,
@@ -104,6 +106,7 @@ __all__ = [
     "Claimed",
     "ConnectionToken",
     "Delegation",
+    "Deployment",
     "DirectoryEntries",
     "DirectoryStore",
     "DueTimer",
@@ -122,6 +125,7 @@ __all__ = [
     "JournalEntry",
     "Lease",
     "LeaseStore",
+    "LifecycleStore",
     "LogEntry",
     "LogRow",
     "MigrationCheckpoint",
@@ -149,6 +153,7 @@ __all__ = [
     "RunTx",
     "RunWrites",
     "ScheduleStore",
+    "ShadowResult",
     "SignInRequest",
     "SignInState",
     "SlotStore",

@@ -36,6 +36,7 @@ from seamflow.store.directory import (
 )
 from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
+from seamflow.store.lifecycle import Deployment, ShadowResult
 from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
@@ -51,6 +52,7 @@ __all__ = [
     "FeedStore",
     "FlowVersions",
     "LeaseStore",
+    "LifecycleStore",
     "RunReads",
     "RunWrites",
     "ScheduleStore",
@@ -281,6 +283,15 @@ class WebhookStore(Protocol):
     async def remember_webhook_signature(self, flow_id: str, digest: str, until: datetime) -> bool: ...
 
 
+class LifecycleStore(Protocol):
+    """Deployments of flow versions and results of shadow runs (`store/lifecycle.py`)."""
+
+    async def record_deployments(self, deployments: Sequence[Deployment]) -> list[Deployment]: ...
+    async def list_deployments(self, flow_id: str, limit: int = 100) -> list[Deployment]: ...
+    async def save_shadow_results(self, results: Sequence[ShadowResult]) -> None: ...
+    async def list_shadow_results(self, flow_id: str, shadow_id: str | None = None) -> list[ShadowResult]: ...
+
+
 class MigrationStore(Protocol):
     """Checkpoints and quarantine of data migrations (`store/quality.py`)."""
 
@@ -337,6 +348,7 @@ class Store(
     WebhookStore,
     MigrationStore,
     IdentityStore,
+    LifecycleStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

@@ -20,6 +20,7 @@ from seamflow.store.feeds import FeedOps
 from seamflow.store.grants import GrantOps
 from seamflow.store.identity import IdentityOps
 from seamflow.store.leases import LeaseOps
+from seamflow.store.lifecycle import LifecycleOps
 from seamflow.store.nonces import NonceOps
 from seamflow.store.quality import QualityOps
 from seamflow.store.rows import BLOB_THRESHOLD_BYTES, JOURNAL_ENTRY_LIMIT_BYTES, Conn, from_ms, to_ms
@@ -49,6 +50,7 @@ class SqlStore(
     WebhookOps,
     QualityOps,
     IdentityOps,
+    LifecycleOps,
 ):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 

@@ -1,0 +1,27 @@
+-- Seamflow schema 14: the flow lifecycle — every deployment of a flow version (when, by whom, how:
+-- start, watch, api, rollback), so `seamflow flow versions` lists them and a rollback finds the
+-- previous one; and the results of shadow runs (a candidate version rehearsed on the live runs'
+-- events, its effects compared with theirs), one row per event, the report as JSON text.
+
+CREATE TABLE flow_deployments (
+    seq          BIGSERIAL PRIMARY KEY,
+    flow_id      TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    deployed_ms  BIGINT NOT NULL,
+    deployed_by  TEXT NOT NULL,
+    how          TEXT NOT NULL
+);
+CREATE INDEX flow_deployments_flow ON flow_deployments (flow_id, seq);
+
+CREATE TABLE shadow_results (
+    shadow_id          TEXT NOT NULL,
+    seq                BIGINT NOT NULL,
+    flow_id            TEXT NOT NULL,
+    live_version       TEXT NOT NULL,
+    candidate_version  TEXT NOT NULL,
+    run_id             TEXT NOT NULL,
+    created_ms         BIGINT NOT NULL,
+    report             TEXT NOT NULL,
+    PRIMARY KEY (shadow_id, seq)
+);
+CREATE INDEX shadow_results_flow ON shadow_results (flow_id, created_ms);

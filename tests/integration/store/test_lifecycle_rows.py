@@ -1,0 +1,34 @@
+"""Deployments of flow versions and shadow results, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from seamflow import store
+
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+async def test_a_deployment_is_recorded_only_when_the_flow_version_changes(db: store.SqlStore) -> None:
+    first = store.Deployment("orders", "v1", T0, "zhangwei", "start")
+    again = store.Deployment("orders", "v1", T0 + timedelta(minutes=1), "lisi", "watch")
+    second = store.Deployment("orders", "v2", T0 + timedelta(minutes=2), "lisi", "api")
+    other = store.Deployment("refunds", "r1", T0, "zhangwei", "start")
+    assert await db.record_deployments([first, other]) == [first, other]
+    assert await db.record_deployments([again]) == []
+    assert await db.record_deployments([second]) == [second]
+    back = store.Deployment("orders", "v1", T0 + timedelta(minutes=3), "wangfang", "rollback")
+    assert await db.record_deployments([back]) == [back]
+    assert await db.list_deployments("orders") == [back, second, first]
+    assert await db.list_deployments("orders", limit=1) == [back]
+
+
+async def test_shadow_results_are_listed_per_flow_and_per_shadow(db: store.SqlStore) -> None:
+    report = {"outcome": {"live": "completed", "candidate": "completed"}, "changed": [{"field": "json.amount"}]}
+    rows = [store.ShadowResult("shd_a", i, "orders", "v1", "v2", f"run_{i}", T0, {**report, "n": i}) for i in range(3)]
+    later = store.ShadowResult("shd_b", 0, "orders", "v1", "v3", "run_9", T0 + timedelta(hours=1), {"中文": "金额"})
+    await db.save_shadow_results(rows)
+    await db.save_shadow_results([later])
+    assert await db.list_shadow_results("orders", "shd_a") == rows
+    assert await db.list_shadow_results("orders") == [later, *rows]
+    assert await db.list_shadow_results("refunds") == []
