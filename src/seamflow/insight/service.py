@@ -3,6 +3,10 @@
 Every question (a map, a KPI, an export) first reads the log rows appended since the last one
 (`after_seq`), so a growing log is indexed once, in small batches, and never re-read whole.
 DuckDB work runs in a thread (`asyncio.to_thread`), one question at a time per index.
+
+A kept index (a DuckDB file) is written by one process at a time: a second process that finds it
+open keeps its own index in memory. A kept index that is not of this log (its last event is not
+the log's) is cleared and built again; an empty index starts from the archive, if there is one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 from seamflow import errors, store
 from seamflow.insight import exchange
-from seamflow.insight.activities import LevelNames, to_event
+from seamflow.insight.activities import LevelNames, StepSystems, to_event
 from seamflow.insight.alerts import AlertMemory
 from seamflow.insight.conformance import Conformance, check_conformance
 from seamflow.insight.diagnosis import Diagnosis, diagnose
@@ -36,12 +40,26 @@ class Insight:
 
     Args:
         log_reads: the store's event log.
-        index_path: a DuckDB file to keep the index in across restarts (None: in memory).
+        index_path: a DuckDB file to keep the index in across restarts (None: in memory). If
+            another process has it open, this one keeps its index in memory.
+        archive: the folder of the archive (`archive`): an empty index starts from it.
+        systems: the connection each action step calls (`step_systems`): the system of step rows.
     """
 
-    def __init__(self, log_reads: store.EventLogReads, index_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        log_reads: store.EventLogReads,
+        index_path: Path | None = None,
+        *,
+        archive: Path | None = None,
+        systems: StepSystems | None = None,
+    ) -> None:
         self._log = log_reads
-        self.index = ProcessIndex(index_path)
+        self.index = _open_index(index_path)
+        self.archive_folder = archive
+        """Where `keep_archived` writes the archive, and where an empty index starts from."""
+        self._systems = systems
+        self._is_checked = False
         self._read_seq = self.index.last_seq
         self._catching_up = asyncio.Lock()
         self._levels: LevelNames = {}
@@ -59,6 +77,9 @@ class Insight:
         """Index the log rows appended since the last call; returns how many events were added."""
         added = 0
         async with self._catching_up:
+            if not self._is_checked:
+                await self._check_index()
+                self._is_checked = True
             while True:
                 rows = await self._log.list_event_log(after_seq=self._read_seq, limit=_PAGE)
                 if not rows:
@@ -69,6 +90,30 @@ class Insight:
                 if len(rows) < _PAGE:
                     return added
 
+    async def _check_index(self) -> None:
+        """A kept index must be of this log; an empty one starts from the archive.
+
+        Its last event must be the log's row of that seq — or pruned, with newer rows after it (pruning
+        removes archived rows only). A log with no row from that seq on was reset, or pruned whole: the
+        index is built again from the archive (which holds every pruned row) and the log.
+        """
+        last = self.index.last_seq
+        if last:
+            rows = await self._log.list_event_log(after_seq=last - 1, limit=1)
+            is_other = (
+                bool(rows)
+                and rows[0].seq == last
+                and round(rows[0].at.timestamp() * 1000) != (self.index.time_of(last))
+            )
+            if is_other or not rows:
+                log.warning("insight: the kept index %s is not of this event log; building it again", self.index.path)
+                await asyncio.to_thread(self.index.clear)
+                self._read_seq = 0
+        folder = self.archive_folder
+        if not self.index.last_seq and folder is not None and (folder / "watermark.parquet").is_file():
+            await asyncio.to_thread(self.index.load_archive, folder)
+            self._read_seq = self.index.last_seq
+
     def load_archive(self, folder: Path) -> None:
         """Start from an archive (`ProcessIndex.archive`): the log rows after it are read from the store.
 
@@ -76,6 +121,7 @@ class Insight:
         """
         self.index.load_archive(folder)
         self._read_seq = self.index.last_seq
+        self._is_checked = True  # chosen by the caller: the archive's last rows may be pruned from the log
 
     async def archive(self, folder: Path) -> int:
         """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq."""
@@ -92,7 +138,7 @@ class Insight:
 
     def _event(self, row: store.LogEntry) -> Event | None:
         try:
-            return to_event(row, self._levels)
+            return to_event(row, self._levels, self._systems)
         except errors.InvalidInput as exc:
             self.skipped += 1
             log.warning("insight: event_log row left out of the index: %s", exc)
@@ -147,3 +193,15 @@ class Insight:
     def close(self) -> None:
         """Close the index."""
         self.index.close()
+
+
+def _open_index(path: Path | None) -> ProcessIndex:
+    """The index kept in `path`, or one in memory while another process has the file open."""
+    if path is None:
+        return ProcessIndex()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return ProcessIndex(path)
+    except errors.Conflict:
+        log.info("insight: %s is open in another process; this one keeps its index in memory", path)
+        return ProcessIndex()
