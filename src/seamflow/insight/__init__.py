@@ -7,7 +7,7 @@ maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
 
 from __future__ import annotations
 
-from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
+from seamflow.insight.activities import ENGINE_ACTIVITIES, step_systems, to_event
 from seamflow.insight.alerts import AlertMemory, Firing, Notifications, evaluate_alerts
 from seamflow.insight.conformance import Conformance, Deviation, check_conformance, designed_path
 from seamflow.insight.connector import InsightConnector
@@ -19,6 +19,7 @@ from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
 from seamflow.insight.render import map_html, map_svg
 from seamflow.insight.service import Insight
+from seamflow.insight.upkeep import Upkeep, keep_current
 from seamflow.insight.value import WorkSaved, work_saved
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "ObjectLink",
     "ProcessIndex",
     "ProcessMap",
+    "Upkeep",
     "Variant",
     "WorkSaved",
     "check_conformance",
@@ -55,12 +57,14 @@ __all__ = [
     "export_ocel_json",
     "export_ocel_sqlite",
     "export_xes",
+    "keep_current",
     "load_kpis",
     "map_html",
     "map_svg",
     "parse_objects",
     "read_csv_log",
     "read_xes_log",
+    "step_systems",
     "to_event",
     "work_saved",
 ]

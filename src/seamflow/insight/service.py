@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from seamflow import errors, store
+from seamflow import clock, errors, store
 from seamflow.insight import exchange
 from seamflow.insight.activities import LevelNames, StepSystems, to_event
 from seamflow.insight.alerts import AlertMemory
@@ -60,6 +61,8 @@ class Insight:
         """Where `keep_archived` writes the archive, and where an empty index starts from."""
         self._systems = systems
         self._is_checked = False
+        self._archived_seq: int | None = None  # the archive's last seq, read from it at the first use
+        self._archived_at: datetime | None = None
         self._read_seq = self.index.last_seq
         self._catching_up = asyncio.Lock()
         self._levels: LevelNames = {}
@@ -110,6 +113,8 @@ class Insight:
                 await asyncio.to_thread(self.index.clear)
                 self._read_seq = 0
         folder = self.archive_folder
+        if folder is not None and not folder.exists() and folder.with_name(folder.name + ".old").exists():
+            folder.with_name(folder.name + ".old").rename(folder)  # a crash between the two renames of an archive
         if not self.index.last_seq and folder is not None and (folder / "watermark.parquet").is_file():
             await asyncio.to_thread(self.index.load_archive, folder)
             self._read_seq = self.index.last_seq
@@ -124,9 +129,13 @@ class Insight:
         self._is_checked = True  # chosen by the caller: the archive's last rows may be pruned from the log
 
     async def archive(self, folder: Path) -> int:
-        """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq."""
+        """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq.
+
+        The folder is replaced whole once the new archive is written: a crash while writing leaves
+        the previous archive as it was.
+        """
         await self.catch_up()
-        await asyncio.to_thread(self.index.archive, folder)
+        await asyncio.to_thread(_replace_archive, self.index, folder)
         return self.index.last_seq
 
     async def prune_archived(self, pruning: store.EventLogPruning, through_seq: int, before: datetime) -> int:
@@ -135,6 +144,32 @@ class Insight:
         while (pruned := await pruning.prune_event_log(through_seq, before, _PRUNE_BATCH)) > 0:
             total += pruned
         return total
+
+    async def keep_archived(
+        self, pruning: store.EventLogPruning, before: datetime, archive_every: timedelta = timedelta(hours=1)
+    ) -> int:
+        """Archive, then prune, the log's rows older than `before` (the runs' retention); returns the rows pruned.
+
+        The archive (`archive_folder`) is written again when the index holds an event older than
+        `before` that the archive lacks, at most once per `archive_every` (each write is the whole
+        index); only archived rows are pruned, so the KPIs still read every row through it.
+        """
+        folder = self.archive_folder
+        if folder is None:
+            return 0
+        await self.catch_up()
+        if self._archived_seq is None:
+            self._archived_seq = await asyncio.to_thread(_archived_seq, folder)
+        rows = self.index.query("SELECT max(seq) FROM events WHERE ts_ms < ?", [_ms(before)])
+        due = rows[0][0] if rows and rows[0][0] is not None else 0
+        now = clock.now()
+        is_time = self._archived_at is None or now - self._archived_at >= archive_every
+        if due > self._archived_seq and is_time:
+            self._archived_seq = await self.archive(folder)
+            self._archived_at = now
+        if not self._archived_seq:
+            return 0
+        return await self.prune_archived(pruning, self._archived_seq, before)
 
     def _event(self, row: store.LogEntry) -> Event | None:
         try:
@@ -193,6 +228,36 @@ class Insight:
     def close(self) -> None:
         """Close the index."""
         self.index.close()
+
+
+def _ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
+def _archived_seq(folder: Path) -> int:
+    """The last seq of the archive in `folder` (0: none)."""
+    watermark = folder / "watermark.parquet"
+    if not watermark.is_file():
+        return 0
+    probe = ProcessIndex()
+    try:
+        probe.load_archive(folder)
+        return probe.last_seq
+    finally:
+        probe.close()
+
+
+def _replace_archive(index: ProcessIndex, folder: Path) -> None:
+    """Write the archive beside `folder`, then put it in its place (the old one is removed after)."""
+    writing = folder.with_name(folder.name + ".writing")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(writing, ignore_errors=True)
+    index.archive(writing)
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    writing.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _open_index(path: Path | None) -> ProcessIndex:
