@@ -332,6 +332,7 @@ EXPORTS = {
         "compute_kpi",
         "designed_path",
         "diagnose",
+        "diagnosis_html",
         "discover_map",
         "evaluate_alerts",
         "export_ocel_json",

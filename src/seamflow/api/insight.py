@@ -86,14 +86,16 @@ async def conformance(
 @router.get("/api/v1/insight/diagnosis", tags=["insight"])
 async def diagnosis(
     found: InsightDep,
+    eng: EngineDep,
     object_type: Annotated[str, Query(min_length=1, max_length=200)],
     where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="until")] = None,
     top: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> Response:
-    """Where cases wait, where work passes between people (and the wait at each), what is done twice."""
-    report = await found.diagnosis(_filter(object_type, where or [], start, end), top)
+    """Where cases wait; where work passes between people, systems or departments (the wait at each); what is
+    done twice, and the data typed into two systems — each finding with its cases."""
+    report = await found.diagnosis(_filter(object_type, where or [], start, end), top, people=eng.db)
     return json_response(report.to_json())
 
 

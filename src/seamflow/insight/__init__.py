@@ -17,7 +17,7 @@ from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import AlertRule, Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
 from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
-from seamflow.insight.render import map_html, map_svg
+from seamflow.insight.render import diagnosis_html, map_html, map_svg
 from seamflow.insight.service import Insight
 from seamflow.insight.upkeep import Upkeep, keep_current
 from seamflow.insight.value import WorkSaved, work_saved
@@ -52,6 +52,7 @@ __all__ = [
     "compute_kpi",
     "designed_path",
     "diagnose",
+    "diagnosis_html",
     "discover_map",
     "evaluate_alerts",
     "export_ocel_json",

@@ -270,13 +270,23 @@ class ProcessIndex:
             self.version += 1
             self._memo.clear()
 
-    def query(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query over the index's tables (see docs/howto/insight.md)."""
+    def query(
+        self, sql: LiteralString, params: Sequence[object] = (), lookup: dict[str, list[str]] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over the index's tables (see docs/howto/insight.md).
+
+        `lookup` (columns `key`, `value`) is the table `_lookup` during the query: e.g. people's departments.
+        """
         with self._lock:
             try:
+                if lookup is not None:
+                    _register(self._db, "_lookup", {"key": lookup["key"], "value": lookup["value"]})
                 return self._db.execute(sql, list(params)).fetchall()
             except duckdb.Error as exc:
                 raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
+            finally:
+                if lookup is not None:
+                    self._db.unregister("_lookup")
 
     def each_chunk(
         self,

@@ -96,19 +96,13 @@ class Insight:
     async def _check_index(self) -> None:
         """A kept index must be of this log; an empty one starts from the archive.
 
-        Its last event must be the log's row of that seq — or pruned, with newer rows after it (pruning
-        removes archived rows only). A log with no row from that seq on was reset, or pruned whole: the
-        index is built again from the archive (which holds every pruned row) and the log.
+        The log's row at the index's last seq must have the time of the index's last event. A log
+        without that row (pruned, or an imported file's empty log) leaves the index as it is.
         """
         last = self.index.last_seq
         if last:
             rows = await self._log.list_event_log(after_seq=last - 1, limit=1)
-            is_other = (
-                bool(rows)
-                and rows[0].seq == last
-                and round(rows[0].at.timestamp() * 1000) != (self.index.time_of(last))
-            )
-            if is_other or not rows:
+            if rows and rows[0].seq == last and round(rows[0].at.timestamp() * 1000) != self.index.time_of(last):
                 log.warning("insight: the kept index %s is not of this event log; building it again", self.index.path)
                 await asyncio.to_thread(self.index.clear)
                 self._read_seq = 0
@@ -189,10 +183,12 @@ class Insight:
         await self.catch_up()
         return await asyncio.to_thread(check_conformance, self.index, where, designed)
 
-    async def diagnosis(self, where: CaseFilter, top: int = 5) -> Diagnosis:
-        """Bottlenecks, hand-offs and rework with their cases, with the log read up to now."""
+    async def diagnosis(self, where: CaseFilter, top: int = 5, people: store.DirectoryStore | None = None) -> Diagnosis:
+        """Bottlenecks, hand-offs (between people, systems and, given the directory, departments), rework
+        and data entered twice, with their cases, with the log read up to now."""
         await self.catch_up()
-        return await asyncio.to_thread(diagnose, self.index, where, top)
+        departments = await _departments(people) if people is not None else None
+        return await asyncio.to_thread(diagnose, self.index, where, top, departments)
 
     async def work_saved(
         self, manual_minutes: dict[str, float], start: datetime | None = None, end: datetime | None = None
@@ -228,6 +224,17 @@ class Insight:
     def close(self) -> None:
         """Close the index."""
         self.index.close()
+
+
+async def _departments(people: store.DirectoryStore) -> dict[str, str]:
+    """Each user's department name, by login and by display name (a resource is either)."""
+    names = {d.id: d.name for d in await people.list_departments()}
+    found: dict[str, str] = {}
+    for user in await people.list_users():
+        if user.department_id in names:
+            found.setdefault(user.display_name, names[user.department_id])
+            found[user.login] = names[user.department_id]
+    return found
 
 
 def _ms(at: datetime) -> int:
