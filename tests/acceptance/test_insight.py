@@ -164,3 +164,26 @@ async def test_api_map_kpis_and_export(tmp_path: Path) -> None:
         assert unknown.status_code == 404 and unknown.json()["code"] == "insight.object_type_unknown"
         ocel = await client.get("/api/v1/insight/export", params={"format": "ocel-json"})
         assert sorted(o["id"] for o in ocel.json()["objects"] if o["type"] == "order") == [o[0] for o in ORDERS]
+
+
+async def test_serve_keeps_the_index_current_in_a_file_that_outlives_a_restart(tmp_path: Path) -> None:
+    from seamflow import insight
+    from tests.support.wait import eventually
+
+    make_project(tmp_path, {"o2c": O2C})
+    _run_orders(tmp_path)
+    kept = tmp_path / ".seamflow" / "insight" / "index.duckdb"
+    async with serve(tmp_path) as server:
+        # No question asked: the index is read from the log in the background at start.
+        async def file_written() -> None:
+            assert kept.is_file()
+
+        await eventually(file_written, timeout=20)
+        await server.stop()
+        index = insight.ProcessIndex(kept)
+        assert insight.discover_map(index, insight.CaseFilter("order")).cases == 3
+        index.close()
+        await server.start()  # the kept index: the first question reads only the rows since
+        async with server.client() as client:
+            found = (await client.get("/api/v1/insight/map", params={"object_type": "order"})).json()
+        assert found["cases"] == 3 and found["end_activities"] == {"Payment received": 3}

@@ -112,3 +112,37 @@ def test_the_lead_to_cash_example_kpis_name_activities_its_flows_emit() -> None:
     )
     named = {a for k in found.kpis for a in (k.from_, k.to, k.activity) if a}
     assert named <= emitted, named - emitted
+
+
+def test_a_step_row_s_system_is_the_connection_its_action_calls_and_an_emit_may_name_its_own() -> None:
+    from seamflow import flows
+
+    flow = flows.spec.Flow.model_validate(
+        {
+            "id": "o2c",
+            "trigger": {"manual": {}},
+            "steps": [
+                {"id": "order", "action": "erp.create_sales_order", "with": {}},
+                {
+                    "id": "notify",
+                    "foreach": "{{ [1, 2] }}",
+                    "steps": [{"id": "post", "action": "dingtalk.markdown", "with": {}}],
+                },
+            ],
+        }
+    )
+    systems = insight.step_systems([flows.compile_flow(flow, version="v1", source="", path="flows/o2c.yaml")])
+    assert systems == {("o2c", "order"): "erp", ("o2c", "notify.post"): "dingtalk"}
+    step = insight.to_event(_row("step.completed", path="notify[1].post"), systems=systems)
+    assert step is not None and step.system == "dingtalk" and not step.is_manual
+    typed = insight.to_event(
+        _row(
+            "business",
+            path="entered",
+            activity="Order entered",
+            objects={"order": "SO-1"},
+            attributes={"system": "金蝶K3", "entry": "manual", "resource": "王芳"},
+        ),
+        systems=systems,
+    )
+    assert typed is not None and typed.system == "金蝶K3" and typed.is_manual

@@ -1,7 +1,7 @@
 """`/api/v1/insight/…`: the process map (JSON, SVG or HTML), KPIs and exports of the event log.
 
-Each serving process keeps one `insight.Insight` (its index in memory), built from the log at
-the first question and brought up to date with the rows appended since at every question.
+Each serving process keeps one `insight.Insight`: `serve` opens it at start (its index kept in a
+DuckDB file, current in the background); any question also reads the rows appended since first.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ router = APIRouter(dependencies=[Depends(require_token)])
 
 
 def _insight(request: Request, eng: EngineDep) -> insight.Insight:
-    found = getattr(request.app.state, "insight", None) or eng.services.get(insight.Insight)
+    # The process's insight (kept current in the background by `serve`), else one for this app.
+    found = eng.services.get(insight.Insight) or getattr(request.app.state, "insight", None)
     if found is None:  # no await between the check and the set: one Insight per app
         found = insight.Insight(eng.db)
     request.app.state.insight = found
@@ -85,14 +86,16 @@ async def conformance(
 @router.get("/api/v1/insight/diagnosis", tags=["insight"])
 async def diagnosis(
     found: InsightDep,
+    eng: EngineDep,
     object_type: Annotated[str, Query(min_length=1, max_length=200)],
     where: Annotated[list[str] | None, Query(description="attribute:value of the case object")] = None,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="until")] = None,
     top: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> Response:
-    """Where cases wait, where work passes between people (and the wait at each), what is done twice."""
-    report = await found.diagnosis(_filter(object_type, where or [], start, end), top)
+    """Where cases wait; where work passes between people, systems or departments (the wait at each); what is
+    done twice, and the data typed into two systems — each finding with its cases."""
+    report = await found.diagnosis(_filter(object_type, where or [], start, end), top, people=eng.db)
     return json_response(report.to_json())
 
 

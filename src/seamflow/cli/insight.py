@@ -299,16 +299,22 @@ def insight_conformance(
 @insight_group.command("diagnose")
 @click.option("--object-type", required=True, help="the object type whose objects are the cases, e.g. order")
 @click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="findings of each kind")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="write the report as HTML")
 @json_option
 @_log_options
-def insight_diagnose(object_type: str, top: int, as_json: bool, **options: object) -> None:
-    """A diagnosis: bottlenecks, hand-offs between people (the wait at each) and rework, with their cases."""
-    from seamflow import insight
+def insight_diagnose(object_type: str, top: int, html_file: Path | None, as_json: bool, **options: object) -> None:
+    """A diagnosis: bottlenecks, hand-offs between people, systems and departments (the wait at each),
+    rework and data typed into two systems, with their cases."""
+    from seamflow import insight, store
 
     async def work(found: insight.Insight) -> insight.Diagnosis:
-        return await found.diagnosis(insight.CaseFilter(object_type), top)
+        people = found.log if isinstance(found.log, store.SqlStore) else None  # the directory: departments
+        return await found.diagnosis(insight.CaseFilter(object_type), top, people=people)
 
     report = run(_with_insight(options, object_type, work))
+    if html_file is not None:
+        html_file.write_text(insight.diagnosis_html(report, f"Process diagnosis: {object_type}"), encoding="utf-8")
+        click.echo(f"wrote {html_file}")
     if as_json:
         print_json(report.to_json())
         return

@@ -8,6 +8,7 @@ docs/postgresql.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import gc
 import signal
@@ -21,9 +22,9 @@ from typing import Any
 
 import click
 
-from seamflow import api, console, engine, errors, store
+from seamflow import api, console, engine, errors, insight, store
 from seamflow.cli import reload, supervisor
-from seamflow.cli.project import ProjectPaths, build_engine, open_store
+from seamflow.cli.project import ProjectPaths, build_engine, open_insight, open_store
 
 __all__ = ["Group", "Role", "install_uvloop", "run_process", "tune_gc", "tune_memory"]
 
@@ -104,6 +105,7 @@ def run_process(
         if leader is not None:
             leader.start_others()
         tell = _tell_group(leader, group)
+        upkeep = _keep_insight(role, paths, db, eng)
         try:
             async with reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell):
                 if role == "worker" and port is None:
@@ -112,12 +114,37 @@ def run_process(
                 app = _http_app(role, eng, context, metrics_socket, kpi_file=paths.root / "kpis.yaml")
                 await _serve_http(app, eng, timeouts, [*(sockets or []), *([metrics_socket] if metrics_socket else [])])
         finally:
+            await _stop_insight(eng, upkeep)
             if leader is not None:
                 await asyncio.to_thread(leader.stop_others, eng.options.drain_timeout.total_seconds() + 5)
             await db.close()
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _keep_insight(role: Role, paths: ProjectPaths, db: store.Store, eng: engine.Engine) -> asyncio.Task[None] | None:
+    """Keep the insight index current in the background (and archive/prune the event log by the retention).
+
+    A process that answers questions (`serve`, `api`) or evaluates alerts keeps its index current, so
+    the first question after a restart reads only the rows appended since; the process that prunes
+    runs (`--retention`) also archives and prunes the event log.
+    """
+    if role == "worker" and eng.services.get(insight.Insight) is None and eng.options.retention is None:
+        return None
+    found = open_insight(paths, db, eng)
+    upkeep = insight.Upkeep(retention=eng.options.retention)
+    return asyncio.create_task(insight.keep_current(found, db, upkeep), name="insight")
+
+
+async def _stop_insight(eng: engine.Engine, upkeep: asyncio.Task[None] | None) -> None:
+    if upkeep is not None:
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+    found = eng.services.get(insight.Insight)
+    if found is not None:
+        await asyncio.to_thread(found.close)
 
 
 def _refuse_sqlite_beside_others(role: Role, db: store.Store) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seamflow import engine, store, sync
+    from seamflow import engine, insight, store, sync
     from seamflow.flows import validate
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "check_secrets_set",
     "find_project",
     "next_steps",
+    "open_insight",
     "open_store",
     "require_project",
 ]
@@ -225,8 +226,7 @@ def build_engine(
     if insight_connections:  # DuckDB is loaded only by a project that asks for alerts (or by the API, on use)
         from seamflow import insight
 
-        found = insight.Insight(db)
-        eng.services.add(found)
+        found = open_insight(paths, db, eng)
         for name in insight_connections:
             pool.add_builtin(name, insight.InsightConnector(found, root=paths.root))
     if syncs.syncs:
@@ -234,6 +234,23 @@ def build_engine(
         pool.add_builtin("sync", service)
         eng.services.add(service)
     return eng, context
+
+
+def open_insight(paths: ProjectPaths, db: store.Store, eng: engine.Engine) -> insight.Insight:
+    """The engine's insight, opened once: its index kept in `.seamflow/insight/index.duckdb` across
+    restarts (in memory while another process has that file open), its archive beside it.
+
+    Step rows get their system from the flows served now (the connection each action calls).
+    """
+    from seamflow import insight
+
+    found = eng.services.get(insight.Insight)
+    if found is None:
+        folder = paths.state / "insight"
+        systems = insight.step_systems(eng.catalog.current.values())
+        found = insight.Insight(db, folder / "index.duckdb", archive=folder / "archive", systems=systems)
+        eng.services.add(found)
+    return found
 
 
 def _flow_sources(project: validate.Project) -> dict[str, engine.FlowSource]:

@@ -7,7 +7,7 @@ maps, KPIs and exports are computed from the index. See docs/howto/insight.md.
 
 from __future__ import annotations
 
-from seamflow.insight.activities import ENGINE_ACTIVITIES, to_event
+from seamflow.insight.activities import ENGINE_ACTIVITIES, step_systems, to_event
 from seamflow.insight.alerts import AlertMemory, Firing, Notifications, evaluate_alerts
 from seamflow.insight.conformance import Conformance, Deviation, check_conformance, designed_path
 from seamflow.insight.connector import InsightConnector
@@ -17,8 +17,9 @@ from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import AlertRule, Kpi, KpiFile, KpiResult, compute_kpi, load_kpis
 from seamflow.insight.model import Event, EventObject, ObjectLink, parse_objects
 from seamflow.insight.process_map import CaseFilter, Edge, Node, ProcessMap, Variant, discover_map
-from seamflow.insight.render import map_html, map_svg
+from seamflow.insight.render import diagnosis_html, map_html, map_svg
 from seamflow.insight.service import Insight
+from seamflow.insight.upkeep import Upkeep, keep_current
 from seamflow.insight.value import WorkSaved, work_saved
 
 __all__ = [
@@ -44,23 +45,27 @@ __all__ = [
     "ObjectLink",
     "ProcessIndex",
     "ProcessMap",
+    "Upkeep",
     "Variant",
     "WorkSaved",
     "check_conformance",
     "compute_kpi",
     "designed_path",
     "diagnose",
+    "diagnosis_html",
     "discover_map",
     "evaluate_alerts",
     "export_ocel_json",
     "export_ocel_sqlite",
     "export_xes",
+    "keep_current",
     "load_kpis",
     "map_html",
     "map_svg",
     "parse_objects",
     "read_csv_log",
     "read_xes_log",
+    "step_systems",
     "to_event",
     "work_saved",
 ]

@@ -8,13 +8,14 @@ the approval and its task (e.g. `task.created` → "Approval requested", `task.d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
-from seamflow import store
+from seamflow import flows, store
 from seamflow.ids import Json
 from seamflow.insight.model import Event, EventObject, parse_objects
 
-__all__ = ["ENGINE_ACTIVITIES", "LevelNames", "to_event"]
+__all__ = ["ENGINE_ACTIVITIES", "LevelNames", "StepSystems", "step_systems", "to_event"]
 
 ENGINE_ACTIVITIES: dict[str, str] = {
     "run.queued": "Run started",
@@ -37,8 +38,31 @@ _DECISIONS = {"approve": "Approved", "approved": "Approved", "reject": "Rejected
 LevelNames = dict[tuple[str, str], str]
 """(approval id, level) -> the level's name, as `task.created` rows give it."""
 
+StepSystems = Mapping[tuple[str, str], str]
+"""(flow id, step path without loop indices, e.g. `notify.post`) -> the connection its action calls."""
 
-def to_event(entry: store.LogEntry, levels: LevelNames | None = None) -> Event | None:
+_LOOP_INDEX = re.compile(r"\[\d+\]")
+
+
+def step_systems(compiled: Iterable[flows.CompiledFlow]) -> dict[tuple[str, str], str]:
+    """The system of each action step of the flows: the connection it calls (`erp` for `erp.create_sales_order`)."""
+    found: dict[tuple[str, str], str] = {}
+
+    def walk(flow_id: str, steps: Iterable[flows.CompiledStep], prefix: str) -> None:
+        for step in steps:
+            action = getattr(step.spec, "action", None)
+            if isinstance(action, str) and "." in action:
+                found[(flow_id, prefix + step.id)] = action.split(".", 1)[0]
+            walk(flow_id, (*step.children, *step.otherwise), f"{prefix}{step.id}.")
+
+    for flow in compiled:
+        walk(flow.id, flow.steps, "")
+    return found
+
+
+def to_event(
+    entry: store.LogEntry, levels: LevelNames | None = None, systems: StepSystems | None = None
+) -> Event | None:
     """The object-centric event for a row of the store's event log, or None for a row without an activity.
 
     Args:
@@ -46,6 +70,7 @@ def to_event(entry: store.LogEntry, levels: LevelNames | None = None) -> Event |
         levels: level names of the approvals seen so far, kept by the caller across rows: a
             `task.created` row names its level, a `task.decided` row only numbers it, so a
             decision reads "Approved by 财务经理" rather than "Approved by level 2".
+        systems: the connection of each action step (`step_systems`): a step row's system.
 
     Raises:
         errors.InvalidInput: a business row's `objects` is not of the documented shape.
@@ -62,6 +87,9 @@ def to_event(entry: store.LogEntry, levels: LevelNames | None = None) -> Event |
     if entry.kind.startswith("run.") and entry.flow_id is not None:
         objects = (*objects, EventObject("flow", entry.flow_id))  # runs per flow: the work a flow saves
     who = attributes.get("resource", attributes.get("who"))
+    system = attributes.get("system")
+    if system is None and systems and entry.flow_id and entry.path and entry.kind.startswith("step."):
+        system = systems.get((entry.flow_id, _LOOP_INDEX.sub("", entry.path)))
     return Event(
         seq=entry.seq,
         activity=activity,
@@ -70,6 +98,8 @@ def to_event(entry: store.LogEntry, levels: LevelNames | None = None) -> Event |
         links=links,
         resource=None if who is None else str(who),
         attributes=attributes,
+        system=None if system is None else str(system),
+        is_manual=attributes.get("entry") == "manual",
     )
 
 

@@ -1,9 +1,12 @@
-"""A process diagnosis: where cases wait (bottlenecks), where work passes between people or systems
-(hand-offs, and the wait at each) and what is done twice (rework) — each finding with its cases."""
+"""A process diagnosis: where cases wait (bottlenecks); the breakpoints where work passes between
+people, systems or departments (hand-offs, and the wait at each); and redundancies — what is done
+twice (rework) and the same data typed by hand into two systems — each finding with its cases."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import LiteralString
 
 from seamflow.ids import Json
 from seamflow.insight.index import ProcessIndex
@@ -13,10 +16,17 @@ __all__ = ["Diagnosis", "Finding", "diagnose"]
 
 _EXAMPLES = 5
 
+KINDS = ("bottleneck", "handoff", "system_handoff", "department_handoff", "rework", "entered_twice")
+"""The kinds of finding, in the order a diagnosis lists them."""
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One finding: `kind` is bottleneck, handoff or rework; `subject` names the edge, hand-off or activity."""
+    """One finding, of a kind of `KINDS`; `subject` names the edge, the hand-off, the activity or the data.
+
+    For a hand-off, `median_ms`/`total_ms` are the waits at it; for data entered twice, the time
+    from its first entry to its entry in the last of the systems.
+    """
 
     kind: str
     subject: str
@@ -54,11 +64,25 @@ class Diagnosis:
         }
 
 
-def diagnose(index: ProcessIndex, where: CaseFilter, top: int = 5) -> Diagnosis:
-    """Bottlenecks, hand-offs between resources (with the wait before each) and rework, `top` of each.
+def diagnose(
+    index: ProcessIndex, where: CaseFilter, top: int = 5, departments: Mapping[str, str] | None = None
+) -> Diagnosis:
+    """The findings of the cases `where` selects, `top` of each kind.
 
-    A hand-off is an event whose resource differs from the resource of the case's previous event
-    that had one (events without a resource are passed over); its wait is the time between the two.
+    - bottleneck: the edges where cases spend the most time in total.
+    - handoff / system_handoff / department_handoff: an event whose resource (system; the
+      resource's department) differs from that of the case's previous event that had one
+      (events without one are passed over); its wait is the time between the two.
+    - rework: an activity done more than once in a case.
+    - entered_twice: a case object's attribute given the same value by manual-entry events
+      (`entry: manual`) of two or more systems — the same data typed into two systems.
+
+    Args:
+        index: the log.
+        where: the cases.
+        top: findings of each kind.
+        departments: a person (resource: login or name) -> their department, from the directory;
+            without it, no department hand-offs.
 
     Raises:
         errors.NotFound: the object type is unknown (`insight.object_type_unknown`).
@@ -84,17 +108,11 @@ def diagnose(index: ProcessIndex, where: CaseFilter, top: int = 5) -> Diagnosis:
                 tuple(r[0] for r in examples),
             )
         )
-    handoffs = index.query(
-        "SELECT h.before || ' → ' || h.after, count(DISTINCT h.obj), median(h.wait), sum(h.wait),"  # noqa: S608
-        " list(o.id ORDER BY h.wait DESC, o.id)[1:5] FROM (SELECT obj, resource AS after,"
-        " lag(resource IGNORE NULLS) OVER w AS before, ts_ms - lag(CASE WHEN resource IS NOT NULL THEN ts_ms END"
-        " IGNORE NULLS) OVER w AS wait FROM steps WHERE obj IN (" + cases_sql + ")"
-        " WINDOW w AS (PARTITION BY obj ORDER BY ts_ms, seq)) h JOIN objects o ON o.code = h.obj"
-        " WHERE h.after IS NOT NULL AND h.before IS NOT NULL AND h.before <> h.after"
-        " GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT ?",
-        [*params, top],
-    )
-    findings.extend(Finding("handoff", s, int(n), float(m), int(t), tuple(e)) for s, n, m, t, e in handoffs)
+    findings += _handoffs(index, "handoff", "s.resource", cases_sql, params, top)
+    findings += _handoffs(index, "system_handoff", "e.system", cases_sql, params, top)
+    if departments:
+        lookup = {"key": list(departments), "value": list(departments.values())}
+        findings += _handoffs(index, "department_handoff", "d.value", cases_sql, params, top, lookup)
     rework = index.query(
         "SELECT r.act, count(*), list(o.id ORDER BY r.n DESC, o.id)[1:5] FROM (SELECT obj, act, count(*) AS n"  # noqa: S608
         " FROM steps WHERE obj IN (" + cases_sql + ") GROUP BY obj, act HAVING count(*) > 1) r"
@@ -102,4 +120,50 @@ def diagnose(index: ProcessIndex, where: CaseFilter, top: int = 5) -> Diagnosis:
         [*params, top],
     )
     findings.extend(Finding("rework", names[a], int(n), None, None, tuple(e)) for a, n, e in rework)
+    findings += _entered_twice(index, cases_sql, params, top)
     return Diagnosis(where.object_type, found.cases, tuple(findings))
+
+
+def _handoffs(
+    index: ProcessIndex,
+    kind: str,
+    who: LiteralString,
+    cases_sql: LiteralString,
+    params: list[object],
+    top: int,
+    lookup: dict[str, list[str]] | None = None,
+) -> list[Finding]:
+    """Hand-offs between the values of `who` (a column of steps `s`, events `e` or the lookup `d`)."""
+    joins: LiteralString = " LEFT JOIN _lookup d ON d.key = s.resource" if lookup else ""
+    rows = index.query(
+        "SELECT h.before || ' → ' || h.after, count(DISTINCT h.obj), median(h.wait), sum(h.wait),"  # noqa: S608
+        " list(o.id ORDER BY h.wait DESC, o.id)[1:5] FROM (SELECT obj, who AS after,"
+        " lag(who IGNORE NULLS) OVER w AS before, ts_ms - lag(CASE WHEN who IS NOT NULL THEN ts_ms END"
+        " IGNORE NULLS) OVER w AS wait FROM (SELECT s.obj, s.ts_ms, s.seq, " + who + " AS who FROM steps s"
+        " JOIN events e ON e.seq = s.seq" + joins + " WHERE s.obj IN (" + cases_sql + "))"
+        " WINDOW w AS (PARTITION BY obj ORDER BY ts_ms, seq)) h JOIN objects o ON o.code = h.obj"
+        " WHERE h.after IS NOT NULL AND h.before IS NOT NULL AND h.before <> h.after"
+        " GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT ?",
+        [*params, top],
+        lookup=lookup,
+    )
+    return [Finding(kind, s, int(n), float(m), int(t), tuple(e)) for s, n, m, t, e in rows]
+
+
+def _entered_twice(index: ProcessIndex, cases_sql: LiteralString, params: list[object], top: int) -> list[Finding]:
+    """The case objects' attributes typed with the same value into two or more systems."""
+    rows = index.query(
+        # Per case object, attribute and value: the systems it was typed into, and when first in each.
+        "SELECT v.name || ' typed into ' || v.systems, count(DISTINCT v.obj), median(v.delay), sum(v.delay),"  # noqa: S608
+        " list(o.id ORDER BY v.delay DESC, o.id) FROM (SELECT obj, name, value,"
+        " string_agg(system, ' and ' ORDER BY system) AS systems, max(first_ms) - min(first_ms) AS delay"
+        " FROM (SELECT a.obj, a.name, a.value, e.system, min(e.ts_ms) AS first_ms FROM object_attributes a"
+        " JOIN events e ON e.seq = a.seq WHERE e.is_manual AND e.system IS NOT NULL"
+        " AND a.obj IN (" + cases_sql + ") GROUP BY ALL) GROUP BY obj, name, value HAVING count(*) > 1) v"
+        " JOIN objects o ON o.code = v.obj GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+        [*params, top],
+    )
+    return [
+        Finding("entered_twice", s, int(n), float(m), int(t), tuple(dict.fromkeys(e))[:_EXAMPLES])
+        for s, n, m, t, e in rows
+    ]

@@ -43,6 +43,8 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
+# Each is read a slice at a time (a range of seq, or of object codes): a slice's grouped relations
+# are all DuckDB holds at once, so an export's memory stays flat however long the log.
 _EVENTS_JSON = (
     "SELECT to_json({'id': 'e' || e.seq, 'type': a.name,"
     " 'time': strftime(epoch_ms(e.ts_ms), '%Y-%m-%dT%H:%M:%S.%g+00:00'),"
@@ -50,29 +52,38 @@ _EVENTS_JSON = (
     " 'relationships': coalesce(r.rels, [])}) FROM events e JOIN activities a ON a.code = e.act"
     " LEFT JOIN (SELECT x.seq, list({'objectId': o.id, 'qualifier': CASE WHEN x.qualifier = '' THEN t.name"
     " ELSE x.qualifier END} ORDER BY o.code) AS rels FROM e2o x JOIN objects o ON o.code = x.obj"
-    " JOIN object_types t ON t.code = o.otype GROUP BY x.seq) r ON r.seq = e.seq ORDER BY e.seq"
+    " JOIN object_types t ON t.code = o.otype WHERE x.seq BETWEEN $lo AND $hi GROUP BY x.seq) r ON r.seq = e.seq"
+    " WHERE e.seq BETWEEN $lo AND $hi ORDER BY e.seq"
 )
 _OBJECTS_JSON = (
     "SELECT to_json({'id': o.id, 'type': t.name, 'attributes': coalesce(v.attrs, []),"
     " 'relationships': coalesce(l.links, [])}) FROM objects o JOIN object_types t ON t.code = o.otype"
     " LEFT JOIN (SELECT a.obj, list({'name': a.name, 'time': strftime(epoch_ms(e.ts_ms),"
     " '%Y-%m-%dT%H:%M:%S.%g+00:00'), 'value': a.value} ORDER BY a.seq) AS attrs FROM object_attributes a"
-    " JOIN events e ON e.seq = a.seq GROUP BY a.obj) v ON v.obj = o.code"
+    " JOIN events e ON e.seq = a.seq WHERE a.obj BETWEEN $lo AND $hi GROUP BY a.obj) v ON v.obj = o.code"
     " LEFT JOIN (SELECT src, list(DISTINCT {'objectId': d.id, 'qualifier': q.qualifier}) AS links FROM o2o q"
-    " JOIN objects d ON d.code = q.dst GROUP BY src) l ON l.src = o.code ORDER BY o.code"
+    " JOIN objects d ON d.code = q.dst WHERE q.src BETWEEN $lo AND $hi GROUP BY src) l ON l.src = o.code"
+    " WHERE o.code BETWEEN $lo AND $hi ORDER BY o.code"
 )
 _TYPES_JSON = (
     "SELECT to_json({'name': t.name, 'attributes': coalesce((SELECT list(DISTINCT {'name': a.name, 'type': 'string'})"
     " FROM object_attributes a JOIN objects o ON o.code = a.obj WHERE o.otype = t.code), [])})"
     " FROM object_types t ORDER BY t.code"
 )
+_SLICE = 50_000
+"""Events (by seq) or objects (by code) per slice of an OCEL JSON export."""
 
 
-def export_ocel_json(index: ProcessIndex, path: Path) -> int:
-    """Write the whole log as OCEL 2.0 JSON.
+def export_ocel_json(index: ProcessIndex, path: Path, *, slice_size: int = _SLICE) -> int:
+    """Write the whole log as OCEL 2.0 JSON, streamed: the log is read and written a slice at a time.
 
     Object ids are written as given; an object's attributes carry the time each value was seen.
     DuckDB renders each event and object as JSON; Python only joins the pieces.
+
+    Args:
+        index: the log.
+        path: the file to write.
+        slice_size: events (a range of seq) or objects (of codes) read at once; memory follows it.
 
     Returns:
         How many events were written.
@@ -85,18 +96,22 @@ def export_ocel_json(index: ProcessIndex, path: Path) -> int:
         ],
         ensure_ascii=False,
     )
+    ((objects_lo, objects_hi),) = index.query("SELECT coalesce(min(code), 0), coalesce(max(code), -1) FROM objects")
+    ((events_lo, events_hi),) = index.query("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1) FROM events")
     written = [0]
     with path.open("w", encoding="utf-8") as f:
 
-        def write(rows: list[tuple[Any, ...]]) -> None:  # one chunk: the whole log never sits in memory
+        def write(rows: list[tuple[Any, ...]]) -> None:
             f.write(("," if written[0] else "") + ",".join(r[0] for r in rows))
             written[0] += len(rows)
 
         f.write('{"objectTypes":[' + ",".join(types) + '],"eventTypes":' + event_types + ',"objects":[')
-        index.each_chunk(_OBJECTS_JSON, write)
+        for lo in range(objects_lo, objects_hi + 1, slice_size):
+            index.each_chunk(_OBJECTS_JSON, write, params={"lo": lo, "hi": lo + slice_size - 1})
         f.write('],"events":[')
         written[0] = 0
-        index.each_chunk(_EVENTS_JSON, write)
+        for lo in range(events_lo, events_hi + 1, slice_size):
+            index.each_chunk(_EVENTS_JSON, write, params={"lo": lo, "hi": lo + slice_size - 1})
         f.write("]}")
     return written[0]
 

@@ -42,6 +42,9 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS cases (otype SMALLINT, obj INTEGER, start_ms BIGINT, end_ms BIGINT,"
     " events INTEGER, start_act INTEGER, end_act INTEGER, variant VARCHAR, end_seq BIGINT)",
     "CREATE TABLE IF NOT EXISTS watermark (last_seq BIGINT)",
+    # Added after the first release: where an event happened and whether a person typed it (diagnosis).
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS system VARCHAR",
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS is_manual BOOLEAN",
 )
 
 _TABLES = (
@@ -99,6 +102,8 @@ class _Batch:
     ts: list[int]
     act: list[int]
     resource: list[str | None]
+    system: list[str | None]
+    is_manual: list[bool]
     e2o_seq: list[int]
     e2o_obj: list[int]
     e2o_type: list[int]
@@ -121,16 +126,44 @@ class ProcessIndex:
         self._lock = threading.Lock()
         try:
             self._db = duckdb.connect(str(path) if path is not None else ":memory:")
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():  # DuckDB: one process writes a database file at a time
+                raise errors.Conflict(
+                    f"the insight index {path} is open in another process", code="insight.index_busy"
+                ) from exc
+            raise errors.StoreError(f"opening the insight index {path} failed: {exc}") from exc
         except duckdb.Error as exc:
             raise errors.StoreError(f"opening the insight index {path} failed: {exc}") from exc
+        self.path = path
+        """The DuckDB file the index is kept in (None: in memory)."""
+        self._create()
+        self.version = 0
+        """Grows with every append: a result computed at one version is valid until the next."""
+        self._memo: dict[str, object] = {}
+
+    def _create(self) -> None:
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._load_codes()
         row = self._db.execute("SELECT max(last_seq) FROM watermark").fetchone()
         self._last_seq: int = 0 if row is None or row[0] is None else int(row[0])
-        self.version = 0
-        """Grows with every append: a result computed at one version is valid until the next."""
-        self._memo: dict[str, object] = {}
+
+    def clear(self) -> None:
+        """Forget every event: the index is empty again (a kept index that is not of this log)."""
+        with self._lock:
+            try:
+                for table in _TABLES:
+                    self._db.execute("DROP TABLE IF EXISTS " + table)
+                self._create()
+            except duckdb.Error as exc:
+                raise errors.StoreError(f"clearing the insight index failed: {exc}") from exc
+            self.version += 1
+            self._memo.clear()
+
+    def time_of(self, seq: int) -> int | None:
+        """The time (ms since the epoch, UTC) of the event appended with `seq`, or None if there is none."""
+        row = self.query("SELECT ts_ms FROM events WHERE seq = ?", [seq])
+        return int(row[0][0]) if row else None
 
     @property
     def last_seq(self) -> int:
@@ -220,7 +253,11 @@ class ProcessIndex:
             try:
                 self._db.execute("BEGIN")
                 for table in _TABLES:
-                    self._db.read_parquet(str(folder / f"{table}.parquet")).insert_into(table)
+                    # By name: an archive written before a column was added still loads (the column stays NULL).
+                    self._db.execute(
+                        "INSERT INTO " + table + " BY NAME SELECT * FROM read_parquet(?)",  # noqa: S608  # constant names
+                        [str(folder / f"{table}.parquet")],
+                    )
                 self._db.execute("COMMIT")
             except duckdb.Error as exc:
                 self._db.execute("ROLLBACK")
@@ -233,21 +270,35 @@ class ProcessIndex:
             self.version += 1
             self._memo.clear()
 
-    def query(self, sql: LiteralString, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query over the index's tables (see docs/howto/insight.md)."""
+    def query(
+        self, sql: LiteralString, params: Sequence[object] = (), lookup: dict[str, list[str]] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query over the index's tables (see docs/howto/insight.md).
+
+        `lookup` (columns `key`, `value`) is the table `_lookup` during the query: e.g. people's departments.
+        """
         with self._lock:
             try:
+                if lookup is not None:
+                    _register(self._db, "_lookup", {"key": lookup["key"], "value": lookup["value"]})
                 return self._db.execute(sql, list(params)).fetchall()
             except duckdb.Error as exc:
                 raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
+            finally:
+                if lookup is not None:
+                    self._db.unregister("_lookup")
 
     def each_chunk(
-        self, sql: LiteralString, consume: Callable[[list[tuple[Any, ...]]], None], size: int = 20_000
+        self,
+        sql: LiteralString,
+        consume: Callable[[list[tuple[Any, ...]]], None],
+        size: int = 20_000,
+        params: Sequence[object] | dict[str, object] = (),
     ) -> None:
         """Hand the rows of a read-only query to `consume` a chunk at a time (an export of the whole log)."""
         with self._lock:
             try:
-                result = self._db.execute(sql)
+                result = self._db.execute(sql, params if isinstance(params, dict) else list(params))
                 while rows := result.fetchmany(size):
                     consume(rows)
             except duckdb.Error as exc:
@@ -292,7 +343,7 @@ class ProcessIndex:
         return code
 
     def _encode(self, events: Iterable[Event]) -> _Batch:
-        b = _Batch([], [], [], [], [], [], [], [], [], [], [], [], [])
+        b = _Batch([], [], [], [], [], [], [], [], [], [], [], [], [], [], [])
         new_acts = len(self._activities)
         new_types = len(self._types)
         new_objs = len(self._objects)
@@ -303,6 +354,8 @@ class ProcessIndex:
             b.ts.append(ev.at_ms)
             b.act.append(self._code(self._activities, ev.activity))
             b.resource.append(ev.resource)
+            b.system.append(ev.system)
+            b.is_manual.append(ev.is_manual)
             seen: set[int] = set()
             for o in ev.objects:
                 t = self._code(self._types, o.type)
@@ -353,7 +406,11 @@ class ProcessIndex:
                 "objects",
                 {"c": list(range(new_objs, len(self._objects))), "t": [t for t, _ in objs], "i": [i for _, i in objs]},
             )
-            _insert(db, "events", {"s": b.seq, "t": b.ts, "a": b.act, "r": b.resource})
+            _insert(
+                db,
+                "events",
+                {"s": b.seq, "t": b.ts, "a": b.act, "r": b.resource, "y": b.system, "m": b.is_manual},
+            )
             _insert(db, "e2o", {"s": b.e2o_seq, "o": b.e2o_obj, "t": b.e2o_type, "q": b.e2o_qualifier})
             _insert(db, "object_attributes", {"o": b.attr_obj, "n": b.attr_name, "v": b.attr_value, "s": b.attr_seq})
             if b.links:

@@ -58,6 +58,10 @@ class Event:
     resource: str | None = None
     """Who did it (an approver's login, an event attribute `resource` or `who`)."""
     attributes: Mapping[str, Json] = field(default_factory=dict)
+    system: str | None = None
+    """Where it happened: the event attribute `system` (e.g. `ERP`), else the connection of the step's action."""
+    is_manual: bool = False
+    """A person typed it (the event attribute `entry: manual`): its objects' attributes were entered by hand."""
 
     @property
     def at(self) -> datetime:

@@ -6,9 +6,19 @@ from __future__ import annotations
 import html
 from datetime import timedelta
 
+from seamflow.insight.diagnosis import Diagnosis
 from seamflow.insight.process_map import Edge, ProcessMap
 
-__all__ = ["map_html", "map_svg"]
+__all__ = ["diagnosis_html", "map_html", "map_svg"]
+
+_FINDING_TITLES = {
+    "bottleneck": "Bottlenecks (where cases spend their time)",
+    "handoff": "Hand-offs between people (the wait at each)",
+    "system_handoff": "Hand-offs between systems (the wait at each)",
+    "department_handoff": "Hand-offs between departments (the wait at each)",
+    "rework": "Rework (activities done more than once in a case)",
+    "entered_twice": "The same data typed into two systems (the time until the last entry)",
+}
 
 _ROW = 92
 _NODE_W = 260
@@ -74,6 +84,34 @@ def map_html(found: ProcessMap, title: str = "Process map") -> str:
         f"<th>median</th><th>p90</th><th>share of time</th></tr>{bottlenecks}</table>"
         f"<h2>Variants</h2><table><tr><th>cases</th><th>share</th><th>path</th></tr>{variants}</table>"
         "</body></html>"
+    )
+
+
+def diagnosis_html(report: Diagnosis, title: str = "Process diagnosis") -> str:
+    """An HTML page with the diagnosis' findings, a table per kind, each with its cases."""
+    sections = []
+    for kind, heading in _FINDING_TITLES.items():
+        rows = "".join(
+            f"<tr><td>{_e(f.subject)}</td><td>{f.cases}</td>"
+            f"<td>{'–' if f.median_ms is None else _duration(f.median_ms)}</td>"
+            f"<td>{'–' if f.total_ms is None else _duration(f.total_ms)}</td>"
+            f"<td>{_e(' '.join(f.examples))}</td></tr>"
+            for f in report.findings
+            if f.kind == kind
+        )
+        body = (
+            f"<table><tr><th>where</th><th>cases</th><th>median</th><th>total</th><th>cases that show it</th></tr>"
+            f"{rows}</table>"
+            if rows
+            else "<p>none found</p>"
+        )
+        sections.append(f'<h2 id="{kind}">{_e(heading)}</h2>{body}')
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>body{{font-family:sans-serif;margin:24px}}"
+        "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        f"</style></head><body><h1>{_e(title)}</h1>"
+        f"<p>{_e(report.object_type)}: {report.cases} cases</p>{''.join(sections)}</body></html>"
     )
 
 

@@ -3,18 +3,23 @@
 Every question (a map, a KPI, an export) first reads the log rows appended since the last one
 (`after_seq`), so a growing log is indexed once, in small batches, and never re-read whole.
 DuckDB work runs in a thread (`asyncio.to_thread`), one question at a time per index.
+
+A kept index (a DuckDB file) is written by one process at a time: a second process that finds it
+open keeps its own index in memory. A kept index that is not of this log (its last event is not
+the log's) is cleared and built again; an empty index starts from the archive, if there is one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from seamflow import errors, store
+from seamflow import clock, errors, store
 from seamflow.insight import exchange
-from seamflow.insight.activities import LevelNames, to_event
+from seamflow.insight.activities import LevelNames, StepSystems, to_event
 from seamflow.insight.alerts import AlertMemory
 from seamflow.insight.conformance import Conformance, check_conformance
 from seamflow.insight.diagnosis import Diagnosis, diagnose
@@ -36,12 +41,28 @@ class Insight:
 
     Args:
         log_reads: the store's event log.
-        index_path: a DuckDB file to keep the index in across restarts (None: in memory).
+        index_path: a DuckDB file to keep the index in across restarts (None: in memory). If
+            another process has it open, this one keeps its index in memory.
+        archive: the folder of the archive (`archive`): an empty index starts from it.
+        systems: the connection each action step calls (`step_systems`): the system of step rows.
     """
 
-    def __init__(self, log_reads: store.EventLogReads, index_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        log_reads: store.EventLogReads,
+        index_path: Path | None = None,
+        *,
+        archive: Path | None = None,
+        systems: StepSystems | None = None,
+    ) -> None:
         self._log = log_reads
-        self.index = ProcessIndex(index_path)
+        self.index = _open_index(index_path)
+        self.archive_folder = archive
+        """Where `keep_archived` writes the archive, and where an empty index starts from."""
+        self._systems = systems
+        self._is_checked = False
+        self._archived_seq: int | None = None  # the archive's last seq, read from it at the first use
+        self._archived_at: datetime | None = None
         self._read_seq = self.index.last_seq
         self._catching_up = asyncio.Lock()
         self._levels: LevelNames = {}
@@ -59,6 +80,9 @@ class Insight:
         """Index the log rows appended since the last call; returns how many events were added."""
         added = 0
         async with self._catching_up:
+            if not self._is_checked:
+                await self._check_index()
+                self._is_checked = True
             while True:
                 rows = await self._log.list_event_log(after_seq=self._read_seq, limit=_PAGE)
                 if not rows:
@@ -69,6 +93,26 @@ class Insight:
                 if len(rows) < _PAGE:
                     return added
 
+    async def _check_index(self) -> None:
+        """A kept index must be of this log; an empty one starts from the archive.
+
+        The log's row at the index's last seq must have the time of the index's last event. A log
+        without that row (pruned, or an imported file's empty log) leaves the index as it is.
+        """
+        last = self.index.last_seq
+        if last:
+            rows = await self._log.list_event_log(after_seq=last - 1, limit=1)
+            if rows and rows[0].seq == last and round(rows[0].at.timestamp() * 1000) != self.index.time_of(last):
+                log.warning("insight: the kept index %s is not of this event log; building it again", self.index.path)
+                await asyncio.to_thread(self.index.clear)
+                self._read_seq = 0
+        folder = self.archive_folder
+        if folder is not None and not folder.exists() and folder.with_name(folder.name + ".old").exists():
+            folder.with_name(folder.name + ".old").rename(folder)  # a crash between the two renames of an archive
+        if not self.index.last_seq and folder is not None and (folder / "watermark.parquet").is_file():
+            await asyncio.to_thread(self.index.load_archive, folder)
+            self._read_seq = self.index.last_seq
+
     def load_archive(self, folder: Path) -> None:
         """Start from an archive (`ProcessIndex.archive`): the log rows after it are read from the store.
 
@@ -76,11 +120,16 @@ class Insight:
         """
         self.index.load_archive(folder)
         self._read_seq = self.index.last_seq
+        self._is_checked = True  # chosen by the caller: the archive's last rows may be pruned from the log
 
     async def archive(self, folder: Path) -> int:
-        """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq."""
+        """Write the index, with the log read up to now, as Parquet into `folder`; returns its last seq.
+
+        The folder is replaced whole once the new archive is written: a crash while writing leaves
+        the previous archive as it was.
+        """
         await self.catch_up()
-        await asyncio.to_thread(self.index.archive, folder)
+        await asyncio.to_thread(_replace_archive, self.index, folder)
         return self.index.last_seq
 
     async def prune_archived(self, pruning: store.EventLogPruning, through_seq: int, before: datetime) -> int:
@@ -90,9 +139,35 @@ class Insight:
             total += pruned
         return total
 
+    async def keep_archived(
+        self, pruning: store.EventLogPruning, before: datetime, archive_every: timedelta = timedelta(hours=1)
+    ) -> int:
+        """Archive, then prune, the log's rows older than `before` (the runs' retention); returns the rows pruned.
+
+        The archive (`archive_folder`) is written again when the index holds an event older than
+        `before` that the archive lacks, at most once per `archive_every` (each write is the whole
+        index); only archived rows are pruned, so the KPIs still read every row through it.
+        """
+        folder = self.archive_folder
+        if folder is None:
+            return 0
+        await self.catch_up()
+        if self._archived_seq is None:
+            self._archived_seq = await asyncio.to_thread(_archived_seq, folder)
+        rows = self.index.query("SELECT max(seq) FROM events WHERE ts_ms < ?", [_ms(before)])
+        due = rows[0][0] if rows and rows[0][0] is not None else 0
+        now = clock.now()
+        is_time = self._archived_at is None or now - self._archived_at >= archive_every
+        if due > self._archived_seq and is_time:
+            self._archived_seq = await self.archive(folder)
+            self._archived_at = now
+        if not self._archived_seq:
+            return 0
+        return await self.prune_archived(pruning, self._archived_seq, before)
+
     def _event(self, row: store.LogEntry) -> Event | None:
         try:
-            return to_event(row, self._levels)
+            return to_event(row, self._levels, self._systems)
         except errors.InvalidInput as exc:
             self.skipped += 1
             log.warning("insight: event_log row left out of the index: %s", exc)
@@ -108,10 +183,12 @@ class Insight:
         await self.catch_up()
         return await asyncio.to_thread(check_conformance, self.index, where, designed)
 
-    async def diagnosis(self, where: CaseFilter, top: int = 5) -> Diagnosis:
-        """Bottlenecks, hand-offs and rework with their cases, with the log read up to now."""
+    async def diagnosis(self, where: CaseFilter, top: int = 5, people: store.DirectoryStore | None = None) -> Diagnosis:
+        """Bottlenecks, hand-offs (between people, systems and, given the directory, departments), rework
+        and data entered twice, with their cases, with the log read up to now."""
         await self.catch_up()
-        return await asyncio.to_thread(diagnose, self.index, where, top)
+        departments = await _departments(people) if people is not None else None
+        return await asyncio.to_thread(diagnose, self.index, where, top, departments)
 
     async def work_saved(
         self, manual_minutes: dict[str, float], start: datetime | None = None, end: datetime | None = None
@@ -147,3 +224,56 @@ class Insight:
     def close(self) -> None:
         """Close the index."""
         self.index.close()
+
+
+async def _departments(people: store.DirectoryStore) -> dict[str, str]:
+    """Each user's department name, by login and by display name (a resource is either)."""
+    names = {d.id: d.name for d in await people.list_departments()}
+    found: dict[str, str] = {}
+    for user in await people.list_users():
+        if user.department_id in names:
+            found.setdefault(user.display_name, names[user.department_id])
+            found[user.login] = names[user.department_id]
+    return found
+
+
+def _ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
+def _archived_seq(folder: Path) -> int:
+    """The last seq of the archive in `folder` (0: none)."""
+    watermark = folder / "watermark.parquet"
+    if not watermark.is_file():
+        return 0
+    probe = ProcessIndex()
+    try:
+        probe.load_archive(folder)
+        return probe.last_seq
+    finally:
+        probe.close()
+
+
+def _replace_archive(index: ProcessIndex, folder: Path) -> None:
+    """Write the archive beside `folder`, then put it in its place (the old one is removed after)."""
+    writing = folder.with_name(folder.name + ".writing")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(writing, ignore_errors=True)
+    index.archive(writing)
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    writing.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _open_index(path: Path | None) -> ProcessIndex:
+    """The index kept in `path`, or one in memory while another process has the file open."""
+    if path is None:
+        return ProcessIndex()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return ProcessIndex(path)
+    except errors.Conflict:
+        log.info("insight: %s is open in another process; this one keeps its index in memory", path)
+        return ProcessIndex()

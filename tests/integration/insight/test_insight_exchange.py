@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,29 @@ def test_ocel_json_export_reads_back_in_pm4py(tmp_path: Path) -> None:
     assert list(ocel.o2o[["ocel:oid", "ocel:oid_2"]].itertuples(index=False, name=None)) == [("SO-1", "C-9")]
     times = sorted(round(t.timestamp() * 1000) for t in ocel.events["ocel:timestamp"])
     assert times[:2] == [T0 + 125, T0 + 125] and times[-1] == T0 + 3_600_007
+
+
+def test_ocel_json_export_streamed_in_small_slices_is_the_same_document(tmp_path: Path) -> None:
+    index = _index()
+    whole, sliced = tmp_path / "whole.jsonocel", tmp_path / "sliced.jsonocel"
+    assert insight.export_ocel_json(index, whole) == 5
+    # Slices of 2 events and 2 objects: 3 slices of events, 2 of objects, one of them not full.
+    assert insight.export_ocel_json(index, sliced, slice_size=2) == 5
+    assert sliced.read_text(encoding="utf-8") == whole.read_text(encoding="utf-8")
+    document = json.loads(sliced.read_text(encoding="utf-8"))
+    assert [e["id"] for e in document["events"]] == ["e1", "e2", "e3", "e4", "e5"]
+    assert [o["id"] for o in document["objects"]] == ["SO-1", "C-9", "SO-2"]
+
+
+def test_ocel_json_export_of_an_empty_log_is_a_valid_document(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonocel"
+    assert insight.export_ocel_json(insight.ProcessIndex(), path) == 0
+    assert json.loads(path.read_text(encoding="utf-8")) == {
+        "objectTypes": [],
+        "eventTypes": [],
+        "objects": [],
+        "events": [],
+    }
 
 
 def test_ocel_sqlite_export_reads_back_in_pm4py(tmp_path: Path) -> None:
