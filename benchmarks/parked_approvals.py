@@ -25,6 +25,7 @@ import json
 import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -138,7 +139,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 rss_after = proc.rss_mb()
                 health = await _timed_gets(server.url, None, "/health/live", args.queries)
                 inbox = await _inbox(server.url, tokens[approver(7)], args.queries)
-                decided = await _decide(server.url, tokens, db, args)
+                decided = await _decide(server.url, tokens, db, args, proc)
                 rss_end = proc.rss_mb()
         finally:
             server.kill()
@@ -193,7 +194,7 @@ async def _inbox(url: str, token: str, queries: int) -> dict[str, Any]:
     }
 
 
-async def _decide(url: str, tokens: dict[str, str], db: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def _decide(url: str, tokens: dict[str, str], db: Path, args: argparse.Namespace, proc: Proc) -> dict[str, Any]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(
             "SELECT id, assignee FROM tasks WHERE status = 'pending' ORDER BY created_ms, id LIMIT ?", (args.decisions,)
@@ -209,22 +210,44 @@ async def _decide(url: str, tokens: dict[str, str], db: Path, args: argparse.Nam
         answer = await clients[login].post(f"/api/v1/tasks/{task_id}/decision", json={"decision": "approve"})
         answer.raise_for_status()
 
+    spies = _spy(proc, args.profile, "decisions") if args.profile else []
     try:
+        cpu_before = proc.cpu_s()
         started = time.perf_counter()
         decide_s = await _gated(len(rows), args.clients, one)
         want = completed_before + len(rows)
         await _wait_count(db, "SELECT COUNT(*) FROM runs WHERE status = 'completed'", want, 600)
         resumed_s = time.perf_counter() - started
+        cpu_s = proc.cpu_s() - cpu_before
     finally:
         for client in clients.values():
             await client.aclose()
+        for spy in spies:
+            spy.wait(60)
     return {
         "count": len(rows),
         "accepted_per_s": round(len(rows) / decide_s, 1),
         "all_runs_resumed_and_completed_s": round(resumed_s, 2),
         "resumed_runs_per_s": round(len(rows) / resumed_s, 1),
         "target_per_s": 1000,
+        "server_cpu_s": round(cpu_s, 2),
+        "decisions_per_server_cpu_s": round(len(rows) / cpu_s, 1),
     }
+
+
+def _spy(proc: Proc, seconds: float, phase: str) -> list[subprocess.Popen[bytes]]:
+    """py-spy (samples of threads holding the GIL) on every serve process for the first `seconds`
+    of a phase; collapsed stacks in artifacts/profiles/parked-<phase>-<stamp>-<n>.txt."""
+    spy = Path(sys.executable).parent / "py-spy"
+    out = HERE.parent / "artifacts" / "profiles"
+    out.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for n, pid in enumerate(proc.pids()):
+        path = out / f"parked-{phase}-{STAMP}-{n}.txt"
+        command = [spy, "record", "-p", str(pid), "-d", f"{seconds:g}", "-r", "200", "--gil", "--nonblocking"]
+        command += ["-f", "raw", "-o", path]
+        spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return spies
 
 
 if __name__ == "__main__":
@@ -234,6 +257,7 @@ if __name__ == "__main__":
     parser.add_argument("--decisions", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--profile", type=float, default=0, help="py-spy the serve processes for this many seconds")
     report = asyncio.run(main(parser.parse_args()))
     print(json.dumps(report, ensure_ascii=False, indent=2))
     results = HERE / "results"
