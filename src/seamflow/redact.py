@@ -127,14 +127,42 @@ def mask_text(text: str) -> str:
 def mask(value: Json) -> Json:
     """Return `value` (JSON-like) with every registered secret masked in its strings, keys included.
 
-    The shape and the other types are kept: numbers stay numbers, `None` stays `None`.
+    The shape and the other types are kept: numbers stay numbers, `None` stays `None`. A value
+    with no secret in it is returned as it is (not copied).
     """
-    if not _by_length:
+    forms = _by_length
+    if not forms:
         return value
+    texts: list[str] = []
+    _collect_texts(value, texts)
+    # One search per form through all the strings at once, instead of one per form and string (an
+    # inbox answer has thousands of strings): a form without the separator cannot match across two.
+    joined = _SEPARATOR.join(texts)
+    if not any(form in joined for form in forms) and not any(_SEPARATOR in form for form in forms):
+        return value
+    return _masked(value)
+
+
+_SEPARATOR = "\x00"
+
+
+def _collect_texts(value: Json, into: list[str]) -> None:
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        into.extend(value)
+        for inner in value.values():
+            _collect_texts(inner, into)
+    elif isinstance(value, list):
+        for inner in value:
+            _collect_texts(inner, into)
+
+
+def _masked(value: Json) -> Json:
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
-        return {mask_text(k): mask(v) for k, v in value.items()}
+        return {mask_text(k): _masked(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v) for v in value]
+        return [_masked(v) for v in value]
     return value

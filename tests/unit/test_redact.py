@@ -73,3 +73,14 @@ def test_a_digest_of_a_secret_is_not_masked_because_it_reveals_nothing() -> None
 
 def test_mask_keeps_numbers_and_none_and_masks_keys() -> None:
     assert redact.mask({SECRET: [1, 2.5, None, True, f"x{SECRET}"]}) == {"***": [1, 2.5, None, True, "x***"]}
+
+
+def test_mask_returns_a_value_without_secrets_as_it_is_and_finds_one_deep_inside() -> None:
+    secret = "inbox-8f2Kq7ZpL0"
+    redact.register(secret)
+    clean = [{"subject": "报销单 BX-2026-000123", "data": {"amount": "1280.50", "tags": ["差旅", 3, None]}}]
+    assert redact.mask(clean) is clean
+    split = [{"a": secret[:8], "b": secret[8:]}]  # halves in two strings are no secret
+    assert redact.mask(split) is split
+    deep = [{"data": {"lines": [{"note": f"token {secret}."}]}}, {secret: 1}]
+    assert redact.mask(deep) == [{"data": {"lines": [{"note": "token ***."}]}}, {"***": 1}]

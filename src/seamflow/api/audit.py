@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from seamflow import audit, directory, engine, errors
+from seamflow import audit, directory, engine, errors, store
 from seamflow.api.dependencies import EngineDep, current_engine, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["actor_of", "origin_of", "record", "record_decision", "router", "trail_of"]
+__all__ = ["actor_of", "decision_witness", "origin_of", "record", "router", "trail_of"]
 
 router = APIRouter(dependencies=[Depends(require_token)], tags=["audit"])
 
@@ -58,11 +58,21 @@ async def record(
     await trail.record(action, obj, actor=actor or actor_of(request), origin=origin_of(request), detail=detail)
 
 
-async def record_decision(request: Request, task_id: str, decision: str, *, is_settled: bool) -> None:
-    """The approvals code's hook: an approver decided task `task_id` (`approve`, `reject`, `return`)."""
-    await record(
-        request, audit.Action.APPROVAL_DECIDED, f"task:{task_id}", {"decision": decision, "settled": is_settled}
-    )
+def decision_witness(
+    request: Request, task_id: str, decision: str, *, actor: audit.Actor | None = None
+) -> engine.Witness:
+    """The approvals code's hook: the audit entry of a decision on task `task_id` (`approve`,
+    `reject`, `return`) by the request's principal (or `actor`: the assignee a decision link or
+    card was for), written in the decision's own transaction."""
+    who, origin = actor or actor_of(request), origin_of(request)
+
+    def witness(tx: store.RunTx, is_settled: bool) -> None:
+        detail: dict[str, Json] = {"decision": decision, "settled": is_settled}
+        tx.append_audit_entry(
+            audit.entry_after(audit.Action.APPROVAL_DECIDED, f"task:{task_id}", actor=who, origin=origin, detail=detail)
+        )
+
+    return witness
 
 
 @router.get("/api/v1/audit")

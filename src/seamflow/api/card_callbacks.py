@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from seamflow import clock, codec, engine, errors
+from seamflow import audit, clock, codec, engine, errors
+from seamflow.api import audit as audit_api
 from seamflow.api.decision_links import pending_task
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
@@ -72,7 +73,8 @@ async def feishu_card_action(request: Request, eng: EngineDep) -> Response:
             code="approval.not_assignee",
         )
     decision = str(value["decision"])
-    await eng.decide_task(task.id, task.assignee, decision, None, None)
+    witness = audit_api.decision_witness(request, task.id, decision, actor=audit.Actor(task.assignee, "feishu card"))
+    await eng.decide_task(task.id, task.assignee, decision, None, None, witness)
     return json_response({"toast": {"type": "success", "content": f"{_DONE[decision]}：{task.subject or task.id}"}})
 
 

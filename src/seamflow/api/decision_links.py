@@ -16,7 +16,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import HTMLResponse
 
-from seamflow import codec, engine, errors, store
+from seamflow import audit, codec, engine, errors, store
+from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, require_token
 from seamflow.api.tasks import decision_links
 
@@ -60,7 +61,8 @@ async def decide_by_link(token: Token, request: Request, eng: EngineDep) -> HTML
     try:
         decision, comment = _decision(await request.body(), request.headers.get("content-type", ""))
         task = await pending_task(eng, token)
-        is_settled = await eng.decide_task(task.id, task.assignee, decision, comment, None)
+        witness = audit_api.decision_witness(request, task.id, decision, actor=audit.Actor(task.assignee, "link"))
+        is_settled = (await eng.decide_task(task.id, task.assignee, decision, comment, None, witness)).is_settled
     except errors.SeamflowError as exc:
         return _page(exc.http_status, "无法审批 Cannot decide", str(exc))
     outcome = (

@@ -86,10 +86,9 @@ async def get_task(task_id: str, eng: EngineDep) -> Response:
 async def decide(task_id: str, body: DecisionBody, request: Request, eng: EngineDep) -> Response:
     """Approve, reject or return a task; 403 if it is not yours, 409 if it was decided already."""
     form: Json = None if body.form is None else codec.loads(codec.dumps(body.form))
-    is_settled = await eng.decide_task(task_id, _login(request), body.decision, body.comment, form)
-    await audit_api.record_decision(request, task_id, body.decision, is_settled=is_settled)
-    task = await _task(eng.db, task_id)
-    return json_response({**engine.task_json(task), "approval_settled": is_settled})
+    witness = audit_api.decision_witness(request, task_id, body.decision)
+    decided = await eng.decide_task(task_id, _login(request), body.decision, body.comment, form, witness)
+    return json_response({**engine.task_json(decided.task), "approval_settled": decided.is_settled})
 
 
 @router.post("/api/v1/tasks/{task_id}/withdraw")

@@ -23,7 +23,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from seamflow import clock, errors, oa
+from seamflow import audit, clock, errors, oa
+from seamflow.api import audit as audit_api
 from seamflow.api.card_callbacks import CardForged, platform_id
 from seamflow.api.decision_links import pending_task
 from seamflow.api.dependencies import EngineDep, require_token
@@ -63,7 +64,8 @@ async def wecom_card_event(request: Request, eng: EngineDep) -> Response:
             f"task {task.id} is assigned to someone else; the card was clicked by {errors.redact(clicker)}",
             code="approval.not_assignee",
         )
-    await eng.decide_task(task.id, task.assignee, decision, None, None)
+    witness = audit_api.decision_witness(request, task.id, decision, actor=audit.Actor(task.assignee, "wecom card"))
+    await eng.decide_task(task.id, task.assignee, decision, None, None, witness)
     return Response(b"", 200, media_type="text/plain; charset=utf-8")  # WeCom: an empty answer, no reply message
 
 

@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from seamflow.audit.chain import Verdict
 from seamflow.audit.entry import GENESIS, Action, Actor, Origin, entry_hash, entry_json
-from seamflow.audit.trail import AuditTrail
+from seamflow.audit.trail import AuditTrail, entry_after
 
-__all__ = ["GENESIS", "Action", "Actor", "AuditTrail", "Origin", "Verdict", "entry_hash", "entry_json"]
+__all__ = ["GENESIS", "Action", "Actor", "AuditTrail", "Origin", "Verdict", "entry_after", "entry_hash", "entry_json"]

@@ -1,13 +1,13 @@
 """The audit trail: record an action, verify the chain, export it, prune it keeping it verifiable.
 
-`AuditTrail.record` is the one function every surface calls (the REST API, the CLI, the
-approvals code through `record_decision`); it masks secret values in the detail before the
+`AuditTrail.record` is the one function every surface calls (the REST API, the CLI; the
+approvals code appends `entry_after` in a decision's own transaction); it masks secret values in the detail before the
 entry is hashed and stored, so no secret reaches an entry, an export or an API answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from seamflow.audit.chain import ChainCheck, Verdict, sign_anchor
 from seamflow.audit.entry import GENESIS, Action, Actor, Origin, detail_text, entry_hash, entry_json
 from seamflow.ids import Json
 
-__all__ = ["PAGE_SIZE", "AuditTrail"]
+__all__ = ["PAGE_SIZE", "AuditTrail", "entry_after"]
 
 PAGE_SIZE = 2000
 """Entries read per page by `verify` and `export`, so memory stays flat on a long trail."""
@@ -59,29 +59,7 @@ class AuditTrail:
             origin: from where (client address, user agent).
             detail: what else an auditor needs (new roles, a decision); secret values are masked.
         """
-        at_ms = _now_ms()
-        fields = {
-            "actor": _short(actor.id),
-            "via": _short(actor.via),
-            "object": _short(obj),
-            "client": _short(origin.client),
-            "user_agent": _short(origin.user_agent),
-        }
-        text = detail_text(detail or {})
-
-        def link(end: store.ChainEnd) -> store.AuditRow:
-            draft = store.AuditRow(
-                seq=end.seq + 1,
-                at_ms=at_ms,
-                action=str(action),
-                detail=text,
-                prev_hash=end.hash or GENESIS,
-                hash="",
-                **fields,
-            )
-            return _sealed(draft)
-
-        return await self.db.append_audit_entry(link)
+        return await self.db.append_audit_entry(entry_after(action, obj, actor=actor, origin=origin, detail=detail))
 
     async def entries(
         self, *, since: datetime | None = None, after_seq: int = 0, limit: int | None = None
@@ -160,3 +138,41 @@ def _now_ms() -> int:
 def _short(value: str) -> str:
     masked = redact.mask_text(value)
     return masked if len(masked) <= _FIELD_LIMIT else masked[: _FIELD_LIMIT - 1] + "…"
+
+
+def entry_after(
+    action: Action,
+    obj: str,
+    *,
+    actor: Actor,
+    origin: Origin = _LOCAL,
+    detail: dict[str, Json] | None = None,
+) -> Callable[[store.ChainEnd], store.AuditRow]:
+    """The entry `AuditTrail.record` appends, as the function that seals it after the chain's end.
+
+    Give it to `store.RunTx.append_audit_entry` to record an action in the transaction that does
+    it (a decision and its entry commit together). Arguments as for `AuditTrail.record`.
+    """
+    at_ms = _now_ms()
+    fields = {
+        "actor": _short(actor.id),
+        "via": _short(actor.via),
+        "object": _short(obj),
+        "client": _short(origin.client),
+        "user_agent": _short(origin.user_agent),
+    }
+    text = detail_text(detail or {})
+
+    def link(end: store.ChainEnd) -> store.AuditRow:
+        draft = store.AuditRow(
+            seq=end.seq + 1,
+            at_ms=at_ms,
+            action=str(action),
+            detail=text,
+            prev_hash=end.hash or GENESIS,
+            hash="",
+            **fields,
+        )
+        return _sealed(draft)
+
+    return link

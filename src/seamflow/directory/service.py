@@ -343,22 +343,21 @@ class Directory:
         Raises:
             errors.Unauthorized: `auth.expired` — the token expired or was revoked, or its user is gone.
         """
-        token = await self.db.find_user_token(credentials.digest(secret))
-        if token is None:
+        found = await self.db.find_token_holder(credentials.digest(secret))  # one read: a request's cost
+        if found is None:
             return None
+        token, user = found
         now = clock.now()
         if token.revoked is not None:
             raise errors.Unauthorized(f"the API token {token.id} was revoked", code="auth.expired")
         if token.expires is not None and now >= token.expires:
             expired = token.expires.isoformat(timespec="seconds")
             raise errors.Unauthorized(f"the API token {token.id} expired at {expired}", code="auth.expired")
-        users = await self.db.list_users(token.login)
-        if not users or not users[0].is_active:
+        if user is None or not user.is_active:
             raise errors.Unauthorized(f"the user of API token {token.id} is inactive or gone", code="auth.expired")
         if token.last_used is None or now - token.last_used >= _LAST_USED_PRECISION:
             await self.db.note_token_used(token.id, now)  # not a store write per request of a busy script
         allowed = frozenset(Scope(s) for s in token.scopes if s in Scope.__members__.values())
-        user = users[0]
         return Principal(
             token.login,
             allowed & scopes_of(list(user.roles or ())),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from seamflow.engine import metrics, secrets
 from seamflow.engine.approval import DECISIONS as APPROVAL_DECISIONS
 from seamflow.engine.approval import SIGNAL as APPROVAL_SIGNAL
-from seamflow.engine.approval import task_json
+from seamflow.engine.approval import Decided, Witness, task_json
 from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import (
     ConnectionCheck,
@@ -35,6 +35,7 @@ __all__ = [
     "CatalogChange",
     "ConnectionCheck",
     "ConnectionInfo",
+    "Decided",
     "DecisionLinks",
     "Engine",
     "EngineOptions",
@@ -51,6 +52,7 @@ __all__ = [
     "Reloader",
     "Services",
     "StoredTokens",
+    "Witness",
     "describe_connections",
     "feed_health",
     "load_env",

@@ -20,6 +20,7 @@ directory when the step began: `{"levels": [{"name", "mode", "needed", "assignee
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,7 +33,9 @@ from seamflow.ids import FlowId, Json, RunId
 __all__ = [
     "DECISIONS",
     "SIGNAL",
+    "Decided",
     "Deliver",
+    "Witness",
     "decide",
     "escalate",
     "open_approval",
@@ -50,6 +53,24 @@ SYSTEM = "seamflow"
 
 Deliver = Callable[[store.RunTx, str, str, Json, datetime], list[RunId]]
 """`journal.deliver_signal` without its keyword: completes the approval step's wait."""
+
+Witness = Callable[[store.RunTx, bool], object]
+"""Called in a decision's transaction once it is applied, with whether it settled the approval:
+what it writes (the decision's audit entry) commits with the decision, or neither does."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A decision as committed: the task as it is now, and whether the approval was settled."""
+
+    task: store.StoredTask
+    woken: list[RunId]
+    """The run, if the decision settled its approval (it is runnable again); else empty."""
+
+    @property
+    def is_settled(self) -> bool:
+        """True if the decision settled the approval (its run resumes)."""
+        return bool(self.woken)
 
 
 def open_approval(tx: store.RunTx, run_id: RunId, flow_id: FlowId, approval: store.NewApproval, at: datetime) -> None:

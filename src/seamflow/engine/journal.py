@@ -82,15 +82,30 @@ class Journal:
         """Consume due timers: complete timed waits and timeouts, queue retries."""
         return await self._db.transact(lambda tx: fire_timers(tx, now, limit))
 
-    async def decide_task(self, task_id: str, who: str, decision: str, comment: str | None, form: Json) -> list[RunId]:
-        """Apply a decision on a task; return the run if its approval was settled.
+    async def decide_task(
+        self,
+        task_id: str,
+        who: str,
+        decision: str,
+        comment: str | None,
+        form: Json,
+        witness: approval.Witness | None = None,
+    ) -> approval.Decided:
+        """Apply a decision on a task, with `witness` (its audit entry) in the same commit.
 
         Raises:
             errors.NotFound, errors.Forbidden, errors.Conflict: see `approval.decide`.
         """
-        return await self._db.transact(
-            lambda tx: approval.decide(tx, task_id, who, decision, comment, form, clock.now(), _deliver)
-        )
+
+        def unit(tx: store.RunTx) -> approval.Decided:
+            woken = approval.decide(tx, task_id, who, decision, comment, form, clock.now(), _deliver)
+            if witness is not None:
+                witness(tx, bool(woken))
+            task = tx.read_task(task_id)
+            assert task is not None  # decided just above
+            return approval.Decided(task, woken)
+
+        return await self._db.transact(unit)
 
     async def withdraw(self, task_id: str, who: str) -> list[RunId]:
         """The requester withdraws the approval of a task; return its run (runnable again)."""

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from seamflow import clock, errors, store
+from seamflow.engine import approval
 from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import Pool
 from seamflow.engine.executor import Executor
@@ -274,11 +275,20 @@ class Engine:
         self.wake(woken)
         return woken
 
-    async def decide_task(self, task_id: str, who: str, decision: str, comment: str | None, form: Json) -> bool:
-        """Decide an approval task as `who`; True if the approval was settled (its run resumes)."""
-        woken = await self.journal.decide_task(task_id, who, decision, comment, form)
-        self.wake(woken)
-        return bool(woken)
+    async def decide_task(
+        self,
+        task_id: str,
+        who: str,
+        decision: str,
+        comment: str | None,
+        form: Json,
+        witness: approval.Witness | None = None,
+    ) -> approval.Decided:
+        """Decide an approval task as `who` (with `witness`, its audit entry, in the same commit);
+        the run resumes if the decision settled its approval."""
+        decided = await self.journal.decide_task(task_id, who, decision, comment, form, witness)
+        self.wake(decided.woken)
+        return decided
 
     async def withdraw_task(self, task_id: str, who: str) -> None:
         """The requester `who` withdraws the approval of a task; its run resumes with `withdrawn`."""

@@ -53,15 +53,15 @@ class AuditOps(Rows):
 
     async def append_audit_entry(self, link: Callable[[ChainEnd], AuditRow]) -> AuditRow:
         """Under the chain's lock, let `link` build the next row after the chain's end, and store it."""
+        return await self._write(lambda conn: self._append_audit_entry(conn, link))
 
-        def unit(conn: Conn) -> AuditRow:
-            if self._AUDIT_LOCK:
-                self._x(conn, self._AUDIT_LOCK)
-            row = link(self._chain_end(conn))
-            self._insert_audit_row(conn, row)
-            return row
-
-        return await self._write(unit)
+    def _append_audit_entry(self, conn: Conn, link: Callable[[ChainEnd], AuditRow]) -> AuditRow:
+        """`append_audit_entry` inside a write transaction that is open already (a run transaction's)."""
+        if self._AUDIT_LOCK:
+            self._x(conn, self._AUDIT_LOCK)
+        row = link(self._chain_end(conn))
+        self._insert_audit_row(conn, row)
+        return row
 
     async def list_audit_entries(
         self, *, since: datetime | None = None, after_seq: int = 0, limit: int | None = None

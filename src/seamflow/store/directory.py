@@ -215,17 +215,17 @@ class DirectoryOps(Rows):
     async def list_users(self, login: str | None = None) -> list[StoredUser]:
         """Every user (or the one with `login`), ordered by login, with positions."""
 
-        def read(conn: Conn) -> list[StoredUser]:
-            where = " WHERE login = ?" if login is not None else ""
-            params: tuple[Any, ...] = (login,) if login is not None else ()
-            rows = self._x(conn, f"SELECT {_USER_COLUMNS} FROM users{where} ORDER BY login", params).fetchall()  # noqa: S608 - constants only
-            held: dict[str, list[str]] = {}
-            sql = f"SELECT login, position_id FROM user_positions{where} ORDER BY position_id"  # noqa: S608 - constants only
-            for who, position in self._x(conn, sql, params).fetchall():
-                held.setdefault(who, []).append(position)
-            return [_user(r, tuple(held.get(r[0], ()))) for r in rows]
+        return await self._read(lambda conn: self._users(conn, login))
 
-        return await self._read(read)
+    def _users(self, conn: Conn, login: str | None) -> list[StoredUser]:
+        where = " WHERE login = ?" if login is not None else ""
+        params: tuple[Any, ...] = (login,) if login is not None else ()
+        rows = self._x(conn, f"SELECT {_USER_COLUMNS} FROM users{where} ORDER BY login", params).fetchall()  # noqa: S608 - constants only
+        held: dict[str, list[str]] = {}
+        sql = f"SELECT login, position_id FROM user_positions{where} ORDER BY position_id"  # noqa: S608 - constants only
+        for who, position in self._x(conn, sql, params).fetchall():
+            held.setdefault(who, []).append(position)
+        return [_user(r, tuple(held.get(r[0], ()))) for r in rows]
 
     # -- passwords and lockout ------------------------------------------------------------------
     async def set_password_hash(self, login: str, password_hash: str) -> bool:
@@ -302,10 +302,17 @@ class DirectoryOps(Rows):
 
         await self._write(unit)
 
-    async def find_user_token(self, token_hash: str) -> StoredToken | None:
-        def read(conn: Conn) -> StoredToken | None:
+    async def find_token_holder(self, token_hash: str) -> tuple[StoredToken, StoredUser | None] | None:
+        """A personal API token and its user (None if the user is gone), in one read: what
+        authorising a request needs; None if no token has that hash."""
+
+        def read(conn: Conn) -> tuple[StoredToken, StoredUser | None] | None:
             row = self._x(conn, f"SELECT {_TOKEN_COLUMNS} FROM user_tokens WHERE hash = ?", (token_hash,)).fetchone()  # noqa: S608 - constants only
-            return _token(row) if row is not None else None
+            if row is None:
+                return None
+            token = _token(row)
+            users = self._users(conn, token.login)
+            return token, users[0] if users else None
 
         return await self._read(read)
 

@@ -8,12 +8,14 @@ group commit) or not at all. The SQL of these operations lives here, once, for b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString, Protocol
 
 from seamflow import codec, errors
 from seamflow.ids import EventId, FlowId, Json, RunId
+from seamflow.store.audit import AuditOps, AuditRow, ChainEnd
 from seamflow.store.base import JournalEntry, Lease, RunFinish, RunStatus, Timer, TimerKind, Wait
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.rows import Conn, to_ms
@@ -187,6 +189,12 @@ class RunTx(Protocol):
     def decide_task(self, task_id: str, decision: str, comment: str | None, form: Json, at: datetime) -> None: ...
     def close_tasks(self, approval_id: str, at: datetime) -> None: ...
 
+    # -- the audit trail (store/audit.py) --
+    def append_audit_entry(self, link: Callable[[ChainEnd], AuditRow]) -> AuditRow:
+        """Append an audit entry in this transaction (under the chain's lock): an action and its
+        record commit together, or neither does."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class NewRun:
@@ -213,6 +221,10 @@ class SqlRunTx(TaskTx):
 
     def _x(self, sql: LiteralString, params: tuple[Any, ...] = ()) -> Any:
         return self._conn.execute(self._rows._sql(sql), params)
+
+    def append_audit_entry(self, link: Callable[[ChainEnd], AuditRow]) -> AuditRow:
+        assert isinstance(self._rows, AuditOps)  # every SqlStore keeps the audit trail
+        return self._rows._append_audit_entry(self._conn, link)
 
     def insert_event(
         self, event_id: EventId, flow_id: FlowId, trigger: str, dedupe_key: str | None, body: Json, at: datetime

@@ -121,12 +121,12 @@ class TaskFilter:
     """Only tasks of approvals in these flows; None: any flow."""
 
 
-_TASK: LiteralString = (
+_TASK_COLUMNS: LiteralString = (
     "SELECT t.id, t.approval_id, a.run_id, a.path, a.flow_id, a.requester, a.subject, a.data, t.level,"
     " t.assignee, t.status, t.decision, t.comment, t.form, t.created_ms, t.due_ms, t.decided_ms,"
     " t.kind, t.on_behalf_of, t.round"
-    " FROM tasks t JOIN approvals a ON a.id = t.approval_id"
 )
+_TASK: LiteralString = _TASK_COLUMNS + " FROM tasks t JOIN approvals a ON a.id = t.approval_id"
 _APPROVAL: LiteralString = (
     "SELECT id, run_id, path, flow_id, requester, subject, plan, level, status FROM approvals WHERE "
 )
@@ -320,7 +320,11 @@ class TaskOps(Rows):
             where.append("a.flow_id IN (" + ", ".join("?" for _ in query.flow_ids) + ")" if query.flow_ids else "1 = 0")
             params.extend(query.flow_ids)
         clause: LiteralString = (" WHERE " + " AND ".join(where)) if where else ""
-        sql: LiteralString = _TASK + clause + " ORDER BY t.created_ms DESC, t.id LIMIT ?"
+        # The page of tasks first (in `tasks_inbox` order, stopping at `limit`), then their
+        # approvals: the join never touches more approvals than the page lists.
+        newest: LiteralString = " ORDER BY t.created_ms DESC, t.id"
+        page: LiteralString = "(SELECT * FROM tasks t" + clause + newest + " LIMIT ?) t"  # noqa: S608 - constants only
+        sql: LiteralString = _TASK_COLUMNS + " FROM " + page + " JOIN approvals a ON a.id = t.approval_id" + newest
 
         def read(conn: Conn) -> list[StoredTask]:
             return [_task(r) for r in self._x(conn, sql, (*params, query.limit)).fetchall()]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from seamflow import clock, engine, errors, store
+from seamflow import audit, clock, engine, errors, store
 from seamflow.ids import FlowId, Json, RunId
 from tests.support.db import Database
 
@@ -71,10 +71,10 @@ async def test_levels_run_in_turn_and_the_outcome_names_who_decided(
     assert await _tasks(db, "chen.jing") == []  # the second level opens after the first
     [first] = await _tasks(db, "zhang.wei")
     assert first.subject == "采购申请 PR-2026-0042" and first.data == {"amount": 8600}
-    assert await journal.decide_task(first.id, "zhang.wei", "approve", "预算内", {"budget_code": "IT-07"}) == []
+    assert (await journal.decide_task(first.id, "zhang.wei", "approve", "预算内", {"budget_code": "IT-07"})).woken == []
     [second] = await _tasks(db, "chen.jing")
     assert second.level == 1
-    assert await journal.decide_task(second.id, "chen.jing", "approve", None, None) == [run_id]
+    assert (await journal.decide_task(second.id, "chen.jing", "approve", None, None)).woken == [run_id]
     assert (await db.load_run(run_id)).status is store.RunStatus.QUEUED
     outcome = await _outcome(db, run_id)
     assert isinstance(outcome, dict)
@@ -99,7 +99,7 @@ async def test_two_approvers_of_an_any_of_level_deciding_at_once_give_one_outcom
         journal.decide_task(tasks["zhang.wei"], "zhang.wei", "reject", None, None),
         return_exceptions=True,
     )
-    wins = [r for r in results if r == [run_id]]
+    wins = [r for r in results if isinstance(r, engine.Decided) and r.woken == [run_id]]
     losses = [r for r in results if isinstance(r, errors.Conflict)]
     assert len(wins) == 1 and len(losses) == 1, results
     assert losses[0].code == "approval.already_decided"
@@ -114,8 +114,8 @@ async def test_an_all_of_level_waits_for_everyone_and_a_reject_ends_it(
     [a] = await _tasks(db, "chen.jing")
     [b] = await _tasks(db, "zhang.wei")
     [c] = await _tasks(db, "wang.fang")
-    assert await journal.decide_task(a.id, "chen.jing", "approve", None, None) == []
-    assert await journal.decide_task(b.id, "zhang.wei", "reject", "供应商资质不全", None) == [run_id]
+    assert (await journal.decide_task(a.id, "chen.jing", "approve", None, None)).woken == []
+    assert (await journal.decide_task(b.id, "zhang.wei", "reject", "供应商资质不全", None)).woken == [run_id]
     outcome = await _outcome(db, run_id)
     assert isinstance(outcome, dict) and outcome["decision"] == "rejected"
     with pytest.raises(errors.Conflict, match="already decided"):
@@ -127,8 +127,8 @@ async def test_two_of_three_is_enough_for_an_n_of_m_level(db: store.SqlStore, jo
     run_id, _ = await _park(journal, [_level("评审", ["chen.jing", "zhang.wei", "wang.fang"], 2)])
     [a] = await _tasks(db, "chen.jing")
     [b] = await _tasks(db, "zhang.wei")
-    assert await journal.decide_task(a.id, "chen.jing", "approve", None, None) == []
-    assert await journal.decide_task(b.id, "zhang.wei", "approve", None, None) == [run_id]
+    assert (await journal.decide_task(a.id, "chen.jing", "approve", None, None)).woken == []
+    assert (await journal.decide_task(b.id, "zhang.wei", "approve", None, None)).woken == [run_id]
 
 
 async def test_only_the_assignee_decides_and_only_the_requester_withdraws(
@@ -161,7 +161,7 @@ async def test_a_due_level_is_reminded_then_escalated_to_the_manager(
     fired = await journal.fire_timers(T0 + timedelta(days=2), 10)
     assert [t.kind for t in fired] == [store.TimerKind.ESCALATE]
     [escalated] = await _tasks(db, "liu.yang")
-    assert await journal.decide_task(escalated.id, "liu.yang", "approve", None, None) == [run_id]
+    assert (await journal.decide_task(escalated.id, "liu.yang", "approve", None, None)).woken == [run_id]
     kinds = [e.kind for e in await db.list_event_log(run_id=run_id) if e.kind.startswith("task.")]
     assert kinds == ["task.created", "task.reminded", "task.escalated", "task.decided"]
 
@@ -185,7 +185,7 @@ async def test_pending_tasks_survive_a_restart_and_a_decision_resumes_the_run_on
     try:
         [task] = await _tasks(reopened, "zhang.wei")
         again = engine.Journal(reopened)
-        assert await again.decide_task(task.id, "zhang.wei", "approve", None, None) == [run_id]
+        assert (await again.decide_task(task.id, "zhang.wei", "approve", None, None)).woken == [run_id]
         with pytest.raises(errors.Conflict):
             await again.decide_task(task.id, "zhang.wei", "approve", None, None)
         outcome = await _outcome(reopened, run_id)
@@ -200,7 +200,7 @@ async def test_a_return_asks_the_requester_to_amend_and_the_returning_level_deci
 ) -> None:
     run_id, _ = await _park(journal, [_level("部门负责人", ["zhang.wei"]), _level("财务总监", ["chen.jing"])])
     [task] = await _tasks(db, "zhang.wei")
-    assert await journal.decide_task(task.id, "zhang.wei", "return", "请补充三家比价单", None) == []
+    assert (await journal.decide_task(task.id, "zhang.wei", "return", "请补充三家比价单", None)).woken == []
     assert (await db.load_run(run_id)).status is store.RunStatus.WAITING
     [amend] = await _tasks(db, "li.na")
     assert (amend.kind, amend.level, amend.round) == ("amend", 0, 0)
@@ -214,9 +214,9 @@ async def test_a_return_asks_the_requester_to_amend_and_the_returning_level_deci
         await journal.resubmit(amend.id, "li.na", {"quotes": 4}, None)
     [again] = await _tasks(db, "zhang.wei")
     assert (again.level, again.round, again.data) == (0, 1, {"amount": 8600, "changes": {"quotes": 3}})
-    assert await journal.decide_task(again.id, "zhang.wei", "approve", None, None) == []
+    assert (await journal.decide_task(again.id, "zhang.wei", "approve", None, None)).woken == []
     [second] = await _tasks(db, "chen.jing")
-    assert await journal.decide_task(second.id, "chen.jing", "approve", None, None) == [run_id]
+    assert (await journal.decide_task(second.id, "chen.jing", "approve", None, None)).woken == [run_id]
     outcome = await _outcome(db, run_id)
     assert isinstance(outcome, dict) and outcome["decision"] == "approved"
     assert [(d["who"], d["decision"], d["comment"]) for d in outcome["levels"]] == [  # type: ignore[index, union-attr]
@@ -228,3 +228,49 @@ async def test_a_return_asks_the_requester_to_amend_and_the_returning_level_deci
     assert outcome["amendments"] == [
         {"level": 1, "when": T0.isoformat(), "comment": "已补充比价单", "changes": {"quotes": 3}}
     ]
+
+
+def _witness(seen: list[bool]) -> engine.Witness:
+    """A decision's audit entry, as the API writes it: in the decision's own transaction."""
+
+    def witness(tx: store.RunTx, is_settled: bool) -> None:
+        seen.append(is_settled)
+        detail: dict[str, Json] = {"decision": "approve", "settled": is_settled}
+        actor = audit.Actor("zhang.wei", "token tok_bench")
+        tx.append_audit_entry(audit.entry_after(audit.Action.APPROVAL_DECIDED, "task:t", actor=actor, detail=detail))
+
+    return witness
+
+
+async def test_a_decision_and_its_audit_entry_commit_together_and_a_refused_one_leaves_neither(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    run_id, _ = await _park(journal, [_level("部门负责人", ["zhang.wei"])])
+    (task,) = await _tasks(db, "zhang.wei")
+    seen: list[bool] = []
+    decided = await journal.decide_task(task.id, "zhang.wei", "approve", "同意", None, _witness(seen))
+    assert decided.woken == [run_id] and decided.is_settled and seen == [True]
+    assert (decided.task.status, decided.task.decision, decided.task.comment) == ("decided", "approve", "同意")
+    with pytest.raises(errors.Conflict):
+        await journal.decide_task(task.id, "zhang.wei", "approve", None, None, _witness(seen))
+    entries = await audit.AuditTrail(db).entries()
+    assert [(e["action"], e["object"], e["detail"]) for e in entries] == [
+        (str(audit.Action.APPROVAL_DECIDED), "task:t", {"decision": "approve", "settled": True})
+    ]
+    assert (await audit.AuditTrail(db).verify()).is_intact
+
+
+async def test_the_inbox_lists_a_page_of_an_approvers_tasks_newest_first_ties_by_id(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    for _ in range(4):  # the clock stands still: the tasks tie on their creation time
+        await _park(journal, [_level("财务", ["chen.jing", "zhang.wei"])])
+    mine = await _tasks(db, "chen.jing")
+    assert len(mine) == 4
+    assert [t.id for t in mine] == [t.id for t in sorted(mine, key=lambda t: (-t.created.timestamp(), t.id))]
+    page = await db.list_tasks(store.TaskFilter(assignee="chen.jing", status="pending", limit=2))
+    assert [t.id for t in page] == [t.id for t in mine[:2]]
+    assert all(t.assignee == "chen.jing" and t.subject == "采购申请 PR-2026-0042" for t in page)
+    decided = await journal.decide_task(mine[0].id, "chen.jing", "approve", None, None)
+    assert [t.id for t in await _tasks(db, "chen.jing")] == [t.id for t in mine[1:]]
+    assert [t.id for t in await _tasks(db, "chen.jing", "decided")] == [decided.task.id]
