@@ -317,7 +317,10 @@ class TaskOps(Rows):
             where.append("t.status = ?")
             params.append(query.status)
         if query.flow_ids is not None:
-            where.append("a.flow_id IN (" + ", ".join("?" for _ in query.flow_ids) + ")" if query.flow_ids else "1 = 0")
+            marks: LiteralString = ", ".join("?" for _ in query.flow_ids)
+            # inside the page's subquery, where the approvals are not joined yet
+            of_flows: LiteralString = "EXISTS (SELECT 1 FROM approvals f WHERE f.id = t.approval_id AND f.flow_id IN ("
+            where.append(of_flows + marks + "))" if query.flow_ids else "1 = 0")
             params.extend(query.flow_ids)
         clause: LiteralString = (" WHERE " + " AND ".join(where)) if where else ""
         # The page of tasks first (in `tasks_inbox` order, stopping at `limit`), then their

@@ -274,3 +274,13 @@ async def test_the_inbox_lists_a_page_of_an_approvers_tasks_newest_first_ties_by
     decided = await journal.decide_task(mine[0].id, "chen.jing", "approve", None, None)
     assert [t.id for t in await _tasks(db, "chen.jing")] == [t.id for t in mine[1:]]
     assert [t.id for t in await _tasks(db, "chen.jing", "decided")] == [decided.task.id]
+
+
+async def test_the_inbox_filtered_to_the_flows_a_grant_covers(db: store.SqlStore, journal: engine.Journal) -> None:
+    await _park(journal, [_level("财务", ["chen.jing"])])
+    mine = await _tasks(db, "chen.jing")
+    of_flow = await db.list_tasks(store.TaskFilter(assignee="chen.jing", flow_ids=(FLOW,)))
+    of_other = await db.list_tasks(store.TaskFilter(assignee="chen.jing", flow_ids=("other-flow",)))
+    of_none = await db.list_tasks(store.TaskFilter(assignee="chen.jing", flow_ids=()))
+    assert [t.id for t in of_flow] == [t.id for t in mine] and len(mine) == 1
+    assert of_other == [] and of_none == []
