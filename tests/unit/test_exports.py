@@ -96,6 +96,7 @@ EXPORTS = {
     },
     "seamflow.engine": {
         "APPROVAL_DECISIONS",
+        "project_outbound",
         "APPROVAL_SIGNAL",
         "task_json",
         "DecisionLinks",
@@ -156,6 +157,9 @@ EXPORTS = {
     "seamflow.codec": {"Limits", "dumps", "dumps_text", "loads", "parse_untrusted"},
     "seamflow.connectors": {
         "Action",
+        "Outbound",
+        "OutboundRefused",
+        "allow_entry_problem",
         "Batch",
         "Checks",
         "Chunk",
