@@ -32,7 +32,7 @@ from seamflow.connectors.http.inputs import (
     query_params,
 )
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
-from seamflow.connectors.http.pinning import guarded_session_parts
+from seamflow.connectors.http.pinning import GuardedConnector
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.http.signing import Signing, sign_request
 from seamflow.connectors.http.token_endpoint import TokenRevoked, TokenSignIn
@@ -287,15 +287,14 @@ def _open_session(config: HttpConfig, headers: dict[str, str], connection: Conne
 
     Must run in the event loop that will use it (aiohttp binds the session to it).
     """
-    resolver, traces = guarded_session_parts(connection.outbound, connection.name)
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
+        connector=GuardedConnector(
+            connection.outbound,
+            connection.name,
             limit=config.max_connections,
             keepalive_timeout=_KEEPALIVE_S,
             ssl=config.verify_tls,  # True: the system's CA certificates; False: no check
-            resolver=resolver,
         ),
-        trace_configs=traces,
         headers={"User-Agent": "seamflow", **headers},
         timeout=aiohttp.ClientTimeout(total=connection.timeout.total_seconds()),
         cookie_jar=aiohttp.DummyCookieJar(),  # calls are independent: no cookie carries over

@@ -2,21 +2,24 @@
 
 aiohttp connects to exactly the addresses its resolver returns and keeps the URL's host for
 the `Host` header and TLS (SNI, certificate), so a resolver that checks what it returns pins
-the connection to checked addresses. Hosts spelled as addresses skip the resolver; a request
-hook checks those before each request, redirects included.
+the connection to checked addresses. Hosts spelled as addresses skip the resolver; the
+connector checks those before each request, redirects included.
 """
 
 from __future__ import annotations
 
 import socket
-from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 
 from seamflow.connectors.guard import Outbound
 
-__all__ = ["GuardedResolver", "guarded_session_parts"]
+__all__ = ["GuardedConnector", "GuardedResolver"]
 
 
 class GuardedResolver(AbstractResolver):
@@ -52,21 +55,26 @@ def _family(version: int) -> socket.AddressFamily:
     return socket.AF_INET6 if version == 6 else socket.AF_INET
 
 
-def guarded_session_parts(outbound: Outbound, where: str) -> tuple[GuardedResolver, list[aiohttp.TraceConfig]]:
-    """The resolver for a session's `TCPConnector` and the trace that checks address-spelled hosts.
+class GuardedConnector(aiohttp.TCPConnector):
+    """A `TCPConnector` that checks every request's host before it takes or opens a connection.
 
-    Args:
-        outbound: the connection's guard (`Connection.outbound`).
-        where: the connection's name, for the refusal's message.
+    Names go through `GuardedResolver` (checked, then pinned); a host spelled as an address
+    skips aiohttp's resolver, so `connect` checks it — for each request, redirects included.
     """
 
-    async def on_request_start(
-        session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
-    ) -> None:
-        host = params.url.raw_host
-        if host is not None:
-            outbound.check_literal(host, where)
+    def __init__(self, outbound: Outbound, where: str, **options: Any) -> None:
+        super().__init__(resolver=GuardedResolver(outbound, where), **options)
+        self._outbound = outbound
+        self._where = where
 
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
-    return GuardedResolver(outbound, where), [trace]
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - the signature of aiohttp's BaseConnector.connect
+    ) -> Connection:
+        """Refuse an address-spelled or metadata host, then get a connection as aiohttp does."""
+        host = req.url.raw_host
+        if host is not None:
+            self._outbound.check_literal(host, self._where)
+        return await super().connect(req, traces, timeout)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from seamflow import codec, errors, redact
 from seamflow.connectors.base import Action, Connection, parse_config
-from seamflow.connectors.http.pinning import guarded_session_parts
+from seamflow.connectors.http.pinning import GuardedConnector
 from seamflow.ids import Json, JsonObject
 
 __all__ = ["RobotConfig", "RobotConnector", "invalid_input"]
@@ -88,10 +88,8 @@ class RobotConnector(abc.ABC):
         self._webhook = yarl.URL(config.webhook.get_secret_value(), encoded=True)
         self._timeout_s = connection.timeout.total_seconds()
         self._configure(config)
-        resolver, traces = guarded_session_parts(connection.outbound, connection.name)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(resolver=resolver),
-            trace_configs=traces,
+            connector=GuardedConnector(connection.outbound, connection.name),
             timeout=aiohttp.ClientTimeout(total=self._timeout_s),
             headers={"User-Agent": "seamflow"},
             cookie_jar=aiohttp.DummyCookieJar(),

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from seamflow import errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
-from seamflow.connectors.http.pinning import guarded_session_parts
+from seamflow.connectors.http.pinning import GuardedConnector
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions, unknown_operation
 from seamflow.connectors.openapi.auth import Authenticator, SignInSettings
@@ -421,12 +421,14 @@ def _shown(url: yarl.URL) -> str:
 
 def _open_session(config: OpenApiConfig, connection: Connection) -> aiohttp.ClientSession:
     """One keep-alive pool of `max_connections` sockets, guarded, bound to the running event loop."""
-    resolver, traces = guarded_session_parts(connection.outbound, connection.name)
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=config.max_connections, keepalive_timeout=_KEEPALIVE_S, ssl=config.verify_tls, resolver=resolver
+        connector=GuardedConnector(
+            connection.outbound,
+            connection.name,
+            limit=config.max_connections,
+            keepalive_timeout=_KEEPALIVE_S,
+            ssl=config.verify_tls,
         ),
-        trace_configs=traces,
         headers={"User-Agent": "seamflow", **config.headers},
         timeout=aiohttp.ClientTimeout(total=connection.timeout.total_seconds()),
         cookie_jar=aiohttp.DummyCookieJar(),
