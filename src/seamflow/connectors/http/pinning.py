@@ -28,6 +28,9 @@ class GuardedResolver(AbstractResolver):
     def __init__(self, outbound: Outbound, where: str) -> None:
         self._outbound = outbound
         self._where = where
+        self._passed: set[str] = set()
+        """Hosts that passed `check_literal`: an address spelled in a URL means the same address
+        forever, so a request to a host seen before costs one set lookup."""
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -66,6 +69,9 @@ class GuardedConnector(aiohttp.TCPConnector):
         super().__init__(resolver=GuardedResolver(outbound, where), **options)
         self._outbound = outbound
         self._where = where
+        self._passed: set[str] = set()
+        """Hosts that passed `check_literal`: an address spelled in a URL means the same address
+        forever, so a request to a host seen before costs one set lookup."""
 
     async def connect(
         self,
@@ -75,6 +81,8 @@ class GuardedConnector(aiohttp.TCPConnector):
     ) -> Connection:
         """Refuse an address-spelled or metadata host, then get a connection as aiohttp does."""
         host = req.url.raw_host
-        if host is not None:
+        if host is not None and host not in self._passed:
             self._outbound.check_literal(host, self._where)
+            if len(self._passed) < 1024:
+                self._passed.add(host)
         return await super().connect(req, traces, timeout)
