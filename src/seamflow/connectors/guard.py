@@ -29,6 +29,7 @@ __all__ = [
     "OutboundRefused",
     "Resolve",
     "allow_entry_problem",
+    "connect_checked",
     "parse_address",
     "refusal",
 ]
@@ -309,6 +310,37 @@ class Outbound:
             for address in found:
                 self.check(address, host, where)
         return found
+
+
+async def connect_checked(outbound: Outbound, host: str, port: int, timeout_s: float, where: str = "") -> socket.socket:
+    """A socket connected to a checked address of `host` (pinned): for clients that take a socket.
+
+    The addresses are tried in the resolver's order within `timeout_s` each; the caller keeps
+    `host` for TLS (SNI, certificate) and owns the socket.
+
+    Raises:
+        OutboundRefused: an address of `host` is not allowed (nothing was connected).
+        OSError: the name does not resolve, or no address accepted (`TimeoutError` if none answered).
+    """
+    loop = asyncio.get_running_loop()
+    failed: OSError | None = None
+    for address in await outbound.resolve_checked(host, port, where):
+        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await loop.sock_connect(sock, (str(address), port))
+        except OSError as exc:  # TimeoutError included: try the next address
+            sock.close()
+            failed = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    assert failed is not None  # resolve_checked returns at least one address
+    raise failed
 
 
 def _as_network(entry: str) -> Network | None:

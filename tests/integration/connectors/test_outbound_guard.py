@@ -323,3 +323,42 @@ async def test_a_credential_bearing_request_to_a_refused_host_names_neither_url_
     assert "sk-live-8c1d2e" not in text and "q-secret" not in text and "/api" not in text
     assert text.startswith("erp: outbound guard refused '127.0.0.1': loopback")
     assert not trap.was_reached()
+
+
+@pytest.mark.parametrize("host", ["0x7f.1", "rebind.test", "metadata.google.internal"])
+async def test_an_smtp_host_on_a_refused_address_is_refused_before_connecting(
+    host: str, trap: Trap, table: HostsTable
+) -> None:
+    from seamflow.connectors.email import EmailConnector
+
+    connector = EmailConnector()
+    config: Json = {"host": host, "port": trap.port, "security": "none", "from": "销售运营 <sales-ops@example.cn>"}
+    outbound = connectors.Outbound().with_resolver(table.resolve)
+    await connector.open(connectors.Connection("mailer", "email", config, outbound=outbound))
+    mail: Json = {"to": ["王芳 <wang.fang@example.cn>"], "subject": "合同已签署", "text": "SO-20261207-0042"}
+    with pytest.raises(connectors.OutboundRefused):
+        await connector.call("send", mail, idempotency_key="k")
+    with pytest.raises(connectors.OutboundRefused):
+        await connector.check()
+    await connector.close()
+    assert not trap.was_reached()
+
+
+@pytest.mark.parametrize("security", ["none", "ssl"])
+async def test_an_imap_host_on_a_refused_address_is_refused_before_connecting(
+    security: str, trap: Trap, table: HostsTable
+) -> None:
+    from seamflow.connectors.email import EmailConnector
+
+    connector = EmailConnector()
+    imap: Json = {"host": "rebind.test", "port": trap.port, "security": security, "folder": "INBOX"}
+    config: Json = {"imap": imap, "username": "finance@example.cn", "password": "imap-pw-51c7"}
+    outbound = connectors.Outbound().with_resolver(table.resolve)
+    await connector.open(connectors.Connection("invoices", "email", config, outbound=outbound))
+    with pytest.raises(connectors.OutboundRefused) as refused:
+        await connector.check()
+    with pytest.raises(connectors.OutboundRefused):
+        await connector.poll("messages", {}, None, limit=10)
+    await connector.close()
+    assert "imap-pw-51c7" not in str(refused.value)
+    assert not trap.was_reached()
