@@ -13,7 +13,8 @@ process on uvloop) over keep-alive connections:
   also resolves the name through the guard and checks the addresses (keep-alive reuses them).
 
 A fourth line times `Outbound.check_literal` alone (what every request pays). Rounds rotate who
-goes first; medians are reported, with each guarded median's ratio to the unguarded one.
+goes first; medians of wall and CPU time per call are reported, with each guarded median's
+ratio to the unguarded one.
 Saved to benchmarks/results/outbound-guard-<stamp>.json and outbound-guard-latest.json.
 """
 
@@ -65,8 +66,11 @@ async def open_connector(base_url: str, *, guarded: bool, concurrency: int) -> H
     return connector
 
 
-async def timed(one: Callable[[int], Awaitable[object]], calls: int, concurrency: int) -> float:
-    """Microseconds per call at this concurrency (wall time / calls), after warming the pool."""
+async def timed(one: Callable[[int], Awaitable[object]], calls: int, concurrency: int) -> tuple[float, float]:
+    """Microseconds per call at this concurrency, wall time and this process's CPU time, after warming the pool.
+
+    CPU time is what the guard adds to the caller; it is also far less disturbed than wall time
+    when other work shares the machine (the sink runs in its own process)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def gated(i: int) -> None:
@@ -74,12 +78,12 @@ async def timed(one: Callable[[int], Awaitable[object]], calls: int, concurrency
             await one(i)
 
     await asyncio.gather(*(gated(i) for i in range(min(200, calls))))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(gated(i) for i in range(calls)))
-    return (time.perf_counter() - started) / calls * 1e6
+    return (time.perf_counter() - started) / calls * 1e6, (time.process_time() - cpu) / calls * 1e6
 
 
-async def connector_round(base_url: str, guarded: bool, calls: int, concurrency: int) -> float:
+async def connector_round(base_url: str, guarded: bool, calls: int, concurrency: int) -> tuple[float, float]:
     connector = await open_connector(base_url, guarded=guarded, concurrency=concurrency)
     try:
         return await timed(
@@ -107,22 +111,26 @@ async def measure(sink_url: str, args: argparse.Namespace) -> list[dict[str, Any
     }
     results = []
     for concurrency in [int(c) for c in args.concurrency.split(",")]:
-        rounds: dict[str, list[float]] = {name: [] for name in callers}
+        rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in callers}
         order = list(callers)
         for n in range(args.rounds):
             for name in order[n % 3 :] + order[: n % 3]:  # rotate who goes first
                 url, guarded = callers[name]
                 rounds[name].append(await connector_round(url, guarded, args.calls, concurrency))
-        medians = {name: statistics.median(values) for name, values in rounds.items()}
+        wall = {name: statistics.median(v[0] for v in values) for name, values in rounds.items()}
+        cpu = {name: statistics.median(v[1] for v in values) for name, values in rounds.items()}
         row: dict[str, Any] = {"concurrency": concurrency}
-        for name, median in medians.items():
+        for name in callers:
             row[name] = {
-                "us_per_call": round(median, 1),
-                "ratio_to_unguarded": round(median / medians["unguarded"], 3),
-                "rounds": [round(v, 1) for v in rounds[name]],
+                "wall_us_per_call": round(wall[name], 1),
+                "cpu_us_per_call": round(cpu[name], 1),
+                "wall_ratio_to_unguarded": round(wall[name] / wall["unguarded"], 3),
+                "cpu_ratio_to_unguarded": round(cpu[name] / cpu["unguarded"], 3),
+                "rounds_wall_cpu": [[round(w, 1), round(c, 1)] for w, c in rounds[name]],
             }
             print(
-                f"c{concurrency:<3} {name:17} {median:8.1f} µs/call  ×{median / medians['unguarded']:.3f}",
+                f"c{concurrency:<3} {name:17} wall {wall[name]:8.1f} µs/call ×{wall[name] / wall['unguarded']:.3f}"
+                f"   cpu {cpu[name]:7.1f} µs/call ×{cpu[name] / cpu['unguarded']:.3f}",
                 flush=True,
             )
         results.append(row)

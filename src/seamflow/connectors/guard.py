@@ -32,6 +32,7 @@ __all__ = [
     "connect_checked",
     "parse_address",
     "refusal",
+    "resolve_checked_blocking",
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -341,6 +342,25 @@ async def connect_checked(outbound: Outbound, host: str, port: int, timeout_s: f
         return sock
     assert failed is not None  # resolve_checked returns at least one address
     raise failed
+
+
+def resolve_checked_blocking(outbound: Outbound, host: str, port: int, where: str = "") -> list[Address]:
+    """`Outbound.resolve_checked` for a driver that connects in a worker thread (SQL): the system's
+    resolver, called blocking. Connect to the addresses returned, keeping `host` for TLS.
+
+    Raises:
+        OutboundRefused: an address of `host` is not allowed.
+        OSError: the name does not resolve (`socket.gaierror`).
+    """
+    literal = outbound.check_literal(host, where)
+    if literal is not None:
+        return [literal]
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(ipaddress.ip_address(str(a[4][0]).partition("%")[0]) for a in found))
+    if not outbound.is_allowed_host(host):
+        for address in addresses:
+            outbound.check(address, host, where)
+    return addresses
 
 
 def _as_network(entry: str) -> Network | None:

@@ -362,3 +362,29 @@ async def test_an_imap_host_on_a_refused_address_is_refused_before_connecting(
     await connector.close()
     assert "imap-pw-51c7" not in str(refused.value)
     assert not trap.was_reached()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres:pg-pw-77a1@0x7f.1:{port}/test",
+        "postgresql://postgres:pg-pw-77a1@[::ffff:127.0.0.1]:{port}/test",
+        "mysql://root:pg-pw-77a1@2130706433:{port}/test",
+        "mysql://root:pg-pw-77a1@metadata.google.internal:{port}/test",
+    ],
+)
+async def test_a_sql_host_on_a_refused_address_is_refused_before_connecting(url: str, trap: Trap) -> None:
+    from seamflow.connectors.sql import SqlConnector
+
+    connector = SqlConnector()
+    config: Json = {"url": url.format(port=trap.port)}
+    await connector.open(
+        connectors.Connection("erp", "sql", config, timeout=timedelta(seconds=5), outbound=connectors.Outbound())
+    )
+    try:
+        with pytest.raises(connectors.OutboundRefused) as refused:
+            await connector.call("query", {"sql": "SELECT 1"}, idempotency_key="k")
+    finally:
+        await connector.close()
+    assert "pg-pw-77a1" not in str(refused.value)
+    assert not trap.was_reached()
