@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import httpx
 from cryptography.fernet import Fernet, MultiFernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("SEAMFLOW_OUTBOUND_ALLOW", "127.0.0.0/8,::1,localhost")  # the stand-ins run here
 
 from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, AuthServer
 

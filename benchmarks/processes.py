@@ -28,6 +28,10 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 STAMP = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+LOOPBACK_ALLOW = "127.0.0.0/8,::1,localhost"
+"""Every benchmark process (sink, servers, peers) runs on this machine: the outbound guard is told
+so explicitly, for this process and the `seamflow` processes it starts (they inherit it)."""
+os.environ.setdefault("SEAMFLOW_OUTBOUND_ALLOW", LOOPBACK_ALLOW)
 
 FLOW = """\
 id: bench-forward

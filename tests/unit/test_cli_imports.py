@@ -55,15 +55,17 @@ def test_listing_connector_kinds_imports_no_connector_and_a_lookup_imports_only_
         "kinds = connectors.available_connectors()\n"
         "assert {'http', 'sql', 'email', 'openapi'} <= set(kinds), sorted(kinds)\n"
         "before = {m for m in sys.modules if m.startswith('seamflow.connectors.')}\n"
-        "assert before == {'seamflow.connectors.base', 'seamflow.connectors.pack',"
+        "assert before == {'seamflow.connectors.base', 'seamflow.connectors.guard', 'seamflow.connectors.pack',"
         " 'seamflow.connectors.tokens'}, before\n"
         "assert kinds['file'].kind == 'file'"
     )
     connector_packages = {m for m in _modules_after(code) if m.count(".") == 2 and m.startswith("seamflow.connectors.")}
     # tokens: the interface of the cache that signed-in connections share, part of `Connection`;
     # pack: the paths of the shipped connector files (pathlib only; a file is read when its kind is used)
+    # guard: the outbound guard, part of `Connection` (stdlib only)
     assert connector_packages == {
         "seamflow.connectors.base",
+        "seamflow.connectors.guard",
         "seamflow.connectors.pack",
         "seamflow.connectors.tokens",
         "seamflow.connectors.file",

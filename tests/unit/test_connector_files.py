@@ -220,4 +220,9 @@ def test_a_project_without_connector_files_does_not_import_them(tmp_path: Path) 
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('seamflow.connectors.', 'aiohttp')))))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
-    assert loaded == ["seamflow.connectors.base", "seamflow.connectors.pack", "seamflow.connectors.tokens"]
+    assert loaded == [
+        "seamflow.connectors.base",
+        "seamflow.connectors.guard",
+        "seamflow.connectors.pack",
+        "seamflow.connectors.tokens",
+    ]

@@ -107,6 +107,7 @@ EXPORTS = {
     },
     "seamflow.engine": {
         "APPROVAL_DECISIONS",
+        "project_outbound",
         "APPROVAL_SIGNAL",
         "task_json",
         "Decided",
@@ -169,6 +170,9 @@ EXPORTS = {
     "seamflow.codec": {"Limits", "dumps", "dumps_text", "loads", "parse_untrusted"},
     "seamflow.connectors": {
         "Action",
+        "Outbound",
+        "OutboundRefused",
+        "allow_entry_problem",
         "Batch",
         "Checks",
         "Chunk",

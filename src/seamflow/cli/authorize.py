@@ -59,7 +59,13 @@ async def authorize(
     await db.open()
     try:
         tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
-        pool = engine.Pool(configs, secrets=engine.load_secrets(root=paths.root), env=engine.load_env(), tokens=tokens)
+        pool = engine.Pool(
+            configs,
+            secrets=engine.load_secrets(root=paths.root),
+            env=engine.load_env(),
+            tokens=tokens,
+            outbound=engine.project_outbound(paths.root),
+        )
         connection = pool.resolve(name)
         if connection.connector not in _AUTHORIZABLE and not connectors.is_declared(connection.connector):
             raise errors.InvalidInput(

@@ -161,6 +161,7 @@ def connections_test(name: str, as_json: bool, project: Path) -> None:
                 env=engine.load_env(),
                 state_root=paths.state / "connections",
                 tokens=tokens,
+                outbound=engine.project_outbound(paths.root),
             )
             return await pool.check(name)
 

@@ -140,7 +140,12 @@ def _pool(paths: ProjectPaths) -> engine.Pool:
     from seamflow.flows import load
 
     configs = load.load_connections_file(paths.connections)[0] if paths.connections else {}
-    return engine.Pool(configs, secrets=engine.load_secrets(root=paths.root), env=engine.load_env())
+    return engine.Pool(
+        configs,
+        secrets=engine.load_secrets(root=paths.root),
+        env=engine.load_env(),
+        outbound=engine.project_outbound(paths.root),
+    )
 
 
 @click.command("migrate")

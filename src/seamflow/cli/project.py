@@ -198,7 +198,10 @@ def build_engine(
     }
     configs = {name: config for name, config in project.connections.items() if name not in served}
     tokens = engine.StoredTokens(db, lambda: engine.secrets.read_key(paths.root))
-    pool = engine.Pool(configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens)
+    outbound = engine.project_outbound(paths.root)
+    pool = engine.Pool(
+        configs, secrets=secrets, env=env, state_root=paths.state / "connections", tokens=tokens, outbound=outbound
+    )
     eng = engine.Engine(db, engine.Catalog(sources), pool, context=context, options=options)
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
     bench = lifecycle.Workbench(paths.connections, context=context, flow_ids=lambda: eng.catalog.current.keys())

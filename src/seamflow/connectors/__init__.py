@@ -29,6 +29,7 @@ from seamflow.connectors.base import (
     is_declared,
     parse_config,
 )
+from seamflow.connectors.guard import Outbound, OutboundRefused, allow_entry_problem
 from seamflow.connectors.pack import PACK_FILES
 from seamflow.connectors.tokens import Fetch, Grant, LocalTokens, Token, TokenCache, TokenKeeper, is_usable
 
@@ -50,6 +51,8 @@ __all__ = [
     "HttpConnector",
     "Item",
     "LocalTokens",
+    "Outbound",
+    "OutboundRefused",
     "Polls",
     "Streams",
     "Token",
@@ -57,6 +60,7 @@ __all__ = [
     "TokenKeeper",
     "add_declared",
     "add_declared_later",
+    "allow_entry_problem",
     "available_connectors",
     "declared",
     "feeds_of",

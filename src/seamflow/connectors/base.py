@@ -17,6 +17,7 @@ from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
+from seamflow.connectors.guard import Outbound
 from seamflow.connectors.tokens import TokenCache
 from seamflow.ids import Json
 
@@ -79,6 +80,9 @@ class Connection:
     tokens: TokenCache | None = field(default=None, compare=False, repr=False)
     """Where a connector that signs in keeps its tokens: the engine's cache in the store, shared by
     the cluster. None: the connector keeps them in its own process (`connectors.LocalTokens`)."""
+    outbound: Outbound = field(default_factory=Outbound.from_environment, compare=False, repr=False)
+    """Where the connection's network calls may go (the outbound guard): public addresses plus what
+    the project and the connection allow. By default, the process's `SEAMFLOW_OUTBOUND_ALLOW`."""
 
 
 @runtime_checkable

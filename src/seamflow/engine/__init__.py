@@ -22,6 +22,7 @@ from seamflow.engine.feeds import feed_health
 from seamflow.engine.inbox import Event, Overloaded
 from seamflow.engine.journal import Journal
 from seamflow.engine.links import DecisionLinks, LinkExpired, LinkGrant
+from seamflow.engine.outbound import project_outbound
 from seamflow.engine.reload import FlowReader, Reload, Reloader
 from seamflow.engine.runtime import Engine, EngineOptions
 from seamflow.engine.services import Services
@@ -59,6 +60,7 @@ __all__ = [
     "load_secrets",
     "metrics",
     "next_tick",
+    "project_outbound",
     "secrets",
     "task_json",
     "unset_secret_problems",

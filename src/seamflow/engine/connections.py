@@ -222,11 +222,15 @@ class Pool:
         env: Mapping[str, str],
         state_root: Path | None = None,
         tokens: connectors.TokenCache | None = None,
+        outbound: connectors.Outbound | None = None,
     ) -> None:
         """Args:
         tokens: where connections that sign in keep their tokens (`StoredTokens`: the cluster's
             store); None: each connector keeps them in its process.
+        outbound: the project's outbound guard (`project_outbound`), which each connection's
+            `outbound_allow` widens; None: the process's (`SEAMFLOW_OUTBOUND_ALLOW`).
         """
+        self._outbound = connectors.Outbound.from_environment() if outbound is None else outbound
         self._configs = configs
         self._state_root = state_root
         self._tokens = tokens
@@ -285,6 +289,8 @@ class Pool:
         kind = str(settings.pop("connector", ""))
         concurrency = settings.pop("concurrency", None)
         timeout = settings.pop("timeout", None)
+        allow = settings.pop("outbound_allow", None) or []
+        outbound = self._outbound.allowing(allow, f"connection {name!r} outbound_allow") if allow else self._outbound
         rendered: Json = expressions.Template.compile(settings, where=f"connections.{name}").render(self._context)
         assert isinstance(rendered, dict)
         return connectors.Connection(
@@ -295,6 +301,7 @@ class Pool:
             timeout=_timeout(timeout),
             state_dir=self._state_root / name if self._state_root is not None else None,
             tokens=self._tokens,
+            outbound=outbound,
         )
 
     def _config(self, name: str) -> Mapping[str, Any]:

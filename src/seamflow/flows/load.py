@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from seamflow import errors
+from seamflow import connectors, errors
 from seamflow.errors import Location, Problem
 from seamflow.flows import spec
 from seamflow.flows.source import (
@@ -304,7 +304,24 @@ def _connection_problems(name: str, config: Json, source_map: SourceMap) -> list
         spec.parse_duration(config.get("timeout", 0))
     except ValueError as exc:
         refuse("timeout", str(exc).removeprefix("expected "))
+    problems += _outbound_allow_problems(name, config.get("outbound_allow"), source_map)
     return problems
+
+
+def _outbound_allow_problems(name: str, allow: Json, source_map: SourceMap) -> list[Problem]:
+    """Each `outbound_allow` entry that is not an address, a CIDR network or a host name."""
+    if allow is None:
+        return []
+    if not isinstance(allow, list):
+        where = source_map.locate((name, "outbound_allow"))
+        return [Problem(where, f"got {errors.redact(allow)}", "a list of addresses, CIDR networks or host names")]
+    found = []
+    for index, entry in enumerate(allow):
+        problem = connectors.allow_entry_problem(entry)
+        if problem is not None:
+            got, _, expected = problem.partition("; expected ")
+            found.append(Problem(source_map.locate((name, "outbound_allow", index)), got, expected))
+    return found
 
 
 def load_connections_text(text: str | bytes, filename: str) -> tuple[dict[str, dict[str, Json]], SourceMap]:

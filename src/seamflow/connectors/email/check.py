@@ -13,11 +13,15 @@ import aiosmtplib
 
 from seamflow import errors
 from seamflow.connectors.email.config import EmailConfig
+from seamflow.connectors.email.smtp_client import open_smtp
+from seamflow.connectors.guard import Outbound
 
 __all__ = ["check_smtp"]
 
 
-async def check_smtp(config: EmailConfig, tls: ssl.SSLContext | None, timeout_s: float, where: str) -> str:
+async def check_smtp(
+    config: EmailConfig, outbound: Outbound, tls: ssl.SSLContext | None, timeout_s: float, where: str
+) -> str:
     """Open an SMTP session as a send would, log in if configured, and quit; return a one-line answer.
 
     Raises:
@@ -26,19 +30,8 @@ async def check_smtp(config: EmailConfig, tls: ssl.SSLContext | None, timeout_s:
         errors.Transient: no answer in time, or a 4xx greeting.
     """
     server = f"{config.host}:{config.smtp_port}"
-    password = config.password.get_secret_value() if config.password is not None else None
-    client = aiosmtplib.SMTP(
-        hostname=config.host,
-        port=config.smtp_port,
-        username=config.username,
-        password=password,
-        timeout=timeout_s,
-        use_tls=config.security == "ssl",
-        start_tls=config.security == "starttls",
-        validate_certs=config.verify_tls,
-        tls_context=tls,
-    )
     try:
+        client = await open_smtp(config, outbound, tls, timeout_s, where)
         async with client:
             greeting = " ".join(client.last_ehlo_response.message.split()[:1]) if client.last_ehlo_response else ""
     except aiosmtplib.SMTPException as exc:

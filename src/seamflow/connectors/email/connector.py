@@ -26,7 +26,7 @@ from seamflow.connectors.email.config import (
     tls_context,
     validate_config,
 )
-from seamflow.connectors.email.imap import ImapSession, check_imap
+from seamflow.connectors.email.imap import ImapSession, check_imap, pin_imap
 from seamflow.connectors.email.message import (
     ACTIONS,
     BUILD_POLICY,
@@ -42,6 +42,8 @@ from seamflow.connectors.email.messages_feed import (
     acknowledge,
     poll_messages,
 )
+from seamflow.connectors.email.smtp_client import open_smtp
+from seamflow.connectors.guard import Outbound
 from seamflow.ids import Json
 
 __all__ = ["EmailConnector"]
@@ -71,6 +73,7 @@ class EmailConnector:
         self._imap_tls: ssl.SSLContext | None = None
         self._name = "email"
         self._timeout_s = 0.0
+        self._outbound = Outbound()
 
     async def open(self, connection: Connection) -> None:
         """Validate the connection's config, remember its password and prepare its TLS settings.
@@ -91,6 +94,7 @@ class EmailConnector:
         self._config = config
         self._name = connection.name
         self._timeout_s = connection.timeout.total_seconds()
+        self._outbound = connection.outbound
 
     async def close(self) -> None:
         """Nothing to release: every call opens and closes its own SMTP session."""
@@ -110,9 +114,10 @@ class EmailConnector:
             raise errors.SeamflowError(f"{where}: connection not open", code="connector.closed")
         answers: list[str] = []
         if config.can_send:
-            answers.append(await check_smtp(config, self._tls, self._timeout_s, where))
+            answers.append(await check_smtp(config, self._outbound, self._tls, self._timeout_s, where))
         if config.imap is not None:
             session = ImapSession(config, self._imap_tls, self._timeout_s, where, is_check=True)
+            session = await pin_imap(session, self._outbound)
             answers.append(await asyncio.to_thread(check_imap, session))
         return "; ".join(answers)
 
@@ -142,7 +147,7 @@ class EmailConnector:
         except ValidationError as exc:
             problems = "; ".join(map(str, field_problems(exc, "with")))
             raise errors.Permanent(f"invalid feed settings: {problems}", where=where) from None
-        session = ImapSession(config, self._imap_tls, self._timeout_s, where)
+        session = await pin_imap(ImapSession(config, self._imap_tls, self._timeout_s, where), self._outbound)
         folder = inputs.folder or config.imap.folder
         polled = await asyncio.to_thread(poll_messages, MessagesPoll(session, inputs, folder, cursor, max(limit, 1)))
         batch = Batch(polled.items, cursor=polled.cursor, more=polled.more)
@@ -208,18 +213,7 @@ class EmailConnector:
     async def _send(
         self, config: EmailConfig, sender: str, recipients: list[str], data: bytes, eai: bool
     ) -> tuple[dict[str, str], str]:
-        password = config.password.get_secret_value() if config.password is not None else None
-        client = aiosmtplib.SMTP(
-            hostname=config.host,
-            port=config.smtp_port,
-            username=config.username,
-            password=password,
-            timeout=self._timeout_s,  # each connect, command and reply
-            use_tls=config.security == "ssl",
-            start_tls=config.security == "starttls",
-            validate_certs=config.verify_tls,
-            tls_context=self._tls,
-        )
+        client = await open_smtp(config, self._outbound, self._tls, self._timeout_s, self._name)
         async with client:
             errors_by_rcpt, reply = await client.sendmail(
                 sender, recipients, data, mail_options=["SMTPUTF8"] if eai else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import imaplib
 import re
 import socket
@@ -20,8 +21,18 @@ from dataclasses import dataclass
 
 from seamflow import errors
 from seamflow.connectors.email.config import EmailConfig
+from seamflow.connectors.guard import Outbound
 
-__all__ = ["ImapSession", "Mailbox", "check_imap", "failure", "folder_name", "imap_session", "select"]
+__all__ = [
+    "ImapSession",
+    "Mailbox",
+    "check_imap",
+    "failure",
+    "folder_name",
+    "imap_session",
+    "pin_imap",
+    "select",
+]
 
 _CODE = re.compile(rb"\[([A-Z-]+)")
 
@@ -36,6 +47,9 @@ class ImapSession:
     where: str
     is_check: bool = False
     """A check calls a refused connection permanent (fix the port); a poll calls it transient."""
+    address: str | None = None
+    """The server's address checked by the outbound guard (`pin_imap`): connect there, keep the host
+    name for TLS. None: connect by name (only sessions built without the guard, never the connector's)."""
 
     @property
     def server(self) -> str:
@@ -131,11 +145,11 @@ def _login(session: ImapSession) -> imaplib.IMAP4:
     assert username is not None and secret is not None
     try:
         if imap.security == "ssl":
-            client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                imap.host, imap.imap_port, ssl_context=session.tls, timeout=session.timeout_s
+            client: imaplib.IMAP4 = _PinnedImapSsl(
+                session.address, imap.host, imap.imap_port, ssl_context=session.tls, timeout=session.timeout_s
             )
         else:
-            client = imaplib.IMAP4(imap.host, imap.imap_port, timeout=session.timeout_s)
+            client = _PinnedImap(session.address, imap.host, imap.imap_port, timeout=session.timeout_s)
     except (OSError, imaplib.IMAP4.error) as exc:
         raise failure(exc, session, doing="connecting") from None
     try:
@@ -164,6 +178,48 @@ def _login(session: ImapSession) -> imaplib.IMAP4:
 def _shutdown(client: imaplib.IMAP4) -> None:
     with contextlib.suppress(Exception):
         client.shutdown()
+
+
+class _PinnedImap(imaplib.IMAP4):
+    """imaplib's client, connecting to the address the outbound guard checked."""
+
+    def __init__(self, address: str | None, host: str, port: int, *, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return socket.create_connection((self._address or self.host, self.port), timeout)
+
+
+class _PinnedImapSsl(imaplib.IMAP4_SSL):
+    """imaplib's TLS client, connecting to the checked address and checking the certificate for the host."""
+
+    def __init__(
+        self, address: str | None, host: str, port: int, *, ssl_context: ssl.SSLContext | None, timeout: float
+    ) -> None:
+        self._address = address
+        super().__init__(host, port, ssl_context=ssl_context, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = socket.create_connection((self._address or self.host, self.port), timeout)
+        context: ssl.SSLContext = self.ssl_context  # set by IMAP4_SSL.__init__ before it connects
+        return context.wrap_socket(sock, server_hostname=self.host)
+
+
+async def pin_imap(session: ImapSession, outbound: Outbound) -> ImapSession:
+    """`session` with the IMAP server's address resolved and checked by the outbound guard.
+
+    Raises:
+        connectors.OutboundRefused: the server's host resolves to an address the guard does not allow.
+        errors.Permanent: the host name does not resolve.
+    """
+    imap = session.config.imap
+    assert imap is not None
+    try:
+        addresses = await outbound.resolve_checked(imap.host, imap.imap_port, session.where)
+    except OSError as exc:
+        raise failure(exc, session, doing="connecting") from None
+    return dataclasses.replace(session, address=str(addresses[0]))
 
 
 def failure(exc: BaseException, session: ImapSession, *, doing: str) -> errors.ConnectorError:

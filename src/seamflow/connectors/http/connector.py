@@ -32,6 +32,7 @@ from seamflow.connectors.http.inputs import (
     query_params,
 )
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
+from seamflow.connectors.http.pinning import GuardedConnector
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.http.signing import Signing, sign_request
 from seamflow.connectors.http.token_endpoint import TokenRevoked, TokenSignIn
@@ -100,7 +101,7 @@ class HttpConnector:
         self._check_path = config.check_path
         self._signin = _sign_in(config, connection)
         self._signing = config.sign
-        self._session = _open_session(config, {**config.headers, **headers}, self._timeout_s)
+        self._session = _open_session(config, {**config.headers, **headers}, connection)
 
     async def close(self) -> None:
         """Close the connection's session and its sockets."""
@@ -281,19 +282,21 @@ def _override(headers: dict[str, str], extra: Mapping[str, str]) -> None:
         headers[name] = value
 
 
-def _open_session(config: HttpConfig, headers: dict[str, str], timeout_s: float) -> aiohttp.ClientSession:
-    """Open the connection's session: one keep-alive pool of `max_connections` sockets.
+def _open_session(config: HttpConfig, headers: dict[str, str], connection: Connection) -> aiohttp.ClientSession:
+    """Open the connection's session: one keep-alive pool of `max_connections` sockets, guarded.
 
     Must run in the event loop that will use it (aiohttp binds the session to it).
     """
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
+        connector=GuardedConnector(
+            connection.outbound,
+            connection.name,
             limit=config.max_connections,
             keepalive_timeout=_KEEPALIVE_S,
             ssl=config.verify_tls,  # True: the system's CA certificates; False: no check
         ),
         headers={"User-Agent": "seamflow", **headers},
-        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        timeout=aiohttp.ClientTimeout(total=connection.timeout.total_seconds()),
         cookie_jar=aiohttp.DummyCookieJar(),  # calls are independent: no cookie carries over
         trust_env=False,  # no proxy from the environment: targets are explicit
         raise_for_status=False,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from seamflow import codec, errors, redact
 from seamflow.connectors.base import Action, Connection, parse_config
+from seamflow.connectors.http.pinning import GuardedConnector
 from seamflow.ids import Json, JsonObject
 
 __all__ = ["RobotConfig", "RobotConnector", "invalid_input"]
@@ -88,6 +89,7 @@ class RobotConnector(abc.ABC):
         self._timeout_s = connection.timeout.total_seconds()
         self._configure(config)
         self._session = aiohttp.ClientSession(
+            connector=GuardedConnector(connection.outbound, connection.name),
             timeout=aiohttp.ClientTimeout(total=self._timeout_s),
             headers={"User-Agent": "seamflow"},
             cookie_jar=aiohttp.DummyCookieJar(),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from seamflow import errors, redact
 from seamflow.connectors.base import Action, Batch, Connection, Feed, field_problems, parse_config
 from seamflow.connectors.http.oauth2 import OAuth2SignIn, PendingAuthorization
+from seamflow.connectors.http.pinning import GuardedConnector
 from seamflow.connectors.http.response import read_answer, sending_failed, timed_out
 from seamflow.connectors.openapi.actions import OPEN_ACTIONS, operation_actions, unknown_operation
 from seamflow.connectors.openapi.auth import Authenticator, SignInSettings
@@ -107,7 +108,7 @@ class OpenApiConnector:
         self._name = connection.name
         self._timeout_s = connection.timeout.total_seconds()
         self._max_bytes = config.response_max_bytes
-        self._session = _open_session(config, self._timeout_s)
+        self._session = _open_session(config, connection)
         self._later = None
         try:
             await self._read_document(config, connection)
@@ -418,14 +419,18 @@ def _shown(url: yarl.URL) -> str:
     return redact.mask_text(f"{url.origin()}{url.path}")
 
 
-def _open_session(config: OpenApiConfig, timeout_s: float) -> aiohttp.ClientSession:
-    """One keep-alive pool of `max_connections` sockets, bound to the running event loop."""
+def _open_session(config: OpenApiConfig, connection: Connection) -> aiohttp.ClientSession:
+    """One keep-alive pool of `max_connections` sockets, guarded, bound to the running event loop."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=config.max_connections, keepalive_timeout=_KEEPALIVE_S, ssl=config.verify_tls
+        connector=GuardedConnector(
+            connection.outbound,
+            connection.name,
+            limit=config.max_connections,
+            keepalive_timeout=_KEEPALIVE_S,
+            ssl=config.verify_tls,
         ),
         headers={"User-Agent": "seamflow", **config.headers},
-        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        timeout=aiohttp.ClientTimeout(total=connection.timeout.total_seconds()),
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
         raise_for_status=False,

@@ -6,16 +6,20 @@ The URL carries the password: it is a SecretStr, its password is registered with
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import psycopg
+import pymysql
 import sqlalchemy
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy.engine import URL, Engine, make_url
 
 from seamflow import errors, redact
 from seamflow.connectors.base import Connection, parse_config
+from seamflow.connectors.guard import Outbound, resolve_checked_blocking
 
 __all__ = ["SqlConfig", "open_engine"]
 
@@ -77,7 +81,37 @@ def open_engine(connection: Connection) -> tuple[Engine, SqlConfig]:
         raise _invalid(connection, f"cannot use the url: {type(exc).__name__}: {errors.redact(str(exc))}") from None
     if url.get_backend_name() in ("mysql", "mariadb"):
         _stop_long_statements(engine, timeout)
+    if backend != "sqlite":
+        _pin_connections(engine, connection.outbound, connection.name, backend)
     return engine, config
+
+
+def _pin_connections(engine: Engine, outbound: Outbound, where: str, backend: str) -> None:
+    """Check the database host through the outbound guard before each new connection, and pin it.
+
+    PostgreSQL gets the checked address as `hostaddr` (libpq connects there and keeps `host` for
+    TLS); PyMySQL gets it as `host`. A Unix socket path is not a network address: not checked.
+    """
+    default_port = 5432 if backend == "postgresql" else 3306
+
+    @sqlalchemy.event.listens_for(engine, "do_connect")
+    def _pin(_dialect: Any, _record: Any, _cargs: Any, params: dict[str, Any]) -> None:
+        host = params.get("host")
+        if not isinstance(host, str) or not host or host.startswith("/"):
+            return
+        port = int(params.get("port") or default_port)
+        try:
+            address = str(resolve_checked_blocking(outbound, host, port, where)[0])
+        except socket.gaierror as exc:  # as the driver says it, so that it is classified as before
+            raise _unresolved(backend, host, port, exc) from None
+        params["hostaddr" if backend == "postgresql" else "host"] = address
+
+
+def _unresolved(backend: str, host: str, port: int, exc: socket.gaierror) -> Exception:
+    """The error the database driver raises for a host name that does not resolve."""
+    if backend == "postgresql":
+        return psycopg.OperationalError(f'failed to resolve host "{host}": {exc.strerror}')
+    return pymysql.err.OperationalError(2003, f"Can't connect to MySQL server on {host!r} ({exc})")
 
 
 def _connect_args(url: URL, connect: timedelta, statement: timedelta) -> dict[str, Any]:

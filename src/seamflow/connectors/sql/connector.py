@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from seamflow import errors
 from seamflow.connectors.base import Action, Batch, Chunk, Connection, Feed
+from seamflow.connectors.guard import Outbound
 from seamflow.connectors.sql import statements
 from seamflow.connectors.sql.check import check_connection
 from seamflow.connectors.sql.config import SqlConfig, open_engine
@@ -72,6 +73,7 @@ class SqlConnector:
         self._name = "sql"
         self._timeout_s = 30.0
         self._connect_timeout = timedelta(seconds=30)
+        self._outbound = Outbound()
         self._slots = asyncio.Semaphore(1)
 
     async def open(self, connection: Connection) -> None:
@@ -88,6 +90,7 @@ class SqlConnector:
         self._engine, self._ledger, self._tables = engine, Ledger(engine), Tables()
         self._name = connection.name
         self._connect_timeout = connection.timeout
+        self._outbound = connection.outbound
         self._slots = asyncio.Semaphore(config.pool_size)
         # The pool and the server bound each statement; this bounds the whole call, pool wait included.
         statement = config.statement_timeout or connection.timeout
@@ -163,7 +166,7 @@ class SqlConnector:
                 f"{engine.url.get_backend_name()}: poll the rows feed instead",
                 where=where,
             )
-        async for batch in listen(engine.url, inputs, self._connect_timeout, where):
+        async for batch in listen(engine.url, inputs, self._connect_timeout, where, self._outbound):
             yield batch
 
     async def stream(self, action: str, params: Json, *, start: Json, chunk_rows: int) -> AsyncIterator[Chunk]:

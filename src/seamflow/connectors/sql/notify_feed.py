@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 
 from seamflow import codec, errors, ids
 from seamflow.connectors.base import Batch, Item
+from seamflow.connectors.guard import Outbound
 from seamflow.connectors.sql.check import describe_failure
 from seamflow.connectors.sql.inputs import NotifyFeedInput
 from seamflow.ids import Json
@@ -34,14 +35,16 @@ _MAX_BATCH = 500
 log = logging.getLogger(__name__)
 
 
-async def listen(url: URL, inputs: NotifyFeedInput, connect_within: timedelta, where: str) -> AsyncIterator[Batch]:
+async def listen(
+    url: URL, inputs: NotifyFeedInput, connect_within: timedelta, where: str, outbound: Outbound
+) -> AsyncIterator[Batch]:
     """Yield the notifications of `inputs.channel` in batches, until cancelled.
 
     Raises:
         errors.Transient: connecting failed for a reason that may pass, or the connection was lost.
         errors.Permanent: connecting failed for a reason a person must fix (user, database, TLS, DNS).
     """
-    conn = await _connect(url, connect_within, where)
+    conn = await _connect(url, connect_within, where, outbound)
     listener = ids.new_id("listener")  # keys of payloads without key_field differ from those of an earlier listener
     sequence = 0
     try:
@@ -68,9 +71,18 @@ async def listen(url: URL, inputs: NotifyFeedInput, connect_within: timedelta, w
         await conn.close()
 
 
-async def _connect(url: URL, connect_within: timedelta, where: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
+async def _connect(
+    url: URL, connect_within: timedelta, where: str, outbound: Outbound
+) -> psycopg.AsyncConnection[tuple[object, ...]]:
     args: dict[str, Any] = dict(url.translate_connect_args(username="user", database="dbname"))
     args |= {k: v for k, v in url.query.items() if isinstance(v, str)}
+    host = args.get("host")
+    if isinstance(host, str) and host and not host.startswith("/"):  # pinned: see `sql.config._pin_connections`
+        try:
+            addresses = await outbound.resolve_checked(host, int(args.get("port") or 5432), where)
+        except OSError:
+            raise errors.Permanent(f"the host name {host!r} does not resolve (DNS)", where=where) from None
+        args["hostaddr"] = str(addresses[0])
     try:
         return await psycopg.AsyncConnection.connect(
             autocommit=True, connect_timeout=max(1, round(connect_within.total_seconds())), **args
