@@ -136,6 +136,7 @@ EXPORTS = {
         "connector_files",
         "expressions",
         "load",
+        "roundtrip",
         "spec",
         "validate",
     },
