@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -248,7 +249,7 @@ def _parse_or_none(text: str) -> tuple[Json, load.SourceMap | None]:
 
 
 @router.get("/api/v1/flows/palette", tags=["flows"])
-async def palette(request: Request) -> Response:
+async def palette(request: Request, eng: EngineDep) -> Response:
     """What a flow can use: the connections' actions (declarative connectors too) with their input
     schemas, the trigger and step kinds, and the expression filters for autocomplete."""
     root = _root(request)
@@ -258,7 +259,7 @@ async def palette(request: Request) -> Response:
         {
             "name": info.name,
             "connector": info.connector,
-            "actions": [_action_json(action) for _, action in sorted(info.actions.items())],
+            "actions": [_action_json(action) for _, action in sorted(_served_actions(eng, info).items())],
             "feeds": list[Json](sorted(info.feeds)),
         }
         for _, info in sorted(infos.items())
@@ -273,6 +274,16 @@ async def palette(request: Request) -> Response:
             "problems": [str(p) for p in problems],
         }
     )
+
+
+def _served_actions(eng: engine.Engine, info: validate.ConnectionInfo) -> Mapping[str, Any]:
+    """The actions of the connection as this process opened it: an OpenAPI connection whose
+    document is a URL knows its operations only once opened (validation never fetches)."""
+    try:
+        opened = eng.pool.get(info.name).connector.actions
+    except errors.NotFound:
+        return info.actions
+    return opened if len(opened) > len(info.actions) else info.actions
 
 
 def _action_json(action: Any) -> Json:

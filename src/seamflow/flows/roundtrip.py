@@ -167,7 +167,7 @@ def _fresh(value: Json) -> object:
         return mapping
     if isinstance(value, list):
         return CommentedSeq(_fresh(item) for item in value)
-    if isinstance(value, str) and "\n" in value.rstrip("\n"):
+    if isinstance(value, str) and "\n" in value:
         return LiteralScalarString(value)
     if isinstance(value, str) and value[:1] in _QUOTED_START:
         return DoubleQuotedScalarString(value)  # "{{ … }}" as engineers write it, not '{{ … }}'
