@@ -7,7 +7,8 @@ index.html, the stylesheet, main.js with every module it imports statically, one
 catalogue, and the sign-in and overview pages with their imports. Each file is counted as the
 console serves it: gzip at level 9 (Starlette's GZipMiddleware) from 512 bytes up, as is below.
 `editor_page` is what the flow editor adds when it is opened (its modules and stylesheet are
-never part of the first load). `all_assets` is every file of the console, an upper bound. The target (issue 17) is < 500 KB.
+never part of the first load). `all_assets` is every file of the console, an upper bound. The
+target (issue 17) is < 500 KB.
 Results go to benchmarks/results/console-assets-latest.json.
 """
 

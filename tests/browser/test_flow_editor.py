@@ -229,6 +229,8 @@ def test_the_contract_signed_flow_built_from_scratch_means_what_the_hand_written
         add_step(page, ["steps"], index, step)
     page.select_option('[data-path="on_error"]', example["on_error"])
     expect(page.locator("[data-problems]")).to_be_empty(timeout=20_000)
+    _shoot(page, "editor-new-flow-steps.en.png")
+    page.evaluate("window.scrollTo(0, 0)")
     _shoot(page, "editor-new-flow.en.png")
     page.click("[data-save]")
     page.wait_for_url("**/#/editor/contract-signed-to-erp", timeout=20_000)

@@ -11,8 +11,10 @@ round-tripped (`flows.roundtrip`): comments, key order and formatting outside th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,8 +33,9 @@ __all__ = ["FlowDraft", "PreviewBody", "router"]
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
-_SAVING: Final = asyncio.Lock()
-"""One save at a time in this process: the version check and the write are one step."""
+_LOCK_FILE: Final = Path(".seamflow") / "flow-editor.lock"
+"""Held (flock) from reading a flow file to writing it: the processes of a serve group share the
+project folder, so the version check and the write are one step across them, not only in one."""
 _STEP_KINDS: Final = ("action", "transform", "if", "foreach", "approval", "wait", "emit", "call")
 _TRIGGER_KINDS: Final = ("webhook", "schedule", "manual", "poll", "consume", "oa")
 
@@ -170,18 +173,37 @@ async def save_source(flow_id: str, draft: FlowDraft, request: Request, eng: Eng
             f" /api/v1/flows/{flow_id}/source), so that no one's save is overwritten",
         )
     path = _file_of(eng, root, flow_id)
-    async with _SAVING:
-        saved = await asyncio.to_thread(_read, path)
-        if expected.strip() not in (roundtrip.source_etag(saved), "*"):
-            return _conflict(root, path, saved, draft)
-        try:
+
+    def save() -> tuple[str, str | None]:
+        with _locked(root):
+            saved = _read(path)
+            if expected.strip() not in (roundtrip.source_etag(saved), "*"):
+                return saved, None
             text = _draft_text(draft, saved)
-            await asyncio.to_thread(_check, root, path, text)
-        except errors.FlowInvalid as exc:
-            return _invalid(root, exc)
-        if text != saved:
-            await asyncio.to_thread(_write, path, text)
+            _check(root, path, text)
+            if text != saved:
+                _write(path, text)
+            return saved, text
+
+    try:
+        saved, text = await asyncio.to_thread(save)
+    except errors.FlowInvalid as exc:
+        return _invalid(root, exc)
+    if text is None:
+        return await asyncio.to_thread(_conflict, root, path, saved, draft)
     return await _saved(request, eng, root, path, text, flow_id)
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    lock = root / _LOCK_FILE
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
 
 
 def _conflict(root: Path, path: Path, saved: str, draft: FlowDraft) -> Response:
@@ -228,14 +250,20 @@ async def create_flow(draft: FlowDraft, request: Request, eng: EngineDep) -> Res
     if not isinstance(flow_id, str) or "/" in flow_id or flow_id.startswith("."):
         return problem(422, "flow.invalid", "flows/(new).yaml: the flow has no id; expected an id such as order-to-erp")
     path = root / "flows" / f"{flow_id}.yaml"
-    async with _SAVING:
-        if flow_id in eng.catalog.current or path.exists():
+
+    def create() -> bool:
+        with _locked(root):
+            if flow_id in eng.catalog.current or path.exists():
+                return False
+            _check(root, path, text)
+            _write(path, text)
+            return True
+
+    try:
+        if not await asyncio.to_thread(create):
             return problem(409, "flow.exists", f"a flow {flow_id!r} exists already ({_relative(root, path)})")
-        try:
-            await asyncio.to_thread(_check, root, path, text)
-        except errors.FlowInvalid as exc:
-            return _invalid(root, exc)
-        await asyncio.to_thread(_write, path, text)
+    except errors.FlowInvalid as exc:
+        return _invalid(root, exc)
     response = await _saved(request, eng, root, path, text, flow_id)
     response.status_code = 201
     return response
