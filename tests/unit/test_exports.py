@@ -150,6 +150,7 @@ EXPORTS = {
         "connector_files",
         "expressions",
         "load",
+        "roundtrip",
         "spec",
         "validate",
     },

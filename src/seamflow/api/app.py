@@ -23,6 +23,7 @@ from seamflow.api import (
     decision_links,
     directory,
     events,
+    flow_editor,
     flow_tests,
     flows,
     grants,
@@ -59,10 +60,12 @@ def create_app(
     context: Mapping[str, object],
     manage_engine: bool = True,
     kpi_file: Path | None = None,
+    project_root: Path | None = None,
 ) -> SeamflowApp:
     """Build the ASGI app around a started (or, with `manage_engine`, lifespan-started) engine.
 
-    `kpi_file` is the project's KPI file (`kpis.yaml`), answered by `GET /api/v1/insight/kpis`.
+    `kpi_file` is the project's KPI file (`kpis.yaml`), answered by `GET /api/v1/insight/kpis`;
+    `project_root` the project folder whose flow files the console's editor reads and saves.
     """
 
     @asynccontextmanager
@@ -88,10 +91,13 @@ def create_app(
     _declare_security(app)
     attach_engine(app, eng)
     app.state.kpi_file = kpi_file
+    app.state.project_root = project_root
+    app.state.preview_env = dict(env) if isinstance(env := context.get("env"), Mapping) else {}
     for router in (
         operations.health_router,
         operations.metrics_router,
         operations.cluster_router,
+        flow_editor.router,  # before flows.router: /api/v1/flows/palette is not a flow id
         flows.router,
         flow_tests.router,
         shadows.router,

@@ -272,7 +272,9 @@ async def _run_seamflow(
         eng, context = build_engine(paths, db, engine.EngineOptions())
         await eng.start()
         try:
-            app = api.create_app(eng, context=context, manage_engine=False, kpi_file=paths.root / "kpis.yaml")
+            app = api.create_app(
+                eng, context=context, manage_engine=False, kpi_file=paths.root / "kpis.yaml", project_root=paths.root
+            )
             console.mount(app)
             app_server, app_task = await _serve(app, setup.listener)
             try:

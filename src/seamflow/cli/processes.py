@@ -111,7 +111,7 @@ def run_process(
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
-                app = _http_app(role, eng, context, metrics_socket, kpi_file=paths.root / "kpis.yaml")
+                app = _http_app(role, eng, context, metrics_socket, root=paths.root)
                 await _serve_http(app, eng, timeouts, [*(sockets or []), *([metrics_socket] if metrics_socket else [])])
         finally:
             await _stop_insight(eng, upkeep)
@@ -156,14 +156,12 @@ def _refuse_sqlite_beside_others(role: Role, db: store.Store) -> None:
         )
 
 
-def _http_app(
-    role: Role, eng: engine.Engine, context: Any, metrics_socket: socket.socket | None, *, kpi_file: Path
-) -> Any:
+def _http_app(role: Role, eng: engine.Engine, context: Any, metrics_socket: socket.socket | None, *, root: Path) -> Any:
     """What a process answers over HTTP: a worker its health; the others the API with the console beside it."""
     if role == "worker":
         app: Any = api.create_health_app(eng)
     else:
-        app = full = api.create_app(eng, context=context, kpi_file=kpi_file)
+        app = full = api.create_app(eng, context=context, kpi_file=root / "kpis.yaml", project_root=root)
         console.mount(full)
     if metrics_socket is not None:  # /metrics (and detailed health) without a token, on their own address
         app = _by_address(app, api.create_metrics_app(eng), metrics_socket.getsockname()[:2])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seamflow.flows import connector_files, expressions, load, spec, validate
+from seamflow.flows import connector_files, expressions, load, roundtrip, spec, validate
 from seamflow.flows.compile import CompiledFlow, CompiledStep, compile_flow
 from seamflow.flows.expressions import Template
 from seamflow.flows.spec import Duration
@@ -16,6 +16,7 @@ __all__ = [
     "connector_files",
     "expressions",
     "load",
+    "roundtrip",
     "spec",
     "validate",
 ]

@@ -39,10 +39,16 @@ from seamflow.flows.values import MAX_NESTING as MAX_NESTING
 from seamflow.flows.values import Secrets
 from seamflow.ids import Json
 
-__all__ = ["ROOTS", "Secrets", "Template"]
+__all__ = ["ROOTS", "Secrets", "Template", "filter_names"]
 
 ROOTS: Final = frozenset({"event", "steps", "run", "env", "secrets", "item", "result", "loop_index"})
 """The names a render context may hold; any other free name in an expression is an error."""
+
+
+def filter_names() -> list[str]:
+    """The filters an expression may use (`{{ x | cents }}`), sorted: ours and the kept Jinja ones."""
+    return sorted(sandbox.ENVIRONMENT.filters)
+
 
 # RENDER_TIME_LIMIT (from `flows.sandbox`) and MAX_NESTING (from `flows.values`) are re-exported above:
 # tests and callers read every bound of an expression here.

@@ -26,6 +26,7 @@ __all__ = [
     "LoadedFlow",
     "Project",
     "check_project",
+    "connection_infos",
     "flow_json_schema",
     "validate_flow",
     "validate_flow_text",
@@ -142,14 +143,14 @@ def _connection_infos(
     return infos, problems
 
 
-def _read_flows(flows_dir: Path) -> tuple[list[_Document], list[Problem]]:
+def _read_flows(flows_dir: Path, drafts: Mapping[Path, bytes]) -> tuple[list[_Document], list[Problem]]:
     if not flows_dir.is_dir():
         return [], [Problem(errors.Location(str(flows_dir)), "not a directory", "the folder of the flow files")]
     documents, problems = [], []
-    paths = sorted({*flows_dir.rglob("*.yaml"), *flows_dir.rglob("*.yml")})
+    paths = sorted({*flows_dir.rglob("*.yaml"), *flows_dir.rglob("*.yml"), *drafts})
     for path in paths:
         try:
-            raw = load.read_source(path)
+            raw = drafts[path] if path in drafts else load.read_source(path)
             data, source_map = load.parse_yaml(raw, str(path))
         except errors.FlowInvalid as exc:
             problems += exc.problems
@@ -197,11 +198,25 @@ def _read_connections(
     return configs, infos, problems
 
 
+def connection_infos(connections_file: Path | None) -> tuple[dict[str, ConnectionInfo], list[Problem]]:
+    """The project's connections with their connectors' actions (declarative connectors included),
+    as `validate_project` checks steps against them; the console's editor offers these actions.
+
+    Returns:
+        Connection name -> its connector kind, actions and feeds; and the problems reading them.
+    """
+    root = connections_file.parent if connections_file is not None else None
+    problems = connector_files.install_project_connectors(root) if root is not None else []
+    _, infos, found = _read_connections(connections_file, None)
+    return infos, problems + found
+
+
 def check_project(
     flows_dir: Path,
     connections_file: Path | None,
     *,
     kinds: Mapping[str, type[connectors.Connector]] | None = None,
+    drafts: Mapping[Path, bytes] | None = None,
 ) -> tuple[Project, list[Problem]]:
     """Load and check every flow file like `validate_project`, keeping the valid ones.
 
@@ -215,7 +230,7 @@ def check_project(
     problems = [] if kinds is not None else connector_files.install_project_connectors(flows_dir.parent)
     configs, infos, found = _read_connections(connections_file, kinds)
     problems += found
-    documents, found = _read_flows(flows_dir)
+    documents, found = _read_flows(flows_dir, drafts or {})
     problems += found + _project_problems(documents)
     flow_ids = {key for d in documents if isinstance(key := dig(d.data, ("id",)), str)}
     flows: list[LoadedFlow] = []
@@ -237,6 +252,7 @@ def validate_project(
     connections_file: Path | None,
     *,
     kinds: Mapping[str, type[connectors.Connector]] | None = None,
+    drafts: Mapping[Path, bytes] | None = None,
 ) -> Project:
     """Load and check every flow file (`*.yaml`, `*.yml`) under `flows_dir` with the connections.
 
@@ -245,6 +261,8 @@ def validate_project(
         connections_file: the project's `connections.yaml`, or None if it has none.
         kinds: connector classes by kind; default: the installed connectors
             (`connectors.available_connectors()`).
+        drafts: file texts to check instead of what is on disk (or beside it, for a new file):
+            the console's editor checks a flow before it saves it.
 
     Returns:
         The project: every flow by id, and the raw connection settings.
@@ -253,7 +271,7 @@ def validate_project(
         errors.FlowInvalid: with every problem of every file; flow ids and webhook paths
             must also be unique across files.
     """
-    project, problems = check_project(flows_dir, connections_file, kinds=kinds)
+    project, problems = check_project(flows_dir, connections_file, kinds=kinds, drafts=drafts)
     if problems:
         raise errors.FlowInvalid(problems)
     return project

@@ -12,8 +12,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function call(method, path, body) {
-  const headers = { Accept: "application/json" };
+export async function call(method, path, body, extraHeaders = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
   if (method !== "GET") headers[CSRF_HEADER] = "1";
   const init = { method, headers, credentials: "same-origin" };
   if (body !== undefined) {

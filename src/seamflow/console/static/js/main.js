@@ -12,6 +12,7 @@ const PAGES = {
   connections: () => import("./pages/connections.js"),
   syncs: () => import("./pages/syncs.js"),
   insight: () => import("./pages/insight.js"),
+  editor: () => import("./pages/editor.js"), // loaded only when a flow is edited
 };
 const NAV = [
   // page, the route it reads: shown when GET /api/v1/me lists it (the API refuses the same calls)

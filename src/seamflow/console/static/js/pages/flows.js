@@ -22,6 +22,7 @@ export async function render(ctx, args) {
     "section",
     {},
     h("h1", {}, t("flows.title")),
+    ctx.can("build") ? h("p", {}, h("a", { class: "button", href: "#/editor", "data-new-flow": "" }, t("editor.new_flow"))) : null,
     h(
       "table",
       { class: "grid" },
@@ -38,6 +39,7 @@ export async function render(ctx, args) {
 async function one(ctx, id) {
   const flow = await get(`/api/v1/flows/${encodeURIComponent(id)}`);
   const actions = [];
+  if ((flow.scopes || []).includes("build")) actions.push(h("a", { class: "button", href: `#/editor/${encodeURIComponent(id)}`, "data-edit": id }, t("editor.edit")), " ");
   if (flow.trigger === "manual" && (flow.scopes || []).includes("operate")) {
     const note = h("span", { class: "muted small" });
     actions.push(
