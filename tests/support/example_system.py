@@ -36,7 +36,7 @@ async def start_example_system(name: str, folder: Path, port: int, env: dict[str
             assert answer.status_code == 200
 
     try:
-        await eventually(healthy, timeout=30)
+        await eventually(healthy, timeout=60)  # a loaded machine starts Python slowly
     except BaseException:
         process.kill()
         process.wait()

@@ -20,16 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seamflow import clock, codec, errors, flows, redact, store
+
+if TYPE_CHECKING:  # joserfc (and its crypto) is imported on the first sign-in, not at every start
+    from joserfc.jwk import KeySet
 from seamflow.directory.model import Role
 from seamflow.directory.service import Directory, IssuedSession
 from seamflow.errors import Problem
@@ -224,6 +224,9 @@ class OidcSignIn:
         return body
 
     async def _verified(self, id_token: str, nonce: str) -> dict[str, Any]:
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         s = self.settings
         registry = jwt.JWTClaimsRegistry(
             now=lambda: int(clock.now().timestamp()),
@@ -259,6 +262,9 @@ class OidcSignIn:
 
     async def _key_set(self, id_token: str) -> KeySet:
         """The provider's keys; read again once when the token names a key id not among them (key rotation)."""
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         kid = _header_kid(id_token)
         if self._keys is None or (kid is not None and all(k.kid != kid for k in self._keys.keys)):
             url = str((await self._discovered())["jwks_uri"])
