@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import threading
 from collections.abc import Awaitable, Coroutine, Iterator
 from pathlib import Path
@@ -80,7 +79,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Iterator[Path]:
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+    # Not emptied first: with two test processes, the second to start would delete what the first
+    # had taken. Each test writes its own names, so a run replaces the screenshots it takes.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield SCREENSHOTS
     print(f"\nscreenshots of the console: {SCREENSHOTS}")

@@ -233,7 +233,9 @@ class EditorPage {
 
   /** "Test with this event": the draft in shadow against the event (POST /api/v1/flows/test). */
   async test() {
-    const event = this.pasted ?? this.sample.event ?? { body: {} };
+    const raw = this.pasted ?? this.sample.event ?? { body: {} };
+    // a pasted payload is the event's body, as the preview reads it; a stored event is whole
+    const event = raw && typeof raw === "object" && !Array.isArray(raw) && "body" in raw ? raw : { body: raw };
     this.results.replaceChildren(h("p", { class: "muted" }, t("editor.testing")));
     try {
       const answer = await post("/api/v1/flows/test", { source: this.yaml.textContent, event });
