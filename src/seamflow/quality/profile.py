@@ -10,6 +10,8 @@ halves itself when full (exact below 65,536 distinct values, an estimate within 
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +183,31 @@ class _Column:
         if len(self.sample) < _TYPE_SAMPLE:
             self.sample.extend(present[: _TYPE_SAMPLE - len(self.sample)])
 
+    def merge(self, other: _Column) -> None:
+        """Add the counts another process kept of other rows of this column (their batches came later)."""
+        self.count += other.count
+        self.nulls += other.nulls
+        self.values.update(other.values)
+        self.is_pruned = self.is_pruned or other.is_pruned
+        if len(self.values) > _COUNTER_LIMIT:
+            self.values = Counter(dict(self.values.most_common(_COUNTER_KEEP)))
+            self.is_pruned = True
+        self.patterns.update(other.patterns)
+        if len(self.patterns) > _COUNTER_LIMIT:
+            self.patterns = Counter(dict(self.patterns.most_common(_COUNTER_KEEP)))
+        self.level = max(self.level, other.level)  # a forked process hashes text as this one does
+        mask = (1 << self.level) - 1
+        self.hashes = {h for h in self.hashes | other.hashes if not h & mask}
+        while len(self.hashes) > _SAMPLE_LIMIT:
+            self.level += 1
+            mask = (1 << self.level) - 1
+            self.hashes = {h for h in self.hashes if not h & mask}
+        lows = [n for n in (self.min_length, other.min_length) if n is not None]
+        highs = [n for n in (self.max_length, other.max_length) if n is not None]
+        self.min_length, self.max_length = min(lows, default=None), max(highs, default=None)
+        if len(self.sample) < _TYPE_SAMPLE:
+            self.sample.extend(other.sample[: _TYPE_SAMPLE - len(self.sample)])
+
     def result(self) -> ColumnProfile:
         guess, share = _guess_type(self.sample)
         return ColumnProfile(
@@ -225,29 +252,50 @@ def profile_table(
     rules: RuleSet | None = None,
     fields: dict[str, str] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    workers: int = 2,
 ) -> Profile:
     """Profile every row of `table`, checking `rules` if given.
+
+    A table of more than two batches is shared with a forked second process when `workers` > 1 (and
+    no thread runs beside this one): it counts and checks every other batch and its counts are merged
+    in at the end, so both cores work and memory stays bounded (two batches in flight).
 
     Args:
         table: the rows.
         rules: a rule set whose fields are `fields`' keys (or the column names).
         fields: rule field → column, when the rule fields are not named as the columns (a migration's mapping).
-        on_progress: called with the rows done after each batch.
+        on_progress: called with the rows done after each batch, in order.
+        workers: 1 keeps the work in this process.
     """
     columns = [_Column(name) for name in table.columns]
-    width = len(columns)
     positions = _rule_positions(table.columns, rules, fields)
     profile = Profile(table.name, 0, [], encoding=table.encoding, rules=rules.id if rules else None)
     rows: Iterable[list[Any]] = table.rows
-    while batch := list(islice(rows, _BATCH)):
-        cells_of = _columns_of(batch, width)
-        for column, cells in zip(columns, cells_of, strict=True):
-            column.add(cells)
-        if rules is not None:
-            _check_rows(cells_of, rules, positions, profile)
-        profile.rows += len(batch)
-        if on_progress is not None:
-            on_progress(profile.rows)
+    helper: _Helper | None = None
+    try:
+        while batch := list(islice(rows, _BATCH)):
+            if helper is None and workers > 1 and profile.rows >= _BATCH * 2 and threading.active_count() == 1:
+                helper = _Helper(columns, rules, positions)  # a big table: a second process takes every other batch
+            given = list(islice(rows, _BATCH)) if helper is not None else []
+            if given:
+                assert helper is not None
+                helper.give(given)
+            _profile_batch(batch, columns, rules, positions, profile)
+            profile.rows += len(batch)
+            if on_progress is not None:
+                on_progress(profile.rows)
+            if given:
+                assert helper is not None
+                helper.take(profile)
+                profile.rows += len(given)
+                if on_progress is not None:
+                    on_progress(profile.rows)
+        if helper is not None:
+            for column, theirs in zip(columns, helper.finish(), strict=True):
+                column.merge(theirs)
+    finally:
+        if helper is not None:
+            helper.close()
     profile.columns = [column.result() for column in columns]
     by_column = {column.name: column for column in profile.columns}
     for rule, count in profile.violations.items():
@@ -256,6 +304,74 @@ def profile_table(
         if target is not None:
             target.violations[rule] = count
     return profile
+
+
+def _profile_batch(
+    batch: list[list[Any]],
+    columns: list[_Column],
+    rules: RuleSet | None,
+    positions: list[tuple[str, tuple[int, str]]],
+    profile: Profile,
+) -> None:
+    cells_of = _columns_of(batch, len(columns))
+    for column, cells in zip(columns, cells_of, strict=True):
+        column.add(cells)
+    if rules is not None:
+        _check_rows(cells_of, rules, positions, profile)
+
+
+class _Helper:
+    """A forked process that profiles the batches it is given with its own columns; the rule set is
+    the parent's, inherited by the fork (references already read)."""
+
+    def __init__(
+        self, columns: list[_Column], rules: RuleSet | None, positions: list[tuple[str, tuple[int, str]]]
+    ) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, theirs = context.Pipe()
+        names = [column.name for column in columns]
+        self._process = context.Process(target=_serve, args=(theirs, names, rules, positions), daemon=True)
+        self._process.start()
+        theirs.close()
+
+    def give(self, batch: list[list[Any]]) -> None:
+        self._conn.send(batch)
+
+    def take(self, profile: Profile) -> None:
+        """Add the rule counts of the batch given last."""
+        breaking, violations = self._receive()
+        profile.rows_breaking_rules += breaking
+        for rule, count in violations.items():
+            profile.violations[rule] = profile.violations.get(rule, 0) + count
+
+    def finish(self) -> list[_Column]:
+        self._conn.send(None)
+        columns: list[_Column] = self._receive()
+        return columns
+
+    def _receive(self) -> Any:
+        try:
+            return self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the second profiling process ended (exit code {self._process.exitcode})") from None
+
+    def close(self) -> None:
+        self._conn.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _serve(conn: Any, names: list[str], rules: RuleSet | None, positions: list[tuple[str, tuple[int, str]]]) -> None:
+    """The second process: profile each batch received, answer with its rule counts; at None, the columns."""
+    columns = [_Column(name) for name in names]
+    while (batch := conn.recv()) is not None:
+        counts = Profile("", 0, [])
+        _profile_batch(batch, columns, rules, positions, counts)
+        conn.send((counts.rows_breaking_rules, counts.violations))
+    conn.send(columns)
+    conn.close()
 
 
 def _columns_of(batch: list[list[Any]], width: int) -> list[tuple[Any, ...]]:

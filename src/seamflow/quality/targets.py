@@ -45,7 +45,10 @@ class SqlWriter:
         self._engine = sqlalchemy.create_engine(url)
         self._table, self._columns, self._key, self._create = table, list(columns), list(key), create
         self._is_sqlite = self._engine.dialect.name == "sqlite"
+        # psycopg 3 on PostgreSQL: a batch is COPYed into a staging table, then upserted by one statement
+        self._copies = self._engine.dialect.name == "postgresql" and self._engine.dialect.driver == "psycopg"
         self._sql: str | None = None
+        self._staged: tuple[str, str, str] | None = None
 
     def _prepare(self) -> str:
         import sqlalchemy
@@ -92,6 +95,14 @@ class SqlWriter:
             if others
             else "DO NOTHING"
         )
+        if self._copies:
+            staging = "seamflow_migration_staging"
+            self._staged = (
+                f"CREATE TEMPORARY TABLE {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP",
+                f"COPY {staging} ({names}) FROM STDIN",
+                # identifiers as above; one statement upserts the whole staged batch
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT ({conflict}) {action}",  # noqa: S608
+            )
         return f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT ({conflict}) {action}"  # noqa: S608
 
     def _write(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -102,7 +113,10 @@ class SqlWriter:
         params = [tuple(map(_sqlite_value, row)) for row in rows] if self._is_sqlite else rows
         try:
             with self._engine.begin() as conn:
-                conn.exec_driver_sql(self._sql, params)
+                if self._staged is not None:
+                    self._copy(conn.connection.dbapi_connection, rows)
+                else:
+                    conn.exec_driver_sql(self._sql, params)
         except sqlalchemy.exc.OperationalError as exc:  # the database went away or is busy: write the batch again
             detail = str(exc.orig or exc).splitlines()[0]
             raise errors.Transient(
@@ -114,6 +128,27 @@ class SqlWriter:
                 f"writing to {self._table} failed: {errors.redact(detail)}; expected a unique key on the mapping's key",
                 code="quality.target",
             ) from None
+
+    def _copy(self, connection: Any, rows: Sequence[Sequence[Any]]) -> None:
+        """COPY `rows` into a staging table that lives until the transaction ends, then upsert them all.
+
+        A key repeated within the batch keeps its last row when rows are updated on conflict (as
+        row-by-row upserts would leave it) and its first when they are not; one statement may not
+        touch a row twice.
+        """
+        assert self._staged is not None
+        create, copy_sql, upsert = self._staged
+        where = [self._columns.index(c) for c in self._key]
+        latest = len(self._columns) > len(self._key)
+        unique: dict[tuple[Any, ...], Sequence[Any]] = {}
+        for row in rows if latest else reversed(rows):
+            unique[tuple(row[i] for i in where)] = row
+        with connection.cursor() as cursor:
+            cursor.execute(create)
+            with cursor.copy(copy_sql) as copy:
+                for row in unique.values():
+                    copy.write_row(row)
+            cursor.execute(upsert)
 
     async def write(self, rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> None:
         """Upsert `rows` (values in the order of `columns`) in one transaction.

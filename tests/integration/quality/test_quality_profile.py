@@ -121,3 +121,22 @@ def test_distinct_counts_beyond_the_exact_bound_are_estimated_within_a_few_perce
     profile = quality.profile_table(quality.Table("numbers", ["n"], iter(rows)))
     column = profile.columns[0]
     assert column.is_distinct_estimate and abs(column.distinct - 200_000) / 200_000 < 0.05, column.distinct
+
+
+def test_a_big_table_profiled_on_two_cores_gives_the_profile_of_one(tmp_path: Path) -> None:
+    customers_cn.write_csv(tmp_path / "members.csv", 45_000)  # five batches: the second process takes two
+    rules = quality.parse_rules(customers_cn.RULES, "rules/members.yaml")
+    progress: list[int] = []
+
+    def profile(workers: int) -> dict:  # type: ignore[type-arg]
+        table = quality.open_file(tmp_path / "members.csv")
+        return quality.profile_table(
+            table, rules=rules, fields=customers_cn.FIELDS, workers=workers, on_progress=progress.append
+        ).as_json()
+
+    alone = profile(1)
+    progress.clear()
+    shared = profile(2)
+    assert shared == alone
+    assert alone["rows"] == 45_000 and alone["rows_breaking_rules"] > 0
+    assert progress == [10_000, 20_000, 30_000, 40_000, 45_000]
