@@ -31,6 +31,7 @@ EXPORTS = {
         "FlowVersions",
         "LeaseStore",
         "LifecycleStore",
+        "LiveShadow",
         "MigrationCheckpoint",
         "MigrationState",
         "MigrationStore",

@@ -44,7 +44,7 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.holders import is_dead_local, local_holder
-from seamflow.store.lifecycle import Deployment, ShadowResult
+from seamflow.store.lifecycle import Deployment, LiveShadow, ShadowResult
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -117,6 +117,7 @@ __all__ = [
     "Lease",
     "LeaseStore",
     "LifecycleStore",
+    "LiveShadow",
     "LogEntry",
     "LogRow",
     "MigrationCheckpoint",
