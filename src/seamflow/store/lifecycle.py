@@ -61,11 +61,6 @@ class LiveShadow:
     stopped_by: str | None = None
 
 
-_LIVE_COLUMNS = (
-    "shadow_id, flow_id, candidate_version, started_ms, until_ms, max_events, started_by, stopped_ms, stopped_by"
-)
-
-
 class LifecycleOps(Rows):
     """Deployments and shadow results; see the module docstring."""
 
@@ -147,14 +142,14 @@ class LifecycleOps(Rows):
 
         return await self._read(unit)
 
-
     async def start_live_shadow(self, shadow: LiveShadow) -> None:
         """Keep a new live shadow (active from now)."""
 
         def unit(conn: Conn) -> None:
             self._x(
                 conn,
-                f"INSERT INTO live_shadows ({_LIVE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                "INSERT INTO live_shadows (shadow_id, flow_id, candidate_version, started_ms, until_ms, max_events,"
+                " started_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     shadow.shadow_id,
                     shadow.flow_id,
@@ -187,14 +182,13 @@ class LifecycleOps(Rows):
         def unit(conn: Conn) -> list[LiveShadow]:
             rows = self._x(
                 conn,
-                f"SELECT {_LIVE_COLUMNS} FROM live_shadows WHERE (CAST(? AS TEXT) IS NULL OR flow_id = ?)"
+                "SELECT shadow_id, flow_id, candidate_version, started_ms, until_ms, max_events, started_by,"
+                " stopped_ms, stopped_by FROM live_shadows WHERE (CAST(? AS TEXT) IS NULL OR flow_id = ?)"
                 " ORDER BY started_ms DESC, shadow_id",
                 (flow_id, flow_id),
             ).fetchall()
             return [
-                LiveShadow(
-                    r[0], r[1], r[2], _instant(r[3]), _instant(r[4]), int(r[5]), r[6], from_ms(r[7]), r[8]
-                )
+                LiveShadow(r[0], r[1], r[2], _instant(r[3]), _instant(r[4]), int(r[5]), r[6], from_ms(r[7]), r[8])
                 for r in rows
             ]
 
