@@ -21,6 +21,7 @@ from seamflow.cli.data import data_group, migrate
 from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.flow_tests import flow_test
 from seamflow.cli.insight import insight_group, kpi_command
+from seamflow.cli.live_shadows import flow_shadow_stop
 from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
 from seamflow.cli.reload import flow_reload
@@ -277,7 +278,7 @@ def flow() -> None:
 
 flow.add_command(flow_reload)
 flow.add_command(flow_test)
-for _command in (flow_versions, flow_diff, flow_rollback, flow_shadow, flow_shadows):
+for _command in (flow_versions, flow_diff, flow_rollback, flow_shadow, flow_shadows, flow_shadow_stop):
     flow.add_command(_command)
 
 

@@ -8,6 +8,7 @@ docs/postgresql.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import gc
 import signal
@@ -105,7 +106,8 @@ def run_process(
             leader.start_others()
         tell = _tell_group(leader, group)
         try:
-            async with reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell):
+            reloading = reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell)
+            async with reloading, _mirroring(eng):
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
@@ -118,6 +120,14 @@ def run_process(
 
     install_uvloop()
     asyncio.run(main_task())
+
+
+def _mirroring(eng: engine.Engine) -> contextlib.AbstractAsyncContextManager[None]:
+    """Live shadows are mirrored by the process that fires timers (one per group), off the hot path."""
+    from seamflow import lifecycle
+
+    mirror = eng.services.get(lifecycle.LiveMirror)
+    return mirror.running() if mirror is not None and eng.options.timers else contextlib.nullcontext()
 
 
 def _refuse_sqlite_beside_others(role: Role, db: store.Store) -> None:

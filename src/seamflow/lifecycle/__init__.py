@@ -3,6 +3,7 @@ recording sandbox (the editor's test, flow tests, shadow runs)."""
 
 from __future__ import annotations
 
+from seamflow.lifecycle.live import LiveMirror, live_shadow_json, start_live_shadow
 from seamflow.lifecycle.promotion import PROMOTION_FLOW_ID, PROMOTION_FLOW_SOURCE, approved_promotion
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, StepResult, connections_of, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers, Effect, SandboxConnector, parse_fixtures
@@ -27,6 +28,7 @@ __all__ = [
     "Effect",
     "FlowTestCase",
     "FlowTestFile",
+    "LiveMirror",
     "Rehearsal",
     "SandboxConnector",
     "ShadowReads",
@@ -38,9 +40,11 @@ __all__ = [
     "connections_of",
     "diff_requests",
     "event_of",
+    "live_shadow_json",
     "load_test_file",
     "parse_fixtures",
     "run_shadow",
     "run_test_file",
     "shadow_report",
+    "start_live_shadow",
 ]
