@@ -25,6 +25,8 @@ async def test_promotion_needs_the_owners_approval(project_dir: Path, tmp_path: 
     connections = f"erp:\n  connector: http\n  base_url: {sink.url}\n"
     async with company(project_dir, tmp_path, {"refunds": LIVE.replace("VERSION", "1")}, connections) as site:
         admin = site.admin
+        listed = {f["id"] for f in (await admin.get("/api/v1/flows")).json()}
+        assert listed == {"refunds"}  # the built-in seamflow-promotion flow is not listed
         asked = await admin.post("/api/v1/flows/refunds/promotions", json={"source": candidate})
         assert asked.status_code == 202, asked.text
         promotion = asked.json()["promotion_id"]

@@ -325,6 +325,7 @@ EXPORTS = {
         "Workbench",
         "approved_promotion",
         "check_case",
+        "check_requester",
         "connections_of",
         "diff_requests",
         "event_of",

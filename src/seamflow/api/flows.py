@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import audit, engine, errors, flows
+from seamflow import audit, engine, errors, flows, lifecycle
 from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
@@ -27,8 +27,9 @@ class ManualRunBody(BaseModel):
 
 @router.get("/api/v1/flows", tags=["flows"])
 async def list_flows(eng: EngineDep) -> Response:
-    """Loaded flows with their current version and trigger."""
-    return json_response([_flow_json(f) for f in eng.catalog.current.values()])
+    """Loaded flows with their current version and trigger (not the built-in flow of promotion requests)."""
+    flows = [f for f in eng.catalog.current.values() if f.id != lifecycle.PROMOTION_FLOW_ID]
+    return json_response([_flow_json(f) for f in flows])
 
 
 @router.post("/api/v1/flows/reload", tags=["flows"])

@@ -39,6 +39,9 @@ async def request_promotion(flow_id: str, body: PromotionBody, request: Request,
             f"flow {flow_id!r} has no owner; expected `owner: <login>` in its file, who approves promotions",
             code="promotion.no_owner",
         )
+    lifecycle.check_requester(
+        flow_id, owner, str(getattr(getattr(request.state, "principal", None), "login", "@unknown"))
+    )
     bench = eng.services.get(lifecycle.Workbench)
     if bench is None:
         raise errors.Conflict("this process cannot promote flows; expected a `seamflow serve` or `seamflow api`")

@@ -4,7 +4,12 @@ recording sandbox (the editor's test, flow tests, shadow runs)."""
 from __future__ import annotations
 
 from seamflow.lifecycle.live import LiveMirror, live_shadow_json, start_live_shadow
-from seamflow.lifecycle.promotion import PROMOTION_FLOW_ID, PROMOTION_FLOW_SOURCE, approved_promotion
+from seamflow.lifecycle.promotion import (
+    PROMOTION_FLOW_ID,
+    PROMOTION_FLOW_SOURCE,
+    approved_promotion,
+    check_requester,
+)
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, StepResult, connections_of, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers, Effect, SandboxConnector, parse_fixtures
 from seamflow.lifecycle.shadow import ShadowReads, diff_requests, run_shadow, shadow_report
@@ -37,6 +42,7 @@ __all__ = [
     "Workbench",
     "approved_promotion",
     "check_case",
+    "check_requester",
     "connections_of",
     "diff_requests",
     "event_of",
