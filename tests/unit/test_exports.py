@@ -332,6 +332,7 @@ EXPORTS = {
         "live_shadow_json",
         "load_test_file",
         "parse_fixtures",
+        "promotion_json",
         "run_shadow",
         "run_test_file",
         "shadow_report",

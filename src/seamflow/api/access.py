@@ -62,6 +62,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/flows/{flow_id}/shadows/live"): _R,
     ("POST", "/api/v1/flows/{flow_id}/shadows/live/{shadow_id}/stop"): _B,
     ("POST", "/api/v1/flows/{flow_id}/promotions"): _B,
+    ("GET", "/api/v1/flows/{flow_id}/promotions"): _R,
     ("POST", "/api/v1/flows/{flow_id}/promotions/{promotion_id}/apply"): _B,
     ("GET", "/api/v1/flows/{flow_id}"): _R,
     ("POST", "/api/v1/flows/{flow_id}/runs"): _O,

@@ -70,6 +70,15 @@ async def request_promotion(flow_id: str, body: PromotionBody, request: Request,
     return json_response({"promotion_id": accepted.run_id, **asked}, 202)
 
 
+@router.get("/api/v1/flows/{flow_id}/promotions", tags=["flows"])
+async def list_promotions(flow_id: str, eng: EngineDep) -> Response:
+    """The flow's latest promotion requests (of the last 200 of every flow), newest first, with their decisions."""
+    summaries = await eng.db.list_runs(store.RunFilter(flow_id=lifecycle.PROMOTION_FLOW_ID, limit=200))
+    states = await eng.db.load_runs([s.run_id for s in summaries])
+    found = [lifecycle.promotion_json(s, states[s.run_id]) for s in summaries]
+    return json_response([p for p in found if p is not None and p.get("flow_id") == flow_id])
+
+
 @router.post("/api/v1/flows/{flow_id}/promotions/{promotion_id}/apply", tags=["flows"])
 async def apply_promotion(flow_id: str, promotion_id: str, request: Request, eng: EngineDep) -> Response:
     """Make the approved candidate live: its source becomes the flow's file, reloaded at once.

@@ -9,6 +9,7 @@ from seamflow.lifecycle.promotion import (
     PROMOTION_FLOW_SOURCE,
     approved_promotion,
     check_requester,
+    promotion_json,
 )
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, StepResult, connections_of, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers, Effect, SandboxConnector, parse_fixtures
@@ -49,6 +50,7 @@ __all__ = [
     "live_shadow_json",
     "load_test_file",
     "parse_fixtures",
+    "promotion_json",
     "run_shadow",
     "run_test_file",
     "shadow_report",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from seamflow import errors, store
 from seamflow.ids import Json
 
-__all__ = ["PROMOTION_FLOW_ID", "PROMOTION_FLOW_SOURCE", "approved_promotion", "check_requester"]
+__all__ = ["PROMOTION_FLOW_ID", "PROMOTION_FLOW_SOURCE", "approved_promotion", "check_requester", "promotion_json"]
 
 PROMOTION_FLOW_ID = "seamflow-promotion"
 PROMOTION_FLOW_SOURCE = """id: seamflow-promotion
@@ -69,6 +69,21 @@ def approved_promotion(summary: store.RunSummary, state: store.RunState, flow_id
             code="promotion.not_approved",
         )
     return request
+
+
+def promotion_json(summary: store.RunSummary, state: store.RunState) -> dict[str, Json] | None:
+    """A promotion request as `GET …/promotions` lists it (`decision`: null while pending); None if not one."""
+    envelope = state.event_body if isinstance(state.event_body, dict) else {}
+    request = envelope.get("body")
+    if summary.flow_id != PROMOTION_FLOW_ID or not isinstance(request, dict):
+        return None
+    return {
+        "promotion_id": summary.run_id,
+        **request,
+        "status": summary.status.value,
+        "decision": _decision(state),
+        "requested_at": summary.created.isoformat(),
+    }
 
 
 def _decision(state: store.RunState) -> str | None:
