@@ -3,9 +3,11 @@ and after a rejection, applied after an approval (new runs use the candidate), a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from seamflow import codec
+from tests.acceptance.test_cli import seamflow
 from tests.support.approvals import company
 from tests.support.sink import Sink
 from tests.support.wait import eventually
@@ -25,6 +27,8 @@ async def test_promotion_needs_the_owners_approval(project_dir: Path, tmp_path: 
     connections = f"erp:\n  connector: http\n  base_url: {sink.url}\n"
     async with company(project_dir, tmp_path, {"refunds": LIVE.replace("VERSION", "1")}, connections) as site:
         admin = site.admin
+        listed = {f["id"] for f in (await admin.get("/api/v1/flows")).json()}
+        assert listed == {"refunds"}  # the built-in seamflow-promotion flow is not listed
         asked = await admin.post("/api/v1/flows/refunds/promotions", json={"source": candidate})
         assert asked.status_code == 202, asked.text
         promotion = asked.json()["promotion_id"]
@@ -60,7 +64,19 @@ async def test_promotion_needs_the_owners_approval(project_dir: Path, tmp_path: 
             assert answer.status_code == 409 and "decided rejected" in answer.json()["detail"], answer.text
 
         await eventually(refused, timeout=20)
+        where = ("--url", str(admin.base_url), "--token", admin.headers["Authorization"].removeprefix("Bearer "))
+        listed_cli = json.loads(seamflow("flow", "promotions", "refunds", "--json", *where).stdout)
+        (project_dir / "candidate.yaml").write_text(LIVE.replace("VERSION", "4"), encoding="utf-8")
+        asked_cli = seamflow("flow", "promote", "refunds", "--candidate", str(project_dir / "candidate.yaml"), *where)
+        third = asked_cli.stdout.split()[1]
+        early_cli = seamflow("flow", "promote", "refunds", "--apply", third, *where, check=False)
         audit = (await admin.get("/api/v1/audit", params={"limit": 1000})).json()
+    assert [(p["promotion_id"], p["decision"]) for p in listed_cli] == [
+        (again.json()["promotion_id"], "rejected"),
+        (promotion, "approved"),
+    ]
+    assert third.startswith("run_") and "zhang.wei approves it in their inbox" in asked_cli.stdout
+    assert early_cli.returncode == 1 and "promotion.not_approved" in early_cli.stderr
     promoted = [e for e in audit if e["action"] == "flow.promoted"]
     assert [(e["object"], e["detail"]["approved_by"]) for e in promoted] == [("flow:refunds", "zhang.wei")]
     assert (project_dir / "flows" / "refunds.yaml").read_text(encoding="utf-8") == candidate

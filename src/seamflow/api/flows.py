@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from seamflow import audit, directory, engine, errors, flows
+from seamflow import audit, directory, engine, errors, flows, lifecycle
 from seamflow.api import access
 from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
@@ -29,9 +29,14 @@ class ManualRunBody(BaseModel):
 @router.get("/api/v1/flows", tags=["flows"])
 async def list_flows(request: Request, eng: EngineDep) -> Response:
     """Loaded flows the caller may see, with their current version, trigger and `scopes`: what the
-    caller may do on each (global roles and grants; the console hides the rest)."""
+    caller may do on each (global roles and grants; the console hides the rest). The built-in flow
+    of promotion requests is not listed."""
     visible = access.visible_flows(request, eng, directory.Scope.READ)
-    shown = [f for f in eng.catalog.current.values() if visible is None or f.id in visible]
+    shown = [
+        f
+        for f in eng.catalog.current.values()
+        if (visible is None or f.id in visible) and f.id != lifecycle.PROMOTION_FLOW_ID  # built in: not the company's
+    ]
     return json_response([{**_flow_json(f), "scopes": _scopes(request, eng, f.id)} for f in shown])
 
 

@@ -39,6 +39,9 @@ async def request_promotion(flow_id: str, body: PromotionBody, request: Request,
             f"flow {flow_id!r} has no owner; expected `owner: <login>` in its file, who approves promotions",
             code="promotion.no_owner",
         )
+    lifecycle.check_requester(
+        flow_id, owner, str(getattr(getattr(request.state, "principal", None), "login", "@unknown"))
+    )
     bench = eng.services.get(lifecycle.Workbench)
     if bench is None:
         raise errors.Conflict("this process cannot promote flows; expected a `seamflow serve` or `seamflow api`")
@@ -65,6 +68,15 @@ async def request_promotion(flow_id: str, body: PromotionBody, request: Request,
     accepted = await eng.accept(eng.catalog.flow(lifecycle.PROMOTION_FLOW_ID), engine.Event("manual", asked))
     assert accepted is not None  # the promotion flow has no `when`
     return json_response({"promotion_id": accepted.run_id, **asked}, 202)
+
+
+@router.get("/api/v1/flows/{flow_id}/promotions", tags=["flows"])
+async def list_promotions(flow_id: str, eng: EngineDep) -> Response:
+    """The flow's latest promotion requests (of the last 200 of every flow), newest first, with their decisions."""
+    summaries = await eng.db.list_runs(store.RunFilter(flow_id=lifecycle.PROMOTION_FLOW_ID, limit=200))
+    states = await eng.db.load_runs([s.run_id for s in summaries])
+    found = [lifecycle.promotion_json(s, states[s.run_id]) for s in summaries]
+    return json_response([p for p in found if p is not None and p.get("flow_id") == flow_id])
 
 
 @router.post("/api/v1/flows/{flow_id}/promotions/{promotion_id}/apply", tags=["flows"])

@@ -22,8 +22,10 @@ from seamflow.cli.dev import dev as dev_group
 from seamflow.cli.flow_tests import flow_test
 from seamflow.cli.identity import identity_group
 from seamflow.cli.insight import insight_group, kpi_command
+from seamflow.cli.live_shadows import flow_shadow_stop
 from seamflow.cli.options import database_option, open_project, project_option, run
 from seamflow.cli.project import ProjectPaths, check_secrets_set, next_steps
+from seamflow.cli.promotions import flow_promote, flow_promotions
 from seamflow.cli.reload import flow_reload
 from seamflow.cli.signals import stop_on_ctrl_c
 from seamflow.cli.sync import sync_group
@@ -279,7 +281,16 @@ def flow() -> None:
 
 flow.add_command(flow_reload)
 flow.add_command(flow_test)
-for _command in (flow_versions, flow_diff, flow_rollback, flow_shadow, flow_shadows):
+for _command in (
+    flow_versions,
+    flow_diff,
+    flow_rollback,
+    flow_shadow,
+    flow_shadows,
+    flow_shadow_stop,
+    flow_promote,
+    flow_promotions,
+):
     flow.add_command(_command)
 
 

@@ -107,7 +107,8 @@ def run_process(
         tell = _tell_group(leader, group)
         upkeep = _keep_insight(role, paths, db, eng)
         try:
-            async with reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell):
+            reloading = reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell)
+            async with reloading, _mirroring(eng):
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
@@ -145,6 +146,14 @@ async def _stop_insight(eng: engine.Engine, upkeep: asyncio.Task[None] | None) -
     found = eng.services.get(insight.Insight)
     if found is not None:
         await asyncio.to_thread(found.close)
+
+
+def _mirroring(eng: engine.Engine) -> contextlib.AbstractAsyncContextManager[None]:
+    """Live shadows are mirrored by the process that fires timers (one per group), off the hot path."""
+    from seamflow import lifecycle
+
+    mirror = eng.services.get(lifecycle.LiveMirror)
+    return mirror.running() if mirror is not None and eng.options.timers else contextlib.nullcontext()
 
 
 def _refuse_sqlite_beside_others(role: Role, db: store.Store) -> None:

@@ -206,6 +206,7 @@ def build_engine(
     eng.services.add(engine.Reloader(eng, _flow_reader(paths, project.connections, generated)))
     bench = lifecycle.Workbench(paths.connections, context=context, flow_ids=lambda: eng.catalog.current.keys())
     eng.services.add(bench)
+    eng.services.add(lifecycle.LiveMirror(db, context))
     eng.services.add(
         engine.DecisionLinks(lambda: engine.secrets.read_key(paths.root), os.environ.get("SEAMFLOW_PUBLIC_URL"))
     )

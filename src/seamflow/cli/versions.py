@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from seamflow import store
     from seamflow.cli.project import ProjectPaths
 
-__all__ = ["flow_diff", "flow_rollback", "flow_shadow", "flow_shadows", "flow_versions"]
+__all__ = ["flow_diff", "flow_rollback", "flow_shadow", "flow_shadows", "flow_versions", "with_store"]
 
 T = TypeVar("T")
 
 
-async def _with_store(paths: ProjectPaths, database: str | None, work: Callable[[store.Store], Awaitable[T]]) -> T:
+async def with_store(paths: ProjectPaths, database: str | None, work: Callable[[store.Store], Awaitable[T]]) -> T:
     from seamflow.cli.project import open_store
 
     db = open_store(paths, database)
@@ -55,7 +55,7 @@ def flow_versions(flow_id: str, as_json: bool, database: str | None, project: Pa
     async def work(db: store.Store) -> list[store.Deployment]:
         return await db.list_deployments(flow_id)
 
-    rows = run(_with_store(paths, database, work))
+    rows = run(with_store(paths, database, work))
     if as_json:
         print_json([{"version": d.version, "at": d.at.isoformat(), "by": d.by, "how": d.how} for d in rows])
         return
@@ -81,7 +81,7 @@ def flow_diff(flow_id: str, a: str, b: str, database: str | None, project: Path)
     async def work(db: store.Store) -> tuple[str, str]:
         return await _text_of(db, flow_id, a, files), await _text_of(db, flow_id, b, files)
 
-    before, after = run(_with_store(paths, database, work))
+    before, after = run(with_store(paths, database, work))
     lines = difflib.unified_diff(
         before.splitlines(keepends=True), after.splitlines(keepends=True), f"{flow_id}@{a}", f"{flow_id}@{b}"
     )
@@ -115,7 +115,7 @@ def flow_rollback(flow_id: str, version: str | None, database: str | None, proje
     """
     paths = open_project(project)
     file = _flow_file(paths, flow_id)
-    done = run(_with_store(paths, database, lambda db: _roll_back(db, flow_id, version, file)))
+    done = run(with_store(paths, database, lambda db: _roll_back(db, flow_id, version, file)))
     click.echo(f"flow {flow_id} rolled back from {done[0]} to {done[1]}: {file} rewritten")
     click.echo("a running `seamflow serve` reloads it; otherwise run `seamflow flow reload`")
 
@@ -176,15 +176,39 @@ def _write_atomically(path: Path, text: str) -> None:
 @click.option(
     "--runs", default=20, show_default=True, type=click.IntRange(1, 500), help="latest finished runs to replay"
 )
+@click.option("--live", is_flag=True, help="mirror each new live event instead (the running serve rehearses it)")
+@click.option("--max-events", default=100, show_default=True, type=click.IntRange(1, 10_000), help="--live: cap")
+@click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 10_080), help="--live: time limit")
 @json_option
 @database_option
 @project_option
-def flow_shadow(flow_id: str, candidate: Path, runs: int, as_json: bool, database: str | None, project: Path) -> None:
+def flow_shadow(
+    flow_id: str,
+    candidate: Path,
+    runs: int,
+    live: bool,
+    max_events: int,
+    minutes: int,
+    as_json: bool,
+    database: str | None,
+    project: Path,
+) -> None:
     """Rehearse a candidate file of a flow on its latest live runs' events; report how its calls differ.
 
-    Nothing reaches a target; the results are kept (`seamflow flow shadows FLOW_ID`).
+    With --live, mirror each new event the live version accepts to the candidate instead, until
+    --max-events events or --minutes passed (or `seamflow flow shadow-stop`). Nothing reaches a
+    target; the results are kept (`seamflow flow shadows FLOW_ID`).
     """
     paths = open_project(project)
+    if live:
+        from seamflow.cli.live_shadows import start_live
+
+        shadow = start_live(paths, database, flow_id, candidate, max_events=max_events, minutes=minutes)
+        click.echo(
+            f"live shadow {shadow.shadow_id} of {flow_id} started: up to {max_events} events until"
+            f" {shadow.until.isoformat(timespec='seconds')}; a running `seamflow serve` mirrors the new events"
+        )
+        return
     text = candidate.read_text(encoding="utf-8")
 
     async def work(db: store.Store) -> list[store.ShadowResult]:
@@ -204,23 +228,31 @@ def flow_shadow(flow_id: str, candidate: Path, runs: int, as_json: bool, databas
         await record_cli_action(db, "flow.shadowed", f"flow:{flow_id}", detail)
         return results
 
-    _show_shadow(run(_with_store(paths, database, work)), as_json)
+    _show_shadow(run(with_store(paths, database, work)), as_json)
 
 
 @click.command("shadows")
 @click.argument("flow_id")
 @click.option("--shadow", "shadow_id", help="one shadow's results (default: every kept shadow of the flow)")
+@click.option("--live", is_flag=True, help="list the flow's live shadows (their bounds and events) instead")
 @json_option
 @database_option
 @project_option
-def flow_shadows(flow_id: str, shadow_id: str | None, as_json: bool, database: str | None, project: Path) -> None:
+def flow_shadows(
+    flow_id: str, shadow_id: str | None, live: bool, as_json: bool, database: str | None, project: Path
+) -> None:
     """List the kept results of a flow's shadow runs, newest shadow first."""
     paths = open_project(project)
+    if live:
+        from seamflow.cli.live_shadows import list_live
+
+        list_live(paths, database, flow_id, as_json)
+        return
 
     async def work(db: store.Store) -> list[store.ShadowResult]:
         return await db.list_shadow_results(flow_id, shadow_id)
 
-    _show_shadow(run(_with_store(paths, database, work)), as_json)
+    _show_shadow(run(with_store(paths, database, work)), as_json)
 
 
 def _show_shadow(results: list[store.ShadowResult], as_json: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from seamflow import errors, store
 from seamflow.ids import Json
 
-__all__ = ["PROMOTION_FLOW_ID", "PROMOTION_FLOW_SOURCE", "approved_promotion"]
+__all__ = ["PROMOTION_FLOW_ID", "PROMOTION_FLOW_SOURCE", "approved_promotion", "check_requester", "promotion_json"]
 
 PROMOTION_FLOW_ID = "seamflow-promotion"
 PROMOTION_FLOW_SOURCE = """id: seamflow-promotion
@@ -29,6 +29,23 @@ steps:
           assignees: [{expression: "{{ event.body.owner }}"}]
 """
 """The built-in flow each promotion request runs (a manual trigger, one approval by the owner)."""
+
+
+def check_requester(flow_id: str, owner: str, requested_by: str) -> None:
+    """Refuse a promotion the flow's owner asks for themselves: they could not approve it (four eyes).
+
+    The approval step leaves the requester out of its assignees (self-approval is refused), so
+    the owner's own request would fail with nobody to decide it; it is refused up front instead.
+
+    Raises:
+        errors.Conflict: `promotion.self_request` — another person asks, the owner approves.
+    """
+    if requested_by == owner:
+        raise errors.Conflict(
+            f"{owner!r} owns flow {flow_id!r} and may not approve a promotion they asked for;"
+            " expected another builder to request it, for the owner to approve",
+            code="promotion.self_request",
+        )
 
 
 def approved_promotion(summary: store.RunSummary, state: store.RunState, flow_id: str) -> dict[str, Json]:
@@ -52,6 +69,21 @@ def approved_promotion(summary: store.RunSummary, state: store.RunState, flow_id
             code="promotion.not_approved",
         )
     return request
+
+
+def promotion_json(summary: store.RunSummary, state: store.RunState) -> dict[str, Json] | None:
+    """A promotion request as `GET …/promotions` lists it (`decision`: null while pending); None if not one."""
+    envelope = state.event_body if isinstance(state.event_body, dict) else {}
+    request = envelope.get("body")
+    if summary.flow_id != PROMOTION_FLOW_ID or not isinstance(request, dict):
+        return None
+    return {
+        "promotion_id": summary.run_id,
+        **request,
+        "status": summary.status.value,
+        "decision": _decision(state),
+        "requested_at": summary.created.isoformat(),
+    }
 
 
 def _decision(state: store.RunState) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from seamflow import clock, errors, ids, redact, store
@@ -24,7 +25,7 @@ from seamflow.ids import FlowId, Json, RunId
 from seamflow.lifecycle.rehearsal import Rehearsal, Stage, event_of
 from seamflow.lifecycle.sandbox import Answer, AnsweredFrom, Answers
 
-__all__ = ["ShadowReads", "diff_requests", "run_shadow", "shadow_report"]
+__all__ = ["FINISHED", "At", "ShadowReads", "diff_requests", "run_shadow", "shadow_event", "shadow_report"]
 
 _INDEX = re.compile(r"\[\d+\]")
 _OUTCOMES = {
@@ -32,7 +33,7 @@ _OUTCOMES = {
     store.RunStatus.FAILED: "failed",
     store.RunStatus.DEAD_LETTER: "failed",
 }
-_FINISHED = (store.RunStatus.COMPLETED, store.RunStatus.FAILED, store.RunStatus.DEAD_LETTER)
+FINISHED = (store.RunStatus.COMPLETED, store.RunStatus.FAILED, store.RunStatus.DEAD_LETTER)
 
 
 class ShadowReads(store.RunReads, store.FlowVersions, store.LifecycleStore, Protocol):
@@ -139,7 +140,7 @@ async def run_shadow(
     Raises:
         errors.NotFound: the flow has no finished run to replay.
     """
-    summaries = await db.list_runs(store.RunFilter(flow_id=candidate.id, statuses=_FINISHED, limit=runs))
+    summaries = await db.list_runs(store.RunFilter(flow_id=candidate.id, statuses=FINISHED, limit=runs))
     if not summaries:
         raise errors.NotFound(
             f"flow {candidate.id!r} has no finished run to replay; expected runs of the live version first",
@@ -153,29 +154,51 @@ async def run_shadow(
     now = clock.now()
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the store keeps milliseconds
     versions: dict[str, spec.Flow] = {}
-    results: list[store.ShadowResult] = []
     async with Stage.open(context) as stage:
-        for seq, summary in enumerate(summaries):
-            state = states[summary.run_id]
-            live_flow = await _live_flow(db, versions, candidate.id, state.flow_version)
-            calls, recording = _live_calls(live_flow, state.journal)
-            event = event_of(candidate.spec, state.event_body, f"run {summary.run_id} event")
-            rehearsal = await stage.rehearse(candidate, event, Answers(recording=recording))
-            report = shadow_report(_OUTCOMES.get(state.status, "waiting"), calls, rehearsal)
-            results.append(
-                store.ShadowResult(
-                    shadow_id,
-                    seq,
-                    candidate.id,
-                    state.flow_version,
-                    candidate.version,
-                    RunId(summary.run_id),
-                    started,
-                    report,
-                )
-            )
+        results = [
+            await shadow_event(db, stage, candidate, versions, states[s.run_id], At(shadow_id, seq, started))
+            for seq, s in enumerate(summaries)
+        ]
     await db.save_shadow_results(results)
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """Where one event's result goes: its shadow, its place in it, the shadow's start."""
+
+    shadow_id: str
+    seq: int
+    started: datetime
+
+
+async def shadow_event(
+    db: ShadowReads,
+    stage: Stage,
+    candidate: CompiledFlow,
+    versions: dict[str, spec.Flow],
+    state: store.RunState,
+    at: At,
+) -> store.ShadowResult:
+    """Rehearse `candidate` on one finished live run's event, answered from its recording; its result.
+
+    `versions` caches the live versions' parsed flows across events.
+    """
+    live_flow = await _live_flow(db, versions, candidate.id, state.flow_version)
+    calls, recording = _live_calls(live_flow, state.journal)
+    event = event_of(candidate.spec, state.event_body, f"run {state.run_id} event")
+    rehearsal = await stage.rehearse(candidate, event, Answers(recording=recording))
+    report = shadow_report(_OUTCOMES.get(state.status, "waiting"), calls, rehearsal)
+    return store.ShadowResult(
+        at.shadow_id,
+        at.seq,
+        candidate.id,
+        state.flow_version,
+        candidate.version,
+        RunId(state.run_id),
+        at.started,
+        report,
+    )
 
 
 async def _live_flow(db: ShadowReads, cache: dict[str, spec.Flow], flow_id: str, version: str) -> spec.Flow:

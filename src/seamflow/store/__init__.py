@@ -46,7 +46,7 @@ from seamflow.store.directory import (
 from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
-from seamflow.store.lifecycle import Deployment, ShadowResult
+from seamflow.store.lifecycle import Deployment, LiveShadow, ShadowResult
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -126,6 +126,7 @@ __all__ = [
     "Lease",
     "LeaseStore",
     "LifecycleStore",
+    "LiveShadow",
     "LogEntry",
     "LogRow",
     "MigrationCheckpoint",

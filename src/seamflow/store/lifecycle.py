@@ -15,7 +15,7 @@ from seamflow import codec
 from seamflow.ids import Json
 from seamflow.store.rows import Conn, Rows, from_ms, to_ms
 
-__all__ = ["Deployment", "LifecycleOps", "ShadowResult"]
+__all__ = ["Deployment", "LifecycleOps", "LiveShadow", "ShadowResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,24 @@ class ShadowResult:
     run_id: str
     at: datetime
     report: Json
+
+
+@dataclass(frozen=True, slots=True)
+class LiveShadow:
+    """A live shadow of a candidate: each new live run of the flow is rehearsed with it, until a bound.
+
+    It ends at `until`, after `max_events` events, or when stopped (`stopped_at`, `stopped_by`).
+    """
+
+    shadow_id: str
+    flow_id: str
+    candidate_version: str
+    started_at: datetime
+    until: datetime
+    max_events: int
+    started_by: str
+    stopped_at: datetime | None = None
+    stopped_by: str | None = None
 
 
 class LifecycleOps(Rows):
@@ -120,6 +138,58 @@ class LifecycleOps(Rows):
             ).fetchall()
             return [
                 ShadowResult(r[0], int(r[1]), r[2], r[3], r[4], r[5], _instant(r[6]), codec.loads(r[7])) for r in rows
+            ]
+
+        return await self._read(unit)
+
+    async def start_live_shadow(self, shadow: LiveShadow) -> None:
+        """Keep a new live shadow (active from now)."""
+
+        def unit(conn: Conn) -> None:
+            self._x(
+                conn,
+                "INSERT INTO live_shadows (shadow_id, flow_id, candidate_version, started_ms, until_ms, max_events,"
+                " started_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    shadow.shadow_id,
+                    shadow.flow_id,
+                    shadow.candidate_version,
+                    to_ms(shadow.started_at),
+                    to_ms(shadow.until),
+                    shadow.max_events,
+                    shadow.started_by,
+                ),
+            )
+
+        await self._write(unit)
+
+    async def stop_live_shadow(self, shadow_id: str, at: datetime, by: str) -> bool:
+        """Stop a live shadow; False if there is none by that id or it was stopped already."""
+
+        def unit(conn: Conn) -> bool:
+            cursor = self._x(
+                conn,
+                "UPDATE live_shadows SET stopped_ms = ?, stopped_by = ? WHERE shadow_id = ? AND stopped_ms IS NULL",
+                (to_ms(at), by, shadow_id),
+            )
+            return bool(cursor.rowcount)
+
+        return await self._write(unit)
+
+    async def list_live_shadows(self, flow_id: str | None = None) -> list[LiveShadow]:
+        """Live shadows (of one flow, or of every flow), newest first, stopped ones included."""
+
+        def unit(conn: Conn) -> list[LiveShadow]:
+            rows = self._x(
+                conn,
+                "SELECT shadow_id, flow_id, candidate_version, started_ms, until_ms, max_events, started_by,"
+                " stopped_ms, stopped_by FROM live_shadows WHERE (CAST(? AS TEXT) IS NULL OR flow_id = ?)"
+                " ORDER BY started_ms DESC, shadow_id",
+                (flow_id, flow_id),
+            ).fetchall()
+            return [
+                LiveShadow(r[0], r[1], r[2], _instant(r[3]), _instant(r[4]), int(r[5]), r[6], from_ms(r[7]), r[8])
+                for r in rows
             ]
 
         return await self._read(unit)

@@ -32,3 +32,19 @@ async def test_shadow_results_are_listed_per_flow_and_per_shadow(db: store.SqlSt
     assert await db.list_shadow_results("orders", "shd_a") == rows
     assert await db.list_shadow_results("orders") == [later, *rows]
     assert await db.list_shadow_results("refunds") == []
+
+
+async def test_a_live_shadow_is_kept_listed_and_stopped_once(db: store.SqlStore) -> None:
+    first = store.LiveShadow("shd_l1", "orders", "v2", T0, T0 + timedelta(hours=1), 100, "li.na")
+    second = store.LiveShadow("shd_l2", "orders", "v3", T0 + timedelta(minutes=5), T0 + timedelta(days=1), 5, "王芳")
+    other = store.LiveShadow("shd_l3", "refunds", "r2", T0, T0 + timedelta(hours=2), 10, "li.na")
+    for shadow in (first, second, other):
+        await db.start_live_shadow(shadow)
+    assert await db.list_live_shadows("orders") == [second, first]
+    assert len(await db.list_live_shadows()) == 3
+    stopped_at = T0 + timedelta(minutes=30)
+    assert await db.stop_live_shadow("shd_l1", stopped_at, "zhang.wei") is True
+    assert await db.stop_live_shadow("shd_l1", stopped_at + timedelta(minutes=1), "li.na") is False
+    assert await db.stop_live_shadow("shd_missing", stopped_at, "li.na") is False
+    (_, again) = await db.list_live_shadows("orders")
+    assert (again.stopped_at, again.stopped_by) == (stopped_at, "zhang.wei")

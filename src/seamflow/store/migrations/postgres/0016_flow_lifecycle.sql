@@ -25,3 +25,19 @@ CREATE TABLE shadow_results (
     PRIMARY KEY (shadow_id, seq)
 );
 CREATE INDEX shadow_results_flow ON shadow_results (flow_id, created_ms);
+
+-- Live shadows: while one is active (not stopped, under its cap of events and before its end), each
+-- finished live run of the flow started after it is rehearsed with the candidate (its results are
+-- shadow_results rows of the same shadow_id). The candidate's source is in flow_versions.
+CREATE TABLE live_shadows (
+    shadow_id          TEXT PRIMARY KEY,
+    flow_id            TEXT NOT NULL,
+    candidate_version  TEXT NOT NULL,
+    started_ms         BIGINT NOT NULL,
+    until_ms           BIGINT NOT NULL,
+    max_events         BIGINT NOT NULL,
+    started_by         TEXT NOT NULL,
+    stopped_ms         BIGINT,
+    stopped_by         TEXT
+);
+CREATE INDEX live_shadows_flow ON live_shadows (flow_id, started_ms);
