@@ -44,7 +44,14 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.holders import is_dead_local, local_holder
-from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
+from seamflow.store.identity import (
+    IdentityCandidates,
+    IdentityCluster,
+    IdentityDecision,
+    IdentityRecord,
+    IdentityRun,
+    IdentityUpdate,
+)
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
@@ -112,6 +119,7 @@ __all__ = [
     "FeedStore",
     "FlowVersion",
     "FlowVersions",
+    "IdentityCandidates",
     "IdentityCluster",
     "IdentityDecision",
     "IdentityRecord",

@@ -34,7 +34,14 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
-from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
+from seamflow.store.identity import (
+    IdentityCandidates,
+    IdentityCluster,
+    IdentityDecision,
+    IdentityRecord,
+    IdentityRun,
+    IdentityUpdate,
+)
 from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
 from seamflow.store.syncs import SyncLoad
@@ -300,7 +307,9 @@ class IdentityStore(Protocol):
     async def save_identity_update(self, update: IdentityUpdate, now: datetime) -> str | None: ...
     async def get_identity_settings(self, entity: str) -> tuple[int, Json] | None: ...
     async def list_identity_records(self, entity: str) -> list[IdentityRecord]: ...
-    async def find_identity_candidates(self, entity: str, block_keys: Sequence[str]) -> list[IdentityRecord]: ...
+    async def find_identity_neighbours(
+        self, entity: str, block_keys: Sequence[str], source: str, key: str
+    ) -> IdentityCandidates: ...
     async def get_identity_records(self, entity: str, refs: Sequence[tuple[str, str]]) -> list[IdentityRecord]: ...
     async def get_identity_cluster(
         self, entity: str, unified_id: str
