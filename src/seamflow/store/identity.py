@@ -123,6 +123,8 @@ _CLUSTER_RECORDS: LiteralString = (
 """A cluster's records, sorted in Python: with `ORDER BY source, source_key` SQLite walks the primary key
 over every record of the entity instead of looking the cluster up in `identity_records_unified`."""
 _CHUNK = 20_000
+_RUN_CACHE_KIB = -262_144
+"""SQLite's page cache while a batch run is stored (negative: KiB), 256 MiB; the default is given back after."""
 
 
 class IdentityOps(Rows):
@@ -132,6 +134,18 @@ class IdentityOps(Rows):
         """Replace an entity's records, keys and clusters with a batch run's, in one transaction."""
 
         def unit(conn: Conn) -> None:
+            if self._DIALECT != "sqlite":
+                return replace_all(conn)
+            # a run rewrites a million rows and their indexes: in SQLite's default 2 MB page cache the
+            # transaction spills to the WAL and reads index pages back (200,000 records: 11.5 → 7.5–8.3 CPU s)
+            before = conn.execute("PRAGMA cache_size").fetchone()[0]
+            conn.execute(f"PRAGMA cache_size = {_RUN_CACHE_KIB}")
+            try:
+                return replace_all(conn)
+            finally:
+                conn.execute(f"PRAGMA cache_size = {int(before)}")
+
+        def replace_all(conn: Conn) -> None:
             self._x(conn, "DELETE FROM identity_records WHERE entity = ?", (run.entity,))
             self._x(conn, "DELETE FROM identity_keys WHERE entity = ?", (run.entity,))
             self._x(conn, "DELETE FROM identity_clusters WHERE entity = ?", (run.entity,))
