@@ -133,6 +133,10 @@ class Resolver:
         self._base = base
         self._resolve_url = resolve_url
         self._preparer = Preparer(resolution)
+        # built once, not per match: the golden-record rules, the fields, the settings stored with a record
+        self._rules = {k: str(v) for k, v in resolution.golden.items()}
+        self._fields = list(resolution.fields)
+        self._settings = settings_of(resolution)
 
     def prepare(self, source: str, key: str, fields: dict[str, Any]) -> Prepared:
         """A record made comparable (normalised values, comparison forms)."""
@@ -242,12 +246,12 @@ class Resolver:
             stored.append(store.IdentityRecord(record.source, record.key, unified, trust, record.values, origin))
             keys.extend((k, record.source, record.key) for k in found_keys)
             members.setdefault(unified, []).append(self._survivor(record, trust))
-        fields, rules = list(res.fields), {k: str(v) for k, v in res.golden.items()}
+        fields, rules = self._fields, self._rules
         found = [
             store.IdentityCluster(unified, golden_record(group, rules, fields), len(group))
             for unified, group in members.items()
         ]
-        return store.IdentityRun(res.entity, next_number, settings_of(res), stored, keys, found)
+        return store.IdentityRun(res.entity, next_number, self._settings, stored, keys, found)
 
     def _survivor(self, record: Prepared, trust: int) -> Survivor:
         updated = record.values.get(self.resolution.updated) if self.resolution.updated else None
@@ -292,14 +296,14 @@ class Resolver:
             for m in members
             if (m.source, m.key) != (record.source, record.key)
         ]
-        golden = golden_record(group, {k: str(v) for k, v in res.golden.items()}, list(res.fields))
+        golden = golden_record(group, self._rules, self._fields)
         update = store.IdentityUpdate(
             res.entity,
             records=[store.IdentityRecord(record.source, record.key, target or "", trust, record.values)],
             keys=[(k, record.source, record.key) for k in keys],
             clusters=[store.IdentityCluster(target or "", golden, len(group))],
             new_id_prefix=None if target is not None else res.id_prefix,
-            settings=settings_of(res),
+            settings=self._settings,
         )
         return await self.db.save_identity_update(update, clock.now()) or target or ""
 
