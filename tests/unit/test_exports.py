@@ -11,6 +11,7 @@ import seamflow
 
 EXPORTS = {
     "seamflow.store": {
+        "IdentityCandidates",
         "IdentityCluster",
         "IdentityDecision",
         "IdentityRecord",

@@ -4,8 +4,9 @@ one new record, and `explain`.
 A batch run reads the sources, prepares the records, blocks, scores the candidate pairs, joins the
 links into clusters (honouring a steward's merges and splits), keeps each cluster's unified ID
 from the last run, builds the golden records and stores it all in one transaction. A real-time
-match looks up the new record's blocking keys in the store (an index lookup each), scores the few
-records found, and joins the best linked cluster or starts a new one.
+match looks up the new record's blocking keys in the store (an index lookup each, with the found
+records' clusters, in one read), scores the few records found, and joins the best linked cluster or
+starts a new one (one write).
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ class Resolver:
         self._base = base
         self._resolve_url = resolve_url
         self._preparer = Preparer(resolution)
+        # built once, not per match: the golden-record rules, the fields, the settings stored with a record
+        self._rules = {k: str(v) for k, v in resolution.golden.items()}
+        self._fields = list(resolution.fields)
+        self._settings = settings_of(resolution)
 
     def prepare(self, source: str, key: str, fields: dict[str, Any]) -> Prepared:
         """A record made comparable (normalised values, comparison forms)."""
@@ -241,12 +246,12 @@ class Resolver:
             stored.append(store.IdentityRecord(record.source, record.key, unified, trust, record.values, origin))
             keys.extend((k, record.source, record.key) for k in found_keys)
             members.setdefault(unified, []).append(self._survivor(record, trust))
-        fields, rules = list(res.fields), {k: str(v) for k, v in res.golden.items()}
+        fields, rules = self._fields, self._rules
         found = [
             store.IdentityCluster(unified, golden_record(group, rules, fields), len(group))
             for unified, group in members.items()
         ]
-        return store.IdentityRun(res.entity, next_number, settings_of(res), stored, keys, found)
+        return store.IdentityRun(res.entity, next_number, self._settings, stored, keys, found)
 
     def _survivor(self, record: Prepared, trust: int) -> Survivor:
         updated = record.values.get(self.resolution.updated) if self.resolution.updated else None
@@ -260,14 +265,11 @@ class Resolver:
         res = self.resolution
         record = self._preparer.prepare(source, key, fields)
         keys = block_keys(record, res.blocking)
-        found = await self.db.find_identity_candidates(res.entity, keys)
-        known = next((r for r in found if (r.source, r.key) == (source, key)), None)
-        if known is None:
-            known = next(iter(await self.db.get_identity_records(res.entity, [(source, key)])), None)
-        others = [r for r in found if (r.source, r.key) != (source, key)]
+        near = await self.db.find_identity_neighbours(res.entity, keys, source, key)
+        others = near.candidates
         matched: str | None = None
         probability: float | None = None
-        target: str | None = known.unified_id if known is not None else None
+        target: str | None = near.known.unified_id if near.known is not None else None
         if others:
             prepared = [self._preparer.prepare(r.source, r.key, dict(r.data)) for r in others]
             columns = self.model.columns([record, *prepared])
@@ -279,28 +281,29 @@ class Resolver:
             if bool(scored.is_match[top]):
                 matched = prepared[top].ref
                 target = target or others[top].unified_id
-        unified = await self._store_match(record, target, keys)
+        members = near.members.get(target, []) if target is not None else []
+        unified = await self._store_match(record, target, keys, members)
         return MatchResult(unified, unified != target, len(others), matched, probability)
 
-    async def _store_match(self, record: Prepared, target: str | None, keys: list[str]) -> str:
+    async def _store_match(
+        self, record: Prepared, target: str | None, keys: list[str], members: list[store.IdentityRecord]
+    ) -> str:
         res = self.resolution
         trust = res.trust(record.source)
         group: list[Survivor] = [self._survivor(record, trust)]
-        if target is not None:
-            _, members = await self.db.get_identity_cluster(res.entity, target)
-            group += [
-                Survivor(f"{m.source}:{m.key}", m.trust, str(m.data.get(res.updated or "") or ""), m.data)
-                for m in members
-                if (m.source, m.key) != (record.source, record.key)
-            ]
-        golden = golden_record(group, {k: str(v) for k, v in res.golden.items()}, list(res.fields))
+        group += [
+            Survivor(f"{m.source}:{m.key}", m.trust, str(m.data.get(res.updated or "") or ""), m.data)
+            for m in members
+            if (m.source, m.key) != (record.source, record.key)
+        ]
+        golden = golden_record(group, self._rules, self._fields)
         update = store.IdentityUpdate(
             res.entity,
             records=[store.IdentityRecord(record.source, record.key, target or "", trust, record.values)],
             keys=[(k, record.source, record.key) for k in keys],
             clusters=[store.IdentityCluster(target or "", golden, len(group))],
             new_id_prefix=None if target is not None else res.id_prefix,
-            settings=settings_of(res),
+            settings=self._settings,
         )
         return await self.db.save_identity_update(update, clock.now()) or target or ""
 

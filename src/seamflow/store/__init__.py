@@ -45,7 +45,14 @@ from seamflow.store.directory import (
 )
 from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.holders import is_dead_local, local_holder
-from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
+from seamflow.store.identity import (
+    IdentityCandidates,
+    IdentityCluster,
+    IdentityDecision,
+    IdentityRecord,
+    IdentityRun,
+    IdentityUpdate,
+)
 from seamflow.store.lifecycle import Deployment, LiveShadow, ShadowResult
 from seamflow.store.location import is_postgres_url
 from seamflow.store.notices import NewNotice, Notice
@@ -116,6 +123,7 @@ __all__ = [
     "FeedStore",
     "FlowVersion",
     "FlowVersions",
+    "IdentityCandidates",
     "IdentityCluster",
     "IdentityDecision",
     "IdentityRecord",

@@ -35,7 +35,14 @@ from seamflow.store.directory import (
     StoredUser,
 )
 from seamflow.store.grants import SignInRequest, StoredGrant
-from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
+from seamflow.store.identity import (
+    IdentityCandidates,
+    IdentityCluster,
+    IdentityDecision,
+    IdentityRecord,
+    IdentityRun,
+    IdentityUpdate,
+)
 from seamflow.store.lifecycle import Deployment, LiveShadow, ShadowResult
 from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
@@ -320,7 +327,9 @@ class IdentityStore(Protocol):
     async def save_identity_update(self, update: IdentityUpdate, now: datetime) -> str | None: ...
     async def get_identity_settings(self, entity: str) -> tuple[int, Json] | None: ...
     async def list_identity_records(self, entity: str) -> list[IdentityRecord]: ...
-    async def find_identity_candidates(self, entity: str, block_keys: Sequence[str]) -> list[IdentityRecord]: ...
+    async def find_identity_neighbours(
+        self, entity: str, block_keys: Sequence[str], source: str, key: str
+    ) -> IdentityCandidates: ...
     async def get_identity_records(self, entity: str, refs: Sequence[tuple[str, str]]) -> list[IdentityRecord]: ...
     async def get_identity_cluster(
         self, entity: str, unified_id: str

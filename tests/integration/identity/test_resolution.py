@@ -159,3 +159,20 @@ def _counts(members: data.Members) -> dict[int, int]:
     for person in members.truth.values():
         counts[person] = counts.get(person, 0) + 1
     return counts
+
+
+async def test_a_stored_record_comes_with_its_cluster_in_the_match_read(
+    resolver: identity.Resolver, db: store.SqlStore, members: data.Members
+) -> None:
+    report = await resolver.resolve()
+    ref = next((s, k) for s, _, k in (r.partition(":") for r in report.assignments) if s == "crm")
+    unified = report.assignments[":".join(ref)]
+
+    near = await db.find_identity_neighbours("member", [], *ref)  # no keys shared: found by its own key
+    unknown = await db.find_identity_neighbours("member", [], "crm", "C99999999")
+
+    assert near.known is not None and (near.known.source, near.known.key, near.known.unified_id) == (*ref, unified)
+    assert near.candidates == []
+    _, cluster = await identity.Steward(db, "member").cluster(unified)
+    assert near.members == {unified: sorted(cluster, key=lambda r: (r.source, r.key))}
+    assert (unknown.known, unknown.candidates, unknown.members) == (None, [], {})
