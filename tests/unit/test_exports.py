@@ -11,6 +11,9 @@ import seamflow
 
 EXPORTS = {
     "seamflow.store": {
+        "FeedbackFilter",
+        "FeedbackStore",
+        "StoredFeedback",
         "IdentityCluster",
         "IdentityDecision",
         "IdentityRecord",
@@ -152,6 +155,7 @@ EXPORTS = {
         "create_app",
         "create_health_app",
         "create_metrics_app",
+        "feedback_json",
         "guarded_http_protocol",
         "hash_token",
     },

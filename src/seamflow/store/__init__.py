@@ -43,6 +43,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.feedback import FeedbackFilter, StoredFeedback
 from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
 from seamflow.store.location import is_postgres_url
@@ -53,6 +54,7 @@ from seamflow.store.protocols import (
     DirectoryStore,
     EventLogPruning,
     EventLogReads,
+    FeedbackStore,
     FeedStore,
     FlowVersions,
     IdentityStore,
@@ -110,6 +112,8 @@ __all__ = [
     "EventLogReads",
     "FeedState",
     "FeedStore",
+    "FeedbackFilter",
+    "FeedbackStore",
     "FlowVersion",
     "FlowVersions",
     "IdentityCluster",
@@ -156,6 +160,7 @@ __all__ = [
     "StepStatus",
     "Store",
     "StoredDepartment",
+    "StoredFeedback",
     "StoredPosition",
     "StoredSession",
     "StoredTask",

@@ -34,6 +34,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.feedback import FeedbackFilter, StoredFeedback
 from seamflow.store.identity import IdentityCluster, IdentityDecision, IdentityRecord, IdentityRun, IdentityUpdate
 from seamflow.store.quality import MigrationCheckpoint, MigrationState, QuarantinedRow
 from seamflow.store.run_tx import RunTx
@@ -48,6 +49,7 @@ __all__ = [
     "EventLogPruning",
     "EventLogReads",
     "FeedStore",
+    "FeedbackStore",
     "FlowVersions",
     "LeaseStore",
     "RunReads",
@@ -311,6 +313,14 @@ class IdentityStore(Protocol):
     async def list_identity_decisions(self, entity: str) -> list[IdentityDecision]: ...
 
 
+class FeedbackStore(Protocol):
+    """Feedback on flows, steps and runs, each with its event-log row (`store/feedback.py`)."""
+
+    async def add_feedback(self, feedback: StoredFeedback) -> None: ...
+    async def close_feedback(self, feedback_id: str, by: str, note: str, at: datetime) -> StoredFeedback: ...
+    async def list_feedback(self, query: FeedbackFilter) -> list[StoredFeedback]: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -331,6 +341,7 @@ class Store(
     WebhookStore,
     MigrationStore,
     IdentityStore,
+    FeedbackStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

@@ -16,6 +16,7 @@ from seamflow.ids import FlowId
 from seamflow.store.audit import AuditOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
+from seamflow.store.feedback import FeedbackOps
 from seamflow.store.feeds import FeedOps
 from seamflow.store.identity import IdentityOps
 from seamflow.store.leases import LeaseOps
@@ -47,6 +48,7 @@ class SqlStore(
     WebhookOps,
     QualityOps,
     IdentityOps,
+    FeedbackOps,
 ):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 
