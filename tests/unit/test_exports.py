@@ -12,6 +12,9 @@ import seamflow
 EXPORTS = {
     "seamflow.store": {
         "IdentityCandidates",
+        "FeedbackFilter",
+        "FeedbackStore",
+        "StoredFeedback",
         "IdentityCluster",
         "IdentityDecision",
         "IdentityRecord",
@@ -163,6 +166,7 @@ EXPORTS = {
         "create_app",
         "create_health_app",
         "create_metrics_app",
+        "feedback_json",
         "guarded_http_protocol",
         "hash_token",
     },

@@ -169,6 +169,9 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("PUT", "/api/v1/directory/positions/{position_id}"): _A,
     ("DELETE", "/api/v1/directory/positions/{position_id}"): _A,
     ("GET", "/api/v1/audit"): _A,
+    ("POST", "/api/v1/feedback"): SIGNED_IN,
+    ("GET", "/api/v1/feedback"): _R,
+    ("POST", "/api/v1/feedback/{feedback_id}/close"): _O,
 }
 """Every REST route (method, path template) and what it requires; webhooks (`/hooks/…`) are
 outside the REST API and checked by their own signature."""

@@ -23,6 +23,7 @@ from seamflow.api import (
     decision_links,
     directory,
     events,
+    feedback,
     flow_editor,
     flow_tests,
     flows,
@@ -117,6 +118,7 @@ def create_app(
         wecom_cards.router,
         insight.router,
         identity.router,
+        feedback.router,
     ):
         app.include_router(router)
     return SeamflowApp(app, webhook)

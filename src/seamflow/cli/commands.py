@@ -19,6 +19,7 @@ from seamflow.cli.connections import connections
 from seamflow.cli.connections import secrets as secrets_group
 from seamflow.cli.data import data_group, migrate
 from seamflow.cli.dev import dev as dev_group
+from seamflow.cli.feedback import feedback_group
 from seamflow.cli.flow_tests import flow_test
 from seamflow.cli.identity import identity_group
 from seamflow.cli.insight import insight_group, kpi_command
@@ -68,6 +69,7 @@ main.add_command(audit_group)
 main.add_command(data_group)
 main.add_command(migrate)
 main.add_command(identity_group)
+main.add_command(feedback_group)
 main.add_command(insight_group)
 main.add_command(kpi_command)
 for _command in (run_commands.run_flow, run_commands.runs, run_commands.signal, *run_commands.legacy_aliases()):

@@ -29,6 +29,8 @@ ENGINE_ACTIVITIES: dict[str, str] = {
     "task.escalated": "Approval escalated",
     "approval.withdrawn": "Approval withdrawn",
     "approval.completed": "Approval completed",
+    "feedback.created": "Feedback given",
+    "feedback.closed": "Feedback closed",
 }
 """The activity of each engine/approval row kind; step rows become "<step> completed" / "<step> failed"."""
 

@@ -43,6 +43,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.feedback import FeedbackFilter, StoredFeedback
 from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.holders import is_dead_local, local_holder
 from seamflow.store.identity import (
@@ -62,6 +63,7 @@ from seamflow.store.protocols import (
     DirectoryStore,
     EventLogPruning,
     EventLogReads,
+    FeedbackStore,
     FeedStore,
     FlowVersions,
     IdentityStore,
@@ -121,6 +123,8 @@ __all__ = [
     "EventLogReads",
     "FeedState",
     "FeedStore",
+    "FeedbackFilter",
+    "FeedbackStore",
     "FlowVersion",
     "FlowVersions",
     "IdentityCandidates",
@@ -172,6 +176,7 @@ __all__ = [
     "StepStatus",
     "Store",
     "StoredDepartment",
+    "StoredFeedback",
     "StoredGrant",
     "StoredPosition",
     "StoredSession",

@@ -34,6 +34,7 @@ from seamflow.store.directory import (
     StoredToken,
     StoredUser,
 )
+from seamflow.store.feedback import FeedbackFilter, StoredFeedback
 from seamflow.store.grants import SignInRequest, StoredGrant
 from seamflow.store.identity import (
     IdentityCandidates,
@@ -57,6 +58,7 @@ __all__ = [
     "EventLogPruning",
     "EventLogReads",
     "FeedStore",
+    "FeedbackStore",
     "FlowVersions",
     "LeaseStore",
     "LifecycleStore",
@@ -340,6 +342,14 @@ class IdentityStore(Protocol):
     async def list_identity_decisions(self, entity: str) -> list[IdentityDecision]: ...
 
 
+class FeedbackStore(Protocol):
+    """Feedback on flows, steps and runs, each with its event-log row (`store/feedback.py`)."""
+
+    async def add_feedback(self, feedback: StoredFeedback) -> None: ...
+    async def close_feedback(self, feedback_id: str, by: str, note: str, at: datetime) -> StoredFeedback: ...
+    async def list_feedback(self, query: FeedbackFilter) -> list[StoredFeedback]: ...
+
+
 class Store(
     RunWrites,
     RunReads,
@@ -361,6 +371,7 @@ class Store(
     MigrationStore,
     IdentityStore,
     LifecycleStore,
+    FeedbackStore,
     Protocol,
 ):
     """The whole store: what a process opens and hands out in narrow parts. Every write commits before it returns."""

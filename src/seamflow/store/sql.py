@@ -16,6 +16,7 @@ from seamflow.ids import FlowId
 from seamflow.store.audit import AuditOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
+from seamflow.store.feedback import FeedbackOps
 from seamflow.store.feeds import FeedOps
 from seamflow.store.grants import GrantOps
 from seamflow.store.identity import IdentityOps
@@ -51,6 +52,7 @@ class SqlStore(
     QualityOps,
     IdentityOps,
     LifecycleOps,
+    FeedbackOps,
 ):
     """Store operations written once over a DB-API connection; see `store.Store`."""
 

@@ -1,6 +1,7 @@
 import { get, post, query } from "../api.js";
 import { draw } from "../diagram.js";
 import { badge, h } from "../dom.js";
+import { feedbackButton } from "../feedback.js";
 import { t } from "../i18n.js";
 
 export async function render(ctx, args) {
@@ -72,6 +73,8 @@ async function one(ctx, id) {
       h("a", { href: `#/runs${query({ flow: flow.id })}` }, t("flows.runs")),
       " ",
       ...actions,
+      " ",
+      feedbackButton({ flow: flow.id }),
     ),
     h(
       "div",

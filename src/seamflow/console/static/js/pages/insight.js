@@ -3,6 +3,7 @@
 // variants and bottlenecks, and the diagnosis' findings with the cases that show them.
 import { ApiError, get, query } from "../api.js";
 import { h, svg } from "../dom.js";
+import { feedbackCard } from "../feedback.js";
 import { fmt, t } from "../i18n.js";
 import { problem } from "../main.js";
 
@@ -35,8 +36,9 @@ export async function render(ctx, args, params) {
     h("label", {}, t("insight.go_live"), golivePicker),
   );
 
-  const [kpis, found, diagnosis] = await Promise.all([
+  const [kpis, feedback, found, diagnosis] = await Promise.all([
     get(`/api/v1/insight/kpis${query({ before_after: golive })}`).catch(soft),
+    feedbackCard(ctx).catch(soft),
     chosen ? get(`/api/v1/insight/map${query(cases)}`).catch(soft) : null,
     chosen ? get(`/api/v1/insight/diagnosis${query({ ...cases, top: 5 })}`).catch(soft) : null,
   ]);
@@ -46,6 +48,7 @@ export async function render(ctx, args, params) {
     h("h1", {}, t("insight.title")),
     toolbar,
     kpiSection(kpis, golive),
+    feedback instanceof Error ? null : feedback,
     types.length ? mapSection(found, view, go) : h("p", { class: "muted card" }, t("insight.no_events")),
     found && !(found instanceof Error) ? h("div", { class: "split" }, variantsCard(found), bottlenecksCard(found)) : null,
     diagnosis ? diagnosisCard(diagnosis) : null,

@@ -3,6 +3,7 @@
 import { ApiError, get, post, query } from "../api.js";
 import { badge, h, jsonBlock } from "../dom.js";
 import { fmt, t } from "../i18n.js";
+import { feedbackButton } from "../feedback.js";
 import { problem } from "../main.js";
 
 const STATUSES = ["queued", "running", "waiting", "completed", "failed", "dead_letter"];
@@ -132,6 +133,7 @@ async function one(ctx, id) {
       ),
     );
   }
+  actions.append(feedbackButton({ flow: run.flow, run: run.run_id }));
   const parts = [
     h("p", {}, h("a", { href: `#/runs${query({ flow: run.flow })}` }, `← ${t("runs.title")}`)),
     h("h1", {}, t("run.title"), " ", h("span", { class: "mono" }, run.run_id)),
@@ -148,7 +150,7 @@ async function one(ctx, id) {
     message,
     run.error ? h("div", { class: "card error-box" }, h("h2", {}, t("runs.error")), jsonBlock(run.error)) : null,
     h("h2", {}, t("run.timeline")),
-    h("ol", { class: "timeline" }, run.steps.map(step)),
+    h("ol", { class: "timeline" }, run.steps.map((s) => step(s, run))),
     h("details", { class: "card" }, h("summary", {}, t("run.event")), jsonBlock(run.event)),
   ];
   section.append(...parts.filter(Boolean));
@@ -159,7 +161,7 @@ function fact(name, value) {
   return h("div", {}, h("dt", {}, name), h("dd", {}, value));
 }
 
-function step(s) {
+function step(s, run) {
   return h(
     "li",
     { class: `card step s-${s.status}`, "data-step": s.step },
@@ -171,6 +173,7 @@ function step(s) {
       badge(s.status, t(`status.${s.status}`)),
       h("span", { class: "muted small" }, t("run.attempt", { n: s.attempt }), s.generation > 1 ? ` · ${t("run.generation", { n: s.generation })}` : ""),
       h("span", { class: "muted small" }, fmt.when(s.started), " · ", fmt.duration(s.duration_ms)),
+      feedbackButton({ flow: run.flow, run: run.run_id, step: s.step }),
     ),
     h(
       "div",
