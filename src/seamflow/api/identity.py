@@ -7,13 +7,17 @@ resolution file and the sources.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from seamflow import identity
 from seamflow.api.audit import actor_of, origin_of, trail_of
 from seamflow.api.dependencies import EngineDep, json_response, require_token
+
+if TYPE_CHECKING:  # numpy, DuckDB and rapidfuzz come with it: imported on the first steward request, not at start
+    from seamflow import identity
 
 __all__ = ["router"]
 
@@ -39,12 +43,16 @@ class SplitBody(BaseModel):
 
 
 def _steward(request: Request, eng: EngineDep, entity: str) -> identity.Steward:
+    from seamflow import identity
+
     return identity.Steward(eng.db, entity, trail_of(eng))
 
 
 @router.get("/api/v1/identity/{entity}/members/{unified_id}")
 async def member(entity: str, unified_id: str, request: Request, eng: EngineDep) -> Response:
     """A unified member: its golden record and its source records."""
+    from seamflow import identity
+
     found, records = await _steward(request, eng, entity).cluster(unified_id)
     return json_response(identity.member_json(found, records))
 
