@@ -44,7 +44,9 @@ async def test_the_selected_environment_brings_its_own_connections_and_secrets(t
     (root / ".env").write_text("SEAMFLOW_SECRET_ERP_TOKEN=dev-token-0001\nSEAMFLOW_VAR_REGION=dev\n", "utf-8")
     staging = root / "environments" / "staging"
     staging.mkdir(parents=True)
-    (staging / "connections.yaml").write_text(f"erp:\n  connector: http\n  base_url: {sink.url}\n", "utf-8")
+    # the environment's own connection says what it may reach (the outbound guard refuses loopback otherwise)
+    erp = f"erp:\n  connector: http\n  base_url: {sink.url}\n  outbound_allow: ['127.0.0.1']\n"
+    (staging / "connections.yaml").write_text(erp, "utf-8")
     (staging / ".env").write_text("SEAMFLOW_SECRET_ERP_TOKEN=staging-token-0002\nSEAMFLOW_VAR_REGION=华东\n", "utf-8")
 
     done = await _run(root, {"SEAMFLOW_ENV": "staging"})
