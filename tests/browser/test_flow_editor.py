@@ -234,7 +234,7 @@ def test_the_contract_signed_flow_built_from_scratch_means_what_the_hand_written
     _shoot(page, "editor-new-flow.en.png")
     page.click("[data-save]")
     page.wait_for_url("**/#/editor/contract-signed-to-erp", timeout=20_000)
-    page.wait_for_selector("[data-flow-id]")
+    page.wait_for_selector("[data-flow-id]", timeout=60_000)  # saved, reloaded, opened again: slow on a loaded machine
     saved = (site.project / "flows" / "contract-signed-to-erp.yaml").read_text(encoding="utf-8")
     built, built_map = load.parse_yaml(saved, "contract-signed-to-erp.yaml")
     assert built == example
