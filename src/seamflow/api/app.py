@@ -53,6 +53,34 @@ log = logging.getLogger("seamflow.api")
 
 _DEFAULT_LIMITS = WebhookLimits()
 
+_ROUTERS = (
+    operations.health_router,
+    operations.metrics_router,
+    operations.cluster_router,
+    flow_editor.router,  # before flows.router: /api/v1/flows/palette is not a flow id
+    flows.router,
+    flow_tests.router,
+    shadows.router,
+    promotions.router,
+    runs.router,
+    events.router,
+    connections.router,
+    syncs.router,
+    directory.session_router,
+    oidc.router,
+    directory.router,
+    grants.router,
+    tasks.router,
+    audit.router,
+    decision_links.router,
+    card_callbacks.router,
+    wecom_cards.router,
+    insight.router,
+    identity.router,
+    feedback.router,
+)
+"""Every router of the app, in the order they match (the first that matches a path answers)."""
+
 
 def create_app(
     eng: engine.Engine,
@@ -94,32 +122,7 @@ def create_app(
     app.state.kpi_file = kpi_file
     app.state.project_root = project_root
     app.state.preview_env = dict(env) if isinstance(env := context.get("env"), Mapping) else {}
-    for router in (
-        operations.health_router,
-        operations.metrics_router,
-        operations.cluster_router,
-        flow_editor.router,  # before flows.router: /api/v1/flows/palette is not a flow id
-        flows.router,
-        flow_tests.router,
-        shadows.router,
-        promotions.router,
-        runs.router,
-        events.router,
-        connections.router,
-        syncs.router,
-        directory.session_router,
-        oidc.router,
-        directory.router,
-        grants.router,
-        tasks.router,
-        audit.router,
-        decision_links.router,
-        card_callbacks.router,
-        wecom_cards.router,
-        insight.router,
-        identity.router,
-        feedback.router,
-    ):
+    for router in _ROUTERS:
         app.include_router(router)
     return SeamflowApp(app, webhook)
 

@@ -14,7 +14,7 @@ import gc
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +56,7 @@ def options_for(
         timers=executes and member == 0,
         lease=lease,
         retention=retention if executes and member == 0 else None,
+        records_deployments=member == 0,
     )
 
 
@@ -85,12 +86,9 @@ def run_process(
     Raises:
         errors.SeamflowError: the project or the database is not usable (the caller prints it).
     """
-    defaults = api.ReadTimeouts()
-    timeouts = api.ReadTimeouts(header_timeout or defaults.header_timeout, body_timeout or defaults.body_timeout)
-    if group.first_pid is not None:
-        supervisor.die_with_parent(group.first_pid)
-    if hasattr(signal, "SIGHUP"):  # not on Windows
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop reloads on it; the group's others inherit it
+    default = api.ReadTimeouts()
+    timeouts = api.ReadTimeouts(header_timeout or default.header_timeout, body_timeout or default.body_timeout)
+    _prepare_signals(group)
     db = open_store(paths, database, shared=group.processes > 1)
     eng, context = build_engine(paths, db, options_for(role, workers, lease, retention, group.member))
     _refuse_sqlite_beside_others(role, db)
@@ -104,18 +102,16 @@ def run_process(
         tune_memory()
         if leader is not None:
             leader.start_others()
-        tell = _tell_group(leader, group)
-        upkeep = _keep_insight(role, paths, db, eng)
+        is_first, tell = group.member == 0, _tell_group(leader, group)
         try:
-            reloading = reload.reloading(eng, paths.flows, watch=watch, is_first=group.member == 0, tell_group=tell)
-            async with reloading, _mirroring(eng):
+            reloading = reload.reloading(eng, paths.flows, watch=watch, is_first=is_first, tell_group=tell)
+            async with _background_tasks(role, paths, db, eng), reloading:
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
                 app = _http_app(role, eng, context, metrics_socket, root=paths.root)
                 await _serve_http(app, eng, timeouts, [*(sockets or []), *([metrics_socket] if metrics_socket else [])])
         finally:
-            await _stop_insight(eng, upkeep)
             if leader is not None:
                 await asyncio.to_thread(leader.stop_others, eng.options.drain_timeout.total_seconds() + 5)
             await db.close()
@@ -124,36 +120,45 @@ def run_process(
     asyncio.run(main_task())
 
 
-def _keep_insight(role: Role, paths: ProjectPaths, db: store.Store, eng: engine.Engine) -> asyncio.Task[None] | None:
-    """Keep the insight index current in the background (and archive/prune the event log by the retention).
+@contextlib.asynccontextmanager
+async def _background_tasks(
+    role: Role, paths: ProjectPaths, db: store.Store, eng: engine.Engine
+) -> AsyncIterator[None]:
+    """While inside: keep the insight index current, and mirror live shadows, in the background.
 
     A process that answers questions (`serve`, `api`) or evaluates alerts keeps its index current, so
     the first question after a restart reads only the rows appended since; the process that prunes
-    runs (`--retention`) also archives and prunes the event log.
+    runs (`--retention`) also archives and prunes the event log. Live shadows are mirrored by the
+    process that fires timers (one per group), off the hot path.
     """
-    if role == "worker" and eng.services.get(insight.Insight) is None and eng.options.retention is None:
-        return None
-    found = open_insight(paths, db, eng)
-    upkeep = insight.Upkeep(retention=eng.options.retention)
-    return asyncio.create_task(insight.keep_current(found, db, upkeep), name="insight")
-
-
-async def _stop_insight(eng: engine.Engine, upkeep: asyncio.Task[None] | None) -> None:
-    if upkeep is not None:
-        upkeep.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await upkeep
-    found = eng.services.get(insight.Insight)
-    if found is not None:
-        await asyncio.to_thread(found.close)
-
-
-def _mirroring(eng: engine.Engine) -> contextlib.AbstractAsyncContextManager[None]:
-    """Live shadows are mirrored by the process that fires timers (one per group), off the hot path."""
     from seamflow import lifecycle
 
+    upkeep = None
+    if role != "worker" or eng.services.get(insight.Insight) is not None or eng.options.retention is not None:
+        found = open_insight(paths, db, eng)
+        policy = insight.Upkeep(retention=eng.options.retention)
+        upkeep = asyncio.create_task(insight.keep_current(found, db, policy), name="insight")
     mirror = eng.services.get(lifecycle.LiveMirror)
-    return mirror.running() if mirror is not None and eng.options.timers else contextlib.nullcontext()
+    mirroring = mirror.running() if mirror is not None and eng.options.timers else contextlib.nullcontext()
+    try:
+        async with mirroring:
+            yield
+    finally:
+        if upkeep is not None:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+        opened = eng.services.get(insight.Insight)
+        if opened is not None:
+            await asyncio.to_thread(opened.close)
+
+
+def _prepare_signals(group: Group) -> None:
+    """A group's other process dies with the first; SIGHUP is ignored until the loop reloads on it."""
+    if group.first_pid is not None:
+        supervisor.die_with_parent(group.first_pid)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the group's others inherit it
 
 
 def _refuse_sqlite_beside_others(role: Role, db: store.Store) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seamflow import engine, insight, store, sync
+    from seamflow import directory, engine, insight, store, sync
     from seamflow.flows import validate
 
 __all__ = [
@@ -217,27 +217,38 @@ def build_engine(
     oidc_file = paths.root / "oidc.yaml"
     if oidc_file.exists():  # sign-in with the company's identity provider, beside passwords
         eng.services.add(directory.OidcSignIn(directory.read_oidc_settings(oidc_file, secrets), db))
-    for name in served:
-        pool.add_builtin(name, people)
-    identity_connections = [n for n, c in project.connections.items() if c.get("connector") == "identity"]
-    if identity_connections:
-        from seamflow import identity
-
-        for name in identity_connections:
-            folder = paths.root / str(project.connections[name].get("resolutions") or "identity")
-            pool.add_builtin(name, identity.IdentityConnector(db, folder))
-    insight_connections = [n for n, c in project.connections.items() if c.get("connector") == "insight"]
-    if insight_connections:  # DuckDB is loaded only by a project that asks for alerts (or by the API, on use)
-        from seamflow import insight
-
-        found = open_insight(paths, db, eng)
-        for name in insight_connections:
-            pool.add_builtin(name, insight.InsightConnector(found, root=paths.root))
-    if syncs.syncs:
-        service = sync.SyncService(db, pool, syncs.syncs, syncs.models, context)
-        pool.add_builtin("sync", service)
-        eng.services.add(service)
+    _add_builtin_connections(paths, eng, project.connections, people, syncs)
     return eng, context
+
+
+def _add_builtin_connections(
+    paths: ProjectPaths,
+    eng: engine.Engine,
+    connections: Mapping[str, Mapping[str, Any]],
+    people: directory.Directory,
+    syncs: sync.SyncProject,
+) -> None:
+    """Serve the connections Seamflow answers itself: `directory` (the engine's `Directory`),
+    `identity`, `insight` (DuckDB, loaded only by a project that asks for it) and the syncs' `sync`."""
+    from seamflow import sync
+
+    for name, config in connections.items():
+        kind = config.get("connector")
+        if kind == "directory":
+            eng.pool.add_builtin(name, people)
+        elif kind == "identity":
+            from seamflow import identity
+
+            folder = paths.root / str(config.get("resolutions") or "identity")
+            eng.pool.add_builtin(name, identity.IdentityConnector(eng.db, folder))
+        elif kind == "insight":
+            from seamflow import insight
+
+            eng.pool.add_builtin(name, insight.InsightConnector(open_insight(paths, eng.db, eng), root=paths.root))
+    if syncs.syncs:
+        service = sync.SyncService(eng.db, eng.pool, syncs.syncs, syncs.models, eng.context)
+        eng.pool.add_builtin("sync", service)
+        eng.services.add(service)
 
 
 def open_insight(paths: ProjectPaths, db: store.Store, eng: engine.Engine) -> insight.Insight:

@@ -44,7 +44,9 @@ async def _with_engine(paths: ProjectPaths, database: str | None, work: Callable
 
     configure_logging("error")
     db = open_store(paths, database)
-    eng, _ = build_engine(paths, db, engine.EngineOptions(workers=8, claim=False, timers=False))
+    eng, _ = build_engine(
+        paths, db, engine.EngineOptions(workers=8, claim=False, timers=False, records_deployments=False)
+    )
     await db.open()
     await eng.start()
     try:

@@ -74,6 +74,10 @@ class EngineOptions:
     max_backlog: int = 512
     """A process that does not execute (`seamflow api`) refuses new events with 503 while this many
     runs wait for a worker cluster-wide, so senders slow down instead of latency growing without bound."""
+    records_deployments: bool = True
+    """Record a deployment row when the flows served change (at start and on reload). False for a
+    serve group's other processes (the first records for the group: a member that starts late read
+    the files earlier and would record a stale version) and for a CLI command running one flow."""
 
 
 class Engine:
@@ -215,6 +219,8 @@ class Engine:
 
     async def _record_deployments(self, versions: Mapping[str, str], *, how: str, by: str) -> None:
         """A deployment row per flow whose version is not its last deployed one (a serve group records it once)."""
+        if not self.options.records_deployments:
+            return
         now = clock.now()
         rows = [store.Deployment(flow_id, version, now, by, how) for flow_id, version in sorted(versions.items())]
         if rows:
