@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,20 @@ from seamflow.insight.model import Event, EventObject
 
 __all__ = ["export_ocel_json", "export_ocel_sqlite", "export_xes", "read_csv_log", "read_xes_log"]
 
-_EVENTS = (
-    "SELECT e.seq, a.name, e.ts_ms, e.resource, list(o.id ORDER BY o.code), list(t.name ORDER BY o.code),"
-    " list(x.qualifier ORDER BY o.code) FROM events e JOIN activities a ON a.code = e.act"
-    " LEFT JOIN e2o x ON x.seq = e.seq LEFT JOIN objects o ON o.code = x.obj"
-    " LEFT JOIN object_types t ON t.code = o.otype GROUP BY e.seq, a.name, e.ts_ms, e.resource ORDER BY e.seq"
+# The SQLite export reads each of these a chunk at a time (DuckDB streams them), so its memory
+# stays flat however long the log.
+_EVENT_ACTIVITIES = "SELECT DISTINCT a.name FROM events e JOIN activities a ON a.code = e.act ORDER BY a.name"
+_EVENT_ROWS = (
+    "SELECT 'e' || e.seq, a.name, e.ts_ms, e.resource FROM events e JOIN activities a ON a.code = e.act ORDER BY e.seq"
 )
-_OBJECTS = "SELECT o.code, o.id, t.name FROM objects o JOIN object_types t ON t.code = o.otype ORDER BY o.code"
-_ATTRIBUTES = (
-    "SELECT a.obj, a.name, a.value, e.ts_ms FROM object_attributes a JOIN events e ON e.seq = a.seq"
-    " ORDER BY a.obj, a.seq"
+_EVENT_OBJECT_ROWS = (
+    "SELECT 'e' || x.seq, o.id, coalesce(nullif(x.qualifier, ''), t.name) FROM e2o x"
+    " JOIN objects o ON o.code = x.obj JOIN object_types t ON t.code = o.otype ORDER BY x.seq, o.code"
+)
+_OBJECT_ROWS = "SELECT o.id, t.name FROM objects o JOIN object_types t ON t.code = o.otype ORDER BY o.code"
+_ATTRIBUTE_ROWS = (
+    "SELECT o.id, t.name, a.name, a.value, e.ts_ms FROM object_attributes a JOIN events e ON e.seq = a.seq"
+    " JOIN objects o ON o.code = a.obj JOIN object_types t ON t.code = o.otype ORDER BY a.obj, a.seq"
 )
 _LINKS = (
     "SELECT DISTINCT s.id, d.id, l.qualifier FROM o2o l"
@@ -118,26 +122,24 @@ def export_ocel_json(index: ProcessIndex, path: Path, *, slice_size: int = _SLIC
 
 def export_ocel_sqlite(index: ProcessIndex, path: Path) -> int:
     """Write the whole log as an OCEL 2.0 SQLite database (the standard's tables; one table per
-    event type and object type, mapped through `event_map_type` / `object_map_type`).
+    event type and object type, mapped through `event_map_type` / `object_map_type`), streamed:
+    the log is read and written a chunk at a time.
 
     Returns:
         How many events were written.
     """
     path.unlink(missing_ok=True)
-    events = index.query(_EVENTS)
-    objects = index.query(_OBJECTS)
     db = sqlite3.connect(path)
     try:
         with db:
-            _write_ocel_sqlite(db, index, events, objects)
+            return _write_ocel_sqlite(db, index)
     except sqlite3.Error as exc:
         raise errors.StoreError(f"writing the OCEL database {path} failed: {exc}") from exc
     finally:
         db.close()
-    return len(events)
 
 
-def _write_ocel_sqlite(db: sqlite3.Connection, index: ProcessIndex, events: list, objects: list) -> None:  # type: ignore[type-arg]
+def _write_ocel_sqlite(db: sqlite3.Connection, index: ProcessIndex) -> int:
     db.executescript(
         "CREATE TABLE event (ocel_id TEXT PRIMARY KEY, ocel_type TEXT);"
         "CREATE TABLE object (ocel_id TEXT PRIMARY KEY, ocel_type TEXT);"
@@ -146,47 +148,59 @@ def _write_ocel_sqlite(db: sqlite3.Connection, index: ProcessIndex, events: list
         "CREATE TABLE event_map_type (ocel_type TEXT, ocel_type_map TEXT);"
         "CREATE TABLE object_map_type (ocel_type TEXT, ocel_type_map TEXT);"
     )
-    activities = sorted({e[1] for e in events})
+    activities = [r[0] for r in index.query(_EVENT_ACTIVITIES)]
     event_table = {a: f"event_t{i}" for i, a in enumerate(activities)}
     db.executemany("INSERT INTO event_map_type VALUES (?, ?)", [(a, event_table[a][6:]) for a in activities])
     for a in activities:
         db.execute(f'CREATE TABLE "{event_table[a]}" (ocel_id TEXT PRIMARY KEY, ocel_time TIMESTAMP, resource TEXT)')
-    db.executemany("INSERT INTO event VALUES (?, ?)", [(f"e{e[0]}", e[1]) for e in events])
-    for a in activities:
-        db.executemany(
-            f'INSERT INTO "{event_table[a]}" VALUES (?, ?, ?)',  # noqa: S608  # table names are generated
-            [(f"e{seq}", _iso(ms), res) for seq, act, ms, res, *_ in events if act == a],
-        )
-    db.executemany(
-        "INSERT INTO event_object VALUES (?, ?, ?)",
-        [
-            (f"e{e[0]}", oid, q or otype)
-            for e in events
-            for oid, otype, q in zip(e[4], e[5], e[6], strict=True)
-            if oid is not None
-        ],
-    )
+    written = [0]
+
+    def events(rows: list[tuple[Any, ...]]) -> None:
+        db.executemany("INSERT INTO event VALUES (?, ?)", [(eid, act) for eid, act, _, _ in rows])
+        for a in {act for _, act, _, _ in rows}:
+            db.executemany(
+                f'INSERT INTO "{event_table[a]}" VALUES (?, ?, ?)',  # noqa: S608  # table names are generated
+                [(eid, _iso(ms), res) for eid, act, ms, res in rows if act == a],
+            )
+        written[0] += len(rows)
+
+    index.each_chunk(_EVENT_ROWS, events)
+    index.each_chunk(_EVENT_OBJECT_ROWS, _inserting(db, "INSERT INTO event_object VALUES (?, ?, ?)"))
     types = index.object_types()
     object_table = {t: f"object_t{i}" for i, t in enumerate(types)}
     db.executemany("INSERT INTO object_map_type VALUES (?, ?)", [(t, object_table[t][7:]) for t in types])
-    db.executemany("INSERT INTO object VALUES (?, ?)", [(oid, otype) for _, oid, otype in objects])
-    seen = {code: (oid, otype) for code, oid, otype in objects}
     for t in types:
         db.execute(
             f'CREATE TABLE "{object_table[t]}" (ocel_id TEXT, ocel_time TIMESTAMP, ocel_changed_field TEXT,'
             " name TEXT, value TEXT)"
         )
-        db.executemany(
-            f'INSERT INTO "{object_table[t]}" VALUES (?, ?, NULL, NULL, NULL)',  # noqa: S608
-            [(oid, _iso(0)) for _, oid, otype in objects if otype == t],
-        )
-    for obj, name, value, ms in index.query(_ATTRIBUTES):
-        oid, otype = seen[obj]
-        db.execute(
-            f'INSERT INTO "{object_table[otype]}" VALUES (?, ?, ?, ?, ?)',  # noqa: S608
-            (oid, _iso(ms), name, name, value),
-        )
-    db.executemany("INSERT INTO object_object VALUES (?, ?, ?)", index.query(_LINKS))
+
+    def objects(rows: list[tuple[Any, ...]]) -> None:
+        db.executemany("INSERT INTO object VALUES (?, ?)", rows)
+        for t in {otype for _, otype in rows}:
+            db.executemany(
+                f'INSERT INTO "{object_table[t]}" VALUES (?, ?, NULL, NULL, NULL)',  # noqa: S608
+                [(oid, _iso(0)) for oid, otype in rows if otype == t],
+            )
+
+    def attributes(rows: list[tuple[Any, ...]]) -> None:
+        for t in {otype for _, otype, *_ in rows}:
+            db.executemany(
+                f'INSERT INTO "{object_table[t]}" VALUES (?, ?, ?, ?, ?)',  # noqa: S608
+                [(oid, _iso(ms), name, name, value) for oid, otype, name, value, ms in rows if otype == t],
+            )
+
+    index.each_chunk(_OBJECT_ROWS, objects)
+    index.each_chunk(_ATTRIBUTE_ROWS, attributes)
+    index.each_chunk(_LINKS, _inserting(db, "INSERT INTO object_object VALUES (?, ?, ?)"))
+    return written[0]
+
+
+def _inserting(db: sqlite3.Connection, sql: str) -> Callable[[list[tuple[Any, ...]]], None]:
+    def insert(rows: list[tuple[Any, ...]]) -> None:
+        db.executemany(sql, rows)
+
+    return insert
 
 
 def export_xes(index: ProcessIndex, object_type: str, path: Path) -> int:
