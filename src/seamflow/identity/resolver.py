@@ -12,8 +12,10 @@ starts a new one (one write).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,10 @@ class Resolver:
 
     async def resolve(self, on_progress: Progress | None = None) -> ResolveReport:
         """Resolve every record of the sources (and the stored records of other sources); store the result."""
+        with _cyclic_gc_paused():
+            return await self._resolve_all(on_progress)
+
+    async def _resolve_all(self, on_progress: Progress | None) -> ResolveReport:
         report = ResolveReport(self.resolution.entity)
         started = time.perf_counter()
         stored = await self.db.list_identity_records(self.resolution.entity)
@@ -325,6 +331,20 @@ class Resolver:
                 )
             prepared.append(self._preparer.prepare(record.source, record.key, dict(record.data)))
         return self.model.explain(prepared[0], prepared[1])
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch run builds millions of objects that live until it
+    ends and form no cycles: each full collection would walk them all again (a quarter of the run's CPU at
+    200,000 records). Reference counting still frees everything as usual."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
