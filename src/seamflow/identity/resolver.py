@@ -221,20 +221,21 @@ class Resolver:
         linked_left, linked_right = left[scored.is_match][order], right[scored.is_match][order]
         report.links, report.by_rule = len(linked_left), int(scored.by_rule.sum())
         mark = report.lap("score", mark)
-        index = {(r.source, r.key): i for i, r in enumerate(records)}
+        index = {(r.source, r.key): i for i, r in enumerate(records)} if decisions else {}
         forced, separations = _decisions(decisions, index)
         links = forced + list(zip(linked_left.tolist(), linked_right.tolist(), strict=True))
         found = clusters.connect(len(records), links, separations)
         before = {(r.source, r.key): r for r in stored}
-        previous = [before[(r.source, r.key)].unified_id if (r.source, r.key) in before else None for r in records]
+        previous = _previous_ids(records, before)
         first = settings[0] if settings is not None else 1
         ids, next_number = clusters.assign_ids(found, previous, res.id_prefix, first)
         mark = report.lap("cluster", mark)
-        run = self._run(records, record_keys, ids, before, next_number)
+        refs = [r.ref for r in records]  # built once: a million f-strings cost
+        run = self._run(records, refs, record_keys, ids, before, next_number)
         report.clusters, report.new_ids = len(run.clusters), next_number - first
         report.kept_ids = report.clusters - report.new_ids
-        report.assignments = {r.ref: unified for r, unified in zip(records, ids, strict=True)}
-        report.changes = {r.ref: new for r, old, new in zip(records, previous, ids, strict=True) if old != new}
+        report.assignments = dict(zip(refs, ids, strict=True))
+        report.changes = {ref: new for ref, old, new in zip(refs, previous, ids, strict=True) if old != new}
         report.changed = len(report.changes)
         report.lap("golden", mark)
         return run
@@ -242,6 +243,7 @@ class Resolver:
     def _run(
         self,
         records: list[Prepared],
+        refs: list[str],
         record_keys: list[list[str]],
         ids: list[str],
         before: dict[tuple[str, str], store.IdentityRecord],
@@ -251,13 +253,21 @@ class Resolver:
         stored: list[store.IdentityRecord] = []
         keys: list[tuple[str, str, str]] = []
         members: dict[str, list[Survivor]] = {}
-        for record, found_keys, unified in zip(records, record_keys, ids, strict=True):
-            trust = res.trust(record.source)
-            old = before.get((record.source, record.key))
+        trusts = {name: res.trust(name) for name in res.sources}
+        updated = res.updated
+        for record, ref, found_keys, unified in zip(records, refs, record_keys, ids, strict=True):
+            source, key, values = record.source, record.key, record.values
+            trust = trusts.get(source, 0)
+            old = before.get((source, key)) if before else None
             origin = old.origin_id if old is not None and old.unified_id == unified else None
-            stored.append(store.IdentityRecord(record.source, record.key, unified, trust, record.values, origin))
-            keys.extend((k, record.source, record.key) for k in found_keys)
-            members.setdefault(unified, []).append(self._survivor(record, trust))
+            stored.append(store.IdentityRecord(source, key, unified, trust, values, origin))
+            keys += [(k, source, key) for k in found_keys]
+            survivor = Survivor(ref, trust, str(values.get(updated) or "") if updated else "", values)
+            group = members.get(unified)
+            if group is None:
+                members[unified] = [survivor]
+            else:
+                group.append(survivor)
         fields, rules = self._fields, self._rules
         found = [
             store.IdentityCluster(unified, golden_record(group, rules, fields), len(group))
@@ -358,6 +368,14 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def _previous_ids(records: Sequence[Prepared], before: dict[tuple[str, str], store.IdentityRecord]) -> list[str | None]:
+    """Each record's unified ID from the last run; None for a record that is new (every record, on a first run)."""
+    if not before:
+        return [None] * len(records)
+    found = (before.get((r.source, r.key)) for r in records)
+    return [old.unified_id if old is not None else None for old in found]
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
