@@ -15,6 +15,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,12 +167,28 @@ class Resolver:
         decisions = await self.db.list_identity_decisions(self.resolution.entity)
         records = await asyncio.to_thread(self._read_all, stored, report, on_progress)
         mark = report.lap("read", mark)
-        run = await asyncio.to_thread(self._resolve, records, stored, settings, decisions, report, on_progress)
-        mark = (time.perf_counter(), time.process_time())
-        await self.db.save_identity_run(run, clock.now())
-        report.lap("store", mark)
+        run, members = await asyncio.to_thread(self._resolve, records, stored, settings, decisions, report, on_progress)
+        await self._store_run(run, members, report)
         report.lap("total", started)
         return report
+
+    async def _store_run(
+        self, run: store.IdentityRun, members: dict[str, list[Survivor]], report: ResolveReport
+    ) -> None:
+        """Store the run while its golden records are built: the store writes the records, keys and their indexes
+        (SQLite's work releases the GIL) and waits for the clusters only then."""
+        assert isinstance(run.clusters, Future)
+        mark = (time.perf_counter(), time.process_time())
+        saving = asyncio.create_task(self.db.save_identity_run(run, clock.now()))
+        try:
+            found = await asyncio.to_thread(self._golden, members, report)
+        except BaseException as exc:
+            run.clusters.set_exception(exc)  # the store's transaction rolls back
+            await asyncio.gather(saving, return_exceptions=True)
+            raise
+        run.clusters.set_result(found)
+        await saving
+        report.lap("store", mark)
 
     def _read_all(
         self, stored: Sequence[store.IdentityRecord], report: ResolveReport, on_progress: Progress | None
@@ -204,7 +221,7 @@ class Resolver:
         decisions: Sequence[store.IdentityDecision],
         report: ResolveReport,
         on_progress: Progress | None,
-    ) -> store.IdentityRun:
+    ) -> tuple[store.IdentityRun, dict[str, list[Survivor]]]:
         res = self.resolution
         mark = (time.perf_counter(), time.process_time())
         if on_progress is not None:
@@ -231,24 +248,24 @@ class Resolver:
         ids, next_number = clusters.assign_ids(found, previous, res.id_prefix, first)
         mark = report.lap("cluster", mark)
         refs = [r.ref for r in records]  # built once: a million f-strings cost
-        run = self._run(records, refs, record_keys, ids, before, next_number)
-        report.clusters, report.new_ids = len(run.clusters), next_number - first
+        rows, keys, members = self._rows(records, refs, record_keys, ids, before)
+        report.clusters, report.new_ids = len(members), next_number - first
         report.kept_ids = report.clusters - report.new_ids
         report.assignments = dict(zip(refs, ids, strict=True))
         report.changes = {ref: new for ref, old, new in zip(refs, previous, ids, strict=True) if old != new}
         report.changed = len(report.changes)
-        report.lap("golden", mark)
-        return run
+        report.lap("rows", mark)
+        return store.IdentityRun(res.entity, next_number, self._settings, rows, keys, Future()), members
 
-    def _run(
+    def _rows(
         self,
         records: list[Prepared],
         refs: list[str],
         record_keys: list[list[str]],
         ids: list[str],
         before: dict[tuple[str, str], store.IdentityRecord],
-        next_number: int,
-    ) -> store.IdentityRun:
+    ) -> tuple[list[store.IdentityRecord], list[tuple[str, str, str]], dict[str, list[Survivor]]]:
+        """The records and keys to store, and each cluster's members as survivorship sees them."""
         res = self.resolution
         stored: list[store.IdentityRecord] = []
         keys: list[tuple[str, str, str]] = []
@@ -268,12 +285,17 @@ class Resolver:
                 members[unified] = [survivor]
             else:
                 group.append(survivor)
+        return stored, keys, members
+
+    def _golden(self, members: dict[str, list[Survivor]], report: ResolveReport) -> list[store.IdentityCluster]:
+        mark = (time.perf_counter(), time.process_time())
         fields, rules = self._fields, self._rules
         found = [
             store.IdentityCluster(unified, golden_record(group, rules, fields), len(group))
             for unified, group in members.items()
         ]
-        return store.IdentityRun(res.entity, next_number, self._settings, stored, keys, found)
+        report.lap("golden", mark)
+        return found
 
     def _survivor(self, record: Prepared, trust: int) -> Survivor:
         updated = record.values.get(self.resolution.updated) if self.resolution.updated else None
