@@ -47,6 +47,10 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _rounded(seconds: dict[str, float]) -> dict[str, float]:
+    return {phase: round(value, 2) for phase, value in seconds.items()}
+
+
 async def _resolve(resolver: Any) -> tuple[Any, float, float]:
     cpu, wall = _cpu_s(), time.perf_counter()
     report = await resolver.resolve()
@@ -100,7 +104,8 @@ async def main() -> None:
         report, wall_s, cpu_s = await _resolve(resolver)
         server.shutdown()
         scores = pair_scores(report.assignments, members.truth)
-        print(f"resolve: {wall_s:.1f} s wall, {cpu_s:.1f} s CPU; phases {report.seconds}")
+        print(f"resolve: {wall_s:.1f} s wall, {cpu_s:.1f} s CPU")
+        print(f"  phases wall s {_rounded(report.seconds)}\n  phases CPU s  {_rounded(report.cpu_seconds)}")
         print(f"quality: precision {scores['precision']:.4f}, recall {scores['recall']:.4f}, F1 {scores['f1']:.4f}")
         latencies = await _matches(resolver, members, args.matches)
         await db.close()
@@ -122,7 +127,8 @@ async def main() -> None:
             "wall_s": round(wall_s, 2),
             "cpu_s": round(cpu_s, 2),
             "records_per_s": round(members.records / wall_s),
-            "phases_s": report.seconds,
+            "phases_s": _rounded(report.seconds),
+            "phases_cpu_s": _rounded(report.cpu_seconds),
             "pairs": report.pairs,
             "links": report.links,
             "clusters": report.clusters,

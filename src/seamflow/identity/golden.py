@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 
 from seamflow.ids import Json
 
@@ -30,26 +31,33 @@ class Survivor:
     values: Mapping[str, Json]
 
 
+_REF, _TRUST, _UPDATED = attrgetter("ref"), attrgetter("trust"), attrgetter("updated")
+_FIRST = frozenset({"most_trusted", "most_recent"})
+"""Rules that take the first value present in an order of the members (by trust, or by recency)."""
+
+
 def golden_record(members: Sequence[Survivor], rules: Mapping[str, str], fields: Sequence[str]) -> dict[str, Json]:
     """The golden record of a cluster's `members`; fields without a rule are `most_trusted`."""
     if len(members) == 1:
         only = members[0].values
         return {f: only.get(f) for f in fields}
-    by_ref = sorted(members, key=lambda m: m.ref)  # stable sorts, last key first: no per-record key tuples
-    ranked = sorted(by_ref, key=lambda m: m.updated, reverse=True)  # "" (unknown) sorts last
-    ranked.sort(key=lambda m: m.trust, reverse=True)
-    recent = sorted(by_ref, key=lambda m: m.trust, reverse=True)
-    recent.sort(key=lambda m: m.updated, reverse=True)
+    by_ref = sorted(members, key=_REF)  # stable sorts, last key first: no per-record key tuples
+    ranked = sorted(by_ref, key=_UPDATED, reverse=True)  # "" (unknown) sorts last
+    ranked.sort(key=_TRUST, reverse=True)
+    recent = sorted(by_ref, key=_TRUST, reverse=True)
+    recent.sort(key=_UPDATED, reverse=True)
     golden: dict[str, Json] = {}
     for field in fields:
         rule = rules.get(field, "most_trusted")
+        if rule in _FIRST:  # the first value present in one order: no list of the members that have it
+            order = recent if rule == "most_recent" else ranked
+            golden[field] = next((v for m in order if (v := m.values.get(field)) is not None), None)
+            continue
         present = [m for m in ranked if m.values.get(field) is not None]
         if not present:
             golden[field] = None
         elif rule == "sum":
             golden[field] = _sum([m.values[field] for m in present])
-        elif rule == "most_recent":
-            golden[field] = next(m.values[field] for m in recent if m.values.get(field) is not None)
         elif rule == "most_complete":
             golden[field] = max(present, key=lambda m: len(str(m.values[field]))).values[field]
         elif rule == "most_frequent":

@@ -1,14 +1,18 @@
 """Identity resolution over the store on both backends: matching quality on members with known truth,
-unified IDs that survive re-runs, a steward's merge and split, a record matched on arrival, explain.
+unified IDs that survive re-runs, a steward's merge and split, a record matched on arrival, explain, and a run
+that fails while its golden records are built (stored meanwhile) leaving the last run whole.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from seamflow import audit, errors, identity, store
+from seamflow import audit, clock, errors, identity, store
 from tests.support.members import data, pair_scores, write_project
 
 PEOPLE = 700
@@ -176,3 +180,21 @@ async def test_a_stored_record_comes_with_its_cluster_in_the_match_read(
     _, cluster = await identity.Steward(db, "member").cluster(unified)
     assert near.members == {unified: sorted(cluster, key=lambda r: (r.source, r.key))}
     assert (unknown.known, unknown.candidates, unknown.members) == (None, [], {})
+
+
+async def test_a_run_whose_golden_records_fail_leaves_the_last_run_whole(
+    resolver: identity.Resolver, db: store.SqlStore
+) -> None:
+    first = await resolver.resolve()
+    clusters: Future[Sequence[store.IdentityCluster]] = Future()
+    record = store.IdentityRecord("pos", "X-1", "M99999999", 1, {"name": "新会员"})
+    run = store.IdentityRun("member", 99_999_999, {}, [record], [("0|+8613800138000", "pos", "X-1")], clusters)
+
+    saving = asyncio.create_task(db.save_identity_run(run, clock.now()))
+    clusters.set_exception(RuntimeError("building the golden records failed"))
+    with pytest.raises((RuntimeError, errors.StoreError)):
+        await saving
+
+    kept = await db.list_identity_records("member")
+    assert {f"{r.source}:{r.key}": r.unified_id for r in kept} == first.assignments
+    assert sum(c.size for c in await db.list_identity_clusters("member", limit=100_000)) == first.records
