@@ -11,6 +11,8 @@ import seamflow
 
 EXPORTS = {
     "seamflow.store": {
+        "AuthorizationStore",
+        "ConnectionAuthorization",
         "IdentityCandidates",
         "FeedbackFilter",
         "FeedbackStore",
@@ -111,6 +113,11 @@ EXPORTS = {
         "local_holder",
     },
     "seamflow.engine": {
+        "Authorization",
+        "Authorizes",
+        "authorizing",
+        "begin_authorization",
+        "finish_authorization",
         "APPROVAL_DECISIONS",
         "project_outbound",
         "APPROVAL_SIGNAL",

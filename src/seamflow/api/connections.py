@@ -18,10 +18,16 @@ async def list_connections(eng: EngineDep) -> Response:
     """Connections: name, connector, concurrency, timeout, the secrets each uses (values as ***), and status.
 
     `status` is `ok`, or `needs_authorization` with `problem` when the connection cannot sign in
-    until `seamflow connections authorize NAME` is run again.
+    until it is authorized (again): `authorizes: true` connections (OAuth2 authorization code) that
+    have no tokens yet, and those whose provider refused their refresh token. The console's
+    Authorize button or `seamflow connections authorize NAME` does it.
     """
     problems = await eng.db.list_token_problems()
-    return json_response([{**info.as_json(), **_status(problems.get(info.name))} for info in eng.pool.describe()])
+    infos = eng.pool.describe()
+    for info in infos:
+        if info.is_authorizable and info.name not in problems and await eng.db.read_token(info.name) is None:
+            problems[info.name] = "not authorized yet: no tokens are stored for this connection"
+    return json_response([{**info.as_json(), **_status(problems.get(info.name))} for info in infos])
 
 
 def _status(problem: str | None) -> dict[str, Json]:
