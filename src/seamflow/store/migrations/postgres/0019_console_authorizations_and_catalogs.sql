@@ -11,3 +11,7 @@ CREATE TABLE connection_authorizations (
     started_via     TEXT NOT NULL,
     until_ms        BIGINT NOT NULL
 );
+
+-- The flows each process serves, as a digest of (flow id, version) pairs, reported after each
+-- reload: a save in the console answers once every live process of its serve group serves it.
+ALTER TABLE workers ADD COLUMN catalog TEXT;
