@@ -2,7 +2,7 @@
 // process map of an object type drawn from its JSON (frequency or performance on the edges), its
 // variants and bottlenecks, and the diagnosis' findings with the cases that show them.
 import { ApiError, get, query } from "../api.js";
-import { h, svg } from "../dom.js";
+import { h, svg, withDateEcho } from "../dom.js";
 import { feedbackCard } from "../feedback.js";
 import { fmt, t } from "../i18n.js";
 import { problem } from "../main.js";
@@ -20,13 +20,13 @@ export async function render(ctx, args, params) {
   const from = params.get("from") || "";
   const until = params.get("until") || "";
   const go = (changes) => ctx.go(`#/insight${query({ type: chosen, view, golive, from, until, ...changes })}`);
-  const day = (name, value) => h("input", { type: "date", name, value, onchange: (e) => go({ [name]: e.target.value }) });
+  const day = (name, value) => withDateEcho(h("input", { type: "date", name, value, onchange: (e) => go({ [name]: e.target.value }) }), fmt.day);
   // the map's and the diagnosis' cases: those started in [from, until) (UTC days)
   const cases = { object_type: chosen, from: from && `${from}T00:00:00Z`, until: until && `${until}T00:00:00Z` };
 
   const typeSelect = h("select", { name: "type", onchange: (e) => go({ type: e.target.value }) }, types.map((x) => h("option", { value: x }, x)));
   typeSelect.value = chosen;
-  const golivePicker = h("input", { type: "date", name: "golive", value: golive, onchange: (e) => go({ golive: e.target.value }) });
+  const golivePicker = withDateEcho(h("input", { type: "date", name: "golive", value: golive, onchange: (e) => go({ golive: e.target.value }) }), fmt.day);
   const toolbar = h(
     "div",
     { class: "filters insight-filters" },
