@@ -10,6 +10,7 @@ code the connections page explains; no token or verifier appears in any answer.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 from pathlib import Path
@@ -42,6 +43,17 @@ async def set_secret(project: Path) -> None:
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(CLIENT_SECRET.encode()), timeout=60)
     assert proc.returncode == 0, out.decode()
+
+
+async def listed_by_cli(project: Path) -> Json:
+    """`seamflow connections list --json`: crm's entry, as the CLI reads it from the same database."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "seamflow", "connections", "list", "--json", "-p", str(project),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, out.decode()
+    return next(c for c in json.loads(out) if c["name"] == "crm")
 
 
 async def authorize(client: httpx.AsyncClient) -> tuple[str, str]:
@@ -82,6 +94,7 @@ async def test_authorize_in_the_console_stores_the_tokens_and_a_flow_step_uses_t
         async with serve(project_dir) as server, server.client() as client:
             before = await status_of(client)
             assert before["status"] == "needs_authorization" and before["authorizes"] is True, before
+            assert await listed_by_cli(project_dir) == before, "the CLI says the same"
             url, redirect_uri = await authorize(client)
             assert redirect_uri == server.url + CALLBACK
             assert httpx.URL(url).params["redirect_uri"] == redirect_uri
@@ -90,6 +103,7 @@ async def test_authorize_in_the_console_stores_the_tokens_and_a_flow_step_uses_t
             assert await back_to_console(callback) == {"connection": "crm", "authorized": "crm"}
             after = {k: v for k, v in before.items() if k != "problem"}
             assert await status_of(client) == {**after, "status": "ok"}
+            assert await listed_by_cli(project_dir) == {**after, "status": "ok"}
 
             started = await client.post("/api/v1/flows/crm-profile/runs", json={"input": {}})
             assert started.status_code == 202, started.text

@@ -115,6 +115,7 @@ EXPORTS = {
     "seamflow.engine": {
         "Authorization",
         "Authorizes",
+        "authorization_problems",
         "authorizing",
         "begin_authorization",
         "finish_authorization",

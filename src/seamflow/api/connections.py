@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from seamflow import engine
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
@@ -22,11 +23,8 @@ async def list_connections(eng: EngineDep) -> Response:
     have no tokens yet, and those whose provider refused their refresh token. The console's
     Authorize button or `seamflow connections authorize NAME` does it.
     """
-    problems = await eng.db.list_token_problems()
     infos = eng.pool.describe()
-    for info in infos:
-        if info.is_authorizable and info.name not in problems and await eng.db.read_token(info.name) is None:
-            problems[info.name] = "not authorized yet: no tokens are stored for this connection"
+    problems = await engine.authorization_problems(eng.db, infos)
     return json_response([{**info.as_json(), **_status(problems.get(info.name))} for info in infos])
 
 

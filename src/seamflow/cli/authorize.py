@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -132,9 +132,12 @@ async def _receive(listener: socket.socket) -> str:
         await runner.cleanup()
 
 
-async def token_problems(paths: ProjectPaths) -> dict[str, str]:
-    """Connection name → why it needs authorization, from the project's database; {} if it has none yet."""
-    from seamflow import errors, store
+async def token_problems(paths: ProjectPaths, infos: Iterable[engine.ConnectionInfo] = ()) -> dict[str, str]:
+    """Connection name → why it needs authorization, from the project's database; {} if it has none yet.
+
+    `infos`: the connections listed; one that signs in by consent and has no tokens yet needs it too.
+    """
+    from seamflow import engine, errors, store
     from seamflow.cli.project import open_store
 
     db = open_store(paths)
@@ -143,7 +146,7 @@ async def token_problems(paths: ProjectPaths) -> dict[str, str]:
     try:
         await db.open()
         try:
-            return await db.list_token_problems()
+            return await engine.authorization_problems(db, infos)
         finally:
             await db.close()
     except errors.StoreError:  # the list shows the configuration even when the database is out of reach

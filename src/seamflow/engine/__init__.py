@@ -10,6 +10,7 @@ from seamflow.engine.approval import Decided, Witness, task_json
 from seamflow.engine.authorization import (
     Authorization,
     Authorizes,
+    authorization_problems,
     authorizing,
     begin_authorization,
     finish_authorization,
@@ -63,6 +64,7 @@ __all__ = [
     "Services",
     "StoredTokens",
     "Witness",
+    "authorization_problems",
     "authorizing",
     "begin_authorization",
     "describe_connections",

@@ -11,15 +11,24 @@ serve group) use the same two calls.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from seamflow import connectors, errors
-from seamflow.engine.connections import Pool
+from seamflow import connectors, errors, store
+from seamflow.engine.connections import ConnectionInfo, Pool
 
-__all__ = ["Authorization", "Authorizes", "authorizing", "begin_authorization", "finish_authorization"]
+__all__ = [
+    "Authorization",
+    "Authorizes",
+    "authorization_problems",
+    "authorizing",
+    "begin_authorization",
+    "finish_authorization",
+]
+
+_NOT_YET = "not authorized yet: no tokens are stored for this connection"
 
 _AUTHORIZABLE = ("http", "openapi")
 """Connectors that run the authorization code grant: `http` with auth.oauth2, `openapi` by its document;
@@ -99,3 +108,13 @@ async def finish_authorization(pool: Pool, begun: Authorization, redirected: str
         fresh = connector.begin_authorization(begun.redirect_uri)
         pending = dataclasses.replace(fresh, state=begun.state, verifier=begun.verifier)
         await connector.finish_authorization(pending, redirected)
+
+
+async def authorization_problems(db: store.TokenStore, infos: Iterable[ConnectionInfo]) -> dict[str, str]:
+    """Connection name → why it needs authorization: its provider refused its refresh token, or it signs
+    in by a person's consent (`ConnectionInfo.is_authorizable`) and has no tokens yet."""
+    problems = await db.list_token_problems()
+    for info in infos:
+        if info.is_authorizable and info.name not in problems and await db.read_token(info.name) is None:
+            problems[info.name] = _NOT_YET
+    return problems
