@@ -119,6 +119,7 @@ async def test_connections_list_shows_secret_names_and_sources_with_values_maske
         "timeout_s": 5.0,
         "secrets": [{"name": "api_token", "source": "file", "value": "***"}],
         "checks": True,
+        "authorizes": False,
         "status": "ok",
     }
     assert TOKEN not in table.stdout

@@ -1,7 +1,9 @@
 """A small OAuth2 authorization server for the tests (RFC 6749, PKCE per RFC 7636, revocation per RFC 7009).
 
 - `GET /authorize?response_type=code&client_id&redirect_uri&state&code_challenge&code_challenge_method=S256`
-  consents at once (the test plays the person) and redirects to `redirect_uri?code=…&state=…`.
+  consents at once (the test plays the person) and redirects to `redirect_uri?code=…&state=…`;
+  with `is_asking_consent`, it shows a consent page whose "Allow" does that and whose "Deny"
+  redirects to `redirect_uri?error=access_denied&state=…` (a browser test clicks one).
 - `POST /token` with client authentication by HTTP basic: `authorization_code` (checks the code,
   its redirect URI and the PKCE verifier), `refresh_token` (rotates: the used refresh token
   dies, a new one comes with the new access token) and `password`. A refused grant answers 400
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import html
 import secrets
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 from aiohttp import web
@@ -50,6 +54,7 @@ class AuthServer:
     """Every access and refresh token handed out."""
     refreshes: int = 0
     refresh_delay_s: float = 0.0
+    is_asking_consent: bool = False
 
     def expire_access_tokens(self) -> None:
         self.access.clear()
@@ -70,6 +75,10 @@ class AuthServer:
         q = request.query
         if q.get("client_id") != CLIENT_ID or q.get("code_challenge_method") != "S256" or not q.get("state"):
             return web.json_response({"error": "invalid_request"}, status=400)
+        if self.is_asking_consent and q.get("decision") not in ("allow", "deny"):
+            return web.Response(text=_consent_page(dict(q)), content_type="text/html")
+        if q.get("decision") == "deny":
+            raise web.HTTPFound(f"{q['redirect_uri']}?{urlencode({'error': 'access_denied', 'state': q['state']})}")
         code = secrets.token_urlsafe(12)
         self.codes[code] = (q["redirect_uri"], q["code_challenge"])
         raise web.HTTPFound(f"{q['redirect_uri']}?code={code}&state={q['state']}")
@@ -136,6 +145,17 @@ class AuthServer:
             yield server
         finally:
             await runner.cleanup()
+
+
+def _consent_page(query: dict[str, str]) -> str:
+    """The provider's consent page: the request's parameters kept, and Allow / Deny."""
+    kept = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in query.items())
+    return (
+        "<!doctype html><meta charset=utf-8><title>云帆 CRM · 授权</title>"
+        f"<h1>Allow Seamflow to use your CRM account?</h1><p>{html.escape(USER[0])}</p>"
+        f'<form action="/authorize" method="get">{kept}'
+        '<button name="decision" value="allow">Allow</button> <button name="decision" value="deny">Deny</button></form>'
+    )
 
 
 async def authorize_by_loopback(project: Path, name: str = "crm") -> str:

@@ -11,6 +11,8 @@ import seamflow
 
 EXPORTS = {
     "seamflow.store": {
+        "AuthorizationStore",
+        "ConnectionAuthorization",
         "IdentityCandidates",
         "FeedbackFilter",
         "FeedbackStore",
@@ -111,6 +113,12 @@ EXPORTS = {
         "local_holder",
     },
     "seamflow.engine": {
+        "Authorization",
+        "Authorizes",
+        "authorization_problems",
+        "authorizing",
+        "begin_authorization",
+        "finish_authorization",
         "APPROVAL_DECISIONS",
         "project_outbound",
         "APPROVAL_SIGNAL",

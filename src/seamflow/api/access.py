@@ -120,6 +120,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/overview"): _R,
     ("GET", "/api/v1/connections"): _R,
     ("POST", "/api/v1/connections/{name}/test"): _B,
+    ("POST", "/api/v1/connections/{name}/authorize"): _O,
+    ("GET", "/api/v1/connections/oauth/callback"): PUBLIC,  # the state, taken once, binds it to an Authorize press
     ("GET", "/api/v1/syncs"): _R,
     ("GET", "/api/v1/identity/{entity}/members/{unified_id}"): _R,
     ("POST", "/api/v1/identity/{entity}/merge"): _O,

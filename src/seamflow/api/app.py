@@ -19,6 +19,7 @@ from seamflow import engine, errors
 from seamflow.api import (
     audit,
     card_callbacks,
+    connection_authorizations,
     connections,
     decision_links,
     directory,
@@ -65,6 +66,7 @@ _ROUTERS = (
     runs.router,
     events.router,
     connections.router,
+    connection_authorizations.router,
     syncs.router,
     directory.session_router,
     oidc.router,

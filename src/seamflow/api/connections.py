@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from seamflow import engine
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
@@ -18,10 +19,13 @@ async def list_connections(eng: EngineDep) -> Response:
     """Connections: name, connector, concurrency, timeout, the secrets each uses (values as ***), and status.
 
     `status` is `ok`, or `needs_authorization` with `problem` when the connection cannot sign in
-    until `seamflow connections authorize NAME` is run again.
+    until it is authorized (again): `authorizes: true` connections (OAuth2 authorization code) that
+    have no tokens yet, and those whose provider refused their refresh token. The console's
+    Authorize button or `seamflow connections authorize NAME` does it.
     """
-    problems = await eng.db.list_token_problems()
-    return json_response([{**info.as_json(), **_status(problems.get(info.name))} for info in eng.pool.describe()])
+    infos = eng.pool.describe()
+    problems = await engine.authorization_problems(eng.db, infos)
+    return json_response([{**info.as_json(), **_status(problems.get(info.name))} for info in infos])
 
 
 def _status(problem: str | None) -> dict[str, Json]:

@@ -229,6 +229,7 @@ async def _saved(request: Request, eng: EngineDep, root: Path, path: Path, text:
     if reloader is not None:
         result = await reloader.reload(cause="console")
         reloaded = result.as_json()
+        await reloader.wait_for_group()  # the editor's next GET may reach another process of the group
         for changed in (*result.change.added, *result.change.changed):
             flow = eng.catalog.current.get(changed)
             version: Json = flow.version if flow is not None else None

@@ -49,6 +49,7 @@ async def reload_flows(request: Request, eng: EngineDep) -> Response:
         raise errors.Conflict("this process does not reload flows; expected a `seamflow serve` or `seamflow api`")
     principal = getattr(request.state, "principal", None)
     result = await reloader.reload(cause="api", by=getattr(principal, "login", None))
+    await reloader.wait_for_group()  # the caller's next request may reach another process of the group
     for flow_id in (*result.change.added, *result.change.changed):
         flow = eng.catalog.current.get(flow_id)
         version: Json = flow.version if flow is not None else None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,20 +22,6 @@ if TYPE_CHECKING:
     from seamflow.cli.project import ProjectPaths
 
 __all__ = ["authorize", "stored_tokens", "token_problems"]
-
-_AUTHORIZABLE = ("http", "openapi")
-"""Connectors that run the authorization code grant: `http` with auth.oauth2, `openapi` by its document;
-and every declarative connector (its file's `auth: {oauth2: …}`; others refuse in `begin_authorization`)."""
-
-
-class _Authorizes(Protocol):
-    """A connector that runs the OAuth2 authorization code grant (`http`, `openapi`)."""
-
-    async def open(self, connection: connectors.Connection) -> None: ...
-    async def close(self) -> None: ...
-    def begin_authorization(self, redirect_uri: str) -> Any: ...
-    async def finish_authorization(self, pending: Any, redirected: str) -> None: ...
-
 
 _PAGE = (
     "<!doctype html><meta charset=utf-8><title>Seamflow</title>"
@@ -52,7 +38,7 @@ async def authorize(
         errors.SeamflowError: the connection is unknown or not an OAuth2 authorization code
             connection, the provider refused, the redirect does not match, or none came in time.
     """
-    from seamflow import connectors, engine, errors
+    from seamflow import engine
     from seamflow.cli.project import open_store
 
     db = open_store(paths)
@@ -66,21 +52,9 @@ async def authorize(
             tokens=tokens,
             outbound=engine.project_outbound(paths.root),
         )
-        connection = pool.resolve(name)
-        if connection.connector not in _AUTHORIZABLE and not connectors.is_declared(connection.connector):
-            raise errors.InvalidInput(
-                f"connection {name!r} uses the {connection.connector} connector; expected an http connection"
-                " with auth: {oauth2: …}, an openapi connection whose document declares authorizationCode,"
-                " or a declarative connector whose file has auth: {oauth2: …}",
-                code="connection.invalid",
-            )
-        kind = connectors.available_connectors()[connection.connector]
-        connector: _Authorizes = kind()  # type: ignore[assignment]  # the Connector protocol lacks the two methods
-        await connector.open(connection)
-        try:
+        async with engine.authorizing(pool, name) as connector:
+            connection = pool.resolve(name)
             await _authorize(connector, connection, is_paste=is_paste, timeout_s=timeout_s)
-        finally:
-            await connector.close()
         from seamflow.cli.audit import record_cli_action
 
         await record_cli_action(db, "connection.authorized", f"connection:{name}")
@@ -90,7 +64,7 @@ async def authorize(
 
 
 async def _authorize(
-    connector: _Authorizes, connection: connectors.Connection, *, is_paste: bool, timeout_s: float
+    connector: engine.Authorizes, connection: connectors.Connection, *, is_paste: bool, timeout_s: float
 ) -> None:
     from seamflow import errors
 
@@ -116,7 +90,7 @@ async def _authorize(
     await connector.finish_authorization(pending, redirected)
 
 
-def _port_of(connection: connectors.Connection, connector: _Authorizes) -> int:
+def _port_of(connection: connectors.Connection, connector: engine.Authorizes) -> int:
     """The `redirect_port` under `auth:` (http: `auth.oauth2`; openapi: `auth.<scheme>`; a declarative
     connector: its file's `auth.oauth2`); 0: any free port."""
     raw = getattr(type(connector), "raw", None)  # a declarative connector's file, as written
@@ -158,9 +132,12 @@ async def _receive(listener: socket.socket) -> str:
         await runner.cleanup()
 
 
-async def token_problems(paths: ProjectPaths) -> dict[str, str]:
-    """Connection name → why it needs authorization, from the project's database; {} if it has none yet."""
-    from seamflow import errors, store
+async def token_problems(paths: ProjectPaths, infos: Iterable[engine.ConnectionInfo] = ()) -> dict[str, str]:
+    """Connection name → why it needs authorization, from the project's database; {} if it has none yet.
+
+    `infos`: the connections listed; one that signs in by consent and has no tokens yet needs it too.
+    """
+    from seamflow import engine, errors, store
     from seamflow.cli.project import open_store
 
     db = open_store(paths)
@@ -169,7 +146,7 @@ async def token_problems(paths: ProjectPaths) -> dict[str, str]:
     try:
         await db.open()
         try:
-            return await db.list_token_problems()
+            return await engine.authorization_problems(db, infos)
         finally:
             await db.close()
     except errors.StoreError:  # the list shows the configuration even when the database is out of reach

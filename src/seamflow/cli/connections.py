@@ -115,7 +115,7 @@ def connections_list(as_json: bool, project: Path) -> None:
         return
     from seamflow.cli.authorize import token_problems
 
-    problems = _run(token_problems(paths))
+    problems = _run(token_problems(paths, infos))
     if as_json:
         print_json([{**info.as_json(), **_status(problems.get(info.name))} for info in infos])
         return

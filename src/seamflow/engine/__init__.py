@@ -7,6 +7,14 @@ from seamflow.engine import metrics, secrets
 from seamflow.engine.approval import DECISIONS as APPROVAL_DECISIONS
 from seamflow.engine.approval import SIGNAL as APPROVAL_SIGNAL
 from seamflow.engine.approval import Decided, Witness, task_json
+from seamflow.engine.authorization import (
+    Authorization,
+    Authorizes,
+    authorization_problems,
+    authorizing,
+    begin_authorization,
+    finish_authorization,
+)
 from seamflow.engine.catalog import Catalog, CatalogChange, FlowSource
 from seamflow.engine.connections import (
     ConnectionCheck,
@@ -32,6 +40,8 @@ from seamflow.engine.tokens import StoredTokens
 __all__ = [
     "APPROVAL_DECISIONS",
     "APPROVAL_SIGNAL",
+    "Authorization",
+    "Authorizes",
     "Catalog",
     "CatalogChange",
     "ConnectionCheck",
@@ -54,8 +64,12 @@ __all__ = [
     "Services",
     "StoredTokens",
     "Witness",
+    "authorization_problems",
+    "authorizing",
+    "begin_authorization",
     "describe_connections",
     "feed_health",
+    "finish_authorization",
     "load_env",
     "load_secrets",
     "metrics",

@@ -10,6 +10,7 @@ so no event ever meets a half-loaded catalog.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -74,6 +75,12 @@ class Catalog:
     def current(self) -> dict[str, CompiledFlow]:
         """The current version of every flow, by flow id (one snapshot: do not mutate)."""
         return self._snapshot.current
+
+    @property
+    def digest(self) -> str:
+        """Which flows are served, at which versions, in a few characters: equal digests, equal flows."""
+        pairs = "\n".join(f"{flow_id}@{flow.version}" for flow_id, flow in sorted(self._snapshot.current.items()))
+        return hashlib.sha256(pairs.encode()).hexdigest()[:16]
 
     @property
     def by_path(self) -> dict[str, CompiledFlow]:

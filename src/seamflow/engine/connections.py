@@ -77,6 +77,8 @@ class ConnectionInfo:
     secrets: tuple[SecretUse, ...]
     is_checkable: bool
     """Its connector can test the connection (`Checks`); otherwise only the config is validated."""
+    is_authorizable: bool = False
+    """It signs in by a person's consent (OAuth2 authorization code): `connections authorize`, the console's button."""
 
     def as_json(self) -> dict[str, Json]:
         """The form shown by `GET /api/v1/connections` and `connections list --json`."""
@@ -87,6 +89,7 @@ class ConnectionInfo:
             "timeout_s": self.timeout.total_seconds(),
             "secrets": [{"name": s.name, "source": s.source, "value": "***"} for s in self.secrets],
             "checks": self.is_checkable,
+            "authorizes": self.is_authorizable,
         }
 
 
@@ -125,9 +128,32 @@ def describe_connections(configs: Mapping[str, Mapping[str, Any]], sources: Mapp
                 timeout=_timeout(raw.get("timeout")),
                 secrets=tuple(SecretUse(s, sources.get(s, "missing")) for s in used),
                 is_checkable=cls is not None and callable(getattr(cls, "check", None)),
+                is_authorizable=_is_authorizable(cls, raw),
             )
         )
     return infos
+
+
+def _is_authorizable(kind: type[connectors.Connector] | None, config: Mapping[str, Any]) -> bool:
+    """Whether a connection (its connector class and `connections.yaml` entry) signs in by a person's consent.
+
+    `http`: `auth.oauth2` with the authorization code grant (the default); a declarative connector:
+    the same in its file; `openapi`: a scheme's credentials with `client_id` and the
+    `authorization_code` flow, or no flow and no username (the document decides).
+    """
+    raw = getattr(kind, "raw", None)  # a declarative connector's file, as written
+    auth = raw.get("auth") if isinstance(raw, dict) else config.get("auth")
+    if not isinstance(auth, dict):
+        return False
+    if config.get("connector") == "openapi":
+        return any(
+            isinstance(c, dict)
+            and "client_id" in c
+            and (c.get("flow") == "authorization_code" or (c.get("flow") is None and "username" not in c))
+            for c in auth.values()
+        )
+    oauth2 = auth.get("oauth2")
+    return isinstance(oauth2, dict) and oauth2.get("grant", "authorization_code") == "authorization_code"
 
 
 def _secret_names(value: object) -> list[str]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from seamflow import errors
+from seamflow import clock, errors
 from seamflow.engine.catalog import CatalogChange, FlowSource
 from seamflow.engine.runtime import Engine
 from seamflow.ids import Json
@@ -21,6 +23,10 @@ from seamflow.ids import Json
 __all__ = ["FlowReader", "Reload", "Reloader"]
 
 log = logging.getLogger("seamflow.reload")
+
+_GROUP_BOUND = timedelta(seconds=10)
+"""How long a save waits for the rest of its serve group (a process killed mid-way counts until its lease ends)."""
+_GROUP_POLL_S = 0.02
 
 FlowReader = Callable[[], tuple[dict[str, FlowSource], list[errors.Problem]]]
 """Reads the project's flows: the valid ones by id, and the problems of the others (blocking I/O)."""
@@ -97,6 +103,33 @@ class Reloader:
         if tell_group and self._after is not None:
             self._after()
         return result
+
+    async def wait_for_group(self, bound: timedelta = _GROUP_BOUND) -> list[str]:
+        """Wait until every live process of this serve group serves the flows this one serves now.
+
+        A reload reaches a group's other processes by SIGHUP, later than its own answer; a caller
+        that answers a person (the console's save) waits here first, so the person's next request
+        finds the flow whichever process it reaches. Each process reports its `Catalog.digest` to
+        the store after loading flows; the group is the live processes on this host.
+
+        Returns:
+            The processes still serving other flows when `bound` ran out; [] when all caught up,
+            or when this process is in no group.
+        """
+        if self._after is None:
+            return []
+        eng, host = self._engine, socket.gethostname()
+        deadline = asyncio.get_running_loop().time() + bound.total_seconds()
+        while True:
+            digests = await eng.db.list_catalogs(host, clock.now() - eng.options.lease)
+            want = eng.catalog.digest  # read again each time: another reload may have come meanwhile
+            behind = sorted(worker for worker, digest in digests.items() if digest != want)
+            if not behind:
+                return []
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("processes of the serve group still serve other flows: %s", ", ".join(behind))
+                return behind
+            await asyncio.sleep(_GROUP_POLL_S)
 
 
 def _keep_old_versions(eng: Engine, sources: dict[str, FlowSource], problems: list[errors.Problem]) -> list[str]:

@@ -171,6 +171,7 @@ class Engine:
             r for r, on in (("execute", opts.execute), ("claim", opts.claim), ("timers", opts.timers)) if on
         )
         await self.leases.register(roles or "api")
+        await self.report_catalog()
         tasks = [asyncio.create_task(self.leases.heartbeat(), name="heartbeat")]
         if opts.execute:
             tasks += self.workers.start()
@@ -208,6 +209,7 @@ class Engine:
         await self._record_deployments(deployed, how=how, by=by)  # before the swap: who sees it, sees its row
         had_feeds = {f.id: f.version for f in self.catalog.current.values() if f.spec.trigger.feed}
         change = self.catalog.replace(sources)
+        await self.report_catalog()
         if change.is_empty or not (self.options.timers and self._tasks):
             return change
         await self.timers.register_schedules()
@@ -216,6 +218,16 @@ class Engine:
             await self.feeds.stop()
             self._tasks = [t for t in self._tasks if not t.done()] + self.feeds.start()
         return change
+
+    async def report_catalog(self) -> None:
+        """Record in the store which flows this process serves (`Catalog.digest`), for its serve group.
+
+        Advisory: a store that is away is logged, and a save waiting for the group waits its bound.
+        """
+        try:
+            await self.db.report_catalog(self.worker_id, self.catalog.digest)
+        except errors.StoreError as exc:
+            log.warning("reporting the flows served failed: %s", exc.message)
 
     async def _record_deployments(self, versions: Mapping[str, str], *, how: str, by: str) -> None:
         """A deployment row per flow whose version is not its last deployed one (a serve group records it once)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from seamflow.store.audit import AuditRow, ChainEnd
+from seamflow.store.authorizations import ConnectionAuthorization
 from seamflow.store.base import (
     Accepted,
     BusinessEvent,
@@ -60,6 +61,7 @@ from seamflow.store.notices import NewNotice, Notice
 from seamflow.store.protocols import (
     AdminStore,
     AuditStore,
+    AuthorizationStore,
     DirectoryStore,
     EventLogPruning,
     EventLogReads,
@@ -110,9 +112,11 @@ __all__ = [
     "ApprovalRow",
     "AuditRow",
     "AuditStore",
+    "AuthorizationStore",
     "BusinessEvent",
     "ChainEnd",
     "Claimed",
+    "ConnectionAuthorization",
     "ConnectionToken",
     "Delegation",
     "Deployment",

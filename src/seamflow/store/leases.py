@@ -166,6 +166,30 @@ class LeaseOps(Rows):
 
         return await self._read(read)
 
+    async def report_catalog(self, worker_id: str, digest: str) -> None:
+        """Record which flows `worker_id` serves now (`engine.Catalog.digest`), after it loaded them."""
+
+        def unit(conn: Conn) -> None:
+            self._x(conn, "UPDATE workers SET catalog = ? WHERE id = ?", (digest, worker_id))
+
+        await self._write(unit)
+
+    async def list_catalogs(self, host: str, alive_since: datetime) -> dict[str, str | None]:
+        """Worker id → the digest of the flows it serves, for the live processes on `host`.
+
+        Live: not stopped, and a heartbeat at or after `alive_since`.
+        """
+
+        def read(conn: Conn) -> dict[str, str | None]:
+            rows = self._x(
+                conn,
+                "SELECT id, catalog FROM workers WHERE host = ? AND stopped_ms IS NULL AND heartbeat_ms >= ?",
+                (host, to_ms(alive_since)),
+            )
+            return {str(r[0]): None if r[1] is None else str(r[1]) for r in rows}
+
+        return await self._read(read)
+
     async def list_workers(self, *, include_stopped: bool = False) -> list[WorkerInfo]:
         """Registered processes, newest first, with how many runs each holds."""
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from seamflow.ids import FlowId, Json, RunId
 from seamflow.store.audit import AuditRow, ChainEnd
+from seamflow.store.authorizations import ConnectionAuthorization
 from seamflow.store.base import (
     Claimed,
     FeedState,
@@ -54,6 +55,7 @@ from seamflow.store.tokens import ConnectionToken, Obtain
 __all__ = [
     "AdminStore",
     "AuditStore",
+    "AuthorizationStore",
     "DirectoryStore",
     "EventLogPruning",
     "EventLogReads",
@@ -142,6 +144,8 @@ class LeaseStore(Protocol):
     ) -> list[Claimed]: ...
     async def count_unclaimed_runs(self, now: datetime) -> int: ...
     async def list_workers(self, *, include_stopped: bool = False) -> list[WorkerInfo]: ...
+    async def report_catalog(self, worker_id: str, digest: str) -> None: ...
+    async def list_catalogs(self, host: str, alive_since: datetime) -> dict[str, str | None]: ...
     async def forget_workers(self, before: datetime) -> None: ...
     async def prune_finished_runs(self, before: datetime, limit: int) -> int: ...
     async def listen(self, on_wake: Callable[[str], None]) -> None: ...
@@ -268,6 +272,13 @@ class TokenStore(Protocol):
     async def list_token_problems(self) -> dict[str, str]: ...
 
 
+class AuthorizationStore(Protocol):
+    """Connections' OAuth2 authorizations in progress, each taken once (`store/authorizations.py`)."""
+
+    async def save_connection_authorization(self, pending: ConnectionAuthorization, now: datetime) -> None: ...
+    async def take_connection_authorization(self, state: str, now: datetime) -> ConnectionAuthorization | None: ...
+
+
 class NonceStore(Protocol):
     """Nonces of OA callbacks, each claimed once across the cluster (`store/nonces.py`)."""
 
@@ -363,6 +374,7 @@ class Store(
     SyncStore,
     DirectoryStore,
     TokenStore,
+    AuthorizationStore,
     TaskStore,
     AdminStore,
     NonceStore,

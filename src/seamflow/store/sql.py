@@ -14,6 +14,7 @@ from typing import TypeVar
 from seamflow import clock, ids
 from seamflow.ids import FlowId
 from seamflow.store.audit import AuditOps
+from seamflow.store.authorizations import AuthorizationOps
 from seamflow.store.base import FlowVersion
 from seamflow.store.directory import DirectoryOps
 from seamflow.store.feedback import FeedbackOps
@@ -45,6 +46,7 @@ class SqlStore(
     DirectoryOps,
     GrantOps,
     TokenOps,
+    AuthorizationOps,
     TaskOps,
     NonceOps,
     AuditOps,

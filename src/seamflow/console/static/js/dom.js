@@ -35,3 +35,17 @@ export function jsonBlock(value) {
 export function badge(status, label) {
   return h("span", { class: `badge s-${status}` }, label);
 }
+
+/**
+ * A date or date-time input with its value written out in the chosen language beside it: the
+ * browser draws the input itself in its own locale (Chromium ignores the page's `lang`), so the
+ * console says in words which day it holds (`format`: `fmt.day` or `fmt.local`).
+ */
+export function withDateEcho(input, format) {
+  const echo = h("output", { class: "date-echo small muted", for: input.name, "data-echo": input.name });
+  const show = () => { echo.textContent = format(input.value); };
+  input.addEventListener("input", show);
+  input.addEventListener("change", show);
+  show();
+  return h("span", { class: "date-field" }, input, echo);
+}

@@ -31,10 +31,26 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+// Dates in the chosen language, not the browser's: zh-CN "2026年12月7日 14:05:09", en "7 Dec 2026,
+// 14:05:09" (day first, 24-hour: the British form, read the same way by Chinese colleagues).
+const DATE_LOCALE = { en: "en-GB", "zh-CN": "zh-CN" };
+const dateFormat = (options) => new Intl.DateTimeFormat(DATE_LOCALE[language] || language, { hourCycle: "h23", ...options });
+
 export const fmt = {
   when(iso) {
     if (!iso) return "—";
-    return new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "medium" }).format(new Date(iso));
+    return dateFormat({ dateStyle: "medium", timeStyle: "medium" }).format(new Date(iso));
+  },
+  /** A calendar day (`YYYY-MM-DD`, as a date input holds it) in the chosen language. */
+  day(value) {
+    if (!value) return "";
+    const [y, m, d] = value.split("-").map(Number);
+    return dateFormat({ dateStyle: "medium", timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, d)));
+  },
+  /** A local date and time (`YYYY-MM-DDTHH:MM`, as a datetime-local input holds it) in the chosen language. */
+  local(value) {
+    if (!value) return "";
+    return dateFormat({ dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
   },
   number(n, digits = 0) {
     return new Intl.NumberFormat(language, { maximumFractionDigits: digits }).format(n);

@@ -2,7 +2,7 @@
 // process map of an object type drawn from its JSON (frequency or performance on the edges), its
 // variants and bottlenecks, and the diagnosis' findings with the cases that show them.
 import { ApiError, get, query } from "../api.js";
-import { h, svg } from "../dom.js";
+import { h, svg, withDateEcho } from "../dom.js";
 import { feedbackCard } from "../feedback.js";
 import { fmt, t } from "../i18n.js";
 import { problem } from "../main.js";
@@ -20,13 +20,13 @@ export async function render(ctx, args, params) {
   const from = params.get("from") || "";
   const until = params.get("until") || "";
   const go = (changes) => ctx.go(`#/insight${query({ type: chosen, view, golive, from, until, ...changes })}`);
-  const day = (name, value) => h("input", { type: "date", name, value, onchange: (e) => go({ [name]: e.target.value }) });
+  const day = (name, value) => withDateEcho(h("input", { type: "date", name, value, onchange: (e) => go({ [name]: e.target.value }) }), fmt.day);
   // the map's and the diagnosis' cases: those started in [from, until) (UTC days)
   const cases = { object_type: chosen, from: from && `${from}T00:00:00Z`, until: until && `${until}T00:00:00Z` };
 
   const typeSelect = h("select", { name: "type", onchange: (e) => go({ type: e.target.value }) }, types.map((x) => h("option", { value: x }, x)));
   typeSelect.value = chosen;
-  const golivePicker = h("input", { type: "date", name: "golive", value: golive, onchange: (e) => go({ golive: e.target.value }) });
+  const golivePicker = withDateEcho(h("input", { type: "date", name: "golive", value: golive, onchange: (e) => go({ golive: e.target.value }) }), fmt.day);
   const toolbar = h(
     "div",
     { class: "filters insight-filters" },
@@ -71,7 +71,7 @@ function kpiSection(kpis, golive) {
     "div",
     {},
     h("div", { class: "kpis" }, kpis.kpis.map((k) => kpiCard(k, golive))),
-    golive ? h("p", { class: "muted small" }, t("insight.before_after_hint", { date: golive })) : h("p", { class: "muted small" }, t("insight.go_live_hint")),
+    golive ? h("p", { class: "muted small" }, t("insight.before_after_hint", { date: fmt.day(golive) })) : h("p", { class: "muted small" }, t("insight.go_live_hint")),
   );
 }
 
@@ -91,7 +91,7 @@ function kpiCard(k, golive) {
       "span",
       { class: "small muted" },
       t(`insight.measure.${measure}`),
-      latest ? ` · ${t("insight.latest", { period: latest })}` : "",
+      latest ? ` · ${t("insight.latest", { period: periodDay(latest) })}` : "",
       k.sla ? ` · ${t("insight.sla", { sla: k.sla })}` : "",
     ),
   ];
@@ -99,7 +99,7 @@ function kpiCard(k, golive) {
     const within = weighted(rows, "share_within_sla", "cases");
     if (within !== null) parts.push(h("span", { class: "small" }, t("insight.within_sla", { share: percent(within) })));
   }
-  if (trend.length > 1) parts.push(trendLine(trend.map(([, v]) => v), `${k.name}: ${trend.map(([p, v]) => `${p} ${show(measure, v)}`).join(", ")}`), h("span", { class: "small muted" }, t("insight.trend", { first: trend[0][0], last: latest, period: t(`insight.period.${k.period}`) })));
+  if (trend.length > 1) parts.push(trendLine(trend.map(([, v]) => v), `${k.name}: ${trend.map(([p, v]) => `${periodDay(p)} ${show(measure, v)}`).join(", ")}`), h("span", { class: "small muted" }, t("insight.trend", { first: periodDay(trend[0][0]), last: periodDay(latest), period: t(`insight.period.${k.period}`) })));
   if (k.problem) parts.push(h("span", { class: "small muted", "data-problem": k.id }, k.problem));
   if (golive && k.before && k.after) parts.push(beforeAfter(k, measure));
   if (dims.length && !k.period) parts.push(breakdown(k, dims, measure));
@@ -134,6 +134,9 @@ function weighted(rows, column, by) {
   }
   return total ? sum / total : null;
 }
+
+/** A period that is a day (`2026-04-01`, the first day of a week or month) in the chosen language. */
+const periodDay = (period) => (/^\d{4}-\d{2}-\d{2}$/.test(String(period)) ? fmt.day(String(period)) : period);
 
 /** [period, value] in time order, the rows of a period summed up as the headline is. */
 function periods(k) {

@@ -1,7 +1,7 @@
 // Runs: filters (flow, status, time, business key) kept in the URL, keyset pages ("older"), a run's
 // timeline, and replay of failed and dead-lettered runs one by one or all those listed.
 import { ApiError, get, post, query } from "../api.js";
-import { badge, h, jsonBlock } from "../dom.js";
+import { badge, h, jsonBlock, withDateEcho } from "../dom.js";
 import { fmt, t } from "../i18n.js";
 import { feedbackButton } from "../feedback.js";
 import { problem } from "../main.js";
@@ -27,7 +27,7 @@ export async function render(ctx, args, params) {
   const form = h(
     "form",
     { class: "filters", onsubmit: (e) => { e.preventDefault(); ctx.go(`#/runs${query(values())}`); } },
-    field("flow", flow), field("status", status), field("since", since), field("until", until), field("key", key),
+    field("flow", flow), field("status", status), field("since", withDateEcho(since, fmt.local)), field("until", withDateEcho(until, fmt.local)), field("key", key),
     h("button", { type: "submit", class: "primary" }, t("runs.filter.apply")),
   );
   const values = () => ({ flow: flow.value, status: status.value, since: since.value, until: until.value, key: key.value });
