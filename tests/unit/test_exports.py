@@ -258,6 +258,7 @@ EXPORTS = {
     },
     "seamflow.directory": {
         "ROLE_SCOPES",
+        "TOKEN_CACHE_TTL",
         "TOKEN_PREFIX",
         "DepartmentEntry",
         "Directory",

@@ -191,16 +191,21 @@ def directory_of(eng: engine.Engine) -> directory.Directory:
     return found
 
 
-async def authorize(request: Request, known_tokens: set[str], eng: engine.Engine) -> directory.Principal | None:
+async def authorize(
+    request: Request, known_tokens: set[str], eng: engine.Engine, *, template: str | None = None
+) -> directory.Principal | None:
     """Check the request against `ROUTE_ACCESS`; returns its principal (None on a public route).
+
+    `template` is the route's path template, for a route answered outside FastAPI's router
+    (which otherwise names it); its path parameters are then the scope's `path_params`.
 
     Raises:
         errors.Unauthorized: no credentials, or invalid, expired or revoked ones (401).
         errors.Forbidden: the principal's scopes lack the route's, or a cookie-signed change lacks
             `CSRF_HEADER` (403).
     """
-    route = request.scope.get("route")
-    template = getattr(route, "path", request.url.path)
+    if template is None:
+        template = getattr(request.scope.get("route"), "path", request.url.path)
     rule = ROUTE_ACCESS.get((request.method, template))
     if rule == PUBLIC:
         return None

@@ -41,6 +41,7 @@ from seamflow.api import (
     wecom_cards,
 )
 from seamflow.api.access import SESSION_COOKIE
+from seamflow.api.decision_route import DecisionRoute
 from seamflow.api.dependencies import attach_engine
 from seamflow.api.oa_callbacks import OaCallbacks
 from seamflow.api.problems import problem, problem_from_error
@@ -126,24 +127,31 @@ def create_app(
     app.state.preview_env = dict(env) if isinstance(env := context.get("env"), Mapping) else {}
     for router in _ROUTERS:
         app.include_router(router)
-    return SeamflowApp(app, webhook)
+    return SeamflowApp(app, webhook, DecisionRoute(eng, app.state.known_tokens))
 
 
 class SeamflowApp:
-    """The ASGI app: webhooks are answered directly, everything else by the FastAPI app.
+    """The ASGI app: webhooks and decisions are answered directly, everything else by the FastAPI app.
 
-    Webhooks are the hot path (one per event), so they skip FastAPI's routing, dependency
-    and middleware layers; the REST API keeps them.
+    Webhooks (one per event) and decisions (`api.decision_route`: approvers decide in bursts) are
+    the hot paths, so they skip FastAPI's routing, dependency and middleware layers; the rest of
+    the REST API keeps them. Every answer but a webhook's carries the security headers.
     """
 
-    def __init__(self, api: FastAPI, webhook: Callable[[Request], Awaitable[Response]]) -> None:
+    def __init__(
+        self, api: FastAPI, webhook: Callable[[Request], Awaitable[Response]], decision: DecisionRoute
+    ) -> None:
         self.api = api
         self._webhook = webhook
         self._guarded_api = with_security_headers(api)
+        self._guarded_decision = with_security_headers(decision)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(HOOKS_PREFIX):
-            await self._guarded_api(scope, receive, send)
+            if DecisionRoute.task_id_of(scope) is not None:
+                await self._guarded_decision(scope, receive, send)
+            else:
+                await self._guarded_api(scope, receive, send)
             return
         if scope["method"] not in ("POST", "GET"):  # GET: WeCom's URL verification; other paths answer 405
             response = problem(405, "http.405", "webhooks accept POST only", headers={"Allow": "POST"})

@@ -31,7 +31,12 @@ def current_engine(request: Request) -> engine.Engine:
     return cast(engine.Engine, request.app.state.engine)
 
 
-EngineDep = Annotated[engine.Engine, Depends(current_engine)]
+async def _engine_of(request: Request) -> engine.Engine:
+    """`current_engine` as a dependency: async, because FastAPI runs a plain function in a thread."""
+    return current_engine(request)
+
+
+EngineDep = Annotated[engine.Engine, Depends(_engine_of)]
 """A route parameter that receives the engine the app serves."""
 
 

@@ -24,7 +24,7 @@ from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
 from seamflow.ids import Json
 
-__all__ = ["DecisionBody", "DelegationBody", "ResubmitBody", "router"]
+__all__ = ["DecisionBody", "DelegationBody", "ResubmitBody", "apply_decision", "router"]
 
 router = APIRouter(dependencies=[Depends(require_token)], tags=["tasks"])
 
@@ -84,7 +84,15 @@ async def get_task(task_id: str, eng: EngineDep) -> Response:
 
 @router.post("/api/v1/tasks/{task_id}/decision")
 async def decide(task_id: str, body: DecisionBody, request: Request, eng: EngineDep) -> Response:
-    """Approve, reject or return a task; 403 if it is not yours, 409 if it was decided already."""
+    """Approve, reject or return a task; 403 if it is not yours, 409 if it was decided already.
+
+    The server answers this route outside FastAPI's layers (`api.decision_route`); this
+    declaration documents it in the OpenAPI document and answers when the app runs alone."""
+    return await apply_decision(task_id, body, request, eng)
+
+
+async def apply_decision(task_id: str, body: DecisionBody, request: Request, eng: engine.Engine) -> Response:
+    """Decide task `task_id` as the request's principal, with the audit entry in the same commit."""
     form: Json = None if body.form is None else codec.loads(codec.dumps(body.form))
     witness = audit_api.decision_witness(request, task_id, body.decision)
     decided = await eng.decide_task(task_id, _login(request), body.decision, body.comment, form, witness)

@@ -9,6 +9,7 @@ built-in `directory` connection. See docs/howto/directory.md.
 
 from __future__ import annotations
 
+from seamflow.directory.answers import grant_json, token_json, user_json
 from seamflow.directory.credentials import TOKEN_PREFIX, LockoutPolicy, SignInSettings, digest, record_attempt
 from seamflow.directory.grants import FlowGrant, FlowRef, check_subject, check_target, covers, folder_of
 from seamflow.directory.importing import DirectoryFile, check_entry, read_directory_file, read_directory_text
@@ -24,10 +25,12 @@ from seamflow.directory.model import (
 )
 from seamflow.directory.oidc import OidcSettings, OidcSignIn, read_oidc_settings
 from seamflow.directory.principal import Principal
-from seamflow.directory.service import Directory, IssuedSession, IssuedToken, grant_json, token_json, user_json
+from seamflow.directory.service import Directory, IssuedSession, IssuedToken
+from seamflow.directory.token_cache import TOKEN_CACHE_TTL
 
 __all__ = [
     "ROLE_SCOPES",
+    "TOKEN_CACHE_TTL",
     "TOKEN_PREFIX",
     "DepartmentEntry",
     "Directory",

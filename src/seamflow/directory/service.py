@@ -8,12 +8,11 @@ It is also the built-in `directory` connection, so a flow can sync an external d
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -23,10 +22,11 @@ from seamflow.directory.credentials import LockoutPolicy
 from seamflow.directory.importing import DirectoryFile
 from seamflow.directory.model import DepartmentEntry, PositionEntry, Role, Scope, UserEntry, scopes_of
 from seamflow.directory.principal import Principal
+from seamflow.directory.token_cache import TOKEN_CACHE_TTL, TokenCache
 from seamflow.errors import Location, Problem
 from seamflow.ids import Json
 
-__all__ = ["Directory", "IssuedSession", "IssuedToken", "grant_json", "token_json", "user_json"]
+__all__ = ["Directory", "IssuedSession", "IssuedToken"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,8 @@ class Directory:
         lockout: when wrong passwords lock a user out.
         session_ttl: how long a console session lasts.
         flows_root: the project's flows folder, which `folder:` grants name paths in.
+        token_cache_ttl: how long a checked personal API token is believed without reading the
+            store again (`directory.token_cache`): how late another process's revocation takes effect.
     """
 
     kind: ClassVar[str] = "directory"
@@ -82,8 +84,10 @@ class Directory:
         lockout: LockoutPolicy = LockoutPolicy(),  # noqa: B008 - frozen dataclass
         session_ttl: timedelta = timedelta(hours=8),
         flows_root: Path | None = None,
+        token_cache_ttl: timedelta = TOKEN_CACHE_TTL,
     ) -> None:
         self._db = db
+        self._known_tokens = TokenCache(token_cache_ttl)
         self.lockout = lockout
         self.session_ttl = session_ttl
         self.flows_root = flows_root
@@ -166,6 +170,7 @@ class Directory:
             users=[_stored_user(u) for u in users],
         )
         await self.db.save_directory_entries(entries)
+        self._known_tokens.clear()  # roles, departments or positions (and so grants) may have changed
 
     async def import_file(self, loaded: DirectoryFile) -> dict[str, int]:
         """Store a checked directory file in one transaction; returns how many rows of each section."""
@@ -210,6 +215,7 @@ class Directory:
             )
         if not await self.db.delete_directory_entry(kind, key):
             raise errors.NotFound(f"{kind} {key!r} does not exist", code="directory.not_found")
+        self._known_tokens.clear()
 
     # -- passwords and sessions -----------------------------------------------------------------
     async def set_password(self, login: str, password: str) -> None:
@@ -334,20 +340,29 @@ class Directory:
         Raises:
             errors.NotFound: `directory.token_not_found`.
         """
-        return await self.db.revoke_user_token(token_id, clock.now())
+        revoked = await self.db.revoke_user_token(token_id, clock.now())
+        self._known_tokens.clear()
+        return revoked
 
     # -- who is asking --------------------------------------------------------------------------
     async def principal_of_token(self, secret: str) -> Principal | None:
         """The principal of a personal API token, or None if it is not one.
 
+        A token checked in this process less than `token_cache_ttl` ago is not read again (its
+        expiry is checked on every use); see `directory.token_cache`.
+
         Raises:
             errors.Unauthorized: `auth.expired` — the token expired or was revoked, or its user is gone.
         """
-        found = await self.db.find_token_holder(credentials.digest(secret))  # one read: a request's cost
+        token_hash = credentials.digest(secret)
+        now = clock.now()
+        known = self._known_tokens.get(token_hash, now)
+        if known is not None:
+            return known
+        found = await self.db.find_token_holder(token_hash)  # one read: a request's cost
         if found is None:
             return None
         token, user = found
-        now = clock.now()
         if token.revoked is not None:
             raise errors.Unauthorized(f"the API token {token.id} was revoked", code="auth.expired")
         if token.expires is not None and now >= token.expires:
@@ -358,7 +373,7 @@ class Directory:
         if token.last_used is None or now - token.last_used >= _LAST_USED_PRECISION:
             await self.db.note_token_used(token.id, now)  # not a store write per request of a busy script
         allowed = frozenset(Scope(s) for s in token.scopes if s in Scope.__members__.values())
-        return Principal(
+        principal = Principal(
             token.login,
             allowed & scopes_of(list(user.roles or ())),
             "token",
@@ -367,6 +382,8 @@ class Directory:
             targets=token.targets,
             cap=allowed,
         )
+        self._known_tokens.put(token_hash, principal, now, token.expires)
+        return principal
 
     async def principal_of_session(self, secret: str) -> Principal | None:
         """The principal of a live console session, or None (unknown, expired, signed out, inactive user)."""
@@ -388,7 +405,9 @@ class Directory:
             errors.NotFound: `directory.not_found` — the user, department or position does not exist.
         """
         row = await self._checked_grant(subject, role, target, by)
-        return row, await self.db.add_grant(row)
+        is_new = await self.db.add_grant(row)
+        self._known_tokens.clear()
+        return row, is_new
 
     async def revoke_grant(self, subject: str, role: str, target: str) -> store.StoredGrant:
         """Take a grant away.
@@ -403,6 +422,7 @@ class Directory:
             raise errors.NotFound(
                 f"{row.subject} holds no {row.role} grant on {row.target}", code="directory.grant_not_found"
             )
+        self._known_tokens.clear()
         return row
 
     async def grants_of(self, user: store.StoredUser) -> tuple[grants.FlowGrant, ...]:
@@ -459,38 +479,7 @@ def _stored_user(u: UserEntry) -> store.StoredUser:
     )
 
 
-def user_json(user: store.StoredUser) -> dict[str, Json]:
-    """A user as the API and CLI show it (never the password or its hash)."""
-    return {
-        **{k: v for k, v in dataclasses.asdict(user).items() if k not in ("roles", "positions", "im_ids")},
-        "im_ids": dict(user.im_ids),
-        "roles": list(user.roles or ()),
-        "positions": list(user.positions or ()),
-    }
-
-
-def token_json(token: store.StoredToken) -> dict[str, Json]:
-    """A personal API token's description (never its secret)."""
-    out: dict[str, Any] = dataclasses.asdict(token)
-    out["scopes"] = list(token.scopes)
-    out["targets"] = list(token.targets)
-    for key in ("created", "expires", "last_used", "revoked"):
-        out[key] = out[key].isoformat() if out[key] is not None else None
-    return out
-
-
 def _invalid(problems: list[Problem]) -> errors.InvalidInput:
     failure = errors.InvalidInput("\n".join(map(str, problems)), code="directory.invalid")
     failure.problems = list(problems)
     return failure
-
-
-def grant_json(grant: store.StoredGrant) -> dict[str, Json]:
-    """A grant as the API and CLI show it."""
-    return {
-        "subject": grant.subject,
-        "role": grant.role,
-        "target": grant.target,
-        "created": grant.created.isoformat(),
-        "created_by": grant.created_by,
-    }

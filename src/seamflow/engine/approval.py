@@ -90,8 +90,9 @@ def decide(
     form: Json,
     at: datetime,
     deliver: Deliver,
-) -> list[RunId]:
-    """Apply one decision; return the run if the approval was settled (it is runnable again).
+) -> Decided:
+    """Apply one decision; return the task as decided, and the run if the approval was settled
+    (it is runnable again).
 
     Raises:
         errors.NotFound: there is no such task.
@@ -126,7 +127,9 @@ def decide(
         decision=decision,
         on_behalf_of=task.on_behalf_of,
     )
-    return _after_decision(tx, row, task.level, decision, at, deliver)
+    tasks = tx.approval_tasks(row.id)  # read once, as decided: the level's count and the outcome use it
+    decided = next(t for t in tasks if t.id == task_id)
+    return Decided(decided, _after_decision(tx, row, task.level, decision, at, deliver, tasks=tasks))
 
 
 def resubmit(tx: store.RunTx, task_id: str, who: str, changes: Json, comment: str | None, at: datetime) -> None:
@@ -264,10 +267,14 @@ def _after_decision(
     deliver: Deliver,
     *,
     needed_override: bool = False,
+    tasks: list[store.StoredTask] | None = None,
 ) -> list[RunId]:
+    """The level's or approval's next state after a decision; `tasks` are the approval's tasks as
+    they are after it (read here when not given)."""
+    if tasks is None:
+        tasks = tx.approval_tasks(row.id)
     if decision == "reject":
-        return _settle(tx, row, "rejected", at, deliver)
-    tasks = tx.approval_tasks(row.id)
+        return _settle(tx, row, "rejected", at, deliver, tasks)
     if decision == "return":
         _return_to_requester(tx, row, level, _round(tasks), at)
         return []
@@ -282,7 +289,7 @@ def _after_decision(
     if level + 1 < len(_plan(row)["levels"]):
         _open_level(tx, row, level + 1, at, now)
         return []
-    return _settle(tx, row, "approved", at, deliver)
+    return _settle(tx, row, "approved", at, deliver, tasks)
 
 
 def _return_to_requester(tx: store.RunTx, row: store.ApprovalRow, level: int, round_: int, at: datetime) -> None:
@@ -323,12 +330,21 @@ def _open_level(tx: store.RunTx, row: store.ApprovalRow, level: int, at: datetim
         tx.set_timer(row.run_id, store.Timer(row.path, store.TimerKind.ESCALATE, due))
 
 
-def _settle(tx: store.RunTx, row: store.ApprovalRow, outcome: str, at: datetime, deliver: Deliver) -> list[RunId]:
+def _settle(
+    tx: store.RunTx,
+    row: store.ApprovalRow,
+    outcome: str,
+    at: datetime,
+    deliver: Deliver,
+    known: list[store.StoredTask] | None = None,
+) -> list[RunId]:
+    """Close the approval with `outcome` and hand its output to the run; `known` are its tasks as
+    they are now (closing the pending ones changes none of the decided ones that the output uses)."""
     tx.close_tasks(row.id, at)
     tx.update_approval(row.id, row.level, outcome, at)
     # in the order things happened: a return's round before the resubmitted one (clocks of processes may differ)
     tasks = sorted(
-        (t for t in tx.approval_tasks(row.id) if t.status == "decided"),
+        (t for t in (tx.approval_tasks(row.id) if known is None else known) if t.status == "decided"),
         key=lambda t: (t.round, t.level, t.created, t.id),
     )
     levels = _plan(row)["levels"]

@@ -98,12 +98,10 @@ class Journal:
         """
 
         def unit(tx: store.RunTx) -> approval.Decided:
-            woken = approval.decide(tx, task_id, who, decision, comment, form, clock.now(), _deliver)
+            decided = approval.decide(tx, task_id, who, decision, comment, form, clock.now(), _deliver)
             if witness is not None:
-                witness(tx, bool(woken))
-            task = tx.read_task(task_id)
-            assert task is not None  # decided just above
-            return approval.Decided(task, woken)
+                witness(tx, decided.is_settled)
+            return decided
 
         return await self._db.transact(unit)
 

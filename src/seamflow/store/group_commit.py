@@ -46,6 +46,19 @@ class Pipelining(Protocol):
     def verify(self) -> None: ...
 
 
+_IS_PIPELINING: dict[type, bool] = {}
+"""Whether each connection class pipelines: `isinstance` on a runtime-checkable protocol inspects
+the class's attributes each time, which cost as much as a small unit of work per batch."""
+
+
+def _pipelining(conn: object) -> Pipelining | None:
+    kind = type(conn)
+    is_pipelining = _IS_PIPELINING.get(kind)
+    if is_pipelining is None:
+        is_pipelining = _IS_PIPELINING[kind] = isinstance(conn, Pipelining)
+    return conn if is_pipelining else None  # type: ignore[return-value]  # checked for its class just above
+
+
 @dataclass(slots=True)
 class _Unit(Generic[T]):
     fn: Callable[[Any], T]
@@ -202,7 +215,7 @@ class GroupCommitter:
         runs bare. If a unit raises, everything is rolled back and the batch runs again with
         one savepoint per unit, so that only the failing unit is refused.
         """
-        pipelining = conn if isinstance(conn, Pipelining) else None
+        pipelining = _pipelining(conn)
         appends = self._appends
         try:
             with pipelining.pipelined() if pipelining is not None else nullcontext():

@@ -203,3 +203,48 @@ async def test_deleting_what_others_refer_to_is_refused_naming_them(people: dire
     await people.delete("position", "accountant")
     with pytest.raises(errors.NotFound):
         await people.delete("position", "accountant")
+
+
+async def test_a_token_revoked_by_another_process_is_refused_within_the_cache_bound(
+    people: directory.Directory, database: Database
+) -> None:
+    issued = await people.create_token("zhangwei", "inbox script")
+    assert await people.principal_of_token(issued.secret) is not None  # checked once: remembered
+    other = store.PostgresStore(database.url) if database.url else store.SqliteStore(database.path)  # type: ignore[arg-type]
+    await other.open()
+    try:  # another process of the serve group (its own store and directory) revokes the token
+        await directory.Directory(other).revoke_token(issued.token.id)
+    finally:
+        await other.close()
+    bound = directory.TOKEN_CACHE_TTL
+    clock.set_fixed(T0 + bound - timedelta(milliseconds=1))
+    assert await people.principal_of_token(issued.secret) is not None  # still believed, within the bound
+    clock.set_fixed(T0 + bound)
+    with pytest.raises(errors.Unauthorized, match="revoked") as caught:
+        await people.principal_of_token(issued.secret)
+    assert caught.value.code == "auth.expired"
+
+
+async def test_a_remembered_token_is_refused_at_once_when_this_process_revokes_it_or_it_expires(
+    people: directory.Directory,
+) -> None:
+    revoked = await people.create_token("zhangwei", "ci")
+    assert await people.principal_of_token(revoked.secret) is not None
+    await people.revoke_token(revoked.token.id)
+    with pytest.raises(errors.Unauthorized, match="revoked"):
+        await people.principal_of_token(revoked.secret)
+    short = await people.create_token("zhangwei", "one second", expires_in=timedelta(seconds=1))
+    assert await people.principal_of_token(short.secret) is not None
+    clock.set_fixed(T0 + timedelta(seconds=1))  # within the cache's bound, but past the token's expiry
+    with pytest.raises(errors.Unauthorized, match="expired"):
+        await people.principal_of_token(short.secret)
+
+
+async def test_a_role_change_in_this_process_reaches_a_remembered_token_at_once(people: directory.Directory) -> None:
+    issued = await people.create_token("zhangwei", "inbox script")
+    before = await people.principal_of_token(issued.secret)
+    assert before is not None and directory.Scope.APPROVE in before.scopes
+    demoted = directory.UserEntry.model_validate({"login": "zhangwei", "name": "张伟", "roles": ["viewer"]})
+    await people.save(users=[demoted])
+    after = await people.principal_of_token(issued.secret)
+    assert after is not None and after.scopes == {directory.Scope.READ}
