@@ -66,7 +66,7 @@ class BatchOutcome:
     values: dict[str, list[Any]] = field(default_factory=dict)
     violations: dict[int, list[Violation]] = field(default_factory=dict)
     fixed: set[int] = field(default_factory=set)
-    """The rows in which a normaliser changed a field."""
+    """The rows in which a normaliser changed a field (found only when the values were asked for)."""
 
 
 Verdict = tuple[Any, tuple[Violation, ...], bool]
@@ -143,7 +143,8 @@ class RuleSet:
         of a column with the row loops in C (`dict.fromkeys`, `map`, `compress`).
 
         Args:
-            values: also return the normalised columns (a profile needs only the violations).
+            values: also return the normalised columns and the fixed rows (a profile needs only
+                the violations).
         """
         out = BatchOutcome(size)
         bad: dict[int, list[Violation]] = {}
@@ -173,7 +174,7 @@ class RuleSet:
                         bad[index] = found
         out.violations = dict(sorted(bad.items()))
         if not values:
-            out.values = {}
+            out.values, out.fixed = {}, set()
         return out
 
     def _cross_checks(self, row: dict[str, Any]) -> list[Violation]:
@@ -216,8 +217,9 @@ def _judge_column(
         texts = distinct if None not in distinct else [cell or "" for cell in distinct]
         at, accepted, values = field.screen(list(range(len(distinct))), texts)
         keys = list(map(distinct.__getitem__, at))
-        value_of.update(zip(keys, values, strict=True))
-        changed.update(compress(keys, map(ne, map(str, values), accepted)))
+        if keep_values:
+            value_of.update(zip(keys, values, strict=True))
+            changed.update(compress(keys, map(ne, map(str, values), accepted)))
         distinct = list(map(distinct.__getitem__, sorted(set(range(len(distinct))).difference(at))))
     broken: dict[object, tuple[Violation, ...]] = {}
     for raw in distinct:
@@ -229,9 +231,11 @@ def _judge_column(
     if broken:
         for index in compress(count(), map(broken.__contains__, cells)):
             bad.setdefault(index, []).extend(broken[cells[index]])
+    if not keep_values:
+        return None
     if changed:
         fixed.update(compress(count(), map(changed.__contains__, cells)))
-    return list(map(value_of.__getitem__, cells)) if keep_values else None
+    return list(map(value_of.__getitem__, cells))
 
 
 def _judge_cells(
@@ -242,7 +246,7 @@ def _judge_cells(
     for index, (_, violations, changed_one) in enumerate(found):
         if violations:
             bad.setdefault(index, []).extend(violations)
-        if changed_one:
+        if changed_one and keep_values:
             fixed.add(index)
     return [verdict[0] for verdict in found] if keep_values else None
 
@@ -357,11 +361,11 @@ def _checked_screen(screen: screens.Screen, bounds: _ValueBounds) -> screens.Scr
 
     def checked(positions: list[int], texts: list[str]) -> screens.Screened:
         positions, texts, values = screen(positions, texts)
-        shown = list(map(str, values))
+        shown = list(map(str, values)) if on_shown else []
         for test, is_on_value in [(test, True) for test in on_values] + [(test, False) for test in on_shown]:
             flags = list(map(bool, map(test, values if is_on_value else shown)))
             positions, texts = list(compress(positions, flags)), list(compress(texts, flags))
-            values, shown = list(compress(values, flags)), list(compress(shown, flags))
+            values, shown = list(compress(values, flags)), list(compress(shown, flags)) if on_shown else []
         return positions, texts, values
 
     return checked
