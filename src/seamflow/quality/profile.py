@@ -297,7 +297,8 @@ def profile_table(
 
     A table of more than two batches is shared with a forked second process when `workers` > 1 (and
     no thread runs beside this one): it counts and checks every other batch and its counts are merged
-    in at the end, so both cores work and memory stays bounded (two batches in flight).
+    in at the end, so both cores work and memory stays bounded (three batches in flight: the
+    helper runs one batch ahead, and progress counts its rows when it answers).
 
     Args:
         table: the rows.
@@ -312,6 +313,7 @@ def profile_table(
     rows: Iterable[list[Any]] = table.rows
     helper: _Helper | None = None
     try:
+        owed = 0  # rows of the batch the helper was given last and has not answered: it runs one batch ahead
         while batch := list(islice(rows, _BATCH)):
             if helper is None and workers > 1 and profile.rows >= _BATCH * 2 and threading.active_count() == 1:
                 helper = _Helper(columns, rules, positions)  # a big table: a second process takes every other batch
@@ -320,15 +322,16 @@ def profile_table(
                 assert helper is not None
                 helper.give(given)
             _profile_batch(batch, columns, rules, positions, profile)
-            profile.rows += len(batch)
-            if on_progress is not None:
-                on_progress(profile.rows)
-            if given:
+            _advance(profile, len(batch), on_progress)
+            if owed:
                 assert helper is not None
                 helper.take(profile)
-                profile.rows += len(given)
-                if on_progress is not None:
-                    on_progress(profile.rows)
+                _advance(profile, owed, on_progress)
+            owed = len(given)
+        if owed:
+            assert helper is not None
+            helper.take(profile)
+            _advance(profile, owed, on_progress)
         if helper is not None:
             for column, theirs in zip(columns, helper.finish(), strict=True):
                 column.merge(theirs)
@@ -343,6 +346,12 @@ def profile_table(
         if target is not None:
             target.violations[rule] = count
     return profile
+
+
+def _advance(profile: Profile, rows: int, on_progress: Callable[[int], None] | None) -> None:
+    profile.rows += rows
+    if on_progress is not None:
+        on_progress(profile.rows)
 
 
 def _profile_batch(
@@ -377,7 +386,7 @@ class _Helper:
         self._conn.send(batch)
 
     def take(self, profile: Profile) -> None:
-        """Add the rule counts of the batch given last."""
+        """Add the rule counts of the earliest batch given and not yet taken (the helper answers in order)."""
         breaking, violations = self._receive()
         profile.rows_breaking_rules += breaking
         for rule, count in violations.items():
