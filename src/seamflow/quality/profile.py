@@ -10,14 +10,13 @@ halves itself when full (exact below 65,536 distinct values, an estimate within 
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
-from operator import itemgetter, not_
+from operator import not_
 from typing import Any
 
 from seamflow.quality.rules import RuleSet
@@ -167,10 +166,10 @@ class _Column:
                 patterns[shape] = patterns.get(shape, 0) + times
         self.is_varied = len(distinct) * 2 > len(present)
         if len(self.values) > _COUNTER_LIMIT:
-            self.values = _pruned(self.values)
+            self.values = Counter(dict(self.values.most_common(_COUNTER_KEEP)))
             self.is_pruned = True
         if len(self.patterns) > _COUNTER_LIMIT:
-            self.patterns = _pruned(self.patterns)
+            self.patterns = Counter(dict(self.patterns.most_common(_COUNTER_KEEP)))
         hashes = list(map(hash, distinct))
         if self.level:
             hashes = list(compress(hashes, map(not_, map(((1 << self.level) - 1).__and__, hashes))))
@@ -178,7 +177,7 @@ class _Column:
         while len(self.hashes) > _SAMPLE_LIMIT:  # keep the hashes whose next bit is 0 too: half of them
             self.level += 1
             mask = (1 << self.level) - 1
-            self.hashes = _halved(self.hashes, mask)
+            self.hashes = {h for h in self.hashes if not h & mask}
         lengths = set(map(len, distinct))
         low, high = min(lengths), max(lengths)
         self.min_length = low if self.min_length is None else min(self.min_length, low)
@@ -193,18 +192,18 @@ class _Column:
         self.values.update(other.values)
         self.is_pruned = self.is_pruned or other.is_pruned
         if len(self.values) > _COUNTER_LIMIT:
-            self.values = _pruned(self.values)
+            self.values = Counter(dict(self.values.most_common(_COUNTER_KEEP)))
             self.is_pruned = True
         self.patterns.update(other.patterns)
         if len(self.patterns) > _COUNTER_LIMIT:
-            self.patterns = _pruned(self.patterns)
+            self.patterns = Counter(dict(self.patterns.most_common(_COUNTER_KEEP)))
         self.level = max(self.level, other.level)  # a forked process hashes text as this one does
         mask = (1 << self.level) - 1
-        self.hashes = _halved(self.hashes | other.hashes, mask)
+        self.hashes = {h for h in self.hashes | other.hashes if not h & mask}
         while len(self.hashes) > _SAMPLE_LIMIT:
             self.level += 1
             mask = (1 << self.level) - 1
-            self.hashes = _halved(self.hashes, mask)
+            self.hashes = {h for h in self.hashes if not h & mask}
         lows = [n for n in (self.min_length, other.min_length) if n is not None]
         highs = [n for n in (self.max_length, other.max_length) if n is not None]
         self.min_length, self.max_length = min(lows, default=None), max(highs, default=None)
@@ -229,40 +228,14 @@ class _Column:
         )
 
 
-def _pruned(counter: Counter[str]) -> Counter[str]:
-    """The `_COUNTER_KEEP` most frequent entries, as `most_common` orders them (ties in the order they
-    came): `sorted` with a C key is what `heapq.nlargest` promises to equal, at a tenth of its time."""
-    return Counter(dict(sorted(counter.items(), key=itemgetter(1), reverse=True)[:_COUNTER_KEEP]))
-
-
-def _halved(hashes: set[int], mask: int) -> set[int]:
-    """The hashes whose bits under `mask` are 0."""
-    return set(compress(hashes, map(not_, map(mask.__and__, hashes))))
-
-
 def _shapes(texts: list[str]) -> list[str]:
-    """The pattern of each text, in order: the ASCII texts of a column in one `bytes.translate` of
-    them joined (a pass in C at a few ns a character), the others with `str.translate`."""
-    is_ascii = list(map(str.isascii, texts))
-    plain = list(compress(texts, is_ascii))
-    joined = "\n".join(plain)
-    if not plain or joined.count("\n") != len(plain) - 1:  # a cell with a line break: one by one
-        return list(map(str.translate, texts, repeat(_PATTERN)))
-    shapes = joined.encode("ascii").translate(_ASCII_PATTERN).decode("ascii").split("\n")
-    if len(plain) == len(texts):
-        return shapes
-    found: list[str] = list(texts)
-    deque(map(found.__setitem__, compress(itertools.count(), is_ascii), shapes), maxlen=0)
-    others = list(map(not_, is_ascii))
-    deque(
-        map(
-            found.__setitem__,
-            compress(itertools.count(), others),
-            map(str.translate, compress(texts, others), repeat(_PATTERN)),
-        ),
-        maxlen=0,
-    )
-    return found
+    """The pattern of each text, in order: a column of ASCII texts in one `bytes.translate` of them
+    joined (a pass in C at a few ns a character), any other column with `str.translate`."""
+    if all(map(str.isascii, texts)):  # stops at the first other text
+        joined = "\n".join(texts)
+        if joined.count("\n") == len(texts) - 1:  # no cell with a line break of its own
+            return joined.encode("ascii").translate(_ASCII_PATTERN).decode("ascii").split("\n")
+    return list(map(str.translate, texts, repeat(_PATTERN)))
 
 
 def _guess_type(sample: list[str]) -> tuple[str, float]:
