@@ -291,8 +291,7 @@ def profile_table(
             if helper is None and workers > 1 and profile.rows >= _BATCH * 2 and threading.active_count() == 1:
                 helper = _Helper(columns, rules, positions)  # a big table: a second process takes every other batch
             given = list(islice(rows, _BATCH)) if helper is not None else []
-            if given:
-                assert helper is not None
+            if given and helper is not None:
                 helper.give(given)
             _profile_batch(batch, columns, rules, positions, profile)
             _advance(profile, len(batch), on_progress)
@@ -301,11 +300,10 @@ def profile_table(
                 helper.take(profile)
                 _advance(profile, owed, on_progress)
             owed = len(given)
-        if owed:
-            assert helper is not None
-            helper.take(profile)
-            _advance(profile, owed, on_progress)
         if helper is not None:
+            if owed:
+                helper.take(profile)
+                _advance(profile, owed, on_progress)
             for column, theirs in zip(columns, helper.finish(), strict=True):
                 column.merge(theirs)
     finally:
