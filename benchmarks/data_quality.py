@@ -6,7 +6,8 @@ amounts with 元 and ￥, dates in three forms, ~13% bad rows), then runs each p
 process and reads that process's peak RSS from `wait4`:
 
 - floor: plain `csv.reader` over the same file (decode + split, nothing else);
-- profile: `seamflow.quality.profile_table` without rules; profile+validate: with the rule file;
+- profile: `seamflow.quality.profile_table` without rules; profile+validate: with the rule file
+  (`validate` with the default workers, `validate1` with workers=1, side by side);
 - flat memory: profile+validate of the first tenth of the file, to compare peak RSS with the whole;
 - migrate to SQLite and to PostgreSQL: `seamflow migrate` (rules, quarantine, a checkpoint in the
   store after each batch of 5,000, upserts into the target), beside a naive load (csv.reader +
@@ -60,9 +61,10 @@ def _phase(name: str, path: Path, extra: str) -> dict[str, Any]:
     if name == "floor":
         with path.open(encoding="gb18030", newline="") as handle:
             rows = sum(1 for _ in csv.reader(handle)) - 1
-    elif name in ("profile", "validate"):
-        rules = quality.parse_rules(customers_cn.RULES, "rules/members.yaml") if name == "validate" else None
-        found = quality.profile_table(quality.open_file(path), rules=rules, fields=customers_cn.FIELDS)
+    elif name in ("profile", "validate", "validate1"):
+        rules = quality.parse_rules(customers_cn.RULES, "rules/members.yaml") if name != "profile" else None
+        one = {"workers": 1} if name == "validate1" else {}  # validate1: without the second process
+        found = quality.profile_table(quality.open_file(path), rules=rules, fields=customers_cn.FIELDS, **one)
         rows = found.rows
         extra = json.dumps({"rows_breaking_rules": found.rows_breaking_rules, "violations": found.violations})
     elif name == "naive-sqlite":
@@ -257,7 +259,9 @@ def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-migrations", action="store_true")
     parser.add_argument(
-        "--only", help="comma-separated phases to run: profile, validate, sqlite, postgres (the floor always runs)"
+        "--only",
+        help="comma-separated phases to run: profile, validate, validate1 (one process), sqlite, postgres"
+        " (the floor always runs)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -285,11 +289,11 @@ def main() -> None:
         backends = ("sqlite",) if args.skip_postgres else ("sqlite", "postgres")
         backends = tuple(b for b in backends if only is None or b in only)
         for _ in range(args.repeat):  # each round runs every phase on every side, so load hits them alike
-            for name in ("floor", "profile", "validate"):
+            for name in ("floor", "profile", "validate", "validate1"):
                 if only is not None and name not in only:
                     continue
                 for side, code in sides.items():
-                    if name == "floor" and side != "this":
+                    if name in ("floor", "validate1") and side != "this":  # validate1 meets validate side by side
                         continue
                     runs[side].setdefault(name, []).append(_measure_phase(name, big, code))
                     print(side, name, {k: v for k, v in runs[side][name][-1].items() if k != "code"})
@@ -309,7 +313,7 @@ def main() -> None:
                 phases["validate"]["peak_rss_mb"] - tenth["peak_rss_mb"], 1
             )
         for side_phases in results.values():
-            for name in ("profile", "validate"):
+            for name in ("profile", "validate", "validate1"):
                 if name not in side_phases:
                     continue
                 side_phases[name]["ratio_to_floor"] = round(

@@ -47,7 +47,7 @@ def _same_as_row_by_row(rules: quality.RuleSet, rows: list[dict[str, Any]], name
             assert batch.values[name][index] == one.values.get(name), (name, row)
             assert type(batch.values[name][index]) is type(one.values.get(name)), (name, row)
     bare = rules.check_batch(columns, len(rows), values=False)
-    assert bare.violations == batch.violations and bare.fixed == batch.fixed and bare.values == {}
+    assert bare.violations == batch.violations and bare.fixed == set() and bare.values == {}
 
 
 def test_a_batch_of_the_customer_export_gets_the_verdicts_of_row_by_row_checks() -> None:

@@ -14,7 +14,8 @@ from seamflow.quality.text import to_half_width
 
 __all__ = ["AmountInvalid", "normalise_amount", "parse_chinese_numeral"]
 
-_CENT = Decimal("0.01")
+CENT = Decimal("0.01")
+"""A fen: amounts are quantized to it."""
 _PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,2})?")
 _COMMON = re.compile(r"[¥￥]?(\d{1,3}(?:,\d{3}){1,4}|\d{1,15})(\.\d{1,2})?元?")
 """`￥1288.50`, `1,288.50元`: a figure with a sign in front or 元 behind, read without the general way's rewriting."""
@@ -43,7 +44,7 @@ def normalise_amount(text: str) -> Decimal:
         return _to_fen(Decimal(text))
     if (common := _COMMON.fullmatch(text)) is not None:
         whole, cents = common.groups()
-        return Decimal(whole.replace(",", "") + (cents or "")).quantize(_CENT)
+        return Decimal(whole.replace(",", "") + (cents or "")).quantize(CENT)
     compact = re.sub(r"[\s\u3000]+", "", text).replace("，", ",")
     compact = to_half_width(compact).replace("￥", "¥")
     if not compact:
@@ -68,7 +69,7 @@ def normalise_amount(text: str) -> Decimal:
 def _to_fen(value: Decimal) -> Decimal:
     """`value` to the fen; more digits than the decimal context holds is not an amount (quantize refuses it)."""
     try:
-        return value.quantize(_CENT)
+        return value.quantize(CENT)
     except InvalidOperation:
         raise AmountInvalid("is too large; expected an amount in yuan of at most 26 digits") from None
 

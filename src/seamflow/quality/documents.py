@@ -52,26 +52,33 @@ def normalise_resident_id(text: str) -> str:
     if len(number) != 18:
         raise DocumentInvalid(f"has {len(number)} characters; expected 18 (17 digits and a check digit)")
     body = number[:17]
-    if not (body.isascii() and body.isdigit()) or number[17] not in _CHECK_CHARACTERS:
+    if not (body.isascii() and body.isdigit()) or number[17] not in CHECK_CHARACTERS:
         raise DocumentInvalid("is not 17 digits followed by a digit or X")
     # sum of d_i * 2^(17-i) mod 11 = 2 * (the digits read in base 13) mod 11, as 13 = 2 mod 11: one C call
-    if _CHECK_CHARACTERS[(12 - 2 * int(body, 13) % 11) % 11] != number[17]:
+    if CHECK_CHARACTERS[(12 - 2 * int(body, 13) % 11) % 11] != number[17]:
         raise DocumentInvalid("has a wrong check digit (GB 11643 MOD 11-2)")
     problem = _birth_problem(number[6:14])
     if problem is not None:
         raise DocumentInvalid(problem)
     if not _is_region(number[:6], int(number[6:10])):
         raise DocumentInvalid("has a region code that was not assigned in its birth year")
+    if len(REGION_YEARS) < 1 << 16:
+        REGION_YEARS[number[:10]] = None
     return number
 
 
-_BIRTH_DATES: dict[str, None] = {}
+REGION_YEARS: dict[str, None] = {}
+"""Region codes with a birth year (the first 10 characters of a number) found assigned: a column
+screen (`screens.py`) accepts numbers whose region and year are in here without asking python-stdnum."""
+
+
+BIRTH_DATES: dict[str, None] = {}
 """Birth dates (YYYYMMDD) already found to exist and to be past: a column repeats them."""
 
 
 def _birth_problem(digits: str) -> str | None:
     """What is wrong with the birth date YYYYMMDD of an identity number; None if nothing."""
-    if digits in _BIRTH_DATES:
+    if digits in BIRTH_DATES:
         return None
     try:
         born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
@@ -79,12 +86,12 @@ def _birth_problem(digits: str) -> str | None:
         return "has a birth date that does not exist"
     if born.year < 1900 or born > date.today():
         return "has a birth date before 1900 or in the future"
-    if len(_BIRTH_DATES) < 1 << 16:  # a past date stays past: only those are remembered
-        _BIRTH_DATES[digits] = None
+    if len(BIRTH_DATES) < 1 << 16:  # a past date stays past: only those are remembered
+        BIRTH_DATES[digits] = None
     return None
 
 
-_CHECK_CHARACTERS = "0123456789X"
+CHECK_CHARACTERS = "0123456789X"
 """Indexed by (12 - sum mod 11) mod 11: the digits 1 0 X 9 8 7 6 5 4 3 2 of GB 11643 for sums 0..10."""
 
 

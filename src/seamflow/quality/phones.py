@@ -46,6 +46,11 @@ def _plan() -> _Plan:
     return _Plan(re.compile(mobile), re.compile(fixed))
 
 
+def mobile_pattern() -> re.Pattern[str]:
+    """The number plan's pattern of a mainland mobile's 11 national digits."""
+    return _plan().mobile
+
+
 def normalise_phone_cn(text: str, kind: str = "any") -> str:
     """Return the E.164 form (`+8613800138000`) of a mainland number typed any common way.
 

@@ -54,6 +54,8 @@ _PATTERN |= {ord(c): "A" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 _PATTERN |= {ord(c): "a" for c in "abcdefghijklmnopqrstuvwxyz"}
 _PATTERN |= {code: "９" for code in range(0xFF10, 0xFF1A)}  # full-width digits are a pattern of their own
 _PATTERN |= dict.fromkeys(range(0x4E00, 0xA000), "中")
+_ASCII_PATTERN = bytes(ord(_PATTERN.get(code, chr(code))) for code in range(256))
+"""`_PATTERN` on ASCII, as a `bytes.translate` table (the bytes above 127 never occur: the text is ASCII)."""
 
 
 @dataclass(slots=True)
@@ -153,7 +155,7 @@ class _Column:
         distinct: Collection[str]
         if self.is_varied:  # mostly distinct values (numbers, names): counted cell by cell in C
             self.values.update(present)
-            self.patterns.update(map(str.translate, present, repeat(_PATTERN)))
+            self.patterns.update(_shapes(present))
             distinct = set(present)
         else:  # repeated values (dates, levels): each distinct value's shape found once
             distinct = counts = Counter(present)
@@ -226,6 +228,16 @@ class _Column:
         )
 
 
+def _shapes(texts: list[str]) -> list[str]:
+    """The pattern of each text, in order: a column of ASCII texts in one `bytes.translate` of them
+    joined (a pass in C at a few ns a character), any other column with `str.translate`."""
+    if all(map(str.isascii, texts)):  # stops at the first other text
+        joined = "\n".join(texts)
+        if joined.count("\n") == len(texts) - 1:  # no cell with a line break of its own
+            return joined.encode("ascii").translate(_ASCII_PATTERN).decode("ascii").split("\n")
+    return list(map(str.translate, texts, repeat(_PATTERN)))
+
+
 def _guess_type(sample: list[str]) -> tuple[str, float]:
     if not sample:
         return "empty", 0.0
@@ -258,7 +270,8 @@ def profile_table(
 
     A table of more than two batches is shared with a forked second process when `workers` > 1 (and
     no thread runs beside this one): it counts and checks every other batch and its counts are merged
-    in at the end, so both cores work and memory stays bounded (two batches in flight).
+    in at the end, so both cores work and memory stays bounded (three batches in flight: the
+    helper runs one batch ahead, and progress counts its rows when it answers).
 
     Args:
         table: the rows.
@@ -273,24 +286,24 @@ def profile_table(
     rows: Iterable[list[Any]] = table.rows
     helper: _Helper | None = None
     try:
+        owed = 0  # rows of the batch the helper was given last and has not answered: it runs one batch ahead
         while batch := list(islice(rows, _BATCH)):
             if helper is None and workers > 1 and profile.rows >= _BATCH * 2 and threading.active_count() == 1:
                 helper = _Helper(columns, rules, positions)  # a big table: a second process takes every other batch
             given = list(islice(rows, _BATCH)) if helper is not None else []
-            if given:
-                assert helper is not None
+            if given and helper is not None:
                 helper.give(given)
             _profile_batch(batch, columns, rules, positions, profile)
-            profile.rows += len(batch)
-            if on_progress is not None:
-                on_progress(profile.rows)
-            if given:
+            _advance(profile, len(batch), on_progress)
+            if owed:
                 assert helper is not None
                 helper.take(profile)
-                profile.rows += len(given)
-                if on_progress is not None:
-                    on_progress(profile.rows)
+                _advance(profile, owed, on_progress)
+            owed = len(given)
         if helper is not None:
+            if owed:
+                helper.take(profile)
+                _advance(profile, owed, on_progress)
             for column, theirs in zip(columns, helper.finish(), strict=True):
                 column.merge(theirs)
     finally:
@@ -304,6 +317,12 @@ def profile_table(
         if target is not None:
             target.violations[rule] = count
     return profile
+
+
+def _advance(profile: Profile, rows: int, on_progress: Callable[[int], None] | None) -> None:
+    profile.rows += rows
+    if on_progress is not None:
+        on_progress(profile.rows)
 
 
 def _profile_batch(
@@ -338,7 +357,7 @@ class _Helper:
         self._conn.send(batch)
 
     def take(self, profile: Profile) -> None:
-        """Add the rule counts of the batch given last."""
+        """Add the rule counts of the earliest batch given and not yet taken (the helper answers in order)."""
         breaking, violations = self._receive()
         profile.rows_breaking_rules += breaking
         for rule, count in violations.items():

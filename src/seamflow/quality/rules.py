@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import compress, count
+from operator import ne
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from seamflow import errors, flows
 from seamflow.ids import Json
+from seamflow.quality import screens
 from seamflow.quality.spec import FieldRule, RuleFile
 from seamflow.quality.text import clean_text
 from seamflow.quality.validators import VALIDATORS
@@ -64,7 +66,7 @@ class BatchOutcome:
     values: dict[str, list[Any]] = field(default_factory=dict)
     violations: dict[int, list[Violation]] = field(default_factory=dict)
     fixed: set[int] = field(default_factory=set)
-    """The rows in which a normaliser changed a field."""
+    """The rows in which a normaliser changed a field (found only when the values were asked for)."""
 
 
 Verdict = tuple[Any, tuple[Violation, ...], bool]
@@ -117,8 +119,8 @@ class RuleSet:
     def check(self, row: Mapping[str, object]) -> Outcome:
         """Apply every rule to `row`; fields the rules do not name are passed through unchanged."""
         outcome = Outcome(dict(row))
-        for name, judge in self._fields:
-            value, broken, changed = judge(row.get(name))
+        for name, compiled in self._fields:
+            value, broken, changed = compiled.judge(row.get(name))
             outcome.values[name] = value
             if changed:
                 outcome.fixed.append(name)
@@ -141,14 +143,15 @@ class RuleSet:
         of a column with the row loops in C (`dict.fromkeys`, `map`, `compress`).
 
         Args:
-            values: also return the normalised columns (a profile needs only the violations).
+            values: also return the normalised columns and the fixed rows (a profile needs only
+                the violations).
         """
         out = BatchOutcome(size)
         bad: dict[int, list[Violation]] = {}
         need_values = values or bool(self._checks) or bool(self._known)
         empty: Sequence[object] = (None,) * size
-        for name, judge in self._fields:
-            column = _judge_column(columns.get(name, empty), judge, bad, out.fixed, keep_values=need_values)
+        for name, compiled in self._fields:
+            column = _judge_column(columns.get(name, empty), compiled, bad, out.fixed, keep_values=need_values)
             if column is not None:
                 out.values[name] = column
         if need_values:
@@ -171,7 +174,7 @@ class RuleSet:
                         bad[index] = found
         out.violations = dict(sorted(bad.items()))
         if not values:
-            out.values = {}
+            out.values, out.fixed = {}, set()
         return out
 
     def _cross_checks(self, row: dict[str, Any]) -> list[Violation]:
@@ -190,32 +193,60 @@ _HASHABLE_ALONE = frozenset({str, type(None)})
 """Cell types whose equal values are alike (1, 1.0 and True are equal keys of a dict, not alike values)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A compiled field: its judge of one cell and, for types that have one, its column screen."""
+
+    judge: FieldJudge
+    """One cell's verdict, remembered per typed text while the memo has room."""
+    screen: screens.Screen | None
+    """The cells the field accepts as typed (its type's screen and its value checks)."""
+
+
 def _judge_column(
+    cells: Sequence[object], field: _Field, bad: dict[int, list[Violation]], fixed: set[int], *, keep_values: bool
+) -> list[Any] | None:
+    """Judge one column: each distinct value once — most in C-level passes of the field's screen, the
+    rest by its judge — then the verdicts spread over the rows in C (`map`, `compress`)."""
+    if not set(map(type, cells)) <= _HASHABLE_ALONE:
+        return _judge_cells(cells, field.judge, bad, fixed, keep_values=keep_values)
+    distinct: list[Any] = list(dict.fromkeys(cells))
+    value_of: dict[object, Any] = {}
+    changed: set[object] = set()
+    if field.screen is not None:
+        texts = distinct if None not in distinct else [cell or "" for cell in distinct]
+        at, accepted, values = field.screen(list(range(len(distinct))), texts)
+        keys = list(map(distinct.__getitem__, at))
+        if keep_values:
+            value_of.update(zip(keys, values, strict=True))
+            changed.update(compress(keys, map(ne, map(str, values), accepted)))
+        distinct = list(map(distinct.__getitem__, sorted(set(range(len(distinct))).difference(at))))
+    broken: dict[object, tuple[Violation, ...]] = {}
+    for raw in distinct:
+        value_of[raw], broken_here, is_changed = field.judge(raw)
+        if broken_here:
+            broken[raw] = broken_here
+        if is_changed:
+            changed.add(raw)
+    if broken:
+        for index in compress(count(), map(broken.__contains__, cells)):
+            bad.setdefault(index, []).extend(broken[cells[index]])
+    if not keep_values:
+        return None
+    if changed:
+        fixed.update(compress(count(), map(changed.__contains__, cells)))
+    return list(map(value_of.__getitem__, cells))
+
+
+def _judge_cells(
     cells: Sequence[object], judge: FieldJudge, bad: dict[int, list[Violation]], fixed: set[int], *, keep_values: bool
 ) -> list[Any] | None:
-    """Judge one column: each distinct value once, then its verdicts spread over the rows in C."""
-    if set(map(type, cells)) <= _HASHABLE_ALONE:
-        verdicts: dict[object, Any] = dict.fromkeys(cells)  # each distinct cell, its verdict filled in below
-        if len(verdicts) * 2 > len(cells):  # mostly distinct (phones, ID numbers): remembering them is no use
-            judge = getattr(judge, "unremembered", judge)
-        for raw in verdicts:
-            verdicts[raw] = judge(raw)
-        broken = {raw: verdict[1] for raw, verdict in verdicts.items() if verdict[1]}
-        changed = {raw for raw, verdict in verdicts.items() if verdict[2]}
-        if broken:
-            for index in compress(count(), map(broken.__contains__, cells)):
-                bad.setdefault(index, []).extend(broken[cells[index]])
-        if changed:
-            fixed.update(compress(count(), map(changed.__contains__, cells)))
-        if not keep_values:
-            return None
-        value_of = {raw: verdict[0] for raw, verdict in verdicts.items()}
-        return list(map(value_of.__getitem__, cells))
+    """Judge a column of numbers, dates or other values from a query, cell by cell."""
     found = list(map(judge, cells))
     for index, (_, violations, changed_one) in enumerate(found):
         if violations:
             bad.setdefault(index, []).extend(violations)
-        if changed_one:
+        if changed_one and keep_values:
             fixed.add(index)
     return [verdict[0] for verdict in found] if keep_values else None
 
@@ -241,9 +272,7 @@ def _bound(name: str, rule: FieldRule, key: str, where: flows.load.SourceMap, pr
     return None
 
 
-def _compile_field(
-    name: str, rule: FieldRule, where: flows.load.SourceMap, problems: list[errors.Problem]
-) -> FieldJudge:
+def _compile_field(name: str, rule: FieldRule, where: flows.load.SourceMap, problems: list[errors.Problem]) -> _Field:
     validator = VALIDATORS.get(rule.type)
     if validator is None:
         at = where.locate(("fields", name, "type"))
@@ -292,8 +321,54 @@ def _compile_field(
                 memo[raw] = verdict
         return verdict
 
-    judge_remembered.unremembered = judge  # type: ignore[attr-defined]  # for columns of distinct values
-    return judge_remembered
+    screen = (screens.SCREENS.get(rule.type) if is_checked else screens.screen_text) if clean else None
+    if screen is not None:
+        screen = _checked_screen(screen, _ValueBounds(low, high, allowed, pattern, rule.min_length, rule.max_length))
+    return _Field(judge_remembered, screen)
+
+
+@dataclass(frozen=True, slots=True)
+class _ValueBounds:
+    """A field's checks of a normalised value and its text, as `_value_checks` applies them."""
+
+    low: Any
+    high: Any
+    allowed: frozenset[str] | None
+    pattern: re.Pattern[str] | None
+    min_length: int | None
+    max_length: int | None
+
+
+def _checked_screen(screen: screens.Screen, bounds: _ValueBounds) -> screens.Screen:
+    """`screen`, then the field's value checks over the accepted cells, column by column: a cell that
+    fails one is left to the field's judge, which says what it broke."""
+    on_values: list[Callable[[Any], object]] = []  # each true for a value that passes it
+    on_shown: list[Callable[[str], object]] = []
+    if bounds.low is not None:
+        on_values.append(bounds.low.__le__)
+    if bounds.high is not None:
+        on_values.append(bounds.high.__ge__)
+    if bounds.allowed is not None:
+        on_shown.append(bounds.allowed.__contains__)
+    if bounds.pattern is not None:
+        on_shown.append(bounds.pattern.fullmatch)
+    if (shortest := bounds.min_length) is not None:
+        on_shown.append(lambda text: len(text) >= shortest)
+    if (longest := bounds.max_length) is not None:
+        on_shown.append(lambda text: len(text) <= longest)
+    if not on_values and not on_shown:
+        return screen
+
+    def checked(positions: list[int], texts: list[str]) -> screens.Screened:
+        positions, texts, values = screen(positions, texts)
+        shown = list(map(str, values)) if on_shown else []
+        for test, is_on_value in [(test, True) for test in on_values] + [(test, False) for test in on_shown]:
+            flags = list(map(bool, map(test, values if is_on_value else shown)))
+            positions, texts = list(compress(positions, flags)), list(compress(texts, flags))
+            values, shown = list(compress(values, flags)), list(compress(shown, flags)) if on_shown else []
+        return positions, texts, values
+
+    return checked
 
 
 def _value_checks(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clean_text", "to_half_width"]
+__all__ = ["clean_text", "to_half_width", "unclean"]
 
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 """U+FF01..U+FF5E are ASCII ! .. ~ in full width, 0xFEE0 above them."""
@@ -21,6 +21,8 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _SPACES = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f]+")
 _UNCLEAN = re.compile(r"^\s|\s$|\s\s|[^\S ]|[\u00a0\u00ad\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff\uff01-\uff5e]")
 """Anything `clean_text` would change; most values have none of it and are returned as they are."""
+unclean = _UNCLEAN.search
+"""The first thing in a text that `clean_text` would change, or None: a clean text is its own clean form."""
 
 
 def to_half_width(text: str) -> str:

@@ -139,4 +139,4 @@ def test_a_big_table_profiled_on_two_cores_gives_the_profile_of_one(tmp_path: Pa
     shared = profile(2)
     assert shared == alone
     assert alone["rows"] == 45_000 and alone["rows_breaking_rules"] > 0
-    assert progress == [10_000, 20_000, 30_000, 40_000, 45_000]
+    assert progress == [10_000, 20_000, 30_000, 35_000, 45_000]  # the helper's batch (30,000-40,000) answers last
