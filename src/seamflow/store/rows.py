@@ -56,6 +56,7 @@ class Rows(abc.ABC):
         "events": AppendTable(
             "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES ",
             "(?, ?, ?, ?, ?, ?)",
+            ("text", "text", "text", "text", "bytea", "bigint"),
             on_conflict=" ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
         ),
         "runs": AppendTable(
@@ -80,15 +81,15 @@ class Rows(abc.ABC):
 
     A new run's row is among them: nothing reads or changes a run in the transaction that
     creates it (it executes after its accept committed); the one read that may look for it —
-    a duplicate event's first run — flushes first. So is a new event's, where `_APPENDS_EVENTS`
-    (SQLite): while a batch runs optimistically, the event is assumed new, and one insert for
-    the batch's events checks it; a seen dedupe key re-runs the batch unit by unit.
+    a duplicate event's first run — flushes first. So is a new event's: while a batch runs
+    optimistically, the event is assumed new, and one insert for the batch's events checks it; a
+    seen dedupe key re-runs the batch unit by unit.
     """
 
-    _APPENDS_EVENTS: ClassVar[bool] = False
-    """Whether new events are appended in an optimistic batch (SQLite: one statement instead of
-    one per event, each of which hands the GIL to the event loop and back; PostgreSQL pipelines
-    its statements instead)."""
+    _APPENDS_EVENTS: ClassVar[bool] = True
+    """Whether new events are appended in an optimistic batch: one statement for the batch's events
+    instead of one per event (on SQLite each hands the GIL to the event loop and back; on PostgreSQL
+    each is parsed, bound and executed by the server and dumped by psycopg in Python)."""
 
     _SUMMARY_COLUMNS: LiteralString = (
         "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"
