@@ -1,6 +1,6 @@
 """Rows that are only appended and never read back in the same transaction (journal entries,
-event-log rows), collected during a group commit and written with one multi-row INSERT per
-table just before COMMIT.
+event-log rows, a finished run's end), collected during a group commit and written with one
+multi-row statement per table just before COMMIT.
 
 Why: the writer thread hands the GIL back and waits for it again around every SQLite
 statement, and under load the event loop holds it; one statement for a whole batch of rows
@@ -32,14 +32,17 @@ class AppendTable:
     once, where a multi-row VALUES list is new text (parsed again by the driver) at every size. The
     arrays go in binary (`%b`): the text form quotes and escapes every element (a regular expression
     per string, hex for bytea) in Python and parses it again in the server, ~4× the client's CPU."""
-    on_conflict: LiteralString = ""
-    """` ON CONFLICT … DO NOTHING` for a table whose rows may collide (events and their dedupe key):
-    if any row of a statement is not inserted, `flush` raises `RowNotInserted`."""
+    tail: LiteralString = ""
+    """The statement after its rows, for rows that must each be written: ` ON CONFLICT … DO NOTHING`
+    (events and their dedupe key), or `) UPDATE … FROM v WHERE …` for rows that update another
+    table (a run's end, fenced by its epoch; `insert` is then `WITH v(…) AS (VALUES `). If a
+    statement writes fewer rows than it was given, `flush` raises `RowNotInserted`."""
 
 
 class RowNotInserted(Exception):
-    """An appended row met a conflict (an event's dedupe key was seen): the group commit re-runs the
-    batch unit by unit, where the insert is a statement of its own and its unit learns the answer."""
+    """An appended row was not written (an event's dedupe key was seen, a run's epoch moved on): the
+    group commit re-runs the batch unit by unit, where the row is a statement of its own and its unit
+    learns the answer."""
 
 
 class AppendBuffer:
@@ -57,12 +60,12 @@ class AppendBuffer:
         self._arrays = arrays
         self._rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
         self._once: dict[str, None] = {}
-        self._array_sql = {
-            name: table.insert.removesuffix("VALUES ")
+        self._array_sql = {  # constants only: the tables' own text and column types
+            name: table.insert.removesuffix("VALUES ")  # noqa: S608
             + "SELECT * FROM unnest("
             + ", ".join(f"%b::{t}[]" for t in table.array_types)
             + ")"
-            + table.on_conflict
+            + table.tail
             for name, table in tables.items()
             if table.array_types
         }
@@ -102,16 +105,16 @@ class AppendBuffer:
             table = self._tables[name]
             if self._arrays and table.array_types:
                 cursor = conn.execute(self._array_sql[name], [list(column) for column in zip(*rows, strict=True)])
-                if table.on_conflict and cursor.rowcount != len(rows):
-                    raise RowNotInserted(f"{len(rows) - cursor.rowcount} row(s) of {name} met a conflict")
+                if table.tail and cursor.rowcount != len(rows):
+                    raise RowNotInserted(f"{len(rows) - cursor.rowcount} row(s) of {name} not written")
                 rows.clear()
                 continue
             for start in range(0, len(rows), _MAX_ROWS_PER_STATEMENT):
                 chunk = rows[start : start + _MAX_ROWS_PER_STATEMENT]
-                sql = table.insert + ", ".join([table.row] * len(chunk)) + table.on_conflict
+                sql = table.insert + ", ".join([table.row] * len(chunk)) + table.tail
                 cursor = conn.execute(self._adapt(sql), [value for row in chunk for value in row])
-                if table.on_conflict and cursor.rowcount != len(chunk):
-                    raise RowNotInserted(f"{len(chunk) - cursor.rowcount} row(s) of {name} met a conflict")
+                if table.tail and cursor.rowcount != len(chunk):
+                    raise RowNotInserted(f"{len(chunk) - cursor.rowcount} row(s) of {name} not written")
             rows.clear()
         for sql in self._once:
             conn.execute(sql)

@@ -57,7 +57,7 @@ class Rows(abc.ABC):
             "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES ",
             "(?, ?, ?, ?, ?, ?)",
             ("text", "text", "text", "text", "bytea", "bigint"),
-            on_conflict=" ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
+            tail=" ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
         ),
         "runs": AppendTable(
             "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
@@ -76,6 +76,14 @@ class Rows(abc.ABC):
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ("text", "text", "integer", "integer", "text", "text", "bytea", "bytea", "text", "bigint", "bigint"),
         ),
+        "run_ends": AppendTable(
+            "WITH v(id, epoch, status, output, error, at_ms) AS (VALUES ",
+            "(?, ?, ?, ?, ?, ?)",
+            ("text", "integer", "text", "bytea", "text", "bigint"),
+            tail=") UPDATE runs SET status = v.status, output = v.output, error = v.error, updated_ms = v.at_ms,"
+            " finished_ms = v.at_ms, owner = NULL, lease_until_ms = 0"
+            " FROM v WHERE runs.id = v.id AND runs.epoch = v.epoch",
+        ),
     }
     """Tables only appended to within a transaction: written once per group commit.
 
@@ -83,7 +91,10 @@ class Rows(abc.ABC):
     creates it (it executes after its accept committed); the one read that may look for it —
     a duplicate event's first run — flushes first. So is a new event's: while a batch runs
     optimistically, the event is assumed new, and one insert for the batch's events checks it; a
-    seen dedupe key re-runs the batch unit by unit.
+    seen dedupe key re-runs the batch unit by unit. So is a run's fenced end (`run_ends`): one
+    UPDATE for the batch's finished runs, each matched by its id and epoch; a run whose epoch moved
+    on (another worker claimed it) re-runs the batch unit by unit, where its unit gets `LeaseLost`.
+    The one read of a run's end in a transaction (`RunTx.run_end`) flushes first.
     """
 
     _APPENDS_EVENTS: ClassVar[bool] = True
