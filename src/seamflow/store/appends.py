@@ -34,9 +34,11 @@ class AppendTable:
     per string, hex for bytea) in Python and parses it again in the server, ~4× the client's CPU."""
     tail: LiteralString = ""
     """The statement after its rows, for rows that must each be written: ` ON CONFLICT … DO NOTHING`
-    (events and their dedupe key), or `) UPDATE … FROM v WHERE …` for rows that update another
-    table (a run's end, fenced by its epoch; `insert` is then `WITH v(…) AS (VALUES `). If a
-    statement writes fewer rows than it was given, `flush` raises `RowNotInserted`."""
+    (events and their dedupe key), or `) AS v WHERE …` for rows that update a table (a run's end,
+    fenced by its epoch; `insert` is then `UPDATE t SET a = v.column3, … FROM (VALUES `: the rows'
+    columns are column1, column2, … on both backends). If a statement writes fewer rows than it was
+    given, `flush` raises `RowNotInserted`. Such a statement begins with INSERT or UPDATE, never
+    WITH: Python's sqlite3 (before 3.12) gives no row count (-1) for one that begins with WITH."""
 
 
 class RowNotInserted(Exception):
@@ -64,6 +66,8 @@ class AppendBuffer:
             name: table.insert.removesuffix("VALUES ")  # noqa: S608
             + "SELECT * FROM unnest("
             + ", ".join(f"%b::{t}[]" for t in table.array_types)
+            + ") AS u("
+            + ", ".join(f"column{i}" for i in range(1, len(table.array_types) + 1))
             + ")"
             + table.tail
             for name, table in tables.items()

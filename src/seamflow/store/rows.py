@@ -76,13 +76,12 @@ class Rows(abc.ABC):
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ("text", "text", "integer", "integer", "text", "text", "bytea", "bytea", "text", "bigint", "bigint"),
         ),
-        "run_ends": AppendTable(
-            "WITH v(id, epoch, status, output, error, at_ms) AS (VALUES ",
+        "run_ends": AppendTable(  # (id, epoch, status, output, error, at_ms)
+            "UPDATE runs SET status = v.column3, output = v.column4, error = v.column5, updated_ms = v.column6,"
+            " finished_ms = v.column6, owner = NULL, lease_until_ms = 0 FROM (VALUES ",
             "(?, ?, ?, ?, ?, ?)",
             ("text", "integer", "text", "bytea", "text", "bigint"),
-            tail=") UPDATE runs SET status = v.status, output = v.output, error = v.error, updated_ms = v.at_ms,"
-            " finished_ms = v.at_ms, owner = NULL, lease_until_ms = 0"
-            " FROM v WHERE runs.id = v.id AND runs.epoch = v.epoch",
+            tail=") AS v WHERE runs.id = v.column1 AND runs.epoch = v.column2",
         ),
     }
     """Tables only appended to within a transaction: written once per group commit.

@@ -288,3 +288,17 @@ async def test_runs_finished_together_end_but_a_stale_epoch_among_them_is_fenced
     assert ended.epoch == 1
     await journal.finish(runs[1].run_id, FLOW, done, epoch=2)
     assert await _status(db, runs[1].run_id) is store.RunStatus.COMPLETED
+
+
+async def test_runs_finished_together_commit_in_one_statement_without_a_rerun(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    """The batch of ends is written optimistically: its row count matches, nothing runs again unit by unit."""
+    lease = store.Lease("w1", T0 + timedelta(seconds=30))
+    runs = [await journal.accept(_event(f"SO-{i}", lease=lease)) for i in range(20)]
+    assert db._writer is not None
+    before = db._writer.reruns
+    done = store.RunFinish(store.RunStatus.COMPLETED, {"ok": True})
+    await asyncio.gather(*(journal.finish(r.run_id, FLOW, done, epoch=1) for r in runs))
+    assert db._writer.reruns == before, "a batch of valid ends was refused and re-run unit by unit"
+    assert {await _status(db, r.run_id) for r in runs} == {store.RunStatus.COMPLETED}
