@@ -293,11 +293,12 @@ async def test_runs_finished_together_end_but_a_stale_epoch_among_them_is_fenced
 async def test_runs_finished_together_commit_in_one_statement_without_a_rerun(
     db: store.SqlStore, journal: engine.Journal
 ) -> None:
-    """The batch of ends is written optimistically: its row count matches, nothing runs again unit by unit."""
+    """Batches of new events and of ends are written optimistically: their row counts match, nothing runs again."""
     lease = store.Lease("w1", T0 + timedelta(seconds=30))
-    runs = [await journal.accept(_event(f"SO-{i}", lease=lease)) for i in range(20)]
     assert db._writer is not None
     before = db._writer.reruns
+    runs = await asyncio.gather(*(journal.accept(_event(f"SO-{i}", lease=lease)) for i in range(20)))
+    assert db._writer.reruns == before, "a batch of new events was refused and re-run unit by unit"
     done = store.RunFinish(store.RunStatus.COMPLETED, {"ok": True})
     await asyncio.gather(*(journal.finish(r.run_id, FLOW, done, epoch=1) for r in runs))
     assert db._writer.reruns == before, "a batch of valid ends was refused and re-run unit by unit"
