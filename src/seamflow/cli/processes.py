@@ -105,7 +105,7 @@ def run_process(
         is_first, tell = group.member == 0, _tell_group(leader, group)
         try:
             reloading = reload.reloading(eng, paths.flows, watch=watch, is_first=is_first, tell_group=tell)
-            async with _background_tasks(role, paths, db, eng), reloading:
+            async with _background_tasks(role, paths, db, eng, is_first=is_first), reloading:
                 if role == "worker" and port is None:
                     await _run_headless(eng)
                     return
@@ -122,19 +122,22 @@ def run_process(
 
 @contextlib.asynccontextmanager
 async def _background_tasks(
-    role: Role, paths: ProjectPaths, db: store.Store, eng: engine.Engine
+    role: Role, paths: ProjectPaths, db: store.Store, eng: engine.Engine, *, is_first: bool
 ) -> AsyncIterator[None]:
     """While inside: keep the insight index current, and mirror live shadows, in the background.
 
-    A process that answers questions (`serve`, `api`) or evaluates alerts keeps its index current, so
-    the first question after a restart reads only the rows appended since; the process that prunes
-    runs (`--retention`) also archives and prunes the event log. Live shadows are mirrored by the
-    process that fires timers (one per group), off the hot path.
+    The first process of a group that answers questions (`serve`, `api`) or evaluates alerts keeps
+    its index current, so the first question after a restart reads only the rows appended since; the
+    process that prunes runs (`--retention`) also archives and prunes the event log. The group's other
+    processes index only when asked (their index is in memory: the first holds the file), instead of
+    indexing every event a second time beside the first. Live shadows are mirrored by the process that
+    fires timers (one per group), off the hot path.
     """
     from seamflow import lifecycle
 
     upkeep = None
-    if role != "worker" or eng.services.get(insight.Insight) is not None or eng.options.retention is not None:
+    uses_insight = role != "worker" or eng.services.get(insight.Insight) is not None
+    if is_first and (uses_insight or eng.options.retention is not None):
         found = open_insight(paths, db, eng)
         policy = insight.Upkeep(retention=eng.options.retention)
         upkeep = asyncio.create_task(insight.keep_current(found, db, policy), name="insight")

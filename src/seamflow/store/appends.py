@@ -1,6 +1,6 @@
 """Rows that are only appended and never read back in the same transaction (journal entries,
-event-log rows), collected during a group commit and written with one multi-row INSERT per
-table just before COMMIT.
+event-log rows, a finished run's end), collected during a group commit and written with one
+multi-row statement per table just before COMMIT.
 
 Why: the writer thread hands the GIL back and waits for it again around every SQLite
 statement, and under load the event loop holds it; one statement for a whole batch of rows
@@ -27,17 +27,24 @@ class AppendTable:
     row: LiteralString
     """The placeholders of one row: `(?, ?, ?)`."""
     array_types: tuple[LiteralString, ...] = ()
-    """PostgreSQL: the column types, for one `INSERT … SELECT * FROM unnest(?::t1[], …)` per table
+    """PostgreSQL: the column types, for one `INSERT … SELECT * FROM unnest(%b::t1[], …)` per table
     whatever the number of rows — a statement text that never changes, so it is parsed and planned
-    once, where a multi-row VALUES list is new text (parsed again by the driver) at every size."""
-    on_conflict: LiteralString = ""
-    """` ON CONFLICT … DO NOTHING` for a table whose rows may collide (events and their dedupe key):
-    if any row of a statement is not inserted, `flush` raises `RowNotInserted`."""
+    once, where a multi-row VALUES list is new text (parsed again by the driver) at every size. The
+    arrays go in binary (`%b`): the text form quotes and escapes every element (a regular expression
+    per string, hex for bytea) in Python and parses it again in the server, ~4× the client's CPU."""
+    tail: LiteralString = ""
+    """The statement after its rows, for rows that must each be written: ` ON CONFLICT … DO NOTHING`
+    (events and their dedupe key), or `) AS v WHERE …` for rows that update a table (a run's end,
+    fenced by its epoch; `insert` is then `UPDATE t SET a = v.column3, … FROM (VALUES `: the rows'
+    columns are column1, column2, … on both backends). If a statement writes fewer rows than it was
+    given, `flush` raises `RowNotInserted`. Such a statement begins with INSERT or UPDATE, never
+    WITH: Python's sqlite3 (before 3.12) gives no row count (-1) for one that begins with WITH."""
 
 
 class RowNotInserted(Exception):
-    """An appended row met a conflict (an event's dedupe key was seen): the group commit re-runs the
-    batch unit by unit, where the insert is a statement of its own and its unit learns the answer."""
+    """An appended row was not written (an event's dedupe key was seen, a run's epoch moved on): the
+    group commit re-runs the batch unit by unit, where the row is a statement of its own and its unit
+    learns the answer."""
 
 
 class AppendBuffer:
@@ -45,6 +52,8 @@ class AppendBuffer:
 
     Used only by the writer thread: `mark`/`rollback_to` let a unit that fails take its rows
     back; `flush` writes everything before the commit (and before any read of those tables).
+    With `arrays` (PostgreSQL over psycopg) a table with `array_types` is one `unnest` statement;
+    `once` statements are not taken back with a unit's rows (a spare NOTIFY only wakes a claim).
     """
 
     def __init__(self, tables: dict[str, AppendTable], adapt: Callable[[str], str], *, arrays: bool = False) -> None:
@@ -52,6 +61,18 @@ class AppendBuffer:
         self._adapt = adapt
         self._arrays = arrays
         self._rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
+        self._once: dict[str, None] = {}
+        self._array_sql = {  # constants only: the tables' own text and column types
+            name: table.insert.removesuffix("VALUES ")  # noqa: S608
+            + "SELECT * FROM unnest("
+            + ", ".join(f"%b::{t}[]" for t in table.array_types)
+            + ") AS u("
+            + ", ".join(f"column{i}" for i in range(1, len(table.array_types) + 1))
+            + ")"
+            + table.tail
+            for name, table in tables.items()
+            if table.array_types
+        }
         self.is_optimistic = False
         """Set by the group commit while a batch runs without savepoints: rows whose insert may
         conflict can be appended too, because a conflict re-runs the batch unit by unit."""
@@ -59,6 +80,11 @@ class AppendBuffer:
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         """Queue one row for `table`."""
         self._rows[table].append(row)
+
+    def once(self, sql: LiteralString) -> None:
+        """Run `sql` (no parameters) once in this transaction, at the next flush, however often it is asked
+        for: a NOTIFY per committed batch instead of one per accepted run."""
+        self._once[sql] = None
 
     def mark(self) -> dict[str, int]:
         """The current length of every table's rows."""
@@ -73,23 +99,27 @@ class AppendBuffer:
         """Forget every queued row (the transaction was rolled back)."""
         for rows in self._rows.values():
             rows.clear()
+        self._once.clear()
 
     def flush(self, conn: Any) -> None:
-        """Write every queued row, one statement per table and up to 400 rows."""
+        """Write every queued row, one statement per table and up to 400 rows, then the `once` statements."""
         for name, rows in self._rows.items():
             if not rows:
                 continue
             table = self._tables[name]
             if self._arrays and table.array_types:
-                columns = ", ".join(f"?::{t}[]" for t in table.array_types)
-                sql = table.insert.removesuffix("VALUES ") + "SELECT * FROM unnest(" + columns + ")"  # noqa: S608 - constants only
-                conn.execute(self._adapt(sql), [list(column) for column in zip(*rows, strict=True)])
+                cursor = conn.execute(self._array_sql[name], [list(column) for column in zip(*rows, strict=True)])
+                if table.tail and cursor.rowcount != len(rows):
+                    raise RowNotInserted(f"{len(rows) - cursor.rowcount} row(s) of {name} not written")
                 rows.clear()
                 continue
             for start in range(0, len(rows), _MAX_ROWS_PER_STATEMENT):
                 chunk = rows[start : start + _MAX_ROWS_PER_STATEMENT]
-                sql = table.insert + ", ".join([table.row] * len(chunk)) + table.on_conflict
+                sql = table.insert + ", ".join([table.row] * len(chunk)) + table.tail
                 cursor = conn.execute(self._adapt(sql), [value for row in chunk for value in row])
-                if table.on_conflict and cursor.rowcount != len(chunk):
-                    raise RowNotInserted(f"{len(chunk) - cursor.rowcount} row(s) of {name} met a conflict")
+                if table.tail and cursor.rowcount != len(chunk):
+                    raise RowNotInserted(f"{len(chunk) - cursor.rowcount} row(s) of {name} not written")
             rows.clear()
+        for sql in self._once:
+            conn.execute(sql)
+        self._once.clear()

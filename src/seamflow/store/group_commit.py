@@ -98,6 +98,9 @@ class GroupCommitter:
         self._open_error: BaseException | None = None
         self.commits = 0
         self.units = 0
+        self.reruns = 0
+        """Batches that failed optimistically and ran again unit by unit (a unit failed, a dedupe key
+        was seen, a lease was lost)."""
 
     async def start(self) -> None:
         """Open the writer connection and start the writer thread."""
@@ -180,6 +183,7 @@ class GroupCommitter:
         is_usable = True
         try:
             if not self._run_optimistically(conn, batch):
+                self.reruns += 1
                 conn.execute(self._begin_sql)
                 for unit in batch:
                     self._run_unit(conn, unit)

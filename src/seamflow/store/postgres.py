@@ -107,10 +107,12 @@ class PostgresStore(SqlStore):
         return bool(cursor.rowcount == 1)
 
     def _notify_runnable(self, conn: Conn) -> None:
-        self._x(conn, "SELECT pg_notify('seamflow_runs', '')")
+        # Once per transaction, sent with its appended rows: PostgreSQL folds equal notifications of a
+        # transaction into one anyway, and the api process made one statement per accepted run of it.
+        self._appends.once("SELECT pg_notify('seamflow_runs', '')")
 
     def _notify_slot(self, conn: Conn) -> None:
-        self._x(conn, "SELECT pg_notify('seamflow_slots', '')")
+        self._appends.once("SELECT pg_notify('seamflow_slots', '')")
 
     async def listen(self, on_wake: Callable[[str], None]) -> None:
         """LISTEN for runs and slots made available by other processes; reconnect when the connection drops."""

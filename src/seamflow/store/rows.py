@@ -56,7 +56,8 @@ class Rows(abc.ABC):
         "events": AppendTable(
             "INSERT INTO events (id, flow_id, trigger, dedupe_key, body, received_ms) VALUES ",
             "(?, ?, ?, ?, ?, ?)",
-            on_conflict=" ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
+            ("text", "text", "text", "text", "bytea", "bigint"),
+            tail=" ON CONFLICT (flow_id, dedupe_key) DO NOTHING",
         ),
         "runs": AppendTable(
             "INSERT INTO runs (id, flow_id, flow_version, event_id, status, parent_run_id, parent_path,"
@@ -75,20 +76,30 @@ class Rows(abc.ABC):
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ("text", "text", "integer", "integer", "text", "text", "bytea", "bytea", "text", "bigint", "bigint"),
         ),
+        "run_ends": AppendTable(  # (id, epoch, status, output, error, at_ms)
+            "UPDATE runs SET status = v.column3, output = v.column4, error = v.column5, updated_ms = v.column6,"
+            " finished_ms = v.column6, owner = NULL, lease_until_ms = 0 FROM (VALUES ",
+            "(?, ?, ?, ?, ?, ?)",
+            ("text", "integer", "text", "bytea", "text", "bigint"),
+            tail=") AS v WHERE runs.id = v.column1 AND runs.epoch = v.column2",
+        ),
     }
     """Tables only appended to within a transaction: written once per group commit.
 
     A new run's row is among them: nothing reads or changes a run in the transaction that
     creates it (it executes after its accept committed); the one read that may look for it —
-    a duplicate event's first run — flushes first. So is a new event's, where `_APPENDS_EVENTS`
-    (SQLite): while a batch runs optimistically, the event is assumed new, and one insert for
-    the batch's events checks it; a seen dedupe key re-runs the batch unit by unit.
+    a duplicate event's first run — flushes first. So is a new event's: while a batch runs
+    optimistically, the event is assumed new, and one insert for the batch's events checks it; a
+    seen dedupe key re-runs the batch unit by unit. So is a run's fenced end (`run_ends`): one
+    UPDATE for the batch's finished runs, each matched by its id and epoch; a run whose epoch moved
+    on (another worker claimed it) re-runs the batch unit by unit, where its unit gets `LeaseLost`.
+    The one read of a run's end in a transaction (`RunTx.run_end`) flushes first.
     """
 
-    _APPENDS_EVENTS: ClassVar[bool] = False
-    """Whether new events are appended in an optimistic batch (SQLite: one statement instead of
-    one per event, each of which hands the GIL to the event loop and back; PostgreSQL pipelines
-    its statements instead)."""
+    _APPENDS_EVENTS: ClassVar[bool] = True
+    """Whether new events are appended in an optimistic batch: one statement for the batch's events
+    instead of one per event (on SQLite each hands the GIL to the event loop and back; on PostgreSQL
+    each is parsed, bound and executed by the server and dumped by psycopg in Python)."""
 
     _SUMMARY_COLUMNS: LiteralString = (
         "id, flow_id, flow_version, status, event_id, created_ms, updated_ms, finished_ms, error"

@@ -330,6 +330,10 @@ class SqlRunTx(TaskTx):
         if epoch is None:
             self._x(sql, values)
             return
+        appends = self._rows._appends
+        if appends.is_optimistic:  # one UPDATE for the batch's ends; a moved epoch re-runs it unit by unit
+            appends.add("run_ends", (run_id, epoch, values[0], values[1], values[2], ms))
+            return
         self._fenced(self._x(sql + " AND epoch = ?", (*values, epoch)), run_id)
 
     def _fenced(self, cursor: Any, run_id: RunId) -> None:
@@ -353,6 +357,7 @@ class SqlRunTx(TaskTx):
         self._rows._notify_runnable(self._conn)
 
     def run_end(self, run_id: RunId) -> RunEnd | None:
+        self._rows._appends.flush(self._conn)  # the run may have ended in this very batch
         row = self._x("SELECT status, flow_id, output, error FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return None

@@ -42,8 +42,6 @@ class SqliteStore(SqlStore):
             through the store, as on PostgreSQL).
     """
 
-    _APPENDS_EVENTS = True
-
     def __init__(self, path: Path | str, *, durability: str = "full", shared: bool = False) -> None:
         super().__init__()
         if durability not in _SYNC:

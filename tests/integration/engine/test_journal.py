@@ -263,3 +263,43 @@ async def test_events_accepted_together_keep_their_dedupe_answers(db: store.SqlS
     assert len({first.run_id, answers[0].run_id, answers[2].run_id}) == 3
     for run_id in (first.run_id, answers[0].run_id, answers[2].run_id):
         assert await _status(db, run_id) is store.RunStatus.QUEUED
+
+
+async def test_runs_finished_together_end_but_a_stale_epoch_among_them_is_fenced_off(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    """Ends committed in one group commit are one statement; a run another worker claimed since refuses its end."""
+    lease = store.Lease("w1", T0 + timedelta(seconds=30))
+    runs = [await journal.accept(_event(f"SO-{i}", lease=lease)) for i in range(3)]
+    later = T0 + timedelta(minutes=5)
+    await db.claim_runs("w2", later, later + timedelta(seconds=30), limit=3, run_ids=[runs[1].run_id])
+    done = store.RunFinish(store.RunStatus.COMPLETED, {"ok": True})
+    answers = await asyncio.gather(
+        *(journal.finish(r.run_id, FLOW, done, epoch=1) for r in runs), return_exceptions=True
+    )
+    assert answers[0] == [] and answers[2] == [], answers
+    assert isinstance(answers[1], errors.LeaseLost), answers[1]
+    assert [await _status(db, r.run_id) for r in runs] == [
+        store.RunStatus.COMPLETED,
+        store.RunStatus.QUEUED,
+        store.RunStatus.COMPLETED,
+    ]
+    ended = await db.load_run(runs[0].run_id)
+    assert ended.epoch == 1
+    await journal.finish(runs[1].run_id, FLOW, done, epoch=2)
+    assert await _status(db, runs[1].run_id) is store.RunStatus.COMPLETED
+
+
+async def test_runs_finished_together_commit_in_one_statement_without_a_rerun(
+    db: store.SqlStore, journal: engine.Journal
+) -> None:
+    """Batches of new events and of ends are written optimistically: their row counts match, nothing runs again."""
+    lease = store.Lease("w1", T0 + timedelta(seconds=30))
+    assert db._writer is not None
+    before = db._writer.reruns
+    runs = await asyncio.gather(*(journal.accept(_event(f"SO-{i}", lease=lease)) for i in range(20)))
+    assert db._writer.reruns == before, "a batch of new events was refused and re-run unit by unit"
+    done = store.RunFinish(store.RunStatus.COMPLETED, {"ok": True})
+    await asyncio.gather(*(journal.finish(r.run_id, FLOW, done, epoch=1) for r in runs))
+    assert db._writer.reruns == before, "a batch of valid ends was refused and re-run unit by unit"
+    assert {await _status(db, r.run_id) for r in runs} == {store.RunStatus.COMPLETED}
