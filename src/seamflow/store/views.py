@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, LiteralString
 
@@ -180,6 +181,27 @@ class RunViews(Rows):
             for flow_id, status, count in self._x(
                 conn, "SELECT flow_id, status, COUNT(*) FROM runs GROUP BY flow_id, status"
             ).fetchall():
+                out.setdefault(flow_id, {})[status] = int(count)
+            return out
+
+        return await self._read(read)
+
+    async def count_open_runs_of_flows(self, flow_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Runs queued, running, waiting, failed and dead-lettered of the given flows, per flow and
+        status: index range counts on runs_flow_status that leave completed runs unread (the Syncs
+        page's pending and failed records, cheap with millions of runs stored)."""
+        if not flow_ids:
+            return {}
+        marks: LiteralString = ", ".join("?" for _ in flow_ids)
+        sql: LiteralString = (
+            "SELECT flow_id, status, COUNT(*) FROM runs WHERE flow_id IN ("  # noqa: S608 - constants only
+            + marks
+            + ") AND status IN ('queued', 'running', 'waiting', 'failed', 'dead_letter') GROUP BY flow_id, status"
+        )
+
+        def read(conn: Conn) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for flow_id, status, count in self._x(conn, sql, tuple(flow_ids)).fetchall():
                 out.setdefault(flow_id, {})[status] = int(count)
             return out
 
