@@ -84,9 +84,17 @@ def diagnose(
         departments: a person (resource: login or name) -> their department, from the directory;
             without it, no department hand-offs.
 
+    Asked again while no event was appended (and with the same departments), the findings are
+    answered from the index's memory.
+
     Raises:
         errors.NotFound: the object type is unknown (`insight.object_type_unknown`).
     """
+    people = hash(tuple(sorted(departments.items()))) if departments else None
+    return index.remembered(f"diagnosis {where!r} {top} {people}", lambda: _diagnose(index, where, top, departments))
+
+
+def _diagnose(index: ProcessIndex, where: CaseFilter, top: int, departments: Mapping[str, str] | None) -> Diagnosis:
     found = discover_map(index, where)
     cases_sql, params = selected_cases(index, where)
     names = index.activity_names()
