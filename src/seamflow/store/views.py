@@ -64,7 +64,7 @@ class RunViews(Rows):
         return await self._read(read)
 
     async def list_runs(self, query: RunFilter) -> list[RunSummary]:
-        """Runs matching the filter, newest first."""
+        """Runs matching the filter, newest first (by creation time, then id, in a time window)."""
         clauses: list[LiteralString] = ["1 = 1"]
         params: list[Any] = []
         if query.flow_id:
@@ -98,7 +98,12 @@ class RunViews(Rows):
             + self._SUMMARY_COLUMNS
             + " FROM runs WHERE "
             + " AND ".join(clauses)
-            + " ORDER BY id DESC LIMIT ?"
+            # a time window is read backwards along runs_created; otherwise along the primary key
+            + (
+                " ORDER BY created_ms DESC, id DESC LIMIT ?"
+                if query.since or query.until
+                else " ORDER BY id DESC LIMIT ?"
+            )
         )
         params.append(query.limit)
         return await self._read(lambda conn: [self._summary(r) for r in self._x(conn, sql, tuple(params))])
