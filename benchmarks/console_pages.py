@@ -61,6 +61,14 @@ kpis:
   - {id: wait_per_activity, kind: waiting_time, object_type: order, per: activity}
   - {id: paid_per_day, kind: throughput, object_type: order, activity: Payment received, period: day}
 """
+# the Insight page's calls; the browser makes the last four at once, the server answers them in turn
+INSIGHT = [
+    "/api/v1/insight/object-types",
+    "/api/v1/insight/kpis",
+    "/api/v1/feedback?status=open&limit=20",
+    "/api/v1/insight/map?object_type=order",
+    "/api/v1/insight/diagnosis?object_type=order&top=5",
+]
 
 
 def free_port() -> int:
@@ -166,13 +174,9 @@ def pages(runs: int, found: seed.Seeded) -> dict[str, list[str]]:
         "connections": ["/api/v1/connections"],
         "syncs": ["/api/v1/syncs", f"/api/v1/syncs/{seed.SYNC}/conflicts?status=open"],
         "syncs_resolved": ["/api/v1/syncs", f"/api/v1/syncs/{seed.SYNC}/conflicts?status=resolved"],
-        "insight": [
-            "/api/v1/insight/object-types",
-            "/api/v1/insight/kpis",
-            "/api/v1/feedback?status=open&limit=20",
-            "/api/v1/insight/map?object_type=order",
-            "/api/v1/insight/diagnosis?object_type=order&top=5",
-        ],
+        "insight": INSIGHT,
+        # a log that grows: the first load after an event computes everything again
+        "insight_after_new_event": INSIGHT,
         "insight_one_day": [f"/api/v1/insight/map?object_type=order&from={day}&until={next_day}"],
         "insight_before_after": [f"/api/v1/insight/kpis?before_after={day}"],
         "audit": ["/api/v1/audit?limit=100", f"/api/v1/audit?since={day}&limit=100"],
@@ -190,14 +194,29 @@ def get(client: httpx.Client, call: str) -> None:
         raise SystemExit(f"GET {call}: {answer.status_code} {answer.text[:500]}")
 
 
-def measure(client: httpx.Client, pid: int, calls: list[str], samples: int) -> dict[str, object]:
-    """Median and p95 of the page (its calls in a row) and of each call; the server's CPU ms per load."""
+def new_event(client: httpx.Client) -> None:
+    """One new row of the event log (feedback on a flow): what the index has remembered is forgotten."""
+    body = {"kind": "problem", "flow": seed.FLOWS[0], "text": "这个审批总是在等财务总监"}
+    answer = client.post("/api/v1/feedback", json=body)
+    if answer.status_code != 201:
+        raise SystemExit(f"POST /api/v1/feedback: {answer.status_code} {answer.text[:500]}")
+
+
+def measure(
+    client: httpx.Client, pid: int, calls: list[str], samples: int, *, is_cold: bool = False
+) -> dict[str, object]:
+    """Median and p95 of the page (its calls in a row) and of each call; the server's CPU ms per load.
+
+    With `is_cold`, an event is added to the log before each load (not timed, its CPU counted).
+    """
     for call in calls:  # warm: the first answer of a route builds its caches
         get(client, call)
     page: list[float] = []
     each: dict[str, list[float]] = {call: [] for call in calls}
     cpu_before = cpu_s(pid)
     for _ in range(samples):
+        if is_cold:
+            new_event(client)
         total = 0.0
         for call in calls:
             began = time.perf_counter()
@@ -253,7 +272,8 @@ def run_backend(backend: str, runs: int, samples: int) -> dict[str, object]:
                     indexed_s = time.monotonic() - began
                     print(f"{backend}: insight index caught up in {indexed_s:.0f} s")
                     for name, calls in pages(runs, plan.seeded()).items():
-                        result[name] = found = measure(client, process.pid, calls, samples)
+                        is_cold = name.endswith("_after_new_event")
+                        result[name] = found = measure(client, process.pid, calls, samples, is_cold=is_cold)
                         print(f"{backend} {name:30} median {found['median_ms']:8.1f} ms   p95 {found['p95_ms']:8.1f} ms"
                               f"   cpu {found['cpu_ms']:7.1f} ms")  # fmt: skip
             finally:
