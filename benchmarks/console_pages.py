@@ -146,6 +146,10 @@ def cpu_s(pid: int) -> float:
     return total
 
 
+def _fresh(call: str) -> str:
+    return call + ("&" if "?" in call else "?") + "fresh=true"
+
+
 def pages(runs: int, found: seed.Seeded) -> dict[str, list[str]]:
     """Each console page's first-load API calls (the shell's /me and /flows come with every page)."""
     middle = runs // 2
@@ -175,8 +179,10 @@ def pages(runs: int, found: seed.Seeded) -> dict[str, list[str]]:
         "syncs": ["/api/v1/syncs", f"/api/v1/syncs/{seed.SYNC}/conflicts?status=open"],
         "syncs_resolved": ["/api/v1/syncs", f"/api/v1/syncs/{seed.SYNC}/conflicts?status=resolved"],
         "insight": INSIGHT,
-        # a log that grows: the first load after an event computes everything again
+        # a log that grows: the KPIs and diagnosis answer the last result (computed again in the background)
         "insight_after_new_event": INSIGHT,
+        # side by side: the same loads asking for a fresh KPIs and diagnosis (what each load did before)
+        "insight_fresh_after_new_event": [_fresh(c) if "kpis" in c or "diagnosis" in c else c for c in INSIGHT],
         "insight_one_day": [f"/api/v1/insight/map?object_type=order&from={day}&until={next_day}"],
         "insight_before_after": [f"/api/v1/insight/kpis?before_after={day}"],
         "audit": ["/api/v1/audit?limit=100", f"/api/v1/audit?since={day}&limit=100"],
@@ -247,7 +253,7 @@ def database(backend: str, project: Path) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def run_backend(backend: str, runs: int, samples: int) -> dict[str, object]:
+def run_backend(backend: str, runs: int, samples: int, only: list[str]) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="sf-console-bench-") as tmp:
         project = Path(tmp) / "project"
         write_project(project)
@@ -272,6 +278,8 @@ def run_backend(backend: str, runs: int, samples: int) -> dict[str, object]:
                     indexed_s = time.monotonic() - began
                     print(f"{backend}: insight index caught up in {indexed_s:.0f} s")
                     for name, calls in pages(runs, plan.seeded()).items():
+                        if only and not any(name.startswith(o) for o in only):
+                            continue
                         is_cold = name.endswith("_after_new_event")
                         result[name] = found = measure(client, process.pid, calls, samples, is_cold=is_cold)
                         print(f"{backend} {name:30} median {found['median_ms']:8.1f} ms   p95 {found['p95_ms']:8.1f} ms"
@@ -302,10 +310,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--pages", default="", help="only the pages whose names start with these (comma-separated)")
     args = parser.parse_args()
+    only = [p for p in args.pages.split(",") if p]
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     load_before = os.getloadavg()
-    results = {backend: run_backend(backend, args.runs, args.samples) for backend in backends}
+    results = {backend: run_backend(backend, args.runs, args.samples, only) for backend in backends}
     saved = {
         "runs": args.runs,
         "samples": args.samples,

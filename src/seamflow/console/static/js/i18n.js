@@ -36,6 +36,10 @@ export const fmt = {
     if (!iso) return "—";
     return new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "medium" }).format(new Date(iso));
   },
+  clock(iso) {
+    if (!iso) return "—";
+    return new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(iso));
+  },
   number(n, digits = 0) {
     return new Intl.NumberFormat(language, { maximumFractionDigits: digits }).format(n);
   },
