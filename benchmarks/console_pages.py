@@ -1,6 +1,7 @@
 """Console page speed with many runs stored: server time of the API calls each page makes.
 
 Usage: .venv/bin/python benchmarks/console_pages.py [--runs 1000000] [--samples 40] [--backend sqlite|postgres|both]
+                                                   [--pages insight,audit]  (only these pages)
 
 Per backend (a new SQLite project, and a new PostgreSQL database on $SEAMFLOW_BENCH_PG_URL's server,
 default postgresql://postgres@127.0.0.1:5432/postgres, dropped at the end) the store is migrated,
@@ -12,7 +13,8 @@ answers, and the calls each console page makes on its first load (src/seamflow/c
 pages/) are timed from a client on 127.0.0.1 one after the other, after one warm-up each: median
 and p95 of each request (wall time of the answer, so it includes HTTP and JSON) and of each page
 (its requests in a row), and the serving process's CPU time per page load. The target (issue 17):
-every page under 300 ms with 1,000,000 runs. Results: benchmarks/results/console-pages-latest.json.
+every page under 300 ms with 1,000,000 runs. Results: benchmarks/results/console-pages-latest.json
+(with --pages: console-pages-<pages>-latest.json).
 """
 
 from __future__ import annotations
@@ -319,12 +321,14 @@ def main() -> None:
     saved = {
         "runs": args.runs,
         "samples": args.samples,
+        "pages_only": only,
         "target_ms": 300,
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "backends": results,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out = Path(__file__).parent / "results" / "console-pages-latest.json"
+    name = "console-pages-" + "".join(f"{o}-" for o in only) + "latest.json"  # a part: beside the whole run's
+    out = Path(__file__).parent / "results" / name
     out.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"saved to {out}")
 
