@@ -1,6 +1,8 @@
 """Recent answers: the Insight page's KPIs and diagnosis answered from the last computed result while
 the log grows (stale-while-revalidate), each answer saying when it was computed and how much of the
-log it covers; a recompute starts in the background, one at a time per question.
+log it covers; a recompute starts in the background, one at a time per question and at most once
+every `every` (10 s): on a busy log each load would otherwise start one, and the recomputes would
+take the index from the questions being answered.
 
 An answer is recomputed before it is given (the request waits) only the first time it is asked, when
 the caller asks for a fresh one, or when events arrived since and it is older than `max_age`. The
@@ -66,6 +68,7 @@ class Recent:
         catch_up: reads the log into the index; `read_seq()` is then the last seq read.
         read_seq: the last seq of the log the index has read.
         max_age: an answer older than this, with events arrived since, is recomputed before answering.
+        every: a question is recomputed in the background at most this often.
     """
 
     def __init__(
@@ -74,11 +77,13 @@ class Recent:
         catch_up: Callable[[], Awaitable[int]],
         read_seq: Callable[[], int],
         max_age: timedelta = timedelta(seconds=60),
+        every: timedelta = timedelta(seconds=10),
     ) -> None:
         self._log = log_reads
         self._catch_up = catch_up
         self._read_seq = read_seq
         self.max_age = max_age
+        self.every = every
         self._held: dict[str, _Held] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
 
@@ -95,7 +100,7 @@ class Recent:
             held.asked_at = clock.now()
             arrived = await self._arrived_after(held.through_seq)
             if not arrived or clock.now() - held.computed_at <= self.max_age:
-                if arrived:
+                if arrived and clock.now() - held.computed_at >= self.every:
                     self._start_refresh(key)
                 return RecentAnswer(held.value, held.computed_at, held.through_seq, arrived)  # type: ignore[arg-type]  # stored for this key by `compute`
         running = self._running.get(key)
@@ -118,6 +123,10 @@ class Recent:
                 await self._refresh(key)
                 done += 1
         return done
+
+    def is_recomputing(self, key: str) -> bool:
+        """True while the question `key` is being recomputed in the background."""
+        return key in self._running
 
     def close(self) -> None:
         """Cancel the recomputes running in the background."""

@@ -30,6 +30,8 @@ class Upkeep:
     stale_for: timedelta = timedelta(seconds=60)
     """The Insight page's KPIs and diagnosis are answered from a result computed at most this long ago
     while newer events are recomputed in the background; an older one is recomputed before answering."""
+    recompute_every: timedelta = timedelta(seconds=10)
+    """A question of the Insight page is recomputed in the background at most this often."""
 
 
 async def keep_current(found: Insight, pruning: store.EventLogPruning | None, upkeep: Upkeep) -> None:
@@ -38,7 +40,7 @@ async def keep_current(found: Insight, pruning: store.EventLogPruning | None, up
 
     Runs until cancelled; a failure is logged and tried again at the next round (the server keeps serving).
     """
-    found.recent.max_age = upkeep.stale_for
+    found.recent.max_age, found.recent.every = upkeep.stale_for, upkeep.recompute_every
     while True:
         try:
             added = await found.catch_up()

@@ -26,6 +26,7 @@ async def test_a_kpi_is_answered_from_its_last_result_while_the_new_events_are_c
     db: store.SqlStore,
 ) -> None:
     found = insight.Insight(db)
+    found.recent.every = timedelta(0)  # a recompute at the first question after the event
     computed: list[int] = []
 
     async def paid() -> insight.KpiResult:
@@ -52,6 +53,21 @@ async def test_a_kpi_is_answered_from_its_last_result_while_the_new_events_are_c
     assert fresh.value.to_json()["rows"] == [{"cases": 3}] and fresh.arrived_since == 0, (
         "fresh: the new order counted at once"
     )
+    found.close()
+
+
+async def test_a_question_is_recomputed_in_the_background_at_most_once_every_interval(db: store.SqlStore) -> None:
+    found = insight.Insight(db)
+    found.recent.every = timedelta(hours=1)
+    await _order(db, 1)
+    first = await found.recent.answer("paid", lambda: found.kpi(PAID))
+    await _order(db, 2)
+    for _ in range(3):
+        stale = await found.recent.answer("paid", lambda: found.kpi(PAID))
+        assert stale.value is first.value and stale.arrived_since == 2
+    assert not found.recent.is_recomputing("paid"), "computed less than an hour ago: no recompute yet"
+    fresh = await found.recent.answer("paid", lambda: found.kpi(PAID), is_fresh=True)
+    assert fresh.value.to_json()["rows"] == [{"cases": 2}]
     found.close()
 
 
