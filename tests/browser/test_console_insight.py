@@ -235,6 +235,7 @@ def test_insight_shows_kpis_with_trend_and_before_after_the_map_variants_and_dia
     expect(page.locator("[data-kpi=credit_rework]")).to_have_text("25%")  # 3 of 12 orders
     expect(page.locator("[data-kpi-card=order_to_cash] svg.trend")).to_be_visible()  # February to April
     expect(page.locator("[data-problem=contracts_signed]")).to_contain_text("contract")  # no contract yet
+    expect(page.locator("[data-as-of=kpis]")).to_have_text(re.compile(r"^as of \d\d:\d\d:\d\d$"))
     for activity in ("订单创建", "信用审核", "财务审批", "发货", "开票", "回款"):
         expect(page.locator(f'g.activity[data-activity="{activity}"]')).to_be_visible()
     edge = page.locator('g.map-edge[data-edge="财务审批 → 发货"] text')
@@ -245,6 +246,7 @@ def test_insight_shows_kpis_with_trend_and_before_after_the_map_variants_and_dia
     expect(page.locator("[data-card=bottlenecks] tbody tr").first).to_be_visible()
     findings = page.locator("[data-card=diagnosis] li.finding")
     expect(findings.first).to_be_visible()
+    expect(page.locator("[data-as-of=diagnosis]")).to_have_text(re.compile(r"^as of \d\d:\d\d:\d\d"))
     expect(page.locator("[data-finding=rework]").first).to_contain_text("信用审核")
     expect(page.locator("[data-finding=rework] code.case").first).to_have_text(re.compile(r"^SO-2026-01\d\d$"))
     page.fill("input[name=from]", GO_LIVE)  # the map of the cases started after the go-live only

@@ -36,6 +36,7 @@ def _insight(request: Request, eng: EngineDep) -> insight.Insight:
 
 
 InsightDep = Annotated[insight.Insight, Depends(_insight)]
+_FRESH = "recompute before answering, counting every event arrived so far (else the last result may answer)"
 
 
 def _filter(object_type: str, where: list[str], start: datetime | None, end: datetime | None) -> insight.CaseFilter:
@@ -92,11 +93,19 @@ async def diagnosis(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="until")] = None,
     top: Annotated[int, Query(ge=1, le=50)] = 5,
+    fresh: Annotated[bool, Query(description=_FRESH)] = False,
 ) -> Response:
     """Where cases wait; where work passes between people, systems or departments (the wait at each); what is
-    done twice, and the data typed into two systems — each finding with its cases."""
-    report = await found.diagnosis(_filter(object_type, where or [], start, end), top, people=eng.db)
-    return json_response(report.to_json())
+    done twice, and the data typed into two systems — each finding with its cases.
+
+    Answered from the last diagnosis while the log grows (`as_of` says how recent); see `kpis`."""
+    cases = _filter(object_type, where or [], start, end)
+    held = await found.recent.answer(
+        f"diagnosis {cases!r} {top}", lambda: found.diagnosis(cases, top, people=eng.db), is_fresh=fresh
+    )
+    answer = _as_object(held.value.to_json())
+    answer["as_of"] = held.as_of()
+    return json_response(answer)
 
 
 @router.get("/api/v1/insight/object-types", tags=["insight"])
@@ -115,13 +124,24 @@ async def project_kpis(
         datetime | None,
         Query(alias="before_after", description="also each KPI for cases started before, and from, this time"),
     ] = None,
+    fresh: Annotated[bool, Query(description=_FRESH)] = False,
 ) -> Response:
-    """The KPIs of the project's `kpis.yaml`, computed now; with `before_after`, also before and after it.
+    """The KPIs of the project's `kpis.yaml`; with `before_after`, also before and after it.
 
-    A KPI of an object type no event touched yet answers no rows and its `problem`.
+    A KPI of an object type no event touched yet answers no rows and its `problem`. While events
+    arrive, the last result is answered at once and a recompute starts in the background: `as_of`
+    says when it was computed (`computed_at`), the log's seq it counts through (`through_seq`) and
+    the events that arrived since (`arrived_since`, up to 100). One older than a minute with events
+    since is recomputed first; `fresh=true` always recomputes first.
     """
     spec = await asyncio.to_thread(_project_kpis, getattr(request.app.state, "kpi_file", None))
     at = go_live if go_live is None or go_live.tzinfo else go_live.replace(tzinfo=UTC)
+    held = await found.recent.answer(f"kpis {spec!r} {at}", lambda: _kpi_answer(found, spec, at), is_fresh=fresh)
+    answer = {"timezone": spec.timezone, "before_after": at.isoformat() if at else None, "kpis": held.value}
+    return json_response({**answer, "as_of": held.as_of()})
+
+
+async def _kpi_answer(found: insight.Insight, spec: insight.KpiFile, at: datetime | None) -> list[Json]:
     answer: list[Json] = []
     for kpi in spec.kpis:
         try:
@@ -140,7 +160,7 @@ async def project_kpis(
         shown["period"] = kpi.period
         shown["sla"] = kpi.sla
         answer.append(shown)
-    return json_response({"timezone": spec.timezone, "before_after": at.isoformat() if at else None, "kpis": answer})
+    return answer
 
 
 def _project_kpis(path: Path | None) -> insight.KpiFile:

@@ -53,7 +53,8 @@ async def list_syncs(eng: EngineDep) -> Response:
     """Every sync: records, links per side, deletes, open conflicts, and per side its feed's
     health and lag, runs waiting (pending) and dead-lettered (failed records)."""
     service = _service(eng)
-    counts = await eng.db.count_runs_by_flow_status()
+    side_flows = [f"sync.{sync_id}.{side}" for sync_id, spec in service.syncs.items() for side in spec.sides]
+    counts = await eng.db.count_open_runs_of_flows(side_flows)
     feeds = {f.flow_id: f for f in await eng.db.list_feeds()}
     answer: list[Json] = []
     for sync_id, spec in sorted(service.syncs.items()):

@@ -118,8 +118,9 @@ class _Batch:
 class ProcessIndex:
     """The object-centric log in DuckDB, with its directly-follows edges and cases kept up to date.
 
-    One index serves one process; its methods may be called from several threads (they take
-    turns). `path=None` keeps it in memory; a file keeps it across restarts.
+    One index serves one process; its methods may be called from several threads (appends take
+    turns; queries run beside them, each on a cursor of its own). `path=None` keeps it in memory; a
+    file keeps it across restarts.
     """
 
     def __init__(self, path: Path | None = None) -> None:
@@ -276,17 +277,20 @@ class ProcessIndex:
         """Rows of a read-only query over the index's tables (see docs/howto/insight.md).
 
         `lookup` (columns `key`, `value`) is the table `_lookup` during the query: e.g. people's departments.
+
+        A query runs on a cursor of its own, beside appends and other queries (each sees the index as
+        of an append): a diagnosis recomputed in the background does not hold up a map or a catch-up.
         """
         with self._lock:
-            try:
-                if lookup is not None:
-                    _register(self._db, "_lookup", {"key": lookup["key"], "value": lookup["value"]})
-                return self._db.execute(sql, list(params)).fetchall()
-            except duckdb.Error as exc:
-                raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
-            finally:
-                if lookup is not None:
-                    self._db.unregister("_lookup")
+            cursor = self._db.cursor()
+        try:
+            if lookup is not None:
+                _register(cursor, "_lookup", {"key": lookup["key"], "value": lookup["value"]})
+            return cursor.execute(sql, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise errors.StoreError(f"querying the insight index failed: {exc}") from exc
+        finally:
+            cursor.close()
 
     def each_chunk(
         self,

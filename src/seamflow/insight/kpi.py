@@ -213,9 +213,16 @@ def compute_kpi(
 ) -> KpiResult:
     """The KPI's rows over the cases of its object type (or those `cases` selects: a period, attributes).
 
+    Asked again while no event was appended, the rows are answered from the index's memory.
+
     Raises:
         errors.NotFound: the object type is unknown (`insight.object_type_unknown`).
     """
+    key = f"kpi {kpi!r} {offset!r} {cases!r}"
+    return index.remembered(key, lambda: _compute(index, kpi, offset, cases))
+
+
+def _compute(index: ProcessIndex, kpi: Kpi, offset: timedelta, cases: CaseFilter | None) -> KpiResult:
     q = _query(index, kpi, offset, cases)
     measure = {"cycle_time": _cycle_time, "waiting_time": _waiting_time, "throughput": _throughput, "rework": _rework}
     sql, args, cols = measure[kpi.kind](kpi, q)

@@ -27,6 +27,7 @@ from seamflow.insight.index import ProcessIndex
 from seamflow.insight.kpi import Kpi, KpiResult, compute_kpi
 from seamflow.insight.model import Event
 from seamflow.insight.process_map import CaseFilter, ProcessMap, discover_map
+from seamflow.insight.recent import Recent
 from seamflow.insight.value import WorkSaved, work_saved
 
 __all__ = ["Insight"]
@@ -70,6 +71,8 @@ class Insight:
         """The alerts notified so far, so that one which keeps firing is not notified at every check."""
         self.skipped = 0
         """Rows of the log that could not be read as events (their objects were malformed)."""
+        self.recent = Recent(log_reads, self.catch_up, lambda: self._read_seq)
+        """The Insight page's last answers (KPIs, diagnosis), given while the log grows (`Recent`)."""
 
     @property
     def log(self) -> store.EventLogReads:
@@ -222,7 +225,8 @@ class Insight:
         )
 
     def close(self) -> None:
-        """Close the index."""
+        """Close the index (and stop the recomputes running in the background)."""
+        self.recent.close()
         self.index.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, LiteralString
 
@@ -63,7 +64,7 @@ class RunViews(Rows):
         return await self._read(read)
 
     async def list_runs(self, query: RunFilter) -> list[RunSummary]:
-        """Runs matching the filter, newest first."""
+        """Runs matching the filter, newest first (by creation time, then id, in a time window)."""
         clauses: list[LiteralString] = ["1 = 1"]
         params: list[Any] = []
         if query.flow_id:
@@ -97,7 +98,12 @@ class RunViews(Rows):
             + self._SUMMARY_COLUMNS
             + " FROM runs WHERE "
             + " AND ".join(clauses)
-            + " ORDER BY id DESC LIMIT ?"
+            # a time window is read backwards along runs_created; otherwise along the primary key
+            + (
+                " ORDER BY created_ms DESC, id DESC LIMIT ?"
+                if query.since or query.until
+                else " ORDER BY id DESC LIMIT ?"
+            )
         )
         params.append(query.limit)
         return await self._read(lambda conn: [self._summary(r) for r in self._x(conn, sql, tuple(params))])
@@ -180,6 +186,27 @@ class RunViews(Rows):
             for flow_id, status, count in self._x(
                 conn, "SELECT flow_id, status, COUNT(*) FROM runs GROUP BY flow_id, status"
             ).fetchall():
+                out.setdefault(flow_id, {})[status] = int(count)
+            return out
+
+        return await self._read(read)
+
+    async def count_open_runs_of_flows(self, flow_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Runs queued, running, waiting, failed and dead-lettered of the given flows, per flow and
+        status: index range counts on runs_flow_status that leave completed runs unread (the Syncs
+        page's pending and failed records, cheap with millions of runs stored)."""
+        if not flow_ids:
+            return {}
+        marks: LiteralString = ", ".join("?" for _ in flow_ids)
+        sql: LiteralString = (
+            "SELECT flow_id, status, COUNT(*) FROM runs WHERE flow_id IN ("  # noqa: S608 - constants only
+            + marks
+            + ") AND status IN ('queued', 'running', 'waiting', 'failed', 'dead_letter') GROUP BY flow_id, status"
+        )
+
+        def read(conn: Conn) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for flow_id, status, count in self._x(conn, sql, tuple(flow_ids)).fetchall():
                 out.setdefault(flow_id, {})[status] = int(count)
             return out
 

@@ -52,6 +52,10 @@ export const fmt = {
     if (!value) return "";
     return dateFormat({ dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
   },
+  clock(iso) {
+    if (!iso) return "—";
+    return new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(iso));
+  },
   number(n, digits = 0) {
     return new Intl.NumberFormat(language, { maximumFractionDigits: digits }).format(n);
   },

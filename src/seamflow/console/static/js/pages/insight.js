@@ -61,6 +61,15 @@ function soft(error) {
   throw error;
 }
 
+/** When an answer given from the last result was computed, and the events it does not count yet. */
+function asOf(answer, what) {
+  const at = answer.as_of;
+  if (!at) return null;
+  const time = fmt.clock(at.computed_at);
+  const text = at.arrived_since ? t("insight.as_of_behind", { time, count: fmt.number(at.arrived_since) }) : t("insight.as_of", { time });
+  return h("p", { class: "muted small as-of", "data-as-of": what, title: fmt.when(at.computed_at) }, text);
+}
+
 // -- KPI cards ------------------------------------------------------------------------------------
 function kpiSection(kpis, golive) {
   if (kpis instanceof ApiError) {
@@ -71,6 +80,7 @@ function kpiSection(kpis, golive) {
     "div",
     {},
     h("div", { class: "kpis" }, kpis.kpis.map((k) => kpiCard(k, golive))),
+    asOf(kpis, "kpis"),
     golive ? h("p", { class: "muted small" }, t("insight.before_after_hint", { date: fmt.day(golive) })) : h("p", { class: "muted small" }, t("insight.go_live_hint")),
   );
 }
@@ -363,6 +373,7 @@ function diagnosisCard(diagnosis) {
     "div",
     { class: "card", "data-card": "diagnosis" },
     h("h2", {}, t("insight.diagnosis")),
+    asOf(diagnosis, "diagnosis"),
     items.length ? h("ul", { class: "findings" }, items) : h("p", { class: "muted" }, t("insight.no_findings")),
   );
 }
