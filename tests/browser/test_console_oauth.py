@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.acceptance.test_console_authorize import FLOW
 from tests.acceptance.test_oauth2 import crm_yaml
 from tests.browser.conftest import LoopThread
 from tests.support.oauth_server import CLIENT_SECRET, AuthServer
@@ -31,15 +32,6 @@ pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 
 PASSWORD = "Hengda-2026-finance"
-FLOW = """\
-id: crm-profile
-name: 读取 CRM 当前用户
-trigger: {manual: {}}
-steps:
-  - id: me
-    action: crm.get
-    with: {path: me}
-"""
 
 
 @dataclass
