@@ -148,7 +148,15 @@ async def _kpi_answer(found: insight.Insight, spec: insight.KpiFile, at: datetim
             result = await found.kpi(kpi, spec.offset())
         except errors.NotFound as exc:  # no case of its type yet: the other KPIs still answer
             answer.append(
-                {"id": kpi.id, "name": kpi.name or kpi.id, "kind": kpi.kind, "rows": [], "problem": exc.message}
+                {
+                    "id": kpi.id,
+                    "name": kpi.name or kpi.id,
+                    "kind": kpi.kind,
+                    "rows": [],
+                    "problem": exc.message,
+                    "problem_code": exc.code,
+                    "object_type": kpi.object_type,
+                }
             )
             continue
         shown = _as_object(result.to_json())

@@ -110,7 +110,7 @@ function kpiCard(k, golive) {
     if (within !== null) parts.push(h("span", { class: "small" }, t("insight.within_sla", { share: percent(within) })));
   }
   if (trend.length > 1) parts.push(trendLine(trend.map(([, v]) => v), `${k.name}: ${trend.map(([p, v]) => `${periodDay(p)} ${show(measure, v)}`).join(", ")}`), h("span", { class: "small muted" }, t("insight.trend", { first: periodDay(trend[0][0]), last: periodDay(latest), period: t(`insight.period.${k.period}`) })));
-  if (k.problem) parts.push(h("span", { class: "small muted", "data-problem": k.id }, k.problem));
+  if (k.problem) parts.push(h("span", { class: "small muted", "data-problem": k.id, title: k.problem }, k.problem_code === "insight.object_type_unknown" ? t("insight.kpi_no_objects", { type: k.object_type }) : k.problem));
   if (golive && k.before && k.after) parts.push(beforeAfter(k, measure));
   if (dims.length && !k.period) parts.push(breakdown(k, dims, measure));
   return h("article", { class: "card stat kpi", "data-kpi-card": k.id }, parts);
