@@ -162,6 +162,7 @@ EXPORTS = {
         "compile_flow",
         "connector_files",
         "expressions",
+        "in_flow_order",
         "load",
         "roundtrip",
         "spec",

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from seamflow import store
-from seamflow.flows import load
-from seamflow.lifecycle.rehearsal import _in_flow_order
+from seamflow.flows import in_flow_order, load
 
 FLOW = """
 id: contract-to-erp
@@ -39,7 +38,7 @@ def test_entries_started_in_the_same_millisecond_come_in_the_flows_order() -> No
     flow, _ = load.load_flow_text(FLOW, "flows/contract.yaml")
     paths = ["done", "lines[10].add_line", "lines[2].add_line", "lines", "vip.approve", "vip", "order"]
     journal = [_entry(p) for p in paths] + [_entry("order", attempt=2)]
-    ordered = [(e.path, e.attempt) for e in _in_flow_order(journal, flow.steps)]
+    ordered = [(e.path, e.attempt) for e in in_flow_order(journal, flow.steps)]
     assert ordered == [
         ("order", 1),
         ("order", 2),

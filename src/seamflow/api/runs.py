@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from seamflow import audit, codec, directory, errors, store
 from seamflow.api import access
 from seamflow.api import audit as audit_api
 from seamflow.api.dependencies import EngineDep, json_response, require_token
+from seamflow.flows import in_flow_order
 from seamflow.ids import Json, RunId
 
 __all__ = ["SignalBody", "router"]
@@ -66,9 +68,14 @@ async def list_runs(
 async def get_run(run_id: str, eng: EngineDep) -> Response:
     """A run with every journaled step attempt: input, output, error, timing."""
     summary, state = await eng.db.get_run(RunId(run_id))
-    return json_response(
-        {**_summary_json(summary), "event": state.event_body, "steps": [_entry_json(e) for e in state.journal]}
-    )
+    journal: Sequence[store.JournalEntry] = state.journal
+    try:  # the flow's order: the store lists steps by start millisecond, and fast steps tie
+        flow = await eng.catalog.at_version(eng.db, state.flow_id, state.flow_version)
+        journal = in_flow_order(journal, flow.spec.steps)
+    except errors.NotFound:  # the version's source is not kept: the store's order
+        pass
+    steps = [_entry_json(e) for e in journal]
+    return json_response({**_summary_json(summary), "event": state.event_body, "steps": steps})
 
 
 @router.post("/api/v1/runs/{run_id}/replay", tags=["runs"])

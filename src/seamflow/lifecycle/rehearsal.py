@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seamflow import clock, engine, errors, ids, redact, store
-from seamflow.flows import CompiledFlow, spec
+from seamflow.flows import CompiledFlow, in_flow_order, spec
 from seamflow.ids import FlowId, Json, RunId
 from seamflow.lifecycle.sandbox import Answers, Effect, Recorder, SandboxConnector
 
@@ -192,7 +192,7 @@ class Stage:
         final = await self._db.load_run(accepted.run_id)
         outcome = _OUTCOMES.get(status, "waiting")
         effects = tuple(self._recorder.effects)
-        journal = _in_flow_order(final.journal, flow.spec.steps)
+        journal = in_flow_order(final.journal, flow.spec.steps)
         return Rehearsal(flow.id, flow.version, outcome, _steps(journal), effects, _output(journal))
 
 
@@ -223,33 +223,6 @@ def _no_children(flow_id: str) -> str:
 
 def _with_epoch(state: store.RunState) -> store.RunState:
     return dataclasses.replace(state, epoch=1)  # the lease `accept` gave the run is epoch 1
-
-
-def _in_flow_order(journal: Sequence[store.JournalEntry], steps: Sequence[Any]) -> list[store.JournalEntry]:
-    """The entries in the order the flow runs its steps (an `if`'s or a `foreach`'s steps after it,
-    iterations in turn). The store lists a run's entries by start time in milliseconds, so two steps
-    started in the same millisecond (a fast transform after a call) came back in the order of their
-    paths' names."""
-    order: dict[str, int] = {}
-
-    def number(inner: Sequence[Any]) -> None:
-        for step in inner:
-            order.setdefault(step.id, len(order))
-            for nested in ("then", "else_", "steps"):
-                children = getattr(step, nested, None)
-                if isinstance(children, list):
-                    number(children)
-
-    number(steps)
-
-    def position(entry: store.JournalEntry) -> tuple[int, ...]:
-        key: list[int] = []
-        for segment in entry.path.split("."):
-            name, _, index = segment.partition("[")
-            key += [order.get(name, len(order)), int(index.rstrip("]")) if index else -1]
-        return (*key, entry.attempt)
-
-    return sorted(journal, key=position)
 
 
 def _steps(journal: Sequence[store.JournalEntry]) -> tuple[StepResult, ...]:
