@@ -139,4 +139,6 @@ def test_a_big_table_profiled_on_two_cores_gives_the_profile_of_one(tmp_path: Pa
     shared = profile(2)
     assert shared == alone
     assert alone["rows"] == 45_000 and alone["rows_breaking_rules"] > 0
-    assert progress == [10_000, 20_000, 30_000, 35_000, 45_000]  # the helper's batch (30,000-40,000) answers last
+    # one report per batch as it is counted; when the helper's batches answer depends on the machine's load
+    assert len(progress) == 5 and progress == sorted(set(progress)) and progress[-1] == 45_000, progress
+    assert all(done % 5_000 == 0 for done in progress), progress
