@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.acceptance.test_serve_processes import _answering_workers
+from tests.acceptance.test_serve_processes import both_answer
 from tests.support.server import TOKEN, Server, make_project
-from tests.support.wait import eventually
 
 FLOW = "id: {id}\nname: 新建流程 {n}\ntrigger: {{manual: {{}}}}\nsteps:\n  - id: a\n    transform: {{n: {n}}}\n"
 SAVES = 4
@@ -28,11 +27,7 @@ async def test_a_new_flow_saved_is_found_by_every_process_at_once(project_dir: P
     server = Server(project_dir, env={"SEAMFLOW_PROCESSES": "2"})
     await server.start()
     try:
-
-        async def two_answer() -> None:
-            assert len(await _answering_workers(server.url)) == 2
-
-        await eventually(two_answer, timeout=30)
+        await both_answer(server)
         fresh = httpx.Limits(max_keepalive_connections=0)  # each request on its own connection: either process
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30, limits=fresh) as client:

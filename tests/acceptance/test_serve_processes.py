@@ -55,6 +55,15 @@ async def _answering_workers(url: str, tries: int = 60) -> set[str]:
     return seen
 
 
+async def both_answer(server: Server) -> None:
+    """Wait until both processes of a `serve --processes 2` group answer on the shared port."""
+
+    async def two_answer() -> None:
+        assert len(await _answering_workers(server.url)) == 2
+
+    await eventually(two_answer, timeout=30)
+
+
 async def test_the_processes_of_one_serve_share_the_work_and_answer_for_each_other(
     project_dir: Path, sink: Sink
 ) -> None:
@@ -62,11 +71,7 @@ async def test_the_processes_of_one_serve_share_the_work_and_answer_for_each_oth
     server = Server(project_dir, env={"SEAMFLOW_PROCESSES": "2"})
     await server.start()
     try:
-
-        async def two_answer() -> None:
-            assert len(await _answering_workers(server.url)) == 2
-
-        await eventually(two_answer, timeout=30)
+        await both_answer(server)
         fresh = httpx.Limits(max_keepalive_connections=0)  # each request on its own connection
         async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=fresh) as client:
             answers = await asyncio.gather(
